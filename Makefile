@@ -1,0 +1,125 @@
+# bucketfs - plain Makefile with pkg-config.
+#
+#   make              build build/bucketfs and build/bucketctl
+#   make SANITIZE=address,undefined   the same under ASan/UBSan (in build-san/)
+#   make run          build and mount a demo of two local buckets at ./mnt
+#   make check        every unit and integration test (also under ASan/UBSan)
+#   make install      PREFIX=/usr/local DESTDIR=
+#
+# Missing Debian packages are installed first when running as root
+# (scripts/deps.sh); otherwise the exact apt-get line is printed.
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+SANITIZE ?=
+CC       ?= cc
+PKGS     := fuse3 libcurl libcrypto sqlite3 inih expat
+
+ifeq ($(SANITIZE),)
+BUILD    ?= build
+SANFLAGS :=
+else
+BUILD    ?= build-san
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wwrite-strings -Wimplicit-fallthrough -Werror
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+SYSTEMD_CFLAGS := $(shell pkg-config --exists libsystemd 2>/dev/null && echo -DHAVE_SYSTEMD)
+SYSTEMD_LIBS   := $(shell pkg-config --exists libsystemd 2>/dev/null && pkg-config --libs libsystemd)
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -DFUSE_USE_VERSION=35 $(WARN) -Iinclude \
+            -fstack-protector-strong -MMD -MP $(PKG_CFLAGS) $(SYSTEMD_CFLAGS) $(SANFLAGS)
+ifeq ($(SANITIZE),)
+CFLAGS   += -D_FORTIFY_SOURCE=2
+endif
+LDFLAGS  += $(SANFLAGS)
+LIBS     := $(PKG_LIBS) $(SYSTEMD_LIBS) -lpthread
+
+# Layers: util, crypto, store, http, provider -> libbfs.a (no FUSE);
+# route + fuse + daemon -> bucketfs; ctl -> bucketctl.
+LIB_SRCS    := $(wildcard src/util/*.c src/crypto/*.c src/store/*.c \
+                 src/http/*.c src/provider/*.c)
+DAEMON_SRCS := $(wildcard src/route/*.c src/fuse/*.c src/daemon/*.c)
+CTL_SRCS    := $(wildcard src/ctl/*.c)
+UNIT_SRCS   := $(wildcard tests/unit/*.c)
+
+LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/obj/%.o)
+CTL_OBJS    := $(CTL_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_OBJS   := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
+
+LIB       := $(BUILD)/libbfs.a
+BIN_FS    := $(BUILD)/bucketfs
+BIN_CTL   := $(BUILD)/bucketctl
+BIN_UNIT  := $(BUILD)/unit-tests
+
+PYTEST    ?= /usr/bin/python3 -m pytest
+
+.PHONY: all deps test-deps run check unit integration install clean fuzz bench
+
+all: deps
+	@$(MAKE) --no-print-directory $(BIN_FS) $(BIN_CTL)
+
+deps:
+	@scripts/deps.sh build
+
+test-deps:
+	@scripts/deps.sh test
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN_FS): $(DAEMON_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJS) $(LIB) $(LIBS)
+
+$(BIN_CTL): $(CTL_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CTL_OBJS) $(LIB) $(LIBS)
+
+$(BIN_UNIT): $(UNIT_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(LIB) $(LIBS) $(shell pkg-config --libs check)
+
+run: all
+	@scripts/demo.sh
+
+# The whole suite: normal build with -Werror, unit tests, then the same
+# under ASan/UBSan, and the integration suite against the sanitized daemon.
+check: deps test-deps
+	@$(MAKE) --no-print-directory $(BIN_FS) $(BIN_CTL) $(BIN_UNIT)
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined \
+		build-san/bucketfs build-san/bucketctl build-san/unit-tests
+	$(BIN_UNIT)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		build-san/unit-tests
+	BUCKETFS_BUILD=$(CURDIR)/build-san $(PYTEST) -q -p no:cacheprovider tests/integration
+
+unit: $(BIN_UNIT)
+	$(BIN_UNIT)
+
+integration: $(BIN_FS) $(BIN_CTL)
+	BUCKETFS_BUILD=$(CURDIR)/$(BUILD) $(PYTEST) -q -p no:cacheprovider tests/integration
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)/etc/bucketfs \
+		$(DESTDIR)/lib/systemd/system $(DESTDIR)/sbin
+	install -m 0755 $(BIN_FS) $(BIN_CTL) $(DESTDIR)$(PREFIX)/bin/
+	ln -sf $(PREFIX)/bin/bucketfs $(DESTDIR)/sbin/mount.bucketfs
+	install -m 0644 docs/bucketfs.8 docs/bucketctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 docs/bucketfs.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 etc/bucketfs.conf.example $(DESTDIR)/etc/bucketfs/
+	install -m 0644 systemd/bucketfs.service systemd/bucketfs@.service \
+		$(DESTDIR)/lib/systemd/system/
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(CTL_OBJS:.o=.d) $(UNIT_OBJS:.o=.d)

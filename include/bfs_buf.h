@@ -1,0 +1,36 @@
+/*
+ * bfs_buf.h - growable byte buffer with a hard cap (curl DYNBUF style).
+ *
+ * The buffer is always NUL-terminated after its content.  Every add fails
+ * with BFS_ERR_TOOBIG once len would exceed max, and the buffer is then
+ * freed (callers cannot keep using a half-built value by accident).
+ */
+#ifndef BFS_BUF_H
+#define BFS_BUF_H
+
+#include <stddef.h>
+
+struct bfs_buf {
+	char *p;       /* content, NUL-terminated; NULL while empty */
+	size_t len;    /* bytes of content */
+	size_t alloc;  /* bytes allocated */
+	size_t max;    /* cap on len */
+};
+
+void bfs_buf_init(struct bfs_buf *b, size_t max);
+/* Frees the memory; safe on an initialized or zeroed buffer. */
+void bfs_buf_free(struct bfs_buf *b);
+/* Keeps memory, empties content. */
+void bfs_buf_reset(struct bfs_buf *b);
+int bfs_buf_add(struct bfs_buf *b, const void *data, size_t len);
+int bfs_buf_adds(struct bfs_buf *b, const char *s);
+int bfs_buf_addf(struct bfs_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Adds s as a JSON string literal, quotes included, escaping as needed. */
+int bfs_buf_add_json_str(struct bfs_buf *b, const char *s);
+/* Returns the content ("" when empty); valid until the next change. */
+const char *bfs_buf_str(const struct bfs_buf *b);
+/* Hands the content to the caller (who frees it); buffer becomes empty. */
+char *bfs_buf_steal(struct bfs_buf *b);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * bfs_config.h - the ini config file (INTERFACE.md "Config file").
+ *
+ * Parsing is pure: bfs_config_parse() takes the text and the file name it
+ * came from; errors name "FILE:LINE: key 'KEY': reason".  Relative paths are
+ * made absolute against the config file's folder.  Secret values
+ * ("literal", "env:VAR", secret_access_key_file = PATH) are resolved at
+ * load time and wiped with OPENSSL_cleanse when freed.
+ */
+#ifndef BFS_CONFIG_H
+#define BFS_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum bfs_provider_kind { BFS_PROV_LOCAL = 0, BFS_PROV_S3 = 1, BFS_PROV_R2 = 2 };
+
+enum bfs_role { BFS_ROLE_GENERAL = 0, BFS_ROLE_CHAT = 1, BFS_ROLE_FORMS = 2,
+		BFS_ROLE_COUNT = 3 };
+#define BFS_ROLE_BIT(r) (1u << (r))
+
+/* "general" | "chat" | "forms" <-> role; -1 / NULL when unknown. */
+int bfs_role_parse(const char *s);
+const char *bfs_role_name(int role);
+/* "s3" | "r2" | "local" <-> kind. */
+int bfs_provider_kind_parse(const char *s);
+const char *bfs_provider_kind_name(int kind);
+
+/* One bucket's settings; every string owned by the struct (may be NULL). */
+struct bfs_bucket_conf {
+	char *id;                /* storage_buckets.id; NULL until stored */
+	char *name;              /* directory under the mount point */
+	char *description;
+	int provider;            /* enum bfs_provider_kind */
+	char *bucket_name;       /* remote bucket (s3, r2) */
+	char *prefix;            /* "" or ends with '/' */
+	char *region;            /* s3: default us-east-1; r2: "auto" */
+	char *endpoint;          /* NULL: AWS / R2 default */
+	char *account_id;        /* r2 */
+	char *path;              /* local: absolute folder */
+	int path_style;          /* 1: https://host/bucket/key */
+	int read_only;
+	char *access_key_id;
+	char *secret_access_key; /* plain text, memory only; wiped on free */
+	char *session_token;     /* optional, memory only; wiped on free */
+	unsigned defaults;       /* BFS_ROLE_BIT() mask */
+	int managed_by_config;   /* declared in the config file */
+};
+
+struct bfs_config {
+	char *file;              /* absolute path of the config file */
+	char *dir;               /* its folder */
+	char *database;          /* absolute */
+	char *cache_dir;         /* absolute */
+	uint64_t cache_size;     /* bytes; default 2 GiB */
+	char *master_key_file;   /* absolute; may be NULL when from systemd */
+	int log_level;           /* enum bfs_log_level; default info */
+	int upload_timeout;      /* seconds; default 60 */
+	char *ca_bundle;         /* NULL: system default */
+	struct bfs_bucket_conf *buckets;
+	size_t nbuckets;
+};
+
+/*
+ * Parses text (the content of file `filename`, used for relative paths and
+ * messages).  On failure returns BFS_ERR_CONFIG with a one-line message
+ * "FILE:LINE: key 'KEY': reason" in err.  *out is NULL on failure.
+ */
+int bfs_config_parse(const char *text, const char *filename,
+		     struct bfs_config **out, char *err, size_t errlen);
+/* Reads the file and parses it (also fails on unreadable file). */
+int bfs_config_load(const char *filename, struct bfs_config **out,
+		    char *err, size_t errlen);
+void bfs_config_free(struct bfs_config *c);
+
+/*
+ * Resolves the master key path: $CREDENTIALS_DIRECTORY/bucketfs.key when
+ * that variable is set and the file exists, else cfg->master_key_file.
+ * Returns a new string (caller frees) or NULL.
+ */
+char *bfs_config_master_key_path(const struct bfs_config *cfg);
+
+/* Frees the members (wiping secrets) and zeroes the struct. */
+void bfs_bucket_conf_clear(struct bfs_bucket_conf *b);
+/* Deep copy; dst is overwritten. */
+int bfs_bucket_conf_copy(struct bfs_bucket_conf *dst,
+			 const struct bfs_bucket_conf *src);
+/* Checks cross-field rules (s3 needs bucket_name, local needs path...). */
+int bfs_bucket_conf_validate(const struct bfs_bucket_conf *b, char *err,
+			     size_t errlen);
+
+/* "2G", "512M", "100k", "12345" -> bytes; -1 on bad input. */
+int bfs_parse_size(const char *s, uint64_t *out);
+
+#endif

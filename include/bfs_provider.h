@@ -1,0 +1,117 @@
+/*
+ * bfs_provider.h - a storage provider is a const table of operations on
+ * keys of one bucket (curl vtls/vtls_int.h style).  s3 and r2 share one
+ * implementation (r2 = s3 with its endpoint, region "auto" and quirk
+ * flags); local keeps objects as files under a folder.
+ *
+ * Keys are full remote keys (prefix included), already checked with
+ * bfs_key_check().  A key ending in '/' is a folder marker.  Type and
+ * permissions travel in bfs_meta.mode (st_mode): putting a key with
+ * S_IFLNK stores a symlink whose target is the body (s3fs layout; local:
+ * a real symlink, never followed), putting "a/b/" with S_IFDIR makes a
+ * folder (s3: a 0-byte marker; local: mkdir).
+ *
+ * All operations are thread-safe on one handle and return 0 or a negative
+ * BFS_ERR_* code; retries of transient failures happen inside.
+ */
+#ifndef BFS_PROVIDER_H
+#define BFS_PROVIDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "bfs_config.h"
+
+struct bfs_meta {
+	uint64_t size;
+	int64_t mtime;           /* seconds */
+	long mtime_nsec;
+	uint32_t mode;           /* st_mode with type bits; 0 = unknown */
+	uint32_t uid, gid;
+	unsigned has_mode : 1, has_uid : 1, has_gid : 1, has_mtime : 1;
+	char etag[96];           /* without quotes; "" unknown */
+	char content_type[128];  /* "" unknown */
+};
+
+/*
+ * Listing callback: name relative to the listed prefix, without trailing
+ * '/'; is_dir for common prefixes and folder markers (and local folders);
+ * meta may be NULL for a common prefix with no marker.  Return 0 to go on,
+ * non-zero to stop (list then returns 0).  Unsafe keys never reach it.
+ */
+typedef int (*bfs_list_fn)(void *arg, const char *name, int is_dir,
+			   const struct bfs_meta *meta);
+
+enum bfs_list_flags {
+	BFS_LIST_RECURSIVE = 1   /* no delimiter: every key below prefix */
+};
+
+struct bfs_provider_ops {
+	const char *name;        /* "local" | "s3" | "r2" */
+
+	/* Creates the per-bucket state from its settings. */
+	int (*create)(const struct bfs_bucket_conf *bc, void **state,
+		      char *err, size_t errlen);
+	void (*destroy)(void *state);
+
+	/* BFS_ERR_NOTFOUND when absent. */
+	int (*head)(void *st, const char *key, struct bfs_meta *m);
+	/* Reads up to len bytes at off into buf; *got = bytes read (short at EOF). */
+	int (*get_range)(void *st, const char *key, uint64_t off, size_t len,
+			 char *buf, size_t *got);
+	/* Whole object into fd (written from offset 0); m filled when non-NULL. */
+	int (*get_fd)(void *st, const char *key, int fd, struct bfs_meta *m);
+	/*
+	 * Stores size bytes read from fd (pread from offset 0) as key with the
+	 * metadata in m (mode/uid/gid/mtime, content_type); large bodies go as
+	 * multipart.  etag_out (may be NULL) receives the new etag.
+	 */
+	int (*put_fd)(void *st, const char *key, int fd, uint64_t size,
+		      const struct bfs_meta *m, char *etag_out, size_t etag_len);
+	/* Same from memory (folder markers, symlinks, small files). */
+	int (*put_buf)(void *st, const char *key, const void *data, size_t len,
+		       const struct bfs_meta *m, char *etag_out, size_t etag_len);
+	/* Deleting an absent key is not an error.  "a/b/" removes a folder. */
+	int (*del)(void *st, const char *key);
+	/* One level (or all, RECURSIVE) below prefix ("" or ends in '/'). */
+	int (*list)(void *st, const char *prefix, unsigned flags,
+		    bfs_list_fn fn, void *arg);
+	/* Server-side copy; m non-NULL replaces the metadata. */
+	int (*copy)(void *st, const char *src, const char *dst,
+		    const struct bfs_meta *m);
+	/* Replaces mode/uid/gid/mtime of an existing key (chmod, chown, utimens). */
+	int (*set_meta)(void *st, const char *key, const struct bfs_meta *m);
+	/* Atomic rename of one key or a whole folder ("a/" -> "b/"); NULL when the
+	 * provider has none (the caller copies then deletes). */
+	int (*rename)(void *st, const char *src, const char *dst);
+	/* Presigned GET URL valid for expires seconds; NULL when unsupported. */
+	int (*presign)(void *st, const char *key, long expires, char **url);
+	/* Free/total space; NULL when unknown (the FUSE layer reports large). */
+	int (*statfs)(void *st, uint64_t *total, uint64_t *avail);
+};
+
+extern const struct bfs_provider_ops bfs_provider_local;
+extern const struct bfs_provider_ops bfs_provider_s3;   /* serves s3 and r2 */
+
+/* A live provider instance of one bucket. */
+struct bfs_provider {
+	const struct bfs_provider_ops *ops;
+	void *st;
+	int read_only;
+};
+
+/* Picks the ops table for bc->provider and creates its state. */
+int bfs_provider_open(const struct bfs_bucket_conf *bc,
+		      struct bfs_provider **out, char *err, size_t errlen);
+void bfs_provider_close(struct bfs_provider *p);
+
+/* Process-wide settings every provider uses (set once at start). */
+struct bfs_provider_globals {
+	const char *ca_bundle;   /* NULL: system default */
+	int connect_timeout;     /* seconds */
+	int low_speed_time;      /* seconds below 1 KiB/s before abort */
+};
+void bfs_provider_set_globals(const struct bfs_provider_globals *g);
+const struct bfs_provider_globals *bfs_provider_get_globals(void);
+
+#endif

@@ -1,0 +1,20 @@
+/* unit.h - suites of the unit test runner (weak: see run.c). */
+#ifndef BFS_UNIT_H
+#define BFS_UNIT_H
+
+#include <check.h>
+
+#define UNIT_SUITE(name) Suite *name(void) __attribute__((weak))
+UNIT_SUITE(buf_suite);
+UNIT_SUITE(key_suite);
+UNIT_SUITE(config_suite);
+UNIT_SUITE(ctlfile_suite);
+UNIT_SUITE(crypto_suite);
+UNIT_SUITE(store_suite);
+UNIT_SUITE(sigv4_suite);
+UNIT_SUITE(s3xml_suite);
+
+/* Directory holding test data (tests/), from $BUCKETFS_TESTS or ./tests. */
+const char *unit_data_dir(void);
+
+#endif
