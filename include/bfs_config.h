@@ -43,6 +43,9 @@ struct bfs_bucket_conf {
 	char *access_key_id;
 	char *secret_access_key; /* plain text, memory only; wiped on free */
 	char *session_token;     /* optional, memory only; wiped on free */
+	int has_secret;          /* a secret_access_key is stored (set even when
+				  * listed without the master key) */
+	int has_session_token;
 	unsigned defaults;       /* BFS_ROLE_BIT() mask */
 	int managed_by_config;   /* declared in the config file */
 };
