@@ -25,6 +25,7 @@ int main(void)
 		{ "store", store_suite },
 		{ "sigv4", sigv4_suite },
 		{ "s3xml", s3xml_suite },
+		{ "local", local_suite },
 	};
 	SRunner *sr = NULL;
 	int failed, missing = 0;
