@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include "bfs_config.h"
 #include "bfs_buf.h"
+#include "bfs_key.h"
 
 #define BFS_CTL_LINE_MAX 512
 #define BFS_CTL_WRITE_MAX (1024 * 1024)

@@ -46,6 +46,13 @@ int bfs_bucket_name_valid(const char *name);
 /* [A-Za-z0-9_-]{1,128}: 1 when valid. */
 int bfs_ctx_id_valid(const char *id);
 
+/*
+ * 1 when s[0..len) is well-formed UTF-8: no overlong forms, no surrogates
+ * (U+D800-U+DFFF), nothing above U+10FFFF, no truncated sequence.  Control
+ * characters are valid UTF-8; callers reject them separately.
+ */
+int bfs_utf8_valid(const char *s, size_t len);
+
 /* Content type from the file name's extension; never NULL. */
 const char *bfs_content_type(const char *name);
 
