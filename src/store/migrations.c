@@ -1,0 +1,136 @@
+/*
+ * migrations.c - the numbered schema migrations of the metadata store.
+ *
+ * migrations[i] builds schema version i + 1 from version i.  A migration is
+ * never edited once released: schema changes append a new entry.  The
+ * version lives in PRAGMA user_version; each step runs in one transaction
+ * that re-reads the version after taking the write lock, so two processes
+ * opening a fresh database at once do not both apply it.
+ *
+ * Names follow the seed (storage_buckets, files, assignments); managed_by
+ * and settings are ours.  Timestamps are 'YYYY-MM-DD HH:MM:SS' UTC text as
+ * CURRENT_TIMESTAMP writes them.
+ */
+#include <stdio.h>
+
+#include "bfs_error.h"
+#include "store_int.h"
+
+static const char *const migrations[] = {
+	/* 1: buckets, defaults (partial unique indexes), file index,
+	 *    assignments, internal settings. */
+	"CREATE TABLE storage_buckets ("
+	" id TEXT PRIMARY KEY,"
+	" name TEXT NOT NULL UNIQUE,"
+	" description TEXT,"
+	" provider TEXT NOT NULL CHECK (provider IN ('r2','s3','local')),"
+	" is_default BOOLEAN NOT NULL DEFAULT 0,"
+	" is_default_chat BOOLEAN NOT NULL DEFAULT 0,"
+	" is_default_forms BOOLEAN NOT NULL DEFAULT 0,"
+	" config_json TEXT NOT NULL,"
+	" managed_by TEXT NOT NULL DEFAULT 'bucketctl'"
+	"  CHECK (managed_by IN ('bucketctl','config')),"
+	" created_by TEXT,"
+	" created_at DATETIME DEFAULT CURRENT_TIMESTAMP,"
+	" updated_at DATETIME DEFAULT CURRENT_TIMESTAMP);"
+	"CREATE UNIQUE INDEX storage_buckets_one_default"
+	" ON storage_buckets (is_default) WHERE is_default = 1;"
+	"CREATE UNIQUE INDEX storage_buckets_one_default_chat"
+	" ON storage_buckets (is_default_chat) WHERE is_default_chat = 1;"
+	"CREATE UNIQUE INDEX storage_buckets_one_default_forms"
+	" ON storage_buckets (is_default_forms) WHERE is_default_forms = 1;"
+	"CREATE TABLE files ("
+	" id INTEGER PRIMARY KEY,"
+	" bucket_id TEXT NOT NULL REFERENCES storage_buckets(id),"
+	" key TEXT NOT NULL,"
+	" size INTEGER NOT NULL DEFAULT 0,"
+	" etag TEXT,"
+	" content_type TEXT,"
+	" mode INTEGER,"
+	" uid INTEGER,"
+	" gid INTEGER,"
+	" mtime INTEGER,"
+	" created_at DATETIME DEFAULT CURRENT_TIMESTAMP,"
+	" updated_at DATETIME DEFAULT CURRENT_TIMESTAMP,"
+	" UNIQUE (bucket_id, key));"
+	"CREATE TABLE assignments ("
+	" context_type TEXT NOT NULL CHECK (context_type IN ('chat','form')),"
+	" context_id TEXT NOT NULL,"
+	" bucket_id TEXT NOT NULL REFERENCES storage_buckets(id),"
+	" PRIMARY KEY (context_type, context_id));"
+	"CREATE INDEX assignments_bucket ON assignments (bucket_id);"
+	"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT);",
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int bfs_store_schema_version(void)
+{
+	return NMIGRATIONS;
+}
+
+static int user_version(sqlite3 *db, int *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			*out = sqlite3_column_int(st, 0);
+			rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int bfs_store_migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	char sql[64];
+	int v = 0, in_tx = 0, r = BFS_ERR_DB, rc;
+
+	rc = user_version(db, &v);
+	if (rc != SQLITE_OK)
+		goto dberr;
+	if (v > NMIGRATIONS) {
+		snprintf(err, errlen, "%s: database schema version %d is newer "
+			 "than this program's (%d)", path, v, NMIGRATIONS);
+		goto out;
+	}
+	while (v < NMIGRATIONS) {
+		rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			goto dberr;
+		in_tx = 1;
+		rc = user_version(db, &v);
+		if (rc != SQLITE_OK)
+			goto dberr;
+		if (v < NMIGRATIONS) {
+			rc = sqlite3_exec(db, migrations[v], NULL, NULL, NULL);
+			if (rc != SQLITE_OK)
+				goto dberr;
+			snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+			rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+			if (rc != SQLITE_OK)
+				goto dberr;
+		}
+		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			goto dberr;
+		in_tx = 0;
+		rc = user_version(db, &v);
+		if (rc != SQLITE_OK)
+			goto dberr;
+	}
+	r = 0;
+	goto out;
+dberr:
+	snprintf(err, errlen, "%s: schema migration to version %d: %s", path,
+		 v + 1, sqlite3_errmsg(db));
+out:
+	if (in_tx)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}

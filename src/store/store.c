@@ -1,0 +1,1991 @@
+/*
+ * store.c - the SQLite metadata store (see bfs_store.h).
+ *
+ * One connection per handle, opened SQLITE_OPEN_FULLMUTEX, in WAL mode with
+ * a 5 s busy timeout, foreign keys on and synchronous=NORMAL.  The schema
+ * comes from the numbered migrations in migrations.c.
+ *
+ * Locking: struct bfs_store.lock guards the connection for the whole of
+ * every public function, so a multi-statement operation (BEGIN IMMEDIATE
+ * ... COMMIT) is never interleaved with another thread's statements and
+ * sqlite3_errmsg() still describes our own failure.  It is the only lock
+ * here; callbacks (bfs_store_file_list) run with it held and must not call
+ * back into the store.
+ *
+ * Secrets: config_json is built with SQLite's json_object() from bound
+ * values and read back with json_extract(); the secret fields only ever
+ * receive "v1:..." values from bfs_crypto_seal() (aad = bucket id), so no
+ * plain secret is bound to any statement and none reaches the file or its
+ * WAL.
+ *
+ * Config sync writes only what changed: settings are compared field by
+ * field and secrets by their decrypted value (a re-seal would differ every
+ * time), because any commit bumps PRAGMA data_version and makes every
+ * running daemon reload.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "bfs_buf.h"
+#include "bfs_config.h"
+#include "bfs_crypto.h"
+#include "bfs_ctlfile.h"
+#include "bfs_error.h"
+#include "bfs_key.h"
+#include "bfs_log.h"
+#include "bfs_store.h"
+#include "store_int.h"
+
+#define BUSY_TIMEOUT_MS 5000
+#define ID_HEX_LEN 32
+/* Caps on what one call may return. */
+#define BUCKETS_MAX 100000
+#define ASSIGNMENTS_MAX 10000000
+#define MSG_MAX 1024
+
+struct bfs_store {
+	pthread_mutex_t lock;   /* guards db for the whole of each call */
+	sqlite3 *db;            /* guarded by lock */
+	char *path;
+};
+
+static const char *const role_col[BFS_ROLE_COUNT] = {
+	"is_default", "is_default_chat", "is_default_forms"
+};
+
+static const char *const ctx_type_name[2] = { "chat", "form" };
+
+/* ---- small helpers ---- */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int map_rc(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return BFS_ERR_TIMEOUT;
+	case SQLITE_NOMEM:
+		return BFS_ERR_NOMEM;
+	case SQLITE_FULL:
+		return BFS_ERR_NOSPC;
+	default:
+		return BFS_ERR_DB;
+	}
+}
+
+/*
+ * Reports a failed SQLite call: the message goes to err when the caller
+ * gave one, else to the log.  Returns the mapped project error.
+ */
+static int db_fail(struct bfs_store *s, int rc, char *err, size_t errlen,
+		   const char *what)
+{
+	if (err && errlen)
+		set_err(err, errlen, "database %s: %s: %s", s->path, what,
+			sqlite3_errmsg(s->db));
+	else
+		BFS_ERROR("database %s: %s: %s", s->path, what,
+			  sqlite3_errmsg(s->db));
+	return map_rc(rc);
+}
+
+static int prepare(struct bfs_store *s, const char *sql, sqlite3_stmt **st,
+		   char *err, size_t errlen)
+{
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+
+	if (rc != SQLITE_OK) {
+		sqlite3_finalize(*st);
+		*st = NULL;
+		return db_fail(s, rc, err, errlen, "prepare");
+	}
+	return 0;
+}
+
+/* Binds a string or NULL; keeps the first error in *acc. */
+static void bind_str(int *acc, sqlite3_stmt *st, int i, const char *v)
+{
+	int rc = v ? sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT)
+		   : sqlite3_bind_null(st, i);
+
+	if (*acc == SQLITE_OK)
+		*acc = rc;
+}
+
+static void bind_i64(int *acc, sqlite3_stmt *st, int i, int64_t v)
+{
+	int rc = sqlite3_bind_int64(st, i, v);
+
+	if (*acc == SQLITE_OK)
+		*acc = rc;
+}
+
+/* Copies a text column (NULL stays NULL).  0 or BFS_ERR_NOMEM. */
+static int col_dup(sqlite3_stmt *st, int i, char **out)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	*out = NULL;
+	if (!t)
+		return sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM ?
+			BFS_ERR_NOMEM : 0;
+	*out = strdup((const char *)t);
+	return *out ? 0 : BFS_ERR_NOMEM;
+}
+
+/* Runs a statement that returns no row, with up to two text params. */
+static int exec_sql(struct bfs_store *s, const char *sql, const char *p1,
+		    const char *p2, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK, r;
+
+	r = prepare(s, sql, &st, err, errlen);
+	if (r != 0)
+		return r;
+	if (sqlite3_bind_parameter_count(st) >= 1)
+		bind_str(&rc, st, 1, p1);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		bind_str(&rc, st, 2, p2);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	r = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(s, rc, err, errlen, "write");
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* One integer from a query with up to one text param. */
+static int query_i64(struct bfs_store *s, const char *sql, const char *p1,
+		     int64_t *out, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK, r;
+
+	*out = 0;
+	r = prepare(s, sql, &st, err, errlen);
+	if (r != 0)
+		return r;
+	if (sqlite3_bind_parameter_count(st) >= 1)
+		bind_str(&rc, st, 1, p1);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		r = 0;
+	} else {
+		r = db_fail(s, rc, err, errlen, "query");
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int tx_begin(struct bfs_store *s, char *err, size_t errlen)
+{
+	int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : db_fail(s, rc, err, errlen, "begin");
+}
+
+/* Commits when r == 0 (returning the commit's result), else rolls back. */
+static int tx_end(struct bfs_store *s, int r, char *err, size_t errlen)
+{
+	int rc;
+
+	if (r == 0) {
+		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			return 0;
+		r = db_fail(s, rc, err, errlen, "commit");
+	}
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+static int new_bucket_id(char out[ID_HEX_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char raw[ID_HEX_LEN / 2];
+	size_t i;
+
+	if (bfs_random(raw, sizeof(raw)) != 0)
+		return BFS_ERR_INTERNAL;
+	for (i = 0; i < sizeof(raw); i++) {
+		out[2 * i] = digits[raw[i] >> 4];
+		out[2 * i + 1] = digits[raw[i] & 15];
+	}
+	out[ID_HEX_LEN] = '\0';
+	return 0;
+}
+
+static int str_eq(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/* Constant-time equality of two secrets (length may leak, content not). */
+static int secret_eq(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	return la == lb && bfs_memeq_ct(a, b, la) == 0;
+}
+
+/* ---- open / close ---- */
+
+void bfs_store_close(struct bfs_store *s)
+{
+	if (!s)
+		return;
+	sqlite3_close_v2(s->db);
+	pthread_mutex_destroy(&s->lock);
+	free(s->path);
+	free(s);
+}
+
+/* Switches to WAL; a file that is not a database fails here. */
+static int store_pragmas(struct bfs_store *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *mode;
+	int rc, r;
+
+	rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		set_err(err, errlen, "database %s: %s", s->path,
+			sqlite3_errmsg(s->db));
+		r = map_rc(rc);
+		goto out;
+	}
+	mode = sqlite3_column_text(st, 0);
+	if (!mode || strcmp((const char *)mode, "wal") != 0)
+		BFS_WARN("database %s: WAL mode unavailable (journal_mode=%s)",
+			 s->path, mode ? (const char *)mode : "?");
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = sqlite3_exec(s->db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL",
+			  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		set_err(err, errlen, "database %s: %s", s->path,
+			sqlite3_errmsg(s->db));
+		r = map_rc(rc);
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+/*
+ * Contract: opens (creating when missing) the database at path and brings
+ * its schema up to date.  *out is NULL on failure; err then holds one line
+ * naming the file and SQLite's reason ("file is not a database").
+ */
+int bfs_store_open(const char *path, struct bfs_store **out,
+		   char *err, size_t errlen)
+{
+	struct bfs_store *s = NULL;
+	char msg[MSG_MAX];
+	int rc, r = BFS_ERR_NOMEM;
+
+	*out = NULL;
+	msg[0] = '\0';
+	if (!path || !*path) {
+		set_err(err, errlen, "no database path");
+		return BFS_ERR_INVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		goto fail;
+	if (pthread_mutex_init(&s->lock, NULL) != 0) {
+		free(s);
+		s = NULL;
+		r = BFS_ERR_INTERNAL;
+		goto fail;
+	}
+	s->path = strdup(path);
+	if (!s->path)
+		goto fail;
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
+			     SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(msg, sizeof(msg), "database %s: %s", path,
+			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		r = rc == SQLITE_NOMEM ? BFS_ERR_NOMEM : BFS_ERR_DB;
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	r = store_pragmas(s, msg, sizeof(msg));
+	if (r != 0)
+		goto fail;
+	r = bfs_store_migrate(s->db, path, msg, sizeof(msg));
+	if (r != 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	if (r == BFS_ERR_NOMEM && !msg[0])
+		snprintf(msg, sizeof(msg), "database %s: out of memory", path);
+	set_err(err, errlen, "%s", msg);
+	bfs_store_close(s);
+	return r;
+}
+
+int bfs_store_data_version(struct bfs_store *s, int64_t *out)
+{
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = query_i64(s, "PRAGMA data_version", NULL, out, NULL, 0);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* ---- bucket rows ---- */
+
+enum {
+	BC_ID, BC_NAME, BC_DESC, BC_PROVIDER, BC_DEF0, BC_DEF1, BC_DEF2,
+	BC_MANAGED, BC_BUCKET_NAME, BC_PREFIX, BC_REGION, BC_ENDPOINT,
+	BC_ACCOUNT, BC_PATH, BC_PATH_STYLE, BC_READ_ONLY, BC_AKID,
+	BC_SECRET, BC_TOKEN
+};
+
+#define BUCKET_SELECT \
+	"SELECT id, name, description, provider, is_default, is_default_chat," \
+	" is_default_forms, managed_by," \
+	" json_extract(config_json, '$.bucket_name')," \
+	" json_extract(config_json, '$.prefix')," \
+	" json_extract(config_json, '$.region')," \
+	" json_extract(config_json, '$.endpoint')," \
+	" json_extract(config_json, '$.account_id')," \
+	" json_extract(config_json, '$.path')," \
+	" json_extract(config_json, '$.path_style')," \
+	" json_extract(config_json, '$.read_only')," \
+	" json_extract(config_json, '$.access_key_id')," \
+	" json_extract(config_json, '$.secret_access_key')," \
+	" json_extract(config_json, '$.session_token')" \
+	" FROM storage_buckets"
+
+/* Parameters ?1..?16 of both writes: id, name, description, provider,
+ * config fields ?5..?15, managed_by ?16. */
+#define CONFIG_JSON_SQL \
+	"json_object('bucket_name', ?5, 'prefix', ?6, 'region', ?7," \
+	" 'endpoint', ?8, 'account_id', ?9, 'path', ?10," \
+	" 'path_style', json(CASE WHEN ?11 THEN 'true' ELSE 'false' END)," \
+	" 'read_only', json(CASE WHEN ?12 THEN 'true' ELSE 'false' END)," \
+	" 'access_key_id', ?13, 'secret_access_key', ?14, 'session_token', ?15)"
+
+#define BUCKET_INSERT \
+	"INSERT INTO storage_buckets (id, name, description, provider," \
+	" config_json, managed_by, created_by) VALUES (?1, ?2, ?3, ?4, " \
+	CONFIG_JSON_SQL ", ?16, ?17)"
+
+#define BUCKET_UPDATE \
+	"UPDATE storage_buckets SET description = ?3, provider = ?4," \
+	" config_json = " CONFIG_JSON_SQL ", managed_by = ?16," \
+	" updated_at = CURRENT_TIMESTAMP WHERE id = ?1 AND name = ?2"
+
+/*
+ * Fills b from the current row of a BUCKET_SELECT.  With key, sealed
+ * secrets are opened (BFS_ERR_CRYPTO when they do not); without, they stay
+ * NULL and only has_secret / has_session_token tell they exist.  When
+ * sealed_secret / sealed_token are given they receive copies of the stored
+ * sealed strings.  On failure b is cleared.
+ */
+static int bucket_from_row(sqlite3_stmt *st, const unsigned char *key,
+			   struct bfs_bucket_conf *b, char **sealed_secret,
+			   char **sealed_token)
+{
+	const char *sec, *tok, *prov, *managed;
+	int r;
+
+	memset(b, 0, sizeof(*b));
+	if (sealed_secret)
+		*sealed_secret = NULL;
+	if (sealed_token)
+		*sealed_token = NULL;
+	if ((r = col_dup(st, BC_ID, &b->id)) != 0 ||
+	    (r = col_dup(st, BC_NAME, &b->name)) != 0 ||
+	    (r = col_dup(st, BC_DESC, &b->description)) != 0 ||
+	    (r = col_dup(st, BC_BUCKET_NAME, &b->bucket_name)) != 0 ||
+	    (r = col_dup(st, BC_PREFIX, &b->prefix)) != 0 ||
+	    (r = col_dup(st, BC_REGION, &b->region)) != 0 ||
+	    (r = col_dup(st, BC_ENDPOINT, &b->endpoint)) != 0 ||
+	    (r = col_dup(st, BC_ACCOUNT, &b->account_id)) != 0 ||
+	    (r = col_dup(st, BC_PATH, &b->path)) != 0 ||
+	    (r = col_dup(st, BC_AKID, &b->access_key_id)) != 0)
+		goto out;
+	r = BFS_ERR_DB;
+	if (!b->id || !b->name)
+		goto out;
+	prov = (const char *)sqlite3_column_text(st, BC_PROVIDER);
+	b->provider = prov ? bfs_provider_kind_parse(prov) : -1;
+	if (b->provider < 0) {
+		BFS_ERROR("bucket %s: unknown provider '%s' in the database",
+			  b->name, prov ? prov : "");
+		goto out;
+	}
+	if (sqlite3_column_int(st, BC_DEF0))
+		b->defaults |= BFS_ROLE_BIT(BFS_ROLE_GENERAL);
+	if (sqlite3_column_int(st, BC_DEF1))
+		b->defaults |= BFS_ROLE_BIT(BFS_ROLE_CHAT);
+	if (sqlite3_column_int(st, BC_DEF2))
+		b->defaults |= BFS_ROLE_BIT(BFS_ROLE_FORMS);
+	managed = (const char *)sqlite3_column_text(st, BC_MANAGED);
+	b->managed_by_config = managed && strcmp(managed, "config") == 0;
+	b->path_style = sqlite3_column_int(st, BC_PATH_STYLE) != 0;
+	b->read_only = sqlite3_column_int(st, BC_READ_ONLY) != 0;
+	sec = (const char *)sqlite3_column_text(st, BC_SECRET);
+	tok = (const char *)sqlite3_column_text(st, BC_TOKEN);
+	b->has_secret = sec != NULL;
+	b->has_session_token = tok != NULL;
+	if (key && sec) {
+		r = bfs_crypto_open(key, b->id, sec, &b->secret_access_key);
+		if (r != 0)
+			goto out;
+	}
+	if (key && tok) {
+		r = bfs_crypto_open(key, b->id, tok, &b->session_token);
+		if (r != 0)
+			goto out;
+	}
+	r = BFS_ERR_NOMEM;
+	if (sealed_secret && sec && !(*sealed_secret = strdup(sec)))
+		goto out;
+	if (sealed_token && tok && !(*sealed_token = strdup(tok)))
+		goto out;
+	r = 0;
+out:
+	if (r != 0) {
+		bfs_bucket_conf_clear(b);
+		if (sealed_secret) {
+			free(*sealed_secret);
+			*sealed_secret = NULL;
+		}
+		if (sealed_token) {
+			free(*sealed_token);
+			*sealed_token = NULL;
+		}
+	}
+	return r;
+}
+
+/*
+ * Reads bucket `name` (with lock held).  BFS_ERR_NOTFOUND when absent.
+ * See bucket_from_row() for key and the sealed copies.
+ */
+static int bucket_read(struct bfs_store *s, const char *name,
+		       const unsigned char *key, struct bfs_bucket_conf *b,
+		       char **sealed_secret, char **sealed_token,
+		       char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK, r;
+
+	memset(b, 0, sizeof(*b));
+	if (!name) {
+		set_err(err, errlen, "no bucket name");
+		return BFS_ERR_INVAL;
+	}
+	r = prepare(s, BUCKET_SELECT " WHERE name = ?1", &st, err, errlen);
+	if (r != 0)
+		return r;
+	bind_str(&rc, st, 1, name);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		r = bucket_from_row(st, key, b, sealed_secret, sealed_token);
+		if (r == BFS_ERR_CRYPTO)
+			set_err(err, errlen, "bucket %s: cannot decrypt its "
+				"secrets: wrong master key or tampered value",
+				name);
+	} else if (rc == SQLITE_DONE) {
+		r = BFS_ERR_NOTFOUND;
+		set_err(err, errlen, "unknown bucket '%s'", name);
+	} else {
+		r = db_fail(s, rc, err, errlen, "read bucket");
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* id (and managed flag) of bucket name; BFS_ERR_NOTFOUND when absent. */
+static int bucket_lookup(struct bfs_store *s, const char *name,
+			 char id[ID_HEX_LEN + 1], int *managed_cfg,
+			 char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *t;
+	int rc = SQLITE_OK, r;
+
+	id[0] = '\0';
+	if (!name) {
+		set_err(err, errlen, "no bucket name");
+		return BFS_ERR_INVAL;
+	}
+	r = prepare(s, "SELECT id, managed_by = 'config' FROM storage_buckets"
+		    " WHERE name = ?1", &st, err, errlen);
+	if (r != 0)
+		return r;
+	bind_str(&rc, st, 1, name);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		t = sqlite3_column_text(st, 0);
+		if (t && strlen((const char *)t) <= ID_HEX_LEN) {
+			strcpy(id, (const char *)t);
+			if (managed_cfg)
+				*managed_cfg = sqlite3_column_int(st, 1);
+			r = 0;
+		} else {
+			r = BFS_ERR_DB;
+			set_err(err, errlen, "bucket %s: bad id in the database",
+				name);
+		}
+	} else if (rc == SQLITE_DONE) {
+		r = BFS_ERR_NOTFOUND;
+		set_err(err, errlen, "unknown bucket '%s'", name);
+	} else {
+		r = db_fail(s, rc, err, errlen, "look up bucket");
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Seals plain for bucket id into *out (NULL stays NULL). */
+static int seal_opt(const unsigned char *key, const char *id,
+		    const char *bucket, const char *plain, char **out,
+		    char *err, size_t errlen)
+{
+	int r;
+
+	*out = NULL;
+	if (!plain)
+		return 0;
+	if (!key) {
+		set_err(err, errlen, "bucket %s: the master key is needed to "
+			"store a secret", bucket);
+		return BFS_ERR_INVAL;
+	}
+	r = bfs_crypto_seal(key, id, plain, out);
+	if (r != 0)
+		set_err(err, errlen, "bucket %s: cannot seal its secret: %s",
+			bucket, bfs_strerror(r));
+	return r;
+}
+
+/*
+ * Runs BUCKET_INSERT (created_by non-NULL or insert) or BUCKET_UPDATE with
+ * b's settings, the given sealed secrets and managed_by.
+ */
+static int bucket_write(struct bfs_store *s, int insert, const char *id,
+			const struct bfs_bucket_conf *b, const char *sealed,
+			const char *token, const char *managed,
+			const char *created_by, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	const char *prov = bfs_provider_kind_name(b->provider);
+	int rc = SQLITE_OK, r;
+
+	if (!prov) {
+		set_err(err, errlen, "bucket %s: unknown provider", b->name);
+		return BFS_ERR_INVAL;
+	}
+	r = prepare(s, insert ? BUCKET_INSERT : BUCKET_UPDATE, &st, err, errlen);
+	if (r != 0)
+		return r;
+	bind_str(&rc, st, 1, id);
+	bind_str(&rc, st, 2, b->name);
+	bind_str(&rc, st, 3, b->description);
+	bind_str(&rc, st, 4, prov);
+	bind_str(&rc, st, 5, b->bucket_name);
+	bind_str(&rc, st, 6, b->prefix);
+	bind_str(&rc, st, 7, b->region);
+	bind_str(&rc, st, 8, b->endpoint);
+	bind_str(&rc, st, 9, b->account_id);
+	bind_str(&rc, st, 10, b->path);
+	bind_i64(&rc, st, 11, b->path_style != 0);
+	bind_i64(&rc, st, 12, b->read_only != 0);
+	bind_str(&rc, st, 13, b->access_key_id);
+	bind_str(&rc, st, 14, sealed);
+	bind_str(&rc, st, 15, token);
+	bind_str(&rc, st, 16, managed);
+	if (insert)
+		bind_str(&rc, st, 17, created_by);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		r = 0;
+	} else if (rc == SQLITE_CONSTRAINT && insert) {
+		r = BFS_ERR_EXISTS;
+		set_err(err, errlen, "bucket %s already exists", b->name);
+	} else {
+		r = db_fail(s, rc, err, errlen, insert ? "insert bucket" :
+			    "update bucket");
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+/*
+ * Gives role to bucket id (NULL: nobody), clearing it on the previous
+ * holder first so the partial unique index never sees two.  Rows already
+ * right are not touched.
+ */
+static int role_set(struct bfs_store *s, int role, const char *id,
+		    char *err, size_t errlen)
+{
+	char sql[160];
+	int r;
+
+	snprintf(sql, sizeof(sql), "UPDATE storage_buckets SET %s = 0 WHERE"
+		 " %s = 1 AND (?1 IS NULL OR id <> ?1)", role_col[role],
+		 role_col[role]);
+	r = exec_sql(s, sql, id, NULL, err, errlen);
+	if (r != 0 || !id)
+		return r;
+	snprintf(sql, sizeof(sql), "UPDATE storage_buckets SET %s = 1 WHERE"
+		 " id = ?1 AND %s = 0", role_col[role], role_col[role]);
+	return exec_sql(s, sql, id, NULL, err, errlen);
+}
+
+/* ---- bucket API ---- */
+
+void bfs_bucket_conf_array_free(struct bfs_bucket_conf *a, size_t n)
+{
+	size_t i;
+
+	if (!a)
+		return;
+	for (i = 0; i < n; i++)
+		bfs_bucket_conf_clear(&a[i]);
+	free(a);
+}
+
+int bfs_store_bucket_list(struct bfs_store *s, const unsigned char *key,
+			  struct bfs_bucket_conf **out, size_t *n)
+{
+	struct bfs_bucket_conf *a = NULL, *na;
+	sqlite3_stmt *st = NULL;
+	size_t cnt = 0, alloc = 0;
+	int rc, r;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&s->lock);
+	r = prepare(s, BUCKET_SELECT " ORDER BY name", &st, NULL, 0);
+	if (r != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == alloc) {
+			if (alloc >= BUCKETS_MAX) {
+				r = BFS_ERR_TOOBIG;
+				goto out;
+			}
+			alloc = alloc ? 2 * alloc : 8;
+			na = realloc(a, alloc * sizeof(*a));
+			if (!na) {
+				r = BFS_ERR_NOMEM;
+				goto out;
+			}
+			a = na;
+		}
+		r = bucket_from_row(st, key, &a[cnt], NULL, NULL);
+		if (r != 0)
+			goto out;
+		cnt++;
+	}
+	if (rc != SQLITE_DONE) {
+		r = db_fail(s, rc, NULL, 0, "list buckets");
+		goto out;
+	}
+	*out = a;
+	*n = cnt;
+	a = NULL;
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	bfs_bucket_conf_array_free(a, cnt);
+	return r;
+}
+
+int bfs_store_bucket_get(struct bfs_store *s, const char *name,
+			 const unsigned char *key, struct bfs_bucket_conf *out)
+{
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = bucket_read(s, name, key, out, NULL, NULL, NULL, 0);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/*
+ * Contract: inserts b as a new bucket managed by bucketctl with a fresh
+ * id; b->id, b->defaults and b->managed_by_config are ignored (defaults
+ * are given with bfs_store_default_set).  Secrets are sealed with key
+ * (BFS_ERR_INVAL when a secret is given without a key).
+ */
+int bfs_store_bucket_add(struct bfs_store *s, const struct bfs_bucket_conf *b,
+			 const unsigned char *key, const char *created_by,
+			 char *err, size_t errlen)
+{
+	char id[ID_HEX_LEN + 1], *sealed = NULL, *token = NULL;
+	int r;
+
+	if (!b->name || !bfs_bucket_name_valid(b->name)) {
+		set_err(err, errlen, "bad bucket name '%s'",
+			b->name ? b->name : "");
+		return BFS_ERR_INVAL;
+	}
+	r = new_bucket_id(id);
+	if (r != 0) {
+		set_err(err, errlen, "no random bytes for a bucket id");
+		return r;
+	}
+	r = seal_opt(key, id, b->name, b->secret_access_key, &sealed, err, errlen);
+	if (r != 0)
+		goto out;
+	r = seal_opt(key, id, b->name, b->session_token, &token, err, errlen);
+	if (r != 0)
+		goto out;
+	pthread_mutex_lock(&s->lock);
+	r = bucket_write(s, 1, id, b, sealed, token, "bucketctl", created_by,
+			 err, errlen);
+	pthread_mutex_unlock(&s->lock);
+out:
+	free(token);
+	free(sealed);
+	return r;
+}
+
+/*
+ * Contract: replaces the settings of bucket b->name (not its id, defaults,
+ * created_*).  A secret given in b is re-sealed; a NULL secret with
+ * has_secret (has_session_token) set keeps the stored one, and with the
+ * flag clear removes it.  BFS_ERR_PERM when the config manages it.
+ */
+int bfs_store_bucket_update(struct bfs_store *s, const struct bfs_bucket_conf *b,
+			    const unsigned char *key, char *err, size_t errlen)
+{
+	struct bfs_bucket_conf cur;
+	char *old_sec = NULL, *old_tok = NULL, *sealed = NULL, *token = NULL;
+	const char *use_sec, *use_tok;
+	int r;
+
+	memset(&cur, 0, sizeof(cur));
+	pthread_mutex_lock(&s->lock);
+	r = tx_begin(s, err, errlen);
+	if (r != 0)
+		goto unlock;
+	r = bucket_read(s, b->name, NULL, &cur, &old_sec, &old_tok, err, errlen);
+	if (r != 0)
+		goto out;
+	if (cur.managed_by_config) {
+		r = BFS_ERR_PERM;
+		set_err(err, errlen, "bucket %s is managed by the config file",
+			b->name);
+		goto out;
+	}
+	r = seal_opt(key, cur.id, b->name, b->secret_access_key, &sealed, err,
+		     errlen);
+	if (r != 0)
+		goto out;
+	r = seal_opt(key, cur.id, b->name, b->session_token, &token, err, errlen);
+	if (r != 0)
+		goto out;
+	use_sec = sealed ? sealed : (b->has_secret ? old_sec : NULL);
+	use_tok = token ? token : (b->has_session_token ? old_tok : NULL);
+	r = bucket_write(s, 0, cur.id, b, use_sec, use_tok, "bucketctl", NULL,
+			 err, errlen);
+out:
+	r = tx_end(s, r, err, errlen);
+unlock:
+	pthread_mutex_unlock(&s->lock);
+	free(token);
+	free(sealed);
+	free(old_tok);
+	free(old_sec);
+	bfs_bucket_conf_clear(&cur);
+	return r;
+}
+
+/*
+ * Describes what refers to bucket id into msg ("holds 3 indexed files;
+ * is the default for chat; is assigned to chat/g1 (and 2 more)"); *refs
+ * is the number of references.
+ */
+static int bucket_refs(struct bfs_store *s, const char *id, unsigned defaults,
+		       struct bfs_buf *msg, int64_t *refs, char *err,
+		       size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t nfiles = 0, nassign = 0;
+	const char *sep = "";
+	int rc = SQLITE_OK, r, i;
+
+	*refs = 0;
+	r = query_i64(s, "SELECT count(*) FROM files WHERE bucket_id = ?1", id,
+		      &nfiles, err, errlen);
+	if (r != 0)
+		return r;
+	if (nfiles > 0) {
+		r = bfs_buf_addf(msg, "holds %lld indexed file%s",
+				 (long long)nfiles, nfiles == 1 ? "" : "s");
+		sep = "; ";
+	}
+	if (r == 0 && defaults) {
+		r = bfs_buf_addf(msg, "%sis the default for", sep);
+		for (i = 0; r == 0 && i < BFS_ROLE_COUNT; i++)
+			if (defaults & BFS_ROLE_BIT(i)) {
+				r = bfs_buf_addf(msg, " %s%s", bfs_role_name(i),
+						 (defaults >> (i + 1)) ? "," : "");
+				(*refs)++;
+			}
+		sep = "; ";
+	}
+	if (r != 0)
+		return r;
+	r = prepare(s, "SELECT context_type, context_id,"
+		    " (SELECT count(*) FROM assignments WHERE bucket_id = ?1)"
+		    " FROM assignments WHERE bucket_id = ?1"
+		    " ORDER BY context_type, context_id LIMIT 1", &st, err, errlen);
+	if (r != 0)
+		return r;
+	bind_str(&rc, st, 1, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		nassign = sqlite3_column_int64(st, 2);
+		r = bfs_buf_addf(msg, "%sis assigned to %s/%s", sep,
+				 (const char *)sqlite3_column_text(st, 0),
+				 (const char *)sqlite3_column_text(st, 1));
+		if (r == 0 && nassign > 1)
+			r = bfs_buf_addf(msg, " (and %lld more)",
+					 (long long)(nassign - 1));
+	} else if (rc != SQLITE_DONE) {
+		r = db_fail(s, rc, err, errlen, "list assignments");
+	}
+	sqlite3_finalize(st);
+	*refs += nfiles + nassign;
+	return r;
+}
+
+int bfs_store_bucket_remove(struct bfs_store *s, const char *name, int force,
+			    char *err, size_t errlen)
+{
+	struct bfs_bucket_conf cur;
+	struct bfs_buf msg;
+	int64_t refs = 0;
+	int r;
+
+	memset(&cur, 0, sizeof(cur));
+	bfs_buf_init(&msg, MSG_MAX);
+	pthread_mutex_lock(&s->lock);
+	r = tx_begin(s, err, errlen);
+	if (r != 0)
+		goto unlock;
+	r = bucket_read(s, name, NULL, &cur, NULL, NULL, err, errlen);
+	if (r != 0)
+		goto out;
+	if (cur.managed_by_config) {
+		r = BFS_ERR_PERM;
+		set_err(err, errlen, "bucket %s is managed by the config file",
+			name);
+		goto out;
+	}
+	r = bucket_refs(s, cur.id, cur.defaults, &msg, &refs, err, errlen);
+	if (r != 0)
+		goto out;
+	if (refs > 0 && !force) {
+		r = BFS_ERR_BUSY;
+		set_err(err, errlen, "bucket %s %s; use --force", name,
+			bfs_buf_str(&msg));
+		goto out;
+	}
+	if ((r = exec_sql(s, "DELETE FROM files WHERE bucket_id = ?1", cur.id,
+			  NULL, err, errlen)) != 0 ||
+	    (r = exec_sql(s, "DELETE FROM assignments WHERE bucket_id = ?1",
+			  cur.id, NULL, err, errlen)) != 0 ||
+	    (r = exec_sql(s, "DELETE FROM storage_buckets WHERE id = ?1",
+			  cur.id, NULL, err, errlen)) != 0)
+		goto out;
+	if (refs > 0)
+		BFS_INFO("bucket %s removed with --force (it %s)", name,
+			 bfs_buf_str(&msg));
+out:
+	r = tx_end(s, r, err, errlen);
+unlock:
+	pthread_mutex_unlock(&s->lock);
+	bfs_buf_free(&msg);
+	bfs_bucket_conf_clear(&cur);
+	return r;
+}
+
+/* ---- defaults and assignments ---- */
+
+void bfs_store_names_free(char *names[BFS_ROLE_COUNT])
+{
+	int i;
+
+	for (i = 0; i < BFS_ROLE_COUNT; i++) {
+		free(names[i]);
+		names[i] = NULL;
+	}
+}
+
+int bfs_store_defaults_get(struct bfs_store *s, char *names[BFS_ROLE_COUNT])
+{
+	sqlite3_stmt *st = NULL;
+	int i, rc, r;
+
+	for (i = 0; i < BFS_ROLE_COUNT; i++)
+		names[i] = NULL;
+	pthread_mutex_lock(&s->lock);
+	r = prepare(s, "SELECT name, is_default, is_default_chat,"
+		    " is_default_forms FROM storage_buckets WHERE is_default = 1"
+		    " OR is_default_chat = 1 OR is_default_forms = 1", &st, NULL, 0);
+	if (r != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (i = 0; i < BFS_ROLE_COUNT; i++) {
+			if (!sqlite3_column_int(st, 1 + i) || names[i])
+				continue;
+			r = col_dup(st, 0, &names[i]);
+			if (r != 0)
+				goto out;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		r = db_fail(s, rc, NULL, 0, "read defaults");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	if (r != 0)
+		bfs_store_names_free(names);
+	return r;
+}
+
+int bfs_store_default_set(struct bfs_store *s, int role, const char *bucket,
+			  char *err, size_t errlen)
+{
+	char id[ID_HEX_LEN + 1];
+	int r;
+
+	if (role < 0 || role >= BFS_ROLE_COUNT) {
+		set_err(err, errlen, "unknown role");
+		return BFS_ERR_INVAL;
+	}
+	pthread_mutex_lock(&s->lock);
+	r = tx_begin(s, err, errlen);
+	if (r != 0)
+		goto unlock;
+	if (bucket) {
+		r = bucket_lookup(s, bucket, id, NULL, err, errlen);
+		if (r != 0)
+			goto out;
+	}
+	r = role_set(s, role, bucket ? id : NULL, err, errlen);
+out:
+	r = tx_end(s, r, err, errlen);
+unlock:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/*
+ * Contract: checks that every bucket c names exists, then applies every
+ * touched role, all in one BEGIN IMMEDIATE transaction: on any error
+ * nothing changes and err names the role and the problem.
+ */
+int bfs_store_defaults_apply(struct bfs_store *s,
+			     const struct bfs_defaults_change *c,
+			     char *err, size_t errlen)
+{
+	char ids[BFS_ROLE_COUNT][ID_HEX_LEN + 1];
+	char msg[MSG_MAX];
+	int i, r;
+
+	pthread_mutex_lock(&s->lock);
+	r = tx_begin(s, err, errlen);
+	if (r != 0)
+		goto unlock;
+	for (i = 0; i < BFS_ROLE_COUNT; i++) {
+		if (!c->touched[i] || !c->bucket[i])
+			continue;
+		r = bucket_lookup(s, c->bucket[i], ids[i], NULL, msg, sizeof(msg));
+		if (r != 0) {
+			set_err(err, errlen, "%s = %s: %s", bfs_role_name(i),
+				c->bucket[i], msg);
+			if (r == BFS_ERR_NOTFOUND)
+				r = BFS_ERR_INVAL;
+			goto out;
+		}
+	}
+	for (i = 0; i < BFS_ROLE_COUNT; i++) {
+		if (!c->touched[i])
+			continue;
+		r = role_set(s, i, c->bucket[i] ? ids[i] : NULL, err, errlen);
+		if (r != 0)
+			goto out;
+	}
+out:
+	r = tx_end(s, r, err, errlen);
+unlock:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* Same all-or-nothing contract as bfs_store_defaults_apply(). */
+int bfs_store_assign_apply(struct bfs_store *s,
+			   const struct bfs_assign_change *c, size_t n,
+			   char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	char id[ID_HEX_LEN + 1], msg[MSG_MAX];
+	const char *type;
+	size_t i;
+	int rc, r;
+
+	for (i = 0; i < n; i++) {
+		if (c[i].context_type < 0 || c[i].context_type > 1 ||
+		    !bfs_ctx_id_valid(c[i].context_id)) {
+			set_err(err, errlen, "bad context '%s'", c[i].context_id);
+			return BFS_ERR_INVAL;
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	r = tx_begin(s, err, errlen);
+	if (r != 0)
+		goto unlock;
+	for (i = 0; i < n; i++) {
+		if (!c[i].bucket)
+			continue;
+		r = bucket_lookup(s, c[i].bucket, id, NULL, msg, sizeof(msg));
+		if (r != 0) {
+			set_err(err, errlen, "%s/%s = %s: %s",
+				ctx_type_name[c[i].context_type],
+				c[i].context_id, c[i].bucket, msg);
+			if (r == BFS_ERR_NOTFOUND)
+				r = BFS_ERR_INVAL;
+			goto out;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		type = ctx_type_name[c[i].context_type];
+		if (!c[i].bucket) {
+			r = exec_sql(s, "DELETE FROM assignments WHERE"
+				     " context_type = ?1 AND context_id = ?2",
+				     type, c[i].context_id, err, errlen);
+			if (r != 0)
+				goto out;
+			continue;
+		}
+		r = prepare(s, "INSERT INTO assignments (context_type,"
+			    " context_id, bucket_id) SELECT ?1, ?2, id FROM"
+			    " storage_buckets WHERE name = ?3"
+			    " ON CONFLICT (context_type, context_id) DO UPDATE"
+			    " SET bucket_id = excluded.bucket_id"
+			    " WHERE bucket_id <> excluded.bucket_id",
+			    &st, err, errlen);
+		if (r != 0)
+			goto out;
+		rc = SQLITE_OK;
+		bind_str(&rc, st, 1, type);
+		bind_str(&rc, st, 2, c[i].context_id);
+		bind_str(&rc, st, 3, c[i].bucket);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		if (rc != SQLITE_DONE)
+			r = db_fail(s, rc, err, errlen, "assign");
+		sqlite3_finalize(st);
+		st = NULL;
+		if (r != 0)
+			goto out;
+	}
+out:
+	r = tx_end(s, r, err, errlen);
+unlock:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+void bfs_assignments_free(struct bfs_assignment *a, size_t n)
+{
+	size_t i;
+
+	if (!a)
+		return;
+	for (i = 0; i < n; i++) {
+		free(a[i].context_id);
+		free(a[i].bucket);
+	}
+	free(a);
+}
+
+int bfs_store_assign_list(struct bfs_store *s, struct bfs_assignment **out,
+			  size_t *n)
+{
+	struct bfs_assignment *a = NULL, *na;
+	sqlite3_stmt *st = NULL;
+	size_t cnt = 0, alloc = 0;
+	const unsigned char *t;
+	int rc, r;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&s->lock);
+	r = prepare(s, "SELECT a.context_type, a.context_id, b.name FROM"
+		    " assignments a JOIN storage_buckets b ON b.id = a.bucket_id"
+		    " ORDER BY a.context_type, a.context_id", &st, NULL, 0);
+	if (r != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == alloc) {
+			if (alloc >= ASSIGNMENTS_MAX) {
+				r = BFS_ERR_TOOBIG;
+				goto out;
+			}
+			alloc = alloc ? 2 * alloc : 16;
+			na = realloc(a, alloc * sizeof(*a));
+			if (!na) {
+				r = BFS_ERR_NOMEM;
+				goto out;
+			}
+			a = na;
+		}
+		memset(&a[cnt], 0, sizeof(a[cnt]));
+		t = sqlite3_column_text(st, 0);
+		a[cnt].context_type = t && strcmp((const char *)t, "form") == 0;
+		cnt++;
+		if ((r = col_dup(st, 1, &a[cnt - 1].context_id)) != 0 ||
+		    (r = col_dup(st, 2, &a[cnt - 1].bucket)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = db_fail(s, rc, NULL, 0, "list assignments");
+		goto out;
+	}
+	*out = a;
+	*n = cnt;
+	a = NULL;
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	bfs_assignments_free(a, cnt);
+	return r;
+}
+
+/* ---- config sync ---- */
+
+#define SETTING_CONFIG_DEFAULTS "config_defaults"
+
+static int setting_get(struct bfs_store *s, const char *k, char **out,
+		       char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK, r;
+
+	*out = NULL;
+	r = prepare(s, "SELECT value FROM settings WHERE key = ?1", &st, err,
+		    errlen);
+	if (r != 0)
+		return r;
+	bind_str(&rc, st, 1, k);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = col_dup(st, 0, out);
+	else if (rc != SQLITE_DONE)
+		r = db_fail(s, rc, err, errlen, "read setting");
+	sqlite3_finalize(st);
+	return r;
+}
+
+/*
+ * The recorded claim of role in a "general=NAME;chat=;forms=NAME" string
+ * into out (empty when none).
+ */
+static void claim_of(const char *rec, int role, char out[BFS_BUCKET_NAME_MAX + 1])
+{
+	const char *p = rec, *end;
+	size_t rl = strlen(bfs_role_name(role)), len;
+
+	out[0] = '\0';
+	while (p && *p) {
+		end = strchr(p, ';');
+		len = end ? (size_t)(end - p) : strlen(p);
+		if (len > rl && strncmp(p, bfs_role_name(role), rl) == 0 &&
+		    p[rl] == '=') {
+			len -= rl + 1;
+			if (len <= BFS_BUCKET_NAME_MAX) {
+				memcpy(out, p + rl + 1, len);
+				out[len] = '\0';
+			}
+			return;
+		}
+		p = end ? end + 1 : NULL;
+	}
+}
+
+/*
+ * Brings one config bucket into the table as managed by config, writing
+ * only when something differs.  Secrets are compared by value; a stored
+ * secret that does not open with key (new master key) is re-sealed.
+ */
+static int sync_one(struct bfs_store *s, const struct bfs_bucket_conf *b,
+		    const unsigned char *key, char *err, size_t errlen)
+{
+	struct bfs_bucket_conf cur;
+	char id[ID_HEX_LEN + 1];
+	char *old_sec = NULL, *old_tok = NULL, *new_sec = NULL, *new_tok = NULL;
+	char *plain = NULL;
+	const char *use_sec = NULL, *use_tok = NULL;
+	const char *want[2], *have[2], *what[2] = { "secret", "session token" };
+	const char **use[2];
+	char **fresh[2];
+	int changed = 0, i, r;
+
+	memset(&cur, 0, sizeof(cur));
+	r = bucket_read(s, b->name, NULL, &cur, &old_sec, &old_tok, err, errlen);
+	if (r == BFS_ERR_NOTFOUND) {
+		r = new_bucket_id(id);
+		if (r != 0) {
+			set_err(err, errlen, "no random bytes for a bucket id");
+			goto out;
+		}
+		if ((r = seal_opt(key, id, b->name, b->secret_access_key,
+				  &new_sec, err, errlen)) != 0 ||
+		    (r = seal_opt(key, id, b->name, b->session_token, &new_tok,
+				  err, errlen)) != 0)
+			goto out;
+		r = bucket_write(s, 1, id, b, new_sec, new_tok, "config", NULL,
+				 err, errlen);
+		if (r == 0)
+			BFS_INFO("bucket %s added from the config file", b->name);
+		goto out;
+	}
+	if (r != 0)
+		goto out;
+	if (!cur.managed_by_config) {
+		BFS_WARN("bucket %s was added with bucketctl; the config file "
+			 "now manages it", b->name);
+		changed = 1;
+	}
+	if (!str_eq(cur.description, b->description) ||
+	    cur.provider != b->provider ||
+	    !str_eq(cur.bucket_name, b->bucket_name) ||
+	    !str_eq(cur.prefix, b->prefix) ||
+	    !str_eq(cur.region, b->region) ||
+	    !str_eq(cur.endpoint, b->endpoint) ||
+	    !str_eq(cur.account_id, b->account_id) ||
+	    !str_eq(cur.path, b->path) ||
+	    (cur.path_style != 0) != (b->path_style != 0) ||
+	    (cur.read_only != 0) != (b->read_only != 0) ||
+	    !str_eq(cur.access_key_id, b->access_key_id))
+		changed = 1;
+	want[0] = b->secret_access_key;
+	want[1] = b->session_token;
+	have[0] = old_sec;
+	have[1] = old_tok;
+	use[0] = &use_sec;
+	use[1] = &use_tok;
+	fresh[0] = &new_sec;
+	fresh[1] = &new_tok;
+	for (i = 0; i < 2; i++) {
+		if (!want[i]) {
+			if (have[i])
+				changed = 1;
+			continue;
+		}
+		if (have[i] && !key) {
+			/* Cannot compare without the key: keep what is stored. */
+			*use[i] = have[i];
+			continue;
+		}
+		if (have[i]) {
+			r = bfs_crypto_open(key, cur.id, have[i], &plain);
+			if (r == 0 && secret_eq(plain, want[i])) {
+				*use[i] = have[i];
+				bfs_secret_free(plain);
+				plain = NULL;
+				continue;
+			}
+			if (r != 0)
+				BFS_WARN("bucket %s: stored %s does not open with "
+					 "this master key; sealing it again",
+					 b->name, what[i]);
+			bfs_secret_free(plain);
+			plain = NULL;
+		}
+		r = seal_opt(key, cur.id, b->name, want[i], fresh[i], err, errlen);
+		if (r != 0)
+			goto out;
+		*use[i] = *fresh[i];
+		changed = 1;
+	}
+	r = 0;
+	if (changed) {
+		r = bucket_write(s, 0, cur.id, b, use_sec, use_tok, "config",
+				 NULL, err, errlen);
+		if (r == 0)
+			BFS_INFO("bucket %s updated from the config file", b->name);
+	}
+out:
+	free(new_tok);
+	free(new_sec);
+	free(old_tok);
+	free(old_sec);
+	bfs_bucket_conf_clear(&cur);
+	return r;
+}
+
+/*
+ * Applies the config's `default =` claims when they differ from the set
+ * recorded at the previous sync: claimed roles go to their bucket; a role
+ * whose claim was dropped is unset if it still points at the bucket that
+ * claimed it.  A runtime change therefore sticks until the config's
+ * default lines change.
+ */
+static int sync_defaults(struct bfs_store *s, const struct bfs_config *cfg,
+			 char *err, size_t errlen)
+{
+	const char *claim[BFS_ROLE_COUNT] = { NULL, NULL, NULL };
+	char rec[BFS_ROLE_COUNT * (BFS_BUCKET_NAME_MAX + 16)];
+	char old[BFS_BUCKET_NAME_MAX + 1], id[ID_HEX_LEN + 1];
+	char *prev = NULL;
+	size_t i, off = 0;
+	int role, r;
+
+	for (i = 0; i < cfg->nbuckets; i++)
+		for (role = 0; role < BFS_ROLE_COUNT; role++) {
+			if (!(cfg->buckets[i].defaults & BFS_ROLE_BIT(role)))
+				continue;
+			if (claim[role]) {
+				set_err(err, errlen, "buckets %s and %s both "
+					"claim default %s", claim[role],
+					cfg->buckets[i].name, bfs_role_name(role));
+				return BFS_ERR_CONFIG;
+			}
+			claim[role] = cfg->buckets[i].name;
+		}
+	for (role = 0; role < BFS_ROLE_COUNT; role++)
+		off += (size_t)snprintf(rec + off, sizeof(rec) - off, "%s%s=%s",
+					role ? ";" : "", bfs_role_name(role),
+					claim[role] ? claim[role] : "");
+	r = setting_get(s, SETTING_CONFIG_DEFAULTS, &prev, err, errlen);
+	if (r != 0)
+		goto out;
+	if (prev && strcmp(prev, rec) == 0)
+		goto out;
+	for (role = 0; role < BFS_ROLE_COUNT; role++) {
+		if (claim[role]) {
+			r = bucket_lookup(s, claim[role], id, NULL, err, errlen);
+			if (r == 0)
+				r = role_set(s, role, id, err, errlen);
+		} else if (prev) {
+			claim_of(prev, role, old);
+			if (!old[0])
+				continue;
+			r = bucket_lookup(s, old, id, NULL, NULL, 0);
+			if (r == BFS_ERR_NOTFOUND) {
+				r = 0;
+				continue;
+			}
+			if (r == 0) {
+				char sql[128];
+
+				snprintf(sql, sizeof(sql), "UPDATE storage_buckets"
+					 " SET %s = 0 WHERE id = ?1 AND %s = 1",
+					 role_col[role], role_col[role]);
+				r = exec_sql(s, sql, id, NULL, err, errlen);
+			}
+		}
+		if (r != 0)
+			goto out;
+	}
+	r = exec_sql(s, "INSERT INTO settings (key, value) VALUES (?1, ?2)"
+		     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+		     SETTING_CONFIG_DEFAULTS, rec, err, errlen);
+	if (r == 0)
+		BFS_INFO("config defaults applied: %s", rec);
+out:
+	free(prev);
+	return r;
+}
+
+/*
+ * Removes config-managed rows whose bucket left the config; a row still
+ * referred to (files, defaults, assignments) is kept and handed over to
+ * bucketctl so the admin can remove it.
+ */
+static int sync_removed(struct bfs_store *s, const struct bfs_config *cfg,
+			char *err, size_t errlen)
+{
+	struct bfs_bucket_conf *gone = NULL, *ng;
+	struct bfs_buf msg;
+	sqlite3_stmt *st = NULL;
+	size_t ngone = 0, alloc = 0, i, j;
+	int64_t refs;
+	int rc, r, keep;
+
+	bfs_buf_init(&msg, MSG_MAX);
+	r = prepare(s, BUCKET_SELECT " WHERE managed_by = 'config' ORDER BY name",
+		    &st, err, errlen);
+	if (r != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, BC_NAME);
+
+		for (j = 0, keep = 0; j < cfg->nbuckets && !keep; j++)
+			keep = name && str_eq(name, cfg->buckets[j].name);
+		if (keep)
+			continue;
+		if (ngone == alloc) {
+			if (alloc >= BUCKETS_MAX) {
+				r = BFS_ERR_TOOBIG;
+				goto out;
+			}
+			alloc = alloc ? 2 * alloc : 4;
+			ng = realloc(gone, alloc * sizeof(*gone));
+			if (!ng) {
+				r = BFS_ERR_NOMEM;
+				goto out;
+			}
+			gone = ng;
+		}
+		r = bucket_from_row(st, NULL, &gone[ngone], NULL, NULL);
+		if (r != 0)
+			goto out;
+		ngone++;
+	}
+	if (rc != SQLITE_DONE) {
+		r = db_fail(s, rc, err, errlen, "list config buckets");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	for (i = 0; i < ngone; i++) {
+		bfs_buf_reset(&msg);
+		r = bucket_refs(s, gone[i].id, gone[i].defaults, &msg, &refs,
+				err, errlen);
+		if (r != 0)
+			goto out;
+		if (refs == 0) {
+			r = exec_sql(s, "DELETE FROM storage_buckets WHERE id = ?1",
+				     gone[i].id, NULL, err, errlen);
+			if (r != 0)
+				goto out;
+			BFS_INFO("bucket %s left the config file: removed",
+				 gone[i].name);
+			continue;
+		}
+		r = exec_sql(s, "UPDATE storage_buckets SET managed_by ="
+			     " 'bucketctl', updated_at = CURRENT_TIMESTAMP"
+			     " WHERE id = ?1", gone[i].id, NULL, err, errlen);
+		if (r != 0)
+			goto out;
+		BFS_WARN("bucket %s left the config file but %s; kept, now "
+			 "managed by bucketctl (remove it with bucketctl bucket "
+			 "remove)", gone[i].name, bfs_buf_str(&msg));
+	}
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	bfs_bucket_conf_array_free(gone, ngone);
+	bfs_buf_free(&msg);
+	return r;
+}
+
+int bfs_store_sync_config(struct bfs_store *s, const struct bfs_config *cfg,
+			  const unsigned char *key, char *err, size_t errlen)
+{
+	size_t i, j;
+	int r;
+
+	for (i = 0; i < cfg->nbuckets; i++) {
+		const char *name = cfg->buckets[i].name;
+
+		if (!name || !bfs_bucket_name_valid(name)) {
+			set_err(err, errlen, "bad bucket name '%s'",
+				name ? name : "");
+			return BFS_ERR_CONFIG;
+		}
+		for (j = 0; j < i; j++)
+			if (strcmp(cfg->buckets[j].name, name) == 0) {
+				set_err(err, errlen, "bucket %s declared twice",
+					name);
+				return BFS_ERR_CONFIG;
+			}
+	}
+	pthread_mutex_lock(&s->lock);
+	r = tx_begin(s, err, errlen);
+	if (r != 0)
+		goto unlock;
+	for (i = 0; i < cfg->nbuckets; i++) {
+		r = sync_one(s, &cfg->buckets[i], key, err, errlen);
+		if (r != 0)
+			goto out;
+	}
+	r = sync_defaults(s, cfg, err, errlen);
+	if (r != 0)
+		goto out;
+	r = sync_removed(s, cfg, err, errlen);
+out:
+	r = tx_end(s, r, err, errlen);
+unlock:
+	pthread_mutex_unlock(&s->lock);
+	if (r == 0 && err && errlen)
+		err[0] = '\0';
+	return r;
+}
+
+/* ---- the file index ---- */
+
+#define FILE_SELECT \
+	"SELECT b.name, f.key, f.size, f.etag, f.content_type, f.mode, f.uid," \
+	" f.gid, f.mtime, CAST(strftime('%s', f.created_at) AS INTEGER)," \
+	" CAST(strftime('%s', f.updated_at) AS INTEGER)" \
+	" FROM files f JOIN storage_buckets b ON b.id = f.bucket_id"
+
+/* Byte-wise "key starts with ?P" with the prefix length bound as ?L. */
+#define KEY_HAS_PREFIX(P, L) \
+	"substr(CAST(key AS BLOB), 1, " L ") = CAST(" P " AS BLOB)"
+
+void bfs_file_row_clear(struct bfs_file_row *r)
+{
+	if (!r)
+		return;
+	free(r->bucket);
+	free(r->key);
+	free(r->etag);
+	free(r->content_type);
+	memset(r, 0, sizeof(*r));
+}
+
+static int file_from_row(sqlite3_stmt *st, struct bfs_file_row *r)
+{
+	int e;
+
+	memset(r, 0, sizeof(*r));
+	if ((e = col_dup(st, 0, &r->bucket)) != 0 ||
+	    (e = col_dup(st, 1, &r->key)) != 0 ||
+	    (e = col_dup(st, 3, &r->etag)) != 0 ||
+	    (e = col_dup(st, 4, &r->content_type)) != 0) {
+		bfs_file_row_clear(r);
+		return e;
+	}
+	r->size = (uint64_t)sqlite3_column_int64(st, 2);
+	r->mode = (uint32_t)sqlite3_column_int64(st, 5);
+	r->uid = (uint32_t)sqlite3_column_int64(st, 6);
+	r->gid = (uint32_t)sqlite3_column_int64(st, 7);
+	r->mtime = sqlite3_column_int64(st, 8);
+	r->created_at = sqlite3_column_int64(st, 9);
+	r->updated_at = sqlite3_column_int64(st, 10);
+	return 0;
+}
+
+/*
+ * Contract: upserts the row (bucket, key).  created_at / updated_at of 0
+ * mean "now"; created_at of an existing row is kept.  BFS_ERR_NOTFOUND for
+ * an unknown bucket.
+ */
+int bfs_store_file_put(struct bfs_store *s, const struct bfs_file_row *row)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK, r;
+
+	if (!row->bucket || !row->key)
+		return BFS_ERR_INVAL;
+	pthread_mutex_lock(&s->lock);
+	r = prepare(s, "INSERT INTO files (bucket_id, key, size, etag,"
+		    " content_type, mode, uid, gid, mtime, created_at, updated_at)"
+		    " SELECT id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+		    " CASE WHEN ?10 > 0 THEN datetime(?10, 'unixepoch')"
+		    "  ELSE CURRENT_TIMESTAMP END,"
+		    " CASE WHEN ?11 > 0 THEN datetime(?11, 'unixepoch')"
+		    "  ELSE CURRENT_TIMESTAMP END"
+		    " FROM storage_buckets WHERE name = ?1"
+		    " ON CONFLICT (bucket_id, key) DO UPDATE SET"
+		    " size = excluded.size, etag = excluded.etag,"
+		    " content_type = excluded.content_type, mode = excluded.mode,"
+		    " uid = excluded.uid, gid = excluded.gid,"
+		    " mtime = excluded.mtime, updated_at = excluded.updated_at",
+		    &st, NULL, 0);
+	if (r != 0)
+		goto out;
+	bind_str(&rc, st, 1, row->bucket);
+	bind_str(&rc, st, 2, row->key);
+	bind_i64(&rc, st, 3, (int64_t)row->size);
+	bind_str(&rc, st, 4, row->etag);
+	bind_str(&rc, st, 5, row->content_type);
+	bind_i64(&rc, st, 6, row->mode);
+	bind_i64(&rc, st, 7, row->uid);
+	bind_i64(&rc, st, 8, row->gid);
+	bind_i64(&rc, st, 9, row->mtime);
+	bind_i64(&rc, st, 10, row->created_at);
+	bind_i64(&rc, st, 11, row->updated_at);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		r = db_fail(s, rc, NULL, 0, "index file");
+	else if (sqlite3_changes(s->db) == 0)
+		r = BFS_ERR_NOTFOUND;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int bfs_store_file_get(struct bfs_store *s, const char *bucket,
+		       const char *key, struct bfs_file_row *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK, r;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&s->lock);
+	r = prepare(s, FILE_SELECT " WHERE b.name = ?1 AND f.key = ?2", &st,
+		    NULL, 0);
+	if (r != 0)
+		goto out;
+	bind_str(&rc, st, 1, bucket);
+	bind_str(&rc, st, 2, key);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = file_from_row(st, out);
+	else if (rc == SQLITE_DONE)
+		r = BFS_ERR_NOTFOUND;
+	else
+		r = db_fail(s, rc, NULL, 0, "read file row");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int bfs_store_file_delete(struct bfs_store *s, const char *bucket,
+			  const char *key)
+{
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = exec_sql(s, "DELETE FROM files WHERE key = ?2 AND bucket_id ="
+		     " (SELECT id FROM storage_buckets WHERE name = ?1)",
+		     bucket, key, NULL, 0);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/*
+ * Contract: moves row (src_bucket, src_key) to (dst_bucket, dst_key),
+ * replacing a row already there, in one transaction.  BFS_ERR_NOTFOUND
+ * (nothing changed) when either bucket or the source row is absent, so
+ * the caller can index the destination itself.
+ */
+int bfs_store_file_rename(struct bfs_store *s, const char *src_bucket,
+			  const char *src_key, const char *dst_bucket,
+			  const char *dst_key)
+{
+	char sid[ID_HEX_LEN + 1], did[ID_HEX_LEN + 1];
+	sqlite3_stmt *st = NULL;
+	int64_t rowid = 0;
+	int rc = SQLITE_OK, r;
+
+	if (!src_key || !dst_key)
+		return BFS_ERR_INVAL;
+	pthread_mutex_lock(&s->lock);
+	r = tx_begin(s, NULL, 0);
+	if (r != 0)
+		goto unlock;
+	if ((r = bucket_lookup(s, src_bucket, sid, NULL, NULL, 0)) != 0 ||
+	    (r = bucket_lookup(s, dst_bucket, did, NULL, NULL, 0)) != 0)
+		goto out;
+	if (strcmp(sid, did) == 0 && strcmp(src_key, dst_key) == 0)
+		goto out;
+	r = prepare(s, "SELECT id FROM files WHERE bucket_id = ?1 AND key = ?2",
+		    &st, NULL, 0);
+	if (r != 0)
+		goto out;
+	bind_str(&rc, st, 1, sid);
+	bind_str(&rc, st, 2, src_key);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rowid = sqlite3_column_int64(st, 0);
+	else if (rc == SQLITE_DONE)
+		r = BFS_ERR_NOTFOUND;
+	else
+		r = db_fail(s, rc, NULL, 0, "find file row");
+	sqlite3_finalize(st);
+	st = NULL;
+	if (r != 0)
+		goto out;
+	r = exec_sql(s, "DELETE FROM files WHERE bucket_id = ?1 AND key = ?2",
+		     did, dst_key, NULL, 0);
+	if (r != 0)
+		goto out;
+	r = prepare(s, "UPDATE files SET bucket_id = ?1, key = ?2, updated_at ="
+		    " CURRENT_TIMESTAMP WHERE id = ?3", &st, NULL, 0);
+	if (r != 0)
+		goto out;
+	rc = SQLITE_OK;
+	bind_str(&rc, st, 1, did);
+	bind_str(&rc, st, 2, dst_key);
+	bind_i64(&rc, st, 3, rowid);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		r = db_fail(s, rc, NULL, 0, "rename file row");
+	sqlite3_finalize(st);
+out:
+	r = tx_end(s, r, NULL, 0);
+unlock:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/*
+ * Contract: every row of src_bucket whose key starts (byte-wise; LIKE
+ * wildcards are ordinary characters) with src_prefix moves to dst_bucket
+ * with src_prefix replaced by dst_prefix; destination rows in the way are
+ * replaced.  One transaction.  Within one bucket, nested prefixes (a
+ * folder into itself) are BFS_ERR_INVAL; an unknown bucket is
+ * BFS_ERR_NOTFOUND.
+ */
+int bfs_store_file_rename_prefix(struct bfs_store *s, const char *src_bucket,
+				 const char *src_prefix, const char *dst_bucket,
+				 const char *dst_prefix)
+{
+	char sid[ID_HEX_LEN + 1], did[ID_HEX_LEN + 1];
+	sqlite3_stmt *st = NULL;
+	size_t sl, dl;
+	int rc, r, pass;
+	static const char *const sql[2] = {
+		"DELETE FROM files WHERE bucket_id = ?4 AND key IN"
+		" (SELECT ?3 || CAST(substr(CAST(key AS BLOB), ?2 + 1) AS TEXT)"
+		"  FROM files WHERE bucket_id = ?5 AND "
+		KEY_HAS_PREFIX("?1", "?2") ")",
+		"UPDATE files SET bucket_id = ?4,"
+		" key = ?3 || CAST(substr(CAST(key AS BLOB), ?2 + 1) AS TEXT),"
+		" updated_at = CURRENT_TIMESTAMP"
+		" WHERE bucket_id = ?5 AND " KEY_HAS_PREFIX("?1", "?2"),
+	};
+
+	if (!src_prefix || !dst_prefix)
+		return BFS_ERR_INVAL;
+	sl = strlen(src_prefix);
+	dl = strlen(dst_prefix);
+	pthread_mutex_lock(&s->lock);
+	r = tx_begin(s, NULL, 0);
+	if (r != 0)
+		goto unlock;
+	if ((r = bucket_lookup(s, src_bucket, sid, NULL, NULL, 0)) != 0 ||
+	    (r = bucket_lookup(s, dst_bucket, did, NULL, NULL, 0)) != 0)
+		goto out;
+	if (strcmp(sid, did) == 0) {
+		if (strcmp(src_prefix, dst_prefix) == 0)
+			goto out;
+		if (strncmp(src_prefix, dst_prefix, sl < dl ? sl : dl) == 0) {
+			r = BFS_ERR_INVAL;
+			goto out;
+		}
+	}
+	for (pass = 0; pass < 2; pass++) {
+		r = prepare(s, sql[pass], &st, NULL, 0);
+		if (r != 0)
+			goto out;
+		rc = SQLITE_OK;
+		bind_str(&rc, st, 1, src_prefix);
+		bind_i64(&rc, st, 2, (int64_t)sl);
+		bind_str(&rc, st, 3, dst_prefix);
+		bind_str(&rc, st, 4, did);
+		bind_str(&rc, st, 5, sid);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		if (rc != SQLITE_DONE)
+			r = db_fail(s, rc, NULL, 0, "rename folder rows");
+		sqlite3_finalize(st);
+		st = NULL;
+		if (r != 0)
+			goto out;
+	}
+out:
+	r = tx_end(s, r, NULL, 0);
+unlock:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int bfs_store_file_set_attr(struct bfs_store *s, const char *bucket,
+			    const char *key, uint32_t mode, uint32_t uid,
+			    uint32_t gid, int64_t mtime)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK, r;
+
+	pthread_mutex_lock(&s->lock);
+	r = prepare(s, "UPDATE files SET mode = ?3, uid = ?4, gid = ?5,"
+		    " mtime = ?6, updated_at = CURRENT_TIMESTAMP WHERE key = ?2"
+		    " AND bucket_id = (SELECT id FROM storage_buckets WHERE"
+		    " name = ?1)", &st, NULL, 0);
+	if (r != 0)
+		goto out;
+	bind_str(&rc, st, 1, bucket);
+	bind_str(&rc, st, 2, key);
+	bind_i64(&rc, st, 3, mode);
+	bind_i64(&rc, st, 4, uid);
+	bind_i64(&rc, st, 5, gid);
+	bind_i64(&rc, st, 6, mtime);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		r = db_fail(s, rc, NULL, 0, "set file attributes");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/*
+ * Contract: calls cb for each matching row in (bucket name, key) order,
+ * with the store lock held (cb must not call the store).  The row passed
+ * to cb is valid only during the call.  Returns cb's non-zero value when it
+ * stops the walk, else 0 or an error.
+ */
+int bfs_store_file_list(struct bfs_store *s, const char *bucket,
+			const char *prefix, bfs_file_row_fn cb, void *arg)
+{
+	struct bfs_file_row row;
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK, r;
+
+	pthread_mutex_lock(&s->lock);
+	r = prepare(s, FILE_SELECT " WHERE (?1 IS NULL OR b.name = ?1) AND"
+		    " (?2 IS NULL OR substr(CAST(f.key AS BLOB), 1, ?3) ="
+		    " CAST(?2 AS BLOB)) ORDER BY b.name, f.key", &st, NULL, 0);
+	if (r != 0)
+		goto out;
+	bind_str(&rc, st, 1, bucket);
+	bind_str(&rc, st, 2, prefix);
+	bind_i64(&rc, st, 3, prefix ? (int64_t)strlen(prefix) : 0);
+	if (rc != SQLITE_OK) {
+		r = db_fail(s, rc, NULL, 0, "list files");
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = file_from_row(st, &row);
+		if (r != 0)
+			goto out;
+		r = cb(arg, &row);
+		bfs_file_row_clear(&row);
+		if (r != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE)
+		r = db_fail(s, rc, NULL, 0, "list files");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+void bfs_bucket_stats_free(struct bfs_bucket_stats *a, size_t n)
+{
+	size_t i;
+
+	if (!a)
+		return;
+	for (i = 0; i < n; i++)
+		free(a[i].bucket);
+	free(a);
+}
+
+/*
+ * Contract: files and bytes per bucket (every bucket when bucket is NULL,
+ * zero for an empty one), sorted by name.  BFS_ERR_NOTFOUND when a named
+ * bucket does not exist.
+ */
+int bfs_store_stats(struct bfs_store *s, const char *bucket,
+		    struct bfs_bucket_stats **out, size_t *n)
+{
+	struct bfs_bucket_stats *a = NULL, *na;
+	sqlite3_stmt *st = NULL;
+	size_t cnt = 0, alloc = 0;
+	int rc = SQLITE_OK, r;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&s->lock);
+	r = prepare(s, "SELECT b.name, count(f.id), coalesce(sum(f.size), 0)"
+		    " FROM storage_buckets b LEFT JOIN files f"
+		    " ON f.bucket_id = b.id WHERE ?1 IS NULL OR b.name = ?1"
+		    " GROUP BY b.id ORDER BY b.name", &st, NULL, 0);
+	if (r != 0)
+		goto out;
+	bind_str(&rc, st, 1, bucket);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == alloc) {
+			if (alloc >= BUCKETS_MAX) {
+				r = BFS_ERR_TOOBIG;
+				goto out;
+			}
+			alloc = alloc ? 2 * alloc : 8;
+			na = realloc(a, alloc * sizeof(*a));
+			if (!na) {
+				r = BFS_ERR_NOMEM;
+				goto out;
+			}
+			a = na;
+		}
+		memset(&a[cnt], 0, sizeof(a[cnt]));
+		a[cnt].files = (uint64_t)sqlite3_column_int64(st, 1);
+		a[cnt].bytes = (uint64_t)sqlite3_column_int64(st, 2);
+		r = col_dup(st, 0, &a[cnt++].bucket);
+		if (r != 0)
+			goto out;
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE) {
+		r = db_fail(s, rc, NULL, 0, "stats");
+		goto out;
+	}
+	if (bucket && cnt == 0) {
+		r = BFS_ERR_NOTFOUND;
+		goto out;
+	}
+	*out = a;
+	*n = cnt;
+	a = NULL;
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	bfs_bucket_stats_free(a, cnt);
+	return r;
+}

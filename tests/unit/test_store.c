@@ -1,0 +1,1231 @@
+/*
+ * test_store.c - the SQLite metadata store against real database files in
+ * a private temp folder: migrations and reopening, refusal of non-database
+ * files, buckets with sealed secrets (never in the db or WAL bytes),
+ * defaults and assignments applied all or nothing, the partial unique
+ * indexes, removal refusals, config sync idempotence seen through
+ * PRAGMA data_version of a second connection, and the file index.
+ *
+ * The test opens its own sqlite3 connection to inspect what the store
+ * wrote; production code outside src/store never does.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "bfs_config.h"
+#include "bfs_crypto.h"
+#include "bfs_ctlfile.h"
+#include "bfs_error.h"
+#include "bfs_log.h"
+#include "bfs_store.h"
+#include "unit.h"
+
+static char tmpdir[64];
+static char dbpath[128];
+static unsigned char key1[BFS_MASTER_KEY_LEN];
+static unsigned char key2[BFS_MASTER_KEY_LEN];
+
+static void setup(void)
+{
+	strcpy(tmpdir, "/tmp/bfs-store-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(dbpath, sizeof(dbpath), "%s/bucketfs.db", tmpdir);
+	memset(key1, 0x11, sizeof(key1));
+	memset(key2, 0x22, sizeof(key2));
+	bfs_log_set_level(BFS_LOG_ERROR);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static struct bfs_store *open_store(void)
+{
+	struct bfs_store *s = NULL;
+	char err[512];
+
+	err[0] = '\0';
+	ck_assert_msg(bfs_store_open(dbpath, &s, err, sizeof(err)) == 0,
+		      "open: %s", err);
+	return s;
+}
+
+static char *xdup(const char *s)
+{
+	char *d = s ? strdup(s) : NULL;
+
+	ck_assert(!s || d);
+	return d;
+}
+
+/* Fills b (strings owned; clear with bfs_bucket_conf_clear). */
+static void mk_bucket(struct bfs_bucket_conf *b, const char *name, int provider,
+		      const char *remote, const char *secret)
+{
+	memset(b, 0, sizeof(*b));
+	b->name = xdup(name);
+	b->provider = provider;
+	if (provider == BFS_PROV_LOCAL) {
+		b->path = xdup("/srv/data");
+	} else {
+		b->bucket_name = xdup(remote);
+		b->region = xdup(provider == BFS_PROV_R2 ? "auto" : "us-east-1");
+		b->prefix = xdup("");
+		b->access_key_id = xdup("AKIDEXAMPLE");
+		b->secret_access_key = xdup(secret);
+		b->has_secret = secret != NULL;
+	}
+}
+
+static void add_bucket(struct bfs_store *s, const char *name, int provider,
+		       const char *secret)
+{
+	struct bfs_bucket_conf b;
+	char err[512];
+
+	mk_bucket(&b, name, provider, "remote-bucket", secret);
+	err[0] = '\0';
+	ck_assert_msg(bfs_store_bucket_add(s, &b, key1, "tester", err,
+					   sizeof(err)) == 0, "add: %s", err);
+	bfs_bucket_conf_clear(&b);
+}
+
+static struct bfs_config *mk_config(size_t n)
+{
+	struct bfs_config *c = calloc(1, sizeof(*c));
+
+	ck_assert_ptr_nonnull(c);
+	c->buckets = calloc(n ? n : 1, sizeof(*c->buckets));
+	ck_assert_ptr_nonnull(c->buckets);
+	c->nbuckets = n;
+	return c;
+}
+
+static void free_config(struct bfs_config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nbuckets; i++)
+		bfs_bucket_conf_clear(&c->buckets[i]);
+	free(c->buckets);
+	free(c);
+}
+
+static void put_file(struct bfs_store *s, const char *bucket, const char *key,
+		     uint64_t size)
+{
+	struct bfs_file_row r;
+
+	memset(&r, 0, sizeof(r));
+	r.bucket = (char *)bucket;
+	r.key = (char *)key;
+	r.size = size;
+	r.etag = (char *)"\"etag\"";
+	r.content_type = (char *)"text/plain";
+	r.mode = 0100644;
+	r.uid = 1000;
+	r.gid = 1000;
+	r.mtime = 1700000000;
+	ck_assert_int_eq(bfs_store_file_put(s, &r), 0);
+}
+
+/* Raw inspection: first column of the first row as an integer / text. */
+static sqlite3 *raw_open(void)
+{
+	sqlite3 *db = NULL;
+
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE, NULL),
+			 SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	return db;
+}
+
+static int64_t raw_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static char *raw_text(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *t;
+	char *v = NULL;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW && (t = sqlite3_column_text(st, 0)))
+		v = xdup((const char *)t);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* 1 when needle occurs in the bytes of file path (absent file: 0). */
+static int file_contains(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n = 0, cap = 0, got, nl = strlen(needle), i;
+	char *buf = NULL, chunk[65536];
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (n + got > cap) {
+			cap = (n + got) * 2;
+			buf = realloc(buf, cap);
+			ck_assert_ptr_nonnull(buf);
+		}
+		memcpy(buf + n, chunk, got);
+		n += got;
+	}
+	fclose(f);
+	for (i = 0; !found && nl <= n && i <= n - nl; i++)
+		found = memcmp(buf + i, needle, nl) == 0;
+	free(buf);
+	return found;
+}
+
+static void check_defaults(struct bfs_store *s, const char *g, const char *c,
+			   const char *f)
+{
+	char *names[BFS_ROLE_COUNT];
+	const char *want[BFS_ROLE_COUNT] = { g, c, f };
+	int i;
+
+	ck_assert_int_eq(bfs_store_defaults_get(s, names), 0);
+	for (i = 0; i < BFS_ROLE_COUNT; i++) {
+		if (!want[i])
+			ck_assert_msg(names[i] == NULL, "role %d is %s", i, names[i]);
+		else
+			ck_assert_msg(names[i] && strcmp(names[i], want[i]) == 0,
+				      "role %d: want %s got %s", i, want[i],
+				      names[i] ? names[i] : "(unset)");
+	}
+	bfs_store_names_free(names);
+}
+
+/* ---- open / migrations ---- */
+
+START_TEST(open_migrates_and_reopens)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_bucket_conf b;
+	sqlite3 *db;
+	char *mode;
+
+	add_bucket(s, "media", BFS_PROV_S3, "s3cr3t");
+	bfs_store_close(s);
+	db = raw_open();
+	ck_assert_int_eq(raw_int(db, "PRAGMA user_version"), 1);
+	mode = raw_text(db, "PRAGMA journal_mode");
+	ck_assert_str_eq(mode, "wal");
+	free(mode);
+	ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE"
+				 " name IN ('storage_buckets','files',"
+				 "'assignments','settings')"), 4);
+	sqlite3_close(db);
+	/* Reopen: no migration runs again, data intact. */
+	s = open_store();
+	ck_assert_int_eq(bfs_store_bucket_get(s, "media", key1, &b), 0);
+	ck_assert_str_eq(b.secret_access_key, "s3cr3t");
+	bfs_bucket_conf_clear(&b);
+	bfs_store_close(s);
+	bfs_store_close(NULL);
+}
+END_TEST
+
+START_TEST(open_upgrades_older_database)
+{
+	struct bfs_store *s;
+	sqlite3 *db = NULL;
+
+	/* A database at version 0 that already holds an unrelated table. */
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE other (x);"
+				      "INSERT INTO other VALUES (42)", NULL, NULL,
+				      NULL), SQLITE_OK);
+	sqlite3_close(db);
+	s = open_store();
+	bfs_store_close(s);
+	db = raw_open();
+	ck_assert_int_eq(raw_int(db, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(raw_int(db, "SELECT x FROM other"), 42);
+	sqlite3_close(db);
+}
+END_TEST
+
+START_TEST(open_refuses_non_database)
+{
+	struct bfs_store *s = (struct bfs_store *)1;
+	char junk[4096], err[512];
+	int fd, i;
+
+	for (i = 0; i < (int)sizeof(junk); i++)
+		junk[i] = (char)('a' + i % 26);
+	fd = open(dbpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	close(fd);
+	err[0] = '\0';
+	ck_assert_int_eq(bfs_store_open(dbpath, &s, err, sizeof(err)), BFS_ERR_DB);
+	ck_assert_ptr_null(s);
+	ck_assert_msg(strstr(err, "not a database") != NULL, "err: %s", err);
+	ck_assert_msg(strstr(err, dbpath) != NULL, "err: %s", err);
+}
+END_TEST
+
+START_TEST(open_refuses_newer_schema)
+{
+	struct bfs_store *s = open_store();
+	sqlite3 *db;
+	char err[512];
+
+	bfs_store_close(s);
+	db = raw_open();
+	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL,
+				      NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(bfs_store_open(dbpath, &s, err, sizeof(err)), BFS_ERR_DB);
+	ck_assert_ptr_nonnull(strstr(err, "newer"));
+}
+END_TEST
+
+/* ---- buckets ---- */
+
+START_TEST(bucket_add_get_list)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_bucket_conf b, *list = NULL;
+	size_t n = 0;
+	char err[512];
+	sqlite3 *db;
+	int64_t idlen;
+
+	mk_bucket(&b, "uploads", BFS_PROV_S3, "my-s3", "secret-one");
+	b.session_token = xdup("token-one");
+	b.endpoint = xdup("http://127.0.0.1:9000");
+	b.path_style = 1;
+	b.description = xdup("Uploads");
+	ck_assert_int_eq(bfs_store_bucket_add(s, &b, key1, "admin", err, sizeof(err)), 0);
+	/* Duplicate name, bad name, secret without the key. */
+	ck_assert_int_eq(bfs_store_bucket_add(s, &b, key1, NULL, err, sizeof(err)),
+			 BFS_ERR_EXISTS);
+	ck_assert_ptr_nonnull(strstr(err, "uploads"));
+	bfs_bucket_conf_clear(&b);
+	mk_bucket(&b, ".hidden", BFS_PROV_LOCAL, NULL, NULL);
+	ck_assert_int_eq(bfs_store_bucket_add(s, &b, key1, NULL, err, sizeof(err)),
+			 BFS_ERR_INVAL);
+	bfs_bucket_conf_clear(&b);
+	mk_bucket(&b, "nokey", BFS_PROV_R2, "r", "sec");
+	ck_assert_int_eq(bfs_store_bucket_add(s, &b, NULL, NULL, err, sizeof(err)),
+			 BFS_ERR_INVAL);
+	bfs_bucket_conf_clear(&b);
+	add_bucket(s, "archive", BFS_PROV_LOCAL, NULL);
+
+	ck_assert_int_eq(bfs_store_bucket_get(s, "uploads", key1, &b), 0);
+	ck_assert_int_eq(strlen(b.id), 32);
+	ck_assert_str_eq(b.name, "uploads");
+	ck_assert_str_eq(b.description, "Uploads");
+	ck_assert_int_eq(b.provider, BFS_PROV_S3);
+	ck_assert_str_eq(b.bucket_name, "my-s3");
+	ck_assert_str_eq(b.prefix, "");
+	ck_assert_str_eq(b.region, "us-east-1");
+	ck_assert_str_eq(b.endpoint, "http://127.0.0.1:9000");
+	ck_assert_ptr_null(b.account_id);
+	ck_assert_int_eq(b.path_style, 1);
+	ck_assert_int_eq(b.read_only, 0);
+	ck_assert_str_eq(b.access_key_id, "AKIDEXAMPLE");
+	ck_assert_str_eq(b.secret_access_key, "secret-one");
+	ck_assert_str_eq(b.session_token, "token-one");
+	ck_assert_int_eq(b.has_secret, 1);
+	ck_assert_int_eq(b.managed_by_config, 0);
+	ck_assert_uint_eq(b.defaults, 0);
+	bfs_bucket_conf_clear(&b);
+
+	/* Without the key: secrets NULL, flags set. */
+	ck_assert_int_eq(bfs_store_bucket_get(s, "uploads", NULL, &b), 0);
+	ck_assert_ptr_null(b.secret_access_key);
+	ck_assert_ptr_null(b.session_token);
+	ck_assert_int_eq(b.has_secret, 1);
+	ck_assert_int_eq(b.has_session_token, 1);
+	bfs_bucket_conf_clear(&b);
+	ck_assert_int_eq(bfs_store_bucket_get(s, "nope", key1, &b), BFS_ERR_NOTFOUND);
+
+	ck_assert_int_eq(bfs_store_bucket_list(s, NULL, &list, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(list[0].name, "archive");
+	ck_assert_str_eq(list[0].path, "/srv/data");
+	ck_assert_int_eq(list[0].has_secret, 0);
+	ck_assert_str_eq(list[1].name, "uploads");
+	ck_assert_int_eq(list[1].has_secret, 1);
+	ck_assert_ptr_null(list[1].secret_access_key);
+	bfs_bucket_conf_array_free(list, n);
+	ck_assert_int_eq(bfs_store_bucket_list(s, key1, &list, &n), 0);
+	ck_assert_str_eq(list[1].secret_access_key, "secret-one");
+	bfs_bucket_conf_array_free(list, n);
+
+	/* The row as apps see it: seed columns, config_json with sealed values. */
+	db = raw_open();
+	idlen = raw_int(db, "SELECT length(id) FROM storage_buckets WHERE"
+			" name = 'uploads' AND id GLOB '[0-9a-f]*' AND"
+			" id NOT GLOB '*[^0-9a-f]*'");
+	ck_assert_int_eq(idlen, 32);
+	ck_assert_int_eq(raw_int(db, "SELECT json_extract(config_json,"
+				 " '$.secret_access_key') LIKE 'v1:%' FROM"
+				 " storage_buckets WHERE name = 'uploads'"), 1);
+	ck_assert_int_eq(raw_int(db, "SELECT created_by = 'admin' AND"
+				 " managed_by = 'bucketctl' AND created_at IS NOT"
+				 " NULL FROM storage_buckets WHERE name = 'uploads'"), 1);
+	sqlite3_close(db);
+	bfs_store_close(s);
+}
+END_TEST
+
+START_TEST(wrong_master_key)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_bucket_conf b, *list = NULL;
+	size_t n = 0;
+
+	add_bucket(s, "media", BFS_PROV_R2, "r2-secret");
+	ck_assert_int_eq(bfs_store_bucket_get(s, "media", key2, &b), BFS_ERR_CRYPTO);
+	ck_assert_ptr_null(b.name);
+	ck_assert_int_eq(bfs_store_bucket_list(s, key2, &list, &n), BFS_ERR_CRYPTO);
+	ck_assert_ptr_null(list);
+	ck_assert_int_eq(bfs_store_bucket_list(s, NULL, &list, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	bfs_bucket_conf_array_free(list, n);
+	bfs_store_close(s);
+}
+END_TEST
+
+START_TEST(secret_never_in_db_or_wal)
+{
+	static const char *const secret = "PlainSecretValue-9f8e7d6c5b4a";
+	static const char *const cfg_secret = "ConfigSecretValue-1a2b3c4d5e6f";
+	static const char *const token = "SessionTokenValue-0011223344";
+	struct bfs_store *s = open_store();
+	struct bfs_config *cfg = mk_config(1);
+	struct bfs_bucket_conf b;
+	char err[512], wal[160];
+
+	mk_bucket(&b, "uploads", BFS_PROV_S3, "bkt", secret);
+	b.session_token = xdup(token);
+	ck_assert_int_eq(bfs_store_bucket_add(s, &b, key1, NULL, err, sizeof(err)), 0);
+	/* Update re-seals the secret; the old sealed value is not plain either. */
+	ck_assert_int_eq(bfs_store_bucket_update(s, &b, key1, err, sizeof(err)), 0);
+	bfs_bucket_conf_clear(&b);
+	mk_bucket(&cfg->buckets[0], "media", BFS_PROV_R2, "r2", cfg_secret);
+	ck_assert_int_eq(bfs_store_sync_config(s, cfg, key1, err, sizeof(err)), 0);
+	/* While open, recent pages live in the WAL. */
+	snprintf(wal, sizeof(wal), "%s-wal", dbpath);
+	ck_assert_int_eq(access(wal, F_OK), 0);
+	ck_assert(file_contains(wal, "uploads"));   /* the check can see data */
+	ck_assert(!file_contains(wal, secret));
+	ck_assert(!file_contains(wal, cfg_secret));
+	ck_assert(!file_contains(wal, token));
+	ck_assert(!file_contains(dbpath, secret));
+	ck_assert(!file_contains(dbpath, cfg_secret));
+	ck_assert(!file_contains(dbpath, token));
+	ck_assert_int_eq(bfs_store_bucket_get(s, "media", key1, &b), 0);
+	ck_assert_str_eq(b.secret_access_key, cfg_secret);
+	bfs_bucket_conf_clear(&b);
+	bfs_store_close(s);
+	/* After the checkpoint at close, the main file. */
+	ck_assert(file_contains(dbpath, "uploads"));
+	ck_assert(!file_contains(dbpath, secret));
+	ck_assert(!file_contains(dbpath, cfg_secret));
+	ck_assert(!file_contains(dbpath, token));
+	free_config(cfg);
+}
+END_TEST
+
+START_TEST(bucket_update)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_bucket_conf b, got;
+	struct bfs_config *cfg = mk_config(1);
+	char err[512];
+
+	add_bucket(s, "uploads", BFS_PROV_S3, "first");
+	ck_assert_int_eq(bfs_store_default_set(s, BFS_ROLE_CHAT, "uploads", err,
+					       sizeof(err)), 0);
+	/* New settings, secret kept by flag (no plain value given). */
+	mk_bucket(&b, "uploads", BFS_PROV_S3, "other-remote", NULL);
+	b.has_secret = 1;
+	b.read_only = 1;
+	b.region = (free(b.region), xdup("eu-west-1"));
+	ck_assert_int_eq(bfs_store_bucket_update(s, &b, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_bucket_get(s, "uploads", key1, &got), 0);
+	ck_assert_str_eq(got.bucket_name, "other-remote");
+	ck_assert_str_eq(got.region, "eu-west-1");
+	ck_assert_int_eq(got.read_only, 1);
+	ck_assert_str_eq(got.secret_access_key, "first");
+	ck_assert_uint_eq(got.defaults, BFS_ROLE_BIT(BFS_ROLE_CHAT));
+	bfs_bucket_conf_clear(&got);
+	/* A new secret. */
+	b.secret_access_key = xdup("second");
+	ck_assert_int_eq(bfs_store_bucket_update(s, &b, key1, err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_bucket_get(s, "uploads", key1, &got), 0);
+	ck_assert_str_eq(got.secret_access_key, "second");
+	bfs_bucket_conf_clear(&got);
+	/* Flag clear, no secret: removed. */
+	bfs_secret_free(b.secret_access_key);
+	b.secret_access_key = NULL;
+	b.has_secret = 0;
+	ck_assert_int_eq(bfs_store_bucket_update(s, &b, key1, err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_bucket_get(s, "uploads", key1, &got), 0);
+	ck_assert_ptr_null(got.secret_access_key);
+	ck_assert_int_eq(got.has_secret, 0);
+	bfs_bucket_conf_clear(&got);
+	bfs_bucket_conf_clear(&b);
+	/* Unknown and config-managed buckets. */
+	mk_bucket(&b, "ghost", BFS_PROV_LOCAL, NULL, NULL);
+	ck_assert_int_eq(bfs_store_bucket_update(s, &b, key1, err, sizeof(err)),
+			 BFS_ERR_NOTFOUND);
+	bfs_bucket_conf_clear(&b);
+	mk_bucket(&cfg->buckets[0], "media", BFS_PROV_LOCAL, NULL, NULL);
+	ck_assert_int_eq(bfs_store_sync_config(s, cfg, key1, err, sizeof(err)), 0);
+	mk_bucket(&b, "media", BFS_PROV_LOCAL, NULL, NULL);
+	ck_assert_int_eq(bfs_store_bucket_update(s, &b, key1, err, sizeof(err)),
+			 BFS_ERR_PERM);
+	ck_assert_str_eq(err, "bucket media is managed by the config file");
+	bfs_bucket_conf_clear(&b);
+	free_config(cfg);
+	bfs_store_close(s);
+}
+END_TEST
+
+START_TEST(bucket_remove_refusals_and_force)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_assign_change ch[3];
+	struct bfs_config *cfg = mk_config(1);
+	struct bfs_bucket_conf b;
+	struct bfs_file_row row;
+	char err[512];
+	sqlite3 *db;
+
+	add_bucket(s, "media", BFS_PROV_LOCAL, NULL);
+	add_bucket(s, "spare", BFS_PROV_LOCAL, NULL);
+	put_file(s, "media", "a.txt", 1);
+	put_file(s, "media", "b.txt", 2);
+	put_file(s, "media", "c.txt", 3);
+	ck_assert_int_eq(bfs_store_bucket_remove(s, "media", 0, err, sizeof(err)),
+			 BFS_ERR_BUSY);
+	ck_assert_str_eq(err, "bucket media holds 3 indexed files; use --force");
+	ck_assert_int_eq(bfs_store_file_delete(s, "media", "a.txt"), 0);
+	ck_assert_int_eq(bfs_store_file_delete(s, "media", "b.txt"), 0);
+	ck_assert_int_eq(bfs_store_file_delete(s, "media", "c.txt"), 0);
+
+	ck_assert_int_eq(bfs_store_default_set(s, BFS_ROLE_CHAT, "media", err,
+					       sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_bucket_remove(s, "media", 0, err, sizeof(err)),
+			 BFS_ERR_BUSY);
+	ck_assert_str_eq(err, "bucket media is the default for chat; use --force");
+	ck_assert_int_eq(bfs_store_default_set(s, BFS_ROLE_CHAT, NULL, err,
+					       sizeof(err)), 0);
+
+	memset(ch, 0, sizeof(ch));
+	ch[0].context_type = 0;
+	strcpy(ch[0].context_id, "g1");
+	ch[0].bucket = (char *)"media";
+	ck_assert_int_eq(bfs_store_assign_apply(s, ch, 1, err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_bucket_remove(s, "media", 0, err, sizeof(err)),
+			 BFS_ERR_BUSY);
+	ck_assert_str_eq(err, "bucket media is assigned to chat/g1; use --force");
+
+	/* Everything at once, then --force. */
+	put_file(s, "media", "x", 10);
+	ck_assert_int_eq(bfs_store_default_set(s, BFS_ROLE_GENERAL, "media", err,
+					       sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_default_set(s, BFS_ROLE_FORMS, "media", err,
+					       sizeof(err)), 0);
+	ch[1].context_type = 1;
+	strcpy(ch[1].context_id, "f9");
+	ch[1].bucket = (char *)"media";
+	ck_assert_int_eq(bfs_store_assign_apply(s, ch, 2, err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_bucket_remove(s, "media", 0, err, sizeof(err)),
+			 BFS_ERR_BUSY);
+	ck_assert_str_eq(err, "bucket media holds 1 indexed file; is the default "
+			 "for general, forms; is assigned to chat/g1 (and 1 more);"
+			 " use --force");
+	ck_assert_int_eq(bfs_store_bucket_get(s, "media", NULL, &b), 0);
+	bfs_bucket_conf_clear(&b);
+	ck_assert_int_eq(bfs_store_bucket_remove(s, "media", 1, err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_bucket_get(s, "media", NULL, &b), BFS_ERR_NOTFOUND);
+	ck_assert_int_eq(bfs_store_file_get(s, "media", "x", &row), BFS_ERR_NOTFOUND);
+	check_defaults(s, NULL, NULL, NULL);
+	db = raw_open();
+	ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM files"), 0);
+	ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM assignments"), 0);
+	sqlite3_close(db);
+	/* Unreferenced: plain remove works; unknown: NOTFOUND. */
+	ck_assert_int_eq(bfs_store_bucket_remove(s, "spare", 0, err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_bucket_remove(s, "spare", 0, err, sizeof(err)),
+			 BFS_ERR_NOTFOUND);
+	/* Config-managed: refused even with force. */
+	mk_bucket(&cfg->buckets[0], "cfgb", BFS_PROV_LOCAL, NULL, NULL);
+	ck_assert_int_eq(bfs_store_sync_config(s, cfg, key1, err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_bucket_remove(s, "cfgb", 1, err, sizeof(err)),
+			 BFS_ERR_PERM);
+	ck_assert_str_eq(err, "bucket cfgb is managed by the config file");
+	free_config(cfg);
+	bfs_store_close(s);
+}
+END_TEST
+
+/* ---- defaults and assignments ---- */
+
+START_TEST(defaults_set_get_and_index)
+{
+	struct bfs_store *s = open_store();
+	char err[512];
+	sqlite3 *db;
+
+	add_bucket(s, "a", BFS_PROV_LOCAL, NULL);
+	add_bucket(s, "b", BFS_PROV_LOCAL, NULL);
+	check_defaults(s, NULL, NULL, NULL);
+	ck_assert_int_eq(bfs_store_default_set(s, BFS_ROLE_GENERAL, "a", err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_default_set(s, BFS_ROLE_CHAT, "a", err, sizeof(err)), 0);
+	check_defaults(s, "a", "a", NULL);
+	/* Moving a role clears it on the previous holder. */
+	ck_assert_int_eq(bfs_store_default_set(s, BFS_ROLE_GENERAL, "b", err, sizeof(err)), 0);
+	check_defaults(s, "b", "a", NULL);
+	ck_assert_int_eq(bfs_store_default_set(s, BFS_ROLE_FORMS, "zz", err, sizeof(err)),
+			 BFS_ERR_NOTFOUND);
+	ck_assert_ptr_nonnull(strstr(err, "unknown bucket 'zz'"));
+	ck_assert_int_eq(bfs_store_default_set(s, 7, "a", err, sizeof(err)), BFS_ERR_INVAL);
+	ck_assert_int_eq(bfs_store_default_set(s, BFS_ROLE_CHAT, NULL, err, sizeof(err)), 0);
+	check_defaults(s, "b", NULL, NULL);
+	/* The database itself refuses a second holder. */
+	db = raw_open();
+	ck_assert_int_eq(sqlite3_exec(db, "UPDATE storage_buckets SET is_default = 1"
+				      " WHERE name = 'a'", NULL, NULL, NULL),
+			 SQLITE_CONSTRAINT);
+	ck_assert_int_eq(sqlite3_exec(db, "UPDATE storage_buckets SET is_default_chat"
+				      " = 1", NULL, NULL, NULL), SQLITE_CONSTRAINT);
+	ck_assert_int_eq(sqlite3_exec(db, "UPDATE storage_buckets SET"
+				      " is_default_forms = 1", NULL, NULL, NULL),
+			 SQLITE_CONSTRAINT);
+	ck_assert_int_eq(sqlite3_exec(db, "INSERT INTO storage_buckets (id, name,"
+				      " provider, config_json) VALUES ('x', 'x',"
+				      " 'ftp', '{}')", NULL, NULL, NULL),
+			 SQLITE_CONSTRAINT);
+	sqlite3_close(db);
+	check_defaults(s, "b", NULL, NULL);
+	bfs_store_close(s);
+}
+END_TEST
+
+START_TEST(defaults_apply_all_or_nothing)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_defaults_change c;
+	char err[512];
+
+	add_bucket(s, "a", BFS_PROV_LOCAL, NULL);
+	add_bucket(s, "b", BFS_PROV_LOCAL, NULL);
+	ck_assert_int_eq(bfs_store_default_set(s, BFS_ROLE_FORMS, "b", err, sizeof(err)), 0);
+	memset(&c, 0, sizeof(c));
+	c.touched[BFS_ROLE_GENERAL] = 1;
+	c.bucket[BFS_ROLE_GENERAL] = (char *)"a";
+	c.touched[BFS_ROLE_CHAT] = 1;
+	c.bucket[BFS_ROLE_CHAT] = (char *)"x";
+	c.touched[BFS_ROLE_FORMS] = 1;       /* unset forms */
+	ck_assert_int_eq(bfs_store_defaults_apply(s, &c, err, sizeof(err)), BFS_ERR_INVAL);
+	ck_assert_msg(strstr(err, "unknown bucket 'x'") != NULL, "err: %s", err);
+	ck_assert_ptr_nonnull(strstr(err, "chat"));
+	check_defaults(s, NULL, NULL, "b");
+	c.bucket[BFS_ROLE_CHAT] = (char *)"a";
+	ck_assert_int_eq(bfs_store_defaults_apply(s, &c, err, sizeof(err)), 0);
+	check_defaults(s, "a", "a", NULL);
+	/* Untouched roles stay. */
+	memset(&c, 0, sizeof(c));
+	c.touched[BFS_ROLE_CHAT] = 1;
+	c.bucket[BFS_ROLE_CHAT] = (char *)"b";
+	ck_assert_int_eq(bfs_store_defaults_apply(s, &c, err, sizeof(err)), 0);
+	check_defaults(s, "a", "b", NULL);
+	bfs_store_close(s);
+}
+END_TEST
+
+START_TEST(assign_apply_and_list)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_assign_change c[4];
+	struct bfs_assignment *a = NULL;
+	size_t n = 0;
+	char err[512];
+
+	add_bucket(s, "a", BFS_PROV_LOCAL, NULL);
+	add_bucket(s, "b", BFS_PROV_LOCAL, NULL);
+	memset(c, 0, sizeof(c));
+	c[0].context_type = 1;
+	strcpy(c[0].context_id, "f1");
+	c[0].bucket = (char *)"a";
+	c[1].context_type = 0;
+	strcpy(c[1].context_id, "g2");
+	c[1].bucket = (char *)"b";
+	c[2].context_type = 0;
+	strcpy(c[2].context_id, "g1");
+	c[2].bucket = (char *)"a";
+	c[3].context_type = 0;
+	strcpy(c[3].context_id, "g3");
+	c[3].bucket = (char *)"missing";
+	/* One bad line: nothing applied. */
+	ck_assert_int_eq(bfs_store_assign_apply(s, c, 4, err, sizeof(err)), BFS_ERR_INVAL);
+	ck_assert_msg(strstr(err, "chat/g3") && strstr(err, "unknown bucket 'missing'"),
+		      "err: %s", err);
+	ck_assert_int_eq(bfs_store_assign_list(s, &a, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	bfs_assignments_free(a, n);
+	ck_assert_int_eq(bfs_store_assign_apply(s, c, 3, err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_assign_list(s, &a, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_int_eq(a[0].context_type, 0);
+	ck_assert_str_eq(a[0].context_id, "g1");
+	ck_assert_str_eq(a[0].bucket, "a");
+	ck_assert_str_eq(a[1].context_id, "g2");
+	ck_assert_str_eq(a[1].bucket, "b");
+	ck_assert_int_eq(a[2].context_type, 1);
+	ck_assert_str_eq(a[2].context_id, "f1");
+	bfs_assignments_free(a, n);
+	/* Upsert one, remove another. */
+	c[0].context_type = 0;
+	strcpy(c[0].context_id, "g1");
+	c[0].bucket = (char *)"b";
+	c[1].context_type = 1;
+	strcpy(c[1].context_id, "f1");
+	c[1].bucket = NULL;
+	ck_assert_int_eq(bfs_store_assign_apply(s, c, 2, err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_assign_list(s, &a, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(a[0].context_id, "g1");
+	ck_assert_str_eq(a[0].bucket, "b");
+	ck_assert_str_eq(a[1].context_id, "g2");
+	bfs_assignments_free(a, n);
+	/* Bad id. */
+	strcpy(c[0].context_id, "bad id");
+	ck_assert_int_eq(bfs_store_assign_apply(s, c, 1, err, sizeof(err)), BFS_ERR_INVAL);
+	bfs_store_close(s);
+}
+END_TEST
+
+/* ---- config sync ---- */
+
+static void sync_ok(struct bfs_store *s, const struct bfs_config *cfg)
+{
+	char err[512];
+
+	err[0] = '\0';
+	ck_assert_msg(bfs_store_sync_config(s, cfg, key1, err, sizeof(err)) == 0,
+		      "sync: %s", err);
+}
+
+static int64_t dv(struct bfs_store *s)
+{
+	int64_t v = -1;
+
+	ck_assert_int_eq(bfs_store_data_version(s, &v), 0);
+	return v;
+}
+
+START_TEST(sync_config_idempotent)
+{
+	struct bfs_store *s = open_store(), *other = open_store();
+	struct bfs_config *cfg = mk_config(2);
+	struct bfs_bucket_conf b;
+	sqlite3 *db;
+	char *sealed1, *sealed2;
+	int64_t v0, v1;
+
+	mk_bucket(&cfg->buckets[0], "media", BFS_PROV_R2, "r2b", "r2-secret");
+	cfg->buckets[0].account_id = xdup("acc123");
+	cfg->buckets[0].defaults = BFS_ROLE_BIT(BFS_ROLE_GENERAL) |
+				   BFS_ROLE_BIT(BFS_ROLE_CHAT);
+	mk_bucket(&cfg->buckets[1], "scratch", BFS_PROV_LOCAL, NULL, NULL);
+	cfg->buckets[1].defaults = BFS_ROLE_BIT(BFS_ROLE_FORMS);
+	v0 = dv(other);
+	sync_ok(s, cfg);
+	v1 = dv(other);
+	ck_assert_int_ne(v0, v1);     /* a real change is seen */
+	check_defaults(s, "media", "media", "scratch");
+	ck_assert_int_eq(bfs_store_bucket_get(s, "media", key1, &b), 0);
+	ck_assert_int_eq(b.managed_by_config, 1);
+	ck_assert_str_eq(b.account_id, "acc123");
+	ck_assert_str_eq(b.secret_access_key, "r2-secret");
+	bfs_bucket_conf_clear(&b);
+	db = raw_open();
+	sealed1 = raw_text(db, "SELECT config_json FROM storage_buckets WHERE"
+			   " name = 'media'");
+	sqlite3_close(db);
+
+	/*
+	 * Same config again: no write at all (secret compared decrypted).
+	 * updated_at is backdated first: SQLite skips rewriting identical
+	 * rows, so a needless UPDATE shows only through that column.
+	 */
+	db = raw_open();
+	ck_assert_int_eq(sqlite3_exec(db, "UPDATE storage_buckets SET updated_at ="
+				      " '2000-01-01 00:00:00'", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	v1 = dv(other);
+	sync_ok(s, cfg);
+	sync_ok(s, cfg);
+	ck_assert_int_eq(dv(other), v1);
+	/* Also from a fresh handle (bucketctl's every run). */
+	bfs_store_close(s);
+	s = open_store();
+	sync_ok(s, cfg);
+	ck_assert_int_eq(dv(other), v1);
+	db = raw_open();
+	sealed2 = raw_text(db, "SELECT config_json FROM storage_buckets WHERE"
+			   " name = 'media'");
+	sqlite3_close(db);
+	ck_assert_str_eq(sealed1, sealed2);
+	free(sealed2);
+	db = raw_open();
+	ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM storage_buckets WHERE"
+				 " updated_at = '2000-01-01 00:00:00'"), 2);
+	sqlite3_close(db);
+
+	/* A changed secret is re-sealed and seen. */
+	bfs_secret_free(cfg->buckets[0].secret_access_key);
+	cfg->buckets[0].secret_access_key = xdup("r2-secret-2");
+	sync_ok(s, cfg);
+	ck_assert_int_ne(dv(other), v1);
+	v1 = dv(other);
+	ck_assert_int_eq(bfs_store_bucket_get(s, "media", key1, &b), 0);
+	ck_assert_str_eq(b.secret_access_key, "r2-secret-2");
+	bfs_bucket_conf_clear(&b);
+	sync_ok(s, cfg);
+	ck_assert_int_eq(dv(other), v1);
+
+	/* A changed setting is written. */
+	free(cfg->buckets[1].path);
+	cfg->buckets[1].path = xdup("/srv/other");
+	sync_ok(s, cfg);
+	ck_assert_int_ne(dv(other), v1);
+	ck_assert_int_eq(bfs_store_bucket_get(s, "scratch", NULL, &b), 0);
+	ck_assert_str_eq(b.path, "/srv/other");
+	bfs_bucket_conf_clear(&b);
+	free(sealed1);
+	free_config(cfg);
+	bfs_store_close(other);
+	bfs_store_close(s);
+}
+END_TEST
+
+START_TEST(sync_config_defaults_stick)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_config *cfg = mk_config(2);
+	char err[512];
+
+	mk_bucket(&cfg->buckets[0], "media", BFS_PROV_LOCAL, NULL, NULL);
+	cfg->buckets[0].defaults = BFS_ROLE_BIT(BFS_ROLE_GENERAL);
+	mk_bucket(&cfg->buckets[1], "scratch", BFS_PROV_LOCAL, NULL, NULL);
+	sync_ok(s, cfg);
+	check_defaults(s, "media", NULL, NULL);
+	/* A runtime change survives re-syncs of an unchanged config. */
+	ck_assert_int_eq(bfs_store_default_set(s, BFS_ROLE_GENERAL, "scratch", err,
+					       sizeof(err)), 0);
+	sync_ok(s, cfg);
+	check_defaults(s, "scratch", NULL, NULL);
+	/* The config's default lines change: they apply again. */
+	cfg->buckets[1].defaults = BFS_ROLE_BIT(BFS_ROLE_CHAT);
+	sync_ok(s, cfg);
+	check_defaults(s, "media", "scratch", NULL);
+	/* A dropped claim unsets the role it gave. */
+	cfg->buckets[1].defaults = 0;
+	sync_ok(s, cfg);
+	check_defaults(s, "media", NULL, NULL);
+	/* Two buckets claiming one role: refused, nothing changes. */
+	cfg->buckets[0].defaults = BFS_ROLE_BIT(BFS_ROLE_FORMS);
+	cfg->buckets[1].defaults = BFS_ROLE_BIT(BFS_ROLE_FORMS);
+	ck_assert_int_eq(bfs_store_sync_config(s, cfg, key1, err, sizeof(err)),
+			 BFS_ERR_CONFIG);
+	check_defaults(s, "media", NULL, NULL);
+	free_config(cfg);
+	bfs_store_close(s);
+}
+END_TEST
+
+START_TEST(sync_config_removed_buckets)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_config *cfg = mk_config(3), *cfg2 = mk_config(1);
+	struct bfs_bucket_conf b;
+	char err[512];
+
+	/* A bucketctl bucket named in the config is taken over. */
+	add_bucket(s, "old", BFS_PROV_LOCAL, NULL);
+	mk_bucket(&cfg->buckets[0], "keep", BFS_PROV_LOCAL, NULL, NULL);
+	mk_bucket(&cfg->buckets[1], "used", BFS_PROV_LOCAL, NULL, NULL);
+	mk_bucket(&cfg->buckets[2], "old", BFS_PROV_S3, "bkt", "sec");
+	sync_ok(s, cfg);
+	ck_assert_int_eq(bfs_store_bucket_get(s, "old", key1, &b), 0);
+	ck_assert_int_eq(b.managed_by_config, 1);
+	ck_assert_int_eq(b.provider, BFS_PROV_S3);
+	ck_assert_str_eq(b.secret_access_key, "sec");
+	bfs_bucket_conf_clear(&b);
+	put_file(s, "used", "f", 5);
+	/* "used" and "old" leave the config: "old" has no references. */
+	mk_bucket(&cfg2->buckets[0], "keep", BFS_PROV_LOCAL, NULL, NULL);
+	sync_ok(s, cfg2);
+	ck_assert_int_eq(bfs_store_bucket_get(s, "old", NULL, &b), BFS_ERR_NOTFOUND);
+	ck_assert_int_eq(bfs_store_bucket_get(s, "used", NULL, &b), 0);
+	ck_assert_int_eq(b.managed_by_config, 0);
+	bfs_bucket_conf_clear(&b);
+	ck_assert_int_eq(bfs_store_bucket_get(s, "keep", NULL, &b), 0);
+	ck_assert_int_eq(b.managed_by_config, 1);
+	bfs_bucket_conf_clear(&b);
+	/* Handed over to bucketctl: the admin can now remove it. */
+	ck_assert_int_eq(bfs_store_bucket_remove(s, "used", 0, err, sizeof(err)),
+			 BFS_ERR_BUSY);
+	ck_assert_int_eq(bfs_store_bucket_remove(s, "used", 1, err, sizeof(err)), 0);
+	/* Without the key a secret cannot be stored. */
+	ck_assert_int_eq(bfs_store_sync_config(s, cfg, NULL, err, sizeof(err)),
+			 BFS_ERR_INVAL);
+	ck_assert_ptr_nonnull(strstr(err, "master key"));
+	free_config(cfg2);
+	free_config(cfg);
+	bfs_store_close(s);
+}
+END_TEST
+
+START_TEST(sync_config_new_master_key_reseals)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_config *cfg = mk_config(1);
+	struct bfs_bucket_conf b;
+	char err[512];
+
+	mk_bucket(&cfg->buckets[0], "media", BFS_PROV_S3, "bkt", "sec");
+	sync_ok(s, cfg);
+	ck_assert_int_eq(bfs_store_sync_config(s, cfg, key2, err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_bucket_get(s, "media", key2, &b), 0);
+	ck_assert_str_eq(b.secret_access_key, "sec");
+	bfs_bucket_conf_clear(&b);
+	ck_assert_int_eq(bfs_store_bucket_get(s, "media", key1, &b), BFS_ERR_CRYPTO);
+	free_config(cfg);
+	bfs_store_close(s);
+}
+END_TEST
+
+/* ---- file index ---- */
+
+struct collect {
+	char keys[16][64];
+	int n, stop_after;
+};
+
+static int collect_cb(void *arg, const struct bfs_file_row *r)
+{
+	struct collect *c = arg;
+
+	if (c->n < 16)
+		snprintf(c->keys[c->n], sizeof(c->keys[0]), "%s:%s", r->bucket, r->key);
+	c->n++;
+	return c->stop_after && c->n >= c->stop_after ? 7 : 0;
+}
+
+START_TEST(file_index_rows)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_file_row r, got;
+
+	add_bucket(s, "a", BFS_PROV_LOCAL, NULL);
+	memset(&r, 0, sizeof(r));
+	r.bucket = (char *)"a";
+	r.key = (char *)"docs/x.txt";
+	r.size = 5000000000ULL;
+	r.etag = (char *)"\"abc\"";
+	r.content_type = (char *)"text/plain";
+	r.mode = 0100640;
+	r.uid = 1001;
+	r.gid = 1002;
+	r.mtime = 1700000123;
+	r.created_at = 1600000000;
+	r.updated_at = 1600000500;
+	ck_assert_int_eq(bfs_store_file_put(s, &r), 0);
+	ck_assert_int_eq(bfs_store_file_get(s, "a", "docs/x.txt", &got), 0);
+	ck_assert_str_eq(got.bucket, "a");
+	ck_assert_str_eq(got.key, "docs/x.txt");
+	ck_assert_uint_eq(got.size, 5000000000ULL);
+	ck_assert_str_eq(got.etag, "\"abc\"");
+	ck_assert_str_eq(got.content_type, "text/plain");
+	ck_assert_uint_eq(got.mode, 0100640);
+	ck_assert_uint_eq(got.uid, 1001);
+	ck_assert_uint_eq(got.gid, 1002);
+	ck_assert_int_eq(got.mtime, 1700000123);
+	ck_assert_int_eq(got.created_at, 1600000000);
+	ck_assert_int_eq(got.updated_at, 1600000500);
+	bfs_file_row_clear(&got);
+	/* Update keeps created_at; 0 timestamps mean now. */
+	r.size = 7;
+	r.created_at = 0;
+	r.updated_at = 0;
+	ck_assert_int_eq(bfs_store_file_put(s, &r), 0);
+	ck_assert_int_eq(bfs_store_file_get(s, "a", "docs/x.txt", &got), 0);
+	ck_assert_uint_eq(got.size, 7);
+	ck_assert_int_eq(got.created_at, 1600000000);
+	ck_assert_int_gt(got.updated_at, 1700000000);
+	bfs_file_row_clear(&got);
+	/* Attributes. */
+	ck_assert_int_eq(bfs_store_file_set_attr(s, "a", "docs/x.txt", 0100600,
+						 5, 6, 42), 0);
+	ck_assert_int_eq(bfs_store_file_set_attr(s, "a", "absent", 0, 0, 0, 0), 0);
+	ck_assert_int_eq(bfs_store_file_get(s, "a", "docs/x.txt", &got), 0);
+	ck_assert_uint_eq(got.mode, 0100600);
+	ck_assert_uint_eq(got.uid, 5);
+	ck_assert_uint_eq(got.gid, 6);
+	ck_assert_int_eq(got.mtime, 42);
+	bfs_file_row_clear(&got);
+	/* Unknown bucket; absent rows. */
+	r.bucket = (char *)"nope";
+	ck_assert_int_eq(bfs_store_file_put(s, &r), BFS_ERR_NOTFOUND);
+	ck_assert_int_eq(bfs_store_file_get(s, "a", "other", &got), BFS_ERR_NOTFOUND);
+	ck_assert_int_eq(bfs_store_file_delete(s, "a", "other"), 0);
+	ck_assert_int_eq(bfs_store_file_delete(s, "a", "docs/x.txt"), 0);
+	ck_assert_int_eq(bfs_store_file_get(s, "a", "docs/x.txt", &got), BFS_ERR_NOTFOUND);
+	bfs_store_close(s);
+}
+END_TEST
+
+START_TEST(file_rename_and_list)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_file_row got;
+	struct collect c;
+
+	add_bucket(s, "a", BFS_PROV_LOCAL, NULL);
+	add_bucket(s, "b", BFS_PROV_LOCAL, NULL);
+	put_file(s, "a", "one", 1);
+	put_file(s, "a", "two", 2);
+	put_file(s, "b", "dst", 99);
+	/* Replaces the destination row. */
+	ck_assert_int_eq(bfs_store_file_rename(s, "a", "one", "b", "dst"), 0);
+	ck_assert_int_eq(bfs_store_file_get(s, "b", "dst", &got), 0);
+	ck_assert_uint_eq(got.size, 1);
+	bfs_file_row_clear(&got);
+	ck_assert_int_eq(bfs_store_file_get(s, "a", "one", &got), BFS_ERR_NOTFOUND);
+	ck_assert_int_eq(bfs_store_file_rename(s, "a", "two", "a", "three"), 0);
+	ck_assert_int_eq(bfs_store_file_rename(s, "a", "three", "a", "three"), 0);
+	/* Absent source: NOTFOUND and the destination stays. */
+	ck_assert_int_eq(bfs_store_file_rename(s, "a", "ghost", "b", "dst"),
+			 BFS_ERR_NOTFOUND);
+	ck_assert_int_eq(bfs_store_file_get(s, "b", "dst", &got), 0);
+	bfs_file_row_clear(&got);
+	ck_assert_int_eq(bfs_store_file_rename(s, "a", "three", "zz", "x"),
+			 BFS_ERR_NOTFOUND);
+
+	put_file(s, "a", "p/1", 1);
+	put_file(s, "a", "p/2", 1);
+	put_file(s, "a", "q/1", 1);
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(bfs_store_file_list(s, NULL, NULL, collect_cb, &c), 0);
+	ck_assert_int_eq(c.n, 5);
+	ck_assert_str_eq(c.keys[0], "a:p/1");
+	ck_assert_str_eq(c.keys[1], "a:p/2");
+	ck_assert_str_eq(c.keys[2], "a:q/1");
+	ck_assert_str_eq(c.keys[3], "a:three");
+	ck_assert_str_eq(c.keys[4], "b:dst");
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(bfs_store_file_list(s, "a", "p/", collect_cb, &c), 0);
+	ck_assert_int_eq(c.n, 2);
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(bfs_store_file_list(s, "b", NULL, collect_cb, &c), 0);
+	ck_assert_int_eq(c.n, 1);
+	memset(&c, 0, sizeof(c));
+	c.stop_after = 2;
+	ck_assert_int_eq(bfs_store_file_list(s, NULL, NULL, collect_cb, &c), 7);
+	ck_assert_int_eq(c.n, 2);
+	bfs_store_close(s);
+}
+END_TEST
+
+START_TEST(file_rename_prefix_special_chars)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_file_row got;
+	struct collect c;
+
+	add_bucket(s, "a", BFS_PROV_LOCAL, NULL);
+	add_bucket(s, "b", BFS_PROV_LOCAL, NULL);
+	/* LIKE wildcards and multibyte text in the folder name. */
+	put_file(s, "a", "d%_\xc3\xa9/x", 1);
+	put_file(s, "a", "d%_\xc3\xa9/sub/y", 2);
+	put_file(s, "a", "dXY\xc3\xa9/x", 3);      /* would match LIKE 'd%_é/%' */
+	put_file(s, "a", "d%_\xc3\xa9", 4);        /* the name without '/' */
+	put_file(s, "b", "new/x", 99);          /* in the way: replaced */
+	put_file(s, "b", "new/keep", 98);
+	ck_assert_int_eq(bfs_store_file_rename_prefix(s, "a", "d%_\xc3\xa9/", "b",
+						      "new/"), 0);
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(bfs_store_file_list(s, NULL, NULL, collect_cb, &c), 0);
+	ck_assert_int_eq(c.n, 5);
+	ck_assert_str_eq(c.keys[0], "a:d%_\xc3\xa9");
+	ck_assert_str_eq(c.keys[1], "a:dXY\xc3\xa9/x");
+	ck_assert_str_eq(c.keys[2], "b:new/keep");
+	ck_assert_str_eq(c.keys[3], "b:new/sub/y");
+	ck_assert_str_eq(c.keys[4], "b:new/x");
+	ck_assert_int_eq(bfs_store_file_get(s, "b", "new/x", &got), 0);
+	ck_assert_uint_eq(got.size, 1);
+	bfs_file_row_clear(&got);
+	/* Within one bucket; nested prefixes refused; same prefix no-op. */
+	ck_assert_int_eq(bfs_store_file_rename_prefix(s, "b", "new/", "b", "n2/"), 0);
+	ck_assert_int_eq(bfs_store_file_get(s, "b", "n2/sub/y", &got), 0);
+	bfs_file_row_clear(&got);
+	ck_assert_int_eq(bfs_store_file_rename_prefix(s, "b", "n2/", "b", "n2/sub/"),
+			 BFS_ERR_INVAL);
+	ck_assert_int_eq(bfs_store_file_rename_prefix(s, "b", "n2/", "b", "n2/"), 0);
+	ck_assert_int_eq(bfs_store_file_rename_prefix(s, "b", "n2/", "q", "n2/"),
+			 BFS_ERR_NOTFOUND);
+	/* Prefix listing is byte-exact too. */
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(bfs_store_file_list(s, "a", "d%_", collect_cb, &c), 0);
+	ck_assert_int_eq(c.n, 1);
+	bfs_store_close(s);
+}
+END_TEST
+
+START_TEST(stats_per_bucket)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_bucket_stats *st = NULL;
+	size_t n = 0;
+
+	add_bucket(s, "b", BFS_PROV_LOCAL, NULL);
+	add_bucket(s, "a", BFS_PROV_LOCAL, NULL);
+	add_bucket(s, "empty", BFS_PROV_LOCAL, NULL);
+	put_file(s, "a", "1", 10);
+	put_file(s, "a", "2", 20);
+	put_file(s, "b", "1", 5);
+	ck_assert_int_eq(bfs_store_stats(s, NULL, &st, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(st[0].bucket, "a");
+	ck_assert_uint_eq(st[0].files, 2);
+	ck_assert_uint_eq(st[0].bytes, 30);
+	ck_assert_str_eq(st[1].bucket, "b");
+	ck_assert_uint_eq(st[1].files, 1);
+	ck_assert_uint_eq(st[1].bytes, 5);
+	ck_assert_str_eq(st[2].bucket, "empty");
+	ck_assert_uint_eq(st[2].files, 0);
+	ck_assert_uint_eq(st[2].bytes, 0);
+	bfs_bucket_stats_free(st, n);
+	ck_assert_int_eq(bfs_store_stats(s, "b", &st, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(st[0].bytes, 5);
+	bfs_bucket_stats_free(st, n);
+	ck_assert_int_eq(bfs_store_stats(s, "nope", &st, &n), BFS_ERR_NOTFOUND);
+	ck_assert_ptr_null(st);
+	bfs_store_close(s);
+}
+END_TEST
+
+struct worker_arg {
+	struct bfs_store *s;
+	int id;
+};
+
+static void *put_worker(void *p)
+{
+	struct worker_arg *w = p;
+	struct bfs_file_row r;
+	char key[32];
+	int i;
+
+	memset(&r, 0, sizeof(r));
+	r.bucket = (char *)"a";
+	r.key = key;
+	for (i = 0; i < 100; i++) {
+		snprintf(key, sizeof(key), "t%d/%d", w->id, i);
+		r.size = (uint64_t)i;
+		if (bfs_store_file_put(w->s, &r) != 0)
+			return (void *)1;
+		if (i % 10 == 0 && bfs_store_file_rename(w->s, "a", key, "a",
+							 "tmp") != 0)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+START_TEST(threads_share_one_handle)
+{
+	struct bfs_store *s = open_store();
+	struct worker_arg w[4];
+	struct bfs_bucket_stats *st = NULL;
+	pthread_t t[4];
+	void *ret;
+	size_t n;
+	int i;
+
+	add_bucket(s, "a", BFS_PROV_LOCAL, NULL);
+	for (i = 0; i < 4; i++) {
+		w[i].s = s;
+		w[i].id = i;
+		ck_assert_int_eq(pthread_create(&t[i], NULL, put_worker, &w[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(pthread_join(t[i], &ret), 0);
+		ck_assert_ptr_null(ret);
+	}
+	ck_assert_int_eq(bfs_store_stats(s, "a", &st, &n), 0);
+	/* 400 puts, 40 of them renamed onto the one "tmp" row. */
+	ck_assert_uint_eq(st[0].files, 400 - 40 + 1);
+	bfs_bucket_stats_free(st, n);
+	bfs_store_close(s);
+}
+END_TEST
+
+Suite *store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("store");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, open_migrates_and_reopens);
+	tcase_add_test(tc, open_upgrades_older_database);
+	tcase_add_test(tc, open_refuses_non_database);
+	tcase_add_test(tc, open_refuses_newer_schema);
+	tcase_add_test(tc, bucket_add_get_list);
+	tcase_add_test(tc, wrong_master_key);
+	tcase_add_test(tc, secret_never_in_db_or_wal);
+	tcase_add_test(tc, bucket_update);
+	tcase_add_test(tc, bucket_remove_refusals_and_force);
+	tcase_add_test(tc, defaults_set_get_and_index);
+	tcase_add_test(tc, defaults_apply_all_or_nothing);
+	tcase_add_test(tc, assign_apply_and_list);
+	tcase_add_test(tc, sync_config_idempotent);
+	tcase_add_test(tc, sync_config_defaults_stick);
+	tcase_add_test(tc, sync_config_removed_buckets);
+	tcase_add_test(tc, sync_config_new_master_key_reseals);
+	tcase_add_test(tc, file_index_rows);
+	tcase_add_test(tc, file_rename_and_list);
+	tcase_add_test(tc, file_rename_prefix_special_chars);
+	tcase_add_test(tc, stats_per_bucket);
+	tcase_add_test(tc, threads_share_one_handle);
+	suite_add_tcase(s, tc);
+	return s;
+}
