@@ -59,7 +59,20 @@ BIN_UNIT  := $(BUILD)/unit-tests
 
 PYTEST    ?= /usr/bin/python3 -m pytest
 
-.PHONY: all deps test-deps run check unit integration install clean fuzz bench
+.PHONY: all deps test-deps run check unit integration install clean fuzz fuzz-corpus bench \
+        check-docs
+
+# libFuzzer targets (clang): tests/fuzz/fuzz_NAME.c with seeds in
+# tests/fuzz/corpus/NAME/.  `make fuzz` runs each for FUZZ_TIME seconds;
+# `make check` replays each corpus once.
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 60
+FUZZ_DIR   := build-fuzz
+FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -DFUSE_USE_VERSION=35 -Iinclude \
+              $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_OBJS  := $(LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 
 all: deps
 	@$(MAKE) --no-print-directory $(BIN_FS) $(BIN_CTL)
@@ -70,9 +83,17 @@ deps:
 test-deps:
 	@scripts/deps.sh test
 
+# V=1 shows whole command lines.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
@@ -87,6 +108,33 @@ $(BIN_CTL): $(CTL_OBJS) $(LIB)
 $(BIN_UNIT): $(UNIT_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(LIB) $(LIBS) $(shell pkg-config --libs check)
 
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -c -o $@ $<
+
+$(FUZZ_DIR)/libbfs.a: $(FUZZ_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libbfs.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_DIR)/libbfs.a $(LIBS)
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do n=$${f#$(FUZZ_DIR)/fuzz_}; \
+		mkdir -p tests/fuzz/out/$$n; \
+		echo "fuzz: $$n for $(FUZZ_TIME) s"; \
+		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+			tests/fuzz/out/$$n tests/fuzz/corpus/$$n; done
+
+fuzz-corpus: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do n=$${f#$(FUZZ_DIR)/fuzz_}; \
+		echo "fuzz corpus: $$n"; \
+		$$f -runs=0 tests/fuzz/corpus/$$n 2>&1 | tail -1; done
+
+check-docs:
+	scripts/check-man.sh
+	scripts/verify-units.sh $(CURDIR)/$(BIN_FS)
+
 run: all
 	@scripts/demo.sh
 
@@ -99,6 +147,7 @@ check: deps test-deps
 	$(BIN_UNIT)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		build-san/unit-tests
+	@$(MAKE) --no-print-directory fuzz-corpus check-docs
 	BUCKETFS_BUILD=$(CURDIR)/build-san $(PYTEST) -q -p no:cacheprovider tests/integration
 
 unit: $(BIN_UNIT)
@@ -120,6 +169,6 @@ install: all
 		$(DESTDIR)/lib/systemd/system/
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(CTL_OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
