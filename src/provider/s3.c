@@ -1,0 +1,1382 @@
+/*
+ * s3.c - the S3 provider (bfs_provider_s3), serving both kinds s3 and r2.
+ *
+ * R2 is S3 with other settings, not other code: struct s3_flavor holds
+ * what differs (default endpoint built from the account id, region
+ * "auto").  Everything else is shared: R2's rules (all multipart parts
+ * the same size except the last, no ACL headers) are what this code does
+ * for every service - it never sends an ACL header and the part planner
+ * only makes equal parts.
+ *
+ * How a request goes: s3_call() builds the URL (path-style
+ * endpoint/bucket/key or virtual-hosted bucket.host/key, every key segment
+ * URI-encoded once), signs it with SigV4 at the current time, runs one
+ * exchange through the http layer, maps the reply with bfs_s3err_map()
+ * (the error document's <Code> first) and loops through bfs_retry_next()
+ * while the failure is transient, re-signing each attempt.  Bodies are
+ * hashed (x-amz-content-sha256) except file ranges over https, which go
+ * as UNSIGNED-PAYLOAD.
+ *
+ * Metadata is s3fs-compatible: x-amz-meta-mode (decimal st_mode with type
+ * bits), -uid, -gid, -mtime ("SECONDS" or "SECONDS.NNNNNNNNN", as s3fs
+ * writes; read: either, fraction as a decimal fraction).  Folders are
+ * "dir/" markers with Content-Type application/x-directory; a symlink is
+ * an object whose body is the target and whose mode is S_IFLNK|0777
+ * (s3fs_symlink).  Keys arrive with the bucket prefix already applied;
+ * only list() strips the prefix it was given.
+ *
+ * Uploads above S3_SINGLE_PUT_MAX go multipart: parts of S3_PART_MIN
+ * (grown so that no object needs more than 10,000 parts) sent by
+ * S3_WORKERS threads pulling part numbers from a shared counter; any
+ * failure stops the others and aborts the upload.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "bfs_buf.h"
+#include "bfs_config.h"
+#include "bfs_error.h"
+#include "bfs_http.h"
+#include "bfs_key.h"
+#include "bfs_log.h"
+#include "bfs_metrics.h"
+#include "bfs_provider.h"
+#include "bfs_s3xml.h"
+#include "bfs_sigv4.h"
+
+#define S3_SINGLE_PUT_MAX (8ull << 20)
+#define S3_PART_MIN (8ull << 20)
+#define S3_MAX_PARTS 10000ull
+#ifndef S3_COPY_MAX                       /* overridable to test UploadPartCopy */
+#define S3_COPY_MAX (5ull << 30)           /* CopyObject limit */
+#endif
+#ifndef S3_COPY_PART
+#define S3_COPY_PART (512ull << 20)
+#endif
+#define S3_WORKERS 4
+#define S3_LIST_PAGE "1000"
+#define S3_URL_MAX (16 * 1024)
+#define S3_MAX_HDRS 16
+#define S3_HIDDEN_SLOTS 4096
+#define S3_DIR_CTYPE "application/x-directory"
+#define S3_LINK_CTYPE "application/octet-stream"
+
+/* What differs between services (the "quirks"). */
+struct s3_flavor {
+	const char *name;
+	const char *region;          /* fixed region, NULL: from settings */
+	const char *endpoint_fmt;    /* default endpoint; %s = account or region */
+	int endpoint_from_account;   /* endpoint_fmt takes account_id */
+};
+
+static const struct s3_flavor flavor_s3 = {
+	"s3", NULL, "https://s3.%s.amazonaws.com", 0
+};
+static const struct s3_flavor flavor_r2 = {
+	"r2", "auto", "https://%s.r2.cloudflarestorage.com", 1
+};
+
+struct s3_state {
+	const struct s3_flavor *fl;
+	char *name;                  /* bucket dir name, for logs */
+	char *bucket;
+	char *region;
+	char *scheme;                /* "https" | "http" */
+	char *host;                  /* Host header: [bucket.]host[:port] */
+	char *uri_base;              /* "/bucket" (path-style) or "" */
+	char *access_key;
+	char *secret;                /* wiped on destroy */
+	char *token;                 /* wiped on destroy; NULL none */
+	int https;
+	struct bfs_http *http;
+	struct bfs_retry_policy retry;
+	pthread_mutex_t hidden_lock;
+	uint64_t hidden[S3_HIDDEN_SLOTS]; /* hashes of keys logged as hidden;
+					   * guarded by hidden_lock */
+	size_t nhidden;              /* guarded by hidden_lock */
+};
+
+/* One S3 request as s3_call() sends it. */
+struct s3_req {
+	const char *method;
+	const char *key;             /* NULL: the bucket itself */
+	struct bfs_sigv4_kv query[8];
+	size_t nquery;
+	struct bfs_sigv4_kv hdr[S3_MAX_HDRS];
+	size_t nhdr;
+	int op;
+	const void *body;            /* memory body */
+	size_t body_len;
+	int body_fd;                 /* file range body when >= 0 */
+	uint64_t fd_off, fd_len;
+	int sink;
+	size_t max_body;
+	int out_fd;
+	char *out_mem;
+	size_t out_cap;
+	int check_200_error;         /* a 2xx may carry <Error> (copy, complete) */
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static void s3_req_init(struct s3_req *q, const char *method, const char *key,
+			int op)
+{
+	memset(q, 0, sizeof(*q));
+	q->method = method;
+	q->key = key;
+	q->op = op;
+	q->body_fd = -1;
+	q->out_fd = -1;
+	q->sink = BFS_HTTP_TO_BUF;
+}
+
+static int s3_q(struct s3_req *q, const char *name, const char *value)
+{
+	if (q->nquery >= sizeof(q->query) / sizeof(q->query[0]))
+		return BFS_ERR_TOOBIG;
+	q->query[q->nquery].name = name;
+	q->query[q->nquery++].value = value;
+	return 0;
+}
+
+static int s3_h(struct s3_req *q, const char *name, const char *value)
+{
+	if (q->nhdr >= S3_MAX_HDRS)
+		return BFS_ERR_TOOBIG;
+	q->hdr[q->nhdr].name = name;
+	q->hdr[q->nhdr++].value = value;
+	return 0;
+}
+
+/* "/bucket/a%20b/c" or "/a%20b/c": the canonical URI of key. */
+static int s3_uri(const struct s3_state *st, const char *key, struct bfs_buf *b)
+{
+	int r;
+
+	if ((r = bfs_buf_adds(b, st->uri_base)) < 0 ||
+	    (r = bfs_buf_adds(b, "/")) < 0)
+		return r;
+	if (key && (r = bfs_sigv4_uri_encode(key, 1, b)) < 0)
+		return r;
+	return 0;
+}
+
+/* Query string for the URL: "a=b&uploads" (no '=' for empty values). */
+static int s3_url_query(const struct s3_req *q, struct bfs_buf *b)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < q->nquery; i++) {
+		if ((r = bfs_buf_adds(b, i ? "&" : "?")) < 0 ||
+		    (r = bfs_sigv4_uri_encode(q->query[i].name, 0, b)) < 0)
+			return r;
+		if (q->query[i].value && *q->query[i].value &&
+		    ((r = bfs_buf_adds(b, "=")) < 0 ||
+		     (r = bfs_sigv4_uri_encode(q->query[i].value, 0, b)) < 0))
+			return r;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ the request */
+
+/*
+ * Sends q with retries.  resp (initialized by the caller) holds the last
+ * reply.  Returns 0 on a 2xx (without <Error> when check_200_error), else
+ * the mapped error.  A sink writing to memory or a file restarts at its
+ * beginning on each attempt.
+ */
+static int s3_call(struct s3_state *st, const struct s3_req *q,
+		   struct bfs_http_resp *resp)
+{
+	struct bfs_buf uri, url, lines;
+	const char *hl[S3_MAX_HDRS + 8];
+	struct bfs_sigv4_kv sh[S3_MAX_HDRS + 1];
+	struct bfs_sigv4_req sr;
+	struct bfs_sigv4_out so;
+	struct bfs_http_req hr;
+	struct bfs_s3xml_reply reply;
+	char hash[65];
+	size_t line_off[S3_MAX_HDRS + 8];
+	size_t i, nl;
+	int r = 0, attempt;
+
+	bfs_buf_init(&uri, S3_URL_MAX);
+	bfs_buf_init(&url, S3_URL_MAX);
+	bfs_buf_init(&lines, 64 * 1024);
+	memset(&so, 0, sizeof(so));
+
+	/* payload hash: memory bodies always, file ranges unless https */
+	if (q->body_fd >= 0 && st->https)
+		strcpy(hash, BFS_SIGV4_UNSIGNED);
+	else if (q->body_fd >= 0)
+		r = bfs_sigv4_sha256_fd(q->body_fd, q->fd_off, q->fd_len, hash);
+	else
+		r = bfs_sigv4_sha256_hex(q->body ? q->body : "", q->body_len, hash);
+	if (r < 0)
+		goto out;
+
+	if ((r = s3_uri(st, q->key, &uri)) < 0 ||
+	    (r = bfs_buf_addf(&url, "%s://%s%s", st->scheme, st->host,
+			      bfs_buf_str(&uri))) < 0 ||
+	    (r = s3_url_query(q, &url)) < 0)
+		goto out;
+
+	sh[0].name = "host";
+	sh[0].value = st->host;
+	for (i = 0; i < q->nhdr; i++)
+		sh[i + 1] = q->hdr[i];
+
+	for (attempt = 1;; attempt++) {
+		memset(&sr, 0, sizeof(sr));
+		sr.method = q->method;
+		sr.uri = bfs_buf_str(&uri);
+		sr.query = q->query;
+		sr.nquery = q->nquery;
+		sr.headers = sh;
+		sr.nheaders = q->nhdr + 1;
+		sr.payload_hash = hash;
+		sr.region = st->region;
+		sr.service = "s3";
+		sr.access_key = st->access_key;
+		sr.secret = st->secret;
+		sr.session_token = st->token;
+		sr.add_content_sha256 = 1;
+		sr.now = time(NULL);
+		if ((r = bfs_sigv4_sign(&sr, &so, NULL, NULL)) < 0)
+			goto out;
+
+		/* header lines: ours, then the signer's */
+		bfs_buf_reset(&lines);
+		nl = 0;
+		for (i = 0; i < q->nhdr + 1 + 4; i++) {
+			const char *n, *v;
+
+			if (i < q->nhdr + 1) {
+				n = sh[i].name;
+				v = sh[i].value ? sh[i].value : "";
+			} else if (i == q->nhdr + 1) {
+				n = "x-amz-date";
+				v = so.amz_date;
+			} else if (i == q->nhdr + 2) {
+				n = "x-amz-content-sha256";
+				v = so.content_sha256;
+			} else if (i == q->nhdr + 3) {
+				if (!st->token)
+					continue;
+				n = "x-amz-security-token";
+				v = st->token;
+			} else {
+				n = "Authorization";
+				v = so.authorization;
+			}
+			line_off[nl++] = lines.len;
+			if ((r = bfs_buf_addf(&lines, "%s: %s", n, v)) < 0 ||
+			    (r = bfs_buf_add(&lines, "", 1)) < 0)
+				goto out;
+		}
+		for (i = 0; i < nl; i++)
+			hl[i] = lines.p + line_off[i];
+
+		memset(&hr, 0, sizeof(hr));
+		hr.method = q->method;
+		hr.url = bfs_buf_str(&url);
+		hr.headers = hl;
+		hr.nheaders = nl;
+		hr.op = q->op;
+		hr.log_key = q->key;
+		hr.body = q->body;
+		hr.body_fd = q->body_fd;
+		hr.body_off = q->fd_off;
+		hr.body_len = q->body_fd >= 0 ? q->fd_len : q->body_len;
+		hr.sink = q->sink;
+		hr.max_body = q->max_body;
+		hr.out_fd = q->out_fd;
+		hr.out_mem = q->out_mem;
+		hr.out_cap = q->out_cap;
+
+		r = bfs_http_do(st->http, &hr, resp);
+		if (r == 0) {
+			const char *code = NULL;
+			int is2xx = resp->status >= 200 && resp->status < 300;
+
+			if ((!is2xx || q->check_200_error) && resp->body.len &&
+			    bfs_s3xml_parse_reply(resp->body.p, resp->body.len,
+						  &reply) == 0 &&
+			    bfs_s3xml_is_error(&reply)) {
+				code = reply.code;
+				BFS_DEBUG("s3 %s %s %s: %d %s request %s", st->name,
+					  q->method, q->key ? q->key : "",
+					  resp->status, reply.code, reply.request_id);
+			}
+			r = bfs_s3err_map(resp->status, code);
+		}
+		if (r == 0 || !bfs_retry_next(&st->retry, attempt, r))
+			break;
+	}
+out:
+	OPENSSL_cleanse(&so, sizeof(so));
+	if (lines.p)
+		OPENSSL_cleanse(lines.p, lines.len);
+	bfs_buf_free(&lines);
+	bfs_buf_free(&url);
+	bfs_buf_free(&uri);
+	return r;
+}
+
+/* --------------------------------------------------------------- metadata */
+
+static int64_t s3_parse_http_date(const char *s)
+{
+	struct tm tm;
+	const char *end;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (!end)
+		return 0;
+	t = timegm(&tm);
+	return t == (time_t)-1 ? 0 : (int64_t)t;
+}
+
+static int s3_parse_u32(const char *s, uint32_t *out)
+{
+	char *end = NULL;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return BFS_ERR_INVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > UINT32_MAX)
+		return BFS_ERR_INVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* "SECONDS" or "SECONDS.FRACTION" (s3fs, rclone) -> sec, nsec. */
+static int s3_parse_mtime(const char *s, int64_t *sec, long *nsec)
+{
+	char *end = NULL;
+	long long v;
+	long ns = 0;
+	int digits = 0;
+
+	if (!((*s >= '0' && *s <= '9') || *s == '-'))
+		return BFS_ERR_INVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s)
+		return BFS_ERR_INVAL;
+	if (*end == '.') {
+		for (end++; *end >= '0' && *end <= '9'; end++)
+			if (digits++ < 9)
+				ns = ns * 10 + (*end - '0');
+		for (; digits < 9; digits++)
+			ns *= 10;
+	}
+	if (*end)
+		return BFS_ERR_INVAL;
+	*sec = v;
+	*nsec = ns;
+	return 0;
+}
+
+/* Fills m from the reply headers of a HEAD / GET. */
+static void s3_meta_from_resp(const struct bfs_http_resp *resp, struct bfs_meta *m)
+{
+	char v[256];
+	uint64_t size;
+	char *end;
+
+	memset(m, 0, sizeof(*m));
+	if (bfs_http_resp_header(resp, "content-length", v, sizeof(v)) == 0) {
+		size = strtoull(v, &end, 10);
+		if (!*end)
+			m->size = size;
+	}
+	if (bfs_http_resp_header(resp, "content-range", v, sizeof(v)) == 0) {
+		const char *slash = strrchr(v, '/');
+
+		if (slash && slash[1] != '*')
+			m->size = strtoull(slash + 1, NULL, 10);
+	}
+	if (bfs_http_resp_header(resp, "etag", v, sizeof(v)) == 0) {
+		const char *e = v;
+		size_t n = strlen(e);
+
+		if (n >= 2 && e[0] == '"' && e[n - 1] == '"') {
+			e++;
+			n -= 2;
+		}
+		if (n < sizeof(m->etag)) {
+			memcpy(m->etag, e, n);
+			m->etag[n] = '\0';
+		}
+	}
+	if (bfs_http_resp_header(resp, "content-type", v, sizeof(v)) == 0 &&
+	    strlen(v) < sizeof(m->content_type))
+		strcpy(m->content_type, v);
+	if (bfs_http_resp_header(resp, "last-modified", v, sizeof(v)) == 0)
+		m->mtime = s3_parse_http_date(v);
+	if (bfs_http_resp_header(resp, "x-amz-meta-mtime", v, sizeof(v)) == 0 &&
+	    s3_parse_mtime(v, &m->mtime, &m->mtime_nsec) == 0)
+		m->has_mtime = 1;
+	if (bfs_http_resp_header(resp, "x-amz-meta-mode", v, sizeof(v)) == 0 &&
+	    s3_parse_u32(v, &m->mode) == 0)
+		m->has_mode = 1;
+	if (bfs_http_resp_header(resp, "x-amz-meta-uid", v, sizeof(v)) == 0 &&
+	    s3_parse_u32(v, &m->uid) == 0)
+		m->has_uid = 1;
+	if (bfs_http_resp_header(resp, "x-amz-meta-gid", v, sizeof(v)) == 0 &&
+	    s3_parse_u32(v, &m->gid) == 0)
+		m->has_gid = 1;
+}
+
+/* Storage for the metadata header values of one request. */
+struct s3_meta_hdrs {
+	char mode[16], uid[16], gid[16], mtime[48];
+	char ctype[128];
+};
+
+static const char *s3_content_type(const char *key, const struct bfs_meta *m)
+{
+	size_t n = strlen(key);
+
+	if (n && key[n - 1] == '/')
+		return S3_DIR_CTYPE;
+	if (m && m->has_mode && S_ISLNK(m->mode))
+		return S3_LINK_CTYPE;          /* as s3fs_symlink stores them */
+	if (m && m->content_type[0])
+		return m->content_type;
+	return bfs_content_type(key);
+}
+
+/* Adds Content-Type and the x-amz-meta-* headers of m to q. */
+static int s3_add_meta(struct s3_req *q, struct s3_meta_hdrs *mh,
+		       const char *key, const struct bfs_meta *m)
+{
+	int r;
+
+	snprintf(mh->ctype, sizeof(mh->ctype), "%s", s3_content_type(key, m));
+	if ((r = s3_h(q, "content-type", mh->ctype)) < 0)
+		return r;
+	if (!m)
+		return 0;
+	if (m->has_mode) {
+		snprintf(mh->mode, sizeof(mh->mode), "%" PRIu32, m->mode);
+		if ((r = s3_h(q, "x-amz-meta-mode", mh->mode)) < 0)
+			return r;
+	}
+	if (m->has_uid) {
+		snprintf(mh->uid, sizeof(mh->uid), "%" PRIu32, m->uid);
+		if ((r = s3_h(q, "x-amz-meta-uid", mh->uid)) < 0)
+			return r;
+	}
+	if (m->has_gid) {
+		snprintf(mh->gid, sizeof(mh->gid), "%" PRIu32, m->gid);
+		if ((r = s3_h(q, "x-amz-meta-gid", mh->gid)) < 0)
+			return r;
+	}
+	if (m->has_mtime) {
+		/* s3fs str(timespec): seconds, ".%09ld" only when nsec != 0 */
+		if (m->mtime_nsec > 0 && m->mtime_nsec < 1000000000L)
+			snprintf(mh->mtime, sizeof(mh->mtime), "%" PRId64 ".%09ld",
+				 m->mtime, m->mtime_nsec);
+		else
+			snprintf(mh->mtime, sizeof(mh->mtime), "%" PRId64, m->mtime);
+		if ((r = s3_h(q, "x-amz-meta-mtime", mh->mtime)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void s3_copy_etag(const char *etag, char *out, size_t outlen)
+{
+	if (out && outlen)
+		snprintf(out, outlen, "%s", etag);
+}
+
+/* ------------------------------------------------------- create / destroy */
+
+static void s3_destroy(void *vst)
+{
+	struct s3_state *st = vst;
+
+	if (!st)
+		return;
+	bfs_http_free(st->http);
+	if (st->secret) {
+		OPENSSL_cleanse(st->secret, strlen(st->secret));
+		free(st->secret);
+	}
+	if (st->token) {
+		OPENSSL_cleanse(st->token, strlen(st->token));
+		free(st->token);
+	}
+	free(st->access_key);
+	free(st->uri_base);
+	free(st->host);
+	free(st->scheme);
+	free(st->region);
+	free(st->bucket);
+	free(st->name);
+	pthread_mutex_destroy(&st->hidden_lock);
+	free(st);
+}
+
+static int s3_create(const struct bfs_bucket_conf *bc, void **out, char *err,
+		     size_t errlen)
+{
+	struct s3_state *st = NULL;
+	struct bfs_buf ep;
+	const char *p, *hostpart;
+	size_t hlen;
+	int r = BFS_ERR_CONFIG, virt;
+
+	*out = NULL;
+	bfs_buf_init(&ep, 2048);
+	if (!(st = calloc(1, sizeof(*st)))) {
+		r = BFS_ERR_NOMEM;
+		goto out;
+	}
+	pthread_mutex_init(&st->hidden_lock, NULL);
+	st->fl = bc->provider == BFS_PROV_R2 ? &flavor_r2 : &flavor_s3;
+	bfs_retry_policy_default(&st->retry);
+	if (!bc->bucket_name || !*bc->bucket_name || !bc->access_key_id ||
+	    !bc->secret_access_key) {
+		snprintf(err, errlen, "bucket '%s': %s needs bucket_name, "
+			 "access_key_id and a secret", bc->name ? bc->name : "?",
+			 st->fl->name);
+		goto out;
+	}
+	if (st->fl->region)
+		st->region = strdup(st->fl->region);
+	else
+		st->region = strdup(bc->region && *bc->region ? bc->region
+				    : "us-east-1");
+	/* endpoint: settings, else the flavor's default */
+	if (bc->endpoint && *bc->endpoint) {
+		r = bfs_buf_adds(&ep, bc->endpoint);
+	} else if (st->fl->endpoint_from_account) {
+		if (!bc->account_id || !*bc->account_id) {
+			snprintf(err, errlen, "bucket '%s': r2 needs account_id "
+				 "or endpoint", bc->name ? bc->name : "?");
+			r = BFS_ERR_CONFIG;
+			goto out;
+		}
+		r = bfs_buf_addf(&ep, st->fl->endpoint_fmt, bc->account_id);
+	} else {
+		r = bfs_buf_addf(&ep, st->fl->endpoint_fmt, st->region);
+	}
+	if (r < 0)
+		goto out;
+	p = bfs_buf_str(&ep);
+	if (!strncasecmp(p, "https://", 8)) {
+		st->https = 1;
+		hostpart = p + 8;
+	} else if (!strncasecmp(p, "http://", 7)) {
+		hostpart = p + 7;
+	} else {
+		snprintf(err, errlen, "bucket '%s': endpoint must start with "
+			 "http:// or https://", bc->name ? bc->name : "?");
+		r = BFS_ERR_CONFIG;
+		goto out;
+	}
+	hlen = strcspn(hostpart, "/?#");
+	if (hlen == 0 || hostpart[hlen + (hostpart[hlen] == '/')] != '\0') {
+		snprintf(err, errlen, "bucket '%s': endpoint must be "
+			 "scheme://host[:port] without a path",
+			 bc->name ? bc->name : "?");
+		r = BFS_ERR_CONFIG;
+		goto out;
+	}
+	/* virtual-hosted unless asked otherwise; a dotted bucket cannot
+	 * match a wildcard certificate, so it stays path-style */
+	virt = !bc->path_style && !strchr(bc->bucket_name, '.');
+	st->scheme = strdup(st->https ? "https" : "http");
+	st->bucket = strdup(bc->bucket_name);
+	st->name = strdup(bc->name ? bc->name : bc->bucket_name);
+	st->access_key = strdup(bc->access_key_id);
+	st->secret = strdup(bc->secret_access_key);
+	if (bc->session_token && *bc->session_token)
+		st->token = strdup(bc->session_token);
+	if (virt) {
+		if ((st->host = malloc(strlen(st->bucket) + hlen + 2)))
+			sprintf(st->host, "%s.%.*s", st->bucket, (int)hlen, hostpart);
+		st->uri_base = strdup("");
+	} else {
+		st->host = strndup(hostpart, hlen);
+		if ((st->uri_base = malloc(strlen(st->bucket) + 2)))
+			sprintf(st->uri_base, "/%s", st->bucket);
+	}
+	if (!st->region || !st->scheme || !st->bucket || !st->name ||
+	    !st->access_key || !st->secret || !st->host || !st->uri_base ||
+	    (bc->session_token && *bc->session_token && !st->token)) {
+		r = BFS_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = bfs_http_new(&st->http)) < 0)
+		goto out;
+	*out = st;
+	st = NULL;
+	r = 0;
+out:
+	bfs_buf_free(&ep);
+	s3_destroy(st);
+	return r;
+}
+
+/* ------------------------------------------------------------ simple ops */
+
+static int s3_head(void *vst, const char *key, struct bfs_meta *m)
+{
+	struct s3_state *st = vst;
+	struct bfs_http_resp resp;
+	struct s3_req q;
+	int r;
+
+	memset(m, 0, sizeof(*m));
+	bfs_http_resp_init(&resp);
+	s3_req_init(&q, "HEAD", key, BFS_OP_HEAD);
+	if ((r = s3_call(st, &q, &resp)) < 0)
+		goto out;
+	s3_meta_from_resp(&resp, m);
+	r = 0;
+out:
+	bfs_http_resp_free(&resp);
+	return r;
+}
+
+static int s3_get_range(void *vst, const char *key, uint64_t off, size_t len,
+			char *buf, size_t *got)
+{
+	struct s3_state *st = vst;
+	struct bfs_http_resp resp;
+	struct s3_req q;
+	char range[64];
+	int r;
+
+	*got = 0;
+	if (len == 0)
+		return 0;
+	bfs_http_resp_init(&resp);
+	s3_req_init(&q, "GET", key, BFS_OP_GET);
+	snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off,
+		 off + len - 1);
+	if ((r = s3_h(&q, "range", range)) < 0)
+		goto out;
+	q.sink = BFS_HTTP_TO_MEM;
+	q.out_mem = buf;
+	q.out_cap = len;
+	r = s3_call(st, &q, &resp);
+	if (r == BFS_ERR_RANGE) {
+		r = 0;                 /* at or past the end: nothing to read */
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	if (resp.status == 200 && off > 0) {
+		r = BFS_ERR_PROTOCOL;  /* the server ignored Range */
+		goto out;
+	}
+	*got = (size_t)resp.got;
+	r = 0;
+out:
+	bfs_http_resp_free(&resp);
+	return r;
+}
+
+static int s3_get_fd(void *vst, const char *key, int fd, struct bfs_meta *m)
+{
+	struct s3_state *st = vst;
+	struct bfs_http_resp resp;
+	struct s3_req q;
+	int r;
+
+	if (m)
+		memset(m, 0, sizeof(*m));
+	bfs_http_resp_init(&resp);
+	s3_req_init(&q, "GET", key, BFS_OP_GET);
+	q.sink = BFS_HTTP_TO_FD;
+	q.out_fd = fd;
+	if ((r = s3_call(st, &q, &resp)) < 0)
+		goto out;
+	if (ftruncate(fd, (off_t)resp.got) < 0 && errno != EINVAL) {
+		r = bfs_err_from_errno(errno);
+		goto out;
+	}
+	if (m) {
+		s3_meta_from_resp(&resp, m);
+		m->size = resp.got;
+	}
+	r = 0;
+out:
+	bfs_http_resp_free(&resp);
+	return r;
+}
+
+/* One PUT of a memory body or a file range, with metadata. */
+static int s3_put_single(struct s3_state *st, const char *key, const void *data,
+			 size_t len, int fd, uint64_t fdlen,
+			 const struct bfs_meta *m, char *etag_out, size_t etag_len)
+{
+	struct bfs_http_resp resp;
+	struct s3_meta_hdrs mh;
+	struct bfs_meta got;
+	struct s3_req q;
+	int r;
+
+	bfs_http_resp_init(&resp);
+	s3_req_init(&q, "PUT", key, BFS_OP_PUT);
+	if ((r = s3_add_meta(&q, &mh, key, m)) < 0)
+		goto out;
+	if (fd >= 0) {
+		q.body_fd = fd;
+		q.fd_off = 0;
+		q.fd_len = fdlen;
+	} else {
+		q.body = data;
+		q.body_len = len;
+	}
+	if ((r = s3_call(st, &q, &resp)) < 0)
+		goto out;
+	s3_meta_from_resp(&resp, &got);
+	s3_copy_etag(got.etag, etag_out, etag_len);
+	r = 0;
+out:
+	bfs_http_resp_free(&resp);
+	return r;
+}
+
+static int s3_put_buf(void *vst, const char *key, const void *data, size_t len,
+		      const struct bfs_meta *m, char *etag_out, size_t etag_len)
+{
+	if (etag_out && etag_len)
+		etag_out[0] = '\0';
+	return s3_put_single(vst, key, data, len, -1, 0, m, etag_out, etag_len);
+}
+
+static int s3_del(void *vst, const char *key)
+{
+	struct s3_state *st = vst;
+	struct bfs_http_resp resp;
+	struct s3_req q;
+	int r;
+
+	bfs_http_resp_init(&resp);
+	s3_req_init(&q, "DELETE", key, BFS_OP_DELETE);
+	r = s3_call(st, &q, &resp);
+	if (r == BFS_ERR_NOTFOUND)
+		r = 0;                  /* already gone: the goal is reached */
+	bfs_http_resp_free(&resp);
+	return r;
+}
+
+/* -------------------------------------------------------------- multipart */
+
+struct s3_mpu {
+	struct s3_state *st;
+	const char *key;
+	char upload_id[1024];
+	/* source: a file (put) or another key (copy) */
+	int fd;
+	const char *copy_src;        /* "/bucket/encoded-key" */
+	uint64_t size, part_size;
+	unsigned nparts;
+	char (*etags)[96];           /* per part; written by its worker only */
+	pthread_mutex_t lock;
+	unsigned next;               /* next part index; guarded by lock */
+	int err;                     /* first failure; guarded by lock */
+};
+
+/* Equal parts (R2 rule) of at least S3_PART_MIN, at most 10,000 of them. */
+static uint64_t s3_part_size(uint64_t size, uint64_t min)
+{
+	uint64_t ps = min;
+
+	while ((size + ps - 1) / ps > S3_MAX_PARTS)
+		ps *= 2;
+	return ps;
+}
+
+static int s3_mpu_create(struct s3_state *st, const char *key,
+			 const struct bfs_meta *m, char *upload_id, size_t idlen)
+{
+	struct bfs_http_resp resp;
+	struct bfs_s3xml_reply reply;
+	struct s3_meta_hdrs mh;
+	struct s3_req q;
+	int r;
+
+	bfs_http_resp_init(&resp);
+	s3_req_init(&q, "POST", key, BFS_OP_MULTIPART);
+	if ((r = s3_q(&q, "uploads", "")) < 0 ||
+	    (r = s3_add_meta(&q, &mh, key, m)) < 0 ||
+	    (r = s3_call(st, &q, &resp)) < 0)
+		goto out;
+	if ((r = bfs_s3xml_parse_reply(resp.body.p ? resp.body.p : "",
+				       resp.body.len, &reply)) < 0)
+		goto out;
+	if (!reply.upload_id[0] || strlen(reply.upload_id) >= idlen) {
+		r = BFS_ERR_PROTOCOL;
+		goto out;
+	}
+	strcpy(upload_id, reply.upload_id);
+	r = 0;
+out:
+	bfs_http_resp_free(&resp);
+	return r;
+}
+
+static void s3_mpu_abort(struct s3_mpu *u)
+{
+	struct bfs_http_resp resp;
+	struct s3_req q;
+	int r;
+
+	bfs_http_resp_init(&resp);
+	s3_req_init(&q, "DELETE", u->key, BFS_OP_MULTIPART);
+	s3_q(&q, "uploadId", u->upload_id);
+	r = s3_call(u->st, &q, &resp);
+	if (r < 0 && r != BFS_ERR_NOTFOUND)
+		BFS_WARN("%s: abort of multipart upload of %s failed: %s "
+			 "(left for cleanup)", u->st->name, u->key, bfs_strerror(r));
+	bfs_http_resp_free(&resp);
+}
+
+/* Sends part i (0-based) of u. */
+static int s3_mpu_part(struct s3_mpu *u, unsigned i)
+{
+	struct bfs_http_resp resp;
+	struct bfs_s3xml_reply reply;
+	struct bfs_meta got;
+	struct s3_req q;
+	char pn[16], range[64];
+	uint64_t off = (uint64_t)i * u->part_size;
+	uint64_t len = u->size - off < u->part_size ? u->size - off : u->part_size;
+	int r;
+
+	bfs_http_resp_init(&resp);
+	snprintf(pn, sizeof(pn), "%u", i + 1);
+	s3_req_init(&q, "PUT", u->key, BFS_OP_MULTIPART);
+	if ((r = s3_q(&q, "partNumber", pn)) < 0 ||
+	    (r = s3_q(&q, "uploadId", u->upload_id)) < 0)
+		goto out;
+	if (u->copy_src) {
+		snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off,
+			 off + len - 1);
+		if ((r = s3_h(&q, "x-amz-copy-source", u->copy_src)) < 0 ||
+		    (r = s3_h(&q, "x-amz-copy-source-range", range)) < 0)
+			goto out;
+		q.check_200_error = 1;
+	} else {
+		q.body_fd = u->fd;
+		q.fd_off = off;
+		q.fd_len = len;
+	}
+	if ((r = s3_call(u->st, &q, &resp)) < 0)
+		goto out;
+	if (u->copy_src) {
+		if ((r = bfs_s3xml_parse_reply(resp.body.p ? resp.body.p : "",
+					       resp.body.len, &reply)) < 0)
+			goto out;
+		snprintf(u->etags[i], sizeof(u->etags[i]), "%s", reply.etag);
+	} else {
+		s3_meta_from_resp(&resp, &got);
+		snprintf(u->etags[i], sizeof(u->etags[i]), "%s", got.etag);
+	}
+	r = u->etags[i][0] ? 0 : BFS_ERR_PROTOCOL;
+out:
+	bfs_http_resp_free(&resp);
+	return r;
+}
+
+static void *s3_mpu_worker(void *arg)
+{
+	struct s3_mpu *u = arg;
+	unsigned i;
+	int r;
+
+	for (;;) {
+		pthread_mutex_lock(&u->lock);
+		if (u->err || u->next >= u->nparts) {
+			pthread_mutex_unlock(&u->lock);
+			break;
+		}
+		i = u->next++;
+		pthread_mutex_unlock(&u->lock);
+		if ((r = s3_mpu_part(u, i)) < 0) {
+			pthread_mutex_lock(&u->lock);
+			if (!u->err)
+				u->err = r;
+			pthread_mutex_unlock(&u->lock);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int s3_mpu_complete(struct s3_mpu *u, char *etag_out, size_t etag_len)
+{
+	struct bfs_http_resp resp;
+	struct bfs_s3xml_reply reply;
+	struct bfs_buf body;
+	struct s3_req q;
+	unsigned i;
+	int r;
+
+	bfs_http_resp_init(&resp);
+	bfs_buf_init(&body, (size_t)u->nparts * 160 + 256);
+	if ((r = bfs_buf_adds(&body, "<CompleteMultipartUpload>")) < 0)
+		goto out;
+	for (i = 0; i < u->nparts; i++)
+		if ((r = bfs_buf_addf(&body, "<Part><PartNumber>%u</PartNumber>"
+				      "<ETag>\"%s\"</ETag></Part>", i + 1,
+				      u->etags[i])) < 0)
+			goto out;
+	if ((r = bfs_buf_adds(&body, "</CompleteMultipartUpload>")) < 0)
+		goto out;
+	s3_req_init(&q, "POST", u->key, BFS_OP_MULTIPART);
+	if ((r = s3_q(&q, "uploadId", u->upload_id)) < 0 ||
+	    (r = s3_h(&q, "content-type", "application/xml")) < 0)
+		goto out;
+	q.body = body.p;
+	q.body_len = body.len;
+	q.check_200_error = 1;          /* a 200 may still carry <Error> */
+	if ((r = s3_call(u->st, &q, &resp)) < 0)
+		goto out;
+	if ((r = bfs_s3xml_parse_reply(resp.body.p ? resp.body.p : "",
+				       resp.body.len, &reply)) < 0)
+		goto out;
+	if (!reply.etag[0] && etag_out && etag_len) {
+		/* some RGW versions answer <ETag></ETag>: ask the object */
+		struct bfs_meta hm;
+
+		if ((r = s3_head(u->st, u->key, &hm)) < 0)
+			goto out;
+		memcpy(reply.etag, hm.etag, sizeof(reply.etag));
+	}
+	s3_copy_etag(reply.etag, etag_out, etag_len);
+	r = 0;
+out:
+	bfs_buf_free(&body);
+	bfs_http_resp_free(&resp);
+	return r;
+}
+
+/*
+ * Multipart upload of key from a file (fd >= 0) or a server-side source
+ * (copy_src), size bytes, metadata m.  Aborts the upload on failure.
+ */
+static int s3_multipart(struct s3_state *st, const char *key, int fd,
+			const char *copy_src, uint64_t size,
+			const struct bfs_meta *m, char *etag_out, size_t etag_len)
+{
+	struct s3_mpu u;
+	pthread_t th[S3_WORKERS];
+	int nth = 0, i, r, created = 0;
+
+	memset(&u, 0, sizeof(u));
+	pthread_mutex_init(&u.lock, NULL);
+	u.st = st;
+	u.key = key;
+	u.fd = fd;
+	u.copy_src = copy_src;
+	u.size = size;
+	u.part_size = s3_part_size(size, copy_src ? S3_COPY_PART : S3_PART_MIN);
+	u.nparts = (unsigned)((size + u.part_size - 1) / u.part_size);
+	if (!(u.etags = calloc(u.nparts ? u.nparts : 1, sizeof(*u.etags)))) {
+		r = BFS_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = s3_mpu_create(st, key, m, u.upload_id, sizeof(u.upload_id))) < 0)
+		goto out;
+	created = 1;
+	for (i = 0; i < S3_WORKERS && (unsigned)i < u.nparts; i++) {
+		if (pthread_create(&th[nth], NULL, s3_mpu_worker, &u) != 0)
+			break;
+		nth++;
+	}
+	if (nth == 0)
+		s3_mpu_worker(&u);      /* no thread: do it here */
+	for (i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	if ((r = u.err) < 0)
+		goto out;
+	if ((r = s3_mpu_complete(&u, etag_out, etag_len)) < 0)
+		goto out;
+	created = 0;
+	r = 0;
+out:
+	if (r < 0 && created)
+		s3_mpu_abort(&u);
+	free(u.etags);
+	pthread_mutex_destroy(&u.lock);
+	return r;
+}
+
+static int s3_put_fd(void *vst, const char *key, int fd, uint64_t size,
+		     const struct bfs_meta *m, char *etag_out, size_t etag_len)
+{
+	struct s3_state *st = vst;
+
+	if (etag_out && etag_len)
+		etag_out[0] = '\0';
+	if (size <= S3_SINGLE_PUT_MAX)
+		return s3_put_single(st, key, NULL, 0, fd, size, m, etag_out,
+				     etag_len);
+	return s3_multipart(st, key, fd, NULL, size, m, etag_out, etag_len);
+}
+
+/* ------------------------------------------------------------ copy / meta */
+
+/* "/bucket/encoded/key" for x-amz-copy-source (caller frees). */
+static char *s3_copy_source(const struct s3_state *st, const char *src)
+{
+	struct bfs_buf b;
+
+	bfs_buf_init(&b, S3_URL_MAX);
+	if (bfs_buf_addf(&b, "/%s/", st->bucket) < 0 ||
+	    bfs_sigv4_uri_encode(src, 1, &b) < 0)
+		return NULL;
+	return bfs_buf_steal(&b);
+}
+
+/*
+ * Server-side copy src -> dst.  m NULL: metadata copied (COPY); else
+ * replaced by m (REPLACE).  sm: the source's metadata from a HEAD.
+ */
+static int s3_copy_with(struct s3_state *st, const char *src, const char *dst,
+			const struct bfs_meta *sm, const struct bfs_meta *m)
+{
+	struct bfs_http_resp resp;
+	struct s3_meta_hdrs mh;
+	struct s3_req q;
+	char *cs = NULL;
+	int r = BFS_ERR_NOMEM;
+
+	bfs_http_resp_init(&resp);
+	if (!(cs = s3_copy_source(st, src)))
+		goto out;
+	if (sm->size > S3_COPY_MAX) {
+		/* UploadPartCopy: metadata of the new object set at create */
+		r = s3_multipart(st, dst, -1, cs, sm->size, m ? m : sm, NULL, 0);
+		goto out;
+	}
+	s3_req_init(&q, "PUT", dst, BFS_OP_COPY);
+	if ((r = s3_h(&q, "x-amz-copy-source", cs)) < 0 ||
+	    (r = s3_h(&q, "x-amz-metadata-directive", m ? "REPLACE" : "COPY")) < 0)
+		goto out;
+	if (m && (r = s3_add_meta(&q, &mh, dst, m)) < 0)
+		goto out;
+	q.check_200_error = 1;
+	r = s3_call(st, &q, &resp);
+out:
+	bfs_http_resp_free(&resp);
+	free(cs);
+	return r;
+}
+
+static int s3_copy(void *vst, const char *src, const char *dst,
+		   const struct bfs_meta *m)
+{
+	struct s3_state *st = vst;
+	struct bfs_meta sm, nm;
+	int r;
+
+	if ((r = s3_head(st, src, &sm)) < 0)
+		return r;
+	if (m) {
+		/* REPLACE resets Content-Type: keep the source's unless given */
+		nm = *m;
+		if (!nm.content_type[0])
+			memcpy(nm.content_type, sm.content_type, sizeof(nm.content_type));
+		return s3_copy_with(st, src, dst, &sm, &nm);
+	}
+	return s3_copy_with(st, src, dst, &sm, NULL);
+}
+
+static int s3_set_meta(void *vst, const char *key, const struct bfs_meta *m)
+{
+	struct s3_state *st = vst;
+	struct bfs_meta cur, nm;
+	int r;
+
+	if ((r = s3_head(st, key, &cur)) < 0)
+		return r;
+	/* fields m does not carry keep their stored value */
+	nm = cur;
+	if (m->has_mode) {
+		nm.mode = m->mode;
+		nm.has_mode = 1;
+	}
+	if (m->has_uid) {
+		nm.uid = m->uid;
+		nm.has_uid = 1;
+	}
+	if (m->has_gid) {
+		nm.gid = m->gid;
+		nm.has_gid = 1;
+	}
+	if (m->has_mtime) {
+		nm.mtime = m->mtime;
+		nm.mtime_nsec = m->mtime_nsec;
+		nm.has_mtime = 1;
+	}
+	if (m->content_type[0])
+		memcpy(nm.content_type, m->content_type, sizeof(nm.content_type));
+	return s3_copy_with(st, key, key, &cur, &nm);
+}
+
+/* ------------------------------------------------------------------- list */
+
+struct s3_list_ctx {
+	struct s3_state *st;
+	const char *prefix;
+	bfs_list_fn fn;
+	void *arg;
+	int stopped;
+};
+
+static uint64_t s3_hash_key(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h ? h : 1;
+}
+
+/* Logs a hidden key once per provider instance (bounded memory). */
+static void s3_hidden(struct s3_state *st, const char *key)
+{
+	uint64_t h = s3_hash_key(key);
+	size_t i, slot;
+	int first = 1;
+
+	pthread_mutex_lock(&st->hidden_lock);
+	slot = (size_t)(h % S3_HIDDEN_SLOTS);
+	for (i = 0; i < S3_HIDDEN_SLOTS; i++, slot = (slot + 1) % S3_HIDDEN_SLOTS) {
+		if (st->hidden[slot] == h) {
+			first = 0;
+			break;
+		}
+		if (!st->hidden[slot]) {
+			if (st->nhidden < S3_HIDDEN_SLOTS / 2) {
+				st->hidden[slot] = h;
+				st->nhidden++;
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&st->hidden_lock);
+	if (first) {
+		char shown[96];
+		size_t j;
+
+		/* control characters are not echoed into the log */
+		for (j = 0; key[j] && j < sizeof(shown) - 1; j++)
+			shown[j] = (unsigned char)key[j] < 0x20 || key[j] == 0x7f
+				   ? '?' : key[j];
+		shown[j] = '\0';
+		BFS_WARN("%s: key \"%s%s\" is not a safe path: hidden", st->name,
+			 shown, key[j] ? "..." : "");
+	}
+}
+
+/* Delivers one entry (object key or common prefix) to the caller. */
+static int s3_list_emit(struct s3_list_ctx *c, const char *key, int is_dir_hint,
+			const struct bfs_meta *m)
+{
+	const char *rel;
+	char name[BFS_KEY_MAX + 1];
+	size_t n;
+	int is_dir = is_dir_hint;
+
+	if (!strcmp(key, c->prefix))
+		return 0;                /* the listed folder's own marker */
+	rel = bfs_key_strip_prefix(c->prefix, key);
+	if (!rel) {
+		s3_hidden(c->st, key);
+		return 0;
+	}
+	n = strlen(rel);
+	if (n && rel[n - 1] == '/') {
+		is_dir = 1;
+		n--;
+	}
+	if (n == 0 || n > BFS_KEY_MAX) {
+		s3_hidden(c->st, key);
+		return 0;
+	}
+	memcpy(name, rel, n);
+	name[n] = '\0';
+	if (c->fn(c->arg, name, is_dir, m) != 0) {
+		c->stopped = 1;
+		return BFS_S3XML_STOPPED;
+	}
+	return 0;
+}
+
+static int s3_list_object(void *arg, const struct bfs_s3xml_object *o)
+{
+	struct s3_list_ctx *c = arg;
+	struct bfs_meta m;
+	size_t n = strlen(o->key);
+
+	memset(&m, 0, sizeof(m));
+	m.size = o->size;
+	m.mtime = o->mtime;          /* LastModified; has_mtime: metadata only */
+	snprintf(m.etag, sizeof(m.etag), "%s", o->etag);
+	if (n && o->key[n - 1] == '/')
+		snprintf(m.content_type, sizeof(m.content_type), "%s", S3_DIR_CTYPE);
+	return s3_list_emit(c, o->key, 0, &m);
+}
+
+static int s3_list_prefix(void *arg, const char *prefix)
+{
+	return s3_list_emit(arg, prefix, 1, NULL);
+}
+
+static int s3_list(void *vst, const char *prefix, unsigned flags,
+		   bfs_list_fn fn, void *arg)
+{
+	struct s3_state *st = vst;
+	struct s3_list_ctx c;
+	struct bfs_s3xml_list_cb cb;
+	struct bfs_s3xml_page page;
+	struct bfs_http_resp resp;
+	struct s3_req q;
+	char *token = NULL;
+	int r;
+
+	memset(&page, 0, sizeof(page));
+	bfs_http_resp_init(&resp);
+	memset(&c, 0, sizeof(c));
+	c.st = st;
+	c.prefix = prefix ? prefix : "";
+	c.fn = fn;
+	c.arg = arg;
+	memset(&cb, 0, sizeof(cb));
+	cb.object = s3_list_object;
+	cb.prefix = s3_list_prefix;
+	cb.arg = &c;
+	for (;;) {
+		s3_req_init(&q, "GET", NULL, BFS_OP_LIST);
+		if ((r = s3_q(&q, "list-type", "2")) < 0 ||
+		    (r = s3_q(&q, "prefix", c.prefix)) < 0 ||
+		    (r = s3_q(&q, "max-keys", S3_LIST_PAGE)) < 0 ||
+		    (r = s3_q(&q, "encoding-type", "url")) < 0 ||
+		    (!(flags & BFS_LIST_RECURSIVE) &&
+		     (r = s3_q(&q, "delimiter", "/")) < 0) ||
+		    (token && (r = s3_q(&q, "continuation-token", token)) < 0))
+			goto out;
+		/* the whole page is received before any callback runs, so a
+		 * retried request never delivers an entry twice */
+		q.max_body = BFS_S3XML_LIST_MAX;
+		if ((r = s3_call(st, &q, &resp)) < 0)
+			goto out;
+		r = bfs_s3xml_parse_list(resp.body.p ? resp.body.p : "",
+					 resp.body.len, &cb, 1, &page);
+		if (r == BFS_S3XML_STOPPED || c.stopped) {
+			r = 0;
+			goto out;
+		}
+		if (r < 0)
+			goto out;
+		if (page.is_error) {
+			r = bfs_s3err_map(200, page.error_code);
+			goto out;
+		}
+		if (!page.is_truncated)
+			break;
+		if (!page.next_token || !*page.next_token ||
+		    (token && !strcmp(token, page.next_token))) {
+			r = BFS_ERR_PROTOCOL;  /* would loop forever */
+			goto out;
+		}
+		free(token);
+		token = page.next_token;
+		page.next_token = NULL;
+		bfs_s3xml_page_clear(&page);
+	}
+	r = 0;
+out:
+	bfs_s3xml_page_clear(&page);
+	free(token);
+	bfs_http_resp_free(&resp);
+	return r;
+}
+
+/* ---------------------------------------------------------------- presign */
+
+static int s3_presign(void *vst, const char *key, long expires, char **url)
+{
+	struct s3_state *st = vst;
+	struct bfs_sigv4_kv host = { "host", NULL };
+	struct bfs_sigv4_req sr;
+	struct bfs_buf uri, qs, out;
+	int r;
+
+	*url = NULL;
+	bfs_buf_init(&uri, S3_URL_MAX);
+	bfs_buf_init(&qs, S3_URL_MAX);
+	bfs_buf_init(&out, 2 * S3_URL_MAX);
+	host.value = st->host;
+	if ((r = s3_uri(st, key, &uri)) < 0)
+		goto out;
+	memset(&sr, 0, sizeof(sr));
+	sr.method = "GET";
+	sr.uri = bfs_buf_str(&uri);
+	sr.headers = &host;
+	sr.nheaders = 1;
+	sr.region = st->region;
+	sr.service = "s3";
+	sr.access_key = st->access_key;
+	sr.secret = st->secret;
+	sr.session_token = st->token;
+	sr.now = time(NULL);
+	if ((r = bfs_sigv4_presign(&sr, expires, &qs)) < 0 ||
+	    (r = bfs_buf_addf(&out, "%s://%s%s?%s", st->scheme, st->host,
+			      bfs_buf_str(&uri), bfs_buf_str(&qs))) < 0)
+		goto out;
+	*url = bfs_buf_steal(&out);
+	r = *url ? 0 : BFS_ERR_NOMEM;
+out:
+	bfs_buf_free(&out);
+	bfs_buf_free(&qs);
+	bfs_buf_free(&uri);
+	return r;
+}
+
+const struct bfs_provider_ops bfs_provider_s3 = {
+	.name = "s3",
+	.create = s3_create,
+	.destroy = s3_destroy,
+	.head = s3_head,
+	.get_range = s3_get_range,
+	.get_fd = s3_get_fd,
+	.put_fd = s3_put_fd,
+	.put_buf = s3_put_buf,
+	.del = s3_del,
+	.list = s3_list,
+	.copy = s3_copy,
+	.set_meta = s3_set_meta,
+	.rename = NULL,
+	.presign = s3_presign,
+	.statfs = NULL,
+};
