@@ -705,7 +705,8 @@ static int secret_file(const char *path, char **out, char *reason, size_t rlen)
 	int fd = -1, r = BFS_ERR_CONFIG;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO must not hang the parse; it is refused below. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		snprintf(reason, rlen, "cannot open %s: %s", path, strerror(errno));
 		goto out;

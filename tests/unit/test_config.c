@@ -755,6 +755,16 @@ START_TEST(secret_files)
 	snprintf(text, sizeof(text), "%ssecret_access_key_file = .\n", head);
 	ck_assert_int_eq(load_text(text, &c, err, sizeof(err)), BFS_ERR_CONFIG);
 	ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
+	/* A FIFO is refused at once, not waited on. */
+	{
+		char fifo[PATH_MAX];
+
+		snprintf(fifo, sizeof(fifo), "%s/s9", tmpdir);
+		ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	}
+	snprintf(text, sizeof(text), "%ssecret_access_key_file = s9\n", head);
+	ck_assert_int_eq(load_text(text, &c, err, sizeof(err)), BFS_ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
 	/* Over 4 KiB. */
 	{
 		char big[5000];
