@@ -1143,8 +1143,14 @@ static char *cfg_reader(char *str, int num, void *stream)
 	size_t i, n;
 	char *name;
 
-	if (x->err_line || x->pos >= x->len || num < 16)
+	if (x->err_line || x->pos >= x->len)
 		return NULL;
+	if (num < 16) {
+		/* Never silently take a config as shorter than it is. */
+		cfg_fail(x, x->lineno + 1, BFS_ERR_INTERNAL,
+			 "inih line buffer too small (%d bytes)", num);
+		return NULL;
+	}
 	s = x->text + x->pos;
 	nl = memchr(s, '\n', x->len - x->pos);
 	e = nl ? nl : x->text + x->len;
