@@ -1,0 +1,143 @@
+/*
+ * bfs_route.h - the routing layer between FUSE and the providers: the live
+ * bucket registry, path -> (bucket, key) resolution and the control files
+ * (.defaults, .assignments, .buckets, .metrics).  No FUSE headers here: the
+ * FUSE layer (src/fuse) turns these results into errno and struct stat.
+ *
+ * Registry.  The set of buckets comes from the store (bfs_store_bucket_list
+ * with the master key); each bucket owns an opened provider.  A bucket is
+ * refcounted: bfs_registry_get() hands out a reference that keeps the
+ * bucket and its provider alive across a reload until bfs_rbucket_put().
+ * A reload (the poll thread sees bfs_store_data_version change, a control
+ * file write, SIGHUP) swaps the whole set; unchanged buckets keep their
+ * provider.  A bucket whose provider failed to open stays listed with
+ * status error.
+ */
+#ifndef BFS_ROUTE_H
+#define BFS_ROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "bfs_buf.h"
+#include "bfs_config.h"
+#include "bfs_provider.h"
+#include "bfs_store.h"
+
+/* One live bucket.  Fields are read-only after the registry published it,
+ * except refs (atomic) and the status (atomics). */
+struct bfs_rbucket {
+	char *name;
+	char *id;                /* storage_buckets.id (may be NULL) */
+	char *prefix;            /* "" or ends with '/' */
+	char *remote;            /* for .buckets: bucket_name[/prefix] or folder */
+	int kind;                /* enum bfs_provider_kind */
+	int read_only;
+	struct bfs_provider *prov;   /* NULL when the provider failed to open */
+	char open_err[256];      /* why prov is NULL */
+	struct bfs_bucket_conf conf; /* the settings it was opened with */
+	_Atomic int refs;
+	_Atomic int last_err;    /* 0 or the last BFS_ERR_* of a remote op */
+};
+
+struct bfs_registry;
+
+/*
+ * Builds the registry from the store's buckets.  key: master key or NULL
+ * (then buckets with a secret get status error).  single: bucket name for
+ * single-bucket mode or NULL.  Fails with a one-line reason in err when the
+ * bucket list cannot be read (wrong master key, tampered secret, DB error)
+ * or, in single-bucket mode, the bucket does not exist.
+ */
+int bfs_registry_new(struct bfs_store *s, const unsigned char *key,
+		     const char *single, struct bfs_registry **out,
+		     char *err, size_t errlen);
+/* Stops the poll thread and drops every bucket (waits for nothing: callers
+ * must have released their references). */
+void bfs_registry_free(struct bfs_registry *r);
+
+/* Re-reads the bucket list now; on failure the old set keeps serving. */
+int bfs_registry_reload(struct bfs_registry *r, char *err, size_t errlen);
+/* Replaces the master key used by later reloads (NULL: none). */
+void bfs_registry_set_key(struct bfs_registry *r, const unsigned char *key);
+
+/*
+ * Starts the thread that polls bfs_store_data_version every 250 ms and
+ * reloads on change; it also runs hook (when set) whenever
+ * bfs_registry_request_hook() was called, e.g. from a SIGHUP handler
+ * (async-signal-safe).
+ */
+typedef void (*bfs_registry_hook_fn)(void *arg);
+int bfs_registry_start(struct bfs_registry *r, bfs_registry_hook_fn hook,
+		       void *arg);
+void bfs_registry_stop(struct bfs_registry *r);
+void bfs_registry_request_hook(struct bfs_registry *r);
+
+/* +1 reference on bucket name, or NULL when absent. */
+struct bfs_rbucket *bfs_registry_get(struct bfs_registry *r, const char *name);
+void bfs_rbucket_ref(struct bfs_rbucket *b);
+void bfs_rbucket_put(struct bfs_rbucket *b);
+/* Records the result of a remote operation for the bucket's status. */
+void bfs_rbucket_note(struct bfs_rbucket *b, int err);
+
+/* Names of the current buckets (sorted); free with bfs_registry_names_free. */
+int bfs_registry_names(struct bfs_registry *r, char ***names, size_t *n);
+void bfs_registry_names_free(char **names, size_t n);
+
+struct bfs_store *bfs_registry_store(struct bfs_registry *r);
+/* NULL in multi-bucket mode. */
+const char *bfs_registry_single(struct bfs_registry *r);
+
+/* ---- routing ---- */
+
+enum bfs_route_kind {
+	BFS_ROUTE_ROOT = 0,      /* the mount root (multi-bucket mode) */
+	BFS_ROUTE_CTL,           /* a control file; ctl says which */
+	BFS_ROUTE_BUCKET,        /* inside a bucket (rel "" = its root) */
+	BFS_ROUTE_RESERVED       /* a root name starting with '.' or '@' */
+};
+
+struct bfs_route {
+	int kind;
+	int ctl;                 /* enum bfs_ctl_kind */
+	struct bfs_rbucket *b;   /* referenced when kind == BUCKET */
+	const char *rel;         /* points into the resolved path ("" root) */
+	const char *name;        /* last path component (into the path) */
+};
+
+/*
+ * Resolves an absolute FUSE path.  BFS_ERR_NOTFOUND for an unknown bucket
+ * or control file name at the root; a RESERVED route otherwise names a root
+ * entry that never exists.  The route borrows from path; release with
+ * bfs_route_clear().
+ */
+int bfs_route_resolve(struct bfs_registry *r, const char *path,
+		      struct bfs_route *out);
+void bfs_route_clear(struct bfs_route *rt);
+/* Remote key of a bucket route (dir: with '/'); caller frees *key.
+ * BFS_ERR_INVAL / BFS_ERR_NAMETOOLONG for a path that makes an unsafe key. */
+int bfs_route_key(const struct bfs_route *rt, int dir, char **key);
+
+/* ---- control files ---- */
+
+enum bfs_ctl_kind {
+	BFS_CTL_DEFAULTS = 0, BFS_CTL_ASSIGNMENTS, BFS_CTL_BUCKETS,
+	BFS_CTL_METRICS, BFS_CTL_COUNT
+};
+#define BFS_CTL_RENDER_MAX (16u * 1024 * 1024)
+
+/* ".defaults" -> BFS_CTL_DEFAULTS ...; -1 when not a control file. */
+int bfs_ctl_lookup(const char *name);
+const char *bfs_ctl_name(int kind);
+/* 1 for .defaults and .assignments. */
+int bfs_ctl_writable(int kind);
+/* The current content of a control file into out (initialized by caller). */
+int bfs_ctl_render(struct bfs_registry *r, int kind, struct bfs_buf *out);
+/*
+ * Applies one write() to a writable control file: parsed whole and applied
+ * in one transaction.  BFS_ERR_INVAL (logged with the line and reason) when
+ * any line is bad; nothing changes then.  Reloads the registry on success.
+ */
+int bfs_ctl_write(struct bfs_registry *r, int kind, const char *data,
+		  size_t len);
+
+#endif

@@ -1,0 +1,1911 @@
+/*
+ * fs.c - the FUSE operations (high-level, path-based API).
+ *
+ * Every operation resolves its path through the routing layer
+ * (bfs_route_resolve: root, control file or bucket + relative path), turns
+ * the relative path into a remote key (bfs_route_key, which refuses unsafe
+ * keys) and calls the bucket's provider.  Results go through the ONE errno
+ * table (errno_map.c).
+ *
+ * Attributes: the open-file table first (staged size, mode, mtime of a file
+ * being written), then the attribute cache (filled by listings), then
+ * head(key), head(key + "/") (folder marker) and a one-entry listing of
+ * key + "/" (implicit folder).
+ *
+ * Data: writes are staged in the shared open-file state (ofile.c) and
+ * uploaded by flush/fsync/release; reads of a clean file go to the provider
+ * through a per-handle readahead window (1 MiB, doubling on sequential
+ * reads up to 8 MiB, dropped on random access), reads of a staged file go
+ * to its staging file.
+ *
+ * Control files get a per-open snapshot of their rendering (direct_io) and
+ * every write() is one whole change (route/control.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bfs_error.h"
+#include "bfs_key.h"
+#include "bfs_log.h"
+#include "bfs_store.h"
+#include "fs_int.h"
+
+#define RA_MIN (1024u * 1024)
+#define RA_MAX (8u * 1024 * 1024)
+#define FS_LIST_MAX (10u * 1000 * 1000)   /* entries in one readdir */
+#define FS_MOVE_MAX (1u * 1000 * 1000)    /* keys in one folder rename */
+#define FS_BIG_SPACE (256ULL << 40)       /* statfs when unknown: 256 TiB */
+
+struct bfs_fs_ctx bfs_fs;
+
+/* One open() of a file or control file. */
+struct fs_fh {
+	int ctl;                  /* control file kind, -1 for a file */
+	struct bfs_buf snap;      /* control file content at open */
+	struct bfs_ofile *of;     /* referenced (files) */
+	pthread_mutex_t mu;       /* guards the readahead fields */
+	char *ra;
+	size_t ra_cap, ra_len, ra_win;
+	uint64_t ra_off, next_off;
+	int ra_eof;
+};
+
+static struct timespec fs_start_time;
+
+static inline struct fs_fh *get_fh(struct fuse_file_info *fi)
+{
+	return fi ? (struct fs_fh *)(uintptr_t)fi->fh : NULL;
+}
+
+static int neg(int bfs_err)
+{
+	return -bfs_errno(bfs_err);
+}
+
+static void fill_dir(struct stat *st, uint32_t perm)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFDIR | perm;
+	st->st_nlink = 2;
+	st->st_uid = bfs_fs.uid;
+	st->st_gid = bfs_fs.gid;
+	st->st_size = 4096;
+	st->st_blksize = 4096;
+	st->st_blocks = 8;
+	st->st_mtim = st->st_ctim = st->st_atim = fs_start_time;
+}
+
+void bfs_fs_meta_to_stat(const struct bfs_meta *m, int dir, struct stat *st)
+{
+	uint32_t type = m->mode & S_IFMT, perm;
+
+	memset(st, 0, sizeof(*st));
+	if (dir)
+		type = S_IFDIR;
+	else if (!type || (type != S_IFREG && type != S_IFLNK && type != S_IFDIR))
+		type = S_IFREG;
+	if (m->has_mode && (m->mode & 07777))
+		perm = m->mode & 07777;
+	else
+		perm = type == S_IFDIR ? 0755 : type == S_IFLNK ? 0777 : 0644;
+	st->st_mode = type | perm;
+	st->st_nlink = type == S_IFDIR ? 2 : 1;
+	st->st_uid = m->has_uid ? m->uid : bfs_fs.uid;
+	st->st_gid = m->has_gid ? m->gid : bfs_fs.gid;
+	st->st_size = type == S_IFDIR ? 4096 : (off_t)m->size;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)(((uint64_t)st->st_size + 511) / 512);
+	st->st_mtim.tv_sec = m->mtime;
+	st->st_mtim.tv_nsec = m->mtime_nsec;
+	st->st_ctim = st->st_mtim;
+	st->st_atim = st->st_mtim;
+}
+
+/* The provider of a bucket route, or NULL (status error). */
+static struct bfs_provider *prov_of(const struct bfs_route *rt)
+{
+	return rt->b ? rt->b->prov : NULL;
+}
+
+/* errno for a path that cannot be resolved, when creating something. */
+static int create_route_err(const char *path, int r)
+{
+	const char *p = path + 1;
+
+	if (r == BFS_ERR_NOTFOUND && !strchr(p, '/'))
+		return (p[0] == '.' || p[0] == '@') ? -EINVAL : -EPERM;
+	return neg(r);
+}
+
+static int stop_first(void *arg, const char *name, int is_dir,
+		      const struct bfs_meta *meta)
+{
+	int *found = arg;
+
+	(void)is_dir;
+	(void)meta;
+	if (!name[0])
+		return 0;     /* the folder's own marker */
+	*found = 1;
+	return 1;
+}
+
+/*
+ * Attributes of key in bucket b (not a bucket root): open file, cache,
+ * head(key), head(key/), one-entry listing of key/.
+ */
+static int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
+{
+	struct bfs_provider *p = b->prov;
+	struct bfs_ofile *of;
+	struct bfs_meta m;
+	size_t klen = strlen(key);
+	char *dkey = NULL;
+	int r, found = 0;
+
+	if ((of = bfs_ofile_find(b->name, key)) != NULL) {
+		pthread_mutex_lock(&of->mu);
+		bfs_ofile_stat_locked(of, st);
+		pthread_mutex_unlock(&of->mu);
+		bfs_ofile_put(of);
+		return 0;
+	}
+	if (bfs_attr_get(b->name, key, st))
+		return 0;
+	if (!p)
+		return BFS_ERR_IO;
+	memset(&m, 0, sizeof(m));
+	r = p->ops->head(p->st, key, &m);
+	if (r == 0) {
+		bfs_fs_meta_to_stat(&m, 0, st);
+		goto found;
+	}
+	if (r != BFS_ERR_NOTFOUND)
+		goto out;
+	if (klen + 1 > BFS_KEY_MAX) {
+		r = BFS_ERR_NOTFOUND;
+		goto out;
+	}
+	if (!(dkey = malloc(klen + 2))) {
+		r = BFS_ERR_NOMEM;
+		goto out;
+	}
+	memcpy(dkey, key, klen);
+	dkey[klen] = '/';
+	dkey[klen + 1] = '\0';
+	memset(&m, 0, sizeof(m));
+	r = p->ops->head(p->st, dkey, &m);
+	if (r == 0) {
+		bfs_fs_meta_to_stat(&m, 1, st);
+		goto found;
+	}
+	if (r != BFS_ERR_NOTFOUND)
+		goto out;
+	if ((r = p->ops->list(p->st, dkey, 0, stop_first, &found)) != 0)
+		goto out;
+	if (!found) {
+		r = BFS_ERR_NOTFOUND;
+		goto out;
+	}
+	fill_dir(st, 0755);
+found:
+	bfs_attr_put(b->name, key, st);
+	r = 0;
+out:
+	if (r != 0 && r != BFS_ERR_NOTFOUND)
+		bfs_rbucket_note(b, r);
+	free(dkey);
+	return r;
+}
+
+static int ctl_stat(int kind, struct stat *st)
+{
+	struct bfs_buf b;
+	int r;
+
+	bfs_buf_init(&b, BFS_CTL_RENDER_MAX);
+	r = bfs_ctl_render(bfs_fs.reg, kind, &b);
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFREG | (bfs_ctl_writable(kind) ? 0644 : 0444);
+	st->st_nlink = 1;
+	st->st_uid = bfs_fs.uid;
+	st->st_gid = bfs_fs.gid;
+	st->st_size = r == 0 ? (off_t)b.len : 0;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((b.len + 511) / 512);
+	clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+	st->st_ctim = st->st_atim = st->st_mtim;
+	bfs_buf_free(&b);
+	return 0;
+}
+
+static int fs_getattr(const char *path, struct stat *st,
+		      struct fuse_file_info *fi)
+{
+	struct fs_fh *fh = get_fh(fi);
+	struct bfs_route rt;
+	char *key = NULL;
+	int r;
+
+	if (fh && fh->of) {
+		pthread_mutex_lock(&fh->of->mu);
+		bfs_ofile_stat_locked(fh->of, st);
+		pthread_mutex_unlock(&fh->of->mu);
+		return 0;
+	}
+	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
+		return neg(r);
+	switch (rt.kind) {
+	case BFS_ROUTE_ROOT:
+		fill_dir(st, 0755);
+		r = 0;
+		break;
+	case BFS_ROUTE_CTL:
+		r = ctl_stat(rt.ctl, st);
+		break;
+	case BFS_ROUTE_RESERVED:
+		r = BFS_ERR_NOTFOUND;
+		break;
+	default:
+		if (!rt.rel[0]) {
+			fill_dir(st, 0755);
+			r = 0;
+			break;
+		}
+		if ((r = bfs_route_key(&rt, 0, &key)) != 0)
+			break;
+		r = lookup_key(rt.b, key, st);
+		break;
+	}
+	free(key);
+	bfs_route_clear(&rt);
+	return neg(r);
+}
+
+/* ---- readdir ---- */
+
+/* A set of names already given to the filler (dedupes "a" and "a/"). */
+struct name_set {
+	char **slot;
+	size_t cap, n;
+};
+
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+/* 1 when newly added, 0 when present, negative on error. */
+static int name_set_add(struct name_set *ns, const char *name)
+{
+	size_t i, j;
+	char **ns2;
+
+	if (ns->n * 2 >= ns->cap) {
+		size_t ncap = ns->cap ? ns->cap * 2 : 1024;
+
+		if (!(ns2 = calloc(ncap, sizeof(*ns2))))
+			return BFS_ERR_NOMEM;
+		for (i = 0; i < ns->cap; i++) {
+			if (!ns->slot[i])
+				continue;
+			for (j = name_hash(ns->slot[i]) & (ncap - 1); ns2[j];
+			     j = (j + 1) & (ncap - 1))
+				;
+			ns2[j] = ns->slot[i];
+		}
+		free(ns->slot);
+		ns->slot = ns2;
+		ns->cap = ncap;
+	}
+	for (j = name_hash(name) & (ns->cap - 1); ns->slot[j];
+	     j = (j + 1) & (ns->cap - 1))
+		if (strcmp(ns->slot[j], name) == 0)
+			return 0;
+	if (!(ns->slot[j] = strdup(name)))
+		return BFS_ERR_NOMEM;
+	ns->n++;
+	return 1;
+}
+
+static void name_set_free(struct name_set *ns)
+{
+	size_t i;
+
+	for (i = 0; i < ns->cap; i++)
+		free(ns->slot[i]);
+	free(ns->slot);
+}
+
+struct rd_ctx {
+	void *buf;
+	fuse_fill_dir_t filler;
+	struct bfs_rbucket *b;
+	const char *prefix;       /* listing prefix: "" or ends with '/' */
+	size_t plen;
+	struct name_set names;
+	char *keybuf;             /* prefix + name scratch */
+	int err;
+};
+
+static int rd_entry(void *arg, const char *name, int is_dir,
+		    const struct bfs_meta *meta)
+{
+	struct rd_ctx *c = arg;
+	struct bfs_meta empty;
+	struct stat st;
+	size_t nlen = strlen(name);
+	int r;
+
+	if (!nlen || strchr(name, '/'))
+		return 0;
+	if (c->names.n >= FS_LIST_MAX) {
+		BFS_WARN("%s/%s: listing cut at %u entries", c->b->name,
+			 c->prefix, FS_LIST_MAX);
+		return 1;
+	}
+	if ((r = name_set_add(&c->names, name)) <= 0) {
+		if (r < 0) {
+			c->err = r;
+			return 1;
+		}
+		return 0;
+	}
+	if (meta) {
+		bfs_fs_meta_to_stat(meta, is_dir, &st);
+	} else {
+		memset(&empty, 0, sizeof(empty));
+		bfs_fs_meta_to_stat(&empty, is_dir, &st);
+		st.st_mtim = st.st_ctim = st.st_atim = fs_start_time;
+	}
+	if (c->plen + nlen <= BFS_KEY_MAX) {
+		memcpy(c->keybuf, c->prefix, c->plen);
+		memcpy(c->keybuf + c->plen, name, nlen + 1);
+		/* An open file being written knows better than the listing. */
+		if (!is_dir) {
+			struct bfs_ofile *of = bfs_ofile_find(c->b->name, c->keybuf);
+
+			if (of) {
+				pthread_mutex_lock(&of->mu);
+				bfs_ofile_stat_locked(of, &st);
+				pthread_mutex_unlock(&of->mu);
+				bfs_ofile_put(of);
+			} else {
+				bfs_attr_put(c->b->name, c->keybuf, &st);
+			}
+		} else {
+			bfs_attr_put(c->b->name, c->keybuf, &st);
+		}
+	}
+	if (c->filler(c->buf, name, &st, 0, FUSE_FILL_DIR_PLUS) != 0) {
+		c->err = BFS_ERR_NOMEM;
+		return 1;
+	}
+	return 0;
+}
+
+/* Open files directly in the folder that the listing did not show yet
+ * (created, not uploaded until close). */
+static int rd_open_file(void *arg, struct bfs_ofile *of)
+{
+	struct rd_ctx *c = arg;
+	struct stat st;
+	const char *name;
+	int r, gone;
+
+	pthread_mutex_lock(&of->mu);
+	name = of->key + c->plen;
+	gone = of->unlinked || !name[0] || strchr(name, '/');
+	if (!gone)
+		bfs_ofile_stat_locked(of, &st);
+	pthread_mutex_unlock(&of->mu);
+	if (gone)
+		return 0;
+	if ((r = name_set_add(&c->names, name)) <= 0)
+		return r < 0 ? 1 : 0;
+	if (c->filler(c->buf, name, &st, 0, FUSE_FILL_DIR_PLUS) != 0)
+		return 1;
+	return 0;
+}
+
+static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
+		      off_t off, struct fuse_file_info *fi,
+		      enum fuse_readdir_flags flags)
+{
+	struct bfs_route rt;
+	struct rd_ctx c;
+	struct stat st;
+	char **names = NULL, *prefix = NULL;
+	size_t n = 0, i;
+	int r;
+
+	(void)off;
+	(void)fi;
+	(void)flags;
+	memset(&c, 0, sizeof(c));
+	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
+		return neg(r);
+	fill_dir(&st, 0755);
+	filler(buf, ".", &st, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	if (rt.kind == BFS_ROUTE_ROOT) {
+		for (i = 0; i < BFS_CTL_COUNT; i++) {
+			ctl_stat((int)i, &st);
+			filler(buf, bfs_ctl_name((int)i), &st, 0, FUSE_FILL_DIR_PLUS);
+		}
+		if ((r = bfs_registry_names(bfs_fs.reg, &names, &n)) != 0)
+			goto out;
+		fill_dir(&st, 0755);
+		for (i = 0; i < n; i++)
+			if (filler(buf, names[i], &st, 0, FUSE_FILL_DIR_PLUS) != 0)
+				break;
+		r = 0;
+		goto out;
+	}
+	if (rt.kind != BFS_ROUTE_BUCKET) {
+		r = rt.kind == BFS_ROUTE_CTL ? BFS_ERR_NOTDIR : BFS_ERR_NOTFOUND;
+		goto out;
+	}
+	if (!prov_of(&rt)) {
+		r = BFS_ERR_IO;
+		goto out;
+	}
+	if ((r = bfs_route_key(&rt, rt.rel[0] ? 1 : 0, &prefix)) != 0)
+		goto out;
+	c.buf = buf;
+	c.filler = filler;
+	c.b = rt.b;
+	c.prefix = prefix;
+	c.plen = strlen(prefix);
+	if (!(c.keybuf = malloc(BFS_KEY_MAX + 2))) {
+		r = BFS_ERR_NOMEM;
+		goto out;
+	}
+	r = rt.b->prov->ops->list(rt.b->prov->st, prefix, 0, rd_entry, &c);
+	bfs_rbucket_note(rt.b, r);
+	if (r == 0)
+		r = c.err;
+	if (r == 0)
+		bfs_ofile_each(rt.b->name, prefix, rd_open_file, &c);
+out:
+	if (r != 0)
+		BFS_DEBUG("readdir %s: %s", path, bfs_strerror(r));
+	free(c.keybuf);
+	name_set_free(&c.names);
+	free(prefix);
+	bfs_registry_names_free(names, n);
+	bfs_route_clear(&rt);
+	return neg(r);
+}
+
+/* ---- open, create, read, write, close ---- */
+
+static struct fs_fh *fh_new(int ctl, struct bfs_ofile *of)
+{
+	struct fs_fh *fh = calloc(1, sizeof(*fh));
+
+	if (!fh)
+		return NULL;
+	fh->ctl = ctl;
+	fh->of = of;
+	bfs_buf_init(&fh->snap, BFS_CTL_RENDER_MAX);
+	pthread_mutex_init(&fh->mu, NULL);
+	fh->ra_win = RA_MIN;
+	return fh;
+}
+
+static void fh_free(struct fs_fh *fh)
+{
+	if (!fh)
+		return;
+	bfs_buf_free(&fh->snap);
+	free(fh->ra);
+	pthread_mutex_destroy(&fh->mu);
+	free(fh);
+}
+
+static void now_ts(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+static int ctl_open(int kind, struct fuse_file_info *fi)
+{
+	struct fs_fh *fh;
+	int acc = fi->flags & O_ACCMODE, r;
+
+	if (acc != O_RDONLY && !bfs_ctl_writable(kind))
+		return -EACCES;
+	if (!(fh = fh_new(kind, NULL)))
+		return -ENOMEM;
+	if ((r = bfs_ctl_render(bfs_fs.reg, kind, &fh->snap)) != 0) {
+		fh_free(fh);
+		return neg(r);
+	}
+	fi->fh = (uintptr_t)fh;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+static int fs_open(const char *path, struct fuse_file_info *fi)
+{
+	struct bfs_route rt;
+	struct bfs_ofile *of = NULL;
+	struct fs_fh *fh = NULL;
+	struct stat st;
+	char *key = NULL;
+	int r, acc = fi->flags & O_ACCMODE, wr, trunc;
+
+	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
+		return neg(r);
+	if (rt.kind == BFS_ROUTE_CTL) {
+		r = ctl_open(rt.ctl, fi);
+		bfs_route_clear(&rt);
+		return r;
+	}
+	if (rt.kind != BFS_ROUTE_BUCKET) {
+		r = rt.kind == BFS_ROUTE_ROOT ? BFS_ERR_ISDIR : BFS_ERR_NOTFOUND;
+		goto out;
+	}
+	if (!rt.rel[0]) {
+		r = BFS_ERR_ISDIR;
+		goto out;
+	}
+	trunc = (fi->flags & O_TRUNC) != 0;
+	wr = acc != O_RDONLY || trunc;
+	if (wr && rt.b->read_only) {
+		r = BFS_ERR_READONLY;
+		goto out;
+	}
+	if ((r = bfs_route_key(&rt, 0, &key)) != 0)
+		goto out;
+	if (!(of = bfs_ofile_find(rt.b->name, key))) {
+		if ((r = lookup_key(rt.b, key, &st)) != 0)
+			goto out;
+		if (S_ISDIR(st.st_mode)) {
+			r = BFS_ERR_ISDIR;
+			goto out;
+		}
+		if ((r = bfs_ofile_get(rt.b, key, &st, &of, NULL)) != 0)
+			goto out;
+	}
+	if (trunc && wr) {
+		pthread_mutex_lock(&of->mu);
+		if (of->staged || of->size != 0 || !of->exists_remote) {
+			of->staged = 0;
+			r = bfs_ofile_stage_locked(of, 1);
+			if (r == 0) {
+				of->size = 0;
+				now_ts(&of->mtime);
+				bfs_ofile_set_dirty_locked(of, 1);
+			}
+		}
+		pthread_mutex_unlock(&of->mu);
+		if (r != 0)
+			goto out;
+	}
+	if (!(fh = fh_new(-1, of))) {
+		r = BFS_ERR_NOMEM;
+		goto out;
+	}
+	of = NULL;
+	fi->fh = (uintptr_t)fh;
+	r = 0;
+out:
+	bfs_ofile_put(of);
+	free(key);
+	bfs_route_clear(&rt);
+	return neg(r);
+}
+
+static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct fuse_context *fc = fuse_get_context();
+	struct bfs_route rt;
+	struct bfs_ofile *of = NULL;
+	struct fs_fh *fh = NULL;
+	struct stat st;
+	char *key = NULL;
+	int r;
+
+	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
+		return create_route_err(path, r);
+	if (rt.kind == BFS_ROUTE_CTL) {
+		r = BFS_ERR_EXISTS;
+		goto out;
+	}
+	if (rt.kind == BFS_ROUTE_RESERVED) {
+		r = BFS_ERR_INVAL;
+		goto out;
+	}
+	if (rt.kind != BFS_ROUTE_BUCKET || !rt.rel[0]) {
+		r = BFS_ERR_EXISTS;
+		goto out;
+	}
+	if (rt.b->read_only) {
+		r = BFS_ERR_READONLY;
+		goto out;
+	}
+	if (!prov_of(&rt)) {
+		r = BFS_ERR_IO;
+		goto out;
+	}
+	if ((r = bfs_route_key(&rt, 0, &key)) != 0)
+		goto out;
+	if (fi->flags & O_EXCL) {
+		bfs_attr_drop(rt.b->name, key);
+		r = lookup_key(rt.b, key, &st);
+		if (r == 0) {
+			r = BFS_ERR_EXISTS;
+			goto out;
+		}
+		if (r != BFS_ERR_NOTFOUND)
+			goto out;
+	}
+	if ((r = bfs_ofile_get(rt.b, key, NULL, &of, NULL)) != 0)
+		goto out;
+	pthread_mutex_lock(&of->mu);
+	of->staged = 0;
+	r = bfs_ofile_stage_locked(of, 1);
+	if (r == 0) {
+		of->size = 0;
+		of->mode = S_IFREG | (mode & 07777);
+		of->uid = fc ? fc->uid : bfs_fs.uid;
+		of->gid = fc ? fc->gid : bfs_fs.gid;
+		now_ts(&of->mtime);
+		bfs_ofile_set_dirty_locked(of, 1);
+	}
+	pthread_mutex_unlock(&of->mu);
+	if (r != 0)
+		goto out;
+	bfs_attr_drop(rt.b->name, key);
+	if (!(fh = fh_new(-1, of))) {
+		r = BFS_ERR_NOMEM;
+		goto out;
+	}
+	of = NULL;
+	fi->fh = (uintptr_t)fh;
+	r = 0;
+out:
+	bfs_ofile_put(of);
+	free(key);
+	bfs_route_clear(&rt);
+	return neg(r);
+}
+
+static int ctl_read(struct fs_fh *fh, char *buf, size_t size, off_t off)
+{
+	size_t n;
+
+	if (off < 0 || (uint64_t)off >= fh->snap.len)
+		return 0;
+	n = fh->snap.len - (size_t)off;
+	if (n > size)
+		n = size;
+	memcpy(buf, fh->snap.p + off, n);
+	return (int)n;
+}
+
+/* Reads of a clean, unstaged file through the handle's readahead window. */
+static int remote_read(struct fs_fh *fh, struct bfs_rbucket *b,
+		       const char *key, char *buf, size_t size, uint64_t off)
+{
+	struct bfs_provider *p = b->prov;
+	size_t want, got = 0, n, avail;
+	int seq, r;
+
+	if (!p)
+		return BFS_ERR_IO;
+	pthread_mutex_lock(&fh->mu);
+	if (fh->ra_len && off >= fh->ra_off && off < fh->ra_off + fh->ra_len) {
+		avail = (size_t)(fh->ra_off + fh->ra_len - off);
+		if (avail >= size || fh->ra_eof) {
+			n = avail < size ? avail : size;
+			memcpy(buf, fh->ra + (off - fh->ra_off), n);
+			fh->next_off = off + n;
+			r = (int)n;
+			goto out;
+		}
+	}
+	if (fh->ra_eof && fh->ra_len && off == fh->ra_off + fh->ra_len) {
+		r = 0;
+		goto out;
+	}
+	seq = off == fh->next_off;
+	if (seq) {
+		want = fh->ra_win > size ? fh->ra_win : size;
+		if (fh->ra_len && fh->ra_win < RA_MAX)
+			fh->ra_win *= 2;
+	} else {
+		want = size;
+		fh->ra_win = RA_MIN;
+	}
+	if (want > fh->ra_cap) {
+		char *nb = realloc(fh->ra, want);
+
+		if (!nb) {
+			r = BFS_ERR_NOMEM;
+			goto out;
+		}
+		fh->ra = nb;
+		fh->ra_cap = want;
+	}
+	fh->ra_len = 0;
+	r = p->ops->get_range(p->st, key, off, want, fh->ra, &got);
+	bfs_rbucket_note(b, r);
+	if (r == BFS_ERR_RANGE) {
+		got = 0;
+		r = 0;
+	}
+	if (r != 0)
+		goto out;
+	fh->ra_off = off;
+	fh->ra_len = got;
+	fh->ra_eof = got < want;
+	n = got < size ? got : size;
+	memcpy(buf, fh->ra, n);
+	fh->next_off = off + n;
+	r = (int)n;
+out:
+	pthread_mutex_unlock(&fh->mu);
+	return r;
+}
+
+static int fs_read(const char *path, char *buf, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	struct fs_fh *fh = get_fh(fi);
+	struct bfs_ofile *of;
+	struct bfs_rbucket *b = NULL;
+	char *key = NULL;
+	ssize_t n;
+	size_t done = 0;
+	int r;
+
+	(void)path;
+	if (!fh)
+		return -EBADF;
+	if (fh->ctl >= 0)
+		return ctl_read(fh, buf, size, off);
+	of = fh->of;
+	pthread_mutex_lock(&of->mu);
+	if (of->staged) {
+		while (done < size) {
+			n = pread(of->fd, buf + done, size - done, off + (off_t)done);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				r = -errno;
+				pthread_mutex_unlock(&of->mu);
+				return r;
+			}
+			if (n == 0)
+				break;
+			done += (size_t)n;
+		}
+		pthread_mutex_unlock(&of->mu);
+		return (int)done;
+	}
+	key = strdup(of->key);
+	b = of->b;
+	bfs_rbucket_ref(b);
+	pthread_mutex_unlock(&of->mu);
+	if (!key) {
+		bfs_rbucket_put(b);
+		return -ENOMEM;
+	}
+	r = remote_read(fh, b, key, buf, size, (uint64_t)off);
+	free(key);
+	bfs_rbucket_put(b);
+	return r < 0 ? neg(r) : r;
+}
+
+static int fs_write(const char *path, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs_fh *fh = get_fh(fi);
+	struct bfs_ofile *of;
+	size_t done = 0;
+	ssize_t n;
+	int r;
+
+	(void)path;
+	if (!fh)
+		return -EBADF;
+	if (fh->ctl >= 0) {
+		r = bfs_ctl_write(bfs_fs.reg, fh->ctl, buf, size);
+		return r ? neg(r) : (int)size;
+	}
+	of = fh->of;
+	if (of->b->read_only)
+		return -EROFS;
+	pthread_mutex_lock(&of->mu);
+	if ((r = bfs_ofile_stage_locked(of, 0)) != 0)
+		goto out;
+	while (done < size) {
+		n = pwrite(of->fd, buf + done, size - done, off + (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = bfs_err_from_errno(errno);
+			goto out;
+		}
+		done += (size_t)n;
+	}
+	if ((uint64_t)off + size > of->size)
+		of->size = (uint64_t)off + size;
+	now_ts(&of->mtime);
+	bfs_ofile_set_dirty_locked(of, 1);
+	r = 0;
+out:
+	pthread_mutex_unlock(&of->mu);
+	return r ? neg(r) : (int)size;
+}
+
+static int upload_fh(struct fs_fh *fh)
+{
+	int r;
+
+	if (!fh || fh->ctl >= 0)
+		return 0;
+	pthread_mutex_lock(&fh->of->mu);
+	r = bfs_ofile_upload_locked(fh->of);
+	pthread_mutex_unlock(&fh->of->mu);
+	return r;
+}
+
+static int fs_flush(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	return neg(upload_fh(get_fh(fi)));
+}
+
+static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)datasync;
+	return neg(upload_fh(get_fh(fi)));
+}
+
+static int fs_release(const char *path, struct fuse_file_info *fi)
+{
+	struct fs_fh *fh = get_fh(fi);
+	int r;
+
+	(void)path;
+	if (!fh)
+		return 0;
+	if (fh->of) {
+		if ((r = upload_fh(fh)) != 0)
+			BFS_ERROR("%s: upload at close failed: %s", path ? path : "?",
+				  bfs_strerror(r));
+		bfs_ofile_put(fh->of);
+	}
+	fh_free(fh);
+	return 0;
+}
+
+/* ---- truncate and attributes ---- */
+
+/*
+ * +1 ref on the open file of a bucket route: the table's entry, else a new
+ * one for the existing object (*temp = 1: nobody else has it open, so the
+ * caller uploads at once).  BFS_ERR_ISDIR for a folder.
+ */
+static int route_ofile(struct bfs_route *rt, struct bfs_ofile **out, int *temp)
+{
+	struct stat st;
+	char *key = NULL;
+	int r, created = 0;
+
+	*out = NULL;
+	*temp = 0;
+	if ((r = bfs_route_key(rt, 0, &key)) != 0)
+		goto out;
+	if ((*out = bfs_ofile_find(rt->b->name, key)) != NULL) {
+		r = 0;
+		goto out;
+	}
+	if ((r = lookup_key(rt->b, key, &st)) != 0)
+		goto out;
+	if (S_ISDIR(st.st_mode)) {
+		r = BFS_ERR_ISDIR;
+		goto out;
+	}
+	if ((r = bfs_ofile_get(rt->b, key, &st, out, &created)) != 0)
+		goto out;
+	*temp = created;
+	r = 0;
+out:
+	free(key);
+	return r;
+}
+
+/* Sets the size of an open file (staging it first); mu held. */
+static int ofile_truncate_locked(struct bfs_ofile *of, uint64_t size)
+{
+	int r;
+
+	if ((r = bfs_ofile_stage_locked(of, size == 0)) != 0)
+		return r;
+	if (ftruncate(of->fd, (off_t)size) < 0)
+		return bfs_err_from_errno(errno);
+	of->size = size;
+	now_ts(&of->mtime);
+	bfs_ofile_set_dirty_locked(of, 1);
+	return 0;
+}
+
+/*
+ * truncate(2) and ftruncate(2).  With a handle (path may be NULL for an
+ * unlinked file) the open state is changed and uploaded at close; a path
+ * nobody has open is staged, cut and uploaded at once.
+ */
+static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct fs_fh *fh = get_fh(fi);
+	struct bfs_route rt;
+	struct bfs_ofile *of = NULL;
+	int r, temp = 0;
+
+	if (size < 0)
+		return -EINVAL;
+	if (fh && fh->ctl >= 0)
+		return 0;      /* `>` on a control file never wipes it */
+	if (fh) {
+		of = fh->of;
+		if (of->b->read_only)
+			return -EROFS;
+		pthread_mutex_lock(&of->mu);
+		r = ofile_truncate_locked(of, (uint64_t)size);
+		pthread_mutex_unlock(&of->mu);
+		return neg(r);
+	}
+	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
+		return neg(r);
+	if (rt.kind == BFS_ROUTE_CTL) {
+		r = 0;
+		goto out;
+	}
+	if (rt.kind != BFS_ROUTE_BUCKET || !rt.rel[0]) {
+		r = rt.kind == BFS_ROUTE_RESERVED ? BFS_ERR_NOTFOUND : BFS_ERR_ISDIR;
+		goto out;
+	}
+	if (rt.b->read_only) {
+		r = BFS_ERR_READONLY;
+		goto out;
+	}
+	if ((r = route_ofile(&rt, &of, &temp)) != 0)
+		goto out;
+	pthread_mutex_lock(&of->mu);
+	r = ofile_truncate_locked(of, (uint64_t)size);
+	if (r == 0 && temp)
+		r = bfs_ofile_upload_locked(of);
+	pthread_mutex_unlock(&of->mu);
+out:
+	bfs_ofile_put(of);
+	bfs_route_clear(&rt);
+	return neg(r);
+}
+
+/* Which attributes a chmod/chown/utimens changes. */
+struct attr_change {
+	int set_mode, set_uid, set_gid, set_mtime;
+	uint32_t mode, uid, gid;
+	struct timespec mtime;
+};
+
+static void apply_change(const struct attr_change *c, uint32_t *mode,
+			 uint32_t *uid, uint32_t *gid, struct timespec *mtime)
+{
+	if (c->set_mode)
+		*mode = (*mode & S_IFMT) | (c->mode & 07777);
+	if (c->set_uid)
+		*uid = c->uid;
+	if (c->set_gid)
+		*gid = c->gid;
+	if (c->set_mtime)
+		*mtime = c->mtime;
+}
+
+static void meta_from_attrs(struct bfs_meta *m, uint32_t mode, uint32_t uid,
+			    uint32_t gid, const struct timespec *mtime)
+{
+	memset(m, 0, sizeof(*m));
+	m->mode = mode;
+	m->uid = uid;
+	m->gid = gid;
+	m->mtime = mtime->tv_sec;
+	m->mtime_nsec = mtime->tv_nsec;
+	m->has_mode = m->has_uid = m->has_gid = m->has_mtime = 1;
+}
+
+/* Remote set_meta of a clean object + its index row; dir: folder marker
+ * (made when the folder was only implicit). */
+static int remote_set_attr(struct bfs_rbucket *b, const char *key, int dir,
+			   const struct bfs_meta *m)
+{
+	struct bfs_provider *p = b->prov;
+	size_t klen = strlen(key);
+	char *dkey = NULL;
+	int r;
+
+	if (!p)
+		return BFS_ERR_IO;
+	if (!dir) {
+		r = p->ops->set_meta(p->st, key, m);
+		bfs_rbucket_note(b, r);
+		if (r == 0)
+			bfs_store_file_set_attr(bfs_registry_store(bfs_fs.reg),
+						b->name, key, m->mode, m->uid,
+						m->gid, m->mtime);
+		return r;
+	}
+	if (!(dkey = malloc(klen + 2)))
+		return BFS_ERR_NOMEM;
+	memcpy(dkey, key, klen);
+	memcpy(dkey + klen, "/", 2);
+	r = p->ops->set_meta(p->st, dkey, m);
+	if (r == BFS_ERR_NOTFOUND)
+		r = p->ops->put_buf(p->st, dkey, "", 0, m, NULL, 0);
+	bfs_rbucket_note(b, r);
+	free(dkey);
+	return r;
+}
+
+static int change_attrs(const char *path, struct fuse_file_info *fi,
+			const struct attr_change *c)
+{
+	struct fs_fh *fh = get_fh(fi);
+	struct bfs_route rt;
+	struct bfs_ofile *of = NULL;
+	struct bfs_meta m;
+	struct stat st;
+	char *key = NULL;
+	uint32_t mode, uid, gid;
+	struct timespec mt;
+	int r;
+
+	memset(&rt, 0, sizeof(rt));
+	if (fh && fh->ctl >= 0)
+		return -EPERM;
+	if (fh) {
+		of = fh->of;
+		bfs_ofile_ref(of);
+	} else {
+		if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
+			return neg(r);
+		if (rt.kind != BFS_ROUTE_BUCKET || !rt.rel[0]) {
+			/* roots and control files: times are accepted (cp -a,
+			 * touch), the rest is not ours to change */
+			r = (c->set_mode || c->set_uid || c->set_gid) ?
+			    BFS_ERR_PERM : 0;
+			if (rt.kind == BFS_ROUTE_RESERVED)
+				r = BFS_ERR_NOTFOUND;
+			goto out;
+		}
+		if ((r = bfs_route_key(&rt, 0, &key)) != 0)
+			goto out;
+		of = bfs_ofile_find(rt.b->name, key);
+	}
+	if (of) {
+		if (of->b->read_only) {
+			r = BFS_ERR_READONLY;
+			goto out;
+		}
+		pthread_mutex_lock(&of->mu);
+		apply_change(c, &of->mode, &of->uid, &of->gid, &of->mtime);
+		r = 0;
+		if (!of->dirty && !of->unlinked && of->exists_remote) {
+			meta_from_attrs(&m, of->mode, of->uid, of->gid, &of->mtime);
+			m.size = of->size;
+			r = remote_set_attr(of->b, of->key, 0, &m);
+		}
+		bfs_attr_drop(of->b->name, of->key);
+		pthread_mutex_unlock(&of->mu);
+		goto out;
+	}
+	if (rt.b->read_only) {
+		r = BFS_ERR_READONLY;
+		goto out;
+	}
+	if ((r = lookup_key(rt.b, key, &st)) != 0)
+		goto out;
+	mode = st.st_mode;
+	uid = st.st_uid;
+	gid = st.st_gid;
+	mt = st.st_mtim;
+	apply_change(c, &mode, &uid, &gid, &mt);
+	meta_from_attrs(&m, mode, uid, gid, &mt);
+	m.size = (uint64_t)st.st_size;
+	r = remote_set_attr(rt.b, key, S_ISDIR(st.st_mode), &m);
+	bfs_attr_drop(rt.b->name, key);
+out:
+	bfs_ofile_put(of);
+	free(key);
+	bfs_route_clear(&rt);
+	return neg(r);
+}
+
+static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct attr_change c;
+
+	memset(&c, 0, sizeof(c));
+	c.set_mode = 1;
+	c.mode = mode;
+	return change_attrs(path, fi, &c);
+}
+
+static int fs_chown(const char *path, uid_t uid, gid_t gid,
+		    struct fuse_file_info *fi)
+{
+	struct attr_change c;
+
+	memset(&c, 0, sizeof(c));
+	c.set_uid = uid != (uid_t)-1;
+	c.uid = uid;
+	c.set_gid = gid != (gid_t)-1;
+	c.gid = gid;
+	if (!c.set_uid && !c.set_gid)
+		return 0;
+	return change_attrs(path, fi, &c);
+}
+
+static int fs_utimens(const char *path, const struct timespec tv[2],
+		      struct fuse_file_info *fi)
+{
+	struct attr_change c;
+
+	memset(&c, 0, sizeof(c));
+	if (!tv || tv[1].tv_nsec == UTIME_NOW) {
+		c.set_mtime = 1;
+		now_ts(&c.mtime);
+	} else if (tv[1].tv_nsec != UTIME_OMIT) {
+		c.set_mtime = 1;
+		c.mtime = tv[1];
+	}
+	if (!c.set_mtime)
+		return 0;
+	return change_attrs(path, fi, &c);
+}
+
+/* ---- namespace: mkdir, rmdir, unlink, symlink, readlink ---- */
+
+/* Resolves a bucket path below the bucket root for a modifying op. */
+static int modify_route(const char *path, struct bfs_route *rt, int dir,
+			char **key)
+{
+	int r;
+
+	*key = NULL;
+	if ((r = bfs_route_resolve(bfs_fs.reg, path, rt)) != 0)
+		return r;
+	if (rt->kind == BFS_ROUTE_RESERVED)
+		return BFS_ERR_INVAL;
+	if (rt->kind != BFS_ROUTE_BUCKET || !rt->rel[0])
+		return BFS_ERR_PERM;
+	if (rt->b->read_only)
+		return BFS_ERR_READONLY;
+	if (!rt->b->prov)
+		return BFS_ERR_IO;
+	return bfs_route_key(rt, dir, key);
+}
+
+static void caller_meta(struct bfs_meta *m, uint32_t mode)
+{
+	struct fuse_context *fc = fuse_get_context();
+	struct timespec ts;
+
+	now_ts(&ts);
+	meta_from_attrs(m, mode, fc ? fc->uid : bfs_fs.uid,
+			fc ? fc->gid : bfs_fs.gid, &ts);
+}
+
+static int fs_mkdir(const char *path, mode_t mode)
+{
+	struct bfs_route rt;
+	struct bfs_meta m;
+	char *key = NULL;
+	int r;
+
+	if ((r = modify_route(path, &rt, 1, &key)) != 0) {
+		if (r == BFS_ERR_NOTFOUND) {
+			bfs_route_clear(&rt);
+			return create_route_err(path, r);
+		}
+		goto out;
+	}
+	caller_meta(&m, S_IFDIR | (mode & 07777));
+	r = rt.b->prov->ops->put_buf(rt.b->prov->st, key, "", 0, &m, NULL, 0);
+	bfs_rbucket_note(rt.b, r);
+	key[strlen(key) - 1] = '\0';
+	bfs_attr_drop(rt.b->name, key);
+out:
+	free(key);
+	bfs_route_clear(&rt);
+	return neg(r);
+}
+
+static int open_child(void *arg, struct bfs_ofile *of)
+{
+	int *found = arg;
+
+	pthread_mutex_lock(&of->mu);
+	if (!of->unlinked)
+		*found = 1;
+	pthread_mutex_unlock(&of->mu);
+	return *found;
+}
+
+static int fs_rmdir(const char *path)
+{
+	struct bfs_route rt;
+	struct bfs_provider *p;
+	char *key = NULL;
+	int r, found = 0;
+
+	if ((r = modify_route(path, &rt, 1, &key)) != 0)
+		goto out;
+	p = rt.b->prov;
+	if ((r = p->ops->list(p->st, key, 0, stop_first, &found)) != 0)
+		goto out;
+	if (!found)
+		bfs_ofile_each(rt.b->name, key, open_child, &found);
+	if (found) {
+		r = BFS_ERR_NOTEMPTY;
+		goto out;
+	}
+	r = p->ops->del(p->st, key);
+	bfs_attr_drop_bucket(rt.b->name);
+out:
+	if (rt.b)
+		bfs_rbucket_note(rt.b, r);
+	free(key);
+	bfs_route_clear(&rt);
+	return neg(r);
+}
+
+static int fs_unlink(const char *path)
+{
+	struct bfs_route rt;
+	struct bfs_ofile *of = NULL;
+	char *key = NULL;
+	int r;
+
+	if ((r = modify_route(path, &rt, 0, &key)) != 0)
+		goto out;
+	if ((of = bfs_ofile_find(rt.b->name, key)) != NULL) {
+		/* Keep open fds working from the staging file. */
+		pthread_mutex_lock(&of->mu);
+		if (!of->staged && (r = bfs_ofile_stage_locked(of, 0)) != 0)
+			BFS_WARN("%s/%s: unlinked while open and not readable "
+				 "any more: %s", rt.b->name, key, bfs_strerror(r));
+		pthread_mutex_unlock(&of->mu);
+		bfs_ofile_detach(of);
+	}
+	r = rt.b->prov->ops->del(rt.b->prov->st, key);
+	bfs_rbucket_note(rt.b, r);
+	bfs_attr_drop(rt.b->name, key);
+	if (r == 0 && bfs_store_file_delete(bfs_registry_store(bfs_fs.reg),
+					    rt.b->name, key) != 0)
+		BFS_WARN("%s/%s: deleted, but not from the index", rt.b->name, key);
+out:
+	bfs_ofile_put(of);
+	free(key);
+	bfs_route_clear(&rt);
+	return neg(r);
+}
+
+static void index_put(struct bfs_rbucket *b, const char *key,
+		      const struct bfs_meta *m, const char *etag)
+{
+	struct bfs_file_row row;
+	const char *name = strrchr(key, '/') ? strrchr(key, '/') + 1 : key;
+
+	memset(&row, 0, sizeof(row));
+	row.bucket = b->name;
+	row.key = (char *)(uintptr_t)key;
+	row.size = m->size;
+	row.etag = (char *)(uintptr_t)(etag ? etag : "");
+	row.content_type = (char *)(uintptr_t)(m->content_type[0] ?
+					       m->content_type :
+					       bfs_content_type(name));
+	row.mode = m->mode;
+	row.uid = m->uid;
+	row.gid = m->gid;
+	row.mtime = m->mtime;
+	row.created_at = row.updated_at = (int64_t)time(NULL);
+	if (bfs_store_file_put(bfs_registry_store(bfs_fs.reg), &row) != 0)
+		BFS_WARN("%s/%s: stored, but the index row failed", b->name, key);
+}
+
+static int fs_symlink(const char *target, const char *linkpath)
+{
+	struct bfs_route rt;
+	struct bfs_meta m;
+	char *key = NULL, etag[96];
+	size_t tlen = strlen(target);
+	int r;
+
+	if ((r = modify_route(linkpath, &rt, 0, &key)) != 0) {
+		if (r == BFS_ERR_NOTFOUND) {
+			bfs_route_clear(&rt);
+			return create_route_err(linkpath, r);
+		}
+		goto out;
+	}
+	if (tlen >= 4096) {
+		r = BFS_ERR_NAMETOOLONG;
+		goto out;
+	}
+	caller_meta(&m, S_IFLNK | 0777);
+	m.size = tlen;
+	etag[0] = '\0';
+	r = rt.b->prov->ops->put_buf(rt.b->prov->st, key, target, tlen, &m,
+				     etag, sizeof(etag));
+	bfs_rbucket_note(rt.b, r);
+	bfs_attr_drop(rt.b->name, key);
+	if (r == 0)
+		index_put(rt.b, key, &m, etag);
+out:
+	free(key);
+	bfs_route_clear(&rt);
+	return neg(r);
+}
+
+static int fs_readlink(const char *path, char *buf, size_t size)
+{
+	struct bfs_route rt;
+	struct stat st;
+	char *key = NULL;
+	size_t got = 0;
+	int r;
+
+	if (size == 0)
+		return -EINVAL;
+	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
+		return neg(r);
+	if (rt.kind != BFS_ROUTE_BUCKET || !rt.rel[0]) {
+		r = BFS_ERR_INVAL;
+		goto out;
+	}
+	if (!rt.b->prov) {
+		r = BFS_ERR_IO;
+		goto out;
+	}
+	if ((r = bfs_route_key(&rt, 0, &key)) != 0)
+		goto out;
+	if ((r = lookup_key(rt.b, key, &st)) != 0)
+		goto out;
+	if (!S_ISLNK(st.st_mode)) {
+		r = BFS_ERR_INVAL;
+		goto out;
+	}
+	r = rt.b->prov->ops->get_range(rt.b->prov->st, key, 0, size - 1, buf, &got);
+	bfs_rbucket_note(rt.b, r);
+	if (r != 0)
+		goto out;
+	buf[got] = '\0';
+out:
+	free(key);
+	bfs_route_clear(&rt);
+	return neg(r);
+}
+
+/* ---- rename ---- */
+
+static int same_bucket(const struct bfs_rbucket *a, const struct bfs_rbucket *b)
+{
+	return a == b || strcmp(a->name, b->name) == 0;
+}
+
+/* An unnamed temp file in the staging folder (cross-bucket copies). */
+static int temp_fd(void)
+{
+	size_t len = strlen(bfs_fs.staging_dir) + 32;
+	char *path = malloc(len);
+	int fd;
+
+	if (!path)
+		return BFS_ERR_NOMEM;
+	snprintf(path, len, "%s/bfs-mv-XXXXXX", bfs_fs.staging_dir);
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0) {
+		fd = bfs_err_from_errno(errno);
+	} else {
+		unlink(path);
+	}
+	free(path);
+	return fd;
+}
+
+/*
+ * Moves one object (file, symlink or folder marker "x/") from sb/skey to
+ * db/dkey: provider rename, else server copy + delete in one bucket;
+ * across buckets the body streams through a temp file with the same
+ * metadata.  The index row follows.
+ */
+static int move_key(struct bfs_rbucket *sb, const char *skey,
+		    struct bfs_rbucket *db, const char *dkey)
+{
+	struct bfs_provider *sp = sb->prov, *dp = db->prov;
+	struct bfs_file_row row;
+	struct bfs_meta m;
+	struct stat st;
+	size_t klen = strlen(dkey), got = 0;
+	const char *name;
+	char *body = NULL, etag[96];
+	int fd = -1, r, indexed = 0;
+
+	etag[0] = '\0';
+	if (same_bucket(sb, db)) {
+		if (sp->ops->rename) {
+			r = sp->ops->rename(sp->st, skey, dkey);
+		} else {
+			r = sp->ops->copy(sp->st, skey, dkey, NULL);
+			if (r == 0)
+				r = sp->ops->del(sp->st, skey);
+		}
+		goto index;
+	}
+	memset(&m, 0, sizeof(m));
+	if ((r = sp->ops->head(sp->st, skey, &m)) != 0)
+		goto out;
+	name = strrchr(dkey, '/');
+	name = name && name[1] ? name + 1 : dkey;
+	if (klen && dkey[klen - 1] == '/') {
+		r = dp->ops->put_buf(dp->st, dkey, "", 0, &m, NULL, 0);
+	} else if (S_ISLNK(m.mode)) {
+		if (m.size >= 65536) {
+			r = BFS_ERR_NAMETOOLONG;
+			goto out;
+		}
+		if (!(body = malloc((size_t)m.size + 1))) {
+			r = BFS_ERR_NOMEM;
+			goto out;
+		}
+		if ((r = sp->ops->get_range(sp->st, skey, 0, (size_t)m.size,
+					    body, &got)) != 0)
+			goto out;
+		m.size = got;
+		r = dp->ops->put_buf(dp->st, dkey, body, got, &m, etag,
+				     sizeof(etag));
+	} else {
+		if ((fd = temp_fd()) < 0) {
+			r = fd;
+			goto out;
+		}
+		if ((r = sp->ops->get_fd(sp->st, skey, fd, &m)) != 0)
+			goto out;
+		if (fstat(fd, &st) < 0) {
+			r = bfs_err_from_errno(errno);
+			goto out;
+		}
+		m.size = (uint64_t)st.st_size;
+		snprintf(m.content_type, sizeof(m.content_type), "%s",
+			 bfs_content_type(name));
+		r = dp->ops->put_fd(dp->st, dkey, fd, m.size, &m, etag,
+				    sizeof(etag));
+	}
+	if (r != 0)
+		goto out;
+	r = sp->ops->del(sp->st, skey);
+index:
+	if (r != 0 || (klen && dkey[klen - 1] == '/'))
+		goto out;
+	/* The index follows the object; a file it did not know gets a row. */
+	memset(&row, 0, sizeof(row));
+	if (bfs_store_file_get(bfs_registry_store(bfs_fs.reg), sb->name, skey,
+			       &row) == 0) {
+		indexed = 1;
+		bfs_file_row_clear(&row);
+	}
+	if (indexed) {
+		if (bfs_store_file_rename(bfs_registry_store(bfs_fs.reg),
+					  sb->name, skey, db->name, dkey) != 0)
+			BFS_WARN("%s/%s: moved, but not in the index", db->name,
+				 dkey);
+	} else if (dp->ops->head(dp->st, dkey, &m) == 0) {
+		index_put(db, dkey, &m, etag[0] ? etag : m.etag);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(body);
+	bfs_rbucket_note(sb, r);
+	return r;
+}
+
+struct mv_entry {
+	char *name;
+	int is_dir;
+};
+
+struct mv_list {
+	struct mv_entry *v;
+	size_t n, cap;
+	int err;
+};
+
+static int mv_collect(void *arg, const char *name, int is_dir,
+		      const struct bfs_meta *meta)
+{
+	struct mv_list *l = arg;
+
+	(void)meta;
+	if (!name[0])
+		return 0;
+	if (l->n >= FS_MOVE_MAX) {
+		l->err = BFS_ERR_TOOBIG;
+		return 1;
+	}
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 64;
+		struct mv_entry *nv = realloc(l->v, ncap * sizeof(*nv));
+
+		if (!nv) {
+			l->err = BFS_ERR_NOMEM;
+			return 1;
+		}
+		l->v = nv;
+		l->cap = ncap;
+	}
+	if (!(l->v[l->n].name = strdup(name))) {
+		l->err = BFS_ERR_NOMEM;
+		return 1;
+	}
+	l->v[l->n++].is_dir = is_dir;
+	return 0;
+}
+
+static int mv_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct mv_entry *)a)->name,
+		      ((const struct mv_entry *)b)->name);
+}
+
+static char *cat3(const char *a, const char *b, const char *c)
+{
+	size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+	char *s = malloc(la + lb + lc + 1);
+
+	if (!s)
+		return NULL;
+	memcpy(s, a, la);
+	memcpy(s + la, b, lb);
+	memcpy(s + la + lb, c, lc + 1);
+	return s;
+}
+
+/*
+ * Moves folder sdir ("a/") to ddir ("b/"): the provider's own rename in one
+ * bucket when it has one, else every key below (files first, then folder
+ * markers made at the destination and removed at the source deepest
+ * first), then the folder's own marker.
+ */
+static int move_dir(struct bfs_rbucket *sb, const char *sdir,
+		    struct bfs_rbucket *db, const char *ddir)
+{
+	struct bfs_provider *sp = sb->prov, *dp = db->prov;
+	struct mv_list l;
+	struct bfs_meta m;
+	char *s = NULL, *d = NULL;
+	size_t i;
+	int r;
+
+	memset(&l, 0, sizeof(l));
+	if (same_bucket(sb, db) && sp->ops->rename) {
+		r = sp->ops->rename(sp->st, sdir, ddir);
+		goto index;
+	}
+	if ((r = sp->ops->list(sp->st, sdir, BFS_LIST_RECURSIVE, mv_collect,
+			       &l)) != 0)
+		goto out;
+	if ((r = l.err) != 0)
+		goto out;
+	qsort(l.v, l.n, sizeof(*l.v), mv_cmp);
+	for (i = 0; i < l.n; i++) {
+		if (l.v[i].is_dir)
+			continue;
+		if (!(s = cat3(sdir, l.v[i].name, "")) ||
+		    !(d = cat3(ddir, l.v[i].name, ""))) {
+			r = BFS_ERR_NOMEM;
+			goto out;
+		}
+		if ((r = move_key(sb, s, db, d)) != 0)
+			goto out;
+		free(s);
+		free(d);
+		s = d = NULL;
+	}
+	for (i = 0; i < l.n; i++) {
+		if (!l.v[i].is_dir)
+			continue;
+		if (!(s = cat3(sdir, l.v[i].name, "/")) ||
+		    !(d = cat3(ddir, l.v[i].name, "/"))) {
+			r = BFS_ERR_NOMEM;
+			goto out;
+		}
+		memset(&m, 0, sizeof(m));
+		if (sp->ops->head(sp->st, s, &m) == 0 &&
+		    (r = dp->ops->put_buf(dp->st, d, "", 0, &m, NULL, 0)) != 0)
+			goto out;
+		free(s);
+		free(d);
+		s = d = NULL;
+	}
+	for (i = l.n; i-- > 0;) {
+		if (!l.v[i].is_dir)
+			continue;
+		if (!(s = cat3(sdir, l.v[i].name, "/"))) {
+			r = BFS_ERR_NOMEM;
+			goto out;
+		}
+		if ((r = sp->ops->del(sp->st, s)) != 0)
+			goto out;
+		free(s);
+		s = NULL;
+	}
+	memset(&m, 0, sizeof(m));
+	if (sp->ops->head(sp->st, sdir, &m) == 0) {
+		if ((r = dp->ops->put_buf(dp->st, ddir, "", 0, &m, NULL, 0)) != 0)
+			goto out;
+	} else if (!l.n) {
+		caller_meta(&m, S_IFDIR | 0755);
+		if ((r = dp->ops->put_buf(dp->st, ddir, "", 0, &m, NULL, 0)) != 0)
+			goto out;
+	}
+	r = sp->ops->del(sp->st, sdir);
+index:
+	if (r == 0 && bfs_store_file_rename_prefix(bfs_registry_store(bfs_fs.reg),
+						   sb->name, sdir, db->name,
+						   ddir) != 0)
+		BFS_WARN("%s/%s: folder moved, but not in the index", db->name,
+			 ddir);
+out:
+	for (i = 0; i < l.n; i++)
+		free(l.v[i].name);
+	free(l.v);
+	free(s);
+	free(d);
+	bfs_rbucket_note(sb, r);
+	return r;
+}
+
+static int rename_file(struct bfs_rbucket *sb, const char *skey,
+		       struct bfs_rbucket *db, const char *dkey)
+{
+	struct bfs_ofile *sof, *dof;
+	int r = 0, dirty, exists;
+
+	/* A file open under the destination name is replaced. */
+	if ((dof = bfs_ofile_find(db->name, dkey)) != NULL) {
+		bfs_ofile_detach(dof);
+		bfs_ofile_put(dof);
+	}
+	if (!(sof = bfs_ofile_find(sb->name, skey)))
+		return move_key(sb, skey, db, dkey);
+	pthread_mutex_lock(&sof->mu);
+	dirty = sof->dirty;
+	exists = sof->exists_remote;
+	if (!dirty) {
+		/* Held across the move so no upload races with it. */
+		r = move_key(sb, skey, db, dkey);
+	}
+	pthread_mutex_unlock(&sof->mu);
+	if (r == 0)
+		bfs_ofile_rekey(sb->name, skey, db, dkey, 0, dirty);
+	if (r == 0 && dirty && exists) {
+		/* The content lives in the staging file and goes up under the
+		 * new key at close; the old object goes now. */
+		r = sb->prov->ops->del(sb->prov->st, skey);
+		if (r == 0)
+			bfs_store_file_delete(bfs_registry_store(bfs_fs.reg),
+					      sb->name, skey);
+	}
+	bfs_ofile_put(sof);
+	return r;
+}
+
+static int dir_is_empty(struct bfs_rbucket *b, const char *dkey_slash,
+			int *empty)
+{
+	int found = 0, r;
+
+	r = b->prov->ops->list(b->prov->st, dkey_slash, 0, stop_first, &found);
+	if (r == 0 && !found)
+		bfs_ofile_each(b->name, dkey_slash, open_child, &found);
+	*empty = !found;
+	return r;
+}
+
+static int fs_rename(const char *from, const char *to, unsigned int flags)
+{
+	struct bfs_route rs, rd;
+	struct stat sst, dst;
+	char *skey = NULL, *dkey = NULL, *sdir = NULL, *ddir = NULL;
+	int r, dexists = 0, empty;
+
+	memset(&rd, 0, sizeof(rd));
+	if (flags & ~(unsigned)RENAME_NOREPLACE)
+		return -EINVAL;
+	if ((r = modify_route(from, &rs, 0, &skey)) != 0)
+		goto out;
+	if ((r = modify_route(to, &rd, 0, &dkey)) != 0) {
+		if (r == BFS_ERR_NOTFOUND)
+			r = BFS_ERR_PERM;
+		goto out;
+	}
+	if ((r = lookup_key(rs.b, skey, &sst)) != 0)
+		goto out;
+	bfs_attr_drop(rd.b->name, dkey);
+	r = lookup_key(rd.b, dkey, &dst);
+	if (r == 0)
+		dexists = 1;
+	else if (r != BFS_ERR_NOTFOUND)
+		goto out;
+	if (dexists && (flags & RENAME_NOREPLACE)) {
+		r = BFS_ERR_EXISTS;
+		goto out;
+	}
+	if (same_bucket(rs.b, rd.b) && strcmp(skey, dkey) == 0) {
+		r = 0;
+		goto out;
+	}
+	if (S_ISDIR(sst.st_mode)) {
+		if (dexists && !S_ISDIR(dst.st_mode)) {
+			r = BFS_ERR_NOTDIR;
+			goto out;
+		}
+		if (!(sdir = cat3(skey, "/", "")) || !(ddir = cat3(dkey, "/", ""))) {
+			r = BFS_ERR_NOMEM;
+			goto out;
+		}
+		if (same_bucket(rs.b, rd.b) &&
+		    strncmp(ddir, sdir, strlen(sdir)) == 0) {
+			r = BFS_ERR_INVAL;     /* into itself */
+			goto out;
+		}
+		if (dexists) {
+			if ((r = dir_is_empty(rd.b, ddir, &empty)) != 0)
+				goto out;
+			if (!empty) {
+				r = BFS_ERR_NOTEMPTY;
+				goto out;
+			}
+			if ((r = rd.b->prov->ops->del(rd.b->prov->st, ddir)) != 0)
+				goto out;
+		}
+		if ((r = move_dir(rs.b, sdir, rd.b, ddir)) != 0)
+			goto out;
+		bfs_ofile_rekey(rs.b->name, sdir, rd.b, ddir, 1, 1);
+		bfs_attr_drop_bucket(rs.b->name);
+		bfs_attr_drop_bucket(rd.b->name);
+	} else {
+		if (dexists && S_ISDIR(dst.st_mode)) {
+			r = BFS_ERR_ISDIR;
+			goto out;
+		}
+		r = rename_file(rs.b, skey, rd.b, dkey);
+		bfs_attr_drop(rs.b->name, skey);
+		bfs_attr_drop(rd.b->name, dkey);
+	}
+out:
+	if (r != 0 && r != BFS_ERR_NOTFOUND && r != BFS_ERR_EXISTS)
+		BFS_DEBUG("rename %s -> %s: %s", from, to, bfs_strerror(r));
+	free(sdir);
+	free(ddir);
+	free(skey);
+	free(dkey);
+	bfs_route_clear(&rd);
+	bfs_route_clear(&rs);
+	return neg(r);
+}
+
+/* ---- the rest ---- */
+
+static int fs_statfs(const char *path, struct statvfs *sv)
+{
+	struct bfs_route rt;
+	uint64_t total = FS_BIG_SPACE, avail = FS_BIG_SPACE;
+
+	if (bfs_route_resolve(bfs_fs.reg, path ? path : "/", &rt) == 0) {
+		if (rt.kind == BFS_ROUTE_BUCKET && rt.b->prov &&
+		    rt.b->prov->ops->statfs &&
+		    rt.b->prov->ops->statfs(rt.b->prov->st, &total, &avail) != 0)
+			total = avail = FS_BIG_SPACE;
+		bfs_route_clear(&rt);
+	}
+	memset(sv, 0, sizeof(*sv));
+	sv->f_bsize = 4096;
+	sv->f_frsize = 4096;
+	sv->f_blocks = total / 4096;
+	sv->f_bfree = avail / 4096;
+	sv->f_bavail = avail / 4096;
+	sv->f_files = 1ULL << 32;
+	sv->f_ffree = 1ULL << 32;
+	sv->f_favail = 1ULL << 32;
+	sv->f_namemax = BFS_NAME_MAX;
+	return 0;
+}
+
+static int fs_link(const char *from, const char *to)
+{
+	(void)from;
+	(void)to;
+	return -EPERM;
+}
+
+static int fs_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	(void)path;
+	(void)mode;
+	(void)dev;
+	return -EPERM;
+}
+
+static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	cfg->entry_timeout = 1.0;
+	cfg->attr_timeout = 1.0;
+	cfg->negative_timeout = 0.5;
+	cfg->use_ino = 0;
+	cfg->nullpath_ok = 0;
+	cfg->hard_remove = 1;
+	cfg->kernel_cache = 0;
+	cfg->auto_cache = 0;
+	conn->max_write = 1024 * 1024;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	return &bfs_fs;
+}
+
+static const struct fuse_operations fs_ops = {
+	.init = fs_init,
+	.getattr = fs_getattr,
+	.readdir = fs_readdir,
+	.open = fs_open,
+	.create = fs_create,
+	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.fsync = fs_fsync,
+	.release = fs_release,
+	.truncate = fs_truncate,
+	.chmod = fs_chmod,
+	.chown = fs_chown,
+	.utimens = fs_utimens,
+	.mkdir = fs_mkdir,
+	.rmdir = fs_rmdir,
+	.unlink = fs_unlink,
+	.symlink = fs_symlink,
+	.readlink = fs_readlink,
+	.rename = fs_rename,
+	.statfs = fs_statfs,
+	.link = fs_link,
+	.mknod = fs_mknod,
+};
+
+const struct fuse_operations *bfs_fs_operations(void)
+{
+	clock_gettime(CLOCK_REALTIME, &fs_start_time);
+	bfs_attr_init();
+	bfs_ofile_init();
+	return &fs_ops;
+}
