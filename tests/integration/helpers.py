@@ -1,0 +1,206 @@
+"""helpers.py - a tiny S3 client (AWS SigV4, stdlib only) and test utilities.
+
+The integration tests use it to talk to the S3 server directly, behind the
+daemon's back: create buckets, plant objects (also with keys the daemon
+must hide), and check that what the mount wrote is really on the server
+(bytes, x-amz-meta-* headers, listings).  Path-style addressing only
+(http://HOST/BUCKET/KEY), unsigned-payload-free: the payload hash is always
+computed, so small test bodies are signed exactly.
+"""
+
+import datetime
+import errno
+import hashlib
+import hmac
+import http.client
+import subprocess
+import urllib.parse
+import xml.etree.ElementTree as ET
+
+S3NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
+class S3Error(Exception):
+    def __init__(self, status, body, what):
+        self.status = status
+        self.body = body
+        super().__init__("%s: HTTP %d %s" % (what, status,
+                                             body[:300].decode("utf-8",
+                                                               "replace")))
+
+
+def _uri_encode(s, keep_slash):
+    safe = "-_.~" + ("/" if keep_slash else "")
+    return urllib.parse.quote(s, safe=safe)
+
+
+def _hmac(key, msg):
+    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+
+
+class S3Client:
+    """Signs and sends one request per call on a fresh connection (tests
+    are not about throughput; no connection state to go stale)."""
+
+    def __init__(self, endpoint, access_key, secret_key, region="us-east-1"):
+        u = urllib.parse.urlsplit(endpoint)
+        self.host = u.hostname
+        self.port = u.port or 80
+        self.hostport = u.netloc
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.region = region
+
+    def request(self, method, bucket, key=None, query=None, body=b"",
+                headers=None, raw_key=False):
+        """Returns (status, headers dict lower-case, body bytes).  key is
+        URI-encoded unless raw_key (then it must already be encoded)."""
+        path = "/" + bucket
+        if key is not None:
+            path += "/" + (key if raw_key else _uri_encode(key, True))
+        query = query or {}
+        qs = "&".join("%s=%s" % (_uri_encode(k, False), _uri_encode(v, False))
+                      for k, v in sorted(query.items()))
+        now = datetime.datetime.now(datetime.timezone.utc)
+        amzdate = now.strftime("%Y%m%dT%H%M%SZ")
+        date = amzdate[:8]
+        payload_hash = hashlib.sha256(body).hexdigest()
+        hdrs = {"host": self.hostport, "x-amz-date": amzdate,
+                "x-amz-content-sha256": payload_hash}
+        for k, v in (headers or {}).items():
+            hdrs[k.lower()] = str(v).strip()
+        signed = sorted(hdrs)
+        canon = "\n".join([method, path, qs,
+                           "".join("%s:%s\n" % (k, hdrs[k]) for k in signed),
+                           ";".join(signed), payload_hash])
+        scope = "%s/%s/s3/aws4_request" % (date, self.region)
+        sts = "\n".join(["AWS4-HMAC-SHA256", amzdate, scope,
+                         hashlib.sha256(canon.encode("utf-8")).hexdigest()])
+        k = _hmac(("AWS4" + self.secret_key).encode("utf-8"), date)
+        k = _hmac(k, self.region)
+        k = _hmac(k, "s3")
+        k = _hmac(k, "aws4_request")
+        sig = hmac.new(k, sts.encode("utf-8"), hashlib.sha256).hexdigest()
+        hdrs["authorization"] = (
+            "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, "
+            "Signature=%s" % (self.access_key, scope, ";".join(signed), sig))
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        try:
+            conn.request(method, path + ("?" + qs if qs else ""), body=body,
+                         headers=hdrs)
+            r = conn.getresponse()
+            data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        finally:
+            conn.close()
+
+    def _ok(self, what, status, body, want=(200,)):
+        if status not in want:
+            raise S3Error(status, body, what)
+
+    # ---- buckets ----
+    def create_bucket(self, bucket):
+        st, _, body = self.request("PUT", bucket)
+        self._ok("create bucket " + bucket, st, body)
+
+    def delete_bucket(self, bucket, force=True):
+        """Deletes the bucket, first every object in it when force."""
+        if force:
+            for key in self.list_keys(bucket):
+                self.delete(bucket, key)
+        st, _, body = self.request("DELETE", bucket)
+        self._ok("delete bucket " + bucket, st, body, (204, 404))
+
+    # ---- objects ----
+    def put(self, bucket, key, data=b"", headers=None, raw_key=False):
+        """PUT; returns the HTTP status (caller decides about refusals)."""
+        st, _, body = self.request("PUT", bucket, key, body=data,
+                                   headers=headers, raw_key=raw_key)
+        return st
+
+    def put_ok(self, bucket, key, data=b"", headers=None):
+        st = self.put(bucket, key, data, headers)
+        if st != 200:
+            raise S3Error(st, b"", "put %s/%s" % (bucket, key))
+
+    def get(self, bucket, key):
+        """Object bytes, or None when absent."""
+        st, _, body = self.request("GET", bucket, key)
+        if st == 404:
+            return None
+        self._ok("get %s/%s" % (bucket, key), st, body)
+        return body
+
+    def head(self, bucket, key):
+        """Headers (lower-case names) or None when absent."""
+        st, hdrs, body = self.request("HEAD", bucket, key)
+        if st == 404:
+            return None
+        self._ok("head %s/%s" % (bucket, key), st, body)
+        return hdrs
+
+    def delete(self, bucket, key, raw_key=False):
+        st, _, body = self.request("DELETE", bucket, key, raw_key=raw_key)
+        self._ok("delete %s/%s" % (bucket, key), st, body, (204, 200, 404))
+
+    def list_keys(self, bucket, prefix=""):
+        """Every key under prefix (ListObjectsV2, all pages), in order."""
+        keys = []
+        token = None
+        while True:
+            # encoding-type=url: a key with a control character would
+            # otherwise make the XML invalid (&#1; is not XML 1.0).
+            q = {"list-type": "2", "max-keys": "1000", "encoding-type": "url"}
+            if prefix:
+                q["prefix"] = prefix
+            if token:
+                q["continuation-token"] = token
+            st, _, body = self.request("GET", bucket, query=q)
+            self._ok("list " + bucket, st, body)
+            root = ET.fromstring(body)
+            for c in root.findall(S3NS + "Contents"):
+                keys.append(urllib.parse.unquote_plus(
+                    c.find(S3NS + "Key").text or ""))
+            trunc = root.find(S3NS + "IsTruncated")
+            if trunc is None or trunc.text != "true":
+                return keys
+            token = root.find(S3NS + "NextContinuationToken").text
+            if not token:
+                raise S3Error(st, body, "list %s: no continuation token"
+                              % bucket)
+
+
+# ---------------------------------------------------------------- tools
+
+def expect_errno(codes, fn, *args, **kw):
+    """Calls fn and asserts it fails with an OSError whose errno is in
+    codes (an int or a tuple)."""
+    if isinstance(codes, int):
+        codes = (codes,)
+    try:
+        fn(*args, **kw)
+    except OSError as e:
+        assert e.errno in codes, "%s: errno %s (%s), wanted %s" % (
+            getattr(fn, "__name__", fn), e.errno, errno.errorcode.get(
+                e.errno), [errno.errorcode[c] for c in codes])
+        return e
+    raise AssertionError("%s%r succeeded, wanted %s" % (
+        getattr(fn, "__name__", fn), args,
+        [errno.errorcode[c] for c in codes]))
+
+
+def run(*argv, check=True, **kw):
+    """Runs an ordinary tool (cp, mv, ls...); CompletedProcess (text)."""
+    p = subprocess.run(list(argv), capture_output=True, text=True,
+                       timeout=kw.pop("timeout", 120), **kw)
+    if check and p.returncode != 0:
+        raise AssertionError("%s exited %d: %s" % (" ".join(argv),
+                                                    p.returncode, p.stderr))
+    return p
+
+
+def ls_a(path):
+    """Names readdir() gives for path, including . and .. (ls -a -1 -f:
+    unsorted, nothing filtered, one per line; quoting off)."""
+    p = run("ls", "-a", "-1", "-f", "--quoting-style=literal", path)
+    return p.stdout.split("\n")[:-1]
