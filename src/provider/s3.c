@@ -3,7 +3,8 @@
  *
  * R2 is S3 with other settings, not other code: struct s3_flavor holds
  * what differs (default endpoint built from the account id, region
- * "auto").  Everything else is shared: R2's rules (all multipart parts
+ * "auto", path-style addressing - the one form R2's documented endpoint
+ * https://ACCOUNT_ID.r2.cloudflarestorage.com serves for every bucket).  Everything else is shared: R2's rules (all multipart parts
  * the same size except the last, no ACL headers) are what this code does
  * for every service - it never sends an ACL header and the part planner
  * only makes equal parts.
@@ -66,7 +67,9 @@
 #define S3_WORKERS 4
 #define S3_LIST_PAGE "1000"
 #define S3_URL_MAX (16 * 1024)
-#define S3_MAX_HDRS 16
+#define S3_MAX_HDRS 32
+#define S3_MAX_EXTRA_META 12             /* other x-amz-meta-* kept by REPLACE */
+#define S3_EXTRA_META_MAX 2048           /* S3's own user-metadata limit */
 #define S3_HIDDEN_SLOTS 4096
 #define S3_DIR_CTYPE "application/x-directory"
 #define S3_LINK_CTYPE "application/octet-stream"
@@ -77,13 +80,14 @@ struct s3_flavor {
 	const char *region;          /* fixed region, NULL: from settings */
 	const char *endpoint_fmt;    /* default endpoint; %s = account or region */
 	int endpoint_from_account;   /* endpoint_fmt takes account_id */
+	int force_path_style;        /* host/bucket/key always */
 };
 
 static const struct s3_flavor flavor_s3 = {
-	"s3", NULL, "https://s3.%s.amazonaws.com", 0
+	"s3", NULL, "https://s3.%s.amazonaws.com", 0, 0
 };
 static const struct s3_flavor flavor_r2 = {
-	"r2", "auto", "https://%s.r2.cloudflarestorage.com", 1
+	"r2", "auto", "https://%s.r2.cloudflarestorage.com", 1, 1
 };
 
 struct s3_state {
@@ -395,8 +399,14 @@ static int s3_parse_mtime(const char *s, int64_t *sec, long *nsec)
 	return 0;
 }
 
-/* Fills m from the reply headers of a HEAD / GET. */
-static void s3_meta_from_resp(const struct bfs_http_resp *resp, struct bfs_meta *m)
+/*
+ * Fills m from the reply headers of a HEAD / GET of key.  A mode without
+ * type bits (s3fs 1.90 writes folder markers as plain 493 = 0755) gets
+ * S_IFDIR for a folder marker or an application/x-directory object, else
+ * S_IFREG, as s3fs itself reads them.
+ */
+static void s3_meta_from_resp(const struct bfs_http_resp *resp, const char *key,
+			      struct bfs_meta *m)
 {
 	char v[256];
 	uint64_t size;
@@ -436,8 +446,15 @@ static void s3_meta_from_resp(const struct bfs_http_resp *resp, struct bfs_meta 
 	    s3_parse_mtime(v, &m->mtime, &m->mtime_nsec) == 0)
 		m->has_mtime = 1;
 	if (bfs_http_resp_header(resp, "x-amz-meta-mode", v, sizeof(v)) == 0 &&
-	    s3_parse_u32(v, &m->mode) == 0)
+	    s3_parse_u32(v, &m->mode) == 0) {
+		size_t n = key ? strlen(key) : 0;
+
 		m->has_mode = 1;
+		if (!(m->mode & S_IFMT))
+			m->mode |= (n && key[n - 1] == '/') ||
+				   !strcmp(m->content_type, S3_DIR_CTYPE)
+				   ? S_IFDIR : S_IFREG;
+	}
 	if (bfs_http_resp_header(resp, "x-amz-meta-uid", v, sizeof(v)) == 0 &&
 	    s3_parse_u32(v, &m->uid) == 0)
 		m->has_uid = 1;
@@ -606,7 +623,8 @@ static int s3_create(const struct bfs_bucket_conf *bc, void **out, char *err,
 	}
 	/* virtual-hosted unless asked otherwise; a dotted bucket cannot
 	 * match a wildcard certificate, so it stays path-style */
-	virt = !bc->path_style && !strchr(bc->bucket_name, '.');
+	virt = !bc->path_style && !st->fl->force_path_style &&
+	       !strchr(bc->bucket_name, '.');
 	st->scheme = strdup(st->https ? "https" : "http");
 	st->bucket = strdup(bc->bucket_name);
 	st->name = strdup(bc->name ? bc->name : bc->bucket_name);
@@ -642,9 +660,53 @@ out:
 
 /* ------------------------------------------------------------ simple ops */
 
-static int s3_head(void *vst, const char *key, struct bfs_meta *m)
+/*
+ * The x-amz-meta-* headers of a reply other than mode/uid/gid/mtime
+ * (s3fs's atime, ctime, xattr...) as "name\0value\0" pairs in extra, so
+ * that a REPLACE copy keeps them.  At most S3_MAX_EXTRA_META.
+ */
+static int s3_extra_meta(const struct bfs_http_resp *resp, struct bfs_buf *extra)
 {
-	struct s3_state *st = vst;
+	static const char *const known[] = { "mode", "uid", "gid", "mtime" };
+	const char *p = bfs_buf_str(&resp->headers), *eol, *colon, *v, *e;
+	size_t i, n = 0;
+	int r, skip;
+
+	for (; *p; p = *eol ? eol + 1 : eol) {
+		eol = strchr(p, '\n');
+		if (!eol)
+			eol = p + strlen(p);
+		colon = memchr(p, ':', (size_t)(eol - p));
+		if (!colon || colon - p <= 11 || strncasecmp(p, "x-amz-meta-", 11))
+			continue;
+		skip = 0;
+		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			if ((size_t)(colon - p - 11) == strlen(known[i]) &&
+			    !strncasecmp(p + 11, known[i], strlen(known[i])))
+				skip = 1;
+		if (skip)
+			continue;
+		if (++n > S3_MAX_EXTRA_META)
+			return BFS_ERR_TOOBIG;
+		v = colon + 1;
+		while (v < eol && (*v == ' ' || *v == '\t'))
+			v++;
+		e = eol;
+		while (e > v && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if ((r = bfs_buf_add(extra, p, (size_t)(colon - p))) < 0 ||
+		    (r = bfs_buf_add(extra, "", 1)) < 0 ||
+		    (r = bfs_buf_add(extra, v, (size_t)(e - v))) < 0 ||
+		    (r = bfs_buf_add(extra, "", 1)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* HEAD of key into m; extra (may be NULL) gets the other user metadata. */
+static int s3_head_ex(struct s3_state *st, const char *key, struct bfs_meta *m,
+		      struct bfs_buf *extra)
+{
 	struct bfs_http_resp resp;
 	struct s3_req q;
 	int r;
@@ -654,11 +716,18 @@ static int s3_head(void *vst, const char *key, struct bfs_meta *m)
 	s3_req_init(&q, "HEAD", key, BFS_OP_HEAD);
 	if ((r = s3_call(st, &q, &resp)) < 0)
 		goto out;
-	s3_meta_from_resp(&resp, m);
+	s3_meta_from_resp(&resp, key, m);
+	if (extra && (r = s3_extra_meta(&resp, extra)) < 0)
+		goto out;
 	r = 0;
 out:
 	bfs_http_resp_free(&resp);
 	return r;
+}
+
+static int s3_head(void *vst, const char *key, struct bfs_meta *m)
+{
+	return s3_head_ex(vst, key, m, NULL);
 }
 
 static int s3_get_range(void *vst, const char *key, uint64_t off, size_t len,
@@ -720,7 +789,7 @@ static int s3_get_fd(void *vst, const char *key, int fd, struct bfs_meta *m)
 		goto out;
 	}
 	if (m) {
-		s3_meta_from_resp(&resp, m);
+		s3_meta_from_resp(&resp, key, m);
 		m->size = resp.got;
 	}
 	r = 0;
@@ -754,7 +823,7 @@ static int s3_put_single(struct s3_state *st, const char *key, const void *data,
 	}
 	if ((r = s3_call(st, &q, &resp)) < 0)
 		goto out;
-	s3_meta_from_resp(&resp, &got);
+	s3_meta_from_resp(&resp, key, &got);
 	s3_copy_etag(got.etag, etag_out, etag_len);
 	r = 0;
 out:
@@ -896,7 +965,7 @@ static int s3_mpu_part(struct s3_mpu *u, unsigned i)
 			goto out;
 		snprintf(u->etags[i], sizeof(u->etags[i]), "%s", reply.etag);
 	} else {
-		s3_meta_from_resp(&resp, &got);
+		s3_meta_from_resp(&resp, u->key, &got);
 		snprintf(u->etags[i], sizeof(u->etags[i]), "%s", got.etag);
 	}
 	r = u->etags[i][0] ? 0 : BFS_ERR_PROTOCOL;
@@ -1058,11 +1127,14 @@ static char *s3_copy_source(const struct s3_state *st, const char *src)
 
 /*
  * Server-side copy src -> dst.  m NULL: metadata copied (COPY); else
- * replaced by m (REPLACE).  sm: the source's metadata from a HEAD.
+ * replaced by m (REPLACE), keeping the source's other user metadata
+ * (extra, from s3_head_ex).  sm: the source's metadata from a HEAD.
  */
 static int s3_copy_with(struct s3_state *st, const char *src, const char *dst,
-			const struct bfs_meta *sm, const struct bfs_meta *m)
+			const struct bfs_meta *sm, const struct bfs_meta *m,
+			const struct bfs_buf *extra)
 {
+	const char *p, *end;
 	struct bfs_http_resp resp;
 	struct s3_meta_hdrs mh;
 	struct s3_req q;
@@ -1083,6 +1155,15 @@ static int s3_copy_with(struct s3_state *st, const char *src, const char *dst,
 		goto out;
 	if (m && (r = s3_add_meta(&q, &mh, dst, m)) < 0)
 		goto out;
+	if (m && extra && extra->len) {
+		for (p = extra->p, end = extra->p + extra->len; p < end;) {
+			const char *v = p + strlen(p) + 1;
+
+			if ((r = s3_h(&q, p, v)) < 0)
+				goto out;
+			p = v + strlen(v) + 1;
+		}
+	}
 	q.check_200_error = 1;
 	r = s3_call(st, &q, &resp);
 out:
@@ -1096,28 +1177,36 @@ static int s3_copy(void *vst, const char *src, const char *dst,
 {
 	struct s3_state *st = vst;
 	struct bfs_meta sm, nm;
+	struct bfs_buf extra;
 	int r;
 
-	if ((r = s3_head(st, src, &sm)) < 0)
-		return r;
+	bfs_buf_init(&extra, S3_EXTRA_META_MAX);
+	if ((r = s3_head_ex(st, src, &sm, &extra)) < 0)
+		goto out;
 	if (m) {
 		/* REPLACE resets Content-Type: keep the source's unless given */
 		nm = *m;
 		if (!nm.content_type[0])
 			memcpy(nm.content_type, sm.content_type, sizeof(nm.content_type));
-		return s3_copy_with(st, src, dst, &sm, &nm);
+		r = s3_copy_with(st, src, dst, &sm, &nm, &extra);
+	} else {
+		r = s3_copy_with(st, src, dst, &sm, NULL, NULL);
 	}
-	return s3_copy_with(st, src, dst, &sm, NULL);
+out:
+	bfs_buf_free(&extra);
+	return r;
 }
 
 static int s3_set_meta(void *vst, const char *key, const struct bfs_meta *m)
 {
 	struct s3_state *st = vst;
 	struct bfs_meta cur, nm;
+	struct bfs_buf extra;
 	int r;
 
-	if ((r = s3_head(st, key, &cur)) < 0)
-		return r;
+	bfs_buf_init(&extra, S3_EXTRA_META_MAX);
+	if ((r = s3_head_ex(st, key, &cur, &extra)) < 0)
+		goto out;
 	/* fields m does not carry keep their stored value */
 	nm = cur;
 	if (m->has_mode) {
@@ -1139,7 +1228,10 @@ static int s3_set_meta(void *vst, const char *key, const struct bfs_meta *m)
 	}
 	if (m->content_type[0])
 		memcpy(nm.content_type, m->content_type, sizeof(nm.content_type));
-	return s3_copy_with(st, key, key, &cur, &nm);
+	r = s3_copy_with(st, key, key, &cur, &nm, &extra);
+out:
+	bfs_buf_free(&extra);
+	return r;
 }
 
 /* ------------------------------------------------------------------- list */
