@@ -69,6 +69,7 @@ static struct {
 	struct bfs_store *store;
 	struct bfs_registry *reg;
 	int debug;
+	int quiet;               /* not yet detached from the caller's stderr */
 } g;
 
 static int main_opt_proc(void *data, const char *arg, int key,
@@ -205,9 +206,15 @@ static int check_secrets_need_key(struct bfs_store *s, int have_key,
 	return r;
 }
 
+/* Before a background daemon detaches, stderr is the caller's terminal:
+ * only warnings and errors go there, so a failure reads as one line. */
 static void set_log_level(const struct bfs_config *cfg)
 {
-	bfs_log_set_level(g.debug ? BFS_LOG_DEBUG : cfg->log_level);
+	int level = g.debug ? BFS_LOG_DEBUG : cfg->log_level;
+
+	if (g.quiet && level > BFS_LOG_WARN)
+		level = BFS_LOG_WARN;
+	bfs_log_set_level(level);
 }
 
 /* SIGHUP, run on the registry thread: reload the config file. */
@@ -262,7 +269,11 @@ int main(int argc, char **argv)
 	struct main_opts o;
 	struct fuse *fuse = NULL;
 	struct fuse_session *se;
-	struct fuse_loop_config *lc = NULL;
+	/* FUSE_USE_VERSION 35: fuse_loop_mt() is fuse_loop_mt_32(), which
+	 * takes this public {clone_fd, max_idle_threads} struct.  A struct
+	 * from fuse_loop_cfg_create() (the 3.12 API) would be misread there
+	 * as max_idle_threads = 1: a new thread for every request. */
+	struct fuse_loop_config lc;
 	struct sigaction sa;
 	unsigned char key[BFS_MASTER_KEY_LEN];
 	struct bfs_provider_globals pg;
@@ -294,6 +305,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	g.debug = o.debug;
+	g.quiet = !o.foreground;
 
 	if (bfs_config_load(o.config, &g.cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "bucketfs: %s\n", err);
@@ -365,8 +377,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bucketfs: cannot daemonize\n");
 		goto out;
 	}
-	if (!o.foreground)
+	if (!o.foreground) {
 		bfs_log_set_syslog(1);
+		g.quiet = 0;
+		set_log_level(g.cfg);
+	}
 	se = fuse_get_session(fuse);
 	if (fuse_set_signal_handlers(se) != 0) {
 		BFS_ERROR("cannot install signal handlers");
@@ -387,13 +402,10 @@ int main(int argc, char **argv)
 #ifdef HAVE_SYSTEMD
 	sd_notify(0, "READY=1");
 #endif
-	if (!(lc = fuse_loop_cfg_create())) {
-		BFS_ERROR("out of memory");
-		goto out;
-	}
-	fuse_loop_cfg_set_clone_fd(lc, 1);
-	fuse_loop_cfg_set_idle_threads(lc, 10);
-	r = fuse_loop_mt(fuse, lc);
+	memset(&lc, 0, sizeof(lc));
+	lc.clone_fd = 1;
+	lc.max_idle_threads = 10;
+	r = fuse_loop_mt(fuse, &lc);
 #ifdef HAVE_SYSTEMD
 	sd_notify(0, "STOPPING=1");
 #endif
@@ -404,8 +416,6 @@ int main(int argc, char **argv)
 out:
 	if (g.reg)
 		bfs_registry_stop(g.reg);
-	if (lc)
-		fuse_loop_cfg_destroy(lc);
 	if (handlers)
 		fuse_remove_signal_handlers(fuse_get_session(fuse));
 	if (mounted)
