@@ -44,7 +44,7 @@ static const struct {
 	[OPT_PROVIDER] = { "provider", CTL_OPT_ARG, "s3|r2|local", "storage provider" },
 	[OPT_DESCRIPTION] = { "description", CTL_OPT_ARG, "TEXT", "free text shown by `bucket show`" },
 	[OPT_BUCKET_NAME] = { "bucket-name", CTL_OPT_ARG, "B", "remote bucket (s3, r2)" },
-	[OPT_PREFIX] = { "prefix", CTL_OPT_ARG, "P", "scope inside the remote bucket (\"app1/\")" },
+	[OPT_PREFIX] = { "prefix", CTL_OPT_ARG, "P", "add, update: scope inside the remote bucket (\"app1/\"); files: keys under this path" },
 	[OPT_REGION] = { "region", CTL_OPT_ARG, "R", "s3 region (default us-east-1; r2: auto)" },
 	[OPT_ENDPOINT] = { "endpoint", CTL_OPT_ARG, "URL", "S3-compatible service URL" },
 	[OPT_ACCOUNT_ID] = { "account-id", CTL_OPT_ARG, "A", "r2 account (endpoint ACCOUNT.r2.cloudflarestorage.com)" },
@@ -79,17 +79,15 @@ static const char help_settings[] =
 
 static const char help_files[] =
 	"Lists the file index (not the remote bucket): BUCKET KEY SIZE MODE\n"
-	"MTIME CONTENT_TYPE.  KEY is the full remote key (bucket prefix\n"
-	"included).\n"
-	"  --bucket NAME     only the files of bucket NAME\n"
-	"  --prefix P        only keys under P, a path inside the bucket (the\n"
-	"                    bucket's own prefix is put in front)\n"
-	"  --context chat/ID the files of one chat group (form/ID: one form):\n"
-	"                    the bucket serving that context - its assignment,\n"
-	"                    else the default bucket of the role chat (forms),\n"
-	"                    else the general default; --bucket overrides - and\n"
-	"                    keys under \"chat/ID/\" (\"form/ID/\") in it; with\n"
-	"                    --prefix P, under \"chat/ID/P\".\n";
+	"MTIME CONTENT_TYPE.  KEY is the full remote key (the bucket's prefix\n"
+	"included); --prefix P is a path inside the bucket (the bucket's\n"
+	"prefix is put in front).\n"
+	"\n"
+	"--context chat/ID lists the files of one chat group (form/ID: one\n"
+	"form): in the bucket serving that context - its assignment, else the\n"
+	"default bucket of the role chat (forms), else the general default;\n"
+	"--bucket overrides - the keys under \"chat/ID/\" (\"form/ID/\"), with\n"
+	"--prefix P below that.\n";
 
 static const struct ctl_cmd commands[] = {
 	{ "init", "", "create the database and the master key file if missing",

@@ -738,13 +738,16 @@ int ctl_cmd_stats(struct ctl_ctx *c, const struct ctl_args *a)
 
 	ctl_table_init(&t, 6);
 	bfs_buf_init(&o, CTL_JSON_ROW_MAX);
-	if ((r = bfs_store_bucket_list(c->store, NULL, &bs, &nb)) != 0 ||
-	    (r = bfs_store_stats(c->store, a->npos ? a->pos[0] : NULL, &st, &nst)) != 0) {
+	if ((r = bfs_store_bucket_list(c->store, NULL, &bs, &nb)) != 0) {
 		ctl_fail("stats: %s", bfs_strerror(r));
 		goto out;
 	}
 	if (a->npos && !bucket_id_of(bs, nb, a->pos[0])) {
 		ctl_fail("no such bucket '%.64s'", a->pos[0]);
+		goto out;
+	}
+	if ((r = bfs_store_stats(c->store, a->npos ? a->pos[0] : NULL, &st, &nst)) != 0) {
+		ctl_fail("stats: %s", bfs_strerror(r));
 		goto out;
 	}
 	if (a->json)

@@ -566,6 +566,40 @@ def test_import_and_files(ctl):
     ctl.fail("import", "nosuch")
 
 
+def test_import_progress_on_a_tty(ctl):
+    """Progress goes to stderr only when it is a terminal."""
+    import pty
+    ctl.add_scratch()
+    for i in range(30):
+        put_file(ctl.scratch, "d/f%02d.txt" % i, b"x" * i)
+    p = ctl("import", "scratch")
+    assert p.returncode == 0 and p.stderr == ""
+    assert "30 objects" in p.stdout
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run([BUCKETCTL, "-c", ctl.cfg, "import", "scratch"],
+                           stdout=subprocess.PIPE, stderr=slave, text=True,
+                           env=_env(), timeout=60)
+        os.close(slave)
+        slave = -1
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:          # EIO: the writer side is closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    assert p.returncode == 0
+    assert b"\rimported 30 objects" in seen
+    assert ctl.sql("SELECT count(*) FROM files") == [(30,)]
+
+
 def test_files_context(ctl):
     ctl.add_scratch()
     put_file(ctl.media, "chat/g1/in-media.txt")
