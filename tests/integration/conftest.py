@@ -122,7 +122,8 @@ def rgw():
     if ext:
         server = ExternalRgw(ext)
     else:
-        server = rgw_mod.Rgw()
+        rgw_mod.reap_orphans()
+        server = rgw_mod.Rgw(owner_pid=os.getpid())
         _clusters.append(server)
         try:
             server.start()

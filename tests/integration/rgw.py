@@ -34,6 +34,7 @@ ACCESS_KEY = "BFSTESTACCESSKEY0001"
 SECRET_KEY = "bfsTestSecretKey0000000000000000000000001"
 USER_ID = "bfstest"
 MARKER = ".bfs-rgw"            # a folder holding this file is ours to wipe
+OWNER = "owner.pid"            # the test session owning an automatic cluster
 START_TIMEOUT = 120.0          # seconds for the whole start
 BLOCK_SIZE = 4 << 30           # sparse bluestore block file
 
@@ -68,8 +69,9 @@ class Rgw:
     on `port` (a free one when None).  After start(): endpoint, access_key,
     secret_key, region."""
 
-    def __init__(self, root=None, port=None):
+    def __init__(self, root=None, port=None, owner_pid=None):
         self.root = os.path.abspath(root) if root else None
+        self.owner_pid = owner_pid    # reap_orphans() stops it once dead
         self.port = int(port) if port else None
         self.mon_port = None
         self.endpoint = None
@@ -97,6 +99,9 @@ class Rgw:
             prepare_dir(self.root)
         with open(self._p(MARKER), "w") as f:
             f.write("bucketfs test cluster\n")
+        if self.owner_pid:
+            with open(self._p(OWNER), "w") as f:
+                f.write("%d\n" % self.owner_pid)
         for d in ("run", "log", "mon.a", "osd.0"):
             os.makedirs(self._p(d), exist_ok=True)
         deadline = time.monotonic() + START_TIMEOUT
@@ -394,6 +399,33 @@ def stop_dir(root):
                 pass
             time.sleep(0.05)
     shutil.rmtree(root, ignore_errors=True)
+
+
+def reap_orphans(parent="/tmp"):
+    """Stops the clusters of test sessions that died without cleaning up
+    (SIGKILL): folders bfs-rgw-* in parent whose owner pid is gone.
+    Clusters without an owner file (scripts/rgw.sh) are left alone."""
+    for name in os.listdir(parent):
+        root = os.path.join(parent, name)
+        if not name.startswith("bfs-rgw-") or \
+                not os.path.exists(os.path.join(root, MARKER)):
+            continue
+        try:
+            with open(os.path.join(root, OWNER)) as f:
+                owner = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(owner, 0)
+            continue                      # owner alive (or pid reused)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        try:
+            stop_dir(root)
+        except (RgwError, OSError):
+            pass
 
 
 def prepare_dir(root):

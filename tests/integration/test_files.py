@@ -308,6 +308,8 @@ def test_symlink(mb):
     run("ln", "-s", "../missing/target", mb.p("d", "dangling"))
     assert os.readlink(mb.p("lnk")) == "a.txt"
     assert stat.S_ISLNK(os.lstat(mb.p("lnk")).st_mode)
+    assert os.listdir(mb.p("d")) == ["dangling"]   # listed, then read
+    assert stat.S_ISLNK(os.lstat(mb.p("d", "dangling")).st_mode)
     assert read(mb.p("lnk")) == b"A"              # kernel follows it
     assert os.readlink(mb.p("d", "dangling")) == "../missing/target"
     assert sorted(os.listdir(mb.dir)) == ["a.txt", "d", "lnk"]
