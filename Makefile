@@ -131,6 +131,9 @@ fuzz-corpus: $(FUZZ_BINS)
 		echo "fuzz corpus: $$n"; \
 		$$f -runs=0 tests/fuzz/corpus/$$n 2>&1 | tail -1; done
 
+bench: all test-deps
+	/usr/bin/python3 bench/bench.py --runs 3
+
 check-docs:
 	scripts/check-man.sh
 	scripts/verify-units.sh $(CURDIR)/$(BIN_FS)
