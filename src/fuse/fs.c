@@ -343,10 +343,11 @@ static int rd_entry(void *arg, const char *name, int is_dir,
 		    const struct bfs_meta *meta)
 {
 	struct rd_ctx *c = arg;
+	struct bfs_ofile *of;
 	struct bfs_meta empty;
 	struct stat st;
 	size_t nlen = strlen(name);
-	int r;
+	int r, plus;
 
 	if (!nlen || strchr(name, '/'))
 		return 0;
@@ -362,6 +363,13 @@ static int rd_entry(void *arg, const char *name, int is_dir,
 		}
 		return 0;
 	}
+	/*
+	 * Only a listing that carries the metadata (local) is complete enough
+	 * for the cache and readdirplus; an S3 listing has no mode, owner or
+	 * type (a symlink looks like a file), so those entries get a HEAD at
+	 * lookup like s3fs does.
+	 */
+	plus = meta && meta->has_mode;
 	if (meta) {
 		bfs_fs_meta_to_stat(meta, is_dir, &st);
 	} else {
@@ -369,26 +377,21 @@ static int rd_entry(void *arg, const char *name, int is_dir,
 		bfs_fs_meta_to_stat(&empty, is_dir, &st);
 		st.st_mtim = st.st_ctim = st.st_atim = fs_start_time;
 	}
-	if (c->plen + nlen <= BFS_KEY_MAX) {
+	if (plus && c->plen + nlen <= BFS_KEY_MAX) {
 		memcpy(c->keybuf, c->prefix, c->plen);
 		memcpy(c->keybuf + c->plen, name, nlen + 1);
 		/* An open file being written knows better than the listing. */
-		if (!is_dir) {
-			struct bfs_ofile *of = bfs_ofile_find(c->b->name, c->keybuf);
-
-			if (of) {
-				pthread_mutex_lock(&of->mu);
-				bfs_ofile_stat_locked(of, &st);
-				pthread_mutex_unlock(&of->mu);
-				bfs_ofile_put(of);
-			} else {
-				bfs_attr_put(c->b->name, c->keybuf, &st);
-			}
+		of = is_dir ? NULL : bfs_ofile_find(c->b->name, c->keybuf);
+		if (of) {
+			pthread_mutex_lock(&of->mu);
+			bfs_ofile_stat_locked(of, &st);
+			pthread_mutex_unlock(&of->mu);
+			bfs_ofile_put(of);
 		} else {
 			bfs_attr_put(c->b->name, c->keybuf, &st);
 		}
 	}
-	if (c->filler(c->buf, name, &st, 0, FUSE_FILL_DIR_PLUS) != 0) {
+	if (c->filler(c->buf, name, &st, 0, plus ? FUSE_FILL_DIR_PLUS : 0) != 0) {
 		c->err = BFS_ERR_NOMEM;
 		return 1;
 	}
@@ -866,17 +869,30 @@ static int upload_fh(struct fs_fh *fh)
 	return r;
 }
 
+/*
+ * close() and fsync() report a failed upload as EIO (INTERFACE.md "File
+ * semantics"), except "no space" and "read-only" which say more.
+ */
+static int upload_errno(int r)
+{
+	if (r == 0)
+		return 0;
+	if (r == BFS_ERR_NOSPC || r == BFS_ERR_READONLY)
+		return neg(r);
+	return -EIO;
+}
+
 static int fs_flush(const char *path, struct fuse_file_info *fi)
 {
 	(void)path;
-	return neg(upload_fh(get_fh(fi)));
+	return upload_errno(upload_fh(get_fh(fi)));
 }
 
 static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
 	(void)path;
 	(void)datasync;
-	return neg(upload_fh(get_fh(fi)));
+	return upload_errno(upload_fh(get_fh(fi)));
 }
 
 static int fs_release(const char *path, struct fuse_file_info *fi)
