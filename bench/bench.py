@@ -1,0 +1,1126 @@
+#!/usr/bin/python3
+"""bench.py - bucketfs against s3fs on the same Ceph RGW, in the same run.
+
+How it works: one private RGW cluster (tests/integration/rgw.py) serves one
+S3 bucket.  For every run and every target (bucketfs in single-bucket mode,
+s3fs 1.90 with its defaults) each workload gets a FRESH mount (new process,
+new config folder, new cache folder) and writes under a FRESH prefix
+r<run>/<target>/, so no workload profits from a previous one.  The order of
+the two daemons alternates from run to run.  Next to them, "direct" clients
+measure what the server itself can do: curl for one big PUT/GET, a python
+SigV4 client on keep-alive connections for the many-request workloads, and
+`aws s3 cp --recursive` when an aws CLI works.
+
+  W1  dd bs=1M of one SIZE file into the mount, until close returns
+  W2  read it back on a fresh mount (cold), sha256 checked
+  W3  1,000 files of 4 KiB created one after another, each closed
+  W4  `ls -l` of a folder of 10,000 objects (made directly, in parallel):
+      cold on a fresh mount, then again on the same mount
+  W5  random 4 KiB reads on the W1 object, 4 jobs, fixed duration (fio, or
+      a python os.pread loop with 4 threads when fio is not installable)
+  W6  `cp -r` of 200 files of mixed sizes (1 KiB-8 MiB, fixed seed) in,
+      then out on a fresh mount; every file's sha256 checked
+
+Every workload's data is checked (sha256 against the source, object counts),
+a check failure makes the exit status 1; timings never do.  A sampler
+thread reads VmHWM/VmRSS of each daemon from /proc every 100 ms and, for
+bucketfs, the bytes its cache folder holds (compared with cache_size).
+
+After each run the run's objects are deleted and RGW's garbage collector is
+run, so the sparse bluestore file does not fill up.  Every mount is
+unmounted and the cluster stopped at the end, also on an error, Ctrl-C or
+SIGTERM.  Stdlib only; run with /usr/bin/python3.  Usage: --help.
+"""
+
+import argparse
+import concurrent.futures as cf
+import datetime
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+import helpers  # noqa: E402  (S3Client for setup and checks)
+import rgw as rgw_mod  # noqa: E402
+
+MiB = 1 << 20
+GiB = 1 << 30
+BUCKET = "bucketfs-bench"
+BFS_NAME = "bench"            # the [bucket NAME] section of bucketfs
+MOUNT_TIMEOUT = 30.0
+EXIT_TIMEOUT = 120.0
+S3NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+FULL = dict(big=GiB, w3_files=1000, w4_objects=10000, w5_seconds=30,
+            w6_files=200, w6_max=8 * MiB)
+SMALL = dict(big=64 * MiB, w3_files=100, w4_objects=1000, w5_seconds=5,
+             w6_files=50, w6_max=2 * MiB)
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+class CheckError(Exception):
+    """A data check failed (wrong bytes, missing objects, daemon error)."""
+
+
+# ------------------------------------------------------------ direct S3
+
+def _uri(s, keep_slash):
+    return urllib.parse.quote(s, safe="-_.~" + ("/" if keep_slash else ""))
+
+
+class KeepAlive:
+    """A SigV4 S3 client on ONE keep-alive connection (payload
+    UNSIGNED-PAYLOAD, as fast clients send it over a trusted link).  Not
+    thread-safe: one per thread.  helpers.S3Client opens a connection per
+    request, which is right for tests but not for a baseline."""
+
+    def __init__(self, endpoint, ak, sk, region):
+        u = urllib.parse.urlsplit(endpoint)
+        self.host, self.port, self.hostport = u.hostname, u.port, u.netloc
+        self.ak, self.sk, self.region = ak, sk, region
+        self.conn = None
+
+    def _sign(self, method, path, qs, hdrs):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        amz = now.strftime("%Y%m%dT%H%M%SZ")
+        hdrs.update({"host": self.hostport, "x-amz-date": amz,
+                     "x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+        names = sorted(hdrs)
+        canon = "\n".join([method, path, qs,
+                           "".join("%s:%s\n" % (k, hdrs[k]) for k in names),
+                           ";".join(names), "UNSIGNED-PAYLOAD"])
+        scope = "%s/%s/s3/aws4_request" % (amz[:8], self.region)
+        sts = "\n".join(["AWS4-HMAC-SHA256", amz, scope,
+                         hashlib.sha256(canon.encode()).hexdigest()])
+        k = ("AWS4" + self.sk).encode()
+        for part in (amz[:8], self.region, "s3", "aws4_request"):
+            k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+        sig = hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
+        hdrs["authorization"] = (
+            "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, "
+            "Signature=%s" % (self.ak, scope, ";".join(names), sig))
+
+    def request(self, method, key, query=None, body=None, headers=None):
+        """(status, body bytes) of one request; key "BUCKET/K" is encoded
+        here.  A dropped keep-alive connection is reopened once."""
+        path = "/" + _uri(key, True)
+        qs = "&".join("%s=%s" % (_uri(k, False), _uri(v, False))
+                      for k, v in sorted((query or {}).items()))
+        for attempt in (0, 1):
+            hdrs = {k.lower(): v for k, v in (headers or {}).items()}
+            self._sign(method, path, qs, hdrs)
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection(
+                        self.host, self.port, timeout=300)
+                self.conn.request(method, path + ("?" + qs if qs else ""),
+                                  body=body, headers=hdrs)
+                r = self.conn.getresponse()
+                return r.status, r.read()
+            except (http.client.HTTPException, OSError):
+                self.close()
+                if attempt:
+                    raise
+
+    def put(self, key, data):
+        st, body = self.request("PUT", key, body=data)
+        if st != 200:
+            raise CheckError("PUT %s: HTTP %d %r" % (key, st, body[:200]))
+
+    def get(self, key, rng=None):
+        st, body = self.request("GET", key, headers=(
+            {"range": "bytes=%d-%d" % rng} if rng else None))
+        if st not in (200, 206):
+            raise CheckError("GET %s: HTTP %d" % (key, st))
+        return body
+
+    def list(self, bucket, prefix):
+        """Every key under prefix (ListObjectsV2, 1,000 a page)."""
+        keys, token = [], None
+        while True:
+            q = {"list-type": "2", "max-keys": "1000", "prefix": prefix}
+            if token:
+                q["continuation-token"] = token
+            st, body = self.request("GET", bucket, q)
+            if st != 200:
+                raise CheckError("list %s: HTTP %d" % (prefix, st))
+            root = ET.fromstring(body)
+            keys += [c.find(S3NS + "Key").text
+                     for c in root.findall(S3NS + "Contents")]
+            t = root.find(S3NS + "NextContinuationToken")
+            if root.find(S3NS + "IsTruncated").text != "true" or t is None:
+                return keys
+            token = t.text
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+class Pool:
+    """N threads, each with its own KeepAlive client."""
+
+    def __init__(self, srv, n):
+        self.srv, self.n = srv, n
+        self.local = threading.local()
+        self.clients = []
+        self.lock = threading.Lock()
+
+    def client(self):
+        c = getattr(self.local, "c", None)
+        if c is None:
+            c = self.local.c = self.srv.keepalive()
+            with self.lock:
+                self.clients.append(c)
+        return c
+
+    def map(self, fn, items):
+        with cf.ThreadPoolExecutor(self.n) as ex:
+            return list(ex.map(lambda it: fn(self.client(), it), items))
+
+    def close(self):
+        for c in self.clients:
+            c.close()
+
+
+# ------------------------------------------------------------ the server
+
+class BenchRgw(rgw_mod.Rgw):
+    """The test cluster, plus a garbage collector that frees deleted
+    objects at once (the benchmark writes several GiB per run)."""
+
+    def _write_conf(self, fsid):
+        super()._write_conf(fsid)
+        with open(self.conf, "a") as f:      # [client.rgw] is the last section
+            f.write("rgw gc obj min wait = 0\n"
+                    "rgw gc processor period = 30\n")
+
+    def keepalive(self):
+        return KeepAlive(self.endpoint, self.access_key, self.secret_key,
+                         self.region)
+
+    def gc(self):
+        subprocess.run(["radosgw-admin", "-c", self.conf, "gc", "process",
+                        "--include-all"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=600)
+
+
+# ------------------------------------------------------------ mounts
+
+def proc_status(pid):
+    """{"VmHWM": kib, "VmRSS": kib} of pid, {} when it is gone."""
+    out = {}
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("VmHWM", "VmRSS"):
+                    out[k] = int(v.split()[0])
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def tree_bytes(path):
+    """Bytes allocated by the files below path (st_blocks)."""
+    total = 0
+    for d, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(d, f)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+LIVE = set()                  # mounts not yet unmounted (for cleanup)
+
+
+class Mount:
+    """One daemon on one fresh mount point in a fresh folder.  Subclasses
+    give argv() and prepare().  peak_kib: VmHWM just before unmount (the
+    process's peak RSS over its whole life = this workload)."""
+
+    kind = "?"
+
+    def __init__(self, bench, tag):
+        self.b = bench
+        self.dir = tempfile.mkdtemp(prefix="%s-%s-" % (self.kind, tag),
+                                    dir=bench.mounts_dir)
+        self.mnt = os.path.join(self.dir, "mnt")
+        os.mkdir(self.mnt)
+        self.log = os.path.join(self.dir, "daemon.log")
+        self.proc = None
+        self.peak_kib = 0
+        self.cache_peak = 0
+        self._stop = threading.Event()
+        self._sampler = None
+
+    def cache_dir(self):
+        return None
+
+    def start(self):
+        self.prepare()
+        with open(self.log, "ab") as err:
+            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
+                                         stdout=err, stderr=err,
+                                         start_new_session=True)
+        LIVE.add(self)
+        end = time.monotonic() + MOUNT_TIMEOUT
+        while not os.path.ismount(self.mnt):
+            if self.proc.poll() is not None:
+                raise CheckError("%s exited %d before mounting: %s" % (
+                    self.kind, self.proc.returncode, self.log_tail()))
+            if time.monotonic() > end:
+                raise CheckError("%s: not mounted after %d s: %s" % (
+                    self.kind, MOUNT_TIMEOUT, self.log_tail()))
+            time.sleep(0.02)
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+        return self
+
+    def _sample(self):
+        cache, n = self.cache_dir(), 0
+        while not self._stop.is_set():
+            st = proc_status(self.proc.pid)
+            self.peak_kib = max(self.peak_kib, st.get("VmHWM", 0))
+            if cache and n % 5 == 0:
+                self.cache_peak = max(self.cache_peak, tree_bytes(cache))
+            n += 1
+            self._stop.wait(0.1)
+
+    def log_tail(self, n=15):
+        try:
+            with open(self.log, errors="replace") as f:
+                return "\n".join(f.read().splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def path(self, *parts):
+        return os.path.join(self.mnt, *parts)
+
+    def unmount(self, check=True):
+        """fusermount3 -u and reap the daemon (kill after EXIT_TIMEOUT).
+        With check, a daemon that did not exit 0 is a CheckError."""
+        problem = None
+        if self.proc is not None:
+            st = proc_status(self.proc.pid)
+            self.peak_kib = max(self.peak_kib, st.get("VmHWM", 0))
+        cache = self.cache_dir()
+        if cache:
+            self.cache_peak = max(self.cache_peak, tree_bytes(cache))
+        self._stop.set()
+        if self._sampler:
+            self._sampler.join()
+        if os.path.ismount(self.mnt):
+            p = subprocess.run(["fusermount3", "-u", self.mnt],
+                               capture_output=True, text=True)
+            if p.returncode != 0:
+                problem = "fusermount3 -u: %s" % p.stderr.strip()
+                subprocess.run(["fusermount3", "-uz", self.mnt],
+                               capture_output=True)
+        if self.proc is not None:
+            try:
+                rc = self.proc.wait(timeout=EXIT_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                rc = self.proc.wait()
+                problem = problem or "did not exit after unmount; killed"
+            if rc != 0 and not problem:
+                problem = "exited with status %d" % rc
+            self.proc = None
+        LIVE.discard(self)
+        if problem and check:
+            raise CheckError("%s: %s\n%s" % (self.kind, problem,
+                                             self.log_tail()))
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, et, ev, tb):
+        self.unmount(check=et is None)
+        if et is None and not self.b.args.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return False
+
+
+class S3fsMount(Mount):
+    kind = "s3fs"
+
+    def prepare(self):
+        self.pw = os.path.join(self.dir, "passwd")
+        fd = os.open(self.pw, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("%s:%s\n" % (self.b.srv.access_key,
+                                 self.b.srv.secret_key))
+
+    def argv(self):
+        return ["s3fs", BUCKET, self.mnt, "-f",
+                "-o", "url=" + self.b.srv.endpoint,
+                "-o", "use_path_request_style", "-o", "sigv4",
+                "-o", "endpoint=" + self.b.srv.region,
+                "-o", "passwd_file=" + self.pw]
+
+
+class BucketfsMount(Mount):
+    kind = "bucketfs"
+
+    def cache_dir(self):
+        return os.path.join(self.dir, "cache")
+
+    def prepare(self):
+        srv = self.b.srv
+        secret = os.path.join(self.dir, "secret")
+        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(srv.secret_key + "\n")
+        self.cfg = os.path.join(self.dir, "bucketfs.conf")
+        with open(self.cfg, "w") as f:
+            f.write("[bucketfs]\ndatabase = bucketfs.db\ncache_dir = cache\n"
+                    "cache_size = %s\nmaster_key_file = master.key\n"
+                    "log_level = warn\n\n[bucket %s]\nprovider = s3\n"
+                    "bucket_name = %s\nendpoint = %s\npath_style = true\n"
+                    "region = %s\naccess_key_id = %s\n"
+                    "secret_access_key_file = %s\n"
+                    % (self.b.args.cache_size, BFS_NAME, BUCKET,
+                       srv.endpoint, srv.region, srv.access_key, secret))
+        p = subprocess.run([self.b.bucketctl, "-c", self.cfg, "init"],
+                           capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise CheckError("bucketctl init exited %d: %s"
+                             % (p.returncode, p.stderr.strip()))
+
+    def argv(self):
+        return [self.b.bucketfs, "-f", "-o", "bucket=" + BFS_NAME,
+                self.cfg, self.mnt]
+
+
+# ------------------------------------------------------------ data
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(MiB)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+def parse_size(s):
+    mult = {"K": 1 << 10, "M": MiB, "G": GiB}
+    s = s.strip().upper()
+    return int(s[:-1]) * mult[s[-1]] if s[-1] in mult else int(s)
+
+
+class Data:
+    """The source files, made once in the work folder: the big file
+    (random bytes), the W3 contents and the W6 tree (fixed seeds)."""
+
+    def __init__(self, root, sz):
+        self.root = root
+        os.makedirs(root, exist_ok=True)
+        self.big = os.path.join(root, "big.bin")
+        log("making a %d MiB source file" % (sz["big"] // MiB))
+        h, m = hashlib.sha256(), hashlib.md5()
+        with open(self.big, "wb") as f:
+            left = sz["big"]
+            while left:
+                b = os.urandom(min(left, 16 * MiB))
+                h.update(b)
+                m.update(b)
+                f.write(b)
+                left -= len(b)
+        self.big_size, self.big_sha, self.big_md5 = (sz["big"], h.hexdigest(),
+                                                     m.hexdigest())
+        rnd = random.Random(3)
+        self.w3 = [rnd.randbytes(4096) for _ in range(sz["w3_files"])]
+        self.w6 = os.path.join(root, "w6src")
+        self.w6_files = {}                  # relative path -> sha256
+        rnd = random.Random(6)
+        total = 0
+        lo, hi = 1024, sz["w6_max"]
+        for i in range(sz["w6_files"]):
+            n = int(lo * (hi / lo) ** rnd.random())    # log-uniform
+            rel = "d%d/f%03d.bin" % (i % 4, i)
+            os.makedirs(os.path.join(self.w6, "d%d" % (i % 4)), exist_ok=True)
+            b = rnd.randbytes(n)
+            with open(os.path.join(self.w6, rel), "wb") as f:
+                f.write(b)
+            self.w6_files[rel] = hashlib.sha256(b).hexdigest()
+            total += n
+        self.w6_bytes = total
+        log("W6 tree: %d files, %.1f MiB" % (len(self.w6_files), total / MiB))
+
+
+# ------------------------------------------------------------ the bench
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.sz = dict(SMALL if args.small else FULL)
+        if args.w5_seconds:
+            self.sz["w5_seconds"] = args.w5_seconds
+        self.work = args.workdir or tempfile.mkdtemp(prefix="bfs-bench-",
+                                                     dir="/var/tmp")
+        os.makedirs(self.work, exist_ok=True)
+        self.mounts_dir = os.path.join(self.work, "mounts")
+        os.makedirs(self.mounts_dir, exist_ok=True)
+        build = os.path.abspath(args.build)
+        self.bucketfs = os.path.join(build, "bucketfs")
+        self.bucketctl = os.path.join(build, "bucketctl")
+        self.srv = None
+        self.results = {}           # (workload, metric, target) -> [values]
+        self.rss = {}               # (workload, target) -> [peak KiB]
+        self.cache_peak = 0
+        self.errors = []            # (run, target, workload, message)
+        self.notes = []
+        self.fio = None
+        self.aws = None
+
+    # ---- bookkeeping ----
+    def rec(self, wl, metric, target, value):
+        self.results.setdefault((wl, metric, target), []).append(value)
+        log("  %-8s %-3s %-14s %s" % (target, wl, metric,
+                                      ("%.3f" % value) if isinstance(
+                                          value, float) else value))
+
+    def rec_mount(self, wl, m):
+        self.rss.setdefault((wl, m.kind), []).append(m.peak_kib)
+        if m.kind == "bucketfs":
+            self.cache_peak = max(self.cache_peak, m.cache_peak)
+
+    def mount(self, target, tag):
+        cls = BucketfsMount if target == "bucketfs" else S3fsMount
+        return cls(self, tag)
+
+    # ---- setup ----
+    def setup(self):
+        a = self.args
+        if "bucketfs" in self.targets:
+            for b in (self.bucketfs, self.bucketctl):
+                if not os.access(b, os.X_OK):
+                    raise SystemExit("bench: %s is not built (make, or "
+                                     "--build DIR, or --targets s3fs,direct)"
+                                     % b)
+        if "s3fs" in self.targets and not shutil.which("s3fs"):
+            raise SystemExit("bench: s3fs is not installed (apt-get install "
+                             "s3fs, or --targets bucketfs,direct)")
+        if not a.no_fio:
+            rc = subprocess.run(["sh", os.path.join(HERE, "deps.sh")]).returncode
+            self.fio = shutil.which("fio") if rc == 0 else None
+        if not self.fio:
+            self.notes.append("W5: fio not available; python os.pread loop "
+                              "with 4 threads")
+        try:
+            p = subprocess.run(["aws", "--version"], capture_output=True,
+                               text=True, timeout=60)
+            if p.returncode == 0:
+                self.aws = (p.stdout + p.stderr).split()[0]
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        need = self.sz["big"] * 3 + 4 * GiB
+        free = shutil.disk_usage(self.work).free
+        if free < need:
+            raise SystemExit("bench: %s has %d MiB free, the run needs about "
+                             "%d MiB" % (self.work, free // MiB, need // MiB))
+        # several GiB are written per run; the sparse block file must hold
+        # a run's data before the garbage collector frees it
+        rgw_mod.BLOCK_SIZE = max(rgw_mod.BLOCK_SIZE,
+                                 self.sz["big"] * 8 + 8 * GiB)
+        log("starting RGW in %s" % os.path.join(self.work, "rgw"))
+        self.srv = BenchRgw(os.path.join(self.work, "rgw"))
+        self.srv.start()
+        helpers.S3Client(self.srv.endpoint, self.srv.access_key,
+                         self.srv.secret_key).create_bucket(BUCKET)
+        self.data = Data(os.path.join(self.work, "data"), self.sz)
+
+    def teardown(self):
+        for m in list(LIVE):
+            try:
+                m.unmount(check=False)
+            except Exception as e:          # best effort, keep going
+                log("unmount %s: %s" % (m.mnt, e))
+        if self.srv is not None:
+            log("stopping RGW")
+            self.srv.stop()
+            self.srv = None
+        if not self.args.keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    # ---- helpers ----
+    def k(self, *parts):
+        return BUCKET + "/" + "/".join(parts)
+
+    def keys_under(self, prefix):
+        c = self.srv.keepalive()
+        try:
+            return c.list(BUCKET, prefix)
+        finally:
+            c.close()
+
+    def check_w3(self, prefix):
+        """Every W3 file stored with its bytes (folder markers ignored)."""
+        keys = sorted(k for k in self.keys_under(prefix) if not
+                      k.endswith("/"))
+        want = ["%sf%04d" % (prefix, i) for i in range(len(self.data.w3))]
+        if keys != want:
+            raise CheckError("W3: %d objects under %s, wanted %d"
+                             % (len(keys), prefix, len(want)))
+        pool = Pool(self.srv, 8)
+        try:
+            got = pool.map(lambda c, i: c.get(self.k(want[i])),
+                           range(len(want)))
+        finally:
+            pool.close()
+        bad = [i for i, b in enumerate(got) if b != self.data.w3[i]]
+        if bad:
+            raise CheckError("W3: %d objects with wrong bytes (first f%04d)"
+                             % (len(bad), bad[0]))
+
+    def check_tree(self, root):
+        """The W6 tree at root has every source file with its sha256."""
+        bad = [rel for rel, sha in self.data.w6_files.items()
+               if not os.path.isfile(os.path.join(root, rel))
+               or sha256_file(os.path.join(root, rel)) != sha]
+        if bad:
+            raise CheckError("W6: %d of %d files missing or wrong (first %s)"
+                             % (len(bad), len(self.data.w6_files), bad[0]))
+
+    def timed(self, argv, **kw):
+        t = time.monotonic()
+        p = subprocess.run(argv, capture_output=True, text=True, **kw)
+        dt = time.monotonic() - t
+        if p.returncode != 0:
+            raise CheckError("%s exited %d: %s" % (" ".join(argv[:3]),
+                                                   p.returncode,
+                                                   p.stderr.strip()[-500:]))
+        return dt, p.stdout
+
+    # ---- the workloads through a mount ----
+    def fs_w1(self, t, pre):
+        with self.mount(t, "w1") as m:
+            os.makedirs(m.path(pre), exist_ok=True)
+            dt, _ = self.timed(["dd", "if=" + self.data.big,
+                                "of=" + m.path(pre, "big"), "bs=1M",
+                                "status=none"])
+        self.rec_mount("W1", m)
+        self.rec("W1", "s", t, dt)
+        self.rec("W1", "MiB/s", t, self.data.big_size / MiB / dt)
+
+    def fs_w2(self, t, pre):
+        with self.mount(t, "w2") as m:
+            h = hashlib.sha256()
+            t0 = time.monotonic()
+            fd = os.open(m.path(pre, "big"), os.O_RDONLY)
+            try:
+                n = 0
+                while True:
+                    b = os.read(fd, MiB)
+                    if not b:
+                        break
+                    n += len(b)
+                    h.update(b)
+            finally:
+                os.close(fd)
+            dt = time.monotonic() - t0
+        self.rec_mount("W2", m)
+        if n != self.data.big_size or h.hexdigest() != self.data.big_sha:
+            raise CheckError("W1/W2: read back %d bytes, sha256 %s; wanted "
+                             "%d, %s" % (n, h.hexdigest()[:16],
+                                         self.data.big_size,
+                                         self.data.big_sha[:16]))
+        self.rec("W2", "s", t, dt)
+        self.rec("W2", "MiB/s", t, n / MiB / dt)
+
+    def w5_fio(self, path, secs):
+        """IOPS of fio randread 4k, 4 jobs.  O_DIRECT so the kernel page
+        cache does not answer repeats; buffered when the mount refuses
+        O_DIRECT (then said in the notes)."""
+        base = ["fio", "--name=w5", "--filename=" + path, "--rw=randread",
+                "--bs=4k", "--numjobs=4", "--thread", "--time_based",
+                "--runtime=%d" % secs, "--ioengine=psync", "--readonly",
+                "--group_reporting", "--output-format=json"]
+        for direct in ("1", "0"):
+            p = subprocess.run(base + ["--direct=" + direct],
+                               capture_output=True, text=True,
+                               timeout=secs + 120)
+            if p.returncode == 0:
+                try:
+                    j = json.loads(p.stdout[p.stdout.index("{"):])
+                except ValueError:
+                    raise CheckError("fio: unreadable output: %s"
+                                     % p.stdout[:300]) from None
+                r = j["jobs"][0]["read"]
+                if r.get("io_bytes", 0) == 0:
+                    raise CheckError("fio: no bytes read")
+                return r["iops"], direct
+            err = p.stderr.strip()[-300:]
+        raise CheckError("fio failed: %s" % err)
+
+    def w5_pread(self, path, secs, size):
+        stop = time.monotonic() + secs
+        counts = [0] * 4
+
+        def worker(i):
+            rnd = random.Random(50 + i)
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                while time.monotonic() < stop:
+                    off = rnd.randrange(size // 4096) * 4096
+                    if len(os.pread(fd, 4096, off)) != 4096:
+                        raise CheckError("short pread at %d" % off)
+                    counts[i] += 1
+            finally:
+                os.close(fd)
+        with cf.ThreadPoolExecutor(4) as ex:
+            list(ex.map(worker, range(4)))
+        return sum(counts) / secs
+
+    def fs_w5(self, t, pre):
+        secs = self.sz["w5_seconds"]
+        with self.mount(t, "w5") as m:
+            p = m.path(pre, "big")
+            if self.fio:
+                iops, direct = self.w5_fio(p, secs)
+                if direct == "0":
+                    self.notes.append("W5 %s: O_DIRECT refused, fio ran "
+                                      "buffered" % t)
+            else:
+                iops = self.w5_pread(p, secs, self.data.big_size)
+        self.rec_mount("W5", m)
+        self.rec("W5", "IOPS", t, float(iops))
+
+    def fs_w3(self, t, pre):
+        with self.mount(t, "w3") as m:
+            d = m.path(pre, "w3")
+            os.makedirs(d, exist_ok=True)
+            t0 = time.monotonic()
+            for i, b in enumerate(self.data.w3):
+                with open(os.path.join(d, "f%04d" % i), "wb") as f:
+                    f.write(b)
+            dt = time.monotonic() - t0
+        self.rec_mount("W3", m)
+        self.check_w3(pre + "/w3/")
+        self.rec("W3", "s", t, dt)
+        self.rec("W3", "files/s", t, len(self.data.w3) / dt)
+
+    def fs_w4(self, t, folder):
+        n = self.sz["w4_objects"]
+        with self.mount(t, "w4") as m:
+            res = []
+            for _ in range(2):
+                dt, out = self.timed(["ls", "-l", m.path(folder)],
+                                     timeout=1800)
+                lines = [x for x in out.splitlines()
+                         if not x.startswith("total ")]
+                if len(lines) != n:
+                    raise CheckError("W4: ls -l listed %d entries, wanted %d"
+                                     % (len(lines), n))
+                res.append(dt)
+        self.rec_mount("W4", m)
+        self.rec("W4", "cold s", t, res[0])
+        self.rec("W4", "warm s", t, res[1])
+
+    def fs_w6(self, t, pre, run):
+        with self.mount(t, "w6in") as m:
+            os.makedirs(m.path(pre), exist_ok=True)
+            dt_in, _ = self.timed(["cp", "-r", self.data.w6,
+                                   m.path(pre, "w6")], timeout=3600)
+        self.rec_mount("W6", m)
+        out = os.path.join(self.work, "w6out-%s-%d" % (t, run))
+        with self.mount(t, "w6out") as m:
+            dt_out, _ = self.timed(["cp", "-r", m.path(pre, "w6"), out],
+                                   timeout=3600)
+        self.rec_mount("W6", m)
+        try:
+            self.check_tree(out)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        mb = self.data.w6_bytes / MiB
+        self.rec("W6", "in s", t, dt_in)
+        self.rec("W6", "out s", t, dt_out)
+        self.rec("W6", "in MiB/s", t, mb / dt_in)
+        self.rec("W6", "out MiB/s", t, mb / dt_out)
+
+    # ---- the direct (server limit) figures ----
+    def curl(self, *args):
+        srv = self.srv
+        return ["curl", "-sS", "--aws-sigv4",
+                "aws:amz:%s:s3" % srv.region, "--user",
+                "%s:%s" % (srv.access_key, srv.secret_key),
+                "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+                "-w", "%{http_code} %{size_download}"] + list(args)
+
+    def direct(self, run, pre):
+        t, d, srv = "direct", self.data, self.srv
+        url = "%s/%s/%s/big" % (srv.endpoint, BUCKET, pre)
+        dt, out = self.timed(self.curl("-o", "/dev/null", "-T", d.big, url))
+        if not out.startswith("200"):
+            raise CheckError("curl PUT: %s" % out)
+        h = helpers.S3Client(srv.endpoint, srv.access_key,
+                             srv.secret_key).head(BUCKET, pre + "/big")
+        if h is None or h.get("etag", "").strip('"') != d.big_md5:
+            raise CheckError("curl PUT: stored ETag %r is not the md5 %s"
+                             % (h and h.get("etag"), d.big_md5))
+        self.rec("W1", "s", t, dt)
+        self.rec("W1", "MiB/s", t, d.big_size / MiB / dt)
+        dt, out = self.timed(self.curl("-o", "/dev/null", url))
+        if out.split() != ["200", str(d.big_size)]:
+            raise CheckError("curl GET: %s" % out)
+        self.rec("W2", "s", t, dt)
+        self.rec("W2", "MiB/s", t, d.big_size / MiB / dt)
+
+        # W5: ranged 4 KiB GETs, 4 threads, same duration
+        secs = self.sz["w5_seconds"]
+        stop = time.monotonic() + secs
+        key = self.k(pre, "big")
+
+        def reader(i):
+            c, rnd, n = srv.keepalive(), random.Random(60 + i), 0
+            try:
+                while time.monotonic() < stop:
+                    off = rnd.randrange(d.big_size // 4096) * 4096
+                    if len(c.get(key, (off, off + 4095))) != 4096:
+                        raise CheckError("W5 direct: short ranged GET")
+                    n += 1
+            finally:
+                c.close()
+            return n
+        with cf.ThreadPoolExecutor(4) as ex:
+            self.rec("W5", "IOPS", t, sum(ex.map(reader, range(4))) / secs)
+
+        # W3: one client, one keep-alive connection, one PUT after another
+        c = srv.keepalive()
+        try:
+            t0 = time.monotonic()
+            for i, b in enumerate(d.w3):
+                c.put(self.k(pre, "w3", "f%04d" % i), b)
+            dt = time.monotonic() - t0
+        finally:
+            c.close()
+        self.check_w3(pre + "/w3/")
+        self.rec("W3", "s", t, dt)
+        self.rec("W3", "files/s", t, len(d.w3) / dt)
+
+        # W6: parallel upload and download (10 threads, as awscli's default
+        # max_concurrent_requests), then aws s3 cp --recursive if present
+        rels = sorted(d.w6_files)
+
+        def up(cl, rel):
+            with open(os.path.join(d.w6, rel), "rb") as f:
+                cl.put(self.k(pre, "w6", rel), f.read())
+
+        def down(cl, rel):
+            return hashlib.sha256(cl.get(self.k(pre, "w6", rel))).hexdigest()
+        pool = Pool(srv, 10)
+        try:
+            t0 = time.monotonic()
+            pool.map(up, rels)
+            dt_in = time.monotonic() - t0
+            t0 = time.monotonic()
+            shas = pool.map(down, rels)
+            dt_out = time.monotonic() - t0
+        finally:
+            pool.close()
+        if shas != [d.w6_files[r] for r in rels]:
+            raise CheckError("W6 direct: downloaded bytes differ")
+        mb = d.w6_bytes / MiB
+        self.rec("W6", "in s", t, dt_in)
+        self.rec("W6", "out s", t, dt_out)
+        self.rec("W6", "in MiB/s", t, mb / dt_in)
+        self.rec("W6", "out MiB/s", t, mb / dt_out)
+        if self.aws:
+            self.aws_w6(pre)
+
+    def aws_w6(self, pre):
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=self.srv.access_key,
+                   AWS_SECRET_ACCESS_KEY=self.srv.secret_key,
+                   AWS_DEFAULT_REGION=self.srv.region,
+                   AWS_CONFIG_FILE=os.path.join(self.work, "no-aws-config"),
+                   AWS_SHARED_CREDENTIALS_FILE=os.path.join(
+                       self.work, "no-aws-credentials"))
+        base = ["aws", "--endpoint-url", self.srv.endpoint, "s3", "cp",
+                "--recursive", "--only-show-errors"]
+        s3url = "s3://%s/%s/aws-w6/" % (BUCKET, pre)
+        out = os.path.join(self.work, "aws-out")
+        try:
+            dt_in, _ = self.timed(base + [self.data.w6 + "/", s3url],
+                                  env=env, timeout=3600)
+            dt_out, _ = self.timed(base + [s3url, out + "/"], env=env,
+                                   timeout=3600)
+            self.check_tree(out)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        self.rec("W6", "in s", "aws-cli", dt_in)
+        self.rec("W6", "out s", "aws-cli", dt_out)
+
+    def make_w4(self, folder):
+        n = self.sz["w4_objects"]
+        pool = Pool(self.srv, 16)
+        log("W4: creating %d objects under %s (16 threads)" % (n, folder))
+        try:
+            pool.map(lambda c, i: c.put(self.k(folder, "o%05d" % i),
+                                        b"w4 object %d\n" % i), range(n))
+        finally:
+            pool.close()
+        c = self.srv.keepalive()
+        try:
+            c.list(BUCKET, folder + "/")      # warm the bucket index once
+            t0 = time.monotonic()
+            keys = c.list(BUCKET, folder + "/")
+            dt = time.monotonic() - t0
+        finally:
+            c.close()
+        if len(keys) != n:
+            raise CheckError("W4: the server lists %d objects, wanted %d"
+                             % (len(keys), n))
+        self.rec("W4", "cold s", "direct", dt)   # 2nd listing of the run
+
+    def cleanup_run(self, run):
+        keys = self.keys_under("r%d/" % run)
+        log("run %d: deleting %d objects, collecting garbage" % (run,
+                                                                len(keys)))
+        pool = Pool(self.srv, 16)
+        try:
+            pool.map(lambda c, k: c.request("DELETE", BUCKET + "/" + k), keys)
+        finally:
+            pool.close()
+        self.srv.gc()
+
+    def step(self, run, target, wl, fn, *a):
+        if self.args.only and wl not in self.args.only:
+            return
+        log("run %d: %s %s" % (run, target, wl))
+        try:
+            fn(*a)
+        except CheckError as e:
+            self.errors.append((run, target, wl, str(e)))
+            log("run %d: %s %s FAILED: %s" % (run, target, wl, e))
+
+    def run(self):
+        self.targets = self.args.targets
+        self.setup()
+        for run in range(1, self.args.runs + 1):
+            fs = [t for t in ("bucketfs", "s3fs") if t in self.targets]
+            if run % 2 == 0:
+                fs.reverse()
+            folder = "r%d/w4" % run
+            if not self.args.only or "W4" in self.args.only:
+                try:
+                    self.make_w4(folder)
+                except CheckError as e:
+                    self.errors.append((run, "direct", "W4", str(e)))
+            for t in fs:
+                pre = "r%d/%s" % (run, t)
+                self.step(run, t, "W1", self.fs_w1, t, pre)
+                self.step(run, t, "W2", self.fs_w2, t, pre)
+                self.step(run, t, "W5", self.fs_w5, t, pre)
+                self.step(run, t, "W3", self.fs_w3, t, pre)
+                self.step(run, t, "W4", self.fs_w4, t, folder)
+                self.step(run, t, "W6", self.fs_w6, t, pre, run)
+            if "direct" in self.targets:
+                log("run %d: direct clients" % run)
+                try:
+                    self.direct(run, "r%d/direct" % run)
+                except CheckError as e:
+                    self.errors.append((run, "direct", "-", str(e)))
+            self.cleanup_run(run)
+
+    # ---- the report ----
+    def report(self):
+        def stat(vals):
+            if not vals:
+                return "-"
+            med = statistics.median(vals)
+            if len(vals) == 1:
+                return fmt(med)
+            return "%s [%s-%s]" % (fmt(med), fmt(min(vals)), fmt(max(vals)))
+
+        def fmt(v):
+            return "%.0f" % v if v >= 100 else "%.2f" % v if v < 10 \
+                else "%.1f" % v
+
+        rows = []
+        higher_better = ("MiB/s", "IOPS", "files/s")
+        order = ["W1", "W2", "W3", "W4", "W5", "W6"]
+        metrics = []
+        for (wl, metric, _t) in self.results:
+            if (wl, metric) not in metrics:
+                metrics.append((wl, metric))
+        metrics.sort(key=lambda x: order.index(x[0]))
+        for wl, metric in metrics:
+            g = lambda t: self.results.get((wl, metric, t), [])  # noqa: E731
+            b, s = g("bucketfs"), g("s3fs")
+            ratio = "-"
+            if b and s and statistics.median(s) > 0:
+                ratio = "%.2f" % (statistics.median(b) /
+                                  statistics.median(s))
+            direct = stat(g("direct"))
+            if g("aws-cli"):
+                direct += " / aws-cli %s" % stat(g("aws-cli"))
+            better = "higher" if metric.endswith(higher_better) else "lower"
+            rows.append((wl, "%s (%s better)" % (metric, better), stat(b),
+                         stat(s), ratio, direct))
+        hdr = ("workload", "metric", "bucketfs med [min-max]",
+               "s3fs med [min-max]", "bfs/s3fs", "direct (server limit)")
+        lines = ["| " + " | ".join(hdr) + " |",
+                 "|" + "---|" * len(hdr)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        lines.append("")
+        lines.append("| peak RSS (VmHWM, MiB) | bucketfs | s3fs | bfs/s3fs |")
+        lines.append("|---|---|---|---|")
+        for wl in order:
+            b = [v / 1024 for v in self.rss.get((wl, "bucketfs"), [])]
+            s = [v / 1024 for v in self.rss.get((wl, "s3fs"), [])]
+            if not b and not s:
+                continue
+            ratio = ("%.2f" % (max(b) / max(s))) if b and s and max(s) else "-"
+            lines.append("| %s | %s | %s | %s |" % (
+                wl, "%.1f" % max(b) if b else "-",
+                "%.1f" % max(s) if s else "-", ratio))
+        lines.append("")
+        if "bucketfs" in self.targets:
+            cs = parse_size(self.args.cache_size)
+            lines.append("bucketfs cache_dir peak: %.1f MiB of cache_size "
+                         "%.0f MiB (%s)" % (
+                             self.cache_peak / MiB, cs / MiB,
+                             "within" if self.cache_peak <= cs else
+                             "EXCEEDED"))
+            if self.cache_peak > cs:
+                self.errors.append((0, "bucketfs", "cache",
+                                    "cache_dir peak %d > cache_size %d"
+                                    % (self.cache_peak, cs)))
+        return "\n".join(lines)
+
+    def machine(self):
+        cpu = "?"
+        try:
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    if line.startswith("model name"):
+                        cpu = line.split(":", 1)[1].strip()
+                        break
+        except OSError:
+            pass
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) // 1024
+        return ("%s, %d CPUs (%s), %d MiB RAM, kernel %s"
+                % (platform.node(), os.cpu_count(), cpu, mem,
+                   platform.release()))
+
+
+def git_rev():
+    """The tree's commit, with "+dirty" when files differ from it."""
+    try:
+        rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short",
+                              "HEAD"], capture_output=True, text=True,
+                             timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain",
+                                "-uno"], capture_output=True, text=True,
+                               timeout=30).stdout.strip()
+        return (rev or "?") + ("+dirty" if dirty else "")
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description="bucketfs vs s3fs on a private Ceph RGW (W1-W6).")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--small", action="store_true",
+                    help="smoke sizes: 64 MiB, 100 files, 1,000 objects")
+    ap.add_argument("--targets", default="bucketfs,s3fs,direct",
+                    help="comma list of bucketfs, s3fs, direct")
+    ap.add_argument("--only", default="",
+                    help="comma list of workloads, e.g. W1,W2")
+    ap.add_argument("--build", default=os.path.join(REPO, "build"),
+                    help="folder holding bucketfs and bucketctl")
+    ap.add_argument("--cache-size", default="2G",
+                    help="bucketfs cache_size (default 2G)")
+    ap.add_argument("--w5-seconds", type=int, default=0)
+    ap.add_argument("--no-fio", action="store_true",
+                    help="W5 with the python pread loop even if fio works")
+    ap.add_argument("--workdir", help="work folder (default: new in /var/tmp)")
+    ap.add_argument("--json", help="write the raw results here")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the work folder (logs) at the end")
+    args = ap.parse_args()
+    args.targets = [t for t in args.targets.split(",") if t]
+    args.only = [w.upper() for w in args.only.split(",") if w]
+    bad = set(args.targets) - {"bucketfs", "s3fs", "direct"}
+    if bad or args.runs < 1:
+        ap.error("bad --targets %s or --runs" % ",".join(bad))
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("signal %d" % signum)
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
+
+    b = Bench(args)
+    rev = git_rev()
+    t0 = time.monotonic()
+    try:
+        b.run()
+    except KeyboardInterrupt:
+        log("interrupted; cleaning up")
+        b.teardown()
+        return 130
+    except BaseException:
+        b.teardown()
+        raise
+    b.teardown()
+    table = b.report()
+    print("\nbucketfs vs s3fs %s on Ceph RGW %s; %d run(s), %s sizes%s"
+          % ("1.90", "(private, loopback)", args.runs,
+             "small" if args.small else "full",
+             "; W5 by fio" if b.fio else "; W5 by python pread"))
+    print("machine: " + b.machine())
+    if "bucketfs" in args.targets:
+        print("bucketfs: %s, built %s; tree at start %s" % (
+            b.bucketfs, time.strftime("%Y-%m-%d %H:%M", time.localtime(
+                os.stat(b.bucketfs).st_mtime)), rev))
+    print("command: " + " ".join([os.path.basename(sys.executable)]
+                                 + sys.argv))
+    print("wall time: %.0f s\n" % (time.monotonic() - t0))
+    print(table)
+    for n in dict.fromkeys(b.notes):
+        print("note: " + n)
+    for run, t, wl, msg in b.errors:
+        print("ERROR run %d %s %s: %s" % (run, t, wl, msg))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"results": [dict(workload=w, metric=m, target=t,
+                                        values=v) for (w, m, t), v in
+                                   b.results.items()],
+                       "rss_kib": [dict(workload=w, target=t, values=v)
+                                   for (w, t), v in b.rss.items()],
+                       "cache_peak": b.cache_peak,
+                       "errors": b.errors, "notes": b.notes,
+                       "machine": b.machine(), "argv": sys.argv}, f,
+                      indent=1)
+    return 1 if b.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
