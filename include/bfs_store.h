@@ -62,9 +62,10 @@ int bfs_store_bucket_add(struct bfs_store *s, const struct bfs_bucket_conf *b,
 int bfs_store_bucket_update(struct bfs_store *s, const struct bfs_bucket_conf *b,
 			    const unsigned char *key, char *err, size_t errlen);
 /*
- * BFS_ERR_BUSY (with reason) while files, defaults or assignments refer to
- * it, unless force (drops index rows and assignments, clears defaults);
- * BFS_ERR_PERM when managed by config.
+ * BFS_ERR_BUSY (with reason) while upload journal rows, files, defaults or
+ * assignments refer to it ("bucket X has N pending uploads; ..."), unless
+ * force (drops journal rows, index rows and assignments, clears defaults;
+ * logs what it dropped); BFS_ERR_PERM when managed by config.
  */
 int bfs_store_bucket_remove(struct bfs_store *s, const char *name, int force,
 			    char *err, size_t errlen);
@@ -146,5 +147,78 @@ struct bfs_bucket_stats {
 int bfs_store_stats(struct bfs_store *s, const char *bucket,
 		    struct bfs_bucket_stats **out, size_t *n);
 void bfs_bucket_stats_free(struct bfs_bucket_stats *a, size_t n);
+
+/* ---- the upload journal ---- */
+
+/*
+ * One file whose data was acknowledged (write/flush/fsync/release
+ * returned) but is not yet stored by its provider.  Recorded before the
+ * acknowledgement, deleted once the upload succeeded: a row that survives
+ * a crash or kill -9 is finished by the next daemon start.  Every journal
+ * write is durable (fsync'd, PRAGMA synchronous=FULL) when the function
+ * returns.  Timestamps are unix seconds.
+ */
+struct bfs_journal_entry {
+	int64_t id;              /* row id (out only) */
+	char *bucket;            /* bucket name (the row stores bucket_id) */
+	char *key;               /* full remote key, prefix included */
+	char *staging_path;      /* the local file holding the data (fsync'd) */
+	char *base_etag;         /* etag of the remote object the data was
+				  * based on; NULL: the file was new */
+	uint64_t size;
+	uint32_t mode, uid, gid;
+	int64_t mtime;           /* seconds */
+	int64_t created_at, updated_at;
+	int attempts;            /* failed upload attempts so far */
+	char *last_error;        /* message of the last failure, or NULL */
+};
+
+/*
+ * Upsert by (bucket, key).  A new row takes created_at from e (0: now),
+ * attempts and last_error from e (normally 0 / NULL); an existing row
+ * keeps its created_at, attempts and last_error and gets e's staging_path,
+ * base_etag, size, mode, uid, gid, mtime.  updated_at is now.  e->id and
+ * e->updated_at are ignored.  BFS_ERR_NOTFOUND for an unknown bucket,
+ * BFS_ERR_INVAL without bucket, key or staging_path.
+ */
+int bfs_store_journal_put(struct bfs_store *s, const struct bfs_journal_entry *e);
+/* Deletes the row (bucket, key); an absent row or bucket is not an error. */
+int bfs_store_journal_done(struct bfs_store *s, const char *bucket,
+			   const char *key);
+/*
+ * Records a failed attempt: attempts + 1, last_error = error (NULL
+ * clears it), updated_at = now.  BFS_ERR_NOTFOUND when there is no such
+ * row (it was done or renamed meanwhile).
+ */
+int bfs_store_journal_fail(struct bfs_store *s, const char *bucket,
+			   const char *key, const char *error);
+/*
+ * Moves the row (sb, sk) to (db, dk), keeping everything else, in one
+ * transaction; a row already at (db, dk) is replaced (rename(2) replaced
+ * that file; its staging file is the caller's to delete).
+ * BFS_ERR_NOTFOUND (nothing changed) when either bucket or the source row
+ * is absent.
+ */
+int bfs_store_journal_rename(struct bfs_store *s, const char *sb,
+			     const char *sk, const char *db, const char *dk);
+/*
+ * A folder rename: every row of sb whose key starts (byte-wise) with
+ * src_prefix moves to db with src_prefix replaced by dst_prefix; rows in
+ * the way are replaced.  One transaction.  Same errors as
+ * bfs_store_file_rename_prefix().
+ */
+int bfs_store_journal_rename_prefix(struct bfs_store *s, const char *sb,
+				    const char *src_prefix, const char *db,
+				    const char *dst_prefix);
+/*
+ * Every row, oldest first (created_at, then id), into a new array *out of
+ * *n entries (NULL / 0 when empty); free with bfs_journal_entries_free.
+ * BFS_ERR_TOOBIG beyond BFS_JOURNAL_LIST_MAX rows.
+ */
+#define BFS_JOURNAL_LIST_MAX 1000000
+int bfs_store_journal_list(struct bfs_store *s, struct bfs_journal_entry **out,
+			   size_t *n);
+/* Frees the strings of a[0..n) and a; NULL is fine. */
+void bfs_journal_entries_free(struct bfs_journal_entry *a, size_t n);
 
 #endif

@@ -54,7 +54,7 @@ static const struct {
 	[OPT_SECRET_STDIN] = { "secret-access-key-stdin", CTL_OPT_FLAG, NULL, "read the secret key from stdin (one line)" },
 	[OPT_SECRET_FILE] = { "secret-access-key-file", CTL_OPT_ARG, "F", "read the secret key from file F (mode 0600)" },
 	[OPT_READ_ONLY] = { "read-only", CTL_OPT_BOOL, "[=true|false]", "every write gives EROFS" },
-	[OPT_FORCE] = { "force", CTL_OPT_FLAG, NULL, "also drop index rows, assignments and defaults" },
+	[OPT_FORCE] = { "force", CTL_OPT_FLAG, NULL, "also drop pending uploads, index rows, assignments and defaults" },
 	[OPT_BUCKET] = { "bucket", CTL_OPT_ARG, "NAME", "only this bucket" },
 	[OPT_CONTEXT] = { "context", CTL_OPT_ARG, "chat/ID|form/ID", "the files of one chat group or form" },
 	[OPT_EXPIRES] = { "expires", CTL_OPT_ARG, "SECONDS", "validity, 1..604800 (default 3600)" },
@@ -113,10 +113,12 @@ static const struct ctl_cmd commands[] = {
 	  "refused: change the config file instead.\n",
 	  add_opts, 1, 1, 0, CTL_CTX_FULL, ctl_cmd_bucket_update },
 	{ "bucket remove", "NAME [--force]", "remove a bucket",
-	  "Refused while the index holds files of the bucket, it is a default\n"
-	  "or it has assignments.  --force drops those index rows and\n"
-	  "assignments and clears its defaults; remote objects are never\n"
-	  "deleted.  Buckets managed by config are refused.\n",
+	  "Refused while uploads to the bucket are pending (see `pending`),\n"
+	  "the index holds files of the bucket, it is a default or it has\n"
+	  "assignments.  --force drops those journal rows (their data is\n"
+	  "then never uploaded), index rows and assignments and clears its\n"
+	  "defaults; remote objects are never deleted.  Buckets managed by\n"
+	  "config are refused.\n",
 	  remove_opts, 1, 1, 0, CTL_CTX_FULL, ctl_cmd_bucket_remove },
 	{ "bucket test", "NAME", "write, read back, list and delete a probe object",
 	  "Puts a probe object .bucketfs-probe-RANDOM under the bucket's\n"
@@ -158,8 +160,17 @@ static const struct ctl_cmd commands[] = {
 	  "files under \"chat/ID/\", FORM those under \"form/ID/\" (paths inside\n"
 	  "the bucket), GENERAL the rest.  JSON also gives bytes per context.\n",
 	  no_opts, 0, 1, 1, CTL_CTX_FULL, ctl_cmd_stats },
-	{ "pending", "", "uploads not yet stored (not available in this build)",
-	  NULL, no_opts, 0, 0, 0, CTL_CTX_NONE, ctl_cmd_pending },
+	{ "pending", "", "uploads not yet stored by their provider (the journal)",
+	  "Columns: BUCKET KEY SIZE AGE ATTEMPTS LAST_ERROR, oldest first.\n"
+	  "Each row is a file whose data was acknowledged to a writer and is\n"
+	  "kept in a staging file until its provider stores it; a running\n"
+	  "daemon retries it, a daemon that was killed finishes it at its next\n"
+	  "start.  KEY is the full remote key; AGE counts from when the file\n"
+	  "first had unstored data (s, m, h, d); LAST_ERROR is the last\n"
+	  "failed attempt's reason (- when none).  Prints \"no pending\n"
+	  "uploads\" when the journal is empty.  JSON gives every field, times\n"
+	  "in unix seconds, and age_seconds.\n",
+	  no_opts, 0, 0, 1, CTL_CTX_FULL, ctl_cmd_pending },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -506,8 +517,6 @@ static int ctx_open(struct ctl_ctx *c, int what)
 	char err[CTL_ERR_LEN] = "";
 	int r;
 
-	if (what == CTL_CTX_NONE)
-		return 0;
 	r = bfs_config_load(c->config_path, &c->cfg, err, sizeof(err));
 	if (r != 0)
 		return ctl_fail("%s", err[0] ? err : bfs_strerror(r));

@@ -711,9 +711,10 @@ int ctl_cmd_bucket_remove(struct ctl_ctx *c, const struct ctl_args *a)
 	struct bfs_bucket_conf b;
 	struct bfs_bucket_stats *st = NULL;
 	struct bfs_assignment *as = NULL;
-	char err[CTL_ERR_LEN] = "";
+	struct bfs_journal_entry *je = NULL;
+	char err[CTL_ERR_LEN] = "", dropped[96] = "";
 	uint64_t files = 0, bytes = 0;
-	size_t nst = 0, nas = 0, nmine = 0, i;
+	size_t nst = 0, nas = 0, nje = 0, nmine = 0, npend = 0, i;
 	int r, rc = CTL_EXIT_FAIL;
 
 	if (ctl_bucket_get(c, name, 0, &b) != 0)
@@ -725,13 +726,20 @@ int ctl_cmd_bucket_remove(struct ctl_ctx *c, const struct ctl_args *a)
 	if (force) {
 		/* Counted only to tell the admin what --force dropped. */
 		if ((r = bfs_store_stats(c->store, name, &st, &nst)) != 0 ||
-		    (r = bfs_store_assign_list(c->store, &as, &nas)) != 0) {
+		    (r = bfs_store_assign_list(c->store, &as, &nas)) != 0 ||
+		    (r = bfs_store_journal_list(c->store, &je, &nje)) != 0) {
 			store_fail("bucket", name, r, NULL);
 			goto out;
 		}
 		stats_for(st, nst, name, &files, &bytes);
 		for (i = 0; i < nas; i++)
 			nmine += as[i].bucket && !strcmp(as[i].bucket, name);
+		for (i = 0; i < nje; i++)
+			npend += je[i].bucket && !strcmp(je[i].bucket, name);
+		/* Pending data is lost for good: say it first. */
+		if (npend)
+			snprintf(dropped, sizeof(dropped), "%zu pending upload%s "
+				 "(never uploaded), ", npend, npend == 1 ? "" : "s");
 	}
 	r = bfs_store_bucket_remove(c->store, name, force, err, sizeof(err));
 	if (r == BFS_ERR_BUSY) {
@@ -748,14 +756,16 @@ int ctl_cmd_bucket_remove(struct ctl_ctx *c, const struct ctl_args *a)
 		goto out;
 	}
 	if (force)
-		printf("removed bucket %s (dropped %" PRIu64 " index row%s, %zu "
-		       "assignment%s%s; remote objects untouched)\n", name, files,
-		       files == 1 ? "" : "s", nmine, nmine == 1 ? "" : "s",
+		printf("removed bucket %s (dropped %s%" PRIu64 " index row%s, %zu "
+		       "assignment%s%s; remote objects untouched)\n", name,
+		       dropped, files, files == 1 ? "" : "s", nmine,
+		       nmine == 1 ? "" : "s",
 		       b.defaults ? ", cleared its defaults" : "");
 	else
 		printf("removed bucket %s\n", name);
 	rc = CTL_EXIT_OK;
 out:
+	bfs_journal_entries_free(je, nje);
 	bfs_assignments_free(as, nas);
 	bfs_bucket_stats_free(st, nst);
 	bfs_bucket_conf_clear(&b);

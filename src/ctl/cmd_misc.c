@@ -1,6 +1,7 @@
 /*
  * cmd_misc.c - the bucketctl commands beside `bucket ...`: init, defaults,
- * assign / unassign / assignments, files, import, presign, stats, pending.
+ * assign / unassign / assignments, files, import, presign, stats, pending
+ * (the upload journal).
  *
  * Listings read the store; text goes through ctl_table (aligned columns),
  * JSON is written one object at a time from a capped buffer, so a large
@@ -23,6 +24,7 @@
 
 #include "bfs_ctlfile.h"
 #include "bfs_error.h"
+#include "bfs_journal.h"
 #include "bfs_key.h"
 #include "bfs_provider.h"
 #include "ctl.h"
@@ -824,13 +826,107 @@ out:
 
 /* ---- pending ------------------------------------------------------------ */
 
+/* Copies s into out with control characters as spaces (one table cell). */
+static void one_line(const char *s, char *out, size_t len)
+{
+	size_t i;
+
+	snprintf(out, len, "%s", s);
+	for (i = 0; out[i]; i++)
+		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+			out[i] = ' ';
+}
+
 /*
- * The upload journal is not part of this build: say so instead of
- * printing an empty list that would read as "nothing pending".
+ * The upload journal, oldest first: what was acknowledged to a writer but
+ * is not yet stored by its provider.  A running daemon retries these; one
+ * that crashed finishes them at its next start.  AGE counts from when the
+ * file first had unstored data (created_at), not from the last attempt.
  */
 int ctl_cmd_pending(struct ctl_ctx *c, const struct ctl_args *a)
 {
-	(void)c;
-	(void)a;
-	return ctl_fail("pending: not available in this build");
+	static const char *const head[] = { "BUCKET", "KEY", "SIZE", "AGE",
+		"ATTEMPTS", "LAST_ERROR" };
+	struct bfs_journal_entry *e = NULL;
+	struct ctl_table t;
+	struct bfs_buf o;
+	size_t n = 0, i;
+	time_t now = time(NULL);
+	int r, rc = CTL_EXIT_FAIL;
+
+	ctl_table_init(&t, 6);
+	bfs_buf_init(&o, CTL_JSON_ROW_MAX);
+	r = bfs_store_journal_list(c->store, &e, &n);
+	if (r != 0) {
+		ctl_fail("pending: %s", bfs_strerror(r));
+		goto out;
+	}
+	if (a->json)
+		fputs("[", stdout);
+	else if (n == 0)
+		printf("no pending uploads\n");
+	else
+		ctl_table_add(&t, head);
+	for (i = 0; i < n; i++) {
+		int64_t age = (int64_t)now - e[i].created_at;
+
+		if (age < 0)
+			age = 0;
+		if (a->json) {
+			r = bfs_buf_addf(&o, "%s\n {\"id\": %" PRId64 ", \"bucket\": ",
+					 i ? "," : "", e[i].id);
+			JADD(ctl_json_str(&o, e[i].bucket));
+			JADD(bfs_buf_adds(&o, ", \"key\": "));
+			JADD(ctl_json_str(&o, e[i].key));
+			JADD(bfs_buf_adds(&o, ", \"staging_path\": "));
+			JADD(ctl_json_str(&o, e[i].staging_path));
+			JADD(bfs_buf_adds(&o, ", \"base_etag\": "));
+			JADD(ctl_json_str(&o, e[i].base_etag));
+			JADD(bfs_buf_addf(&o, ", \"size\": %" PRIu64 ", \"mode\": %"
+					  PRIu32 ", \"uid\": %" PRIu32 ", \"gid\": %"
+					  PRIu32 ", \"mtime\": %" PRId64
+					  ", \"created_at\": %" PRId64
+					  ", \"updated_at\": %" PRId64
+					  ", \"age_seconds\": %" PRId64
+					  ", \"attempts\": %d, \"last_error\": ",
+					  e[i].size, e[i].mode, e[i].uid, e[i].gid,
+					  e[i].mtime, e[i].created_at,
+					  e[i].updated_at, age, e[i].attempts));
+			JADD(ctl_json_str(&o, e[i].last_error));
+			JADD(bfs_buf_adds(&o, "}"));
+			if (ctl_emit(&o, r) != 0)
+				goto out;
+		} else {
+			char size[32], agebuf[32], att[16], err[CTL_ERR_LEN];
+			const char *row[6];
+
+			snprintf(size, sizeof(size), "%" PRIu64, e[i].size);
+			bfs_journal_age_str(age, agebuf, sizeof(agebuf));
+			snprintf(att, sizeof(att), "%d", e[i].attempts);
+			one_line(e[i].last_error && e[i].last_error[0] ?
+				 e[i].last_error : "-", err, sizeof(err));
+			row[0] = e[i].bucket;
+			row[1] = e[i].key;
+			row[2] = size;
+			row[3] = agebuf;
+			row[4] = att;
+			row[5] = err;
+			if (ctl_table_add(&t, row) != 0) {
+				ctl_fail("pending: %s", bfs_strerror(BFS_ERR_NOMEM));
+				goto out;
+			}
+		}
+	}
+	if (a->json)
+		fputs(n ? "\n]\n" : "]\n", stdout);
+	else if (ctl_table_flush(&t) != 0) {
+		ctl_fail("pending: %s", bfs_strerror(BFS_ERR_NOMEM));
+		goto out;
+	}
+	rc = CTL_EXIT_OK;
+out:
+	bfs_buf_free(&o);
+	ctl_table_free(&t);
+	bfs_journal_entries_free(e, n);
+	return rc;
 }

@@ -57,7 +57,7 @@ struct ctl_args {
 	int json;                    /* --json anywhere */
 };
 
-/* What every command (but `pending`) works with; see ctl_ctx_open(). */
+/* What every command works with; see ctx_open() in bucketctl.c. */
 struct ctl_cmd;
 struct ctl_ctx {
 	const struct ctl_cmd *cmd;   /* the command being run */
@@ -83,8 +83,7 @@ struct ctl_cmd {
 
 enum {
 	CTL_CTX_FULL,                /* config + store + sync */
-	CTL_CTX_CONFIG,              /* config only (init opens the rest) */
-	CTL_CTX_NONE                 /* nothing (pending) */
+	CTL_CTX_CONFIG               /* config only (init opens the rest) */
 };
 
 /* ---- bucketctl.c: messages, context, small helpers ---- */

@@ -8,8 +8,9 @@
  * opening a fresh database at once do not both apply it.
  *
  * Names follow the seed (storage_buckets, files, assignments); managed_by
- * and settings are ours.  Timestamps are 'YYYY-MM-DD HH:MM:SS' UTC text as
- * CURRENT_TIMESTAMP writes them.
+ * and settings are ours.  Timestamps of version 1 are 'YYYY-MM-DD HH:MM:SS'
+ * UTC text as CURRENT_TIMESTAMP writes them; the upload journal (version
+ * 2) keeps unix seconds as INTEGER, since its rows are read back by age.
  */
 #include <stdio.h>
 
@@ -60,6 +61,24 @@ static const char *const migrations[] = {
 	" PRIMARY KEY (context_type, context_id));"
 	"CREATE INDEX assignments_bucket ON assignments (bucket_id);"
 	"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT);",
+	/* 2: the durable upload journal: one row per file whose data was
+	 *    acknowledged but is not yet stored by its provider. */
+	"CREATE TABLE upload_journal ("
+	" id INTEGER PRIMARY KEY,"
+	" bucket_id TEXT NOT NULL REFERENCES storage_buckets(id),"
+	" key TEXT NOT NULL,"
+	" staging_path TEXT NOT NULL,"
+	" base_etag TEXT,"
+	" size INTEGER,"
+	" mode INTEGER,"
+	" uid INTEGER,"
+	" gid INTEGER,"
+	" mtime INTEGER,"
+	" created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" last_error TEXT,"
+	" UNIQUE (bucket_id, key));",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

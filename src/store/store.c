@@ -2,7 +2,9 @@
  * store.c - the SQLite metadata store (see bfs_store.h).
  *
  * One connection per handle, opened SQLITE_OPEN_FULLMUTEX, in WAL mode with
- * a 5 s busy timeout, foreign keys on and synchronous=NORMAL.  The schema
+ * a 5 s busy timeout, foreign keys on and synchronous=NORMAL, except for
+ * upload journal writes, which run with synchronous=FULL so they are on
+ * disk when the call returns (see "the upload journal" below).  The schema
  * comes from the numbered migrations in migrations.c.
  *
  * Locking: struct bfs_store.lock guards the connection for the whole of
@@ -834,26 +836,37 @@ unlock:
 }
 
 /*
- * Describes what refers to bucket id into msg ("holds 3 indexed files;
- * is the default for chat; is assigned to chat/g1 (and 2 more)"); *refs
- * is the number of references.
+ * Describes what refers to bucket id into msg ("has 1 pending upload;
+ * holds 3 indexed files; is the default for chat; is assigned to chat/g1
+ * (and 2 more)"); *refs is the number of references.  Pending uploads come
+ * first: they are the only data that exists nowhere else.
  */
 static int bucket_refs(struct bfs_store *s, const char *id, unsigned defaults,
 		       struct bfs_buf *msg, int64_t *refs, char *err,
 		       size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int64_t nfiles = 0, nassign = 0;
+	int64_t npending = 0, nfiles = 0, nassign = 0;
 	const char *sep = "";
 	int rc = SQLITE_OK, r, i;
 
 	*refs = 0;
-	r = query_i64(s, "SELECT count(*) FROM files WHERE bucket_id = ?1", id,
-		      &nfiles, err, errlen);
+	r = query_i64(s, "SELECT count(*) FROM upload_journal WHERE bucket_id = ?1",
+		      id, &npending, err, errlen);
+	if (r != 0)
+		return r;
+	if (npending > 0) {
+		r = bfs_buf_addf(msg, "has %lld pending upload%s",
+				 (long long)npending, npending == 1 ? "" : "s");
+		sep = "; ";
+	}
+	if (r == 0)
+		r = query_i64(s, "SELECT count(*) FROM files WHERE bucket_id = ?1",
+			      id, &nfiles, err, errlen);
 	if (r != 0)
 		return r;
 	if (nfiles > 0) {
-		r = bfs_buf_addf(msg, "holds %lld indexed file%s",
+		r = bfs_buf_addf(msg, "%sholds %lld indexed file%s", sep,
 				 (long long)nfiles, nfiles == 1 ? "" : "s");
 		sep = "; ";
 	}
@@ -890,7 +903,7 @@ static int bucket_refs(struct bfs_store *s, const char *id, unsigned defaults,
 		r = db_fail(s, rc, err, errlen, "list assignments");
 	}
 	sqlite3_finalize(st);
-	*refs += nfiles + nassign;
+	*refs += npending + nfiles + nassign;
 	return r;
 }
 
@@ -926,7 +939,9 @@ int bfs_store_bucket_remove(struct bfs_store *s, const char *name, int force,
 			bfs_buf_str(&msg));
 		goto out;
 	}
-	if ((r = exec_sql(s, "DELETE FROM files WHERE bucket_id = ?1", cur.id,
+	if ((r = exec_sql(s, "DELETE FROM upload_journal WHERE bucket_id = ?1",
+			  cur.id, NULL, err, errlen)) != 0 ||
+	    (r = exec_sql(s, "DELETE FROM files WHERE bucket_id = ?1", cur.id,
 			  NULL, err, errlen)) != 0 ||
 	    (r = exec_sql(s, "DELETE FROM assignments WHERE bucket_id = ?1",
 			  cur.id, NULL, err, errlen)) != 0 ||
@@ -1703,33 +1718,53 @@ int bfs_store_file_delete(struct bfs_store *s, const char *bucket,
 }
 
 /*
- * Contract: moves row (src_bucket, src_key) to (dst_bucket, dst_key),
- * replacing a row already there, in one transaction.  BFS_ERR_NOTFOUND
- * (nothing changed) when either bucket or the source row is absent, so
- * the caller can index the destination itself.
+ * The two tables keyed by (bucket_id, key) that follow renames: the file
+ * index and the upload journal.  `now` is the SQL for "now" in the
+ * table's timestamp format.
  */
-int bfs_store_file_rename(struct bfs_store *s, const char *src_bucket,
-			  const char *src_key, const char *dst_bucket,
-			  const char *dst_key)
+struct keyed_table {
+	const char *name;
+	const char *now;
+};
+
+static const struct keyed_table files_table = {
+	"files", "CURRENT_TIMESTAMP"
+};
+
+#define JOURNAL_NOW "CAST(strftime('%s', 'now') AS INTEGER)"
+
+static const struct keyed_table journal_table = {
+	"upload_journal", JOURNAL_NOW
+};
+
+/*
+ * Contract (lock held): moves row (src_bucket, src_key) of t to
+ * (dst_bucket, dst_key), replacing a row already there, in one
+ * transaction.  BFS_ERR_NOTFOUND (nothing changed) when either bucket or
+ * the source row is absent.
+ */
+static int keyed_rename(struct bfs_store *s, const struct keyed_table *t,
+			const char *src_bucket, const char *src_key,
+			const char *dst_bucket, const char *dst_key)
 {
-	char sid[ID_HEX_LEN + 1], did[ID_HEX_LEN + 1];
+	char sid[ID_HEX_LEN + 1], did[ID_HEX_LEN + 1], sql[256];
 	sqlite3_stmt *st = NULL;
 	int64_t rowid = 0;
 	int rc = SQLITE_OK, r;
 
 	if (!src_key || !dst_key)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
 	r = tx_begin(s, NULL, 0);
 	if (r != 0)
-		goto unlock;
+		return r;
 	if ((r = bucket_lookup(s, src_bucket, sid, NULL, NULL, 0)) != 0 ||
 	    (r = bucket_lookup(s, dst_bucket, did, NULL, NULL, 0)) != 0)
 		goto out;
 	if (strcmp(sid, did) == 0 && strcmp(src_key, dst_key) == 0)
 		goto out;
-	r = prepare(s, "SELECT id FROM files WHERE bucket_id = ?1 AND key = ?2",
-		    &st, NULL, 0);
+	snprintf(sql, sizeof(sql), "SELECT id FROM %s WHERE bucket_id = ?1"
+		 " AND key = ?2", t->name);
+	r = prepare(s, sql, &st, NULL, 0);
 	if (r != 0)
 		goto out;
 	bind_str(&rc, st, 1, sid);
@@ -1741,17 +1776,19 @@ int bfs_store_file_rename(struct bfs_store *s, const char *src_bucket,
 	else if (rc == SQLITE_DONE)
 		r = BFS_ERR_NOTFOUND;
 	else
-		r = db_fail(s, rc, NULL, 0, "find file row");
+		r = db_fail(s, rc, NULL, 0, "find row to rename");
 	sqlite3_finalize(st);
 	st = NULL;
 	if (r != 0)
 		goto out;
-	r = exec_sql(s, "DELETE FROM files WHERE bucket_id = ?1 AND key = ?2",
-		     did, dst_key, NULL, 0);
+	snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE bucket_id = ?1 AND"
+		 " key = ?2", t->name);
+	r = exec_sql(s, sql, did, dst_key, NULL, 0);
 	if (r != 0)
 		goto out;
-	r = prepare(s, "UPDATE files SET bucket_id = ?1, key = ?2, updated_at ="
-		    " CURRENT_TIMESTAMP WHERE id = ?3", &st, NULL, 0);
+	snprintf(sql, sizeof(sql), "UPDATE %s SET bucket_id = ?1, key = ?2,"
+		 " updated_at = %s WHERE id = ?3", t->name, t->now);
+	r = prepare(s, sql, &st, NULL, 0);
 	if (r != 0)
 		goto out;
 	rc = SQLITE_OK;
@@ -1761,50 +1798,36 @@ int bfs_store_file_rename(struct bfs_store *s, const char *src_bucket,
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
-		r = db_fail(s, rc, NULL, 0, "rename file row");
+		r = db_fail(s, rc, NULL, 0, "rename row");
 	sqlite3_finalize(st);
 out:
-	r = tx_end(s, r, NULL, 0);
-unlock:
-	pthread_mutex_unlock(&s->lock);
-	return r;
+	return tx_end(s, r, NULL, 0);
 }
 
 /*
- * Contract: every row of src_bucket whose key starts (byte-wise; LIKE
- * wildcards are ordinary characters) with src_prefix moves to dst_bucket
- * with src_prefix replaced by dst_prefix; destination rows in the way are
- * replaced.  One transaction.  Within one bucket, nested prefixes (a
- * folder into itself) are BFS_ERR_INVAL; an unknown bucket is
- * BFS_ERR_NOTFOUND.
+ * Contract (lock held): every row of t in src_bucket whose key starts
+ * (byte-wise; LIKE wildcards are ordinary characters) with src_prefix
+ * moves to dst_bucket with src_prefix replaced by dst_prefix; destination
+ * rows in the way are replaced.  One transaction.  Within one bucket,
+ * nested prefixes (a folder into itself) are BFS_ERR_INVAL; an unknown
+ * bucket is BFS_ERR_NOTFOUND.
  */
-int bfs_store_file_rename_prefix(struct bfs_store *s, const char *src_bucket,
-				 const char *src_prefix, const char *dst_bucket,
-				 const char *dst_prefix)
+static int keyed_rename_prefix(struct bfs_store *s, const struct keyed_table *t,
+			       const char *src_bucket, const char *src_prefix,
+			       const char *dst_bucket, const char *dst_prefix)
 {
-	char sid[ID_HEX_LEN + 1], did[ID_HEX_LEN + 1];
+	char sid[ID_HEX_LEN + 1], did[ID_HEX_LEN + 1], sql[512];
 	sqlite3_stmt *st = NULL;
 	size_t sl, dl;
 	int rc, r, pass;
-	static const char *const sql[2] = {
-		"DELETE FROM files WHERE bucket_id = ?4 AND key IN"
-		" (SELECT ?3 || CAST(substr(CAST(key AS BLOB), ?2 + 1) AS TEXT)"
-		"  FROM files WHERE bucket_id = ?5 AND "
-		KEY_HAS_PREFIX("?1", "?2") ")",
-		"UPDATE files SET bucket_id = ?4,"
-		" key = ?3 || CAST(substr(CAST(key AS BLOB), ?2 + 1) AS TEXT),"
-		" updated_at = CURRENT_TIMESTAMP"
-		" WHERE bucket_id = ?5 AND " KEY_HAS_PREFIX("?1", "?2"),
-	};
 
 	if (!src_prefix || !dst_prefix)
 		return BFS_ERR_INVAL;
 	sl = strlen(src_prefix);
 	dl = strlen(dst_prefix);
-	pthread_mutex_lock(&s->lock);
 	r = tx_begin(s, NULL, 0);
 	if (r != 0)
-		goto unlock;
+		return r;
 	if ((r = bucket_lookup(s, src_bucket, sid, NULL, NULL, 0)) != 0 ||
 	    (r = bucket_lookup(s, dst_bucket, did, NULL, NULL, 0)) != 0)
 		goto out;
@@ -1817,7 +1840,19 @@ int bfs_store_file_rename_prefix(struct bfs_store *s, const char *src_bucket,
 		}
 	}
 	for (pass = 0; pass < 2; pass++) {
-		r = prepare(s, sql[pass], &st, NULL, 0);
+		if (pass == 0)
+			snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE"
+				 " bucket_id = ?4 AND key IN (SELECT ?3 ||"
+				 " CAST(substr(CAST(key AS BLOB), ?2 + 1) AS TEXT)"
+				 " FROM %s WHERE bucket_id = ?5 AND "
+				 KEY_HAS_PREFIX("?1", "?2") ")", t->name, t->name);
+		else
+			snprintf(sql, sizeof(sql), "UPDATE %s SET bucket_id = ?4,"
+				 " key = ?3 || CAST(substr(CAST(key AS BLOB),"
+				 " ?2 + 1) AS TEXT), updated_at = %s"
+				 " WHERE bucket_id = ?5 AND "
+				 KEY_HAS_PREFIX("?1", "?2"), t->name, t->now);
+		r = prepare(s, sql, &st, NULL, 0);
 		if (r != 0)
 			goto out;
 		rc = SQLITE_OK;
@@ -1836,8 +1871,38 @@ int bfs_store_file_rename_prefix(struct bfs_store *s, const char *src_bucket,
 			goto out;
 	}
 out:
-	r = tx_end(s, r, NULL, 0);
-unlock:
+	return tx_end(s, r, NULL, 0);
+}
+
+/*
+ * Contract: moves the index row (src_bucket, src_key) to (dst_bucket,
+ * dst_key), replacing a row already there, in one transaction.
+ * BFS_ERR_NOTFOUND (nothing changed) when either bucket or the source row
+ * is absent, so the caller can index the destination itself.
+ */
+int bfs_store_file_rename(struct bfs_store *s, const char *src_bucket,
+			  const char *src_key, const char *dst_bucket,
+			  const char *dst_key)
+{
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = keyed_rename(s, &files_table, src_bucket, src_key, dst_bucket,
+			 dst_key);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* See keyed_rename_prefix(). */
+int bfs_store_file_rename_prefix(struct bfs_store *s, const char *src_bucket,
+				 const char *src_prefix, const char *dst_bucket,
+				 const char *dst_prefix)
+{
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = keyed_rename_prefix(s, &files_table, src_bucket, src_prefix,
+				dst_bucket, dst_prefix);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -1987,5 +2052,271 @@ out:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->lock);
 	bfs_bucket_stats_free(a, cnt);
+	return r;
+}
+
+/* ---- the upload journal ---- */
+
+/*
+ * Durability: the connection runs with synchronous=NORMAL, under which a
+ * WAL commit reaches the disk only at the next checkpoint.  A journal
+ * write must survive a power cut once the function returns (the data it
+ * records was, or is about to be, acknowledged), so it is done with
+ * synchronous=FULL, which fsyncs the WAL at commit; the setting goes back
+ * to NORMAL afterwards.  Both happen under s->lock, so no other write of
+ * this handle runs in between.  If NORMAL cannot be restored the handle
+ * just stays FULL: slower, never less safe.
+ */
+static int journal_sync_full(struct bfs_store *s)
+{
+	int rc = sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : db_fail(s, rc, NULL, 0, "synchronous=FULL");
+}
+
+static void journal_sync_normal(struct bfs_store *s)
+{
+	int rc = sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL,
+			      NULL);
+
+	if (rc != SQLITE_OK)
+		db_fail(s, rc, NULL, 0, "synchronous=NORMAL");
+}
+
+void bfs_journal_entries_free(struct bfs_journal_entry *a, size_t n)
+{
+	size_t i;
+
+	if (!a)
+		return;
+	for (i = 0; i < n; i++) {
+		free(a[i].bucket);
+		free(a[i].key);
+		free(a[i].staging_path);
+		free(a[i].base_etag);
+		free(a[i].last_error);
+	}
+	free(a);
+}
+
+int bfs_store_journal_put(struct bfs_store *s, const struct bfs_journal_entry *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK, r;
+
+	if (!e->bucket || !e->key || !e->staging_path)
+		return BFS_ERR_INVAL;
+	pthread_mutex_lock(&s->lock);
+	r = journal_sync_full(s);
+	if (r != 0)
+		goto unlock;
+	r = prepare(s, "INSERT INTO upload_journal (bucket_id, key, staging_path,"
+		    " base_etag, size, mode, uid, gid, mtime, created_at,"
+		    " updated_at, attempts, last_error)"
+		    " SELECT id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+		    " CASE WHEN ?10 > 0 THEN ?10 ELSE " JOURNAL_NOW " END,"
+		    " " JOURNAL_NOW ", ?11, ?12"
+		    " FROM storage_buckets WHERE name = ?1"
+		    " ON CONFLICT (bucket_id, key) DO UPDATE SET"
+		    " staging_path = excluded.staging_path,"
+		    " base_etag = excluded.base_etag, size = excluded.size,"
+		    " mode = excluded.mode, uid = excluded.uid, gid = excluded.gid,"
+		    " mtime = excluded.mtime, updated_at = excluded.updated_at",
+		    &st, NULL, 0);
+	if (r != 0)
+		goto out;
+	bind_str(&rc, st, 1, e->bucket);
+	bind_str(&rc, st, 2, e->key);
+	bind_str(&rc, st, 3, e->staging_path);
+	bind_str(&rc, st, 4, e->base_etag);
+	bind_i64(&rc, st, 5, (int64_t)e->size);
+	bind_i64(&rc, st, 6, e->mode);
+	bind_i64(&rc, st, 7, e->uid);
+	bind_i64(&rc, st, 8, e->gid);
+	bind_i64(&rc, st, 9, e->mtime);
+	bind_i64(&rc, st, 10, e->created_at);
+	bind_i64(&rc, st, 11, e->attempts > 0 ? e->attempts : 0);
+	bind_str(&rc, st, 12, e->last_error);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		r = db_fail(s, rc, NULL, 0, "journal upload");
+	else if (sqlite3_changes(s->db) == 0)
+		r = BFS_ERR_NOTFOUND;
+out:
+	sqlite3_finalize(st);
+	journal_sync_normal(s);
+unlock:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int bfs_store_journal_done(struct bfs_store *s, const char *bucket,
+			   const char *key)
+{
+	int r;
+
+	if (!bucket || !key)
+		return BFS_ERR_INVAL;
+	pthread_mutex_lock(&s->lock);
+	r = journal_sync_full(s);
+	if (r == 0) {
+		r = exec_sql(s, "DELETE FROM upload_journal WHERE key = ?2 AND"
+			     " bucket_id = (SELECT id FROM storage_buckets WHERE"
+			     " name = ?1)", bucket, key, NULL, 0);
+		journal_sync_normal(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int bfs_store_journal_fail(struct bfs_store *s, const char *bucket,
+			   const char *key, const char *error)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK, r;
+
+	if (!bucket || !key)
+		return BFS_ERR_INVAL;
+	pthread_mutex_lock(&s->lock);
+	r = journal_sync_full(s);
+	if (r != 0)
+		goto unlock;
+	r = prepare(s, "UPDATE upload_journal SET attempts = attempts + 1,"
+		    " last_error = ?3, updated_at = " JOURNAL_NOW
+		    " WHERE key = ?2 AND bucket_id ="
+		    " (SELECT id FROM storage_buckets WHERE name = ?1)",
+		    &st, NULL, 0);
+	if (r != 0)
+		goto out;
+	bind_str(&rc, st, 1, bucket);
+	bind_str(&rc, st, 2, key);
+	bind_str(&rc, st, 3, error);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		r = db_fail(s, rc, NULL, 0, "journal failed upload");
+	else if (sqlite3_changes(s->db) == 0)
+		r = BFS_ERR_NOTFOUND;
+out:
+	sqlite3_finalize(st);
+	journal_sync_normal(s);
+unlock:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int bfs_store_journal_rename(struct bfs_store *s, const char *sb,
+			     const char *sk, const char *dbk, const char *dk)
+{
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = journal_sync_full(s);
+	if (r == 0) {
+		r = keyed_rename(s, &journal_table, sb, sk, dbk, dk);
+		journal_sync_normal(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int bfs_store_journal_rename_prefix(struct bfs_store *s, const char *sb,
+				    const char *src_prefix, const char *dbk,
+				    const char *dst_prefix)
+{
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = journal_sync_full(s);
+	if (r == 0) {
+		r = keyed_rename_prefix(s, &journal_table, sb, src_prefix, dbk,
+					dst_prefix);
+		journal_sync_normal(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+enum {
+	JC_ID, JC_BUCKET, JC_KEY, JC_STAGING, JC_ETAG, JC_SIZE, JC_MODE, JC_UID,
+	JC_GID, JC_MTIME, JC_CREATED, JC_UPDATED, JC_ATTEMPTS, JC_ERROR
+};
+
+static int journal_from_row(sqlite3_stmt *st, struct bfs_journal_entry *e)
+{
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	if ((r = col_dup(st, JC_BUCKET, &e->bucket)) != 0 ||
+	    (r = col_dup(st, JC_KEY, &e->key)) != 0 ||
+	    (r = col_dup(st, JC_STAGING, &e->staging_path)) != 0 ||
+	    (r = col_dup(st, JC_ETAG, &e->base_etag)) != 0 ||
+	    (r = col_dup(st, JC_ERROR, &e->last_error)) != 0)
+		return r;
+	e->id = sqlite3_column_int64(st, JC_ID);
+	e->size = (uint64_t)sqlite3_column_int64(st, JC_SIZE);
+	e->mode = (uint32_t)sqlite3_column_int64(st, JC_MODE);
+	e->uid = (uint32_t)sqlite3_column_int64(st, JC_UID);
+	e->gid = (uint32_t)sqlite3_column_int64(st, JC_GID);
+	e->mtime = sqlite3_column_int64(st, JC_MTIME);
+	e->created_at = sqlite3_column_int64(st, JC_CREATED);
+	e->updated_at = sqlite3_column_int64(st, JC_UPDATED);
+	e->attempts = sqlite3_column_int(st, JC_ATTEMPTS);
+	return 0;
+}
+
+int bfs_store_journal_list(struct bfs_store *s, struct bfs_journal_entry **out,
+			   size_t *n)
+{
+	struct bfs_journal_entry *a = NULL, *na;
+	sqlite3_stmt *st = NULL;
+	size_t cnt = 0, alloc = 0;
+	int rc, r;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&s->lock);
+	r = prepare(s, "SELECT j.id, b.name, j.key, j.staging_path, j.base_etag,"
+		    " j.size, j.mode, j.uid, j.gid, j.mtime, j.created_at,"
+		    " j.updated_at, j.attempts, j.last_error"
+		    " FROM upload_journal j JOIN storage_buckets b"
+		    " ON b.id = j.bucket_id ORDER BY j.created_at, j.id",
+		    &st, NULL, 0);
+	if (r != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == alloc) {
+			if (alloc >= BFS_JOURNAL_LIST_MAX) {
+				r = BFS_ERR_TOOBIG;
+				goto out;
+			}
+			alloc = alloc ? 2 * alloc : 16;
+			if (alloc > BFS_JOURNAL_LIST_MAX)
+				alloc = BFS_JOURNAL_LIST_MAX;
+			na = realloc(a, alloc * sizeof(*a));
+			if (!na) {
+				r = BFS_ERR_NOMEM;
+				goto out;
+			}
+			a = na;
+		}
+		/* Counted before filling, so a half-filled entry is freed. */
+		r = journal_from_row(st, &a[cnt++]);
+		if (r != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = db_fail(s, rc, NULL, 0, "list upload journal");
+		goto out;
+	}
+	*out = a;
+	*n = cnt;
+	a = NULL;
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	bfs_journal_entries_free(a, cnt);
 	return r;
 }

@@ -723,14 +723,87 @@ def test_config_secret_needs_key(tmp_path):
 
 # ---------------------------------------------------------------- misc
 
-def test_pending_not_available(ctl):
-    err = ctl.fail("pending")
-    assert err.strip() == "bucketctl: pending: not available in this build"
+def journal_row(ctl, bucket, key, age, size=10, attempts=0, error=None,
+                etag=None):
+    """Inserts an upload journal row as the daemon would, `age` seconds old."""
+    import time
+    now = int(time.time())
+    con = sqlite3.connect(ctl.db, timeout=10)
+    try:
+        with con:
+            con.execute(
+                "INSERT INTO upload_journal (bucket_id, key, staging_path,"
+                " base_etag, size, mode, uid, gid, mtime, created_at,"
+                " updated_at, attempts, last_error) SELECT id, ?, ?, ?, ?,"
+                " 33188, 1000, 1000, 1700000000, ?, ?, ?, ? FROM"
+                " storage_buckets WHERE name = ?",
+                (key, "/var/cache/bucketfs/stage/" + key.replace("/", "_"),
+                 etag, size, now - age, now - age // 2, attempts, error,
+                 bucket))
+    finally:
+        con.close()
+
+
+def test_pending_empty(ctl):
+    assert ctl.ok("pending") == "no pending uploads\n"
+    assert ctl.json("pending") == []
+
+
+def test_pending_lists_journal(ctl):
+    ctl.add_scratch()
+    journal_row(ctl, "scratch", "b/new.txt", 125)
+    journal_row(ctl, "media", "chat/g1/a.bin", 7300, size=123456, attempts=3,
+                error="upload failed: connection refused\nretrying", etag='"e1"')
+    journal_row(ctl, "media", "late.txt", 5)
+    out = ctl.ok("pending").splitlines()
+    assert out[0].split() == ["BUCKET", "KEY", "SIZE", "AGE", "ATTEMPTS",
+                              "LAST_ERROR"]
+    # Oldest first; the error on one line.
+    rows = [line.split(None, 5) for line in out[1:]]
+    assert [r[:5] for r in rows] == [
+        ["media", "chat/g1/a.bin", "123456", "2h", "3"],
+        ["scratch", "b/new.txt", "10", "2m", "0"],
+        ["media", "late.txt", "10", rows[2][3], "0"]]
+    assert rows[0][5] == "upload failed: connection refused retrying"
+    assert rows[1][5] == "-" and rows[2][5] == "-"
+    assert rows[2][3] in ("5s", "6s", "7s")
+    assert out[0].index("KEY") == out[1].index("chat/g1/a.bin")
+    j = ctl.json("pending")
+    assert [e["key"] for e in j] == ["chat/g1/a.bin", "b/new.txt", "late.txt"]
+    e = j[0]
+    assert set(e) == {"id", "bucket", "key", "staging_path", "base_etag",
+                      "size", "mode", "uid", "gid", "mtime", "created_at",
+                      "updated_at", "age_seconds", "attempts", "last_error"}
+    assert e["bucket"] == "media" and e["size"] == 123456
+    assert e["staging_path"] == "/var/cache/bucketfs/stage/chat_g1_a.bin"
+    assert e["base_etag"] == '"e1"' and e["attempts"] == 3
+    assert e["last_error"] == "upload failed: connection refused\nretrying"
+    assert e["mode"] == 33188 and e["uid"] == 1000 and e["mtime"] == 1700000000
+    assert 7300 <= e["age_seconds"] <= 7310
+    assert e["updated_at"] - e["created_at"] == 3650
+    assert j[1]["base_etag"] is None and j[1]["last_error"] is None
+    # Listing is read-only.
+    assert len(ctl.sql("SELECT * FROM upload_journal")) == 3
+
+
+def test_remove_refused_while_pending(ctl):
+    ctl.add_scratch()
+    journal_row(ctl, "scratch", "doc.txt", 30)
+    journal_row(ctl, "scratch", "img.png", 20)
+    err = ctl.fail("bucket", "remove", "scratch")
+    assert "bucket scratch has 2 pending uploads" in err and "force" in err
+    assert ctl.sql("SELECT count(*) FROM upload_journal") == [(2,)]
+    assert "scratch" in ctl.ok("pending")
+    out = ctl.ok("bucket", "remove", "scratch", "--force")
+    assert out.startswith("removed bucket scratch (dropped 2 pending uploads "
+                          "(never uploaded), 0 index rows")
+    assert ctl.sql("SELECT count(*) FROM upload_journal") == [(0,)]
+    assert ctl.ok("pending") == "no pending uploads\n"
 
 
 @pytest.mark.parametrize("args", [["bucket", "list"], ["bucket", "show", "media"],
                                   ["defaults"], ["assignments"], ["files"],
-                                  ["stats"], ["stats", "media"]])
+                                  ["stats"], ["stats", "media"], ["pending"]])
 def test_json_before_and_after(ctl, args):
     a = json.loads(ctl.ok("--json", *args))
     b = json.loads(ctl.ok(*args, "--json"))
@@ -742,7 +815,8 @@ def test_listing_sync_writes_nothing(ctl):
     before = ctl.sql("SELECT id, updated_at, config_json FROM storage_buckets")
     con = sqlite3.connect(ctl.db)
     v0 = con.execute("PRAGMA data_version").fetchone()[0]
-    for args in (["bucket", "list"], ["defaults"], ["files"], ["stats"]):
+    for args in (["bucket", "list"], ["defaults"], ["files"], ["stats"],
+                 ["pending"]):
         ctl.ok(*args)
     v1 = con.execute("PRAGMA data_version").fetchone()[0]
     con.close()

@@ -4,7 +4,10 @@
  * files, buckets with sealed secrets (never in the db or WAL bytes),
  * defaults and assignments applied all or nothing, the partial unique
  * indexes, removal refusals, config sync idempotence seen through
- * PRAGMA data_version of a second connection, and the file index.
+ * PRAGMA data_version of a second connection, the file index, the upload
+ * journal (upserts, order, renames, durability seen from a second
+ * connection, the upgrade of a version 1 database) and the pure journal
+ * helpers (conflict names, ages).
  *
  * The test opens its own sqlite3 connection to inspect what the store
  * wrote; production code outside src/store never does.
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -23,6 +27,8 @@
 #include "bfs_crypto.h"
 #include "bfs_ctlfile.h"
 #include "bfs_error.h"
+#include "bfs_journal.h"
+#include "bfs_key.h"
 #include "bfs_log.h"
 #include "bfs_store.h"
 #include "unit.h"
@@ -233,13 +239,13 @@ START_TEST(open_migrates_and_reopens)
 	add_bucket(s, "media", BFS_PROV_S3, "s3cr3t");
 	bfs_store_close(s);
 	db = raw_open();
-	ck_assert_int_eq(raw_int(db, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(raw_int(db, "PRAGMA user_version"), 2);
 	mode = raw_text(db, "PRAGMA journal_mode");
 	ck_assert_str_eq(mode, "wal");
 	free(mode);
 	ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE"
 				 " name IN ('storage_buckets','files',"
-				 "'assignments','settings')"), 4);
+				 "'assignments','settings','upload_journal')"), 5);
 	sqlite3_close(db);
 	/* Reopen: no migration runs again, data intact. */
 	s = open_store();
@@ -265,7 +271,7 @@ START_TEST(open_upgrades_older_database)
 	s = open_store();
 	bfs_store_close(s);
 	db = raw_open();
-	ck_assert_int_eq(raw_int(db, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(raw_int(db, "PRAGMA user_version"), 2);
 	ck_assert_int_eq(raw_int(db, "SELECT x FROM other"), 42);
 	sqlite3_close(db);
 }
@@ -1198,6 +1204,469 @@ START_TEST(threads_share_one_handle)
 }
 END_TEST
 
+/* ---- upload journal ---- */
+
+/* Fills e with borrowed strings (nothing to free). */
+static void mk_entry(struct bfs_journal_entry *e, const char *bucket,
+		     const char *key, const char *staging, const char *etag,
+		     int64_t created_at)
+{
+	memset(e, 0, sizeof(*e));
+	e->bucket = (char *)bucket;
+	e->key = (char *)key;
+	e->staging_path = (char *)staging;
+	e->base_etag = (char *)etag;
+	e->size = 1234;
+	e->mode = 0100640;
+	e->uid = 1001;
+	e->gid = 1002;
+	e->mtime = 1700000000;
+	e->created_at = created_at;
+}
+
+/* The journal as "bucket:key" strings joined by spaces, oldest first. */
+static void journal_keys(struct bfs_store *s, char *out, size_t len)
+{
+	struct bfs_journal_entry *a = NULL;
+	size_t n = 0, i, at = 0;
+
+	out[0] = '\0';
+	ck_assert_int_eq(bfs_store_journal_list(s, &a, &n), 0);
+	ck_assert(n == 0 || a != NULL);
+	for (i = 0; i < n; i++) {
+		snprintf(out + at, len - at, "%s%s:%s", i ? " " : "", a[i].bucket,
+			 a[i].key);
+		at = strlen(out);
+	}
+	bfs_journal_entries_free(a, n);
+}
+
+START_TEST(journal_put_fail_done)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_journal_entry e, *a = NULL;
+	size_t n = 7;
+	time_t before = time(NULL);
+
+	add_bucket(s, "media", BFS_PROV_LOCAL, NULL);
+	ck_assert_int_eq(bfs_store_journal_list(s, &a, &n), 0);
+	ck_assert_ptr_null(a);
+	ck_assert_uint_eq(n, 0);
+
+	mk_entry(&e, "media", "docs/a.txt", "/var/stage/1", "\"e1\"", 0);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	ck_assert_int_eq(bfs_store_journal_list(s, &a, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_gt(a[0].id, 0);
+	ck_assert_str_eq(a[0].bucket, "media");
+	ck_assert_str_eq(a[0].key, "docs/a.txt");
+	ck_assert_str_eq(a[0].staging_path, "/var/stage/1");
+	ck_assert_str_eq(a[0].base_etag, "\"e1\"");
+	ck_assert_uint_eq(a[0].size, 1234);
+	ck_assert_uint_eq(a[0].mode, 0100640);
+	ck_assert_uint_eq(a[0].uid, 1001);
+	ck_assert_uint_eq(a[0].gid, 1002);
+	ck_assert_int_eq(a[0].mtime, 1700000000);
+	ck_assert_int_ge(a[0].created_at, before);
+	ck_assert_int_le(a[0].created_at, time(NULL));
+	ck_assert_int_ge(a[0].updated_at, a[0].created_at);
+	ck_assert_int_eq(a[0].attempts, 0);
+	ck_assert_ptr_null(a[0].last_error);
+	bfs_journal_entries_free(a, n);
+
+	/* Failures count up and keep the last reason. */
+	ck_assert_int_eq(bfs_store_journal_fail(s, "media", "docs/a.txt",
+						"connection refused"), 0);
+	ck_assert_int_eq(bfs_store_journal_fail(s, "media", "docs/a.txt",
+						"503 SlowDown"), 0);
+	/* New data for the same file: upsert keeps created_at, attempts and
+	 * the last error, takes the new staging file, etag and attributes. */
+	mk_entry(&e, "media", "docs/a.txt", "/var/stage/2", NULL, 42);
+	e.size = 99;
+	e.attempts = 17;
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	ck_assert_int_eq(bfs_store_journal_list(s, &a, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(a[0].staging_path, "/var/stage/2");
+	ck_assert_ptr_null(a[0].base_etag);
+	ck_assert_uint_eq(a[0].size, 99);
+	ck_assert_int_ge(a[0].created_at, before);
+	ck_assert_int_eq(a[0].attempts, 2);
+	ck_assert_str_eq(a[0].last_error, "503 SlowDown");
+	bfs_journal_entries_free(a, n);
+
+	/* Refusals. */
+	mk_entry(&e, "nosuch", "x", "/var/stage/3", NULL, 0);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), BFS_ERR_NOTFOUND);
+	mk_entry(&e, "media", "x", NULL, NULL, 0);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), BFS_ERR_INVAL);
+	ck_assert_int_eq(bfs_store_journal_fail(s, "media", "absent", "e"),
+			 BFS_ERR_NOTFOUND);
+
+	/* done deletes; absent rows and buckets are fine. */
+	ck_assert_int_eq(bfs_store_journal_done(s, "media", "docs/a.txt"), 0);
+	ck_assert_int_eq(bfs_store_journal_list(s, &a, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(bfs_store_journal_done(s, "media", "docs/a.txt"), 0);
+	ck_assert_int_eq(bfs_store_journal_done(s, "nosuch", "k"), 0);
+	bfs_store_close(s);
+}
+END_TEST
+
+START_TEST(journal_order_and_renames)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_journal_entry e, *a = NULL;
+	size_t n = 0;
+	char keys[512];
+
+	add_bucket(s, "media", BFS_PROV_LOCAL, NULL);
+	add_bucket(s, "spare", BFS_PROV_LOCAL, NULL);
+	mk_entry(&e, "media", "c", "/s/c", NULL, 300);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	mk_entry(&e, "spare", "a", "/s/a", NULL, 100);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	mk_entry(&e, "media", "b", "/s/b", NULL, 200);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	/* Same created_at: insertion order (id) decides. */
+	mk_entry(&e, "media", "a2", "/s/a2", NULL, 100);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	journal_keys(s, keys, sizeof(keys));
+	ck_assert_str_eq(keys, "spare:a media:a2 media:b media:c");
+
+	/* A file moved to another bucket keeps its row and age. */
+	ck_assert_int_eq(bfs_store_journal_rename(s, "media", "c", "spare", "d/c"), 0);
+	journal_keys(s, keys, sizeof(keys));
+	ck_assert_str_eq(keys, "spare:a media:a2 media:b spare:d/c");
+	/* Onto an existing row: replaced (rename(2) replaced that file). */
+	ck_assert_int_eq(bfs_store_journal_rename(s, "media", "b", "spare", "a"), 0);
+	journal_keys(s, keys, sizeof(keys));
+	ck_assert_str_eq(keys, "media:a2 spare:a spare:d/c");
+	ck_assert_int_eq(bfs_store_journal_list(s, &a, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(a[1].staging_path, "/s/b");
+	ck_assert_int_eq(a[1].created_at, 200);
+	bfs_journal_entries_free(a, n);
+	/* Absent source or bucket: nothing changes. */
+	ck_assert_int_eq(bfs_store_journal_rename(s, "media", "zz", "media", "y"),
+			 BFS_ERR_NOTFOUND);
+	ck_assert_int_eq(bfs_store_journal_rename(s, "media", "a2", "nosuch", "y"),
+			 BFS_ERR_NOTFOUND);
+	ck_assert_int_eq(bfs_store_journal_rename(s, "media", "a2", "media", "a2"), 0);
+	journal_keys(s, keys, sizeof(keys));
+	ck_assert_str_eq(keys, "media:a2 spare:a spare:d/c");
+
+	/* A folder rename moves the rows under it, and only those. */
+	mk_entry(&e, "spare", "d/sub/e", "/s/e", NULL, 400);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	mk_entry(&e, "spare", "dx", "/s/dx", NULL, 500);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	ck_assert_int_eq(bfs_store_journal_rename_prefix(s, "spare", "d/", "media",
+							 "new%/"), 0);
+	journal_keys(s, keys, sizeof(keys));
+	ck_assert_str_eq(keys, "media:a2 spare:a media:new%/c media:new%/sub/e"
+			 " spare:dx");
+	ck_assert_int_eq(bfs_store_journal_rename_prefix(s, "media", "new%/",
+							 "media", "new%/in/"),
+			 BFS_ERR_INVAL);
+	bfs_store_close(s);
+}
+END_TEST
+
+/*
+ * The durability contract as far as a test can see it: the row is
+ * committed (another connection reads it) when put returns, and stays
+ * after the handle is closed.  That the WAL is also fsync'd at that commit
+ * (synchronous=FULL) cannot be seen from here: under strace, each journal
+ * write shows one fdatasync of the -wal file and an index write none.
+ */
+START_TEST(journal_durable_for_other_connections)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_journal_entry e;
+	sqlite3 *db;
+	char *txt;
+
+	add_bucket(s, "media", BFS_PROV_LOCAL, NULL);
+	db = raw_open();
+	mk_entry(&e, "media", "k", "/s/k", "\"e\"", 0);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM upload_journal"), 1);
+	txt = raw_text(db, "SELECT staging_path FROM upload_journal");
+	ck_assert_str_eq(txt, "/s/k");
+	free(txt);
+	ck_assert_int_eq(bfs_store_journal_fail(s, "media", "k", "boom"), 0);
+	ck_assert_int_eq(raw_int(db, "SELECT attempts FROM upload_journal"), 1);
+	ck_assert_int_eq(bfs_store_journal_done(s, "media", "k"), 0);
+	ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM upload_journal"), 0);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	bfs_store_close(s);
+	ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM upload_journal"), 1);
+	sqlite3_close(db);
+	s = open_store();
+	ck_assert_int_eq(bfs_store_journal_done(s, "media", "k"), 0);
+	bfs_store_close(s);
+}
+END_TEST
+
+/* The schema of version 1 exactly as migration 1 built it. */
+static const char v1_schema[] =
+	"CREATE TABLE storage_buckets ("
+	" id TEXT PRIMARY KEY,"
+	" name TEXT NOT NULL UNIQUE,"
+	" description TEXT,"
+	" provider TEXT NOT NULL CHECK (provider IN ('r2','s3','local')),"
+	" is_default BOOLEAN NOT NULL DEFAULT 0,"
+	" is_default_chat BOOLEAN NOT NULL DEFAULT 0,"
+	" is_default_forms BOOLEAN NOT NULL DEFAULT 0,"
+	" config_json TEXT NOT NULL,"
+	" managed_by TEXT NOT NULL DEFAULT 'bucketctl'"
+	"  CHECK (managed_by IN ('bucketctl','config')),"
+	" created_by TEXT,"
+	" created_at DATETIME DEFAULT CURRENT_TIMESTAMP,"
+	" updated_at DATETIME DEFAULT CURRENT_TIMESTAMP);"
+	"CREATE UNIQUE INDEX storage_buckets_one_default"
+	" ON storage_buckets (is_default) WHERE is_default = 1;"
+	"CREATE UNIQUE INDEX storage_buckets_one_default_chat"
+	" ON storage_buckets (is_default_chat) WHERE is_default_chat = 1;"
+	"CREATE UNIQUE INDEX storage_buckets_one_default_forms"
+	" ON storage_buckets (is_default_forms) WHERE is_default_forms = 1;"
+	"CREATE TABLE files ("
+	" id INTEGER PRIMARY KEY,"
+	" bucket_id TEXT NOT NULL REFERENCES storage_buckets(id),"
+	" key TEXT NOT NULL,"
+	" size INTEGER NOT NULL DEFAULT 0,"
+	" etag TEXT,"
+	" content_type TEXT,"
+	" mode INTEGER,"
+	" uid INTEGER,"
+	" gid INTEGER,"
+	" mtime INTEGER,"
+	" created_at DATETIME DEFAULT CURRENT_TIMESTAMP,"
+	" updated_at DATETIME DEFAULT CURRENT_TIMESTAMP,"
+	" UNIQUE (bucket_id, key));"
+	"CREATE TABLE assignments ("
+	" context_type TEXT NOT NULL CHECK (context_type IN ('chat','form')),"
+	" context_id TEXT NOT NULL,"
+	" bucket_id TEXT NOT NULL REFERENCES storage_buckets(id),"
+	" PRIMARY KEY (context_type, context_id));"
+	"CREATE INDEX assignments_bucket ON assignments (bucket_id);"
+	"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT);"
+	"INSERT INTO storage_buckets (id, name, provider, is_default,"
+	" config_json) VALUES ('0123456789abcdef0123456789abcdef', 'media',"
+	" 'local', 1, json_object('path', '/srv/media', 'path_style', json('false'),"
+	" 'read_only', json('false')));"
+	"INSERT INTO files (bucket_id, key, size, etag) VALUES"
+	" ('0123456789abcdef0123456789abcdef', 'docs/old.txt', 77, '\"old\"');"
+	"INSERT INTO assignments VALUES ('chat', 'g1',"
+	" '0123456789abcdef0123456789abcdef');"
+	"PRAGMA user_version = 1;";
+
+START_TEST(journal_upgrade_from_version_1)
+{
+	struct bfs_store *s;
+	struct bfs_bucket_conf b;
+	struct bfs_file_row row;
+	struct bfs_journal_entry e;
+	sqlite3 *db = NULL;
+	char keys[128], err[512];
+
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL,
+				      NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, v1_schema, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	s = open_store();
+	db = raw_open();
+	ck_assert_int_eq(raw_int(db, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE"
+				 " type = 'table' AND name = 'upload_journal'"), 1);
+	ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM assignments"), 1);
+	sqlite3_close(db);
+	/* Old data reads as before. */
+	ck_assert_int_eq(bfs_store_bucket_get(s, "media", NULL, &b), 0);
+	ck_assert_str_eq(b.path, "/srv/media");
+	ck_assert_uint_eq(b.defaults, BFS_ROLE_BIT(BFS_ROLE_GENERAL));
+	bfs_bucket_conf_clear(&b);
+	ck_assert_int_eq(bfs_store_file_get(s, "media", "docs/old.txt", &row), 0);
+	ck_assert_uint_eq(row.size, 77);
+	ck_assert_str_eq(row.etag, "\"old\"");
+	bfs_file_row_clear(&row);
+	/* The new table works with the old bucket, which it now holds. */
+	mk_entry(&e, "media", "docs/new.txt", "/s/new", NULL, 0);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	journal_keys(s, keys, sizeof(keys));
+	ck_assert_str_eq(keys, "media:docs/new.txt");
+	ck_assert_int_eq(bfs_store_bucket_remove(s, "media", 0, err, sizeof(err)),
+			 BFS_ERR_BUSY);
+	bfs_store_close(s);
+	/* Reopening at version 2 runs nothing again. */
+	s = open_store();
+	journal_keys(s, keys, sizeof(keys));
+	ck_assert_str_eq(keys, "media:docs/new.txt");
+	bfs_store_close(s);
+}
+END_TEST
+
+START_TEST(journal_holds_bucket)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_config *cfg = mk_config(1), *cfg0 = mk_config(0);
+	struct bfs_journal_entry e;
+	struct bfs_bucket_conf b;
+	char err[512], keys[256];
+	sqlite3 *db;
+
+	add_bucket(s, "media", BFS_PROV_LOCAL, NULL);
+	add_bucket(s, "spare", BFS_PROV_LOCAL, NULL);
+	mk_entry(&e, "media", "a", "/s/a", NULL, 0);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	ck_assert_int_eq(bfs_store_bucket_remove(s, "media", 0, err, sizeof(err)),
+			 BFS_ERR_BUSY);
+	ck_assert_str_eq(err, "bucket media has 1 pending upload; use --force");
+	mk_entry(&e, "media", "b", "/s/b", NULL, 0);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	mk_entry(&e, "spare", "c", "/s/c", NULL, 0);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	put_file(s, "media", "x", 1);
+	ck_assert_int_eq(bfs_store_bucket_remove(s, "media", 0, err, sizeof(err)),
+			 BFS_ERR_BUSY);
+	ck_assert_str_eq(err, "bucket media has 2 pending uploads; holds 1 "
+			 "indexed file; use --force");
+	/* --force drops its journal rows (only its own). */
+	ck_assert_int_eq(bfs_store_bucket_remove(s, "media", 1, err, sizeof(err)), 0);
+	journal_keys(s, keys, sizeof(keys));
+	ck_assert_str_eq(keys, "spare:c");
+	db = raw_open();
+	ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM upload_journal"), 1);
+	sqlite3_close(db);
+
+	/* A config bucket with pending uploads that leaves the config is
+	 * kept (handed to bucketctl), never dropped with its data. */
+	mk_bucket(&cfg->buckets[0], "cfgb", BFS_PROV_LOCAL, NULL, NULL);
+	sync_ok(s, cfg);
+	mk_entry(&e, "cfgb", "p", "/s/p", NULL, 0);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	sync_ok(s, cfg0);
+	ck_assert_int_eq(bfs_store_bucket_get(s, "cfgb", NULL, &b), 0);
+	ck_assert_int_eq(b.managed_by_config, 0);
+	bfs_bucket_conf_clear(&b);
+	journal_keys(s, keys, sizeof(keys));
+	ck_assert_str_eq(keys, "spare:c cfgb:p");
+	free_config(cfg0);
+	free_config(cfg);
+	bfs_store_close(s);
+}
+END_TEST
+
+/* ---- pure journal helpers ---- */
+
+static void conflict_ok(const char *key, time_t when, const char *want)
+{
+	char *out = (char *)1;
+
+	ck_assert_int_eq(bfs_conflict_key(key, when, &out), 0);
+	ck_assert_str_eq(out, want);
+	ck_assert_int_eq(bfs_key_check(out, 0), 0);
+	free(out);
+}
+
+START_TEST(journal_conflict_names)
+{
+	char key[BFS_KEY_MAX + 1], want[BFS_KEY_MAX + 1], *out = (char *)1;
+	const char *seg;
+	size_t i;
+
+	/* 1700000000 is 2023-11-14 22:13:20 UTC, whatever TZ says. */
+	setenv("TZ", "Pacific/Auckland", 1);
+	tzset();
+	conflict_ok("docs/report.pdf", 1700000000,
+		    "docs/report.pdf.conflict-20231114T221320");
+	conflict_ok("a", 0, "a.conflict-19700101T000000");
+	conflict_ok("chat/g1/.hidden", 1700000000,
+		    "chat/g1/.hidden.conflict-20231114T221320");
+	unsetenv("TZ");
+	tzset();
+
+	/* A 255-byte name: the stem shrinks, ".pdf" and the suffix stay. */
+	memset(key, 'x', 251);
+	strcpy(key + 251, ".pdf");
+	memset(want, 'x', 226);
+	strcpy(want + 226, ".pdf.conflict-20231114T221320");
+	ck_assert_uint_eq(strlen(want), BFS_NAME_MAX);
+	conflict_ok(key, 1700000000, want);
+	/* Cut at a character boundary: "a" then 127 two-byte "é". */
+	key[0] = 'a';
+	for (i = 0; i < 127; i++)
+		memcpy(key + 1 + 2 * i, "\xc3\xa9", 2);
+	key[255] = '\0';
+	ck_assert_int_eq(bfs_conflict_key(key, 1700000000, &out), 0);
+	ck_assert_uint_eq(strlen(out), 229 + 25);
+	ck_assert_int_eq(memcmp(out, key, 229), 0);
+	ck_assert_str_eq(out + 229, ".conflict-20231114T221320");
+	free(out);
+	/* A long extension is not kept whole: plain cut. */
+	memset(key, 'y', 220);
+	strcpy(key + 220, ".averyveryverylongextension");
+	ck_assert_int_eq(bfs_conflict_key(key, 1700000000, &out), 0);
+	ck_assert_uint_eq(strlen(out), BFS_NAME_MAX);
+	ck_assert_int_eq(memcmp(out, key, 230), 0);
+	free(out);
+
+	/* The whole-key limit: 990 bytes of folders leave 9 for NAME. */
+	key[0] = '\0';
+	for (i = 0; i < 4; i++) {
+		memset(key + strlen(key), 'd', 246);
+		strcpy(key + 246 * (i + 1) + i, "/");
+	}
+	ck_assert_uint_eq(strlen(key), 988);
+	strcat(key, "ee/abcdefghijklmnop.txt");
+	seg = strrchr(key, '/') + 1;
+	ck_assert_uint_eq((size_t)(seg - key), 991);
+	ck_assert_int_eq(bfs_key_check(key, 0), 0);
+	ck_assert_int_eq(bfs_conflict_key(key, 1700000000, &out), 0);
+	ck_assert_uint_eq(strlen(out), BFS_KEY_MAX);
+	ck_assert_str_eq(out + 991, "abcd.txt.conflict-20231114T221320");
+	free(out);
+	/* No room for even one byte of NAME. */
+	key[1000] = '\0';
+	key[999] = 'n';
+	key[998] = '/';
+	ck_assert_int_eq(bfs_key_check(key, 0), 0);
+	out = (char *)1;
+	ck_assert_int_eq(bfs_conflict_key(key, 1700000000, &out),
+			 BFS_ERR_NAMETOOLONG);
+	ck_assert_ptr_null(out);
+
+	/* Unsafe input is refused, not repaired. */
+	ck_assert_int_eq(bfs_conflict_key("a//b", 0, &out), BFS_ERR_INVAL);
+	ck_assert_int_eq(bfs_conflict_key("", 0, &out), BFS_ERR_INVAL);
+	ck_assert_int_eq(bfs_conflict_key("dir/", 0, &out), BFS_ERR_INVAL);
+	ck_assert_ptr_null(out);
+}
+END_TEST
+
+START_TEST(journal_age_strings)
+{
+	static const struct { int64_t s; const char *want; } v[] = {
+		{ -5, "0s" }, { 0, "0s" }, { 5, "5s" }, { 59, "59s" },
+		{ 60, "1m" }, { 3599, "59m" }, { 3600, "1h" },
+		{ 48 * 3600 - 1, "47h" }, { 48 * 3600, "2d" },
+		{ 400 * 86400 + 5, "400d" },
+	};
+	char out[16];
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		bfs_journal_age_str(v[i].s, out, sizeof(out));
+		ck_assert_str_eq(out, v[i].want);
+	}
+	bfs_journal_age_str(123456, out, 2);      /* 34h, capped */
+	ck_assert_str_eq(out, "3");
+}
+END_TEST
+
 Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -1226,6 +1695,13 @@ Suite *store_suite(void)
 	tcase_add_test(tc, file_rename_prefix_special_chars);
 	tcase_add_test(tc, stats_per_bucket);
 	tcase_add_test(tc, threads_share_one_handle);
+	tcase_add_test(tc, journal_put_fail_done);
+	tcase_add_test(tc, journal_order_and_renames);
+	tcase_add_test(tc, journal_durable_for_other_connections);
+	tcase_add_test(tc, journal_upgrade_from_version_1);
+	tcase_add_test(tc, journal_holds_bucket);
+	tcase_add_test(tc, journal_conflict_names);
+	tcase_add_test(tc, journal_age_strings);
 	suite_add_tcase(s, tc);
 	return s;
 }
