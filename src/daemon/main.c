@@ -306,6 +306,19 @@ int main(int argc, char **argv)
 	}
 	g.debug = o.debug;
 	g.quiet = !o.foreground;
+	/* fuse_daemonize() changes to "/" even in the foreground, and the
+	 * unmount at exit must still find the mount point. */
+	{
+		char *abs = realpath(o.mountpoint, NULL);
+
+		if (!abs) {
+			fprintf(stderr, "bucketfs: mount point %s: %s\n",
+				o.mountpoint, strerror(errno));
+			goto out;
+		}
+		free(o.mountpoint);
+		o.mountpoint = abs;
+	}
 
 	if (bfs_config_load(o.config, &g.cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "bucketfs: %s\n", err);
@@ -410,9 +423,14 @@ int main(int argc, char **argv)
 	sd_notify(0, "STOPPING=1");
 #endif
 	BFS_INFO("unmounting; flushing pending uploads");
-	ret = r == 0 ? 0 : 1;
+	/* libfuse reports the signal that ended the loop; SIGTERM/SIGINT
+	 * are an ordinary stop, like fusermount3 -u. */
+	if (r < 0)
+		r = -r;
+	ret = (r == 0 || r == SIGTERM || r == SIGINT) ? 0 : 1;
 	if (bfs_ofile_flush_all(bfs_fs.upload_timeout) != 0)
 		ret = 1;
+	bfs_fs_release_all();
 out:
 	if (g.reg)
 		bfs_registry_stop(g.reg);

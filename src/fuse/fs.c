@@ -45,8 +45,10 @@
 
 struct bfs_fs_ctx bfs_fs;
 
-/* One open() of a file or control file. */
+/* One open() of a file or control file; linked in fs_fhs until release
+ * (so a shutdown with files still open can free them). */
 struct fs_fh {
+	struct fs_fh *prev, *next;   /* fs_fh_mu */
 	int ctl;                  /* control file kind, -1 for a file */
 	struct bfs_buf snap;      /* control file content at open */
 	struct bfs_ofile *of;     /* referenced (files) */
@@ -58,6 +60,8 @@ struct fs_fh {
 };
 
 static struct timespec fs_start_time;
+static pthread_mutex_t fs_fh_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct fs_fh *fs_fhs;                 /* fs_fh_mu; every live handle */
 
 static inline struct fs_fh *get_fh(struct fuse_file_info *fi)
 {
@@ -505,6 +509,12 @@ static struct fs_fh *fh_new(int ctl, struct bfs_ofile *of)
 	bfs_buf_init(&fh->snap, BFS_CTL_RENDER_MAX);
 	pthread_mutex_init(&fh->mu, NULL);
 	fh->ra_win = RA_MIN;
+	pthread_mutex_lock(&fs_fh_mu);
+	fh->next = fs_fhs;
+	if (fs_fhs)
+		fs_fhs->prev = fh;
+	fs_fhs = fh;
+	pthread_mutex_unlock(&fs_fh_mu);
 	return fh;
 }
 
@@ -512,6 +522,14 @@ static void fh_free(struct fs_fh *fh)
 {
 	if (!fh)
 		return;
+	pthread_mutex_lock(&fs_fh_mu);
+	if (fh->prev)
+		fh->prev->next = fh->next;
+	else
+		fs_fhs = fh->next;
+	if (fh->next)
+		fh->next->prev = fh->prev;
+	pthread_mutex_unlock(&fs_fh_mu);
 	bfs_buf_free(&fh->snap);
 	free(fh->ra);
 	pthread_mutex_destroy(&fh->mu);
@@ -1917,6 +1935,21 @@ static const struct fuse_operations fs_ops = {
 	.link = fs_link,
 	.mknod = fs_mknod,
 };
+
+void bfs_fs_release_all(void)
+{
+	struct fs_fh *fh;
+
+	for (;;) {
+		pthread_mutex_lock(&fs_fh_mu);
+		fh = fs_fhs;
+		pthread_mutex_unlock(&fs_fh_mu);
+		if (!fh)
+			break;
+		bfs_ofile_put(fh->of);
+		fh_free(fh);
+	}
+}
 
 const struct fuse_operations *bfs_fs_operations(void)
 {

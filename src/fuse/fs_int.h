@@ -125,5 +125,8 @@ int bfs_ofile_flush_all(int timeout);
 /* meta of a remote object -> st (dir: it was found as a folder). */
 void bfs_fs_meta_to_stat(const struct bfs_meta *m, int dir, struct stat *st);
 const struct fuse_operations *bfs_fs_operations(void);
+/* After the loop ended (and bfs_ofile_flush_all): drops every handle the
+ * kernel never released, closing their open files and staging files. */
+void bfs_fs_release_all(void);
 
 #endif
