@@ -137,6 +137,18 @@ def assert_serving(fs, m, bucket="b1"):
     os.unlink(probe)
 
 
+def assert_pending_empty(m, timeout=5.0):
+    """`bucketctl pending` empties once the data is stored."""
+    end = time.monotonic() + timeout
+    while True:
+        p = m.ctl("pending")
+        if "no pending uploads" in p.stdout or time.monotonic() > end:
+            break
+        time.sleep(0.3)
+    assert "no pending uploads" in p.stdout, \
+        "stored, yet still pending:\n" + p.stdout
+
+
 def helpers_tail(m):
     return "\n".join(m.stderr().splitlines()[-40:])
 
@@ -470,6 +482,7 @@ def test_outage_eio_within_upload_timeout_then_lands(faulty_s3):
     quiet = wait_quiet(fs.proxy)
     assert b.read("outage.bin") is None
     assert outage_hits(fs.proxy) > 0
+    pend = m.ctl("pending", check=False)      # asserted below
     fs.proxy.restore()
     got = wait_stored(b, "outage.bin", data)
     assert digest(got) == digest(data), "after the outage the kept data did not reach " \
@@ -477,6 +490,10 @@ def test_outage_eio_within_upload_timeout_then_lands(faulty_s3):
         "%s\n%s" % (LAND_TIMEOUT, quiet, describe(got, data),
                     helpers_tail(m))
     assert digest(read_file(p)) == digest(data)
+    assert pend.returncode == 0 and "outage.bin" in pend.stdout, \
+        "bucketctl pending during the outage (exit %d):\n%s%s" % (
+            pend.returncode, pend.stdout, pend.stderr)
+    assert_pending_empty(m)
     assert_serving(fs, m)
 
 
@@ -562,6 +579,7 @@ def test_kill9_unsynced_staged_data_recovered(faulty_s3):
             os.close(fd)
         except OSError:
             pass
+    pend = m.ctl("pending", check=False)      # asserted below
     m.start()
     got = wait_stored(b, "staged.bin", data)
     assert digest(got) == digest(data), "staged, unsynced data of a killed daemon did not " \
@@ -569,6 +587,10 @@ def test_kill9_unsynced_staged_data_recovered(faulty_s3):
         "%s\n%s" % (LAND_TIMEOUT, describe(got, data), helpers_tail(m))
     assert digest(read_file(m.path("b1", "staged.bin"))) == digest(data)
     assert b.read("before.txt") == b"closed earlier\n"
+    assert pend.returncode == 0 and "staged.bin" in pend.stdout, \
+        "bucketctl pending after the kill (exit %d):\n%s%s" % (
+            pend.returncode, pend.stdout, pend.stderr)
+    assert_pending_empty(m)
     assert_serving(fs, m)
 
 
