@@ -137,6 +137,14 @@ bench: all test-deps
 check-docs:
 	scripts/check-man.sh
 	scripts/verify-units.sh $(CURDIR)/$(BIN_FS)
+	@rm -rf $(BUILD)/destdir
+	@$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/destdir >/dev/null
+	@for f in $(PREFIX)/bin/bucketfs $(PREFIX)/bin/bucketctl \
+		$(PREFIX)/share/man/man8/bucketfs.8 $(PREFIX)/share/man/man8/bucketctl.8 \
+		$(PREFIX)/share/man/man5/bucketfs.conf.5 /etc/bucketfs/bucketfs.conf.example \
+		/lib/systemd/system/bucketfs.service /lib/systemd/system/bucketfs@.service; do \
+		test -s $(BUILD)/destdir$$f || { echo "install: $$f missing" >&2; exit 1; }; done
+	@echo "install: every file in place under $(BUILD)/destdir"
 
 run: all
 	@scripts/demo.sh
@@ -162,9 +170,8 @@ integration: $(BIN_FS) $(BIN_CTL)
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man5 \
 		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)/etc/bucketfs \
-		$(DESTDIR)/lib/systemd/system $(DESTDIR)/sbin
+		$(DESTDIR)/lib/systemd/system
 	install -m 0755 $(BIN_FS) $(BIN_CTL) $(DESTDIR)$(PREFIX)/bin/
-	ln -sf $(PREFIX)/bin/bucketfs $(DESTDIR)/sbin/mount.bucketfs
 	install -m 0644 docs/bucketfs.8 docs/bucketctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 0644 docs/bucketfs.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 0644 etc/bucketfs.conf.example $(DESTDIR)/etc/bucketfs/
