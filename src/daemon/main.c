@@ -11,8 +11,11 @@
  * fuse_daemonize (the parent exits 0 only now that the mount is live).
  * Threads start only after daemonizing.  SIGHUP asks the registry thread to
  * reload the config file (a bad new config is refused and logged; the old
- * one keeps serving).  On SIGTERM or unmount the loop returns and every
- * dirty open file is uploaded (bounded by upload_timeout) before exit.
+ * one keeps serving).  The upload queue (src/fuse/upload.c) starts last:
+ * it adopts the upload journal left by a crash and finishes it in the
+ * background.  On SIGTERM or unmount the loop returns and every dirty
+ * file is uploaded (bounded by upload_timeout, logged); what cannot be
+ * stored stays journaled for the next start.
  */
 #include <errno.h>
 #include <signal.h>
@@ -278,7 +281,7 @@ int main(int argc, char **argv)
 	unsigned char key[BFS_MASTER_KEY_LEN];
 	struct bfs_provider_globals pg;
 	char err[1024], *staging = NULL;
-	int have_key = 0, mounted = 0, handlers = 0, ret = 1, r;
+	int have_key = 0, mounted = 0, handlers = 0, upq = 0, ret = 1, r;
 
 	memset(&o, 0, sizeof(o));
 	memset(&g, 0, sizeof(g));
@@ -369,6 +372,7 @@ int main(int argc, char **argv)
 	bfs_fs.uid = getuid();
 	bfs_fs.gid = getgid();
 	bfs_fs.upload_timeout = g.cfg->upload_timeout;
+	bfs_fs.cache_size = g.cfg->cache_size;
 
 	if (fuse_opt_add_arg(&args, "-osubtype=bucketfs") != 0 ||
 	    fuse_opt_add_arg(&args, "-ofsname=bucketfs") != 0) {
@@ -410,6 +414,14 @@ int main(int argc, char **argv)
 		BFS_ERROR("cannot start the registry thread: %s", bfs_strerror(r));
 		goto out;
 	}
+	/* Adopts what the upload journal holds from a crash (local work
+	 * only) before the loop serves anything; the uploads themselves run
+	 * on the queue's worker. */
+	if ((r = bfs_upq_start()) != 0) {
+		BFS_ERROR("cannot start the upload queue: %s", bfs_strerror(r));
+		goto out;
+	}
+	upq = 1;
 	BFS_INFO("mounted %s on %s%s%s", g.cfg->file, o.mountpoint,
 		 o.bucket ? " bucket=" : "", o.bucket ? o.bucket : "");
 #ifdef HAVE_SYSTEMD
@@ -428,10 +440,16 @@ int main(int argc, char **argv)
 	if (r < 0)
 		r = -r;
 	ret = (r == 0 || r == SIGTERM || r == SIGINT) ? 0 : 1;
-	if (bfs_ofile_flush_all(bfs_fs.upload_timeout) != 0)
+	if (bfs_upq_shutdown(bfs_fs.upload_timeout) != 0) {
+		BFS_ERROR("some uploads stay journaled for the next start "
+			  "(bucketctl pending)");
 		ret = 1;
+	}
+	upq = 0;
 	bfs_fs_release_all();
 out:
+	if (upq)
+		bfs_upq_shutdown(bfs_fs.upload_timeout);
 	if (g.reg)
 		bfs_registry_stop(g.reg);
 	if (handlers)

@@ -610,7 +610,7 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 			if (r == 0) {
 				of->size = 0;
 				now_ts(&of->mtime);
-				bfs_ofile_set_dirty_locked(of, 1);
+				r = bfs_ofile_set_dirty_locked(of, 1);
 			}
 		}
 		pthread_mutex_unlock(&of->mu);
@@ -686,7 +686,7 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 		of->uid = fc ? fc->uid : bfs_fs.uid;
 		of->gid = fc ? fc->gid : bfs_fs.gid;
 		now_ts(&of->mtime);
-		bfs_ofile_set_dirty_locked(of, 1);
+		r = bfs_ofile_set_dirty_locked(of, 1);
 	}
 	pthread_mutex_unlock(&of->mu);
 	if (r != 0)
@@ -855,6 +855,9 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 	pthread_mutex_lock(&of->mu);
 	if ((r = bfs_ofile_stage_locked(of, 0)) != 0)
 		goto out;
+	if ((uint64_t)off + size > of->size &&
+	    (r = bfs_ofile_budget_locked(of, (uint64_t)off + size)) != 0)
+		goto out;
 	while (done < size) {
 		n = pwrite(of->fd, buf + done, size - done, off + (off_t)done);
 		if (n < 0 && errno == EINTR)
@@ -868,8 +871,8 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 	if ((uint64_t)off + size > of->size)
 		of->size = (uint64_t)off + size;
 	now_ts(&of->mtime);
-	bfs_ofile_set_dirty_locked(of, 1);
-	r = 0;
+	/* journaled (durably, the first time) before the write is acked */
+	r = bfs_ofile_set_dirty_locked(of, 1);
 out:
 	pthread_mutex_unlock(&of->mu);
 	return r ? neg(r) : (int)size;
@@ -882,14 +885,16 @@ static int upload_fh(struct fs_fh *fh)
 	if (!fh || fh->ctl >= 0)
 		return 0;
 	pthread_mutex_lock(&fh->of->mu);
-	r = bfs_ofile_upload_locked(fh->of);
+	r = bfs_ofile_sync_locked(fh->of, bfs_fs.upload_timeout);
 	pthread_mutex_unlock(&fh->of->mu);
 	return r;
 }
 
 /*
- * close() and fsync() report a failed upload as EIO (INTERFACE.md "File
- * semantics"), except "no space" and "read-only" which say more.
+ * close() and fsync() return 0 only once the provider stored the data and
+ * report a failed upload (after retries for upload_timeout seconds) as
+ * EIO (INTERFACE.md "File semantics"), except "no space" and "read-only"
+ * which say more.  The data stays staged and journaled (upload.c).
  */
 static int upload_errno(int r)
 {
@@ -916,15 +921,22 @@ static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 static int fs_release(const char *path, struct fuse_file_info *fi)
 {
 	struct fs_fh *fh = get_fh(fi);
-	int r;
+	int dirty;
 
 	(void)path;
 	if (!fh)
 		return 0;
 	if (fh->of) {
-		if ((r = upload_fh(fh)) != 0)
-			BFS_ERROR("%s: upload at close failed: %s", path ? path : "?",
-				  bfs_strerror(r));
+		/* flush (close) already waited; what is still dirty (a failed
+		 * upload, writes after the flush) goes to the pending queue,
+		 * which retries it until it is stored. */
+		pthread_mutex_lock(&fh->of->mu);
+		dirty = fh->of->dirty && !fh->of->unlinked;
+		if (dirty)
+			bfs_ofile_kick_locked(fh->of);
+		pthread_mutex_unlock(&fh->of->mu);
+		if (dirty)
+			bfs_upq_add(fh->of);
 		bfs_ofile_put(fh->of);
 	}
 	fh_free(fh);
@@ -974,12 +986,15 @@ static int ofile_truncate_locked(struct bfs_ofile *of, uint64_t size)
 
 	if ((r = bfs_ofile_stage_locked(of, size == 0)) != 0)
 		return r;
+	if (size > of->size && (r = bfs_ofile_budget_locked(of, size)) != 0)
+		return r;
 	if (ftruncate(of->fd, (off_t)size) < 0)
 		return bfs_err_from_errno(errno);
 	of->size = size;
+	if (size < of->acct)
+		bfs_ofile_budget_locked(of, size);
 	now_ts(&of->mtime);
-	bfs_ofile_set_dirty_locked(of, 1);
-	return 0;
+	return bfs_ofile_set_dirty_locked(of, 1);
 }
 
 /*
@@ -1026,8 +1041,10 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	pthread_mutex_lock(&of->mu);
 	r = ofile_truncate_locked(of, (uint64_t)size);
 	if (r == 0 && temp)
-		r = bfs_ofile_upload_locked(of);
+		r = bfs_ofile_sync_locked(of, bfs_fs.upload_timeout);
 	pthread_mutex_unlock(&of->mu);
+	if (r != 0 && temp)
+		bfs_upq_add(of);    /* kept and retried in the background */
 out:
 	bfs_ofile_put(of);
 	bfs_route_clear(&rt);
@@ -1141,6 +1158,8 @@ static int change_attrs(const char *path, struct fuse_file_info *fi,
 		}
 		pthread_mutex_lock(&of->mu);
 		apply_change(c, &of->mode, &of->uid, &of->gid, &of->mtime);
+		if (of->dirty)
+			of->gen++;     /* a running upload carries old attributes */
 		r = 0;
 		if (!of->dirty && !of->unlinked && of->exists_remote) {
 			meta_from_attrs(&m, of->mode, of->uid, of->gid, &of->mtime);
@@ -1733,6 +1752,8 @@ static int rename_file(struct bfs_rbucket *sb, const char *skey,
 	if (!(sof = bfs_ofile_find(sb->name, skey)))
 		return move_key(sb, skey, db, dkey);
 	pthread_mutex_lock(&sof->mu);
+	/* an upload under the old name must not land after the move */
+	bfs_ofile_wait_idle_locked(sof);
 	dirty = sof->dirty;
 	exists = sof->exists_remote;
 	if (!dirty) {

@@ -4,13 +4,16 @@
  *
  * Pieces: errno_map.c (the ONE BFS_ERR_* -> errno table), attrcache.c (a
  * short-lived stat cache filled by listings and heads), ofile.c (the table
- * of open files with their staging files and uploads) and fs.c (the
+ * of open files with their staging files, journal rows and the staging
+ * byte budget), upload.c (upload jobs, the pending-upload queue and its
+ * worker, start-up recovery from the journal) and fs.c (the
  * fuse_operations).
  */
 #ifndef BFS_FS_INT_H
 #define BFS_FS_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -20,6 +23,7 @@
 
 #include "bfs_provider.h"
 #include "bfs_route.h"
+#include "bfs_store.h"
 
 /* ---- errno_map.c ---- */
 
@@ -51,12 +55,18 @@ void bfs_attr_drop_bucket(const char *bucket);
  */
 struct bfs_ofile {
 	struct bfs_ofile *next;       /* (table lock) hash chain */
-	int refs;                     /* (table lock) */
+	atomic_int refs;              /* changes to and from 0 under the table
+				       * lock; +1 by a holder of a ref is free */
 	int in_table;                 /* (T) */
 	struct bfs_rbucket *b;        /* (T) referenced */
 	char *key;                    /* (T) full remote key */
 
+	int queued;                   /* (queue lock, upload.c) the pending
+				       * queue holds a reference */
+	struct bfs_ofile *qnext;      /* (queue lock) */
+
 	pthread_mutex_t mu;
+	pthread_cond_t cv;            /* (M) an upload job ended; monotonic */
 	int fd;                       /* (M) staging file, -1 until staged */
 	char *staging_path;           /* (M) */
 	int staged;                   /* (M) fd holds the whole current content */
@@ -66,6 +76,18 @@ struct bfs_ofile {
 	uint64_t size;                /* (M) */
 	uint32_t mode, uid, gid;      /* (M) mode with type bits */
 	struct timespec mtime;        /* (M) */
+	uint64_t gen;                 /* (M) bumped by every change of content,
+				       * attributes or name */
+	char *base_etag;              /* (M) etag of the remote object the
+				       * staged copy is based on; NULL: none */
+	int base_known;               /* (M) base_etag was looked up */
+	int uploading;                /* (M) an upload job runs */
+	int last_err;                 /* (M) result of the last job */
+	int recovered;                /* (M) adopted from the journal at start:
+				       * the next upload checks for conflicts */
+	struct timespec next_try;     /* (M) queue backoff (monotonic) */
+	int backoff_s;                /* (M) */
+	uint64_t acct;                /* (M) bytes counted in the staging budget */
 };
 
 struct bfs_fs_ctx {
@@ -73,7 +95,9 @@ struct bfs_fs_ctx {
 	char *staging_dir;            /* cache_dir/staging */
 	uid_t uid;                    /* owner of objects without metadata */
 	gid_t gid;
-	int upload_timeout;           /* seconds, bound on shutdown flush */
+	int upload_timeout;           /* seconds: bound of close/fsync and of
+				       * the shutdown flush */
+	uint64_t cache_size;          /* bytes: bound on staged data */
 };
 
 extern struct bfs_fs_ctx bfs_fs;
@@ -86,7 +110,8 @@ void bfs_ofile_init(void);
  */
 int bfs_ofile_get(struct bfs_rbucket *b, const char *key,
 		  const struct stat *st, struct bfs_ofile **out, int *created);
-/* +1 ref on an open file the caller already holds a reference to. */
+/* +1 ref on an open file the caller already holds a reference to (no
+ * lock taken: callable with of->mu held). */
 void bfs_ofile_ref(struct bfs_ofile *of);
 /* +1 ref on an existing open file, or NULL. */
 struct bfs_ofile *bfs_ofile_find(const char *bucket, const char *key);
@@ -95,13 +120,35 @@ struct bfs_ofile *bfs_ofile_find(const char *bucket, const char *key);
 void bfs_ofile_put(struct bfs_ofile *of);
 /* Makes of->fd hold the content (downloads it when needed).  mu held. */
 int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty);
-/* Uploads when dirty; mu held.  Errors are BFS_ERR_*; data stays staged. */
-int bfs_ofile_upload_locked(struct bfs_ofile *of);
-void bfs_ofile_set_dirty_locked(struct bfs_ofile *of, int dirty);
+/*
+ * Marks the staged content dirty (or clean); mu held.  The first time a
+ * file becomes dirty its journal row is written (durably) before this
+ * returns, so callers call it before acknowledging the change; later
+ * calls only bump of->gen.  Returns the journal error (the file is dirty
+ * all the same).
+ */
+int bfs_ofile_set_dirty_locked(struct bfs_ofile *of, int dirty);
+/* Writes the journal row of a dirty file with its current attributes. */
+int bfs_ofile_journal_put_locked(struct bfs_ofile *of);
+/*
+ * Reserves staging bytes so the staged size can become new_size (or
+ * returns them when smaller).  When the budget (cache_size) is exhausted,
+ * waits up to upload_timeout for uploads to free space, then returns
+ * BFS_ERR_NOSPC.  mu held (released while waiting).
+ */
+int bfs_ofile_budget_locked(struct bfs_ofile *of, uint64_t new_size);
+/* Staged bytes counted now (all files). */
+uint64_t bfs_ofile_staged_bytes(void);
 /* Fills st from the open file; mu held. */
 void bfs_ofile_stat_locked(struct bfs_ofile *of, struct stat *st);
-/* Detaches from the table (unlink, overwritten by rename). */
+/*
+ * Detaches from the table (unlink, overwritten by rename): no upload
+ * starts any more, its journal row goes, and a job already running is
+ * waited for (so the caller's delete comes after it).  No lock held.
+ */
 void bfs_ofile_detach(struct bfs_ofile *of);
+/* Only takes it out of the table (no lock held; a conflict copy). */
+void bfs_ofile_unhook(struct bfs_ofile *of);
 /*
  * Moves the entry of (src bucket, src key) or, with prefix, every entry
  * whose key starts with src to the new bucket/key (rename).  mark_dirty:
@@ -117,15 +164,52 @@ int bfs_ofile_rekey(const char *sbucket, const char *src,
 typedef int (*bfs_ofile_fn)(void *arg, struct bfs_ofile *of);
 int bfs_ofile_each(const char *bucket, const char *prefix, bfs_ofile_fn fn,
 		   void *arg);
-/* Uploads every dirty file (shutdown); gives up after timeout seconds. */
-int bfs_ofile_flush_all(int timeout);
+/*
+ * Adopts a journal row at start: a new table entry whose staged, dirty
+ * content is the row's staging file (fd opened), marked recovered.  +1 ref
+ * in *out.  BFS_ERR_NOTFOUND when the staging file is gone,
+ * BFS_ERR_EXISTS when the key is already open.
+ */
+int bfs_ofile_adopt(struct bfs_rbucket *b, const struct bfs_journal_entry *e,
+		    struct bfs_ofile **out);
+
+/* ---- upload.c: upload jobs, the pending queue, recovery ---- */
+
+/*
+ * Uploads a dirty file and waits: 0 once the provider stored the current
+ * content (or nothing was dirty); jobs that fail are retried with backoff
+ * until timeout seconds have passed, then the last error is journaled and
+ * BFS_ERR_IO (or the final error) returned; the data stays staged and
+ * journaled.  mu held (released while waiting).
+ */
+int bfs_ofile_sync_locked(struct bfs_ofile *of, int timeout);
+/* Starts an upload job when dirty and none runs; mu held. */
+void bfs_ofile_kick_locked(struct bfs_ofile *of);
+/* Waits until no upload job runs on of; mu held. */
+void bfs_ofile_wait_idle_locked(struct bfs_ofile *of);
+/* Hands a dirty file to the pending queue (takes its own reference); the
+ * worker retries it until it is stored. */
+void bfs_upq_add(struct bfs_ofile *of);
+/*
+ * Start (after daemonizing, before the FUSE loop): adopts every journal
+ * row (store), removes staging files no row names, starts the worker,
+ * which first finishes the adopted rows (conflict copies when the remote
+ * changed), then retries the queue every second.
+ */
+int bfs_upq_start(void);
+/*
+ * Shutdown: uploads every dirty file and drains the queue, bounded by
+ * timeout seconds, logging counts; stops the worker.  BFS_ERR_IO when
+ * something stays journaled for the next start.
+ */
+int bfs_upq_shutdown(int timeout);
 
 /* ---- fs.c ---- */
 
 /* meta of a remote object -> st (dir: it was found as a folder). */
 void bfs_fs_meta_to_stat(const struct bfs_meta *m, int dir, struct stat *st);
 const struct fuse_operations *bfs_fs_operations(void);
-/* After the loop ended (and bfs_ofile_flush_all): drops every handle the
+/* After the loop ended (and bfs_upq_shutdown): drops every handle the
  * kernel never released, closing their open files and staging files. */
 void bfs_fs_release_all(void);
 

@@ -8,19 +8,26 @@
  * staged, the staging file is the file's content until the last fd closes;
  * reads of a clean, unstaged file go to the provider (see fs.c).
  *
- * Uploads (close, fsync, shutdown) send the staging file with the staged
- * mode/uid/gid/mtime and content type, and only then mark the file clean;
- * a failed upload keeps the data staged and dirty, so a later flush,
- * fsync or release retries, and the staging file is never deleted while
- * dirty (its path is logged instead when the last fd goes).
+ * The first time a file becomes dirty its upload journal row (bucket, key,
+ * staging path, base etag, attributes) is written durably before the
+ * change is acknowledged (bfs_ofile_set_dirty_locked); renames and
+ * unlinks keep the row true.  Uploads themselves are upload.c's: a dirty
+ * file stays in the table (the pending queue holds a reference) until it
+ * is stored, so every later open sees the staged content, and the staging
+ * file is never deleted while dirty (its path is logged instead when the
+ * table lets go of it at exit).
  *
- * Locking: table_mu guards the hash chains, refs and every (T) field of
+ * Staged bytes are bounded by cache_size (bfs_ofile_budget_locked): a
+ * process-wide atomic counter, each file's share in of->acct.
+ *
+ * Locking: table_mu guards the hash chains, refs reaching 0 and every (T) field of
  * struct bfs_ofile (those change with both table_mu and ofile.mu held).
  * Lock order: table_mu -> ofile.mu.  An upload holds only ofile.mu, so a
  * slow provider blocks users of that one file, not the table.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +45,7 @@
 
 static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct bfs_ofile *table[OFILE_SLOTS];            /* table_mu */
+static _Atomic uint64_t staged_bytes;                    /* lock-free */
 
 static unsigned of_hash(const char *bucket, const char *key)
 {
@@ -109,11 +117,39 @@ static void ofile_free(struct bfs_ofile *of)
 	}
 	if (of->dirty && !of->unlinked)
 		bfs_metrics_pending_add(-1);
+	atomic_fetch_sub(&staged_bytes, of->acct);
+	free(of->base_etag);
 	free(of->staging_path);
 	free(of->key);
 	bfs_rbucket_put(of->b);
+	pthread_cond_destroy(&of->cv);
 	pthread_mutex_destroy(&of->mu);
 	free(of);
+}
+
+/* A new entry for (b, key) with the sync primitives ready; not in the
+ * table yet.  NULL when out of memory. */
+static struct bfs_ofile *ofile_new(struct bfs_rbucket *b, const char *key)
+{
+	struct bfs_ofile *of;
+	pthread_condattr_t ca;
+
+	if (!(of = calloc(1, sizeof(*of))))
+		return NULL;
+	if (!(of->key = strdup(key))) {
+		free(of);
+		return NULL;
+	}
+	pthread_mutex_init(&of->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&of->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	of->fd = -1;
+	of->refs = 1;
+	of->b = b;
+	bfs_rbucket_ref(b);
+	return of;
 }
 
 int bfs_ofile_get(struct bfs_rbucket *b, const char *key,
@@ -132,18 +168,8 @@ int bfs_ofile_get(struct bfs_rbucket *b, const char *key,
 		r = 0;
 		goto out;
 	}
-	if (!(nof = calloc(1, sizeof(*nof))))
+	if (!(nof = ofile_new(b, key)))
 		goto out;
-	if (!(nof->key = strdup(key))) {
-		free(nof);
-		nof = NULL;
-		goto out;
-	}
-	pthread_mutex_init(&nof->mu, NULL);
-	nof->fd = -1;
-	nof->refs = 1;
-	nof->b = b;
-	bfs_rbucket_ref(b);
 	if (st) {
 		nof->exists_remote = 1;
 		nof->size = (uint64_t)st->st_size;
@@ -167,11 +193,11 @@ out:
 	return r;
 }
 
+/* The caller holds a reference, so refs cannot reach 0 meanwhile: an
+ * atomic increment needs no table lock (callable with of->mu held). */
 void bfs_ofile_ref(struct bfs_ofile *of)
 {
-	pthread_mutex_lock(&table_mu);
-	of->refs++;
-	pthread_mutex_unlock(&table_mu);
+	atomic_fetch_add(&of->refs, 1);
 }
 
 struct bfs_ofile *bfs_ofile_find(const char *bucket, const char *key)
@@ -200,26 +226,133 @@ void bfs_ofile_put(struct bfs_ofile *of)
 		ofile_free(of);
 }
 
+static struct bfs_store *store(void)
+{
+	return bfs_registry_store(bfs_fs.reg);
+}
+
+/* The journal row of a dirty file goes with it (unlink, replaced by a
+ * rename); mu held. */
+static void journal_drop_locked(struct bfs_ofile *of)
+{
+	int r;
+
+	if (!of->dirty || of->unlinked)
+		return;
+	bfs_metrics_pending_add(-1);
+	if ((r = bfs_store_journal_done(store(), of->b->name, of->key)) != 0)
+		BFS_WARN("%s/%s: journal row not removed: %s", of->b->name,
+			 of->key, bfs_strerror(r));
+}
+
 void bfs_ofile_detach(struct bfs_ofile *of)
 {
 	pthread_mutex_lock(&table_mu);
 	pthread_mutex_lock(&of->mu);
 	unlink_locked(of);
-	if (of->dirty && !of->unlinked)
-		bfs_metrics_pending_add(-1);
+	journal_drop_locked(of);
 	of->unlinked = 1;
+	of->gen++;
+	pthread_mutex_unlock(&table_mu);
+	/* No job starts on an unlinked file; one already running may still
+	 * store the old name, so the caller's delete must come after it. */
+	bfs_ofile_wait_idle_locked(of);
 	pthread_mutex_unlock(&of->mu);
+}
+
+void bfs_ofile_unhook(struct bfs_ofile *of)
+{
+	pthread_mutex_lock(&table_mu);
+	unlink_locked(of);
 	pthread_mutex_unlock(&table_mu);
 }
 
-void bfs_ofile_set_dirty_locked(struct bfs_ofile *of, int dirty)
+int bfs_ofile_journal_put_locked(struct bfs_ofile *of)
 {
-	if (of->unlinked || of->dirty == dirty) {
-		of->dirty = dirty;
-		return;
-	}
+	struct bfs_journal_entry e;
+	int r;
+
+	if (!of->dirty || of->unlinked || !of->staging_path)
+		return 0;
+	memset(&e, 0, sizeof(e));
+	e.bucket = of->b->name;
+	e.key = of->key;
+	e.staging_path = of->staging_path;
+	e.base_etag = of->base_etag;
+	e.size = of->size;
+	e.mode = of->mode;
+	e.uid = of->uid;
+	e.gid = of->gid;
+	e.mtime = of->mtime.tv_sec;
+	if ((r = bfs_store_journal_put(store(), &e)) != 0)
+		BFS_ERROR("%s/%s: upload journal write failed: %s", of->b->name,
+			  of->key, bfs_strerror(r));
+	return r;
+}
+
+int bfs_ofile_set_dirty_locked(struct bfs_ofile *of, int dirty)
+{
+	int was = of->dirty;
+
+	if (dirty)
+		of->gen++;
 	of->dirty = dirty;
+	if (of->unlinked || was == dirty)
+		return 0;
 	bfs_metrics_pending_add(dirty ? 1 : -1);
+	return dirty ? bfs_ofile_journal_put_locked(of) : 0;
+}
+
+uint64_t bfs_ofile_staged_bytes(void)
+{
+	return atomic_load(&staged_bytes);
+}
+
+int bfs_ofile_budget_locked(struct bfs_ofile *of, uint64_t new_size)
+{
+	struct timespec end, now, ts;
+	uint64_t need, cur, cap = bfs_fs.cache_size;
+	int waited = 0;
+
+	if (new_size <= of->acct) {
+		atomic_fetch_sub(&staged_bytes, of->acct - new_size);
+		of->acct = new_size;
+		return 0;
+	}
+	need = new_size - of->acct;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += bfs_fs.upload_timeout > 0 ? bfs_fs.upload_timeout : 60;
+	for (;;) {
+		cur = atomic_load(&staged_bytes);
+		if (!cap || cur + need <= cap) {
+			if (atomic_compare_exchange_weak(&staged_bytes, &cur,
+							 cur + need))
+				break;
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > end.tv_sec ||
+		    (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec)) {
+			BFS_WARN("%s/%s: staging space (cache_size %llu bytes) "
+				 "still full after %d s: no space", of->b->name,
+				 of->key, (unsigned long long)cap,
+				 bfs_fs.upload_timeout);
+			return BFS_ERR_NOSPC;
+		}
+		if (!waited++)
+			BFS_INFO("%s/%s: staging space full; waiting for uploads",
+				 of->b->name, of->key);
+		/* Let this file's own upload job finish meanwhile. */
+		ts = now;
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&of->cv, &of->mu, &ts);
+	}
+	of->acct = new_size;
+	return 0;
 }
 
 static int make_staging(struct bfs_ofile *of)
@@ -247,6 +380,38 @@ out:
 	return r;
 }
 
+/* Remembers etag as the base of the staged copy; mu held. */
+static void set_base(struct bfs_ofile *of, const char *etag)
+{
+	free(of->base_etag);
+	of->base_etag = etag && etag[0] ? strdup(etag) : NULL;
+	of->base_known = 1;
+}
+
+/*
+ * Learns the etag of the object a truncating write replaces, so the
+ * journal can tell later whether someone else changed it (conflict
+ * copies).  A failed HEAD leaves the base unknown (NULL): the staging
+ * goes on; at worst a recovery stores a conflict copy.  mu held.
+ */
+static void learn_base(struct bfs_ofile *of)
+{
+	struct bfs_meta m;
+	int r;
+
+	if (of->base_known || !of->exists_remote || !of->b->prov)
+		return;
+	memset(&m, 0, sizeof(m));
+	r = of->b->prov->ops->head(of->b->prov->st, of->key, &m);
+	if (r == 0)
+		set_base(of, m.etag);
+	else if (r == BFS_ERR_NOTFOUND)
+		set_base(of, NULL);
+	else
+		BFS_DEBUG("%s/%s: base etag unknown: %s", of->b->name, of->key,
+			  bfs_strerror(r));
+}
+
 int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty)
 {
 	struct bfs_meta m;
@@ -259,9 +424,12 @@ int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty)
 		return r;
 	if (ftruncate(of->fd, 0) < 0)
 		return bfs_err_from_errno(errno);
+	bfs_ofile_budget_locked(of, 0);
 	if (of->exists_remote && !want_empty) {
 		if (!of->b->prov)
 			return BFS_ERR_IO;
+		if ((r = bfs_ofile_budget_locked(of, of->size)) != 0)
+			return r;
 		memset(&m, 0, sizeof(m));
 		r = of->b->prov->ops->get_fd(of->b->prov->st, of->key, of->fd, &m);
 		bfs_rbucket_note(of->b, r);
@@ -270,84 +438,25 @@ int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty)
 				 of->b->name, of->key, bfs_strerror(r));
 			if (ftruncate(of->fd, 0) < 0)
 				BFS_WARN("staging truncate: %s", strerror(errno));
+			bfs_ofile_budget_locked(of, 0);
 			return r;
 		}
 		if (fstat(of->fd, &st) < 0)
 			return bfs_err_from_errno(errno);
 		of->size = (uint64_t)st.st_size;
+		if (!of->base_known)
+			set_base(of, m.etag);
+		if (of->size > of->acct &&
+		    (r = bfs_ofile_budget_locked(of, of->size)) != 0)
+			return r;
 	} else {
+		if (!want_empty)
+			set_base(of, NULL);
+		else if (!of->dirty)
+			learn_base(of);
 		of->size = 0;
 	}
 	of->staged = 1;
-	return 0;
-}
-
-static int64_t now_s(void)
-{
-	return (int64_t)time(NULL);
-}
-
-int bfs_ofile_upload_locked(struct bfs_ofile *of)
-{
-	struct bfs_provider *p = of->b->prov;
-	struct bfs_file_row row;
-	struct bfs_meta m;
-	struct timespec t0, t1;
-	char etag[96];
-	const char *name;
-	int r;
-
-	if (!of->dirty || of->unlinked)
-		return 0;
-	if (!of->staged || of->fd < 0)
-		return BFS_ERR_INTERNAL;
-	if (!p)
-		return BFS_ERR_IO;
-	if (of->b->read_only)
-		return BFS_ERR_READONLY;
-	memset(&m, 0, sizeof(m));
-	m.size = of->size;
-	m.mode = of->mode;
-	m.uid = of->uid;
-	m.gid = of->gid;
-	m.mtime = of->mtime.tv_sec;
-	m.mtime_nsec = of->mtime.tv_nsec;
-	m.has_mode = m.has_uid = m.has_gid = m.has_mtime = 1;
-	name = strrchr(of->key, '/') ? strrchr(of->key, '/') + 1 : of->key;
-	snprintf(m.content_type, sizeof(m.content_type), "%s",
-		 bfs_content_type(name));
-	etag[0] = '\0';
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = p->ops->put_fd(p->st, of->key, of->fd, of->size, &m, etag,
-			   sizeof(etag));
-	bfs_rbucket_note(of->b, r);
-	if (r != 0) {
-		BFS_ERROR("%s/%s: upload failed: %s", of->b->name, of->key,
-			  bfs_strerror(r));
-		return r;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	bfs_metrics_upload_latency((double)(t1.tv_sec - t0.tv_sec) +
-				   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-	bfs_ofile_set_dirty_locked(of, 0);
-	of->exists_remote = 1;
-	bfs_attr_drop(of->b->name, of->key);
-	memset(&row, 0, sizeof(row));
-	row.bucket = of->b->name;
-	row.key = of->key;
-	row.size = of->size;
-	row.etag = etag;
-	row.content_type = m.content_type;
-	row.mode = of->mode;
-	row.uid = of->uid;
-	row.gid = of->gid;
-	row.mtime = of->mtime.tv_sec;
-	row.created_at = row.updated_at = now_s();
-	if ((r = bfs_store_file_put(bfs_registry_store(bfs_fs.reg), &row)) != 0)
-		BFS_ERROR("%s/%s: stored, but the index row failed: %s",
-			  of->b->name, of->key, bfs_strerror(r));
-	BFS_DEBUG("%s/%s: uploaded %llu bytes", of->b->name, of->key,
-		  (unsigned long long)of->size);
 	return 0;
 }
 
@@ -366,13 +475,32 @@ void bfs_ofile_stat_locked(struct bfs_ofile *of, struct stat *st)
 	st->st_atim = of->mtime;
 }
 
+/*
+ * Keeps the journal true for a file moved from (sb, sk) by a rename: a
+ * dirty file's row moves with it (a row in the way is replaced).  mu held.
+ */
+static void journal_move_locked(struct bfs_ofile *of, const char *sb,
+				const char *sk)
+{
+	int r;
+
+	if (!of->dirty || of->unlinked)
+		return;
+	r = bfs_store_journal_rename(store(), sb, sk, of->b->name, of->key);
+	if (r == BFS_ERR_NOTFOUND)
+		r = bfs_ofile_journal_put_locked(of);
+	if (r != 0)
+		BFS_ERROR("%s/%s: journal row not moved from %s/%s: %s",
+			  of->b->name, of->key, sb, sk, bfs_strerror(r));
+}
+
 int bfs_ofile_rekey(const char *sbucket, const char *src,
 		    struct bfs_rbucket *db, const char *dst, int prefix,
 		    int mark_dirty)
 {
-	struct bfs_ofile *of, *moved = NULL, *n;
+	struct bfs_ofile *of, *moved = NULL, *n, *old;
 	size_t slen = strlen(src), dlen = strlen(dst), i;
-	char *nk;
+	char *nk, *ok;
 	int r = 0;
 
 	pthread_mutex_lock(&table_mu);
@@ -395,40 +523,106 @@ int bfs_ofile_rekey(const char *sbucket, const char *src,
 	}
 	for (of = moved; of; of = n) {
 		n = of->next;
-		pthread_mutex_lock(&of->mu);
 		nk = malloc(dlen + strlen(of->key) - slen + 1);
 		if (nk) {
 			memcpy(nk, dst, dlen);
 			strcpy(nk + dlen, of->key + slen);
-			free(of->key);
+			/* A file already open under the new name is replaced
+			 * (its journal row goes before ours moves there). */
+			if ((old = find_locked(db->name, nk)) != NULL) {
+				unlink_locked(old);
+				pthread_mutex_lock(&old->mu);
+				journal_drop_locked(old);
+				old->unlinked = 1;
+				old->gen++;
+				pthread_mutex_unlock(&old->mu);
+			}
+		}
+		pthread_mutex_lock(&of->mu);
+		if (nk) {
+			ok = of->key;
 			of->key = nk;
 			if (of->b != db) {
 				bfs_rbucket_ref(db);
 				bfs_rbucket_put(of->b);
 				of->b = db;
 			}
+			of->gen++;
+			journal_move_locked(of, sbucket, ok);
+			free(ok);
 		} else {
 			r = BFS_ERR_NOMEM;
 		}
 		if (mark_dirty && of->staged && !of->unlinked)
 			bfs_ofile_set_dirty_locked(of, 1);
 		pthread_mutex_unlock(&of->mu);
-		/* A file already open under the new name is replaced. */
-		{
-			struct bfs_ofile *old = find_locked(of->b->name, of->key);
-
-			if (old) {
-				unlink_locked(old);
-				pthread_mutex_lock(&old->mu);
-				if (old->dirty && !old->unlinked)
-					bfs_metrics_pending_add(-1);
-				old->unlinked = 1;
-				pthread_mutex_unlock(&old->mu);
-			}
-		}
 		insert_locked(of);
 	}
 	pthread_mutex_unlock(&table_mu);
+	return r;
+}
+
+int bfs_ofile_adopt(struct bfs_rbucket *b, const struct bfs_journal_entry *e,
+		    struct bfs_ofile **out)
+{
+	struct bfs_ofile *of = NULL;
+	struct stat st;
+	int fd = -1, r = BFS_ERR_NOMEM;
+
+	*out = NULL;
+	if ((fd = open(e->staging_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		r = errno == ENOENT ? BFS_ERR_NOTFOUND : bfs_err_from_errno(errno);
+		goto out;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		r = BFS_ERR_IO;
+		goto out;
+	}
+	if (!(of = ofile_new(b, e->key)))
+		goto out;
+	if (!(of->staging_path = strdup(e->staging_path)))
+		goto out;
+	if (e->base_etag && !(of->base_etag = strdup(e->base_etag)))
+		goto out;
+	of->base_known = 1;
+	of->fd = fd;
+	fd = -1;
+	of->staged = 1;
+	of->exists_remote = e->base_etag != NULL;
+	of->size = (uint64_t)st.st_size;
+	of->acct = of->size;
+	atomic_fetch_add(&staged_bytes, of->acct);
+	of->mode = e->mode ? (S_IFREG | (e->mode & 07777)) : (S_IFREG | 0644);
+	of->uid = e->uid;
+	of->gid = e->gid;
+	of->mtime.tv_sec = (time_t)e->mtime;
+	of->recovered = 1;
+	of->dirty = 1;
+	of->gen = 1;
+	bfs_metrics_pending_add(1);
+	pthread_mutex_lock(&table_mu);
+	if (find_locked(b->name, e->key)) {
+		pthread_mutex_unlock(&table_mu);
+		r = BFS_ERR_EXISTS;
+		goto out;
+	}
+	insert_locked(of);
+	pthread_mutex_unlock(&table_mu);
+	*out = of;
+	of = NULL;
+	r = 0;
+out:
+	if (of) {
+		/* Not in the table: the row and its staging file stay. */
+		if (of->dirty)
+			bfs_metrics_pending_add(-1);
+		of->dirty = 0;
+		free(of->staging_path);
+		of->staging_path = NULL;
+		ofile_free(of);
+	}
+	if (fd >= 0)
+		close(fd);
 	return r;
 }
 
@@ -470,44 +664,4 @@ out:
 		bfs_ofile_put(v[i]);
 	free(v);
 	return r;
-}
-
-struct flush_all {
-	time_t deadline;
-	int failed;
-	int timed_out;
-};
-
-static int flush_one(void *arg, struct bfs_ofile *of)
-{
-	struct flush_all *fa = arg;
-	int r;
-
-	if (time(NULL) > fa->deadline) {
-		fa->timed_out = 1;
-		return 1;
-	}
-	pthread_mutex_lock(&of->mu);
-	if (of->dirty && !of->unlinked) {
-		BFS_INFO("%s/%s: uploading before exit", of->b->name, of->key);
-		if ((r = bfs_ofile_upload_locked(of)) != 0)
-			fa->failed++;
-	}
-	pthread_mutex_unlock(&of->mu);
-	return 0;
-}
-
-int bfs_ofile_flush_all(int timeout)
-{
-	struct flush_all fa;
-
-	fa.deadline = time(NULL) + (timeout > 0 ? timeout : 60);
-	fa.failed = 0;
-	fa.timed_out = 0;
-	bfs_ofile_each(NULL, "", flush_one, &fa);
-	if (fa.timed_out)
-		BFS_ERROR("gave up flushing pending uploads after %d s", timeout);
-	if (fa.failed)
-		BFS_ERROR("%d pending upload(s) failed at exit", fa.failed);
-	return fa.failed || fa.timed_out ? BFS_ERR_IO : 0;
 }

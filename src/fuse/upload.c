@@ -1,0 +1,739 @@
+/*
+ * upload.c - upload jobs, the pending-upload queue and its worker, and
+ * start-up recovery from the upload journal.
+ *
+ * DESIGN
+ * ------
+ * Every upload of a staged file is a JOB: a short-lived detached thread
+ * that snapshots the file's size, attributes, key and change counter
+ * (of->gen) under of->mu, journals the current attributes, fsyncs the
+ * staging file, and then sends it WITHOUT holding of->mu, so writers of
+ * that file, readers and the caller's deadline are never stuck behind a
+ * slow or hung server.  At most one job runs per file (of->uploading).  A
+ * job marks the file clean (and deletes its journal row) only when
+ * nothing changed while it ran (same gen, same name); otherwise the file
+ * stays dirty and another job follows.  Retries of single requests (503
+ * SlowDown, 500, RequestTimeout, resets, timeouts) happen below, in the
+ * http layer, with exponential backoff and full jitter; a job reports
+ * only what is left after those.
+ *
+ * close/flush/fsync (bfs_ofile_sync_locked) start a job and wait for it on
+ * of->cv; a failed job is followed by another after a jittered backoff
+ * until upload_timeout has passed since the call started.  Then the call
+ * journals the last error and returns it (EIO): the data stays staged
+ * and journaled.  A job still running at the deadline keeps running.
+ *
+ * The QUEUE is the list of files whose last descriptor was closed while
+ * still dirty, plus every journal row adopted at start.  The queue holds
+ * a reference on each, so the file stays in the open-file table: a later
+ * open sees the staged content, never an older remote copy.  The WORKER
+ * thread wakes every second, starts a job for each queued file whose
+ * backoff (1 s doubling to 30 s, jittered) has passed, and drops files
+ * that are clean (stored) or unlinked.  It guarantees that every
+ * journaled file is retried until it lands or the daemon stops; it does
+ * not order uploads and never blocks on a server itself.
+ *
+ * RECOVERY: bfs_upq_start(), before the FUSE loop serves anything,
+ * adopts each journal row whose staging file exists (a row without one is
+ * dropped with a warning; a row of an unknown bucket stays) and removes
+ * staging files no row names.  The first job of an adopted file HEADs the
+ * key: when the remote etag still equals the row's base etag (or both are
+ * absent) the staged copy is stored under the key; when the remote
+ * changed, it is stored next to it as NAME.conflict-YYYYmmddTHHMMSS
+ * (bfs_conflict_key) and a warning names both keys.  No remote change is
+ * ever overwritten silently by a recovered copy.
+ *
+ * SHUTDOWN (bfs_upq_shutdown): jobs for every dirty file, retried every
+ * second, until all are stored or upload_timeout has passed; counts are
+ * logged; whatever is left stays journaled for the next start.
+ *
+ * Locks: queue_mu guards the queue links and `stopping`; it is taken
+ * before (never inside) the table lock and of->mu.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bfs_error.h"
+#include "bfs_journal.h"
+#include "bfs_key.h"
+#include "bfs_log.h"
+#include "bfs_metrics.h"
+#include "bfs_store.h"
+#include "fs_int.h"
+
+#define UPQ_TICK_MS 1000
+#define UPQ_BACKOFF_MAX 30        /* seconds between retries of one file */
+#define SYNC_BACKOFF_MIN_MS 200
+#define SYNC_BACKOFF_MAX_MS 2000
+
+static pthread_mutex_t queue_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t queue_cv;                 /* queue_mu; monotonic */
+static struct bfs_ofile *queue_head;            /* queue_mu */
+static int stopping;                            /* queue_mu */
+static int draining;                            /* queue_mu: shutdown */
+static pthread_t worker;
+static int worker_on;
+static atomic_int jobs_running;
+
+static struct bfs_store *store(void)
+{
+	return bfs_registry_store(bfs_fs.reg);
+}
+
+static void mono_now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+}
+
+static void ts_add_ms(struct timespec *ts, long ms)
+{
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static int ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Jitter source: spread, not secrecy. */
+static unsigned jitter(unsigned ceil)
+{
+	static _Thread_local unsigned state;
+	struct timespec ts;
+
+	if (!state) {
+		mono_now(&ts);
+		state = (unsigned)ts.tv_nsec ^ (unsigned)(uintptr_t)&state ^ 1u;
+	}
+	state ^= state << 13;
+	state ^= state >> 17;
+	state ^= state << 5;
+	return ceil ? state % (ceil + 1) : 0;
+}
+
+static void meta_of(const struct bfs_ofile *of, struct bfs_meta *m)
+{
+	const char *name = strrchr(of->key, '/') ? strrchr(of->key, '/') + 1 :
+						   of->key;
+
+	memset(m, 0, sizeof(*m));
+	m->size = of->size;
+	m->mode = of->mode;
+	m->uid = of->uid;
+	m->gid = of->gid;
+	m->mtime = of->mtime.tv_sec;
+	m->mtime_nsec = of->mtime.tv_nsec;
+	m->has_mode = m->has_uid = m->has_gid = m->has_mtime = 1;
+	snprintf(m->content_type, sizeof(m->content_type), "%s",
+		 bfs_content_type(name));
+}
+
+static void index_row(const char *bucket, const char *key,
+		      const struct bfs_meta *m, const char *etag)
+{
+	struct bfs_file_row row;
+	int r;
+
+	memset(&row, 0, sizeof(row));
+	row.bucket = (char *)bucket;
+	row.key = (char *)key;
+	row.size = m->size;
+	row.etag = (char *)etag;
+	row.content_type = (char *)m->content_type;
+	row.mode = m->mode;
+	row.uid = m->uid;
+	row.gid = m->gid;
+	row.mtime = m->mtime;
+	row.created_at = row.updated_at = (int64_t)time(NULL);
+	if ((r = bfs_store_file_put(store(), &row)) != 0)
+		BFS_ERROR("%s/%s: stored, but the index row failed: %s", bucket,
+			  key, bfs_strerror(r));
+}
+
+/*
+ * The recovery check of an adopted file: *target becomes key (the remote
+ * is what the staged copy was based on) or a new conflict key (caller
+ * frees).  Errors of the HEAD are returned (the job fails and retries).
+ */
+static int recovery_target(struct bfs_provider *p, const char *key,
+			   const char *base, char **target)
+{
+	struct bfs_meta m;
+	int r, changed;
+
+	*target = NULL;
+	memset(&m, 0, sizeof(m));
+	r = p->ops->head(p->st, key, &m);
+	if (r == BFS_ERR_NOTFOUND)
+		changed = base != NULL;
+	else if (r == 0)
+		changed = !base || strcmp(base, m.etag) != 0;
+	else
+		return r;
+	if (!changed)
+		return (*target = strdup(key)) ? 0 : BFS_ERR_NOMEM;
+	return bfs_conflict_key(key, time(NULL), target);
+}
+
+struct job {
+	struct bfs_ofile *of;          /* referenced */
+	struct bfs_rbucket *b;         /* referenced */
+	char *key;
+	char *base;
+	uint64_t gen;
+	int fd;
+	int recovered;
+	struct bfs_meta m;
+};
+
+static void job_free(struct job *j)
+{
+	bfs_rbucket_put(j->b);
+	free(j->base);
+	free(j->key);
+	free(j);
+}
+
+/* Sets the retry time of the queue after a failed job; mu held. */
+static void backoff_locked(struct bfs_ofile *of)
+{
+	int d;
+
+	pthread_mutex_lock(&queue_mu);
+	d = draining;
+	pthread_mutex_unlock(&queue_mu);
+	of->backoff_s = of->backoff_s ? of->backoff_s * 2 : 1;
+	if (of->backoff_s > UPQ_BACKOFF_MAX)
+		of->backoff_s = UPQ_BACKOFF_MAX;
+	if (d)
+		of->backoff_s = 1;
+	mono_now(&of->next_try);
+	ts_add_ms(&of->next_try, (long)of->backoff_s * 500 +
+		  (long)jitter((unsigned)of->backoff_s * 500));
+}
+
+static void *job_main(void *arg)
+{
+	struct job *j = arg;
+	struct bfs_ofile *of = j->of;
+	struct bfs_provider *p = j->b->prov;
+	struct timespec t0, t1;
+	char etag[96], *target = NULL;
+	int r, conflict = 0, same;
+
+	etag[0] = '\0';
+	mono_now(&t0);
+	if (!p) {
+		r = BFS_ERR_IO;
+	} else if (j->fd >= 0 && fsync(j->fd) < 0) {
+		r = bfs_err_from_errno(errno);
+	} else if (j->recovered &&
+		   (r = recovery_target(p, j->key, j->base, &target)) != 0) {
+		;
+	} else {
+		conflict = target && strcmp(target, j->key) != 0;
+		r = p->ops->put_fd(p->st, target ? target : j->key, j->fd,
+				   j->m.size, &j->m, etag, sizeof(etag));
+		bfs_rbucket_note(j->b, r);
+	}
+	mono_now(&t1);
+	pthread_mutex_lock(&of->mu);
+	same = of->gen == j->gen && !of->unlinked && of->b == j->b &&
+	       strcmp(of->key, j->key) == 0;
+	of->last_err = r;
+	if (r != 0) {
+		BFS_WARN("%s/%s: upload failed: %s", j->b->name, j->key,
+			 bfs_strerror(r));
+		if (!of->unlinked && bfs_store_journal_fail(store(), j->b->name,
+				j->key, bfs_strerror(r)) == BFS_ERR_NOTFOUND)
+			BFS_DEBUG("%s/%s: journal row moved meanwhile",
+				  j->b->name, j->key);
+		backoff_locked(of);
+	} else if (conflict) {
+		BFS_WARN("%s/%s: changed on the server since the staged copy "
+			 "was based on it; the staged copy is stored as %s/%s",
+			 j->b->name, j->key, j->b->name, target);
+		index_row(j->b->name, target, &j->m, etag);
+		bfs_store_journal_done(store(), j->b->name, j->key);
+		if (of->dirty && !of->unlinked)
+			bfs_metrics_pending_add(-1);
+		of->dirty = 0;
+		of->unlinked = 1;
+		of->recovered = 0;
+	} else {
+		bfs_metrics_upload_latency((double)(t1.tv_sec - t0.tv_sec) +
+					   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		index_row(j->b->name, j->key, &j->m, etag);
+		bfs_attr_drop(j->b->name, j->key);
+		of->recovered = 0;
+		of->backoff_s = 0;
+		if (same) {
+			free(of->base_etag);
+			of->base_etag = etag[0] ? strdup(etag) : NULL;
+			of->base_known = 1;
+			of->exists_remote = 1;
+			bfs_ofile_set_dirty_locked(of, 0);
+			bfs_store_journal_done(store(), j->b->name, j->key);
+		}
+		BFS_DEBUG("%s/%s: uploaded %llu bytes%s", j->b->name, j->key,
+			  (unsigned long long)j->m.size,
+			  same ? "" : " (changed meanwhile: again)");
+	}
+	of->uploading = 0;
+	pthread_cond_broadcast(&of->cv);
+	pthread_mutex_unlock(&of->mu);
+	if (conflict)
+		bfs_ofile_unhook(of);
+	free(target);
+	job_free(j);
+	bfs_ofile_put(of);
+	atomic_fetch_sub(&jobs_running, 1);
+	return NULL;
+}
+
+void bfs_ofile_kick_locked(struct bfs_ofile *of)
+{
+	pthread_attr_t at;
+	pthread_t t;
+	struct job *j;
+
+	if (!of->dirty || of->unlinked || of->uploading || !of->staged ||
+	    of->fd < 0 || of->b->read_only)
+		return;
+	if (!(j = calloc(1, sizeof(*j))) || !(j->key = strdup(of->key)) ||
+	    (of->base_etag && !(j->base = strdup(of->base_etag)))) {
+		if (j) {
+			free(j->key);
+			free(j);
+		}
+		of->last_err = BFS_ERR_NOMEM;
+		return;
+	}
+	/* the row's attributes are current before the data goes */
+	bfs_ofile_journal_put_locked(of);
+	j->of = of;
+	j->b = of->b;
+	bfs_rbucket_ref(j->b);
+	j->gen = of->gen;
+	j->fd = of->fd;
+	j->recovered = of->recovered;
+	meta_of(of, &j->m);
+	bfs_ofile_ref(of);
+	of->uploading = 1;
+	atomic_fetch_add(&jobs_running, 1);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &at, job_main, j) != 0) {
+		BFS_ERROR("%s/%s: cannot start an upload thread", of->b->name,
+			  of->key);
+		atomic_fetch_sub(&jobs_running, 1);
+		of->uploading = 0;
+		of->last_err = BFS_ERR_NOMEM;
+		atomic_fetch_sub(&of->refs, 1);    /* the caller holds one */
+		job_free(j);
+	}
+	pthread_attr_destroy(&at);
+}
+
+void bfs_ofile_wait_idle_locked(struct bfs_ofile *of)
+{
+	while (of->uploading)
+		pthread_cond_wait(&of->cv, &of->mu);
+}
+
+int bfs_ofile_sync_locked(struct bfs_ofile *of, int timeout)
+{
+	struct timespec deadline, now, until;
+	long backoff = SYNC_BACKOFF_MIN_MS;
+	int started = 0, r = BFS_ERR_IO;
+	char msg[128];
+
+	mono_now(&deadline);
+	ts_add_ms(&deadline, (long)(timeout > 0 ? timeout : 60) * 1000);
+	for (;;) {
+		if (!of->dirty || of->unlinked) {
+			r = 0;
+			goto out;
+		}
+		if (of->b->read_only) {
+			r = BFS_ERR_READONLY;
+			goto out;
+		}
+		if (!of->uploading) {
+			if (started && of->last_err != 0) {
+				r = of->last_err;
+				if (!bfs_err_retryable(r))
+					goto fail;
+				mono_now(&until);
+				ts_add_ms(&until, (long)jitter((unsigned)backoff));
+				if (!ts_before(&until, &deadline))
+					goto fail;
+				backoff = backoff * 2 > SYNC_BACKOFF_MAX_MS ?
+					  SYNC_BACKOFF_MAX_MS : backoff * 2;
+				while (!of->uploading &&
+				       pthread_cond_timedwait(&of->cv, &of->mu,
+							      &until) == 0)
+					;
+				continue;
+			}
+			bfs_ofile_kick_locked(of);
+			if (!of->uploading) {
+				r = of->last_err ? of->last_err : BFS_ERR_IO;
+				goto fail;
+			}
+			started = 1;
+		}
+		while (of->uploading &&
+		       pthread_cond_timedwait(&of->cv, &of->mu, &deadline) == 0)
+			;
+		mono_now(&now);
+		if (of->uploading && !ts_before(&now, &deadline)) {
+			r = BFS_ERR_TIMEOUT;
+			goto fail;
+		}
+	}
+fail:
+	if (r == BFS_ERR_TIMEOUT)
+		snprintf(msg, sizeof(msg), "no answer within upload_timeout "
+			 "(%d s)", timeout);
+	else
+		snprintf(msg, sizeof(msg), "%s", bfs_strerror(r));
+	BFS_ERROR("%s/%s: not stored within %d s: %s; kept in %s and retried "
+		  "in the background", of->b->name, of->key, timeout, msg,
+		  of->staging_path ? of->staging_path : "?");
+	if (!of->unlinked)
+		bfs_store_journal_fail(store(), of->b->name, of->key, msg);
+out:
+	return r;
+}
+
+/* ---- the queue ---- */
+
+void bfs_upq_add(struct bfs_ofile *of)
+{
+	pthread_mutex_lock(&queue_mu);
+	if (!of->queued) {
+		bfs_ofile_ref(of);
+		of->queued = 1;
+		of->qnext = queue_head;
+		queue_head = of;
+	}
+	pthread_mutex_unlock(&queue_mu);
+}
+
+/* Takes of out of the queue and drops the queue's reference. */
+static void queue_remove(struct bfs_ofile *of)
+{
+	struct bfs_ofile **pp;
+	int found = 0;
+
+	pthread_mutex_lock(&queue_mu);
+	for (pp = &queue_head; *pp; pp = &(*pp)->qnext) {
+		if (*pp == of) {
+			*pp = of->qnext;
+			of->qnext = NULL;
+			of->queued = 0;
+			found = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&queue_mu);
+	if (found)
+		bfs_ofile_put(of);
+}
+
+/* Referenced snapshot of the queue into *out (caller puts each). */
+static size_t queue_snapshot(struct bfs_ofile ***out)
+{
+	struct bfs_ofile *of, **v = NULL;
+	size_t n = 0, i = 0;
+
+	pthread_mutex_lock(&queue_mu);
+	for (of = queue_head; of; of = of->qnext)
+		n++;
+	if (n && (v = malloc(n * sizeof(*v))) != NULL)
+		for (of = queue_head; of; of = of->qnext) {
+			bfs_ofile_ref(of);   /* the queue holds one */
+			v[i++] = of;
+		}
+	pthread_mutex_unlock(&queue_mu);
+	*out = v;
+	return i;
+}
+
+/* One pass of the worker: start due jobs, drop what is done. */
+static void queue_tick(void)
+{
+	struct bfs_ofile **v;
+	struct timespec now;
+	size_t n, i;
+	int done;
+
+	n = queue_snapshot(&v);
+	for (i = 0; i < n; i++) {
+		struct bfs_ofile *of = v[i];
+
+		mono_now(&now);
+		pthread_mutex_lock(&of->mu);
+		done = (!of->dirty || of->unlinked) && !of->uploading;
+		if (!done && !of->uploading && !ts_before(&now, &of->next_try))
+			bfs_ofile_kick_locked(of);
+		pthread_mutex_unlock(&of->mu);
+		if (done)
+			queue_remove(of);
+		bfs_ofile_put(of);
+	}
+	free(v);
+}
+
+static void *worker_main(void *arg)
+{
+	struct timespec ts;
+
+	(void)arg;
+	pthread_mutex_lock(&queue_mu);
+	while (!stopping) {
+		pthread_mutex_unlock(&queue_mu);
+		queue_tick();
+		pthread_mutex_lock(&queue_mu);
+		if (stopping)
+			break;
+		mono_now(&ts);
+		ts_add_ms(&ts, UPQ_TICK_MS);
+		pthread_cond_timedwait(&queue_cv, &queue_mu, &ts);
+	}
+	pthread_mutex_unlock(&queue_mu);
+	return NULL;
+}
+
+/* ---- start-up ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Removes files in the staging folder that no journal row names. */
+static void remove_orphans(char **keep, size_t nkeep)
+{
+	DIR *d;
+	struct dirent *de;
+	char *path;
+	size_t len, removed = 0;
+
+	if (!(d = opendir(bfs_fs.staging_dir))) {
+		BFS_WARN("staging folder %s: %s", bfs_fs.staging_dir,
+			 strerror(errno));
+		return;
+	}
+	qsort(keep, nkeep, sizeof(*keep), cmp_str);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		len = strlen(bfs_fs.staging_dir) + strlen(de->d_name) + 2;
+		if (!(path = malloc(len)))
+			break;
+		snprintf(path, len, "%s/%s", bfs_fs.staging_dir, de->d_name);
+		if (!nkeep || !bsearch(&path, keep, nkeep, sizeof(*keep),
+				       cmp_str)) {
+			if (unlink(path) == 0)
+				removed++;
+		}
+		free(path);
+	}
+	closedir(d);
+	if (removed)
+		BFS_INFO("removed %zu staging file(s) no upload journal row "
+			 "names", removed);
+}
+
+/* Adopts every journal row (see DESIGN); returns how many. */
+static size_t adopt_journal(void)
+{
+	struct bfs_journal_entry *e = NULL;
+	struct bfs_ofile *of;
+	struct bfs_rbucket *b;
+	char **keep = NULL;
+	size_t n = 0, i, nkeep = 0, adopted = 0;
+	int r;
+
+	if ((r = bfs_store_journal_list(store(), &e, &n)) != 0) {
+		BFS_ERROR("cannot read the upload journal: %s; staged data is "
+			  "left untouched", bfs_strerror(r));
+		return 0;
+	}
+	if (n && !(keep = calloc(n, sizeof(*keep)))) {
+		BFS_ERROR("out of memory reading the upload journal");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		keep[nkeep++] = e[i].staging_path;
+		if (!(b = bfs_registry_get(bfs_fs.reg, e[i].bucket))) {
+			BFS_WARN("journaled upload %s/%s: bucket not mounted; "
+				 "kept for a later start", e[i].bucket, e[i].key);
+			continue;
+		}
+		r = bfs_ofile_adopt(b, &e[i], &of);
+		if (r == BFS_ERR_NOTFOUND) {
+			BFS_WARN("journaled upload %s/%s: staging file %s is "
+				 "gone; dropping the journal row", e[i].bucket,
+				 e[i].key, e[i].staging_path);
+			bfs_store_journal_done(store(), e[i].bucket, e[i].key);
+			nkeep--;
+		} else if (r != 0) {
+			BFS_ERROR("journaled upload %s/%s: cannot adopt %s: %s",
+				  e[i].bucket, e[i].key, e[i].staging_path,
+				  bfs_strerror(r));
+		} else {
+			BFS_INFO("recovering journaled upload %s/%s (%llu bytes, "
+				 "%d failed attempt(s) so far)", e[i].bucket,
+				 e[i].key, (unsigned long long)of->size,
+				 e[i].attempts);
+			bfs_upq_add(of);
+			bfs_ofile_put(of);
+			adopted++;
+		}
+		bfs_rbucket_put(b);
+	}
+	remove_orphans(keep, nkeep);
+out:
+	free(keep);
+	bfs_journal_entries_free(e, n);
+	return adopted;
+}
+
+int bfs_upq_start(void)
+{
+	pthread_condattr_t ca;
+	size_t n;
+	int r;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&queue_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	n = adopt_journal();
+	if (n)
+		BFS_INFO("%zu journaled upload(s) left by the last run are "
+			 "being finished in the background", n);
+	stopping = 0;
+	if ((r = pthread_create(&worker, NULL, worker_main, NULL)) != 0)
+		return bfs_err_from_errno(r);
+	worker_on = 1;
+	return 0;
+}
+
+struct drain {
+	int dirty;
+	struct timespec now;
+};
+
+static int drain_one(void *arg, struct bfs_ofile *of)
+{
+	struct drain *d = arg;
+
+	pthread_mutex_lock(&of->mu);
+	if (of->dirty && !of->unlinked) {
+		d->dirty++;
+		if (!of->uploading && (!of->last_err ||
+				       !ts_before(&d->now, &of->next_try)))
+			bfs_ofile_kick_locked(of);
+	}
+	pthread_mutex_unlock(&of->mu);
+	return 0;
+}
+
+static int count_dirty(void *arg, struct bfs_ofile *of)
+{
+	int *n = arg;
+
+	pthread_mutex_lock(&of->mu);
+	if (of->dirty && !of->unlinked)
+		(*n)++;
+	pthread_mutex_unlock(&of->mu);
+	return 0;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+int bfs_upq_shutdown(int timeout)
+{
+	struct timespec deadline, now;
+	struct bfs_ofile *of;
+	struct drain d;
+	int first = -1, left = 0, running;
+
+	if (timeout <= 0)
+		timeout = 60;
+	mono_now(&deadline);
+	ts_add_ms(&deadline, (long)timeout * 1000);
+	pthread_mutex_lock(&queue_mu);
+	draining = 1;
+	pthread_mutex_unlock(&queue_mu);
+	for (;;) {
+		memset(&d, 0, sizeof(d));
+		mono_now(&d.now);
+		bfs_ofile_each(NULL, "", drain_one, &d);
+		if (first < 0) {
+			first = d.dirty;
+			if (first)
+				BFS_INFO("uploading %d pending file(s) before exit "
+					 "(at most %d s)", first, timeout);
+		}
+		if (!d.dirty || !ts_before(&d.now, &deadline))
+			break;
+		sleep_ms(200);
+	}
+	/* Jobs still running get what is left of the bound. */
+	for (;;) {
+		mono_now(&now);
+		if (!atomic_load(&jobs_running) || !ts_before(&now, &deadline))
+			break;
+		sleep_ms(50);
+	}
+	bfs_ofile_each(NULL, "", count_dirty, &left);
+	running = atomic_load(&jobs_running);
+	if (first > 0 || left)
+		BFS_INFO("exit: %d pending upload(s) stored, %d left in the "
+			 "journal for the next start%s", first > left ?
+			 first - left : 0, left, running ? " (an upload is "
+			 "still running)" : "");
+	pthread_mutex_lock(&queue_mu);
+	stopping = 1;
+	pthread_cond_broadcast(&queue_cv);
+	pthread_mutex_unlock(&queue_mu);
+	if (worker_on) {
+		pthread_join(worker, NULL);
+		worker_on = 0;
+	}
+	/* Drop the queue's references; dirty files keep their staging
+	 * files and journal rows. */
+	for (;;) {
+		pthread_mutex_lock(&queue_mu);
+		of = queue_head;
+		pthread_mutex_unlock(&queue_mu);
+		if (!of)
+			break;
+		queue_remove(of);
+	}
+	return left ? BFS_ERR_IO : 0;
+}
