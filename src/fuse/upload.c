@@ -539,7 +539,8 @@ static void remove_orphans(char **keep, size_t nkeep)
 			 strerror(errno));
 		return;
 	}
-	qsort(keep, nkeep, sizeof(*keep), cmp_str);
+	if (nkeep > 1)
+		qsort(keep, nkeep, sizeof(*keep), cmp_str);
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
