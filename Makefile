@@ -136,9 +136,9 @@ bench: all test-deps
 
 check-docs:
 	scripts/check-man.sh
-	scripts/verify-units.sh $(CURDIR)/$(BIN_FS)
+	scripts/verify-units.sh $(abspath $(BIN_FS))
 	@rm -rf $(BUILD)/destdir
-	@$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/destdir >/dev/null
+	@$(MAKE) --no-print-directory install DESTDIR=$(abspath $(BUILD))/destdir >/dev/null
 	@for f in $(PREFIX)/bin/bucketfs $(PREFIX)/bin/bucketctl \
 		$(PREFIX)/share/man/man8/bucketfs.8 $(PREFIX)/share/man/man8/bucketctl.8 \
 		$(PREFIX)/share/man/man5/bucketfs.conf.5 /etc/bucketfs/bucketfs.conf.example \
