@@ -47,8 +47,9 @@
  * second, until all are stored or upload_timeout has passed; counts are
  * logged; whatever is left stays journaled for the next start.
  *
- * Locks: queue_mu guards the queue links and `stopping`; it is taken
- * before (never inside) the table lock and of->mu.
+ * Locks: queue_mu guards the queue links and `stopping`; nothing else
+ * is locked while it is held (references are taken atomically), so it
+ * nests under nothing and nothing nests under it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -77,7 +78,7 @@ static pthread_mutex_t queue_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t queue_cv;                 /* queue_mu; monotonic */
 static struct bfs_ofile *queue_head;            /* queue_mu */
 static int stopping;                            /* queue_mu */
-static int draining;                            /* queue_mu: shutdown */
+static atomic_int draining;                     /* shutdown: short backoff */
 static pthread_t worker;
 static int worker_on;
 static atomic_int jobs_running;
@@ -210,11 +211,8 @@ static void job_free(struct job *j)
 /* Sets the retry time of the queue after a failed job; mu held. */
 static void backoff_locked(struct bfs_ofile *of)
 {
-	int d;
+	int d = atomic_load(&draining);
 
-	pthread_mutex_lock(&queue_mu);
-	d = draining;
-	pthread_mutex_unlock(&queue_mu);
 	of->backoff_s = of->backoff_s ? of->backoff_s * 2 : 1;
 	if (of->backoff_s > UPQ_BACKOFF_MAX)
 		of->backoff_s = UPQ_BACKOFF_MAX;
@@ -687,9 +685,7 @@ int bfs_upq_shutdown(int timeout)
 		timeout = 60;
 	mono_now(&deadline);
 	ts_add_ms(&deadline, (long)timeout * 1000);
-	pthread_mutex_lock(&queue_mu);
-	draining = 1;
-	pthread_mutex_unlock(&queue_mu);
+	atomic_store(&draining, 1);
 	for (;;) {
 		memset(&d, 0, sizeof(d));
 		mono_now(&d.now);
