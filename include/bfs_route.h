@@ -84,6 +84,13 @@ int bfs_registry_names(struct bfs_registry *r, char ***names, size_t *n);
 void bfs_registry_names_free(char **names, size_t n);
 
 struct bfs_store *bfs_registry_store(struct bfs_registry *r);
+/*
+ * Replaces the store handle (not owned).  Only before bfs_registry_start:
+ * the daemon closes its SQLite connection before fuse_daemonize() forks
+ * and opens a new one in the child, since a connection must never cross
+ * a fork (the child would hold none of the parent's file locks).
+ */
+void bfs_registry_set_store(struct bfs_registry *r, struct bfs_store *s);
 /* NULL in multi-bucket mode. */
 const char *bfs_registry_single(struct bfs_registry *r);
 

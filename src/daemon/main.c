@@ -390,6 +390,15 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	mounted = 1;
+	/* An SQLite connection must not cross fork(): the child would hold
+	 * none of the parent's POSIX locks, and the next bucketctl would then
+	 * think itself alone and delete the WAL under the daemon.  Close it
+	 * here and open a fresh one in the child. */
+	if (!o.foreground) {
+		bfs_registry_set_store(g.reg, NULL);
+		bfs_store_close(g.store);
+		g.store = NULL;
+	}
 	if (fuse_daemonize(o.foreground) != 0) {
 		fprintf(stderr, "bucketfs: cannot daemonize\n");
 		goto out;
@@ -398,6 +407,12 @@ int main(int argc, char **argv)
 		bfs_log_set_syslog(1);
 		g.quiet = 0;
 		set_log_level(g.cfg);
+		if (bfs_store_open(g.cfg->database, &g.store, err,
+				   sizeof(err)) != 0) {
+			BFS_ERROR("database %s: %s", g.cfg->database, err);
+			goto out;
+		}
+		bfs_registry_set_store(g.reg, g.store);
 	}
 	se = fuse_get_session(fuse);
 	if (fuse_set_signal_handlers(se) != 0) {

@@ -483,6 +483,11 @@ struct bfs_store *bfs_registry_store(struct bfs_registry *r)
 	return r->store;
 }
 
+void bfs_registry_set_store(struct bfs_registry *r, struct bfs_store *s)
+{
+	r->store = s;
+}
+
 const char *bfs_registry_single(struct bfs_registry *r)
 {
 	return r->single;

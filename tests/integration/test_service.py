@@ -168,3 +168,25 @@ def test_sigterm_unmounts_after_upload(provider, backend, mount):
     subprocess.run(["fusermount3", "-uz", m.mnt], capture_output=True)
     assert not os.path.ismount(m.mnt)
     assert b.read("open.bin") == b"z" * 300000
+
+
+def test_daemonized_sees_bucketctl_changes(backend, mount):
+    """Without -f the daemon forks after opening the database; it must
+    still see bucketctl's changes and its own index writes must land (an
+    SQLite connection carried across fork would hold no locks, and the
+    next bucketctl would delete the WAL under it)."""
+    a = backend("local", "alpha")
+    m = mount([a], daemonize=True)
+    for i in range(3):
+        m.ctl("defaults", "set", "general", "alpha")
+        assert _wait(lambda: "general = alpha"
+                     in open(m.path(".defaults")).read(), 2.0)
+        m.ctl("defaults", "unset", "general")
+        assert _wait(lambda: "general =\n"
+                     in open(m.path(".defaults")).read(), 2.0)
+        with open(m.path("alpha", "f%d.txt" % i), "w") as f:
+            f.write("x" * i)
+    assert os.path.exists(m.db + "-wal")
+    out = m.ctl("files", "--bucket", "alpha").stdout
+    for i in range(3):
+        assert "f%d.txt" % i in out, out
