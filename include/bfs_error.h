@@ -9,6 +9,8 @@
 #ifndef BFS_ERROR_H
 #define BFS_ERROR_H
 
+#include <stddef.h>
+
 enum bfs_err {
 	BFS_OK = 0,
 	BFS_ERR_INTERNAL = -1,     /* bug or unexpected state */
@@ -51,5 +53,13 @@ int bfs_err_retryable(int err);
 
 /* Map an errno value to a project error code (for local system calls). */
 int bfs_err_from_errno(int e);
+
+/*
+ * Format a message into the caller's err buffer of errlen bytes (truncated,
+ * always NUL-terminated).  Does nothing when err is NULL or errlen is 0, so
+ * callers may pass an optional buffer straight through.
+ */
+void bfs_set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif

@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,20 +38,6 @@
 #define SEALED_MAX (64 * 1024)
 /* A key file is 32 raw bytes or 64 hex chars + "\n" or "\r\n". */
 #define KEYFILE_READ_MAX 80
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int hexval(int c)
 {
@@ -129,25 +114,25 @@ int bfs_crypto_load_key(const char *path, unsigned char key[BFS_MASTER_KEY_LEN],
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		r = bfs_err_from_errno(errno);
-		set_err(err, errlen, "master key file %s: %s", path,
+		bfs_set_err(err, errlen, "master key file %s: %s", path,
 			strerror(errno));
 		goto out;
 	}
 	if (fstat(fd, &st) != 0) {
 		r = bfs_err_from_errno(errno);
-		set_err(err, errlen, "master key file %s: %s", path,
+		bfs_set_err(err, errlen, "master key file %s: %s", path,
 			strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		r = BFS_ERR_ACCESS;
-		set_err(err, errlen, "master key file %s is not a regular file",
+		bfs_set_err(err, errlen, "master key file %s is not a regular file",
 			path);
 		goto out;
 	}
 	if ((st.st_mode & 077) != 0) {
 		r = BFS_ERR_ACCESS;
-		set_err(err, errlen,
+		bfs_set_err(err, errlen,
 			"master key file %s has mode %04o: it must not be "
 			"accessible by group or others (chmod 600 %s)",
 			path, (unsigned)(st.st_mode & 07777), path);
@@ -159,7 +144,7 @@ int bfs_crypto_load_key(const char *path, unsigned char key[BFS_MASTER_KEY_LEN],
 			continue;
 		if (got < 0) {
 			r = bfs_err_from_errno(errno);
-			set_err(err, errlen, "master key file %s: %s", path,
+			bfs_set_err(err, errlen, "master key file %s: %s", path,
 				strerror(errno));
 			goto out;
 		}
@@ -169,7 +154,7 @@ int bfs_crypto_load_key(const char *path, unsigned char key[BFS_MASTER_KEY_LEN],
 	}
 	if (n > KEYFILE_READ_MAX || key_decode(buf, n, key) != 0) {
 		r = BFS_ERR_CRYPTO;
-		set_err(err, errlen, "master key file %s: expected 32 bytes or "
+		bfs_set_err(err, errlen, "master key file %s: expected 32 bytes or "
 			"64 hex characters", path);
 		goto out;
 	}
@@ -200,20 +185,20 @@ int bfs_crypto_create_key(const char *path, char *err, size_t errlen)
 		  0600);
 	if (fd < 0) {
 		r = bfs_err_from_errno(errno);
-		set_err(err, errlen, "master key file %s: %s", path,
+		bfs_set_err(err, errlen, "master key file %s: %s", path,
 			strerror(errno));
 		goto out;
 	}
 	created = 1;
 	if (fchmod(fd, 0600) != 0) {
 		r = bfs_err_from_errno(errno);
-		set_err(err, errlen, "master key file %s: chmod: %s", path,
+		bfs_set_err(err, errlen, "master key file %s: chmod: %s", path,
 			strerror(errno));
 		goto out;
 	}
 	if (bfs_random(key, sizeof(key)) != 0) {
 		r = BFS_ERR_INTERNAL;
-		set_err(err, errlen, "no random bytes for the master key");
+		bfs_set_err(err, errlen, "no random bytes for the master key");
 		goto out;
 	}
 	hex_encode(key, sizeof(key), hex);
@@ -225,7 +210,7 @@ int bfs_crypto_create_key(const char *path, char *err, size_t errlen)
 			continue;
 		if (w <= 0) {
 			r = bfs_err_from_errno(w < 0 ? errno : EIO);
-			set_err(err, errlen, "master key file %s: write: %s",
+			bfs_set_err(err, errlen, "master key file %s: write: %s",
 				path, strerror(w < 0 ? errno : EIO));
 			goto out;
 		}
@@ -233,14 +218,14 @@ int bfs_crypto_create_key(const char *path, char *err, size_t errlen)
 	}
 	if (fsync(fd) != 0) {
 		r = bfs_err_from_errno(errno);
-		set_err(err, errlen, "master key file %s: fsync: %s", path,
+		bfs_set_err(err, errlen, "master key file %s: fsync: %s", path,
 			strerror(errno));
 		goto out;
 	}
 	if (close(fd) != 0) {
 		fd = -1;
 		r = bfs_err_from_errno(errno);
-		set_err(err, errlen, "master key file %s: close: %s", path,
+		bfs_set_err(err, errlen, "master key file %s: close: %s", path,
 			strerror(errno));
 		goto out;
 	}

@@ -26,7 +26,6 @@
  * running daemon reload.
  */
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,20 +63,6 @@ static const char *const ctx_type_name[2] = { "chat", "form" };
 
 /* ---- small helpers ---- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int map_rc(int rc)
 {
 	switch (rc & 0xff) {
@@ -101,7 +86,7 @@ static int db_fail(struct bfs_store *s, int rc, char *err, size_t errlen,
 		   const char *what)
 {
 	if (err && errlen)
-		set_err(err, errlen, "database %s: %s: %s", s->path, what,
+		bfs_set_err(err, errlen, "database %s: %s: %s", s->path, what,
 			sqlite3_errmsg(s->db));
 	else
 		BFS_ERROR("database %s: %s: %s", s->path, what,
@@ -275,7 +260,7 @@ static int store_pragmas(struct bfs_store *s, char *err, size_t errlen)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		set_err(err, errlen, "database %s: %s", s->path,
+		bfs_set_err(err, errlen, "database %s: %s", s->path,
 			sqlite3_errmsg(s->db));
 		r = map_rc(rc);
 		goto out;
@@ -289,7 +274,7 @@ static int store_pragmas(struct bfs_store *s, char *err, size_t errlen)
 	rc = sqlite3_exec(s->db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL",
 			  NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		set_err(err, errlen, "database %s: %s", s->path,
+		bfs_set_err(err, errlen, "database %s: %s", s->path,
 			sqlite3_errmsg(s->db));
 		r = map_rc(rc);
 		goto out;
@@ -315,7 +300,7 @@ int bfs_store_open(const char *path, struct bfs_store **out,
 	*out = NULL;
 	msg[0] = '\0';
 	if (!path || !*path) {
-		set_err(err, errlen, "no database path");
+		bfs_set_err(err, errlen, "no database path");
 		return BFS_ERR_INVAL;
 	}
 	s = calloc(1, sizeof(*s));
@@ -350,7 +335,7 @@ int bfs_store_open(const char *path, struct bfs_store **out,
 fail:
 	if (r == BFS_ERR_NOMEM && !msg[0])
 		snprintf(msg, sizeof(msg), "database %s: out of memory", path);
-	set_err(err, errlen, "%s", msg);
+	bfs_set_err(err, errlen, "%s", msg);
 	bfs_store_close(s);
 	return r;
 }
@@ -508,7 +493,7 @@ static int bucket_read(struct bfs_store *s, const char *name,
 
 	memset(b, 0, sizeof(*b));
 	if (!name) {
-		set_err(err, errlen, "no bucket name");
+		bfs_set_err(err, errlen, "no bucket name");
 		return BFS_ERR_INVAL;
 	}
 	r = prepare(s, BUCKET_SELECT " WHERE name = ?1", &st, err, errlen);
@@ -520,12 +505,12 @@ static int bucket_read(struct bfs_store *s, const char *name,
 	if (rc == SQLITE_ROW) {
 		r = bucket_from_row(st, key, b, sealed_secret, sealed_token);
 		if (r == BFS_ERR_CRYPTO)
-			set_err(err, errlen, "bucket %s: cannot decrypt its "
+			bfs_set_err(err, errlen, "bucket %s: cannot decrypt its "
 				"secrets: wrong master key or tampered value",
 				name);
 	} else if (rc == SQLITE_DONE) {
 		r = BFS_ERR_NOTFOUND;
-		set_err(err, errlen, "unknown bucket '%s'", name);
+		bfs_set_err(err, errlen, "unknown bucket '%s'", name);
 	} else {
 		r = db_fail(s, rc, err, errlen, "read bucket");
 	}
@@ -544,7 +529,7 @@ static int bucket_lookup(struct bfs_store *s, const char *name,
 
 	id[0] = '\0';
 	if (!name) {
-		set_err(err, errlen, "no bucket name");
+		bfs_set_err(err, errlen, "no bucket name");
 		return BFS_ERR_INVAL;
 	}
 	r = prepare(s, "SELECT id, managed_by = 'config' FROM storage_buckets"
@@ -563,12 +548,12 @@ static int bucket_lookup(struct bfs_store *s, const char *name,
 			r = 0;
 		} else {
 			r = BFS_ERR_DB;
-			set_err(err, errlen, "bucket %s: bad id in the database",
+			bfs_set_err(err, errlen, "bucket %s: bad id in the database",
 				name);
 		}
 	} else if (rc == SQLITE_DONE) {
 		r = BFS_ERR_NOTFOUND;
-		set_err(err, errlen, "unknown bucket '%s'", name);
+		bfs_set_err(err, errlen, "unknown bucket '%s'", name);
 	} else {
 		r = db_fail(s, rc, err, errlen, "look up bucket");
 	}
@@ -587,13 +572,13 @@ static int seal_opt(const unsigned char *key, const char *id,
 	if (!plain)
 		return 0;
 	if (!key) {
-		set_err(err, errlen, "bucket %s: the master key is needed to "
+		bfs_set_err(err, errlen, "bucket %s: the master key is needed to "
 			"store a secret", bucket);
 		return BFS_ERR_INVAL;
 	}
 	r = bfs_crypto_seal(key, id, plain, out);
 	if (r != 0)
-		set_err(err, errlen, "bucket %s: cannot seal its secret: %s",
+		bfs_set_err(err, errlen, "bucket %s: cannot seal its secret: %s",
 			bucket, bfs_strerror(r));
 	return r;
 }
@@ -612,7 +597,7 @@ static int bucket_write(struct bfs_store *s, int insert, const char *id,
 	int rc = SQLITE_OK, r;
 
 	if (!prov) {
-		set_err(err, errlen, "bucket %s: unknown provider", b->name);
+		bfs_set_err(err, errlen, "bucket %s: unknown provider", b->name);
 		return BFS_ERR_INVAL;
 	}
 	r = prepare(s, insert ? BUCKET_INSERT : BUCKET_UPDATE, &st, err, errlen);
@@ -642,7 +627,7 @@ static int bucket_write(struct bfs_store *s, int insert, const char *id,
 		r = 0;
 	} else if (rc == SQLITE_CONSTRAINT && insert) {
 		r = BFS_ERR_EXISTS;
-		set_err(err, errlen, "bucket %s already exists", b->name);
+		bfs_set_err(err, errlen, "bucket %s already exists", b->name);
 	} else {
 		r = db_fail(s, rc, err, errlen, insert ? "insert bucket" :
 			    "update bucket");
@@ -759,13 +744,13 @@ int bfs_store_bucket_add(struct bfs_store *s, const struct bfs_bucket_conf *b,
 	int r;
 
 	if (!b->name || !bfs_bucket_name_valid(b->name)) {
-		set_err(err, errlen, "bad bucket name '%s'",
+		bfs_set_err(err, errlen, "bad bucket name '%s'",
 			b->name ? b->name : "");
 		return BFS_ERR_INVAL;
 	}
 	r = new_bucket_id(id);
 	if (r != 0) {
-		set_err(err, errlen, "no random bytes for a bucket id");
+		bfs_set_err(err, errlen, "no random bytes for a bucket id");
 		return r;
 	}
 	r = seal_opt(key, id, b->name, b->secret_access_key, &sealed, err, errlen);
@@ -808,7 +793,7 @@ int bfs_store_bucket_update(struct bfs_store *s, const struct bfs_bucket_conf *b
 		goto out;
 	if (cur.managed_by_config) {
 		r = BFS_ERR_PERM;
-		set_err(err, errlen, "bucket %s is managed by the config file",
+		bfs_set_err(err, errlen, "bucket %s is managed by the config file",
 			b->name);
 		goto out;
 	}
@@ -926,7 +911,7 @@ int bfs_store_bucket_remove(struct bfs_store *s, const char *name, int force,
 		goto out;
 	if (cur.managed_by_config) {
 		r = BFS_ERR_PERM;
-		set_err(err, errlen, "bucket %s is managed by the config file",
+		bfs_set_err(err, errlen, "bucket %s is managed by the config file",
 			name);
 		goto out;
 	}
@@ -935,7 +920,7 @@ int bfs_store_bucket_remove(struct bfs_store *s, const char *name, int force,
 		goto out;
 	if (refs > 0 && !force) {
 		r = BFS_ERR_BUSY;
-		set_err(err, errlen, "bucket %s %s; use --force", name,
+		bfs_set_err(err, errlen, "bucket %s %s; use --force", name,
 			bfs_buf_str(&msg));
 		goto out;
 	}
@@ -1011,7 +996,7 @@ int bfs_store_default_set(struct bfs_store *s, int role, const char *bucket,
 	int r;
 
 	if (role < 0 || role >= BFS_ROLE_COUNT) {
-		set_err(err, errlen, "unknown role");
+		bfs_set_err(err, errlen, "unknown role");
 		return BFS_ERR_INVAL;
 	}
 	pthread_mutex_lock(&s->lock);
@@ -1053,7 +1038,7 @@ int bfs_store_defaults_apply(struct bfs_store *s,
 			continue;
 		r = bucket_lookup(s, c->bucket[i], ids[i], NULL, msg, sizeof(msg));
 		if (r != 0) {
-			set_err(err, errlen, "%s = %s: %s", bfs_role_name(i),
+			bfs_set_err(err, errlen, "%s = %s: %s", bfs_role_name(i),
 				c->bucket[i], msg);
 			if (r == BFS_ERR_NOTFOUND)
 				r = BFS_ERR_INVAL;
@@ -1088,7 +1073,7 @@ int bfs_store_assign_apply(struct bfs_store *s,
 	for (i = 0; i < n; i++) {
 		if (c[i].context_type < 0 || c[i].context_type > 1 ||
 		    !bfs_ctx_id_valid(c[i].context_id)) {
-			set_err(err, errlen, "bad context '%s'", c[i].context_id);
+			bfs_set_err(err, errlen, "bad context '%s'", c[i].context_id);
 			return BFS_ERR_INVAL;
 		}
 	}
@@ -1101,7 +1086,7 @@ int bfs_store_assign_apply(struct bfs_store *s,
 			continue;
 		r = bucket_lookup(s, c[i].bucket, id, NULL, msg, sizeof(msg));
 		if (r != 0) {
-			set_err(err, errlen, "%s/%s = %s: %s",
+			bfs_set_err(err, errlen, "%s/%s = %s: %s",
 				ctx_type_name[c[i].context_type],
 				c[i].context_id, c[i].bucket, msg);
 			if (r == BFS_ERR_NOTFOUND)
@@ -1290,7 +1275,7 @@ static int sync_one(struct bfs_store *s, const struct bfs_bucket_conf *b,
 	if (r == BFS_ERR_NOTFOUND) {
 		r = new_bucket_id(id);
 		if (r != 0) {
-			set_err(err, errlen, "no random bytes for a bucket id");
+			bfs_set_err(err, errlen, "no random bytes for a bucket id");
 			goto out;
 		}
 		if ((r = seal_opt(key, id, b->name, b->secret_access_key,
@@ -1401,7 +1386,7 @@ static int sync_defaults(struct bfs_store *s, const struct bfs_config *cfg,
 			if (!(cfg->buckets[i].defaults & BFS_ROLE_BIT(role)))
 				continue;
 			if (claim[role]) {
-				set_err(err, errlen, "buckets %s and %s both "
+				bfs_set_err(err, errlen, "buckets %s and %s both "
 					"claim default %s", claim[role],
 					cfg->buckets[i].name, bfs_role_name(role));
 				return BFS_ERR_CONFIG;
@@ -1546,13 +1531,13 @@ int bfs_store_sync_config(struct bfs_store *s, const struct bfs_config *cfg,
 		const char *name = cfg->buckets[i].name;
 
 		if (!name || !bfs_bucket_name_valid(name)) {
-			set_err(err, errlen, "bad bucket name '%s'",
+			bfs_set_err(err, errlen, "bad bucket name '%s'",
 				name ? name : "");
 			return BFS_ERR_CONFIG;
 		}
 		for (j = 0; j < i; j++)
 			if (strcmp(cfg->buckets[j].name, name) == 0) {
-				set_err(err, errlen, "bucket %s declared twice",
+				bfs_set_err(err, errlen, "bucket %s declared twice",
 					name);
 				return BFS_ERR_CONFIG;
 			}

@@ -1,9 +1,12 @@
 /*
  * error.c - messages for the project's error codes and the errno -> code
  * mapping for local system calls.  (The code -> errno table for FUSE lives
- * in the FUSE layer.)
+ * in the FUSE layer.)  bfs_set_err() is the one helper that formats a
+ * message into a caller-supplied err buffer.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 
 #include "bfs_error.h"
 
@@ -76,4 +79,15 @@ int bfs_err_from_errno(int e)
 	case EFBIG: return BFS_ERR_TOOBIG;
 	default: return BFS_ERR_IO;
 	}
+}
+
+void bfs_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
 }
