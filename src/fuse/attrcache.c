@@ -1,20 +1,40 @@
 /*
- * attrcache.c - a short-lived attribute cache (sshfs cache.c idea).
+ * attrcache.c - attribute and listing caches (sshfs cache.c idea).
  *
- * readdir feeds the stat of every listed entry here, and getattr of a file
- * found by HEAD stores it, so `ls -l` of a big folder costs one listing
- * instead of one HEAD per entry.  Entries live BFS_ATTR_TTL_MS; this
+ * Attributes: readdir feeds the stat (and etag) of every listed entry
+ * here, and getattr of a file found by HEAD stores it, so `ls -l` of a big
+ * folder costs one listing instead of one HEAD per entry.  Entries live
+ * BFS_ATTR_LONG_TTL_MS (other clients' changes show after that); this
  * mount's own changes drop them at once.  Keyed by "BUCKET/KEY" in a
- * chained hash table guarded by one mutex; when BFS_ATTR_MAX entries are
- * reached the whole table is emptied (cheap, and the TTL is short anyway).
+ * chained hash table guarded by attr_mu; when BFS_ATTR_MAX entries are
+ * reached the whole table is emptied.
+ *
+ * Listings (bfs_dir_list): one level of a folder as a compact entry array
+ * (names in one arena).  S3 listings carry no mode, owner or type (a
+ * symlink looks like a file), so files listed without x-amz-meta-mode are
+ * HEADed, BFS_DIR_HEADS at a time on short-lived threads, before the
+ * entries are handed out; the SQLite index is not used for them because
+ * another client's metadata-only change (a copy onto itself) keeps the
+ * etag, so the index can be stale where a HEAD is not.  A listing is
+ * cached (refcounted snapshot, dir_mu) for BFS_ATTR_LONG_TTL_MS; folders
+ * without a marker stay placeholders, resolved by lookup as before.
+ *
+ * Locks: attr_mu and dir_mu are leaves and never held together or across
+ * a provider call; drops call into readcache.c after releasing them.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "bfs_error.h"
+#include "bfs_key.h"
+#include "bfs_log.h"
 #include "bfs_metrics.h"
+#include "attrcache.h"
 #include "fs_int.h"
+#include "readcache.h"
 
 #define ATTR_SLOTS 16384
 
@@ -23,7 +43,8 @@ struct attr_entry {
 	int64_t expires_ms;
 	struct stat st;
 	size_t blen;             /* length of the bucket part of k */
-	char k[];                /* "BUCKET/KEY" */
+	size_t klen;             /* length of "BUCKET/KEY" */
+	char k[];                /* "BUCKET/KEY\0ETAG" */
 };
 
 static pthread_mutex_t attr_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -75,31 +96,47 @@ static void attr_clear_locked(void)
 	attr_count = 0;
 }
 
+static struct timespec attr_start;   /* placeholder times; set at init */
+
 void bfs_attr_init(void)
 {
+	clock_gettime(CLOCK_REALTIME, &attr_start);
 }
+
+static void dir_clear(void);
 
 void bfs_attr_destroy(void)
 {
 	pthread_mutex_lock(&attr_mu);
 	attr_clear_locked();
 	pthread_mutex_unlock(&attr_mu);
+	dir_clear();
+	bfs_rcache_destroy();
 }
 
 void bfs_attr_put(const char *bucket, const char *key, const struct stat *st)
 {
+	bfs_attr_put_meta(bucket, key, st, NULL);
+}
+
+void bfs_attr_put_meta(const char *bucket, const char *key,
+		       const struct stat *st, const char *etag)
+{
 	struct attr_entry *e, **pp;
 	size_t bl = strlen(bucket), kl = strlen(key);
+	size_t el = etag ? strlen(etag) : 0;
 	unsigned h = attr_hash(bucket, key);
 
-	if (!(e = malloc(sizeof(*e) + bl + kl + 2)))
+	if (!(e = malloc(sizeof(*e) + bl + kl + el + 3)))
 		return;
 	e->blen = bl;
+	e->klen = bl + 1 + kl;
 	memcpy(e->k, bucket, bl);
 	e->k[bl] = '/';
 	memcpy(e->k + bl + 1, key, kl + 1);
+	memcpy(e->k + e->klen + 1, etag ? etag : "", el + 1);
 	e->st = *st;
-	e->expires_ms = now_ms() + BFS_ATTR_TTL_MS;
+	e->expires_ms = now_ms() + BFS_ATTR_LONG_TTL_MS;
 	pthread_mutex_lock(&attr_mu);
 	for (pp = &attr_slots[h]; *pp; pp = &(*pp)->next) {
 		if (attr_match(*pp, bucket, key)) {
@@ -145,6 +182,31 @@ int bfs_attr_get(const char *bucket, const char *key, struct stat *st)
 	return found;
 }
 
+int bfs_attr_etag(const char *bucket, const char *key, char *out,
+		  size_t outlen)
+{
+	struct attr_entry *e;
+	const char *et;
+	int found = 0;
+
+	pthread_mutex_lock(&attr_mu);
+	for (e = attr_slots[attr_hash(bucket, key)]; e; e = e->next) {
+		if (!attr_match(e, bucket, key))
+			continue;
+		et = e->k + e->klen + 1;
+		if (e->expires_ms > now_ms() && et[0] && strlen(et) < outlen) {
+			memcpy(out, et, strlen(et) + 1);
+			found = 1;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&attr_mu);
+	return found;
+}
+
+static void dir_drop_bucket(const char *bucket);
+static void drop_dirs_of(const char *bucket, const char *key);
+
 void bfs_attr_drop(const char *bucket, const char *key)
 {
 	struct attr_entry *e, **pp;
@@ -160,6 +222,8 @@ void bfs_attr_drop(const char *bucket, const char *key)
 		}
 	}
 	pthread_mutex_unlock(&attr_mu);
+	drop_dirs_of(bucket, key);
+	bfs_rcache_drop(bucket, key);
 }
 
 void bfs_attr_drop_bucket(const char *bucket)
@@ -181,4 +245,472 @@ void bfs_attr_drop_bucket(const char *bucket)
 		}
 	}
 	pthread_mutex_unlock(&attr_mu);
+	dir_drop_bucket(bucket);
+	bfs_rcache_drop_bucket(bucket);
+}
+
+/* ---- listings ---- */
+
+#define DIR_SLOTS 256
+#define DIR_TOTAL_MAX 1000000        /* entries over every cached listing */
+#define DIR_LIST_MAX (10u * 1000 * 1000)
+#define DIR_NAMES_MAX (1024u * 1024 * 1024)
+
+/* One listed entry, compact (st is rebuilt when handed out). */
+struct dent {
+	size_t name;             /* offset in the names arena */
+	uint64_t size;
+	int64_t mtime;
+	long mtime_nsec;
+	uint32_t mode, uid, gid;
+	unsigned is_dir : 1, has_meta : 1, has_mode : 1, has_uid : 1,
+		 has_gid : 1, plus : 1, need_head : 1;
+};
+
+struct dir_snap {
+	struct dir_snap *next;   /* (dir_mu) hash chain; NULL once detached */
+	int refs;                /* (dir_mu) readers + 1 while in the table */
+	int in_table;            /* (dir_mu) */
+	int64_t expires_ms;
+	char *bucket, *prefix;
+	struct dent *e;
+	size_t n, cap;
+	char *names;
+	size_t nlen, ncap;
+};
+
+static pthread_mutex_t dir_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct dir_snap *dir_slots[DIR_SLOTS];     /* dir_mu */
+static size_t dir_total;                          /* dir_mu: entries */
+static uint64_t dir_gen;                          /* dir_mu: drops so far */
+
+static unsigned dir_hash(const char *bucket, const char *prefix)
+{
+	return attr_hash(bucket, prefix) % DIR_SLOTS;
+}
+
+static void snap_free(struct dir_snap *s)
+{
+	if (!s)
+		return;
+	free(s->bucket);
+	free(s->prefix);
+	free(s->e);
+	free(s->names);
+	free(s);
+}
+
+/* Detaches s from the table; dir_mu held. */
+static void snap_detach_locked(struct dir_snap *s, struct dir_snap **pp)
+{
+	*pp = s->next;
+	s->next = NULL;
+	s->in_table = 0;
+	dir_total -= s->n;
+	if (--s->refs == 0)
+		snap_free(s);
+}
+
+static void snap_unref(struct dir_snap *s)
+{
+	pthread_mutex_lock(&dir_mu);
+	if (--s->refs == 0)
+		snap_free(s);
+	pthread_mutex_unlock(&dir_mu);
+}
+
+void bfs_dir_drop(const char *bucket, const char *prefix)
+{
+	struct dir_snap *s, **pp;
+
+	pthread_mutex_lock(&dir_mu);
+	dir_gen++;
+	for (pp = &dir_slots[dir_hash(bucket, prefix)]; (s = *pp) != NULL;
+	     pp = &s->next) {
+		if (strcmp(s->bucket, bucket) == 0 && strcmp(s->prefix, prefix) == 0) {
+			snap_detach_locked(s, pp);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&dir_mu);
+}
+
+static void dir_drop_bucket(const char *bucket)
+{
+	struct dir_snap *s, **pp;
+	size_t i;
+
+	pthread_mutex_lock(&dir_mu);
+	dir_gen++;
+	for (i = 0; i < DIR_SLOTS; i++) {
+		pp = &dir_slots[i];
+		while ((s = *pp) != NULL) {
+			if (strcmp(s->bucket, bucket) == 0)
+				snap_detach_locked(s, pp);
+			else
+				pp = &s->next;
+		}
+	}
+	pthread_mutex_unlock(&dir_mu);
+}
+
+static void dir_clear(void)
+{
+	size_t i;
+
+	pthread_mutex_lock(&dir_mu);
+	for (i = 0; i < DIR_SLOTS; i++)
+		while (dir_slots[i])
+			snap_detach_locked(dir_slots[i], &dir_slots[i]);
+	pthread_mutex_unlock(&dir_mu);
+}
+
+/* key changed: its folder's listing and its own (as a folder) are stale. */
+static void drop_dirs_of(const char *bucket, const char *key)
+{
+	const char *slash = strrchr(key, '/');
+	size_t kl = strlen(key), pl;
+	char *tmp;
+
+	if (!(tmp = malloc(kl + 2)))
+		return;
+	/* "a/b" -> "a/"; "a/b/" (a folder key) -> "a/" too. */
+	pl = 0;
+	if (kl && key[kl - 1] == '/') {
+		const char *p = key + kl - 1;
+
+		while (p > key && p[-1] != '/')
+			p--;
+		pl = (size_t)(p - key);
+	} else if (slash) {
+		pl = (size_t)(slash - key) + 1;
+	}
+	memcpy(tmp, key, pl);
+	tmp[pl] = '\0';
+	bfs_dir_drop(bucket, tmp);
+	memcpy(tmp, key, kl + 1);
+	if (kl && key[kl - 1] != '/') {
+		tmp[kl] = '/';
+		tmp[kl + 1] = '\0';
+	}
+	bfs_dir_drop(bucket, tmp);
+	free(tmp);
+}
+
+/* +1 ref on the fresh cached listing of (bucket, prefix), or NULL. */
+static struct dir_snap *snap_get(const char *bucket, const char *prefix)
+{
+	struct dir_snap *s, **pp;
+
+	pthread_mutex_lock(&dir_mu);
+	for (pp = &dir_slots[dir_hash(bucket, prefix)]; (s = *pp) != NULL;
+	     pp = &s->next) {
+		if (strcmp(s->bucket, bucket) != 0 || strcmp(s->prefix, prefix) != 0)
+			continue;
+		if (s->expires_ms > now_ms()) {
+			s->refs++;
+		} else {
+			snap_detach_locked(s, pp);
+			s = NULL;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&dir_mu);
+	return s;
+}
+
+static uint64_t dir_gen_now(void)
+{
+	uint64_t g;
+
+	pthread_mutex_lock(&dir_mu);
+	g = dir_gen;
+	pthread_mutex_unlock(&dir_mu);
+	return g;
+}
+
+/*
+ * Puts s in the table (replacing an older listing of the same folder),
+ * unless something was dropped since gen (when the listing started): it
+ * may predate that change.
+ */
+static void snap_insert(struct dir_snap *s, uint64_t gen)
+{
+	struct dir_snap *o, **pp;
+	size_t i;
+
+	pthread_mutex_lock(&dir_mu);
+	if (dir_gen != gen) {
+		pthread_mutex_unlock(&dir_mu);
+		return;
+	}
+	for (pp = &dir_slots[dir_hash(s->bucket, s->prefix)]; (o = *pp) != NULL;
+	     pp = &o->next) {
+		if (strcmp(o->bucket, s->bucket) == 0 &&
+		    strcmp(o->prefix, s->prefix) == 0) {
+			snap_detach_locked(o, pp);
+			break;
+		}
+	}
+	if (dir_total + s->n > DIR_TOTAL_MAX) {
+		for (i = 0; i < DIR_SLOTS; i++)
+			while (dir_slots[i])
+				snap_detach_locked(dir_slots[i], &dir_slots[i]);
+	}
+	s->expires_ms = now_ms() + BFS_ATTR_LONG_TTL_MS;
+	s->refs++;
+	s->in_table = 1;
+	s->next = dir_slots[dir_hash(s->bucket, s->prefix)];
+	dir_slots[dir_hash(s->bucket, s->prefix)] = s;
+	dir_total += s->n;
+	pthread_mutex_unlock(&dir_mu);
+}
+
+struct collect {
+	struct dir_snap *s;
+	int err;
+};
+
+static int collect_entry(void *arg, const char *name, int is_dir,
+			 const struct bfs_meta *m)
+{
+	struct collect *c = arg;
+	struct dir_snap *s = c->s;
+	size_t nl = strlen(name);
+	struct dent *d;
+
+	if (!nl || strchr(name, '/'))
+		return 0;
+	if (s->n >= DIR_LIST_MAX) {
+		BFS_WARN("%s/%s: listing cut at %u entries", s->bucket, s->prefix,
+			 DIR_LIST_MAX);
+		return 1;
+	}
+	if (s->n == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 256;
+		struct dent *ne = realloc(s->e, nc * sizeof(*ne));
+
+		if (!ne)
+			goto nomem;
+		s->e = ne;
+		s->cap = nc;
+	}
+	if (s->nlen + nl + 1 > s->ncap) {
+		size_t nc = s->ncap ? s->ncap * 2 : 4096;
+		char *nn;
+
+		while (nc < s->nlen + nl + 1)
+			nc *= 2;
+		if (nc > DIR_NAMES_MAX || !(nn = realloc(s->names, nc)))
+			goto nomem;
+		s->names = nn;
+		s->ncap = nc;
+	}
+	d = &s->e[s->n++];
+	memset(d, 0, sizeof(*d));
+	d->name = s->nlen;
+	memcpy(s->names + s->nlen, name, nl + 1);
+	s->nlen += nl + 1;
+	d->is_dir = is_dir != 0;
+	if (m) {
+		d->has_meta = 1;
+		d->size = m->size;
+		d->mtime = m->mtime;
+		d->mtime_nsec = m->mtime_nsec;
+		d->mode = m->mode;
+		d->uid = m->uid;
+		d->gid = m->gid;
+		d->has_mode = m->has_mode;
+		d->has_uid = m->has_uid;
+		d->has_gid = m->has_gid;
+	}
+	/* Only complete metadata makes a finished entry; files without it
+	 * get a HEAD (folders without it stay placeholders). */
+	d->plus = m && m->has_mode;
+	d->need_head = !d->plus && !is_dir;
+	return 0;
+nomem:
+	c->err = BFS_ERR_NOMEM;
+	return 1;
+}
+
+static void dent_to_stat(const struct dent *d, struct stat *st)
+{
+	struct bfs_meta m;
+
+	memset(&m, 0, sizeof(m));
+	m.size = d->size;
+	m.mtime = d->mtime;
+	m.mtime_nsec = d->mtime_nsec;
+	m.mode = d->mode;
+	m.uid = d->uid;
+	m.gid = d->gid;
+	m.has_mode = d->has_mode;
+	m.has_uid = d->has_uid;
+	m.has_gid = d->has_gid;
+	bfs_fs_meta_to_stat(&m, d->is_dir, st);
+	if (!d->has_meta)
+		st->st_mtim = st->st_ctim = st->st_atim = attr_start;
+}
+
+/* The parallel HEADs of one listing. */
+struct head_job {
+	struct dir_snap *s;
+	struct bfs_rbucket *b;
+	size_t *todo;            /* indexes into s->e */
+	size_t ntodo;
+	_Atomic size_t next;
+	_Atomic int err;         /* a transport error: the bucket's status */
+};
+
+static void head_one(struct head_job *j, size_t i, char *key)
+{
+	struct bfs_provider *p = j->b->prov;
+	struct dent *d = &j->s->e[i];
+	const char *name = j->s->names + d->name;
+	size_t pl = strlen(j->s->prefix), nl = strlen(name);
+	struct bfs_meta m;
+	struct stat st;
+	int r;
+
+	if (pl + nl > BFS_KEY_MAX)
+		return;
+	memcpy(key, j->s->prefix, pl);
+	memcpy(key + pl, name, nl + 1);
+	memset(&m, 0, sizeof(m));
+	r = p->ops->head(p->st, key, &m);
+	if (r != 0) {
+		if (r != BFS_ERR_NOTFOUND)
+			atomic_store(&j->err, r);
+		return;      /* stays a placeholder: lookup decides */
+	}
+	bfs_fs_meta_to_stat(&m, 0, &st);
+	bfs_attr_put_meta(j->b->name, key, &st, m.etag);
+	/* Written by this thread only (index i is its own). */
+	d->has_meta = 1;
+	d->size = m.size;
+	d->mtime = m.mtime;
+	d->mtime_nsec = m.mtime_nsec;
+	d->mode = m.mode;
+	d->uid = m.uid;
+	d->gid = m.gid;
+	d->has_mode = 1;
+	if (!(d->mode & S_IFMT))
+		d->mode |= S_IFREG;
+	d->has_uid = m.has_uid;
+	d->has_gid = m.has_gid;
+	d->plus = 1;
+}
+
+static void *head_worker(void *arg)
+{
+	struct head_job *j = arg;
+	char *key = malloc(BFS_KEY_MAX + 2);
+	size_t i;
+
+	if (!key)
+		return NULL;
+	while ((i = atomic_fetch_add(&j->next, 1)) < j->ntodo)
+		head_one(j, j->todo[i], key);
+	free(key);
+	return NULL;
+}
+
+/* HEADs every need_head entry of s, BFS_DIR_HEADS at a time. */
+static void head_all(struct bfs_rbucket *b, struct dir_snap *s)
+{
+	pthread_t th[BFS_DIR_HEADS];
+	struct head_job j;
+	size_t i, nth, started = 0;
+
+	memset(&j, 0, sizeof(j));
+	j.s = s;
+	j.b = b;
+	if (!b->prov || !(j.todo = malloc((s->n ? s->n : 1) * sizeof(size_t))))
+		return;
+	for (i = 0; i < s->n; i++)
+		if (s->e[i].need_head)
+			j.todo[j.ntodo++] = i;
+	atomic_init(&j.next, 0);
+	atomic_init(&j.err, 0);
+	nth = (j.ntodo + 3) / 4;
+	if (nth > BFS_DIR_HEADS)
+		nth = BFS_DIR_HEADS;
+	for (i = 1; i < nth; i++) {
+		if (pthread_create(&th[started], NULL, head_worker, &j) != 0)
+			break;
+		started++;
+	}
+	if (j.ntodo)
+		head_worker(&j);     /* the caller works too */
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	if (atomic_load(&j.err))
+		bfs_rbucket_note(b, atomic_load(&j.err));
+	free(j.todo);
+}
+
+int bfs_dir_list(struct bfs_rbucket *b, const char *prefix, bfs_dir_fn fn,
+		 void *arg)
+{
+	struct dir_snap *s;
+	struct collect c;
+	struct stat st;
+	struct bfs_provider *p = b->prov;
+	uint64_t gen;
+	size_t i;
+	int r;
+
+	if ((s = snap_get(b->name, prefix)) != NULL) {
+		bfs_metrics_cache(1);
+		goto walk;
+	}
+	if (!p)
+		return BFS_ERR_IO;
+	if (!(s = calloc(1, sizeof(*s))) || !(s->bucket = strdup(b->name)) ||
+	    !(s->prefix = strdup(prefix))) {
+		snap_free(s);
+		return BFS_ERR_NOMEM;
+	}
+	s->refs = 1;
+	gen = dir_gen_now();
+	memset(&c, 0, sizeof(c));
+	c.s = s;
+	r = p->ops->list(p->st, prefix, 0, collect_entry, &c);
+	bfs_rbucket_note(b, r);
+	if (r == 0)
+		r = c.err;
+	if (r != 0) {
+		snap_free(s);
+		return r;
+	}
+	if (s->n <= BFS_DIR_CACHE_MAX) {
+		head_all(b, s);
+		/* Finished entries are known to lookups too. */
+		for (i = 0; i < s->n; i++) {
+			char *key;
+			size_t pl = strlen(prefix);
+			const char *name = s->names + s->e[i].name;
+
+			if (!s->e[i].plus || !s->e[i].has_meta || s->e[i].need_head)
+				continue;
+			if (!(key = malloc(pl + strlen(name) + 1)))
+				break;
+			memcpy(key, prefix, pl);
+			strcpy(key + pl, name);
+			dent_to_stat(&s->e[i], &st);
+			bfs_attr_put(b->name, key, &st);
+			free(key);
+		}
+		snap_insert(s, gen);
+	}
+	bfs_metrics_cache(0);
+walk:
+	for (i = 0; i < s->n; i++) {
+		dent_to_stat(&s->e[i], &st);
+		if (fn(arg, s->names + s->e[i].name, &st, s->e[i].plus))
+			break;
+	}
+	snap_unref(s);
+	return 0;
 }

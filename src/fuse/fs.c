@@ -13,10 +13,11 @@
  * key + "/" (implicit folder).
  *
  * Data: writes are staged in the shared open-file state (ofile.c) and
- * uploaded by flush/fsync/release; reads of a clean file go to the provider
- * through a per-handle readahead window (1 MiB, doubling on sequential
- * reads up to 8 MiB, dropped on random access), reads of a staged file go
- * to its staging file.
+ * uploaded by flush/fsync/release; reads of a clean file go through the
+ * block cache (readcache.c: cached blocks in cache_dir, parallel prefetch
+ * on sequential reads), reads of a staged file go to its staging file.
+ * Listings come from attrcache.c (cached, attributes completed by
+ * parallel HEADs).
  *
  * Control files get a per-open snapshot of their rendering (direct_io) and
  * every write() is one whole change (route/control.c).
@@ -35,10 +36,10 @@
 #include "bfs_key.h"
 #include "bfs_log.h"
 #include "bfs_store.h"
+#include "attrcache.h"
 #include "fs_int.h"
+#include "readcache.h"
 
-#define RA_MIN (1024u * 1024)
-#define RA_MAX (8u * 1024 * 1024)
 #define FS_LIST_MAX (10u * 1000 * 1000)   /* entries in one readdir */
 #define FS_MOVE_MAX (1u * 1000 * 1000)    /* keys in one folder rename */
 #define FS_BIG_SPACE (256ULL << 40)       /* statfs when unknown: 256 TiB */
@@ -52,11 +53,7 @@ struct fs_fh {
 	int ctl;                  /* control file kind, -1 for a file */
 	struct bfs_buf snap;      /* control file content at open */
 	struct bfs_ofile *of;     /* referenced (files) */
-	pthread_mutex_t mu;       /* guards the readahead fields */
-	char *ra;
-	size_t ra_cap, ra_len, ra_win;
-	uint64_t ra_off, next_off;
-	int ra_eof;
+	struct bfs_rc_file *rc;   /* read cache state (readcache.c locks it) */
 };
 
 static struct timespec fs_start_time;
@@ -343,18 +340,18 @@ struct rd_ctx {
 	int err;
 };
 
-static int rd_entry(void *arg, const char *name, int is_dir,
-		    const struct bfs_meta *meta)
+/* One entry of bfs_dir_list (attrcache.c): complete attributes (plus)
+ * are final unless a file being written here knows better; placeholders
+ * (folders without a marker, failed HEADs) are resolved by lookup. */
+static int rd_entry(void *arg, const char *name, const struct stat *lst,
+		    int plus)
 {
 	struct rd_ctx *c = arg;
 	struct bfs_ofile *of;
-	struct bfs_meta empty;
-	struct stat st;
+	struct stat st = *lst;
 	size_t nlen = strlen(name);
-	int r, plus;
+	int r;
 
-	if (!nlen || strchr(name, '/'))
-		return 0;
 	if (c->names.n >= FS_LIST_MAX) {
 		BFS_WARN("%s/%s: listing cut at %u entries", c->b->name,
 			 c->prefix, FS_LIST_MAX);
@@ -367,32 +364,14 @@ static int rd_entry(void *arg, const char *name, int is_dir,
 		}
 		return 0;
 	}
-	/*
-	 * Only a listing that carries the metadata (local) is complete enough
-	 * for the cache and readdirplus; an S3 listing has no mode, owner or
-	 * type (a symlink looks like a file), so those entries get a HEAD at
-	 * lookup like s3fs does.
-	 */
-	plus = meta && meta->has_mode;
-	if (meta) {
-		bfs_fs_meta_to_stat(meta, is_dir, &st);
-	} else {
-		memset(&empty, 0, sizeof(empty));
-		bfs_fs_meta_to_stat(&empty, is_dir, &st);
-		st.st_mtim = st.st_ctim = st.st_atim = fs_start_time;
-	}
-	if (plus && c->plen + nlen <= BFS_KEY_MAX) {
+	if (plus && !S_ISDIR(st.st_mode) && c->plen + nlen <= BFS_KEY_MAX) {
 		memcpy(c->keybuf, c->prefix, c->plen);
 		memcpy(c->keybuf + c->plen, name, nlen + 1);
-		/* An open file being written knows better than the listing. */
-		of = is_dir ? NULL : bfs_ofile_find(c->b->name, c->keybuf);
-		if (of) {
+		if ((of = bfs_ofile_find(c->b->name, c->keybuf)) != NULL) {
 			pthread_mutex_lock(&of->mu);
 			bfs_ofile_stat_locked(of, &st);
 			pthread_mutex_unlock(&of->mu);
 			bfs_ofile_put(of);
-		} else {
-			bfs_attr_put(c->b->name, c->keybuf, &st);
 		}
 	}
 	if (c->filler(c->buf, name, &st, 0, plus ? FUSE_FILL_DIR_PLUS : 0) != 0) {
@@ -479,8 +458,7 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		r = BFS_ERR_NOMEM;
 		goto out;
 	}
-	r = rt.b->prov->ops->list(rt.b->prov->st, prefix, 0, rd_entry, &c);
-	bfs_rbucket_note(rt.b, r);
+	r = bfs_dir_list(rt.b, prefix, rd_entry, &c);
 	if (r == 0)
 		r = c.err;
 	if (r == 0)
@@ -507,8 +485,6 @@ static struct fs_fh *fh_new(int ctl, struct bfs_ofile *of)
 	fh->ctl = ctl;
 	fh->of = of;
 	bfs_buf_init(&fh->snap, BFS_CTL_RENDER_MAX);
-	pthread_mutex_init(&fh->mu, NULL);
-	fh->ra_win = RA_MIN;
 	pthread_mutex_lock(&fs_fh_mu);
 	fh->next = fs_fhs;
 	if (fs_fhs)
@@ -531,8 +507,7 @@ static void fh_free(struct fs_fh *fh)
 		fh->next->prev = fh->prev;
 	pthread_mutex_unlock(&fs_fh_mu);
 	bfs_buf_free(&fh->snap);
-	free(fh->ra);
-	pthread_mutex_destroy(&fh->mu);
+	bfs_rcache_close(fh->rc);
 	free(fh);
 }
 
@@ -719,77 +694,14 @@ static int ctl_read(struct fs_fh *fh, char *buf, size_t size, off_t off)
 	return (int)n;
 }
 
-/* Reads of a clean, unstaged file through the handle's readahead window. */
-static int remote_read(struct fs_fh *fh, struct bfs_rbucket *b,
-		       const char *key, char *buf, size_t size, uint64_t off)
-{
-	struct bfs_provider *p = b->prov;
-	size_t want, got = 0, n, avail;
-	int seq, r;
-
-	if (!p)
-		return BFS_ERR_IO;
-	pthread_mutex_lock(&fh->mu);
-	if (fh->ra_len && off >= fh->ra_off && off < fh->ra_off + fh->ra_len) {
-		avail = (size_t)(fh->ra_off + fh->ra_len - off);
-		if (avail >= size || fh->ra_eof) {
-			n = avail < size ? avail : size;
-			memcpy(buf, fh->ra + (off - fh->ra_off), n);
-			fh->next_off = off + n;
-			r = (int)n;
-			goto out;
-		}
-	}
-	if (fh->ra_eof && fh->ra_len && off == fh->ra_off + fh->ra_len) {
-		r = 0;
-		goto out;
-	}
-	seq = off == fh->next_off;
-	if (seq) {
-		want = fh->ra_win > size ? fh->ra_win : size;
-		if (fh->ra_len && fh->ra_win < RA_MAX)
-			fh->ra_win *= 2;
-	} else {
-		want = size;
-		fh->ra_win = RA_MIN;
-	}
-	if (want > fh->ra_cap) {
-		char *nb = realloc(fh->ra, want);
-
-		if (!nb) {
-			r = BFS_ERR_NOMEM;
-			goto out;
-		}
-		fh->ra = nb;
-		fh->ra_cap = want;
-	}
-	fh->ra_len = 0;
-	r = p->ops->get_range(p->st, key, off, want, fh->ra, &got);
-	bfs_rbucket_note(b, r);
-	if (r == BFS_ERR_RANGE) {
-		got = 0;
-		r = 0;
-	}
-	if (r != 0)
-		goto out;
-	fh->ra_off = off;
-	fh->ra_len = got;
-	fh->ra_eof = got < want;
-	n = got < size ? got : size;
-	memcpy(buf, fh->ra, n);
-	fh->next_off = off + n;
-	r = (int)n;
-out:
-	pthread_mutex_unlock(&fh->mu);
-	return r;
-}
-
 static int fs_read(const char *path, char *buf, size_t size, off_t off,
 		   struct fuse_file_info *fi)
 {
 	struct fs_fh *fh = get_fh(fi);
 	struct bfs_ofile *of;
 	struct bfs_rbucket *b = NULL;
+	struct timespec mtime;
+	uint64_t fsize;
 	char *key = NULL;
 	ssize_t n;
 	size_t done = 0;
@@ -821,13 +733,17 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 	}
 	key = strdup(of->key);
 	b = of->b;
+	fsize = of->size;       /* the version read: size and mtime at open */
+	mtime = of->mtime;
 	bfs_rbucket_ref(b);
 	pthread_mutex_unlock(&of->mu);
 	if (!key) {
 		bfs_rbucket_put(b);
 		return -ENOMEM;
 	}
-	r = remote_read(fh, b, key, buf, size, (uint64_t)off);
+	r = off < 0 ? BFS_ERR_INVAL :
+	    bfs_rcache_read(&fh->rc, b, key, fsize, &mtime, buf, size,
+			    (uint64_t)off);
 	free(key);
 	bfs_rbucket_put(b);
 	return r < 0 ? neg(r) : r;

@@ -40,6 +40,7 @@
 #include "bfs_metrics.h"
 #include "bfs_store.h"
 #include "fs_int.h"
+#include "readcache.h"
 
 #define OFILE_SLOTS 1024
 
@@ -352,6 +353,7 @@ int bfs_ofile_budget_locked(struct bfs_ofile *of, uint64_t new_size)
 		pthread_cond_timedwait(&of->cv, &of->mu, &ts);
 	}
 	of->acct = new_size;
+	bfs_rcache_trim();     /* cached blocks give way to staged data */
 	return 0;
 }
 

@@ -1,0 +1,50 @@
+/*
+ * attrcache.h - what attrcache.c offers beyond the fs_int.h basics:
+ * etags with the cached attributes, and folder listings with complete
+ * attributes (a listing cache plus parallel HEADs for S3 entries that
+ * carry no metadata), so `ls -l` of a big folder costs one listing and
+ * HEADs in parallel, and nothing again within the TTL.
+ *
+ * Invalidation: bfs_attr_drop(bucket, key) (fs_int.h) also drops the
+ * cached listings of key's folder and of key as a folder, and the cached
+ * data blocks of key (readcache.h); bfs_attr_drop_bucket() all of them for
+ * the bucket.  Every change this mount makes already calls one of them.
+ */
+#ifndef BFS_ATTRCACHE_H
+#define BFS_ATTRCACHE_H
+
+#include <stddef.h>
+#include <sys/stat.h>
+
+#include "bfs_route.h"
+
+#define BFS_ATTR_LONG_TTL_MS 30000     /* attributes and listings */
+#define BFS_DIR_CACHE_MAX 100000       /* entries of one cached listing */
+#define BFS_DIR_HEADS 16               /* HEADs in flight per listing */
+
+/* bfs_attr_put with the object's etag (may be NULL or ""). */
+void bfs_attr_put_meta(const char *bucket, const char *key,
+		       const struct stat *st, const char *etag);
+/* 1 and the etag when a fresh entry with a known etag exists, else 0. */
+int bfs_attr_etag(const char *bucket, const char *key, char *out,
+		  size_t outlen);
+
+/* One listed entry: st complete when plus (also stored in the attribute
+ * cache), else a placeholder (type, size, and a lookup must fill it). */
+typedef int (*bfs_dir_fn)(void *arg, const char *name, const struct stat *st,
+			  int plus);
+
+/*
+ * Lists the folder prefix ("" or ending in '/') of bucket b, one level:
+ * from the listing cache when fresh, else provider list plus parallel
+ * HEADs (BFS_DIR_HEADS in flight) of files the listing gave no mode for;
+ * then cached for BFS_ATTR_LONG_TTL_MS (listings up to BFS_DIR_CACHE_MAX
+ * entries).  fn returning non-zero stops the walk (0 is returned).  0 or
+ * BFS_ERR_* of the listing.
+ */
+int bfs_dir_list(struct bfs_rbucket *b, const char *prefix, bfs_dir_fn fn,
+		 void *arg);
+/* Forgets the cached listing of (bucket, prefix). */
+void bfs_dir_drop(const char *bucket, const char *prefix);
+
+#endif

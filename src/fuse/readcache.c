@@ -1,0 +1,952 @@
+/*
+ * readcache.c - block cache and parallel prefetch for clean file data.
+ *
+ * DESIGN.  An object version (rbucket, key, "size/mtime/etag") is an
+ * rc_obj with one sparse file cache_dir/blocks/<id>; its data is cut into
+ * BFS_RC_BLOCK blocks at aligned offsets.  A block present in the cache
+ * is an rc_blk in one global hash (obj id, index) and, once READY, in a
+ * global LRU list.  Bytes of LOADING and READY blocks (rounded up to 4 KiB)
+ * are counted in rc_used, which never goes above the limit
+ * cache_size - bfs_ofile_staged_bytes() - RC_SLACK: a block is fetched only after its bytes are reserved, evicting
+ * READY unpinned blocks from the LRU tail (punching a hole in their file);
+ * when nothing can be evicted the read goes straight to the provider,
+ * uncached, so cache_dir stays within cache_size.
+ *
+ * Reads: a READY block is pinned, read with pread outside the lock and
+ * unpinned; a LOADING block is waited for (rc_done_cv); a missing block is
+ * fetched by the reading thread itself (one ranged GET of the whole block),
+ * written to the block file and copied out.  Per handle, a read in the
+ * same block as the last one or the next is sequential: the prefetch
+ * window doubles up to BFS_RC_WIN_MAX blocks (and half the cache), and the
+ * missing blocks of the window are queued for the worker pool
+ * (BFS_RC_WORKERS threads, FIFO, each with its own block buffer); any
+ * other read resets the window to 0 (random access fetches one block).
+ *
+ * Invalidation: an object opened with another version string marks the
+ * old versions of its key dead; bfs_rcache_drop() does so for a key this
+ * mount changed.  Dead objects are never found again; their blocks are
+ * freed as soon as nobody reads them, and reads of a handle still open on
+ * a dead object go uncached.  Objects without handles and blocks are
+ * freed (file closed and unlinked).
+ *
+ * Locks: rc_mu guards every field marked (rc_mu) — objects, blocks, LRU,
+ * job queue, handles' sequential state, rc_used.  It is a leaf for this
+ * module's callers (no provider or FUSE call is made while holding it;
+ * bfs_rbucket_put may run under it, which takes no lock of ours).  File
+ * I/O on READY blocks is done outside it under a pin; pwrite and the hole
+ * punch of eviction under it (cheap local syscalls).  When staging grows,
+ * the blocks shrink at the next read, at bfs_rcache_trim() (the staging
+ * budget calls it) or within 0.5 s (idle workers).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bfs_error.h"
+#include "bfs_log.h"
+#include "bfs_metrics.h"
+#include "bfs_provider.h"
+#include "attrcache.h"
+#include "fs_int.h"
+#include "readcache.h"
+
+#define RC_SLACK (256u * 1024)          /* directory and extent overhead */
+#define RC_FILE_SLACK 4096u             /* per block file */
+#define RC_LRU_SKIP 64                  /* pinned blocks skipped per eviction */
+#define RC_PATH_MAX 4096
+
+enum { BLK_LOADING = 1, BLK_READY = 2 };
+
+struct rc_obj {
+	struct rc_obj *next;        /* (rc_mu) hash chain; NULL when dead */
+	uint64_t id;
+	struct bfs_rbucket *b;      /* referenced */
+	char *key;
+	char *ver;                  /* "size/mtime/etag" */
+	uint64_t size;
+	uint64_t nblocks;
+	int fd;                     /* block file, -1 when none */
+	int dead;                   /* (rc_mu) never found again */
+	int refs;                   /* (rc_mu) handles */
+	uint64_t nblk;              /* (rc_mu) LOADING + READY blocks */
+	uint64_t stuck;             /* (rc_mu) bytes freed but not punched */
+};
+
+struct rc_blk {
+	struct rc_blk *hnext;       /* (rc_mu) hash chain */
+	struct rc_blk *lprev, *lnext; /* (rc_mu) LRU, READY only; head = newest */
+	struct rc_blk *jnext;       /* (rc_mu) job queue */
+	struct rc_obj *obj;
+	uint64_t idx;
+	uint64_t acct;              /* bytes counted in rc_used */
+	size_t len;                 /* data bytes */
+	int state;                  /* (rc_mu) */
+	int pins;                   /* (rc_mu) readers in pread */
+	int queued;                 /* (rc_mu) on the job queue */
+};
+
+struct bfs_rc_file {
+	struct rc_obj *obj;         /* referenced; NULL: uncached */
+	uint64_t last_blk;          /* (rc_mu) */
+	int have_last;              /* (rc_mu) */
+	unsigned win;               /* (rc_mu) prefetch window, blocks */
+};
+
+static pthread_mutex_t rc_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t rc_job_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t rc_done_cv = PTHREAD_COND_INITIALIZER;
+static int rc_on;                         /* (rc_mu) */
+static int rc_stop;                       /* (rc_mu) */
+static char *rc_dir;                      /* cache_dir/blocks */
+static uint64_t rc_size;                  /* cache_size */
+static uint64_t rc_used;                  /* (rc_mu) */
+static uint64_t rc_next_id;               /* (rc_mu) */
+static struct rc_obj **rc_objs;           /* (rc_mu) hash by key */
+static size_t rc_nobj_slots;
+static struct rc_blk **rc_blks;           /* (rc_mu) hash by (id, idx) */
+static size_t rc_nblk_slots;
+static struct rc_blk *rc_lru_head, *rc_lru_tail;   /* (rc_mu) */
+static struct rc_blk *rc_job_head, *rc_job_tail;   /* (rc_mu) */
+static pthread_t rc_workers[BFS_RC_WORKERS];
+static int rc_nworkers;
+
+
+static uint32_t str_hash(uint32_t h, const char *s)
+{
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+static size_t obj_slot(const char *bucket, const char *key)
+{
+	return str_hash(str_hash(2166136261u, bucket) * 16777619u, key) %
+	       rc_nobj_slots;
+}
+
+static size_t blk_slot(uint64_t id, uint64_t idx)
+{
+	uint64_t h = (id * 0x9E3779B97F4A7C15ull) ^ (idx * 0xC2B2AE3D27D4EB4Full);
+
+	return (size_t)((h ^ (h >> 29)) % rc_nblk_slots);
+}
+
+/* Bytes the blocks may use now.  rc_mu held. */
+static uint64_t limit_locked(void)
+{
+	uint64_t fixed = RC_SLACK + bfs_ofile_staged_bytes();
+
+	return rc_size > fixed ? rc_size - fixed : 0;
+}
+
+/* ---- objects and blocks (rc_mu held) ---- */
+
+static void lru_unlink(struct rc_blk *k)
+{
+	if (k->lprev)
+		k->lprev->lnext = k->lnext;
+	else if (rc_lru_head == k)
+		rc_lru_head = k->lnext;
+	if (k->lnext)
+		k->lnext->lprev = k->lprev;
+	else if (rc_lru_tail == k)
+		rc_lru_tail = k->lprev;
+	k->lprev = k->lnext = NULL;
+}
+
+static void lru_push(struct rc_blk *k)
+{
+	k->lprev = NULL;
+	k->lnext = rc_lru_head;
+	if (rc_lru_head)
+		rc_lru_head->lprev = k;
+	rc_lru_head = k;
+	if (!rc_lru_tail)
+		rc_lru_tail = k;
+}
+
+static void obj_unhash(struct rc_obj *o)
+{
+	struct rc_obj **pp;
+
+	for (pp = &rc_objs[obj_slot(o->b->name, o->key)]; *pp; pp = &(*pp)->next) {
+		if (*pp == o) {
+			*pp = o->next;
+			break;
+		}
+	}
+	o->next = NULL;
+}
+
+/* Closes (and with unlink_it deletes) o's file and frees o. */
+static void obj_free_final(struct rc_obj *o, int unlink_it)
+{
+	char path[RC_PATH_MAX];
+
+	if (o->fd >= 0) {
+		close(o->fd);
+		if (unlink_it && rc_dir) {
+			snprintf(path, sizeof(path), "%s/%llu", rc_dir,
+				 (unsigned long long)o->id);
+			unlink(path);
+		}
+	}
+	bfs_rbucket_put(o->b);
+	free(o->key);
+	free(o->ver);
+	free(o);
+}
+
+/* Frees o when nothing uses it any more. */
+static void obj_maybe_free(struct rc_obj *o)
+{
+	if (o->refs > 0 || o->nblk > 0)
+		return;
+	if (!o->dead)
+		obj_unhash(o);
+	rc_used -= o->stuck;
+	obj_free_final(o, 1);
+}
+
+static void obj_kill(struct rc_obj *o);
+
+/* Removes block k (not pinned, not queued) and gives its bytes back. */
+static void blk_free(struct rc_blk *k)
+{
+	struct rc_obj *o = k->obj;
+	struct rc_blk **pp;
+
+	for (pp = &rc_blks[blk_slot(o->id, k->idx)]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == k) {
+			*pp = k->hnext;
+			break;
+		}
+	}
+	if (k->state == BLK_READY)
+		lru_unlink(k);
+	if (k->state == BLK_READY && o->fd >= 0 &&
+	    fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(k->idx * BFS_RC_BLOCK), (off_t)k->acct) != 0)
+		o->stuck += k->acct;      /* freed with the file */
+	else
+		rc_used -= k->acct;
+	o->nblk--;
+	free(k);
+	obj_maybe_free(o);
+}
+
+static struct rc_blk *blk_find(struct rc_obj *o, uint64_t idx)
+{
+	struct rc_blk *k;
+
+	for (k = rc_blks[blk_slot(o->id, idx)]; k; k = k->hnext)
+		if (k->obj == o && k->idx == idx)
+			return k;
+	return NULL;
+}
+
+/* Makes room for need bytes; 1 when reserved (counted in rc_used). */
+static int reserve(uint64_t need)
+{
+	uint64_t lim = limit_locked();
+	struct rc_blk *k, *prev;
+	int skip;
+
+	while (rc_used + need > lim) {
+		for (k = rc_lru_tail, skip = 0; k && k->pins; k = prev) {
+			prev = k->lprev;
+			if (++skip > RC_LRU_SKIP) {
+				k = NULL;
+				break;
+			}
+		}
+		if (!k)
+			return 0;
+		blk_free(k);
+	}
+	rc_used += need;
+	return 1;
+}
+
+/* New LOADING block idx of o with its bytes reserved, or NULL. */
+static struct rc_blk *blk_new(struct rc_obj *o, uint64_t idx)
+{
+	struct rc_blk *k;
+	size_t len;
+	uint64_t acct, slot;
+
+	if (o->dead || o->fd < 0 || idx >= o->nblocks)
+		return NULL;
+	len = (size_t)(o->size - idx * BFS_RC_BLOCK < BFS_RC_BLOCK ?
+		       o->size - idx * BFS_RC_BLOCK : BFS_RC_BLOCK);
+	acct = ((uint64_t)len + 4095) & ~(uint64_t)4095;
+	if (!(k = calloc(1, sizeof(*k))))
+		return NULL;
+	if (!reserve(acct)) {
+		free(k);
+		return NULL;
+	}
+	k->obj = o;
+	k->idx = idx;
+	k->len = len;
+	k->acct = acct;
+	k->state = BLK_LOADING;
+	slot = blk_slot(o->id, idx);
+	k->hnext = rc_blks[slot];
+	rc_blks[slot] = k;
+	o->nblk++;
+	return k;
+}
+
+/* Marks o dead and frees its idle blocks. */
+static void obj_kill(struct rc_obj *o)
+{
+	struct rc_blk *k, *n;
+	uint64_t i;
+
+	if (o->dead)
+		return;
+	obj_unhash(o);
+	o->dead = 1;
+	o->refs++;            /* keeps o while its blocks go */
+	if (o->nblk <= o->nblocks / 4 + 1) {
+		for (k = rc_lru_head; k; k = n) {
+			n = k->lnext;
+			if (k->obj == o && !k->pins)
+				blk_free(k);
+		}
+	} else {
+		for (i = 0; i < o->nblocks && o->nblk; i++)
+			if ((k = blk_find(o, i)) && k->state == BLK_READY && !k->pins)
+				blk_free(k);
+	}
+	o->refs--;
+	obj_maybe_free(o);
+}
+
+/* A READY or LOADING block finished with by a reader or worker. */
+static void blk_settle(struct rc_blk *k)
+{
+	if (k->obj->dead && k->state == BLK_READY && !k->pins)
+		blk_free(k);
+}
+
+/* ---- workers ---- */
+
+/* Fetches block k into buf and writes it to its file; 0 or BFS_ERR_*. */
+static int fetch_block(struct rc_blk *k, char *buf)
+{
+	struct rc_obj *o = k->obj;
+	struct bfs_provider *p = o->b->prov;
+	size_t got = 0, done = 0;
+	ssize_t n;
+	int r;
+
+	if (!p)
+		return BFS_ERR_IO;
+	r = p->ops->get_range(p->st, o->key, k->idx * BFS_RC_BLOCK, k->len, buf,
+			      &got);
+	bfs_rbucket_note(o->b, r);
+	if (r == BFS_ERR_RANGE)
+		return BFS_ERR_PRECONDITION;
+	if (r != 0)
+		return r;
+	if (got != k->len)
+		return BFS_ERR_PRECONDITION;   /* the object changed under us */
+	while (done < got) {
+		n = pwrite(o->fd, buf + done, got - done,
+			   (off_t)(k->idx * BFS_RC_BLOCK + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? bfs_err_from_errno(errno) : BFS_ERR_IO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* Ends the LOADING state of k: READY on success, removed otherwise. */
+static void blk_loaded(struct rc_blk *k, int r)
+{
+	/* LOADING blocks are never pinned (readers wait for them). */
+	k->state = BLK_READY;
+	lru_push(k);
+	if (r != 0 || k->obj->dead)
+		blk_free(k);     /* possibly written: the hole gives it back */
+	pthread_cond_broadcast(&rc_done_cv);
+}
+
+static void *worker_main(void *arg)
+{
+	char *buf = malloc(BFS_RC_BLOCK);
+	struct rc_blk *k;
+	struct timespec ts;
+	int r;
+
+	(void)arg;
+	pthread_mutex_lock(&rc_mu);
+	for (;;) {
+		while (!rc_stop && !rc_job_head) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 500 * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			if (pthread_cond_timedwait(&rc_job_cv, &rc_mu, &ts) != 0)
+				reserve(0);  /* idle: follow the staging budget */
+		}
+		if (rc_stop)
+			break;
+		k = rc_job_head;
+		rc_job_head = k->jnext;
+		if (!rc_job_head)
+			rc_job_tail = NULL;
+		k->jnext = NULL;
+		k->queued = 0;
+		if (k->obj->dead || !buf) {
+			blk_loaded(k, BFS_ERR_PRECONDITION);
+			continue;
+		}
+		pthread_mutex_unlock(&rc_mu);
+		r = fetch_block(k, buf);
+		if (r != 0)
+			BFS_DEBUG("prefetch %s block %llu: %s", k->obj->key,
+				  (unsigned long long)k->idx, bfs_strerror(r));
+		pthread_mutex_lock(&rc_mu);
+		blk_loaded(k, r);
+	}
+	pthread_mutex_unlock(&rc_mu);
+	free(buf);
+	return NULL;
+}
+
+/* ---- public ---- */
+
+static int rm_blocks_dir(const char *dir)
+{
+	struct dirent *de;
+	DIR *d;
+
+	if (!(d = opendir(dir)))
+		return errno == ENOENT ? 0 : bfs_err_from_errno(errno);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+	return 0;
+}
+
+int bfs_rcache_init(const char *cache_dir, uint64_t cache_size)
+{
+	size_t len = strlen(cache_dir) + 16;
+	uint64_t blocks = cache_size / BFS_RC_BLOCK + 64;
+	int r = BFS_ERR_NOMEM, i;
+
+	if (rc_on)
+		return 0;
+	if (!(rc_dir = malloc(len)))
+		goto out;
+	snprintf(rc_dir, len, "%s/blocks", cache_dir);
+	if (mkdir(rc_dir, 0700) != 0 && errno != EEXIST) {
+		r = bfs_err_from_errno(errno);
+		BFS_ERROR("cache folder %s: %s", rc_dir, strerror(errno));
+		goto out;
+	}
+	if ((r = rm_blocks_dir(rc_dir)) != 0)
+		goto out;
+	r = BFS_ERR_NOMEM;
+	rc_nblk_slots = blocks < 1024 ? 1024 : blocks > (1u << 20) ? (1u << 20) :
+			(size_t)blocks;
+	rc_nobj_slots = 4096;
+	if (!(rc_blks = calloc(rc_nblk_slots, sizeof(*rc_blks))) ||
+	    !(rc_objs = calloc(rc_nobj_slots, sizeof(*rc_objs))))
+		goto out;
+	rc_size = cache_size;
+	rc_used = 0;
+	rc_stop = 0;
+	for (i = 0; i < BFS_RC_WORKERS; i++) {
+		if (pthread_create(&rc_workers[i], NULL, worker_main, NULL) != 0)
+			break;
+		rc_nworkers++;
+	}
+	if (rc_nworkers == 0) {
+		r = BFS_ERR_NOMEM;
+		goto out;
+	}
+	pthread_mutex_lock(&rc_mu);
+	rc_on = 1;
+	pthread_mutex_unlock(&rc_mu);
+	r = 0;
+out:
+	if (r != 0) {
+		free(rc_blks);
+		free(rc_objs);
+		free(rc_dir);
+		rc_blks = NULL;
+		rc_objs = NULL;
+		rc_dir = NULL;
+	}
+	return r;
+}
+
+void bfs_rcache_destroy(void)
+{
+	struct rc_blk *k, *n;
+	struct rc_obj *o, *on;
+	size_t i;
+	int w;
+
+	pthread_mutex_lock(&rc_mu);
+	if (!rc_on) {
+		pthread_mutex_unlock(&rc_mu);
+		return;
+	}
+	rc_on = 0;
+	rc_stop = 1;
+	pthread_cond_broadcast(&rc_job_cv);
+	pthread_mutex_unlock(&rc_mu);
+	for (w = 0; w < rc_nworkers; w++)
+		pthread_join(rc_workers[w], NULL);
+	rc_nworkers = 0;
+	pthread_mutex_lock(&rc_mu);
+	/* Every object leaves the hash; queued jobs never ran. */
+	for (i = 0; i < rc_nobj_slots; i++) {
+		for (o = rc_objs[i]; o; o = on) {
+			on = o->next;
+			o->next = NULL;
+			o->dead = 1;
+		}
+		rc_objs[i] = NULL;
+	}
+	rc_job_head = rc_job_tail = NULL;
+	rc_lru_head = rc_lru_tail = NULL;
+	/* Blocks go; an object goes with its last block unless a handle
+	 * still points to it (bfs_rcache_close frees it then, uncached). */
+	for (i = 0; i < rc_nblk_slots; i++) {
+		for (k = rc_blks[i]; k; k = n) {
+			n = k->hnext;
+			o = k->obj;
+			free(k);
+			if (--o->nblk == 0 && o->refs == 0)
+				obj_free_final(o, 1);
+		}
+		rc_blks[i] = NULL;
+	}
+	rc_used = 0;
+	pthread_mutex_unlock(&rc_mu);
+	rm_blocks_dir(rc_dir);
+	rmdir(rc_dir);
+	free(rc_blks);
+	free(rc_objs);
+	free(rc_dir);
+	rc_blks = NULL;
+	rc_objs = NULL;
+	rc_dir = NULL;
+}
+
+/* Version string of what the caller saw at open. */
+static char *make_ver(const char *bucket, const char *key, uint64_t size,
+		      const struct timespec *mtime)
+{
+	char etag[96], *v;
+	size_t len = 160;
+
+	if (bfs_attr_etag(bucket, key, etag, sizeof(etag)) != 1)
+		etag[0] = '\0';
+	if (!(v = malloc(len)))
+		return NULL;
+	snprintf(v, len, "%llu/%lld.%09ld/%s", (unsigned long long)size,
+		 (long long)(mtime ? mtime->tv_sec : 0),
+		 mtime ? mtime->tv_nsec : 0L, etag);
+	return v;
+}
+
+/* The live object of (b, key, ver), made when absent (old versions of the
+ * key die); +1 ref.  NULL when the cache is off or on failure. */
+static struct rc_obj *obj_get(struct bfs_rbucket *b, const char *key,
+			      uint64_t size, const struct timespec *mtime)
+{
+	struct rc_obj *o = NULL, *n = NULL, *it, *next;
+	char *ver, path[RC_PATH_MAX];
+	size_t slot;
+
+	pthread_mutex_lock(&rc_mu);
+	if (!rc_on) {
+		pthread_mutex_unlock(&rc_mu);
+		return NULL;
+	}
+	pthread_mutex_unlock(&rc_mu);
+	if (!(ver = make_ver(b->name, key, size, mtime)))
+		return NULL;
+	if (!(n = calloc(1, sizeof(*n))) || !(n->key = strdup(key)))
+		goto out;
+	n->fd = -1;
+	pthread_mutex_lock(&rc_mu);
+	if (!rc_on) {
+		pthread_mutex_unlock(&rc_mu);
+		goto out;
+	}
+	n->id = ++rc_next_id;
+	pthread_mutex_unlock(&rc_mu);
+	snprintf(path, sizeof(path), "%s/%llu", rc_dir, (unsigned long long)n->id);
+	n->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (n->fd < 0) {
+		BFS_WARN("block cache file %s: %s", path, strerror(errno));
+		goto out;
+	}
+	pthread_mutex_lock(&rc_mu);
+	if (!rc_on) {
+		pthread_mutex_unlock(&rc_mu);
+		goto out;
+	}
+	slot = obj_slot(b->name, key);
+	for (it = rc_objs[slot]; it; it = next) {
+		next = it->next;
+		if (it->b != b || strcmp(it->key, key) != 0)
+			continue;
+		if (strcmp(it->ver, ver) == 0) {
+			o = it;
+			o->refs++;
+			break;
+		}
+		obj_kill(it);
+	}
+	if (!o) {
+		o = n;
+		n = NULL;
+		o->b = b;
+		bfs_rbucket_ref(b);
+		o->ver = ver;
+		ver = NULL;
+		o->size = size;
+		o->nblocks = (size + BFS_RC_BLOCK - 1) / BFS_RC_BLOCK;
+		o->refs = 1;
+		o->stuck = RC_FILE_SLACK;   /* its file; given back with it */
+		rc_used += RC_FILE_SLACK;
+		o->next = rc_objs[slot];
+		rc_objs[slot] = o;
+	}
+	pthread_mutex_unlock(&rc_mu);
+out:
+	if (n) {
+		if (n->fd >= 0) {
+			close(n->fd);
+			unlink(path);
+		}
+		free(n->key);
+		free(n);
+	}
+	free(ver);
+	return o;
+}
+
+/* Uncached read of [off, off+len) (clipped by the caller). */
+static int direct_read(struct bfs_rbucket *b, const char *key, char *buf,
+		       size_t len, uint64_t off)
+{
+	struct bfs_provider *p = b->prov;
+	size_t got = 0;
+	int r;
+
+	if (!p)
+		return BFS_ERR_IO;
+	r = p->ops->get_range(p->st, key, off, len, buf, &got);
+	bfs_rbucket_note(b, r);
+	if (r == BFS_ERR_RANGE)
+		return 0;
+	return r != 0 ? r : (int)got;
+}
+
+/* Queues prefetches of blocks (from, from+win]; rc_mu held. */
+static void prefetch_locked(struct rc_obj *o, uint64_t from, unsigned win)
+{
+	struct rc_blk *k;
+	uint64_t i;
+	int queued = 0;
+
+	for (i = from + 1; i <= from + win && i < o->nblocks; i++) {
+		if (blk_find(o, i))
+			continue;
+		if (!(k = blk_new(o, i)))
+			break;
+		k->queued = 1;
+		if (rc_job_tail)
+			rc_job_tail->jnext = k;
+		else
+			rc_job_head = k;
+		rc_job_tail = k;
+		queued = 1;
+	}
+	if (queued)
+		pthread_cond_broadcast(&rc_job_cv);
+}
+
+/* Takes queued block k off the job queue. */
+static void job_unqueue(struct rc_blk *k)
+{
+	struct rc_blk **pp, *prev = NULL;
+
+	for (pp = &rc_job_head; *pp; prev = *pp, pp = &(*pp)->jnext) {
+		if (*pp == k) {
+			*pp = k->jnext;
+			if (rc_job_tail == k)
+				rc_job_tail = prev;
+			break;
+		}
+	}
+	k->jnext = NULL;
+	k->queued = 0;
+}
+
+/*
+ * Copies [off, off+len) of block idx (len within the block) into out:
+ * from the cache, after waiting for a prefetch, or by fetching it here.
+ * Returns bytes copied or BFS_ERR_*.  rc_mu held on entry and exit.
+ */
+static int read_block(struct rc_obj *o, uint64_t idx, char *out, size_t len,
+		      uint64_t off)
+{
+	struct rc_blk *k;
+	char *tmp;
+	size_t done = 0;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		k = blk_find(o, idx);
+		if (k && k->state == BLK_LOADING && k->queued) {
+			job_unqueue(k);   /* no worker took it yet: fetch it here */
+			break;
+		}
+		if (k && k->state == BLK_LOADING) {
+			pthread_cond_wait(&rc_done_cv, &rc_mu);
+			continue;
+		}
+		break;
+	}
+	if (k && k->state == BLK_READY) {
+		k->pins++;
+		lru_unlink(k);
+		lru_push(k);
+		pthread_mutex_unlock(&rc_mu);
+		bfs_metrics_cache(1);
+		r = 0;
+		while (done < len) {
+			n = pread(o->fd, out + done, len - done, (off_t)(off + done));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				r = n < 0 ? bfs_err_from_errno(errno) : BFS_ERR_IO;
+				break;
+			}
+			done += (size_t)n;
+		}
+		pthread_mutex_lock(&rc_mu);
+		k->pins--;
+		blk_settle(k);
+		return r != 0 ? r : (int)done;
+	}
+	bfs_metrics_cache(0);
+	if (!k && !(k = blk_new(o, idx))) {
+		pthread_mutex_unlock(&rc_mu);
+		r = direct_read(o->b, o->key, out, len, off);
+		pthread_mutex_lock(&rc_mu);
+		return r;
+	}
+	pthread_mutex_unlock(&rc_mu);
+	if (!(tmp = malloc(BFS_RC_BLOCK)))
+		r = BFS_ERR_NOMEM;
+	else
+		r = fetch_block(k, tmp);
+	if (r == 0)
+		memcpy(out, tmp + (off - idx * BFS_RC_BLOCK), len);
+	free(tmp);
+	pthread_mutex_lock(&rc_mu);
+	blk_loaded(k, r);
+	if (r == BFS_ERR_PRECONDITION) {
+		/* Size changed on the server: serve what it has now. */
+		pthread_mutex_unlock(&rc_mu);
+		r = direct_read(o->b, o->key, out, len, off);
+		pthread_mutex_lock(&rc_mu);
+		return r;
+	}
+	return r != 0 ? r : (int)len;
+}
+
+static pthread_once_t rc_once = PTHREAD_ONCE_INIT;
+
+/* First read: starts the cache in cache_dir (the parent of the staging
+ * folder) with cache_size, after the daemon forked and set bfs_fs. */
+static void lazy_init(void)
+{
+	const char *sd = bfs_fs.staging_dir, *slash;
+	char *dir;
+
+	if (!sd || !(slash = strrchr(sd, '/')) || slash == sd ||
+	    !(dir = strndup(sd, (size_t)(slash - sd))))
+		return;
+	if (bfs_rcache_init(dir, bfs_fs.cache_size ? bfs_fs.cache_size :
+			    (2ull << 30)) != 0)
+		BFS_WARN("block cache off: reads go uncached");
+	free(dir);
+}
+
+int bfs_rcache_read(struct bfs_rc_file **hp, struct bfs_rbucket *b,
+		    const char *key, uint64_t size,
+		    const struct timespec *mtime, char *buf, size_t len,
+		    uint64_t off)
+{
+	struct bfs_rc_file *h = *hp;
+	struct rc_obj *o;
+	uint64_t first, last, idx, bs, be;
+	size_t done = 0, n;
+	unsigned wmax;
+	int r = 0, seq;
+
+	if (off >= size || len == 0)
+		return 0;
+	if (len > size - off)
+		len = (size_t)(size - off);
+	pthread_once(&rc_once, lazy_init);
+	if (!h) {
+		if (!(h = calloc(1, sizeof(*h))))
+			return BFS_ERR_NOMEM;
+		h->obj = obj_get(b, key, size, mtime);
+		pthread_mutex_lock(&rc_mu);
+		if (*hp) {              /* a concurrent first read won */
+			if (h->obj) {
+				h->obj->refs--;
+				obj_maybe_free(h->obj);
+			}
+			free(h);
+			h = *hp;
+		} else {
+			*hp = h;
+		}
+		pthread_mutex_unlock(&rc_mu);
+	}
+	o = h->obj;
+	pthread_mutex_lock(&rc_mu);
+	if (!o || o->dead || !rc_on) {
+		pthread_mutex_unlock(&rc_mu);
+		return direct_read(b, key, buf, len, off);
+	}
+	first = off / BFS_RC_BLOCK;
+	last = (off + len - 1) / BFS_RC_BLOCK;
+	seq = h->have_last && (first == h->last_blk || first == h->last_blk + 1);
+	wmax = (unsigned)(limit_locked() / BFS_RC_BLOCK / 2);
+	if (wmax > BFS_RC_WIN_MAX)
+		wmax = BFS_RC_WIN_MAX;
+	if (seq || (!h->have_last && off == 0))
+		h->win = h->win ? h->win * 2 : 2;
+	else
+		h->win = 0;
+	if (h->win > wmax)
+		h->win = wmax;
+	h->last_blk = last;
+	h->have_last = 1;
+	if (h->win)
+		prefetch_locked(o, last, h->win);
+	for (idx = first; idx <= last; idx++) {
+		bs = idx == first ? off : idx * BFS_RC_BLOCK;
+		be = (idx + 1) * BFS_RC_BLOCK;
+		if (be > off + len)
+			be = off + len;
+		n = (size_t)(be - bs);
+		r = read_block(o, idx, buf + done, n, bs);
+		if (r < 0)
+			break;
+		done += (size_t)r;
+		if ((size_t)r < n)
+			break;
+		r = 0;
+	}
+	pthread_mutex_unlock(&rc_mu);
+	if (r < 0 && done == 0)
+		return r;
+	return (int)done;
+}
+
+void bfs_rcache_close(struct bfs_rc_file *h)
+{
+	if (!h)
+		return;
+	pthread_mutex_lock(&rc_mu);
+	if (h->obj) {
+		h->obj->refs--;
+		if (!rc_on) {
+			/* Outlived bfs_rcache_destroy: no blocks, no hash. */
+			if (h->obj->refs == 0)
+				obj_free_final(h->obj, 1);
+		} else {
+			obj_maybe_free(h->obj);
+		}
+	}
+	pthread_mutex_unlock(&rc_mu);
+	free(h);
+}
+
+static void drop_matching(const char *bucket, const char *key)
+{
+	struct rc_obj *o, *next;
+	size_t i, lo, hi;
+
+	pthread_mutex_lock(&rc_mu);
+	if (!rc_on) {
+		pthread_mutex_unlock(&rc_mu);
+		return;
+	}
+	if (key) {
+		lo = obj_slot(bucket, key);
+		hi = lo + 1;
+	} else {
+		lo = 0;
+		hi = rc_nobj_slots;
+	}
+	for (i = lo; i < hi; i++) {
+		for (o = rc_objs[i]; o; o = next) {
+			next = o->next;
+			if (strcmp(o->b->name, bucket) == 0 &&
+			    (!key || strcmp(o->key, key) == 0))
+				obj_kill(o);
+		}
+	}
+	pthread_mutex_unlock(&rc_mu);
+}
+
+void bfs_rcache_drop(const char *bucket, const char *key)
+{
+	drop_matching(bucket, key);
+}
+
+void bfs_rcache_drop_bucket(const char *bucket)
+{
+	drop_matching(bucket, NULL);
+}
+
+void bfs_rcache_trim(void)
+{
+	pthread_mutex_lock(&rc_mu);
+	if (rc_on)
+		reserve(0);
+	pthread_mutex_unlock(&rc_mu);
+}
+
+uint64_t bfs_rcache_used(void)
+{
+	uint64_t u;
+
+	pthread_mutex_lock(&rc_mu);
+	u = rc_used;
+	pthread_mutex_unlock(&rc_mu);
+	return u;
+}

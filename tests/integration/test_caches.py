@@ -1,0 +1,273 @@
+"""test_caches.py - the block cache (readcache.c) and the attribute and
+listing caches (attrcache.c) give the right bytes and attributes.
+
+No timings: what is checked is that cached data is never wrong — a change
+made through the mount is read back at once (the cache is invalidated, even
+when size and mtime stay the same), a change made directly on the server
+shows after the cache TTL, sequential (prefetched) and random reads of a
+40 MiB object return its bytes, the cache folder stays within a small
+cache_size while a bigger file is read, and repeated `ls -l` of a folder
+of objects made by other clients (no x-amz-meta-*) and by the mount
+(modes, a symlink) gives the same, correct output.
+"""
+
+import hashlib
+import os
+import random
+import stat
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+TTL = 30.0                     # attrcache.h BFS_ATTR_LONG_TTL_MS
+MIB = 1024 * 1024
+T2001 = 981173106
+
+
+def rbytes(n, seed=1):
+    return random.Random(seed).randbytes(n)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+@pytest.fixture
+def s3(backend, mount):
+    """Bucket b1 on the private RGW, mounted with the default cache."""
+    b = backend("s3")
+    m = mount([b])
+
+    class S:
+        pass
+    r = S()
+    r.m, r.b = m, b
+    r.p = lambda *parts: os.path.join(m.path("b1"), *parts)
+    return r
+
+
+def tree_bytes(path):
+    total = 0
+    for d, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(d, f)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+# ------------------------------------------------------------ invalidation
+
+def test_write_through_mount_invalidates(mb):
+    """Same size and mtime before and after: only the invalidation on the
+    mount's own write keeps the old blocks from being served."""
+    p = mb.p("same.bin")
+    old, new = rbytes(3 * MIB, 1), rbytes(3 * MIB, 2)
+    write(p, old)
+    os.utime(p, (T2001, T2001))
+    assert read(p) == old
+    assert read(p) == old            # now from the block cache
+    with open(p, "r+b") as f:
+        f.write(new)
+    os.utime(p, (T2001, T2001))
+    assert read(p) == new
+    with open(p, "rb") as f:         # a partial overwrite, random offset
+        f.seek(MIB + 5)
+        assert f.read(100) == new[MIB + 5:MIB + 105]
+
+
+def test_rename_over_cached_file(mb):
+    a, b = rbytes(2 * MIB, 3), rbytes(2 * MIB, 4)
+    write(mb.p("a.bin"), a)
+    write(mb.p("b.bin"), b)
+    for n in ("a.bin", "b.bin"):
+        os.utime(mb.p(n), (T2001, T2001))
+    assert read(mb.p("a.bin")) == a and read(mb.p("b.bin")) == b
+    os.rename(mb.p("a.bin"), mb.p("b.bin"))
+    assert read(mb.p("b.bin")) == a
+    assert sorted(os.listdir(mb.dir)) == ["b.bin"]
+    os.unlink(mb.p("b.bin"))
+    assert os.listdir(mb.dir) == []
+    write(mb.p("b.bin"), b"short")
+    assert read(mb.p("b.bin")) == b"short"
+
+
+def test_listing_follows_own_changes(mb):
+    """The cached listing of a folder drops with every change made in it
+    through the mount (create, close after write, mkdir, unlink, rename,
+    chmod)."""
+    d = mb.p("d")
+    os.mkdir(d)
+    write(os.path.join(d, "x"), b"1")
+    assert sorted(os.listdir(d)) == ["x"]
+    os.mkdir(os.path.join(d, "sub"))
+    assert sorted(os.listdir(d)) == ["sub", "x"]
+    write(os.path.join(d, "y"), b"22")
+    assert os.lstat(os.path.join(d, "y")).st_size == 2
+    assert sorted(os.listdir(d)) == ["sub", "x", "y"]
+    with open(os.path.join(d, "y"), "ab") as f:
+        f.write(b"333")
+    assert os.lstat(os.path.join(d, "y")).st_size == 5
+    os.chmod(os.path.join(d, "x"), 0o600)
+    os.rename(os.path.join(d, "x"), os.path.join(d, "z"))
+    os.unlink(os.path.join(d, "y"))
+    names = sorted(os.listdir(d))
+    assert names == ["sub", "z"]
+    assert stat.S_IMODE(os.lstat(os.path.join(d, "z")).st_mode) == 0o600
+
+
+def test_server_change_seen_after_ttl(s3):
+    """Objects changed by another client: the old version may be served
+    until the TTL ends, never a mix, and the new one after it."""
+    key = "srv.bin"
+    v1, v2 = rbytes(3 * MIB, 5), rbytes(3 * MIB, 6)
+    assert s3.b.put(key, v1) == 200
+    assert s3.b.put("gone.txt", b"soon deleted") == 200
+    assert read(s3.p(key)) == v1
+    assert sorted(os.listdir(s3.p())) == ["gone.txt", key]
+    assert s3.b.put(key, v2) == 200
+    assert s3.b.put("new.txt", b"made later") == 200
+    s3.b.client.delete(s3.b.remote, s3.b.prefix + "gone.txt")
+    got = read(s3.p(key))
+    assert got in (v1, v2)
+    time.sleep(TTL + 1.5)
+    assert read(s3.p(key)) == v2
+    assert sorted(os.listdir(s3.p())) == ["new.txt", key]
+
+
+# ------------------------------------------------------------------ reads
+
+@pytest.fixture
+def big(s3):
+    data = rbytes(40 * MIB + 12345, 7)
+    assert s3.b.put("big.bin", data) == 200
+    return s3, data
+
+
+def test_sequential_and_random_reads(big):
+    s3, data = big
+    p = s3.p("big.bin")
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        while True:
+            b = f.read(MIB)
+            if not b:
+                break
+            h.update(b)
+    assert h.hexdigest() == hashlib.sha256(data).hexdigest()
+    rnd = random.Random(8)
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        for _ in range(300):
+            off = rnd.randrange(0, len(data) + 10)
+            n = rnd.choice([1, 4096, 5000, 65536, 3 * MIB])
+            assert os.pread(fd, n, off) == data[off:off + n]
+    finally:
+        os.close(fd)
+
+    # Several threads reading random ranges of a fresh handle each, while
+    # one reads it sequentially again.
+    def worker(seed):
+        r = random.Random(seed)
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            for _ in range(100):
+                off = r.randrange(0, len(data))
+                n = r.choice([4096, 100000, 2 * MIB])
+                if os.pread(fd, n, off) != data[off:off + n]:
+                    return False
+        finally:
+            os.close(fd)
+        return True
+    with ThreadPoolExecutor(5) as ex:
+        seq = ex.submit(lambda: hashlib.sha256(read(p)).hexdigest())
+        oks = list(ex.map(worker, range(4)))
+    assert all(oks)
+    assert seq.result() == hashlib.sha256(data).hexdigest()
+
+
+def test_cache_dir_within_small_cache_size(backend, mount):
+    """cache_size = 8M while 40 MiB are read sequentially, randomly and
+    with a file staged for writing: cache_dir never above 8 MiB."""
+    b = backend("s3")
+    data = rbytes(40 * MIB + 777, 9)
+    assert b.put("big.bin", data) == 200
+    m = mount([b], conf_extra="cache_size = 8M")
+    cache = os.path.join(m.dir, "cache")
+    p = m.path("b1", "big.bin")
+    peak = [0]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], tree_bytes(cache))
+            time.sleep(0.01)
+    t = threading.Thread(target=sample)
+    t.start()
+    try:
+        assert hashlib.sha256(read(p)).digest() == \
+            hashlib.sha256(data).digest()
+        rnd = random.Random(10)
+        with open(p, "rb") as f:
+            for _ in range(200):
+                off = rnd.randrange(0, len(data))
+                f.seek(off)
+                assert f.read(8192) == data[off:off + 8192]
+        # 2 MiB staged for writing while the blocks are in use.
+        with open(m.path("b1", "w.bin"), "wb") as w:
+            w.write(rbytes(2 * MIB, 11))
+            assert read(p)[:MIB] == data[:MIB]
+        assert hashlib.sha256(read(p)).digest() == \
+            hashlib.sha256(data).digest()
+    finally:
+        stop.set()
+        t.join()
+    assert 0 < peak[0] <= 8 * MIB, peak[0]
+
+
+# --------------------------------------------------------------- listings
+
+def ls_l(path):
+    return subprocess.run(["ls", "-l", "--time-style=+%s", path],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_repeated_ls_l(s3):
+    """Objects without metadata (another client), files with modes set
+    through the mount and a symlink: `ls -l` right and the same twice."""
+    for i in range(60):
+        assert s3.b.put("f/o%03d" % i, b"x" * i) == 200
+    d = s3.p("f")
+    write(os.path.join(d, "mine"), b"mine")
+    os.chmod(os.path.join(d, "mine"), 0o640)
+    os.utime(os.path.join(d, "mine"), (T2001, T2001))
+    os.symlink("o001", os.path.join(d, "link"))
+    os.mkdir(os.path.join(d, "sub"), 0o700)
+    first = ls_l(d)
+    second = ls_l(d)
+    assert first == second
+    lines = {ln.split(" -> ")[0].split()[-1]: ln
+             for ln in first.splitlines()[1:]}
+    assert len(lines) == 63
+    assert lines["o005"].startswith("-rw-r--r--")
+    assert lines["o005"].split()[4] == "5"
+    assert lines["mine"].startswith("-rw-r-----")
+    assert str(T2001) in lines["mine"]
+    assert lines["link"].startswith("l") and \
+        lines["link"].endswith("link -> o001")
+    assert lines["sub"].startswith("drwx------")
+    assert os.readlink(os.path.join(d, "link")) == "o001"
+    # A fresh mount lists the same (no state from this mount's caches).
+    s3.m.unmount()
+    s3.m.start()
+    assert ls_l(d) == first
