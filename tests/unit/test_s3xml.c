@@ -18,22 +18,9 @@
 static char *read_vec(const char *name, size_t *len)
 {
 	char path[1024];
-	FILE *f;
-	long n;
-	char *s;
 
 	snprintf(path, sizeof(path), "%s/vectors/s3xml/%s", unit_data_dir(), name);
-	f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	s = calloc(1, (size_t)n + 1);
-	ck_assert_ptr_nonnull(s);
-	ck_assert_int_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return s;
+	return unit_read_file(path, len);
 }
 
 /* What the listing callbacks saw. */

@@ -47,22 +47,10 @@ static char *read_vec(const char *name, const char *ext)
 {
 	char path[1024];
 	const char *base = strrchr(name, '/');
-	FILE *f;
-	long n;
-	char *s;
 
 	snprintf(path, sizeof(path), "%s/vectors/sigv4/aws-sig-v4-test-suite/%s/%s.%s",
 		 unit_data_dir(), name, base ? base + 1 : name, ext);
-	f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	s = calloc(1, (size_t)n + 1);
-	ck_assert_ptr_nonnull(s);
-	ck_assert_int_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	return s;
+	return unit_read_file(path, NULL);
 }
 
 #define MAXH 16

@@ -18,4 +18,11 @@ UNIT_SUITE(local_suite);
 /* Directory holding test data (tests/), from $BUCKETFS_TESTS or ./tests. */
 const char *unit_data_dir(void);
 
+/*
+ * Read the whole file at path into a NUL-terminated heap buffer (caller
+ * frees); *len (when len is not NULL) gets its size.  Fails the running
+ * test when the file cannot be opened or read.
+ */
+char *unit_read_file(const char *path, size_t *len);
+
 #endif
