@@ -63,6 +63,38 @@ static const char *const ctx_type_name[2] = { "chat", "form" };
 
 /* ---- small helpers ---- */
 
+/*
+ * Growable-array step shared by the list functions: when cnt has reached
+ * *alloc, grow *arrp (a pointer to the caller's element pointer, elements of
+ * elem bytes) to `first` slots, or double it.  BFS_ERR_TOOBIG once *alloc is
+ * already at or over max, BFS_ERR_NOMEM when realloc fails (the old array is
+ * kept, the caller still owns and frees it).  0 otherwise.
+ */
+static int grow(void *arrp, size_t *alloc, size_t cnt, size_t elem,
+		size_t first, size_t max)
+{
+	void *a, *na;
+	size_t n;
+	int r = BFS_ERR_TOOBIG;
+
+	if (cnt < *alloc)
+		return 0;
+	if (*alloc >= max)
+		goto out;
+	n = *alloc ? 2 * *alloc : first;
+	memcpy(&a, arrp, sizeof(a));
+	na = realloc(a, n * elem);
+	if (!na) {
+		r = BFS_ERR_NOMEM;
+		goto out;
+	}
+	memcpy(arrp, &na, sizeof(na));
+	*alloc = n;
+	r = 0;
+out:
+	return r;
+}
+
 static int map_rc(int rc)
 {
 	switch (rc & 0xff) {
@@ -674,7 +706,7 @@ void bfs_bucket_conf_array_free(struct bfs_bucket_conf *a, size_t n)
 int bfs_store_bucket_list(struct bfs_store *s, const unsigned char *key,
 			  struct bfs_bucket_conf **out, size_t *n)
 {
-	struct bfs_bucket_conf *a = NULL, *na;
+	struct bfs_bucket_conf *a = NULL;
 	sqlite3_stmt *st = NULL;
 	size_t cnt = 0, alloc = 0;
 	int rc, r;
@@ -686,19 +718,9 @@ int bfs_store_bucket_list(struct bfs_store *s, const unsigned char *key,
 	if (r != 0)
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == alloc) {
-			if (alloc >= BUCKETS_MAX) {
-				r = BFS_ERR_TOOBIG;
-				goto out;
-			}
-			alloc = alloc ? 2 * alloc : 8;
-			na = realloc(a, alloc * sizeof(*a));
-			if (!na) {
-				r = BFS_ERR_NOMEM;
-				goto out;
-			}
-			a = na;
-		}
+		r = grow(&a, &alloc, cnt, sizeof(*a), 8, BUCKETS_MAX);
+		if (r != 0)
+			goto out;
 		r = bucket_from_row(st, key, &a[cnt], NULL, NULL);
 		if (r != 0)
 			goto out;
@@ -1149,7 +1171,7 @@ void bfs_assignments_free(struct bfs_assignment *a, size_t n)
 int bfs_store_assign_list(struct bfs_store *s, struct bfs_assignment **out,
 			  size_t *n)
 {
-	struct bfs_assignment *a = NULL, *na;
+	struct bfs_assignment *a = NULL;
 	sqlite3_stmt *st = NULL;
 	size_t cnt = 0, alloc = 0;
 	const unsigned char *t;
@@ -1164,19 +1186,9 @@ int bfs_store_assign_list(struct bfs_store *s, struct bfs_assignment **out,
 	if (r != 0)
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == alloc) {
-			if (alloc >= ASSIGNMENTS_MAX) {
-				r = BFS_ERR_TOOBIG;
-				goto out;
-			}
-			alloc = alloc ? 2 * alloc : 16;
-			na = realloc(a, alloc * sizeof(*a));
-			if (!na) {
-				r = BFS_ERR_NOMEM;
-				goto out;
-			}
-			a = na;
-		}
+		r = grow(&a, &alloc, cnt, sizeof(*a), 16, ASSIGNMENTS_MAX);
+		if (r != 0)
+			goto out;
 		memset(&a[cnt], 0, sizeof(a[cnt]));
 		t = sqlite3_column_text(st, 0);
 		a[cnt].context_type = t && strcmp((const char *)t, "form") == 0;
@@ -1446,7 +1458,7 @@ out:
 static int sync_removed(struct bfs_store *s, const struct bfs_config *cfg,
 			char *err, size_t errlen)
 {
-	struct bfs_bucket_conf *gone = NULL, *ng;
+	struct bfs_bucket_conf *gone = NULL;
 	struct bfs_buf msg;
 	sqlite3_stmt *st = NULL;
 	size_t ngone = 0, alloc = 0, i, j;
@@ -1465,19 +1477,9 @@ static int sync_removed(struct bfs_store *s, const struct bfs_config *cfg,
 			keep = name && str_eq(name, cfg->buckets[j].name);
 		if (keep)
 			continue;
-		if (ngone == alloc) {
-			if (alloc >= BUCKETS_MAX) {
-				r = BFS_ERR_TOOBIG;
-				goto out;
-			}
-			alloc = alloc ? 2 * alloc : 4;
-			ng = realloc(gone, alloc * sizeof(*gone));
-			if (!ng) {
-				r = BFS_ERR_NOMEM;
-				goto out;
-			}
-			gone = ng;
-		}
+		r = grow(&gone, &alloc, ngone, sizeof(*gone), 4, BUCKETS_MAX);
+		if (r != 0)
+			goto out;
 		r = bucket_from_row(st, NULL, &gone[ngone], NULL, NULL);
 		if (r != 0)
 			goto out;
@@ -1984,7 +1986,7 @@ void bfs_bucket_stats_free(struct bfs_bucket_stats *a, size_t n)
 int bfs_store_stats(struct bfs_store *s, const char *bucket,
 		    struct bfs_bucket_stats **out, size_t *n)
 {
-	struct bfs_bucket_stats *a = NULL, *na;
+	struct bfs_bucket_stats *a = NULL;
 	sqlite3_stmt *st = NULL;
 	size_t cnt = 0, alloc = 0;
 	int rc = SQLITE_OK, r;
@@ -2000,19 +2002,9 @@ int bfs_store_stats(struct bfs_store *s, const char *bucket,
 		goto out;
 	bind_str(&rc, st, 1, bucket);
 	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == alloc) {
-			if (alloc >= BUCKETS_MAX) {
-				r = BFS_ERR_TOOBIG;
-				goto out;
-			}
-			alloc = alloc ? 2 * alloc : 8;
-			na = realloc(a, alloc * sizeof(*a));
-			if (!na) {
-				r = BFS_ERR_NOMEM;
-				goto out;
-			}
-			a = na;
-		}
+		r = grow(&a, &alloc, cnt, sizeof(*a), 8, BUCKETS_MAX);
+		if (r != 0)
+			goto out;
 		memset(&a[cnt], 0, sizeof(a[cnt]));
 		a[cnt].files = (uint64_t)sqlite3_column_int64(st, 1);
 		a[cnt].bytes = (uint64_t)sqlite3_column_int64(st, 2);
