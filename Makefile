@@ -59,7 +59,7 @@ BIN_UNIT  := $(BUILD)/unit-tests
 
 PYTEST    ?= /usr/bin/python3 -m pytest
 
-.PHONY: all deps test-deps run check unit integration install clean fuzz fuzz-corpus bench \
+.PHONY: all deps test-deps run check unit integration install clean fuzz fuzz-corpus bench tsan \
         check-docs
 
 # libFuzzer targets (clang): tests/fuzz/fuzz_NAME.c with seeds in
@@ -160,6 +160,20 @@ check: deps test-deps
 		build-san/unit-tests
 	@$(MAKE) --no-print-directory fuzz-corpus check-docs
 	BUCKETFS_BUILD=$(CURDIR)/build-san $(PYTEST) -q -p no:cacheprovider tests/integration
+	@$(MAKE) --no-print-directory tsan
+
+# The daemon under ThreadSanitizer through the suites that drive it hardest
+# (file semantics on every provider, faults, parallel writers, journal,
+# signals).  A report fails the test (conftest scans stderr; TSan also
+# makes the daemon exit 66).
+TSAN_TESTS := tests/integration/test_files.py tests/integration/test_reliability.py \
+              tests/integration/test_journal.py tests/integration/test_service.py \
+              tests/integration/test_tree.py
+tsan:
+	@$(MAKE) --no-print-directory SANITIZE=thread BUILD=build-tsan \
+		build-tsan/bucketfs build-tsan/bucketctl
+	TSAN_OPTIONS=second_deadlock_stack=1 BUCKETFS_BUILD=$(CURDIR)/build-tsan \
+		$(PYTEST) -q -p no:cacheprovider $(TSAN_TESTS)
 
 unit: $(BIN_UNIT)
 	$(BIN_UNIT)
@@ -179,6 +193,6 @@ install: all
 		$(DESTDIR)/lib/systemd/system/
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-tsan
 
 -include $(LIB_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(CTL_OBJS:.o=.d) $(UNIT_OBJS:.o=.d)

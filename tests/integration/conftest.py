@@ -48,7 +48,7 @@ PROVIDERS = ["local", "s3", "r2"]
 MOUNT_TIMEOUT = 20.0
 EXIT_TIMEOUT = 30.0
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "runtime error:",
-                      "LeakSanitizer")
+                      "LeakSanitizer", "WARNING: ThreadSanitizer")
 
 _live_mounts = set()           # Mount objects not yet unmounted
 _clusters = []                 # Rgw objects to stop at exit

@@ -467,8 +467,10 @@ class FaultProxy:
                 raise _Closed("stopped")
         req = head + bytes(body)
         sink = (lambda b: None) if action == "reset_after" else conn.sendall
-        up = self._forward(req, method, up, sink)
+        # Counted before the answer reaches the client, so a client that
+        # reads stats() right after its response sees this request.
         self._count("forwarded")
+        up = self._forward(req, method, up, sink)
         if action == "reset_after":
             self._count("reset_after")
             self._untrack(conn)
