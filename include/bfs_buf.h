@@ -33,4 +33,11 @@ const char *bfs_buf_str(const struct bfs_buf *b);
 /* Hands the content to the caller (who frees it); buffer becomes empty. */
 char *bfs_buf_steal(struct bfs_buf *b);
 
+/*
+ * Lower-case hex of n bytes of in: writes 2 * n digits and a NUL, so out
+ * must hold 2 * n + 1 bytes.  (Not a bfs_buf operation; it lives here as
+ * the one fixed-size encoder shared by crypto, signing and providers.)
+ */
+void bfs_hex_encode(const unsigned char *in, size_t n, char *out);
+
 #endif

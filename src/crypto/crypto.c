@@ -27,6 +27,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "bfs_buf.h"
 #include "bfs_crypto.h"
 #include "bfs_error.h"
 
@@ -48,18 +49,6 @@ static int hexval(int c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
-}
-
-static void hex_encode(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 0x0f];
-	}
-	out[2 * n] = '\0';
 }
 
 /*
@@ -201,7 +190,7 @@ int bfs_crypto_create_key(const char *path, char *err, size_t errlen)
 		bfs_set_err(err, errlen, "no random bytes for the master key");
 		goto out;
 	}
-	hex_encode(key, sizeof(key), hex);
+	bfs_hex_encode(key, sizeof(key), hex);
 	len = 2 * BFS_MASTER_KEY_LEN;
 	hex[len++] = '\n';
 	while (off < len) {
@@ -463,7 +452,7 @@ void bfs_sha256_hex(const void *data, size_t len, char out[65])
 		out[64] = '\0';
 		return;
 	}
-	hex_encode(md, 32, out);
+	bfs_hex_encode(md, 32, out);
 }
 
 int bfs_random(void *buf, size_t len)

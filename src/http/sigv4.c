@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "bfs_buf.h"
 #include "bfs_error.h"
 #include "bfs_sigv4.h"
 
@@ -72,18 +73,6 @@ int bfs_sigv4_uri_encode(const char *s, int keep_slash, struct bfs_buf *out)
 	return 0;
 }
 
-static void hex_encode(const unsigned char *d, size_t n, char *hex)
-{
-	static const char hexd[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		hex[2 * i] = hexd[d[i] >> 4];
-		hex[2 * i + 1] = hexd[d[i] & 15];
-	}
-	hex[2 * n] = '\0';
-}
-
 int bfs_sigv4_sha256_hex(const void *data, size_t len, char hex[65])
 {
 	unsigned char md[32];
@@ -91,7 +80,7 @@ int bfs_sigv4_sha256_hex(const void *data, size_t len, char hex[65])
 
 	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
 		return BFS_ERR_CRYPTO;
-	hex_encode(md, 32, hex);
+	bfs_hex_encode(md, 32, hex);
 	return 0;
 }
 
@@ -129,7 +118,7 @@ int bfs_sigv4_sha256_fd(int fd, uint64_t off, uint64_t len, char hex[65])
 		r = BFS_ERR_CRYPTO;
 		goto out;
 	}
-	hex_encode(md, 32, hex);
+	bfs_hex_encode(md, 32, hex);
 	r = 0;
 out:
 	EVP_MD_CTX_free(ctx);
@@ -386,7 +375,7 @@ static int sign_core(const struct bfs_sigv4_req *req, const char *amz_date,
 	    hmac256(k1, 32, "aws4_request", 12, k2) < 0 ||
 	    hmac256(k2, 32, sts.p, sts.len, sig) < 0)
 		goto out;
-	hex_encode(sig, 32, sig_hex);
+	bfs_hex_encode(sig, 32, sig_hex);
 
 	if (creq_out) {
 		bfs_buf_reset(creq_out);

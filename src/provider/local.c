@@ -53,6 +53,7 @@
 
 #include <openssl/evp.h>
 
+#include "bfs_buf.h"
 #include "bfs_error.h"
 #include "bfs_key.h"
 #include "bfs_log.h"
@@ -241,18 +242,6 @@ static int local_open_dir(const struct local_state *ls, const char *relpath,
 	return local_err(e);
 }
 
-static void local_hex(const unsigned char *d, size_t n, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hx[d[i] >> 4];
-		out[2 * i + 1] = hx[d[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* MD5 of a memory block as 32 hex digits into out[33]. */
 static int local_md5(const void *data, size_t len, char *out)
 {
@@ -261,7 +250,7 @@ static int local_md5(const void *data, size_t len, char *out)
 
 	if (!EVP_Digest(data, len, d, &dl, EVP_md5(), NULL) || dl != 16)
 		return BFS_ERR_CRYPTO;
-	local_hex(d, dl, out);
+	bfs_hex_encode(d, dl, out);
 	return 0;
 }
 
@@ -436,7 +425,7 @@ static int local_tmp_name(char *buf, size_t len)
 		}
 		got += (size_t)n;
 	}
-	local_hex(rnd, sizeof(rnd), hex);
+	bfs_hex_encode(rnd, sizeof(rnd), hex);
 	snprintf(buf, len, "%s%s", LOCAL_TMP_PREFIX, hex);
 	return 0;
 }
@@ -681,7 +670,7 @@ static int local_put_file(int pfd, const char *name, int src_fd,
 		r = BFS_ERR_CRYPTO;
 		goto out;
 	}
-	local_hex(d, dl, etag);
+	bfs_hex_encode(d, dl, etag);
 	if (m && m->has_mtime) {
 		local_times(m, ts);
 		if (futimens(tfd, ts) < 0) {

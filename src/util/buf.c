@@ -1,6 +1,7 @@
 /*
  * buf.c - capped growable buffer (see bfs_buf.h).  Growth doubles; an add
  * that would pass the cap frees the buffer and fails with BFS_ERR_TOOBIG.
+ * bfs_hex_encode() is the one bytes -> lower-case hex encoder.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -134,4 +135,16 @@ char *bfs_buf_steal(struct bfs_buf *b)
 	b->len = 0;
 	b->alloc = 0;
 	return p;
+}
+
+void bfs_hex_encode(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0x0f];
+	}
+	out[2 * n] = '\0';
 }
