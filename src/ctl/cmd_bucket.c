@@ -60,6 +60,26 @@ static const char *managed_str(const struct bfs_bucket_conf *b)
 
 /* ---- bucket list -------------------------------------------------------- */
 
+/*
+ * Appends `, "<key>": <value>` to o for each of the n (key, value) pairs,
+ * the value as a JSON string (null for NULL).  0 or the first bfs_buf error
+ * (the rest is then skipped, as JADD does).
+ */
+static int json_str_fields(struct bfs_buf *o, const char *const kv[][2],
+			   size_t n)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; r == 0 && i < n; i++) {
+		r = bfs_buf_adds(o, ", \"");
+		JADD(bfs_buf_adds(o, kv[i][0]));
+		JADD(bfs_buf_adds(o, "\": "));
+		JADD(ctl_json_str(o, kv[i][1]));
+	}
+	return r;
+}
+
 static int list_json(const struct bfs_bucket_conf *bs, size_t n,
 		     const struct bfs_bucket_stats *st, size_t nst)
 {
@@ -78,14 +98,16 @@ static int list_json(const struct bfs_bucket_conf *bs, size_t n,
 		ctl_remote_str(b, remote, sizeof(remote));
 		r = bfs_buf_adds(&o, i ? ",\n {\"id\": " : "\n {\"id\": ");
 		JADD(ctl_json_str(&o, b->id));
-		JADD(bfs_buf_adds(&o, ", \"name\": "));
-		JADD(ctl_json_str(&o, b->name));
-		JADD(bfs_buf_adds(&o, ", \"description\": "));
-		JADD(ctl_json_str(&o, b->description));
-		JADD(bfs_buf_adds(&o, ", \"provider\": "));
-		JADD(ctl_json_str(&o, bfs_provider_kind_name(b->provider)));
-		JADD(bfs_buf_adds(&o, ", \"remote\": "));
-		JADD(ctl_json_str(&o, remote));
+		{
+			const char *const kv[][2] = {
+				{ "name", b->name },
+				{ "description", b->description },
+				{ "provider", bfs_provider_kind_name(b->provider) },
+				{ "remote", remote },
+			};
+
+			JADD(json_str_fields(&o, kv, sizeof(kv) / sizeof(kv[0])));
+		}
 		JADD(bfs_buf_addf(&o, ", \"is_default\": %s, \"is_default_chat\": %s,"
 				      " \"is_default_forms\": %s, \"read_only\": %s,"
 				      " \"files\": %" PRIu64 ", \"bytes\": %" PRIu64
@@ -210,26 +232,22 @@ int ctl_cmd_bucket_show(struct ctl_ctx *c, const struct ctl_args *a)
 	}
 	r = bfs_buf_adds(&o, "{\"id\": ");
 	JADD(ctl_json_str(&o, b.id));
-	JADD(bfs_buf_adds(&o, ", \"name\": "));
-	JADD(ctl_json_str(&o, b.name));
-	JADD(bfs_buf_adds(&o, ", \"description\": "));
-	JADD(ctl_json_str(&o, b.description));
-	JADD(bfs_buf_adds(&o, ", \"provider\": "));
-	JADD(ctl_json_str(&o, bfs_provider_kind_name(b.provider)));
-	JADD(bfs_buf_adds(&o, ", \"bucket_name\": "));
-	JADD(ctl_json_str(&o, b.bucket_name));
-	JADD(bfs_buf_adds(&o, ", \"prefix\": "));
-	JADD(ctl_json_str(&o, b.prefix));
-	JADD(bfs_buf_adds(&o, ", \"region\": "));
-	JADD(ctl_json_str(&o, b.region));
-	JADD(bfs_buf_adds(&o, ", \"endpoint\": "));
-	JADD(ctl_json_str(&o, b.endpoint));
-	JADD(bfs_buf_adds(&o, ", \"account_id\": "));
-	JADD(ctl_json_str(&o, b.account_id));
-	JADD(bfs_buf_adds(&o, ", \"path\": "));
-	JADD(ctl_json_str(&o, b.path));
-	JADD(bfs_buf_adds(&o, ", \"access_key_id\": "));
-	JADD(ctl_json_str(&o, b.access_key_id));
+	{
+		const char *const kv[][2] = {
+			{ "name", b.name },
+			{ "description", b.description },
+			{ "provider", bfs_provider_kind_name(b.provider) },
+			{ "bucket_name", b.bucket_name },
+			{ "prefix", b.prefix },
+			{ "region", b.region },
+			{ "endpoint", b.endpoint },
+			{ "account_id", b.account_id },
+			{ "path", b.path },
+			{ "access_key_id", b.access_key_id },
+		};
+
+		JADD(json_str_fields(&o, kv, sizeof(kv) / sizeof(kv[0])));
+	}
 	JADD(bfs_buf_addf(&o, ", \"secret_access_key\": %s, \"session_token\": %s,"
 			      " \"path_style\": %s, \"read_only\": %s,"
 			      " \"is_default\": %s, \"is_default_chat\": %s,"
