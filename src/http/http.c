@@ -1,8 +1,10 @@
 /*
  * http.c - the only file that includes curl (see bfs_http.h).
  *
- * How it works: a client owns a share handle (DNS, connection and TLS
- * session caches, guarded by one mutex per curl_lock_data) and a stack of
+ * How it works: a client owns a share handle (DNS and TLS session caches,
+ * guarded by one mutex per curl_lock_data; NOT the connection cache,
+ * which libcurl does not support sharing between concurrent threads: 32
+ * parallel HEADs crashed in it) and a stack of
  * idle easy handles.  bfs_http_do() pops a handle (or makes one), sets
  * every option afresh (curl_easy_reset keeps the live connection, so
  * keep-alive survives), runs the transfer and pushes the handle back.
@@ -104,8 +106,7 @@ int bfs_http_new(struct bfs_http **out)
 	    curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock) ||
 	    curl_share_setopt(h->share, CURLSHOPT_USERDATA, h) ||
 	    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) ||
-	    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) ||
-	    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT)) {
+	    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION)) {
 		r = BFS_ERR_INTERNAL;
 		goto out;
 	}
