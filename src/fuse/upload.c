@@ -265,6 +265,9 @@ static void *job_main(void *arg)
 			 "was based on it; the staged copy is stored as %s/%s",
 			 j->b->name, j->key, j->b->name, target);
 		index_row(j->b->name, target, &j->m, etag);
+		/* The copy is a new entry of the folder: a cached listing
+		 * of that folder must not hide it. */
+		bfs_attr_drop(j->b->name, target);
 		bfs_store_journal_done(store(), j->b->name, j->key);
 		if (of->dirty && !of->unlinked)
 			bfs_metrics_pending_add(-1);
