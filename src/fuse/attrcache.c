@@ -61,15 +61,7 @@ static int64_t now_ms(void)
 
 static unsigned attr_hash(const char *bucket, const char *key)
 {
-	uint32_t h = 2166136261u;
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)bucket; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	h = (h ^ '/') * 16777619u;
-	for (p = (const unsigned char *)key; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	return h % ATTR_SLOTS;
+	return bfs_key_hash(bucket, key) % ATTR_SLOTS;
 }
 
 static int attr_match(const struct attr_entry *e, const char *bucket,

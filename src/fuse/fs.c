@@ -280,11 +280,7 @@ struct name_set {
 
 static uint32_t name_hash(const char *s)
 {
-	uint32_t h = 2166136261u;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h;
+	return bfs_fnv1a(BFS_FNV_INIT, s);
 }
 
 /* 1 when newly added, 0 when present, negative on error. */

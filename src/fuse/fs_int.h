@@ -213,4 +213,24 @@ const struct fuse_operations *bfs_fs_operations(void);
  * kernel never released, closing their open files and staging files. */
 void bfs_fs_release_all(void);
 
+/*
+ * FNV-1a, the one string hash of the FUSE layer's tables (open files,
+ * attributes, cached blocks, readdir name sets).  bfs_fnv1a continues from
+ * h (start with BFS_FNV_INIT); bfs_key_hash hashes "bucket/key".
+ */
+#define BFS_FNV_INIT 2166136261u
+
+static inline uint32_t bfs_fnv1a(uint32_t h, const char *s)
+{
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+static inline uint32_t bfs_key_hash(const char *bucket, const char *key)
+{
+	return bfs_fnv1a((bfs_fnv1a(BFS_FNV_INIT, bucket) ^ '/') * 16777619u,
+			 key);
+}
+
 #endif

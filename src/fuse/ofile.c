@@ -50,15 +50,7 @@ static _Atomic uint64_t staged_bytes;                    /* lock-free */
 
 static unsigned of_hash(const char *bucket, const char *key)
 {
-	uint32_t h = 2166136261u;
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)bucket; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	h = (h ^ '/') * 16777619u;
-	for (p = (const unsigned char *)key; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	return h % OFILE_SLOTS;
+	return bfs_key_hash(bucket, key) % OFILE_SLOTS;
 }
 
 void bfs_ofile_init(void)

@@ -119,17 +119,9 @@ static pthread_t rc_workers[BFS_RC_WORKERS];
 static int rc_nworkers;
 
 
-static uint32_t str_hash(uint32_t h, const char *s)
-{
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h;
-}
-
 static size_t obj_slot(const char *bucket, const char *key)
 {
-	return str_hash(str_hash(2166136261u, bucket) * 16777619u, key) %
-	       rc_nobj_slots;
+	return bfs_key_hash(bucket, key) % rc_nobj_slots;
 }
 
 static size_t blk_slot(uint64_t id, uint64_t idx)
