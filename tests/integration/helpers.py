@@ -13,6 +13,7 @@ import errno
 import hashlib
 import hmac
 import http.client
+import os
 import subprocess
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -204,3 +205,29 @@ def ls_a(path):
     unsorted, nothing filtered, one per line; quoting off)."""
     p = run("ls", "-a", "-1", "-f", "--quoting-style=literal", path)
     return p.stdout.split("\n")[:-1]
+
+
+def assert_serving(m, bucket="b1", backend=None):
+    """The daemon of Mount m is alive, still mounted and serves: a stat of
+    the root, a listing, a small write that close() stores (checked on the
+    server through backend, when given), a read back and an unlink.  The
+    last assertion of every fault and bad-input test."""
+    if m.proc is not None:
+        rc = m.proc.poll()
+        assert rc is None, "daemon exited %s:\n%s" % (
+            rc, "\n".join(m.stderr().splitlines()[-40:]))
+    assert os.path.ismount(m.mnt), "mount point %s gone" % m.mnt
+    os.stat(m.mnt)
+    os.listdir(m.path(bucket))
+    probe = m.path(bucket, ".serving-probe")
+    data = b"still serving\n"
+    with open(probe, "wb") as f:
+        f.write(data)
+    if backend is not None:
+        assert backend.read(".serving-probe") == data, \
+            "probe closed but not stored on the server"
+    with open(probe, "rb") as f:
+        assert f.read() == data
+    os.unlink(probe)
+    if backend is not None:
+        assert not backend.exists(".serving-probe")
