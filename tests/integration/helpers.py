@@ -53,9 +53,11 @@ class S3Client:
         self.region = region
 
     def request(self, method, bucket, key=None, query=None, body=b"",
-                headers=None, raw_key=False):
+                headers=None, raw_key=False, sink=None):
         """Returns (status, headers dict lower-case, body bytes).  key is
-        URI-encoded unless raw_key (then it must already be encoded)."""
+        URI-encoded unless raw_key (then it must already be encoded).
+        With sink, a 200 body is passed to sink(chunk) in 1 MiB pieces
+        (never held whole) and b"" is returned for it."""
         path = "/" + bucket
         if key is not None:
             path += "/" + (key if raw_key else _uri_encode(key, True))
@@ -90,7 +92,15 @@ class S3Client:
             conn.request(method, path + ("?" + qs if qs else ""), body=body,
                          headers=hdrs)
             r = conn.getresponse()
-            data = r.read()
+            if sink is not None and r.status == 200:
+                while True:
+                    chunk = r.read(1 << 20)
+                    if not chunk:
+                        break
+                    sink(chunk)
+                data = b""
+            else:
+                data = r.read()
             return r.status, {k.lower(): v for k, v in r.getheaders()}, data
         finally:
             conn.close()
@@ -131,6 +141,21 @@ class S3Client:
             return None
         self._ok("get %s/%s" % (bucket, key), st, body)
         return body
+
+    def get_digest(self, bucket, key):
+        """(size, sha256 hex) of an object, streamed (for objects too big
+        to hold in memory); None when absent."""
+        h = hashlib.sha256()
+        n = [0]
+
+        def sink(chunk):
+            h.update(chunk)
+            n[0] += len(chunk)
+        st, _, body = self.request("GET", bucket, key, sink=sink)
+        if st == 404:
+            return None
+        self._ok("get %s/%s" % (bucket, key), st, body)
+        return n[0], h.hexdigest()
 
     def head(self, bucket, key):
         """Headers (lower-case names) or None when absent."""
