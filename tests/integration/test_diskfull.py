@@ -79,10 +79,11 @@ def staging_files(m):
     return sorted(os.listdir(d)) if os.path.isdir(d) else []
 
 
-def write_until_error(path, total, seed):
-    """Writes total bytes in 1 MiB os.write calls; returns (bytes the
-    daemon acknowledged, OSError of write or None, OSError of close or
-    None, the data)."""
+def write_until_error(path, total, seed, before_close=None):
+    """Writes total bytes in 1 MiB os.write calls, calls
+    before_close(acked) (still open) and closes; returns (bytes the daemon
+    acknowledged, OSError of write or None, OSError of close or None, the
+    data)."""
     data = rbytes(total, seed)
     acked, werr, cerr = 0, None, None
     fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
@@ -92,9 +93,13 @@ def write_until_error(path, total, seed):
     except OSError as e:
         werr = e
     try:
-        os.close(fd)
-    except OSError as e:
-        cerr = e
+        if before_close:
+            before_close(acked)
+    finally:
+        try:
+            os.close(fd)
+        except OSError as e:
+            cerr = e
     return acked, werr, cerr, data
 
 
@@ -113,14 +118,26 @@ def test_full_cache_disk_enospc(prov, backend, full_disk):
     try:
         assert os.write(hfd, held) == len(held)
 
-        # A writer of 32 MiB into the ~13 MiB left.
+        # A writer of 32 MiB into the ~13 MiB left.  While it is still
+        # open after the error, its journal row names a staging file
+        # holding exactly the acknowledged bytes (the failed write is cut
+        # off), which is what a crash now would recover.
+        staged = {}
+
+        def check_staged(acked):
+            rows = dict(journal_rows(m))
+            staged["rows"] = sorted(rows)
+            staged["size"] = os.stat(rows["big.bin"]).st_size \
+                if "big.bin" in rows else None
         acked, werr, cerr, data = write_until_error(
-            m.path("b1", "big.bin"), 2 * TMPFS_MIB * MIB, 3)
+            m.path("b1", "big.bin"), 2 * TMPFS_MIB * MIB, 3, check_staged)
         assert werr is not None, \
             "all %d bytes acknowledged on a %d MiB disk (close: %s)" % (
                 acked, TMPFS_MIB, cerr)
         assert werr.errno == errno.ENOSPC, werr
         assert 0 < acked < TMPFS_MIB * MIB
+        assert staged["rows"] == ["big.bin", "held.bin"], staged
+        assert staged["size"] == acked, staged
         # What was acknowledged before the error is what close stored.
         assert cerr is None, cerr
         got = b.read("big.bin")
