@@ -745,6 +745,28 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 	return r < 0 ? neg(r) : r;
 }
 
+/*
+ * A failed write to the staging file (ENOSPC: cache_dir's file system is
+ * full, whatever cache_size says).  The whole write fails; bytes it put
+ * past the file's end are cut off again so the staging file holds exactly
+ * what was acknowledged and the space goes back.  One log line per
+ * failure names the file, the folder and the error.  mu held.
+ */
+static int write_failed(struct bfs_ofile *of, int err, size_t size, off_t off,
+			size_t done)
+{
+	if (done && (uint64_t)off + done > of->size &&
+	    ftruncate(of->fd, (off_t)of->size) != 0)
+		BFS_WARN("%s/%s: staging truncate: %s", of->b->name, of->key,
+			 strerror(errno));
+	if ((uint64_t)off + size > of->size)
+		bfs_ofile_budget_locked(of, of->size);   /* gives it back */
+	BFS_WARN("%s/%s: write of %zu bytes at %lld failed in %s: %s",
+		 of->b->name, of->key, size, (long long)off, bfs_fs.staging_dir,
+		 strerror(err));
+	return bfs_err_from_errno(err);
+}
+
 static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -774,8 +796,12 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 		n = pwrite(of->fd, buf + done, size - done, off + (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
+		/* A full cache disk: cached clean blocks give way first. */
+		if (n < 0 && (errno == ENOSPC || errno == EDQUOT) &&
+		    bfs_rcache_shed(size - done) > 0)
+			continue;
 		if (n < 0) {
-			r = bfs_err_from_errno(errno);
+			r = write_failed(of, errno, size, off, done);
 			goto out;
 		}
 		done += (size_t)n;

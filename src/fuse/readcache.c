@@ -37,6 +37,15 @@
  * punch of eviction under it (cheap local syscalls).  When staging grows,
  * the blocks shrink at the next read, at bfs_rcache_trim() (the staging
  * budget calls it) or within 0.5 s (idle workers).
+ *
+ * A full cache disk (ENOSPC/EDQUOT writing a block, whatever cache_size
+ * says) never fails a read: the fetched bytes are served anyway and the
+ * block is dropped.  Then the LRU tail is evicted to make room (the cache
+ * shrinks to what the disk holds); when nothing of ours can go, blocks
+ * are not cached for RC_FULL_MS (reads go straight to the provider,
+ * without prefetch) and one warning per RC_FULL_LOG_MS says so.  Staged
+ * writes come first: a write that hits ENOSPC evicts blocks and retries
+ * (bfs_rcache_shed).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -48,6 +57,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bfs_error.h"
@@ -62,6 +73,8 @@
 #define RC_FILE_SLACK 4096u             /* per block file */
 #define RC_LRU_SKIP 64                  /* pinned blocks skipped per eviction */
 #define RC_PATH_MAX 4096
+#define RC_FULL_MS 2000                 /* no new blocks after a full disk */
+#define RC_FULL_LOG_MS 30000            /* one warning per this at most */
 
 enum { BLK_LOADING = 1, BLK_READY = 2 };
 
@@ -117,6 +130,33 @@ static struct rc_blk *rc_lru_head, *rc_lru_tail;   /* (rc_mu) */
 static struct rc_blk *rc_job_head, *rc_job_tail;   /* (rc_mu) */
 static pthread_t rc_workers[BFS_RC_WORKERS];
 static int rc_nworkers;
+static _Atomic int64_t rc_full_until;     /* ms, CLOCK_MONOTONIC */
+static _Atomic int64_t rc_full_logged;    /* ms of the last warning */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The disk was full lately and still has no room for a few blocks: no
+ * new blocks for now. */
+static int disk_full(void)
+{
+	int64_t until = atomic_load(&rc_full_until);
+	struct statvfs sv;
+
+	if (!until || mono_ms() >= until)
+		return 0;
+	if (rc_dir && statvfs(rc_dir, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize >= 4ull * BFS_RC_BLOCK) {
+		atomic_store(&rc_full_until, 0);   /* room again */
+		return 0;
+	}
+	return 1;
+}
 
 
 static size_t obj_slot(const char *bucket, const char *key)
@@ -275,7 +315,7 @@ static struct rc_blk *blk_new(struct rc_obj *o, uint64_t idx)
 	size_t len;
 	uint64_t acct, slot;
 
-	if (o->dead || o->fd < 0 || idx >= o->nblocks)
+	if (o->dead || o->fd < 0 || idx >= o->nblocks || disk_full())
 		return NULL;
 	len = (size_t)(o->size - idx * BFS_RC_BLOCK < BFS_RC_BLOCK ?
 		       o->size - idx * BFS_RC_BLOCK : BFS_RC_BLOCK);
@@ -333,8 +373,9 @@ static void blk_settle(struct rc_blk *k)
 
 /* ---- workers ---- */
 
-/* Fetches block k into buf and writes it to its file; 0 or BFS_ERR_*. */
-static int fetch_block(struct rc_blk *k, char *buf)
+/* Fetches block k into buf and writes it to its file; 0 or BFS_ERR_*.
+ * *have becomes 1 once buf holds the block (also when writing it failed). */
+static int fetch_block(struct rc_blk *k, char *buf, int *have)
 {
 	struct rc_obj *o = k->obj;
 	struct bfs_provider *p = o->b->prov;
@@ -353,6 +394,7 @@ static int fetch_block(struct rc_blk *k, char *buf)
 		return r;
 	if (got != k->len)
 		return BFS_ERR_PRECONDITION;   /* the object changed under us */
+	*have = 1;
 	while (done < got) {
 		n = pwrite(o->fd, buf + done, got - done,
 			   (off_t)(k->idx * BFS_RC_BLOCK + done));
@@ -376,12 +418,37 @@ static void blk_loaded(struct rc_blk *k, int r)
 	pthread_cond_broadcast(&rc_done_cv);
 }
 
+/*
+ * Writing a block failed with r (k already given back).  On a full disk:
+ * evict the LRU tail to make room for the next block; when nothing of ours
+ * can go, stop caching for RC_FULL_MS and warn.  rc_mu held.
+ */
+static uint64_t shed_locked(uint64_t bytes);
+
+static void write_failed_locked(int r)
+{
+	int64_t now, last;
+
+	if (r != BFS_ERR_NOSPC)
+		return;
+	if (shed_locked(2ull * BFS_RC_BLOCK) > 0)
+		return;
+	now = mono_ms();
+	atomic_store(&rc_full_until, now + RC_FULL_MS);
+	last = atomic_load(&rc_full_logged);
+	if (!last || now - last >= RC_FULL_LOG_MS) {
+		atomic_store(&rc_full_logged, now);
+		BFS_WARN("block cache %s: %s: reads go uncached until there "
+			 "is room", rc_dir ? rc_dir : "?", strerror(ENOSPC));
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	char *buf = malloc(BFS_RC_BLOCK);
 	struct rc_blk *k;
 	struct timespec ts;
-	int r;
+	int r, have;
 
 	(void)arg;
 	pthread_mutex_lock(&rc_mu);
@@ -409,12 +476,15 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&rc_mu);
-		r = fetch_block(k, buf);
+		have = 0;
+		r = fetch_block(k, buf, &have);
 		if (r != 0)
 			BFS_DEBUG("prefetch %s block %llu: %s", k->obj->key,
 				  (unsigned long long)k->idx, bfs_strerror(r));
 		pthread_mutex_lock(&rc_mu);
 		blk_loaded(k, r);
+		if (have && r != 0)
+			write_failed_locked(r);
 	}
 	pthread_mutex_unlock(&rc_mu);
 	free(buf);
@@ -711,7 +781,7 @@ static int read_block(struct rc_obj *o, uint64_t idx, char *out, size_t len,
 	char *tmp;
 	size_t done = 0;
 	ssize_t n;
-	int r;
+	int r, have = 0;
 
 	for (;;) {
 		k = blk_find(o, idx);
@@ -758,12 +828,16 @@ static int read_block(struct rc_obj *o, uint64_t idx, char *out, size_t len,
 	if (!(tmp = malloc(BFS_RC_BLOCK)))
 		r = BFS_ERR_NOMEM;
 	else
-		r = fetch_block(k, tmp);
-	if (r == 0)
+		r = fetch_block(k, tmp, &have);
+	if (have)     /* served even when the block could not be cached */
 		memcpy(out, tmp + (off - idx * BFS_RC_BLOCK), len);
 	free(tmp);
 	pthread_mutex_lock(&rc_mu);
 	blk_loaded(k, r);
+	if (have && r != 0) {
+		write_failed_locked(r);
+		r = 0;
+	}
 	if (r == BFS_ERR_PRECONDITION) {
 		/* Size changed on the server: serve what it has now. */
 		pthread_mutex_unlock(&rc_mu);
@@ -923,6 +997,41 @@ void bfs_rcache_drop(const char *bucket, const char *key)
 void bfs_rcache_drop_bucket(const char *bucket)
 {
 	drop_matching(bucket, NULL);
+}
+
+/* Evicts unpinned READY blocks from the LRU tail until bytes are freed;
+ * returns the bytes freed.  rc_mu held. */
+static uint64_t shed_locked(uint64_t bytes)
+{
+	struct rc_blk *k, *prev;
+	uint64_t freed = 0;
+	int skip;
+
+	while (freed < bytes) {
+		for (k = rc_lru_tail, skip = 0; k && k->pins; k = prev) {
+			prev = k->lprev;
+			if (++skip > RC_LRU_SKIP) {
+				k = NULL;
+				break;
+			}
+		}
+		if (!k)
+			break;
+		freed += k->acct;
+		blk_free(k);
+	}
+	return freed;
+}
+
+uint64_t bfs_rcache_shed(uint64_t bytes)
+{
+	uint64_t freed = 0;
+
+	pthread_mutex_lock(&rc_mu);
+	if (rc_on)
+		freed = shed_locked(bytes);
+	pthread_mutex_unlock(&rc_mu);
+	return freed;
 }
 
 void bfs_rcache_trim(void)

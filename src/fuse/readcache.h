@@ -56,6 +56,10 @@ void bfs_rcache_drop_bucket(const char *bucket);
 /* Evicts blocks until blocks + staged bytes fit cache_size again (call
  * after the staging budget grew). */
 void bfs_rcache_trim(void);
+/* The cache disk is full (a staged write got ENOSPC): evicts cached
+ * blocks, least recently used first, until bytes are freed; returns the
+ * bytes freed (0: nothing to give). */
+uint64_t bfs_rcache_shed(uint64_t bytes);
 /* Bytes of blocks held now (tests, .metrics). */
 uint64_t bfs_rcache_used(void);
 

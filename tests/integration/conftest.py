@@ -75,6 +75,10 @@ def _raise_interrupt(signum, frame):
 
 
 def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "memory: peak RSS bounds of the daemon; meaningful only "
+        "on a build without sanitizers (skipped on one); `make check` runs "
+        "them against build/ with -m memory")
     # SIGTERM/SIGHUP: unwind like Ctrl-C so fixture finalizers unmount and
     # stop the cluster (the default action would skip them and atexit).
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -93,6 +97,25 @@ def need_binaries():
         if not os.access(b, os.X_OK):
             pytest.fail("%s not built (make, or set BUCKETFS_BUILD)" % b,
                         pytrace=False)
+
+
+def sanitized_build():
+    """Why the daemon under test is a sanitizer build (ASan, UBSan, TSan
+    shadow memory and quarantine inflate its RSS), or None: the Makefile
+    sets BUCKETFS_SANITIZED=1 for its sanitizer runs; otherwise the
+    binary is searched for the sanitizer runtimes' init symbols."""
+    if os.environ.get("BUCKETFS_SANITIZED", "") not in ("", "0"):
+        return "BUCKETFS_SANITIZED=%s" % os.environ["BUCKETFS_SANITIZED"]
+    try:
+        with open(BUCKETFS, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    for sym in (b"__asan_init", b"__tsan_init", b"__ubsan_handle_",
+                b"__msan_init"):
+        if sym in data:
+            return "%s is built with %s" % (BUCKETFS, sym.decode())
+    return None
 
 
 def sanitizer_reports(text):

@@ -13,6 +13,7 @@ import errno
 import hashlib
 import hmac
 import http.client
+import os
 import subprocess
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -52,9 +53,11 @@ class S3Client:
         self.region = region
 
     def request(self, method, bucket, key=None, query=None, body=b"",
-                headers=None, raw_key=False):
+                headers=None, raw_key=False, sink=None):
         """Returns (status, headers dict lower-case, body bytes).  key is
-        URI-encoded unless raw_key (then it must already be encoded)."""
+        URI-encoded unless raw_key (then it must already be encoded).
+        With sink, a 200 body is passed to sink(chunk) in 1 MiB pieces
+        (never held whole) and b"" is returned for it."""
         path = "/" + bucket
         if key is not None:
             path += "/" + (key if raw_key else _uri_encode(key, True))
@@ -89,7 +92,15 @@ class S3Client:
             conn.request(method, path + ("?" + qs if qs else ""), body=body,
                          headers=hdrs)
             r = conn.getresponse()
-            data = r.read()
+            if sink is not None and r.status == 200:
+                while True:
+                    chunk = r.read(1 << 20)
+                    if not chunk:
+                        break
+                    sink(chunk)
+                data = b""
+            else:
+                data = r.read()
             return r.status, {k.lower(): v for k, v in r.getheaders()}, data
         finally:
             conn.close()
@@ -130,6 +141,21 @@ class S3Client:
             return None
         self._ok("get %s/%s" % (bucket, key), st, body)
         return body
+
+    def get_digest(self, bucket, key):
+        """(size, sha256 hex) of an object, streamed (for objects too big
+        to hold in memory); None when absent."""
+        h = hashlib.sha256()
+        n = [0]
+
+        def sink(chunk):
+            h.update(chunk)
+            n[0] += len(chunk)
+        st, _, body = self.request("GET", bucket, key, sink=sink)
+        if st == 404:
+            return None
+        self._ok("get %s/%s" % (bucket, key), st, body)
+        return n[0], h.hexdigest()
 
     def head(self, bucket, key):
         """Headers (lower-case names) or None when absent."""
@@ -204,3 +230,29 @@ def ls_a(path):
     unsorted, nothing filtered, one per line; quoting off)."""
     p = run("ls", "-a", "-1", "-f", "--quoting-style=literal", path)
     return p.stdout.split("\n")[:-1]
+
+
+def assert_serving(m, bucket="b1", backend=None):
+    """The daemon of Mount m is alive, still mounted and serves: a stat of
+    the root, a listing, a small write that close() stores (checked on the
+    server through backend, when given), a read back and an unlink.  The
+    last assertion of every fault and bad-input test."""
+    if m.proc is not None:
+        rc = m.proc.poll()
+        assert rc is None, "daemon exited %s:\n%s" % (
+            rc, "\n".join(m.stderr().splitlines()[-40:]))
+    assert os.path.ismount(m.mnt), "mount point %s gone" % m.mnt
+    os.stat(m.mnt)
+    os.listdir(m.path(bucket))
+    probe = m.path(bucket, ".serving-probe")
+    data = b"still serving\n"
+    with open(probe, "wb") as f:
+        f.write(data)
+    if backend is not None:
+        assert backend.read(".serving-probe") == data, \
+            "probe closed but not stored on the server"
+    with open(probe, "rb") as f:
+        assert f.read() == data
+    os.unlink(probe)
+    if backend is not None:
+        assert not backend.exists(".serving-probe")

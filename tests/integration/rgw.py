@@ -36,7 +36,7 @@ USER_ID = "bfstest"
 MARKER = ".bfs-rgw"            # a folder holding this file is ours to wipe
 OWNER = "owner.pid"            # the test session owning an automatic cluster
 START_TIMEOUT = 120.0          # seconds for the whole start
-BLOCK_SIZE = 4 << 30           # sparse bluestore block file
+BLOCK_SIZE = 8 << 30           # sparse bluestore block file
 
 
 def free_port():
@@ -241,6 +241,8 @@ rgw dns name = 127.0.0.1
 rgw enable usage log = false
 rgw enable ops log = false
 rgw max chunk size = 4194304
+rgw gc obj min wait = 30
+rgw gc processor period = 30
 """
         with open(self.conf, "w") as f:
             f.write(conf)

@@ -14,13 +14,7 @@ import subprocess
 import pytest
 
 import conftest
-from helpers import expect_errno
-
-
-def _still_serving(m, b):
-    with open(m.path("b1", "alive.txt"), "wb") as f:
-        f.write(b"alive")
-    assert b.read("alive.txt") == b"alive"
+from helpers import assert_serving, expect_errno
 
 
 def test_bad_names_refused(provider, backend, mount):
@@ -45,7 +39,7 @@ def test_bad_names_refused(provider, backend, mount):
     assert os.listdir(deep) == []
     assert sorted(os.listdir(m.path("b1"))) == [("0" * 200)]
     assert b.keys() == [] or all(not k.startswith("bad") for k in b.keys())
-    _still_serving(m, b)
+    assert_serving(m, backend=b)
 
 
 def test_control_file_garbage_changes_nothing(backend, mount):
@@ -64,7 +58,7 @@ def test_control_file_garbage_changes_nothing(backend, mount):
                 os.close(fd)
     assert open(m.path(".defaults")).read() == before_d
     assert open(m.path(".assignments")).read() == before_a
-    _still_serving(m, b)
+    assert_serving(m, backend=b)
 
 
 def test_database_not_a_database(backend, mount):

@@ -123,18 +123,10 @@ def describe(got, want):
 
 
 def assert_serving(fs, m, bucket="b1"):
-    """Faults off: the daemon is alive, mounted and answers (stat of the
-    root, a listing, a small write and read back)."""
+    """Faults off: the daemon is alive, mounted and answers
+    (helpers.assert_serving, the probe checked on RGW)."""
     fs.proxy.passthrough()
-    assert m.proc is not None and m.proc.poll() is None, \
-        "daemon exited:\n" + helpers_tail(m)
-    assert os.path.ismount(m.mnt), "mount point gone"
-    os.stat(m.mnt)
-    os.listdir(m.path(bucket))
-    probe = m.path(bucket, ".serving-probe")
-    write_file(probe, b"still serving\n")
-    assert read_file(probe) == b"still serving\n"
-    os.unlink(probe)
+    helpers.assert_serving(m, bucket, m.backends[bucket])
 
 
 def assert_pending_empty(m, timeout=5.0):
