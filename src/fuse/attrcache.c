@@ -263,6 +263,8 @@ struct dir_snap {
 	struct dir_snap *next;   /* (dir_mu) hash chain; NULL once detached */
 	int refs;                /* (dir_mu) readers + 1 while in the table */
 	int in_table;            /* (dir_mu) */
+	int served;              /* (dir_mu) walked whole by a readdir: the
+				  * kernel's readdir cache may hold it */
 	int64_t expires_ms;
 	char *bucket, *prefix;
 	struct dent *e;
@@ -703,6 +705,27 @@ walk:
 		if (fn(arg, s->names + s->e[i].name, &st, s->e[i].plus))
 			break;
 	}
+	if (i == s->n) {
+		pthread_mutex_lock(&dir_mu);
+		s->served = 1;
+		pthread_mutex_unlock(&dir_mu);
+	}
 	snap_unref(s);
 	return 0;
+}
+
+int bfs_dir_kept(const char *bucket, const char *prefix)
+{
+	struct dir_snap *s;
+	int kept = 0;
+
+	pthread_mutex_lock(&dir_mu);
+	for (s = dir_slots[dir_hash(bucket, prefix)]; s; s = s->next) {
+		if (strcmp(s->bucket, bucket) != 0 || strcmp(s->prefix, prefix) != 0)
+			continue;
+		kept = s->served && s->expires_ms > now_ms();
+		break;
+	}
+	pthread_mutex_unlock(&dir_mu);
+	return kept;
 }

@@ -44,6 +44,13 @@ typedef int (*bfs_dir_fn)(void *arg, const char *name, const struct stat *st,
  */
 int bfs_dir_list(struct bfs_rbucket *b, const char *prefix, bfs_dir_fn fn,
 		 void *arg);
+/*
+ * 1 when the cached listing of (bucket, prefix) is fresh and was walked
+ * whole by an earlier bfs_dir_list: what a readdir gave the kernel then is
+ * still what it would give now, so opendir may let the kernel keep its
+ * cached readdir (keep_cache).  Any drop or expiry makes it 0.
+ */
+int bfs_dir_kept(const char *bucket, const char *prefix);
 /* Forgets the cached listing of (bucket, prefix). */
 void bfs_dir_drop(const char *bucket, const char *prefix);
 

@@ -470,6 +470,39 @@ out:
 	return neg(r);
 }
 
+/*
+ * Bucket folders let the kernel cache what readdir returned
+ * (cache_readdir), and keep it across opens (keep_cache) only while the
+ * listing cache still holds the very listing that filled it
+ * (bfs_dir_kept): a listing fetched again after the TTL, or dropped by a
+ * change this mount made (also ones the kernel did not see, such as a
+ * conflict copy), makes the kernel drop its copy.  Creates, unlinks and
+ * renames through the mount drop the kernel's copy by themselves.  The
+ * mount root is never cached (bucket names change with the config).
+ * libfuse's high-level API passes these two bits to the kernel only from
+ * 3.16.1 on (libfuse issue #821); with 3.14 they are dropped and every
+ * opendir lists again (from the listing cache while it is fresh).
+ */
+static int fs_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct bfs_route rt;
+	char *prefix = NULL;
+	int r;
+
+	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
+		return neg(r);
+	fi->cache_readdir = 0;
+	fi->keep_cache = 0;
+	if (rt.kind == BFS_ROUTE_BUCKET && prov_of(&rt) &&
+	    bfs_route_key(&rt, rt.rel[0] ? 1 : 0, &prefix) == 0) {
+		fi->cache_readdir = 1;
+		fi->keep_cache = bfs_dir_kept(rt.b->name, prefix) != 0;
+	}
+	free(prefix);
+	bfs_route_clear(&rt);
+	return 0;
+}
+
 /* ---- open, create, read, write, close ---- */
 
 static struct fs_fh *fh_new(int ctl, struct bfs_ofile *of)
@@ -1846,6 +1879,7 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 static const struct fuse_operations fs_ops = {
 	.init = fs_init,
 	.getattr = fs_getattr,
+	.opendir = fs_opendir,
 	.readdir = fs_readdir,
 	.open = fs_open,
 	.create = fs_create,
