@@ -149,7 +149,17 @@ out:
 	pthread_mutex_unlock(&attr_mu);
 }
 
+static int attr_get(const char *bucket, const char *key, struct stat *st,
+		    int count);
+
 int bfs_attr_get(const char *bucket, const char *key, struct stat *st)
+{
+	return attr_get(bucket, key, st, 1);
+}
+
+/* bfs_attr_get; count: the lookup counts in the cache metrics. */
+static int attr_get(const char *bucket, const char *key, struct stat *st,
+		    int count)
 {
 	struct attr_entry *e, **pp;
 	unsigned h = attr_hash(bucket, key);
@@ -170,7 +180,8 @@ int bfs_attr_get(const char *bucket, const char *key, struct stat *st)
 		break;
 	}
 	pthread_mutex_unlock(&attr_mu);
-	bfs_metrics_cache(found);
+	if (count)
+		bfs_metrics_cache(found);
 	return found;
 }
 
@@ -644,6 +655,15 @@ static void head_all(struct bfs_rbucket *b, struct dir_snap *s)
 	free(j.todo);
 }
 
+int bfs_dir_list_mode(const struct bfs_rbucket *b)
+{
+	int v = b->conf.list_metadata;
+
+	if (v == BFS_LIST_META_UNSET)
+		v = atomic_load(&bfs_fs.list_metadata);
+	return v == BFS_LIST_META_LISTING ? v : BFS_LIST_META_HEAD;
+}
+
 int bfs_dir_list(struct bfs_rbucket *b, const char *prefix, bfs_dir_fn fn,
 		 void *arg)
 {
@@ -651,6 +671,9 @@ int bfs_dir_list(struct bfs_rbucket *b, const char *prefix, bfs_dir_fn fn,
 	struct collect c;
 	struct stat st;
 	struct bfs_provider *p = b->prov;
+	int listing = bfs_dir_list_mode(b) == BFS_LIST_META_LISTING;
+	char *key = NULL;
+	size_t pl = strlen(prefix);
 	uint64_t gen;
 	size_t i;
 	int r;
@@ -679,32 +702,49 @@ int bfs_dir_list(struct bfs_rbucket *b, const char *prefix, bfs_dir_fn fn,
 		return r;
 	}
 	if (s->n <= BFS_DIR_CACHE_MAX) {
-		head_all(b, s);
+		if (!listing)
+			head_all(b, s);
 		/* Finished entries are known to lookups too. */
 		for (i = 0; i < s->n; i++) {
-			char *key;
-			size_t pl = strlen(prefix);
+			char *k;
 			const char *name = s->names + s->e[i].name;
 
 			if (!s->e[i].plus || !s->e[i].has_meta || s->e[i].need_head)
 				continue;
-			if (!(key = malloc(pl + strlen(name) + 1)))
+			if (!(k = malloc(pl + strlen(name) + 1)))
 				break;
-			memcpy(key, prefix, pl);
-			strcpy(key + pl, name);
+			memcpy(k, prefix, pl);
+			strcpy(k + pl, name);
 			dent_to_stat(&s->e[i], &st);
-			bfs_attr_put(b->name, key, &st);
-			free(key);
+			bfs_attr_put(b->name, k, &st);
+			free(k);
 		}
 		snap_insert(s, gen);
 	}
 	bfs_metrics_cache(0);
 walk:
+	if (listing && !(key = malloc(BFS_KEY_MAX + 2)))
+		listing = 0;
 	for (i = 0; i < s->n; i++) {
-		dent_to_stat(&s->e[i], &st);
-		if (fn(arg, s->names + s->e[i].name, &st, s->e[i].plus))
+		const struct dent *d = &s->e[i];
+		const char *name = s->names + d->name;
+		int plus = d->plus;
+
+		dent_to_stat(d, &st);
+		/* listing mode: a file the listing gave no mode for shows
+		 * what a HEAD learned (open, stat after the kernel's
+		 * timeout), else the listing's defaults, never a HEAD here */
+		if (listing && !plus && d->need_head && d->has_meta &&
+		    pl + strlen(name) <= BFS_KEY_MAX) {
+			memcpy(key, prefix, pl);
+			strcpy(key + pl, name);
+			attr_get(b->name, key, &st, 0);
+			plus = 1;
+		}
+		if (fn(arg, name, &st, plus))
 			break;
 	}
+	free(key);
 	if (i == s->n) {
 		pthread_mutex_lock(&dir_mu);
 		s->served = 1;

@@ -744,6 +744,15 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 			r = BFS_ERR_ISDIR;
 			goto out;
 		}
+		if (S_ISLNK(st.st_mode)) {
+			/* The kernel took a symlink for a file: a listing
+			 * (list_metadata = listing) showed it before a HEAD
+			 * told its type.  ESTALE makes the VFS look the path
+			 * up again (LOOKUP_REVAL), which now finds the link. */
+			bfs_route_clear(&rt);
+			free(key);
+			return -ESTALE;
+		}
 		if ((r = bfs_ofile_get(rt.b, key, &st, &of, NULL)) != 0)
 			goto out;
 	}

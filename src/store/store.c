@@ -388,7 +388,7 @@ enum {
 	BC_ID, BC_NAME, BC_DESC, BC_PROVIDER, BC_DEF0, BC_DEF1, BC_DEF2,
 	BC_MANAGED, BC_BUCKET_NAME, BC_PREFIX, BC_REGION, BC_ENDPOINT,
 	BC_ACCOUNT, BC_PATH, BC_PATH_STYLE, BC_READ_ONLY, BC_AKID,
-	BC_SECRET, BC_TOKEN
+	BC_SECRET, BC_TOKEN, BC_LIST_META
 };
 
 #define BUCKET_SELECT \
@@ -404,17 +404,21 @@ enum {
 	" json_extract(config_json, '$.read_only')," \
 	" json_extract(config_json, '$.access_key_id')," \
 	" json_extract(config_json, '$.secret_access_key')," \
-	" json_extract(config_json, '$.session_token')" \
+	" json_extract(config_json, '$.session_token')," \
+	" json_extract(config_json, '$.list_metadata')" \
 	" FROM storage_buckets"
 
-/* Parameters ?1..?16 of both writes: id, name, description, provider,
- * config fields ?5..?15, managed_by ?16. */
+/* Parameters ?1..?16 and ?18 of both writes: id, name, description,
+ * provider, config fields ?5..?15 and ?18 (list_metadata: "head",
+ * "listing" or NULL for the global setting), managed_by ?16; ?17 is
+ * created_by of an insert. */
 #define CONFIG_JSON_SQL \
 	"json_object('bucket_name', ?5, 'prefix', ?6, 'region', ?7," \
 	" 'endpoint', ?8, 'account_id', ?9, 'path', ?10," \
 	" 'path_style', json(CASE WHEN ?11 THEN 'true' ELSE 'false' END)," \
 	" 'read_only', json(CASE WHEN ?12 THEN 'true' ELSE 'false' END)," \
-	" 'access_key_id', ?13, 'secret_access_key', ?14, 'session_token', ?15)"
+	" 'access_key_id', ?13, 'secret_access_key', ?14, 'session_token', ?15," \
+	" 'list_metadata', ?18)"
 
 #define BUCKET_INSERT \
 	"INSERT INTO storage_buckets (id, name, description, provider," \
@@ -476,6 +480,12 @@ static int bucket_from_row(sqlite3_stmt *st, const unsigned char *key,
 	b->managed_by_config = managed && strcmp(managed, "config") == 0;
 	b->path_style = sqlite3_column_int(st, BC_PATH_STYLE) != 0;
 	b->read_only = sqlite3_column_int(st, BC_READ_ONLY) != 0;
+	{
+		const char *lm = (const char *)sqlite3_column_text(st, BC_LIST_META);
+		int v = lm ? bfs_list_meta_parse(lm) : BFS_LIST_META_UNSET;
+
+		b->list_metadata = v < 0 ? BFS_LIST_META_UNSET : v;
+	}
 	sec = (const char *)sqlite3_column_text(st, BC_SECRET);
 	tok = (const char *)sqlite3_column_text(st, BC_TOKEN);
 	b->has_secret = sec != NULL;
@@ -653,6 +663,7 @@ static int bucket_write(struct bfs_store *s, int insert, const char *id,
 	bind_str(&rc, st, 16, managed);
 	if (insert)
 		bind_str(&rc, st, 17, created_by);
+	bind_str(&rc, st, 18, bfs_list_meta_name(b->list_metadata));
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
@@ -1318,6 +1329,7 @@ static int sync_one(struct bfs_store *s, const struct bfs_bucket_conf *b,
 	    !str_eq(cur.path, b->path) ||
 	    (cur.path_style != 0) != (b->path_style != 0) ||
 	    (cur.read_only != 0) != (b->read_only != 0) ||
+	    cur.list_metadata != b->list_metadata ||
 	    !str_eq(cur.access_key_id, b->access_key_id))
 		changed = 1;
 	want[0] = b->secret_access_key;

@@ -271,3 +271,74 @@ def test_repeated_ls_l(s3):
     s3.m.unmount()
     s3.m.start()
     assert ls_l(d) == first
+
+
+# ------------------------------------------------- list_metadata = listing
+
+KERNEL_TTL = 1.0               # fs.c fs_init: entry_timeout, attr_timeout
+
+
+def plant_s3fs_objects(b):
+    """A plain object, one with an s3fs mode and owner, an s3fs symlink."""
+    c = b.client
+    assert c.put(b.remote, "f/plain", b"12345") == 200
+    assert c.put(b.remote, "f/priv", b"secret",
+                 headers={"x-amz-meta-mode": str(stat.S_IFREG | 0o600),
+                          "x-amz-meta-uid": "4242",
+                          "x-amz-meta-gid": "4343",
+                          "x-amz-meta-mtime": str(T2001)}) == 200
+    assert c.put(b.remote, "f/link", b"plain",
+                 headers={"x-amz-meta-mode":
+                          str(stat.S_IFLNK | 0o777)}) == 200
+
+
+def ls_lines(d):
+    return {ln.split(" -> ")[0].split()[-1]: ln
+            for ln in ls_l(d).splitlines()[1:]}
+
+
+def test_list_metadata_listing(backend, mount):
+    """list_metadata = listing (per bucket): `ls -l` takes objects without
+    x-amz-meta-mode from the listing alone (regular file, 0644, the
+    mount's owner, LastModified), with no HEAD; a stat after the kernel's
+    attribute timeout, an open or a readlink HEADs the object, and later
+    listings show what that HEAD learned."""
+    b = backend("s3", list_metadata="listing")
+    plant_s3fs_objects(b)
+    m = mount([b])
+    d = os.path.join(m.path("b1"), "f")
+    lines = ls_lines(d)
+    assert sorted(lines) == ["link", "plain", "priv"]
+    for n in ("link", "plain", "priv"):
+        assert lines[n].startswith("-rw-r--r--"), lines[n]
+    assert lines["priv"].split()[4] == "6"
+    # Open within the kernel's timeout: the kernel still takes the link for
+    # a file; the daemon HEADs it, answers ESTALE, the VFS looks it up again
+    # and follows the link.
+    assert read(os.path.join(d, "link")) == b"12345"
+    time.sleep(KERNEL_TTL + 0.5)
+    st = os.lstat(os.path.join(d, "priv"))
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    assert (st.st_uid, st.st_gid, int(st.st_mtime)) == (4242, 4343, T2001)
+    assert stat.S_ISLNK(os.lstat(os.path.join(d, "link")).st_mode)
+    assert os.readlink(os.path.join(d, "link")) == "plain"
+    lines = ls_lines(d)
+    assert lines["priv"].startswith("-rw-------")
+    assert lines["link"].startswith("l")
+    assert lines["plain"].startswith("-rw-r--r--")
+
+
+def test_list_metadata_listing_global_and_head_default(backend, mount):
+    """The [bucketfs] key applies to every bucket without its own; the
+    default (head) shows s3fs modes and symlinks in the first `ls -l`."""
+    b1 = backend("s3")
+    b2 = backend("s3", name="b2", list_metadata="head")
+    plant_s3fs_objects(b1)
+    plant_s3fs_objects(b2)
+    m = mount([b1, b2], conf_extra="list_metadata = listing")
+    one = ls_lines(os.path.join(m.path("b1"), "f"))
+    two = ls_lines(os.path.join(m.path("b2"), "f"))
+    assert one["priv"].startswith("-rw-r--r--")
+    assert one["link"].startswith("-rw-r--r--")
+    assert two["priv"].startswith("-rw-------")
+    assert two["link"].startswith("l") and two["link"].endswith("-> plain")

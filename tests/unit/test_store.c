@@ -357,6 +357,7 @@ START_TEST(bucket_add_get_list)
 	ck_assert_ptr_null(b.account_id);
 	ck_assert_int_eq(b.path_style, 1);
 	ck_assert_int_eq(b.read_only, 0);
+	ck_assert_int_eq(b.list_metadata, BFS_LIST_META_UNSET);
 	ck_assert_str_eq(b.access_key_id, "AKIDEXAMPLE");
 	ck_assert_str_eq(b.secret_access_key, "secret-one");
 	ck_assert_str_eq(b.session_token, "token-one");
@@ -477,12 +478,14 @@ START_TEST(bucket_update)
 	mk_bucket(&b, "uploads", BFS_PROV_S3, "other-remote", NULL);
 	b.has_secret = 1;
 	b.read_only = 1;
+	b.list_metadata = BFS_LIST_META_LISTING;
 	b.region = (free(b.region), xdup("eu-west-1"));
 	ck_assert_int_eq(bfs_store_bucket_update(s, &b, NULL, err, sizeof(err)), 0);
 	ck_assert_int_eq(bfs_store_bucket_get(s, "uploads", key1, &got), 0);
 	ck_assert_str_eq(got.bucket_name, "other-remote");
 	ck_assert_str_eq(got.region, "eu-west-1");
 	ck_assert_int_eq(got.read_only, 1);
+	ck_assert_int_eq(got.list_metadata, BFS_LIST_META_LISTING);
 	ck_assert_str_eq(got.secret_access_key, "first");
 	ck_assert_uint_eq(got.defaults, BFS_ROLE_BIT(BFS_ROLE_CHAT));
 	bfs_bucket_conf_clear(&got);
