@@ -624,9 +624,9 @@ static void *head_worker(void *arg)
 /* HEADs every need_head entry of s, BFS_DIR_HEADS at a time. */
 static void head_all(struct bfs_rbucket *b, struct dir_snap *s)
 {
-	pthread_t th[64];
+	pthread_t th[BFS_DIR_HEADS];
 	struct head_job j;
-	size_t i, nth, started = 0, maxh = getenv("BFS_HEADS") ? (size_t)atoi(getenv("BFS_HEADS")) : BFS_DIR_HEADS;
+	size_t i, nth, started = 0;
 
 	memset(&j, 0, sizeof(j));
 	j.s = s;
@@ -639,8 +639,8 @@ static void head_all(struct bfs_rbucket *b, struct dir_snap *s)
 	atomic_init(&j.next, 0);
 	atomic_init(&j.err, 0);
 	nth = (j.ntodo + 3) / 4;
-	if (nth > maxh)
-		nth = maxh;
+	if (nth > BFS_DIR_HEADS)
+		nth = BFS_DIR_HEADS;
 	for (i = 1; i < nth; i++) {
 		if (pthread_create(&th[started], NULL, head_worker, &j) != 0)
 			break;
