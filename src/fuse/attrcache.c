@@ -340,6 +340,229 @@ void bfs_dir_drop(const char *bucket, const char *prefix)
 	pthread_mutex_unlock(&dir_mu);
 }
 
+/*
+ * Names known absent (lookups answered ENOENT without a request).  A
+ * record says "folder prefix held exactly these names when the record was
+ * made": from a listing when it is cached, or empty from this mount's own
+ * mkdir.  Unlike the listing, it survives this mount's changes in the
+ * folder: each bfs_attr_drop of a key marks its name touched (never
+ * answered from the record again) instead of dropping the record, so a
+ * run of creates in one folder costs no lookups.  Same TTL as listings,
+ * same dir_mu.
+ */
+#define NEG_SLOTS 256
+#define NEG_MAX 1024                 /* records; all dropped beyond */
+
+struct sset {                        /* open-addressing set of strings */
+	char **slot;
+	size_t cap, n;
+};
+
+struct neg_dir {
+	struct neg_dir *next;            /* dir_mu */
+	char *bucket, *prefix;
+	int64_t expires_ms;
+	struct sset present, touched;
+};
+
+static struct neg_dir *neg_slots[NEG_SLOTS];      /* dir_mu */
+static size_t neg_count;                          /* dir_mu */
+
+static uint32_t sset_hash(const char *s)
+{
+	return bfs_fnv1a(BFS_FNV_INIT, s);
+}
+
+static int sset_has(const struct sset *ss, const char *name)
+{
+	size_t j;
+
+	if (!ss->cap)
+		return 0;
+	for (j = sset_hash(name) & (ss->cap - 1); ss->slot[j];
+	     j = (j + 1) & (ss->cap - 1))
+		if (strcmp(ss->slot[j], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* 0, or BFS_ERR_NOMEM (the set is unchanged). */
+static int sset_add(struct sset *ss, const char *name)
+{
+	size_t i, j;
+
+	if (sset_has(ss, name))
+		return 0;
+	if ((ss->n + 1) * 2 > ss->cap) {
+		size_t nc = ss->cap ? ss->cap * 2 : 16;
+		char **n2 = calloc(nc, sizeof(*n2));
+
+		if (!n2)
+			return BFS_ERR_NOMEM;
+		for (i = 0; i < ss->cap; i++) {
+			if (!ss->slot[i])
+				continue;
+			for (j = sset_hash(ss->slot[i]) & (nc - 1); n2[j];
+			     j = (j + 1) & (nc - 1))
+				;
+			n2[j] = ss->slot[i];
+		}
+		free(ss->slot);
+		ss->slot = n2;
+		ss->cap = nc;
+	}
+	for (j = sset_hash(name) & (ss->cap - 1); ss->slot[j];
+	     j = (j + 1) & (ss->cap - 1))
+		;
+	if (!(ss->slot[j] = strdup(name)))
+		return BFS_ERR_NOMEM;
+	ss->n++;
+	return 0;
+}
+
+static void sset_free(struct sset *ss)
+{
+	size_t i;
+
+	for (i = 0; i < ss->cap; i++)
+		free(ss->slot[i]);
+	free(ss->slot);
+	memset(ss, 0, sizeof(*ss));
+}
+
+static void neg_free(struct neg_dir *n)
+{
+	if (!n)
+		return;
+	sset_free(&n->present);
+	sset_free(&n->touched);
+	free(n->bucket);
+	free(n->prefix);
+	free(n);
+}
+
+/* The record of (bucket, prefix) and its link, or NULL; dir_mu held. */
+static struct neg_dir **neg_find_locked(const char *bucket, const char *prefix)
+{
+	struct neg_dir **pp;
+
+	for (pp = &neg_slots[attr_hash(bucket, prefix) % NEG_SLOTS]; *pp;
+	     pp = &(*pp)->next)
+		if (!strcmp((*pp)->bucket, bucket) && !strcmp((*pp)->prefix, prefix))
+			return pp;
+	return NULL;
+}
+
+static void neg_unlink_locked(struct neg_dir **pp)
+{
+	struct neg_dir *n = *pp;
+
+	*pp = n->next;
+	neg_count--;
+	neg_free(n);
+}
+
+/* Puts n in the table, replacing the record of its folder; dir_mu held. */
+static void neg_insert_locked(struct neg_dir *n)
+{
+	struct neg_dir **pp = neg_find_locked(n->bucket, n->prefix);
+	size_t i;
+
+	if (pp)
+		neg_unlink_locked(pp);
+	if (neg_count >= NEG_MAX)
+		for (i = 0; i < NEG_SLOTS; i++)
+			while (neg_slots[i])
+				neg_unlink_locked(&neg_slots[i]);
+	pp = &neg_slots[attr_hash(n->bucket, n->prefix) % NEG_SLOTS];
+	n->next = *pp;
+	*pp = n;
+	neg_count++;
+}
+
+static struct neg_dir *neg_new(const char *bucket, const char *prefix)
+{
+	struct neg_dir *n = calloc(1, sizeof(*n));
+
+	if (!n || !(n->bucket = strdup(bucket)) || !(n->prefix = strdup(prefix))) {
+		neg_free(n);
+		return NULL;
+	}
+	n->expires_ms = now_ms() + BFS_ATTR_LONG_TTL_MS;
+	return n;
+}
+
+void bfs_dir_note_empty(const char *bucket, const char *prefix)
+{
+	struct neg_dir *n = neg_new(bucket, prefix);
+
+	if (!n)
+		return;
+	pthread_mutex_lock(&dir_mu);
+	neg_insert_locked(n);
+	pthread_mutex_unlock(&dir_mu);
+}
+
+int bfs_dir_absent(const char *bucket, const char *key)
+{
+	const char *slash = strrchr(key, '/');
+	size_t pl = slash ? (size_t)(slash - key) + 1 : 0;
+	struct neg_dir **pp;
+	char *prefix;
+	int absent = 0;
+
+	if (!key[pl] || !(prefix = malloc(pl + 1)))
+		return 0;
+	memcpy(prefix, key, pl);
+	prefix[pl] = '\0';
+	pthread_mutex_lock(&dir_mu);
+	if ((pp = neg_find_locked(bucket, prefix)) != NULL) {
+		if ((*pp)->expires_ms <= now_ms())
+			neg_unlink_locked(pp);
+		else
+			absent = !sset_has(&(*pp)->present, key + pl) &&
+				 !sset_has(&(*pp)->touched, key + pl);
+	}
+	pthread_mutex_unlock(&dir_mu);
+	free(prefix);
+	return absent;
+}
+
+/* name of folder prefix changed here: never answer it from the record
+ * (a record that cannot remember that is dropped); dir_mu held. */
+static void neg_touch_locked(const char *bucket, const char *prefix,
+			     const char *name)
+{
+	struct neg_dir **pp = neg_find_locked(bucket, prefix);
+
+	if (pp && sset_add(&(*pp)->touched, name) != 0)
+		neg_unlink_locked(pp);
+}
+
+static void neg_drop_locked(const char *bucket, const char *prefix)
+{
+	struct neg_dir **pp = neg_find_locked(bucket, prefix);
+
+	if (pp)
+		neg_unlink_locked(pp);
+}
+
+static void neg_drop_bucket_locked(const char *bucket)
+{
+	struct neg_dir **pp;
+	size_t i;
+
+	for (i = 0; i < NEG_SLOTS; i++) {
+		pp = &neg_slots[i];
+		while (*pp) {
+			if (!bucket || !strcmp((*pp)->bucket, bucket))
+				neg_unlink_locked(pp);
+			else
+				pp = &(*pp)->next;
+		}
+	}
+}
+
 static void dir_drop_bucket(const char *bucket)
 {
 	struct dir_snap *s, **pp;
@@ -347,6 +570,7 @@ static void dir_drop_bucket(const char *bucket)
 
 	pthread_mutex_lock(&dir_mu);
 	dir_gen++;
+	neg_drop_bucket_locked(bucket);
 	for (i = 0; i < DIR_SLOTS; i++) {
 		pp = &dir_slots[i];
 		while ((s = *pp) != NULL) {
@@ -364,6 +588,7 @@ static void dir_clear(void)
 	size_t i;
 
 	pthread_mutex_lock(&dir_mu);
+	neg_drop_bucket_locked(NULL);
 	for (i = 0; i < DIR_SLOTS; i++)
 		while (dir_slots[i])
 			snap_detach_locked(dir_slots[i], &dir_slots[i]);
@@ -393,12 +618,28 @@ static void drop_dirs_of(const char *bucket, const char *key)
 	memcpy(tmp, key, pl);
 	tmp[pl] = '\0';
 	bfs_dir_drop(bucket, tmp);
+	{
+		/* the name in that folder: "a/b" and "a/b/" are both "b" */
+		size_t nl = kl - pl - (kl && key[kl - 1] == '/' ? 1 : 0);
+		char *name = strndup(key + pl, nl);
+
+		pthread_mutex_lock(&dir_mu);
+		if (name)
+			neg_touch_locked(bucket, tmp, name);
+		else
+			neg_drop_locked(bucket, tmp);
+		pthread_mutex_unlock(&dir_mu);
+		free(name);
+	}
 	memcpy(tmp, key, kl + 1);
 	if (kl && key[kl - 1] != '/') {
 		tmp[kl] = '/';
 		tmp[kl + 1] = '\0';
 	}
 	bfs_dir_drop(bucket, tmp);
+	pthread_mutex_lock(&dir_mu);
+	neg_drop_locked(bucket, tmp);
+	pthread_mutex_unlock(&dir_mu);
 	free(tmp);
 }
 
@@ -442,11 +683,23 @@ static uint64_t dir_gen_now(void)
 static void snap_insert(struct dir_snap *s, uint64_t gen)
 {
 	struct dir_snap *o, **pp;
+	struct neg_dir *neg;
 	size_t i;
 
+	/* the names it holds, for lookups of names it does not hold */
+	if ((neg = neg_new(s->bucket, s->prefix)) != NULL) {
+		for (i = 0; i < s->n; i++) {
+			if (sset_add(&neg->present, s->names + s->e[i].name) != 0) {
+				neg_free(neg);
+				neg = NULL;
+				break;
+			}
+		}
+	}
 	pthread_mutex_lock(&dir_mu);
 	if (dir_gen != gen) {
 		pthread_mutex_unlock(&dir_mu);
+		neg_free(neg);
 		return;
 	}
 	for (pp = &dir_slots[dir_hash(s->bucket, s->prefix)]; (o = *pp) != NULL;
@@ -463,6 +716,11 @@ static void snap_insert(struct dir_snap *s, uint64_t gen)
 				snap_detach_locked(dir_slots[i], &dir_slots[i]);
 	}
 	s->expires_ms = now_ms() + BFS_ATTR_LONG_TTL_MS;
+	if (neg) {
+		neg->expires_ms = s->expires_ms;
+		neg_insert_locked(neg);
+		neg = NULL;
+	}
 	s->refs++;
 	s->in_table = 1;
 	s->next = dir_slots[dir_hash(s->bucket, s->prefix)];

@@ -58,6 +58,15 @@ int bfs_dir_kept(const char *bucket, const char *prefix);
 /* The list_metadata setting in force for b (bucket's, else global):
  * BFS_LIST_META_HEAD or BFS_LIST_META_LISTING. */
 int bfs_dir_list_mode(const struct bfs_rbucket *b);
+/*
+ * Names known absent: 1 when key's folder has a fresh record (from a
+ * cached listing, or from bfs_dir_note_empty) that does not hold key's
+ * name and this mount did not change that name since (bfs_attr_drop).
+ * Lookups then answer ENOENT without a request.
+ */
+int bfs_dir_absent(const char *bucket, const char *key);
+/* This mount just made folder prefix (ends in '/'), empty. */
+void bfs_dir_note_empty(const char *bucket, const char *prefix);
 /* Forgets the cached listing of (bucket, prefix). */
 void bfs_dir_drop(const char *bucket, const char *prefix);
 

@@ -166,6 +166,8 @@ static int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 	}
 	if (bfs_attr_get(b->name, key, st))
 		return 0;
+	if (bfs_dir_absent(b->name, key))
+		return BFS_ERR_NOTFOUND;
 	if (!p)
 		return BFS_ERR_IO;
 	memset(&m, 0, sizeof(m));
@@ -1381,6 +1383,11 @@ static int fs_mkdir(const char *path, mode_t mode)
 	bfs_rbucket_note(rt.b, r);
 	key[strlen(key) - 1] = '\0';
 	bfs_attr_drop(rt.b->name, key);
+	if (r == 0) {
+		/* the kernel's lookup found nothing at key, key/ or below */
+		key[strlen(key)] = '/';
+		bfs_dir_note_empty(rt.b->name, key);
+	}
 out:
 	free(key);
 	bfs_route_clear(&rt);
