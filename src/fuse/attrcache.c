@@ -12,12 +12,14 @@
  * Listings (bfs_dir_list): one level of a folder as a compact entry array
  * (names in one arena).  S3 listings carry no mode, owner or type (a
  * symlink looks like a file), so files listed without x-amz-meta-mode are
- * HEADed, BFS_DIR_HEADS at a time on short-lived threads, before the
- * entries are handed out; the SQLite index is not used for them because
- * another client's metadata-only change (a copy onto itself) keeps the
- * etag, so the index can be stale where a HEAD is not.  A listing is
- * cached (refcounted snapshot, dir_mu) for BFS_ATTR_LONG_TTL_MS; folders
- * without a marker stay placeholders, resolved by lookup as before.
+ * first completed from SQLite (the file index and earlier HEAD results,
+ * only while the listing shows the recorded etag, size and LastModified:
+ * see known_from_store), the rest HEADed, BFS_DIR_HEADS at a time on
+ * short-lived threads, before the entries are handed out (or, with
+ * list_metadata = listing, handed out with the listing's attributes).
+ * A listing is cached (refcounted snapshot, dir_mu) for
+ * BFS_ATTR_LONG_TTL_MS; folders without a marker stay placeholders,
+ * resolved by lookup as before.
  *
  * Locks: attr_mu and dir_mu are leaves and never held together or across
  * a provider call; drops call into readcache.c after releasing them.
@@ -262,12 +264,16 @@ void bfs_attr_drop_bucket(const char *bucket)
 /* One listed entry, compact (st is rebuilt when handed out). */
 struct dent {
 	size_t name;             /* offset in the names arena */
+	size_t etag;             /* the listing's etag, in the arena too */
 	uint64_t size;
 	int64_t mtime;
 	long mtime_nsec;
+	int64_t lm;              /* the listing's LastModified */
 	uint32_t mode, uid, gid;
 	unsigned is_dir : 1, has_meta : 1, has_mode : 1, has_uid : 1,
-		 has_gid : 1, plus : 1, need_head : 1;
+		 has_gid : 1, plus : 1, need_head : 1,
+		 record : 1,     /* HEADed, same etag and size: keep it */
+		 record_lm : 1;  /* index row matched: record lm with it */
 };
 
 struct dir_snap {
@@ -739,7 +745,7 @@ static int collect_entry(void *arg, const char *name, int is_dir,
 {
 	struct collect *c = arg;
 	struct dir_snap *s = c->s;
-	size_t nl = strlen(name);
+	size_t nl = strlen(name), el = m ? strlen(m->etag) : 0;
 	struct dent *d;
 
 	if (!nl || strchr(name, '/'))
@@ -758,11 +764,11 @@ static int collect_entry(void *arg, const char *name, int is_dir,
 		s->e = ne;
 		s->cap = nc;
 	}
-	if (s->nlen + nl + 1 > s->ncap) {
+	if (s->nlen + nl + el + 2 > s->ncap) {
 		size_t nc = s->ncap ? s->ncap * 2 : 4096;
 		char *nn;
 
-		while (nc < s->nlen + nl + 1)
+		while (nc < s->nlen + nl + el + 2)
 			nc *= 2;
 		if (nc > DIR_NAMES_MAX || !(nn = realloc(s->names, nc)))
 			goto nomem;
@@ -774,9 +780,13 @@ static int collect_entry(void *arg, const char *name, int is_dir,
 	d->name = s->nlen;
 	memcpy(s->names + s->nlen, name, nl + 1);
 	s->nlen += nl + 1;
+	d->etag = s->nlen;
+	memcpy(s->names + s->nlen, m ? m->etag : "", el + 1);
+	s->nlen += el + 1;
 	d->is_dir = is_dir != 0;
 	if (m) {
 		d->has_meta = 1;
+		d->lm = m->mtime;
 		d->size = m->size;
 		d->mtime = m->mtime;
 		d->mtime_nsec = m->mtime_nsec;
@@ -850,6 +860,8 @@ static void head_one(struct head_job *j, size_t i, char *key)
 	bfs_fs_meta_to_stat(&m, 0, &st);
 	bfs_attr_put_meta(j->b->name, key, &st, m.etag);
 	/* Written by this thread only (index i is its own). */
+	d->record = m.etag[0] && !strcmp(m.etag, j->s->names + d->etag) &&
+		    m.size == d->size;
 	d->has_meta = 1;
 	d->size = m.size;
 	d->mtime = m.mtime;
@@ -913,6 +925,163 @@ static void head_all(struct bfs_rbucket *b, struct dir_snap *s)
 	free(j.todo);
 }
 
+/*
+ * Known metadata (SQLite, bfs_store_meta_folder): files the listing gave
+ * no mode for are completed from the file index (written through
+ * bucketfs) or from what an earlier HEAD returned, when the listing shows
+ * the same etag, size and LastModified as recorded.  A metadata-only
+ * change by another client (a copy onto itself) keeps the etag but
+ * changes LastModified, so it is HEADed again.  An index row's
+ * LastModified is recorded the first time a listing shows its etag: a
+ * metadata-only change by another client between this mount's write and
+ * that first listing of the folder is the window in which the index wins
+ * over the server (as is one within the same second as the recorded
+ * LastModified: listings give seconds).
+ */
+struct known_ctx {
+	struct dir_snap *s;
+	struct bfs_rbucket *b;
+	size_t plen;
+	size_t *slot;            /* open addressing: entry index + 1, 0 free */
+	size_t cap;
+};
+
+static int known_row(void *arg, const struct bfs_meta_rec *r)
+{
+	struct known_ctx *k = arg;
+	const char *name = r->key + k->plen;
+	struct dent *d = NULL;
+	struct bfs_meta m;
+	struct stat st;
+	size_t j;
+
+	for (j = bfs_fnv1a(BFS_FNV_INIT, name) & (k->cap - 1); k->slot[j];
+	     j = (j + 1) & (k->cap - 1)) {
+		if (!strcmp(k->s->names + k->s->e[k->slot[j] - 1].name, name)) {
+			d = &k->s->e[k->slot[j] - 1];
+			break;
+		}
+	}
+	if (!d || !d->need_head || d->plus || !d->has_meta ||
+	    d->size != r->size || strcmp(k->s->names + d->etag, r->etag) != 0)
+		return 0;
+	if (r->last_modified ? r->last_modified != d->lm : !r->indexed)
+		return 0;
+	d->record_lm = r->indexed && !r->last_modified;
+	d->mode = r->has_mode ? r->mode : 0;
+	if (!(d->mode & S_IFMT))
+		d->mode |= S_IFREG;
+	d->has_mode = 1;
+	d->uid = r->uid;
+	d->gid = r->gid;
+	d->has_uid = r->has_uid;
+	d->has_gid = r->has_gid;
+	d->mtime = r->mtime;
+	d->mtime_nsec = r->mtime_nsec;
+	d->need_head = 0;
+	d->plus = 1;
+	memset(&m, 0, sizeof(m));
+	m.size = d->size;
+	m.mtime = d->mtime;
+	m.mtime_nsec = d->mtime_nsec;
+	m.mode = d->mode;
+	m.uid = d->uid;
+	m.gid = d->gid;
+	m.has_mode = 1;
+	m.has_uid = d->has_uid;
+	m.has_gid = d->has_gid;
+	bfs_fs_meta_to_stat(&m, 0, &st);
+	bfs_attr_put_meta(k->b->name, r->key, &st, r->etag);
+	return 0;
+}
+
+/* Completes need_head entries of s from the store (two queries). */
+static void known_from_store(struct bfs_rbucket *b, struct dir_snap *s)
+{
+	struct bfs_store *store = bfs_fs.reg ? bfs_registry_store(bfs_fs.reg)
+					     : NULL;
+	struct known_ctx k;
+	size_t i, j, want = 0;
+
+	for (i = 0; i < s->n; i++)
+		want += s->e[i].need_head && s->e[i].has_meta &&
+			s->names[s->e[i].etag];
+	if (!store || !want)
+		return;
+	memset(&k, 0, sizeof(k));
+	k.s = s;
+	k.b = b;
+	k.plen = strlen(s->prefix);
+	for (k.cap = 16; k.cap < want * 2; k.cap *= 2)
+		;
+	if (!(k.slot = calloc(k.cap, sizeof(*k.slot))))
+		return;
+	for (i = 0; i < s->n; i++) {
+		if (!s->e[i].need_head || !s->e[i].has_meta ||
+		    !s->names[s->e[i].etag])
+			continue;
+		for (j = bfs_fnv1a(BFS_FNV_INIT, s->names + s->e[i].name) &
+			 (k.cap - 1); k.slot[j]; j = (j + 1) & (k.cap - 1))
+			;
+		k.slot[j] = i + 1;
+	}
+	if (bfs_store_meta_folder(store, b->name, s->prefix, known_row, &k) != 0)
+		BFS_DEBUG("%s/%s: known metadata not read", b->name, s->prefix);
+	free(k.slot);
+}
+
+/* Keeps what this listing learned (HEAD results, the first LastModified
+ * of index rows) in one transaction. */
+static void record_known(struct bfs_rbucket *b, struct dir_snap *s)
+{
+	struct bfs_store *store = bfs_fs.reg ? bfs_registry_store(bfs_fs.reg)
+					     : NULL;
+	struct bfs_meta_rec *rec = NULL;
+	char *keys = NULL;
+	size_t i, n = 0, pl = strlen(s->prefix), klen = 0;
+
+	for (i = 0; i < s->n; i++) {
+		if (s->e[i].record || s->e[i].record_lm) {
+			n++;
+			klen += pl + strlen(s->names + s->e[i].name) + 1;
+		}
+	}
+	if (!store || !n)
+		return;
+	if (!(rec = calloc(n, sizeof(*rec))) || !(keys = malloc(klen)))
+		goto out;
+	for (i = 0, n = 0, klen = 0; i < s->n; i++) {
+		const struct dent *d = &s->e[i];
+		struct bfs_meta_rec *r;
+
+		if (!d->record && !d->record_lm)
+			continue;
+		r = &rec[n++];
+		r->key = keys + klen;
+		memcpy(keys + klen, s->prefix, pl);
+		strcpy(keys + klen + pl, s->names + d->name);
+		klen += pl + strlen(s->names + d->name) + 1;
+		r->etag = s->names + d->etag;
+		r->size = d->size;
+		r->last_modified = d->lm;
+		r->indexed = d->record_lm;
+		/* a HEAD without x-amz-meta-mode left S_IFREG and no bits */
+		r->mode = d->mode;
+		r->has_mode = (d->mode & 07777) || (d->mode & S_IFMT) != S_IFREG;
+		r->uid = d->uid;
+		r->has_uid = d->has_uid;
+		r->gid = d->gid;
+		r->has_gid = d->has_gid;
+		r->mtime = d->mtime;
+		r->mtime_nsec = d->mtime_nsec;
+	}
+	if (bfs_store_meta_record(store, b->name, rec, n) != 0)
+		BFS_DEBUG("%s/%s: known metadata not recorded", b->name, s->prefix);
+out:
+	free(rec);
+	free(keys);
+}
+
 int bfs_dir_list_mode(const struct bfs_rbucket *b)
 {
 	int v = b->conf.list_metadata;
@@ -960,8 +1129,10 @@ int bfs_dir_list(struct bfs_rbucket *b, const char *prefix, bfs_dir_fn fn,
 		return r;
 	}
 	if (s->n <= BFS_DIR_CACHE_MAX) {
+		known_from_store(b, s);
 		if (!listing)
 			head_all(b, s);
+		record_known(b, s);
 		/* Finished entries are known to lookups too. */
 		for (i = 0; i < s->n; i++) {
 			char *k;

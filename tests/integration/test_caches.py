@@ -342,3 +342,51 @@ def test_list_metadata_listing_global_and_head_default(backend, mount):
     assert one["link"].startswith("-rw-r--r--")
     assert two["priv"].startswith("-rw-------")
     assert two["link"].startswith("l") and two["link"].endswith("-> plain")
+
+
+# ------------------------------------------------------ known metadata
+
+def heads_since_start(m):
+    """HEADs of the files k/mine, k/link, k/theirs logged by the daemon's
+    latest start (the folder's own lookup HEADs k and k/)."""
+    text = m.stderr().split("==== start")[-1]
+    return [ln for ln in text.splitlines() if "http HEAD" in ln and
+            any(" k/%s:" % n in ln for n in ("mine", "link", "theirs"))]
+
+
+def test_listing_known_metadata_without_head(s3):
+    """Files written through the mount (the index) and objects HEADed once
+    (object_meta) are listed by a fresh mount without a HEAD while the
+    listing shows the same etag, size and LastModified; a metadata-only
+    change by another client (a copy onto itself) changes LastModified and
+    is HEADed and shown."""
+    d = s3.p("k")
+    os.mkdir(d)
+    write(os.path.join(d, "mine"), b"mine")
+    os.chmod(os.path.join(d, "mine"), 0o640)
+    os.symlink("mine", os.path.join(d, "link"))
+    key = s3.b.prefix + "k/theirs"
+    assert s3.b.client.put(s3.b.remote, key, b"theirs", headers={
+        "x-amz-meta-mode": str(stat.S_IFREG | 0o600)}) == 200
+    first = ls_l(d)
+    s3.m.unmount()
+    s3.m.start()
+    assert ls_l(d) == first
+    assert heads_since_start(s3.m) == []
+    lines = ls_lines(d)
+    assert lines["mine"].startswith("-rw-r-----")
+    assert lines["link"].startswith("l") and lines["link"].endswith("-> mine")
+    assert lines["theirs"].startswith("-rw-------")
+    # another client changes only the metadata (same etag, new LastModified)
+    time.sleep(1.1)
+    st, _, _ = s3.b.client.request("PUT", s3.b.remote, key, headers={
+        "x-amz-copy-source": "/%s/%s" % (s3.b.remote, key),
+        "x-amz-metadata-directive": "REPLACE",
+        "x-amz-meta-mode": str(stat.S_IFREG | 0o604)})
+    assert st == 200
+    s3.m.unmount()
+    s3.m.start()
+    lines = ls_lines(d)
+    assert lines["theirs"].startswith("-rw----r--"), lines["theirs"]
+    assert lines["mine"].startswith("-rw-r-----")
+    assert heads_since_start(s3.m) != []
