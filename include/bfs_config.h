@@ -27,6 +27,21 @@ int bfs_provider_kind_parse(const char *s);
 const char *bfs_provider_kind_name(int kind);
 
 /* One bucket's settings; every string owned by the struct (may be NULL). */
+/*
+ * Where `ls -l` takes the attributes of objects that carry no
+ * x-amz-meta-mode (written by other tools): HEAD each one (right modes,
+ * symlinks, owners in the first listing) or take them from the listing
+ * alone (regular file 0644, the mount's owner, LastModified; one
+ * ListObjectsV2 per 1,000 entries, HEADs only on open, readlink and stat).
+ */
+enum bfs_list_meta {
+	BFS_LIST_META_UNSET = 0, BFS_LIST_META_HEAD, BFS_LIST_META_LISTING
+};
+/* "head" / "listing" -> enum value, else -1. */
+int bfs_list_meta_parse(const char *s);
+/* enum value -> "head" / "listing" (NULL for UNSET). */
+const char *bfs_list_meta_name(int v);
+
 struct bfs_bucket_conf {
 	char *id;                /* storage_buckets.id; NULL until stored */
 	char *name;              /* directory under the mount point */
@@ -40,6 +55,7 @@ struct bfs_bucket_conf {
 	char *path;              /* local: absolute folder */
 	int path_style;          /* 1: https://host/bucket/key */
 	int read_only;
+	int list_metadata;       /* enum bfs_list_meta; UNSET: the global one */
 	char *access_key_id;
 	char *secret_access_key; /* plain text, memory only; wiped on free */
 	char *session_token;     /* optional, memory only; wiped on free */
@@ -60,6 +76,7 @@ struct bfs_config {
 	int log_level;           /* enum bfs_log_level; default info */
 	int upload_timeout;      /* seconds; default 60 */
 	char *ca_bundle;         /* NULL: system default */
+	int list_metadata;       /* enum bfs_list_meta; default HEAD */
 	struct bfs_bucket_conf *buckets;
 	size_t nbuckets;
 };

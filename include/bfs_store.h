@@ -140,6 +140,39 @@ int bfs_store_file_list(struct bfs_store *s, const char *bucket,
 			const char *prefix, bfs_file_row_fn cb, void *arg);
 void bfs_file_row_clear(struct bfs_file_row *r);
 
+/*
+ * Metadata a listing may use without a HEAD (the listing's etag, size and
+ * LastModified must match): rows of the file index (indexed; mode, uid,
+ * gid, mtime as written; last_modified 0 until a listing recorded it) and
+ * what earlier HEADs returned (object_meta).
+ */
+struct bfs_meta_rec {
+	const char *key;         /* full key */
+	const char *etag;
+	uint64_t size;
+	int64_t last_modified;   /* unix s; 0: not recorded yet (indexed) */
+	uint32_t mode, uid, gid;
+	int64_t mtime;
+	long mtime_nsec;
+	unsigned has_mode : 1, has_uid : 1, has_gid : 1, indexed : 1;
+};
+typedef int (*bfs_meta_rec_fn)(void *arg, const struct bfs_meta_rec *r);
+/*
+ * Index rows, then object_meta rows, of the keys directly below prefix
+ * ("" or ending in '/') in bucket: two queries.  cb runs with the store
+ * lock held (must not call the store); r is valid during the call only;
+ * non-zero stops.  0 or an error.
+ */
+int bfs_store_meta_folder(struct bfs_store *s, const char *bucket,
+			  const char *prefix, bfs_meta_rec_fn cb, void *arg);
+/*
+ * Records n entries in one transaction: indexed ones set the row's
+ * last_modified when its etag still matches and none is recorded yet;
+ * the others replace the key's object_meta row.
+ */
+int bfs_store_meta_record(struct bfs_store *s, const char *bucket,
+			  const struct bfs_meta_rec *r, size_t n);
+
 struct bfs_bucket_stats {
 	char *bucket;
 	uint64_t files, bytes;

@@ -245,6 +245,7 @@ static void reload_config(void *arg)
 		goto out;
 	}
 	set_log_level(nc);
+	atomic_store(&bfs_fs.list_metadata, nc->list_metadata);
 	if (have_key)
 		bfs_registry_set_key(g.reg, key);
 	if (bfs_registry_reload(g.reg, err, sizeof(err)) != 0)
@@ -372,6 +373,7 @@ int main(int argc, char **argv)
 	bfs_fs.uid = getuid();
 	bfs_fs.gid = getgid();
 	bfs_fs.upload_timeout = g.cfg->upload_timeout;
+	atomic_store(&bfs_fs.list_metadata, g.cfg->list_metadata);
 	bfs_fs.cache_size = g.cfg->cache_size;
 
 	if (fuse_opt_add_arg(&args, "-osubtype=bucketfs") != 0 ||

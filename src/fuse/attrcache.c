@@ -12,12 +12,14 @@
  * Listings (bfs_dir_list): one level of a folder as a compact entry array
  * (names in one arena).  S3 listings carry no mode, owner or type (a
  * symlink looks like a file), so files listed without x-amz-meta-mode are
- * HEADed, BFS_DIR_HEADS at a time on short-lived threads, before the
- * entries are handed out; the SQLite index is not used for them because
- * another client's metadata-only change (a copy onto itself) keeps the
- * etag, so the index can be stale where a HEAD is not.  A listing is
- * cached (refcounted snapshot, dir_mu) for BFS_ATTR_LONG_TTL_MS; folders
- * without a marker stay placeholders, resolved by lookup as before.
+ * first completed from SQLite (the file index and earlier HEAD results,
+ * only while the listing shows the recorded etag, size and LastModified:
+ * see known_from_store), the rest HEADed, BFS_DIR_HEADS at a time on
+ * short-lived threads, before the entries are handed out (or, with
+ * list_metadata = listing, handed out with the listing's attributes).
+ * A listing is cached (refcounted snapshot, dir_mu) for
+ * BFS_ATTR_LONG_TTL_MS; folders without a marker stay placeholders,
+ * resolved by lookup as before.
  *
  * Locks: attr_mu and dir_mu are leaves and never held together or across
  * a provider call; drops call into readcache.c after releasing them.
@@ -149,7 +151,17 @@ out:
 	pthread_mutex_unlock(&attr_mu);
 }
 
+static int attr_get(const char *bucket, const char *key, struct stat *st,
+		    int count);
+
 int bfs_attr_get(const char *bucket, const char *key, struct stat *st)
+{
+	return attr_get(bucket, key, st, 1);
+}
+
+/* bfs_attr_get; count: the lookup counts in the cache metrics. */
+static int attr_get(const char *bucket, const char *key, struct stat *st,
+		    int count)
 {
 	struct attr_entry *e, **pp;
 	unsigned h = attr_hash(bucket, key);
@@ -170,7 +182,8 @@ int bfs_attr_get(const char *bucket, const char *key, struct stat *st)
 		break;
 	}
 	pthread_mutex_unlock(&attr_mu);
-	bfs_metrics_cache(found);
+	if (count)
+		bfs_metrics_cache(found);
 	return found;
 }
 
@@ -251,18 +264,24 @@ void bfs_attr_drop_bucket(const char *bucket)
 /* One listed entry, compact (st is rebuilt when handed out). */
 struct dent {
 	size_t name;             /* offset in the names arena */
+	size_t etag;             /* the listing's etag, in the arena too */
 	uint64_t size;
 	int64_t mtime;
 	long mtime_nsec;
+	int64_t lm;              /* the listing's LastModified */
 	uint32_t mode, uid, gid;
 	unsigned is_dir : 1, has_meta : 1, has_mode : 1, has_uid : 1,
-		 has_gid : 1, plus : 1, need_head : 1;
+		 has_gid : 1, plus : 1, need_head : 1,
+		 record : 1,     /* HEADed, same etag and size: keep it */
+		 record_lm : 1;  /* index row matched: record lm with it */
 };
 
 struct dir_snap {
 	struct dir_snap *next;   /* (dir_mu) hash chain; NULL once detached */
 	int refs;                /* (dir_mu) readers + 1 while in the table */
 	int in_table;            /* (dir_mu) */
+	int served;              /* (dir_mu) walked whole by a readdir: the
+				  * kernel's readdir cache may hold it */
 	int64_t expires_ms;
 	char *bucket, *prefix;
 	struct dent *e;
@@ -327,6 +346,229 @@ void bfs_dir_drop(const char *bucket, const char *prefix)
 	pthread_mutex_unlock(&dir_mu);
 }
 
+/*
+ * Names known absent (lookups answered ENOENT without a request).  A
+ * record says "folder prefix held exactly these names when the record was
+ * made": from a listing when it is cached, or empty from this mount's own
+ * mkdir.  Unlike the listing, it survives this mount's changes in the
+ * folder: each bfs_attr_drop of a key marks its name touched (never
+ * answered from the record again) instead of dropping the record, so a
+ * run of creates in one folder costs no lookups.  Same TTL as listings,
+ * same dir_mu.
+ */
+#define NEG_SLOTS 256
+#define NEG_MAX 1024                 /* records; all dropped beyond */
+
+struct sset {                        /* open-addressing set of strings */
+	char **slot;
+	size_t cap, n;
+};
+
+struct neg_dir {
+	struct neg_dir *next;            /* dir_mu */
+	char *bucket, *prefix;
+	int64_t expires_ms;
+	struct sset present, touched;
+};
+
+static struct neg_dir *neg_slots[NEG_SLOTS];      /* dir_mu */
+static size_t neg_count;                          /* dir_mu */
+
+static uint32_t sset_hash(const char *s)
+{
+	return bfs_fnv1a(BFS_FNV_INIT, s);
+}
+
+static int sset_has(const struct sset *ss, const char *name)
+{
+	size_t j;
+
+	if (!ss->cap)
+		return 0;
+	for (j = sset_hash(name) & (ss->cap - 1); ss->slot[j];
+	     j = (j + 1) & (ss->cap - 1))
+		if (strcmp(ss->slot[j], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* 0, or BFS_ERR_NOMEM (the set is unchanged). */
+static int sset_add(struct sset *ss, const char *name)
+{
+	size_t i, j;
+
+	if (sset_has(ss, name))
+		return 0;
+	if ((ss->n + 1) * 2 > ss->cap) {
+		size_t nc = ss->cap ? ss->cap * 2 : 16;
+		char **n2 = calloc(nc, sizeof(*n2));
+
+		if (!n2)
+			return BFS_ERR_NOMEM;
+		for (i = 0; i < ss->cap; i++) {
+			if (!ss->slot[i])
+				continue;
+			for (j = sset_hash(ss->slot[i]) & (nc - 1); n2[j];
+			     j = (j + 1) & (nc - 1))
+				;
+			n2[j] = ss->slot[i];
+		}
+		free(ss->slot);
+		ss->slot = n2;
+		ss->cap = nc;
+	}
+	for (j = sset_hash(name) & (ss->cap - 1); ss->slot[j];
+	     j = (j + 1) & (ss->cap - 1))
+		;
+	if (!(ss->slot[j] = strdup(name)))
+		return BFS_ERR_NOMEM;
+	ss->n++;
+	return 0;
+}
+
+static void sset_free(struct sset *ss)
+{
+	size_t i;
+
+	for (i = 0; i < ss->cap; i++)
+		free(ss->slot[i]);
+	free(ss->slot);
+	memset(ss, 0, sizeof(*ss));
+}
+
+static void neg_free(struct neg_dir *n)
+{
+	if (!n)
+		return;
+	sset_free(&n->present);
+	sset_free(&n->touched);
+	free(n->bucket);
+	free(n->prefix);
+	free(n);
+}
+
+/* The record of (bucket, prefix) and its link, or NULL; dir_mu held. */
+static struct neg_dir **neg_find_locked(const char *bucket, const char *prefix)
+{
+	struct neg_dir **pp;
+
+	for (pp = &neg_slots[attr_hash(bucket, prefix) % NEG_SLOTS]; *pp;
+	     pp = &(*pp)->next)
+		if (!strcmp((*pp)->bucket, bucket) && !strcmp((*pp)->prefix, prefix))
+			return pp;
+	return NULL;
+}
+
+static void neg_unlink_locked(struct neg_dir **pp)
+{
+	struct neg_dir *n = *pp;
+
+	*pp = n->next;
+	neg_count--;
+	neg_free(n);
+}
+
+/* Puts n in the table, replacing the record of its folder; dir_mu held. */
+static void neg_insert_locked(struct neg_dir *n)
+{
+	struct neg_dir **pp = neg_find_locked(n->bucket, n->prefix);
+	size_t i;
+
+	if (pp)
+		neg_unlink_locked(pp);
+	if (neg_count >= NEG_MAX)
+		for (i = 0; i < NEG_SLOTS; i++)
+			while (neg_slots[i])
+				neg_unlink_locked(&neg_slots[i]);
+	pp = &neg_slots[attr_hash(n->bucket, n->prefix) % NEG_SLOTS];
+	n->next = *pp;
+	*pp = n;
+	neg_count++;
+}
+
+static struct neg_dir *neg_new(const char *bucket, const char *prefix)
+{
+	struct neg_dir *n = calloc(1, sizeof(*n));
+
+	if (!n || !(n->bucket = strdup(bucket)) || !(n->prefix = strdup(prefix))) {
+		neg_free(n);
+		return NULL;
+	}
+	n->expires_ms = now_ms() + BFS_ATTR_LONG_TTL_MS;
+	return n;
+}
+
+void bfs_dir_note_empty(const char *bucket, const char *prefix)
+{
+	struct neg_dir *n = neg_new(bucket, prefix);
+
+	if (!n)
+		return;
+	pthread_mutex_lock(&dir_mu);
+	neg_insert_locked(n);
+	pthread_mutex_unlock(&dir_mu);
+}
+
+int bfs_dir_absent(const char *bucket, const char *key)
+{
+	const char *slash = strrchr(key, '/');
+	size_t pl = slash ? (size_t)(slash - key) + 1 : 0;
+	struct neg_dir **pp;
+	char *prefix;
+	int absent = 0;
+
+	if (!key[pl] || !(prefix = malloc(pl + 1)))
+		return 0;
+	memcpy(prefix, key, pl);
+	prefix[pl] = '\0';
+	pthread_mutex_lock(&dir_mu);
+	if ((pp = neg_find_locked(bucket, prefix)) != NULL) {
+		if ((*pp)->expires_ms <= now_ms())
+			neg_unlink_locked(pp);
+		else
+			absent = !sset_has(&(*pp)->present, key + pl) &&
+				 !sset_has(&(*pp)->touched, key + pl);
+	}
+	pthread_mutex_unlock(&dir_mu);
+	free(prefix);
+	return absent;
+}
+
+/* name of folder prefix changed here: never answer it from the record
+ * (a record that cannot remember that is dropped); dir_mu held. */
+static void neg_touch_locked(const char *bucket, const char *prefix,
+			     const char *name)
+{
+	struct neg_dir **pp = neg_find_locked(bucket, prefix);
+
+	if (pp && sset_add(&(*pp)->touched, name) != 0)
+		neg_unlink_locked(pp);
+}
+
+static void neg_drop_locked(const char *bucket, const char *prefix)
+{
+	struct neg_dir **pp = neg_find_locked(bucket, prefix);
+
+	if (pp)
+		neg_unlink_locked(pp);
+}
+
+static void neg_drop_bucket_locked(const char *bucket)
+{
+	struct neg_dir **pp;
+	size_t i;
+
+	for (i = 0; i < NEG_SLOTS; i++) {
+		pp = &neg_slots[i];
+		while (*pp) {
+			if (!bucket || !strcmp((*pp)->bucket, bucket))
+				neg_unlink_locked(pp);
+			else
+				pp = &(*pp)->next;
+		}
+	}
+}
+
 static void dir_drop_bucket(const char *bucket)
 {
 	struct dir_snap *s, **pp;
@@ -334,6 +576,7 @@ static void dir_drop_bucket(const char *bucket)
 
 	pthread_mutex_lock(&dir_mu);
 	dir_gen++;
+	neg_drop_bucket_locked(bucket);
 	for (i = 0; i < DIR_SLOTS; i++) {
 		pp = &dir_slots[i];
 		while ((s = *pp) != NULL) {
@@ -351,6 +594,7 @@ static void dir_clear(void)
 	size_t i;
 
 	pthread_mutex_lock(&dir_mu);
+	neg_drop_bucket_locked(NULL);
 	for (i = 0; i < DIR_SLOTS; i++)
 		while (dir_slots[i])
 			snap_detach_locked(dir_slots[i], &dir_slots[i]);
@@ -380,12 +624,28 @@ static void drop_dirs_of(const char *bucket, const char *key)
 	memcpy(tmp, key, pl);
 	tmp[pl] = '\0';
 	bfs_dir_drop(bucket, tmp);
+	{
+		/* the name in that folder: "a/b" and "a/b/" are both "b" */
+		size_t nl = kl - pl - (kl && key[kl - 1] == '/' ? 1 : 0);
+		char *name = strndup(key + pl, nl);
+
+		pthread_mutex_lock(&dir_mu);
+		if (name)
+			neg_touch_locked(bucket, tmp, name);
+		else
+			neg_drop_locked(bucket, tmp);
+		pthread_mutex_unlock(&dir_mu);
+		free(name);
+	}
 	memcpy(tmp, key, kl + 1);
 	if (kl && key[kl - 1] != '/') {
 		tmp[kl] = '/';
 		tmp[kl + 1] = '\0';
 	}
 	bfs_dir_drop(bucket, tmp);
+	pthread_mutex_lock(&dir_mu);
+	neg_drop_locked(bucket, tmp);
+	pthread_mutex_unlock(&dir_mu);
 	free(tmp);
 }
 
@@ -429,11 +689,23 @@ static uint64_t dir_gen_now(void)
 static void snap_insert(struct dir_snap *s, uint64_t gen)
 {
 	struct dir_snap *o, **pp;
+	struct neg_dir *neg;
 	size_t i;
 
+	/* the names it holds, for lookups of names it does not hold */
+	if ((neg = neg_new(s->bucket, s->prefix)) != NULL) {
+		for (i = 0; i < s->n; i++) {
+			if (sset_add(&neg->present, s->names + s->e[i].name) != 0) {
+				neg_free(neg);
+				neg = NULL;
+				break;
+			}
+		}
+	}
 	pthread_mutex_lock(&dir_mu);
 	if (dir_gen != gen) {
 		pthread_mutex_unlock(&dir_mu);
+		neg_free(neg);
 		return;
 	}
 	for (pp = &dir_slots[dir_hash(s->bucket, s->prefix)]; (o = *pp) != NULL;
@@ -450,6 +722,11 @@ static void snap_insert(struct dir_snap *s, uint64_t gen)
 				snap_detach_locked(dir_slots[i], &dir_slots[i]);
 	}
 	s->expires_ms = now_ms() + BFS_ATTR_LONG_TTL_MS;
+	if (neg) {
+		neg->expires_ms = s->expires_ms;
+		neg_insert_locked(neg);
+		neg = NULL;
+	}
 	s->refs++;
 	s->in_table = 1;
 	s->next = dir_slots[dir_hash(s->bucket, s->prefix)];
@@ -468,7 +745,7 @@ static int collect_entry(void *arg, const char *name, int is_dir,
 {
 	struct collect *c = arg;
 	struct dir_snap *s = c->s;
-	size_t nl = strlen(name);
+	size_t nl = strlen(name), el = m ? strlen(m->etag) : 0;
 	struct dent *d;
 
 	if (!nl || strchr(name, '/'))
@@ -487,11 +764,11 @@ static int collect_entry(void *arg, const char *name, int is_dir,
 		s->e = ne;
 		s->cap = nc;
 	}
-	if (s->nlen + nl + 1 > s->ncap) {
+	if (s->nlen + nl + el + 2 > s->ncap) {
 		size_t nc = s->ncap ? s->ncap * 2 : 4096;
 		char *nn;
 
-		while (nc < s->nlen + nl + 1)
+		while (nc < s->nlen + nl + el + 2)
 			nc *= 2;
 		if (nc > DIR_NAMES_MAX || !(nn = realloc(s->names, nc)))
 			goto nomem;
@@ -503,9 +780,13 @@ static int collect_entry(void *arg, const char *name, int is_dir,
 	d->name = s->nlen;
 	memcpy(s->names + s->nlen, name, nl + 1);
 	s->nlen += nl + 1;
+	d->etag = s->nlen;
+	memcpy(s->names + s->nlen, m ? m->etag : "", el + 1);
+	s->nlen += el + 1;
 	d->is_dir = is_dir != 0;
 	if (m) {
 		d->has_meta = 1;
+		d->lm = m->mtime;
 		d->size = m->size;
 		d->mtime = m->mtime;
 		d->mtime_nsec = m->mtime_nsec;
@@ -579,6 +860,8 @@ static void head_one(struct head_job *j, size_t i, char *key)
 	bfs_fs_meta_to_stat(&m, 0, &st);
 	bfs_attr_put_meta(j->b->name, key, &st, m.etag);
 	/* Written by this thread only (index i is its own). */
+	d->record = m.etag[0] && !strcmp(m.etag, j->s->names + d->etag) &&
+		    m.size == d->size;
 	d->has_meta = 1;
 	d->size = m.size;
 	d->mtime = m.mtime;
@@ -642,6 +925,172 @@ static void head_all(struct bfs_rbucket *b, struct dir_snap *s)
 	free(j.todo);
 }
 
+/*
+ * Known metadata (SQLite, bfs_store_meta_folder): files the listing gave
+ * no mode for are completed from the file index (written through
+ * bucketfs) or from what an earlier HEAD returned, when the listing shows
+ * the same etag, size and LastModified as recorded.  A metadata-only
+ * change by another client (a copy onto itself) keeps the etag but
+ * changes LastModified, so it is HEADed again.  An index row's
+ * LastModified is recorded the first time a listing shows its etag: a
+ * metadata-only change by another client between this mount's write and
+ * that first listing of the folder is the window in which the index wins
+ * over the server (as is one within the same second as the recorded
+ * LastModified: listings give seconds).
+ */
+struct known_ctx {
+	struct dir_snap *s;
+	struct bfs_rbucket *b;
+	size_t plen;
+	size_t *slot;            /* open addressing: entry index + 1, 0 free */
+	size_t cap;
+};
+
+static int known_row(void *arg, const struct bfs_meta_rec *r)
+{
+	struct known_ctx *k = arg;
+	const char *name = r->key + k->plen;
+	struct dent *d = NULL;
+	struct bfs_meta m;
+	struct stat st;
+	size_t j;
+
+	for (j = bfs_fnv1a(BFS_FNV_INIT, name) & (k->cap - 1); k->slot[j];
+	     j = (j + 1) & (k->cap - 1)) {
+		if (!strcmp(k->s->names + k->s->e[k->slot[j] - 1].name, name)) {
+			d = &k->s->e[k->slot[j] - 1];
+			break;
+		}
+	}
+	if (!d || !d->need_head || d->plus || !d->has_meta ||
+	    d->size != r->size || strcmp(k->s->names + d->etag, r->etag) != 0)
+		return 0;
+	if (r->last_modified ? r->last_modified != d->lm : !r->indexed)
+		return 0;
+	d->record_lm = r->indexed && !r->last_modified;
+	d->mode = r->has_mode ? r->mode : 0;
+	if (!(d->mode & S_IFMT))
+		d->mode |= S_IFREG;
+	d->has_mode = 1;
+	d->uid = r->uid;
+	d->gid = r->gid;
+	d->has_uid = r->has_uid;
+	d->has_gid = r->has_gid;
+	d->mtime = r->mtime;
+	d->mtime_nsec = r->mtime_nsec;
+	d->need_head = 0;
+	d->plus = 1;
+	memset(&m, 0, sizeof(m));
+	m.size = d->size;
+	m.mtime = d->mtime;
+	m.mtime_nsec = d->mtime_nsec;
+	m.mode = d->mode;
+	m.uid = d->uid;
+	m.gid = d->gid;
+	m.has_mode = 1;
+	m.has_uid = d->has_uid;
+	m.has_gid = d->has_gid;
+	bfs_fs_meta_to_stat(&m, 0, &st);
+	bfs_attr_put_meta(k->b->name, r->key, &st, r->etag);
+	return 0;
+}
+
+/* Completes need_head entries of s from the store (two queries). */
+static void known_from_store(struct bfs_rbucket *b, struct dir_snap *s)
+{
+	struct bfs_store *store = bfs_fs.reg ? bfs_registry_store(bfs_fs.reg)
+					     : NULL;
+	struct known_ctx k;
+	size_t i, j, want = 0;
+
+	for (i = 0; i < s->n; i++)
+		want += s->e[i].need_head && s->e[i].has_meta &&
+			s->names[s->e[i].etag];
+	if (!store || !want)
+		return;
+	memset(&k, 0, sizeof(k));
+	k.s = s;
+	k.b = b;
+	k.plen = strlen(s->prefix);
+	for (k.cap = 16; k.cap < want * 2; k.cap *= 2)
+		;
+	if (!(k.slot = calloc(k.cap, sizeof(*k.slot))))
+		return;
+	for (i = 0; i < s->n; i++) {
+		if (!s->e[i].need_head || !s->e[i].has_meta ||
+		    !s->names[s->e[i].etag])
+			continue;
+		for (j = bfs_fnv1a(BFS_FNV_INIT, s->names + s->e[i].name) &
+			 (k.cap - 1); k.slot[j]; j = (j + 1) & (k.cap - 1))
+			;
+		k.slot[j] = i + 1;
+	}
+	if (bfs_store_meta_folder(store, b->name, s->prefix, known_row, &k) != 0)
+		BFS_DEBUG("%s/%s: known metadata not read", b->name, s->prefix);
+	free(k.slot);
+}
+
+/* Keeps what this listing learned (HEAD results, the first LastModified
+ * of index rows) in one transaction. */
+static void record_known(struct bfs_rbucket *b, struct dir_snap *s)
+{
+	struct bfs_store *store = bfs_fs.reg ? bfs_registry_store(bfs_fs.reg)
+					     : NULL;
+	struct bfs_meta_rec *rec = NULL;
+	char *keys = NULL;
+	size_t i, n = 0, pl = strlen(s->prefix), klen = 0;
+
+	for (i = 0; i < s->n; i++) {
+		if (s->e[i].record || s->e[i].record_lm) {
+			n++;
+			klen += pl + strlen(s->names + s->e[i].name) + 1;
+		}
+	}
+	if (!store || !n)
+		return;
+	if (!(rec = calloc(n, sizeof(*rec))) || !(keys = malloc(klen)))
+		goto out;
+	for (i = 0, n = 0, klen = 0; i < s->n; i++) {
+		const struct dent *d = &s->e[i];
+		struct bfs_meta_rec *r;
+
+		if (!d->record && !d->record_lm)
+			continue;
+		r = &rec[n++];
+		r->key = keys + klen;
+		memcpy(keys + klen, s->prefix, pl);
+		strcpy(keys + klen + pl, s->names + d->name);
+		klen += pl + strlen(s->names + d->name) + 1;
+		r->etag = s->names + d->etag;
+		r->size = d->size;
+		r->last_modified = d->lm;
+		r->indexed = d->record_lm;
+		/* a HEAD without x-amz-meta-mode left S_IFREG and no bits */
+		r->mode = d->mode;
+		r->has_mode = (d->mode & 07777) || (d->mode & S_IFMT) != S_IFREG;
+		r->uid = d->uid;
+		r->has_uid = d->has_uid;
+		r->gid = d->gid;
+		r->has_gid = d->has_gid;
+		r->mtime = d->mtime;
+		r->mtime_nsec = d->mtime_nsec;
+	}
+	if (bfs_store_meta_record(store, b->name, rec, n) != 0)
+		BFS_DEBUG("%s/%s: known metadata not recorded", b->name, s->prefix);
+out:
+	free(rec);
+	free(keys);
+}
+
+int bfs_dir_list_mode(const struct bfs_rbucket *b)
+{
+	int v = b->conf.list_metadata;
+
+	if (v == BFS_LIST_META_UNSET)
+		v = atomic_load(&bfs_fs.list_metadata);
+	return v == BFS_LIST_META_LISTING ? v : BFS_LIST_META_HEAD;
+}
+
 int bfs_dir_list(struct bfs_rbucket *b, const char *prefix, bfs_dir_fn fn,
 		 void *arg)
 {
@@ -649,6 +1098,9 @@ int bfs_dir_list(struct bfs_rbucket *b, const char *prefix, bfs_dir_fn fn,
 	struct collect c;
 	struct stat st;
 	struct bfs_provider *p = b->prov;
+	int listing = bfs_dir_list_mode(b) == BFS_LIST_META_LISTING;
+	char *key = NULL;
+	size_t pl = strlen(prefix);
 	uint64_t gen;
 	size_t i;
 	int r;
@@ -677,32 +1129,72 @@ int bfs_dir_list(struct bfs_rbucket *b, const char *prefix, bfs_dir_fn fn,
 		return r;
 	}
 	if (s->n <= BFS_DIR_CACHE_MAX) {
-		head_all(b, s);
+		known_from_store(b, s);
+		if (!listing)
+			head_all(b, s);
+		record_known(b, s);
 		/* Finished entries are known to lookups too. */
 		for (i = 0; i < s->n; i++) {
-			char *key;
-			size_t pl = strlen(prefix);
+			char *k;
 			const char *name = s->names + s->e[i].name;
 
 			if (!s->e[i].plus || !s->e[i].has_meta || s->e[i].need_head)
 				continue;
-			if (!(key = malloc(pl + strlen(name) + 1)))
+			if (!(k = malloc(pl + strlen(name) + 1)))
 				break;
-			memcpy(key, prefix, pl);
-			strcpy(key + pl, name);
+			memcpy(k, prefix, pl);
+			strcpy(k + pl, name);
 			dent_to_stat(&s->e[i], &st);
-			bfs_attr_put(b->name, key, &st);
-			free(key);
+			bfs_attr_put(b->name, k, &st);
+			free(k);
 		}
 		snap_insert(s, gen);
 	}
 	bfs_metrics_cache(0);
 walk:
+	if (listing && !(key = malloc(BFS_KEY_MAX + 2)))
+		listing = 0;
 	for (i = 0; i < s->n; i++) {
-		dent_to_stat(&s->e[i], &st);
-		if (fn(arg, s->names + s->e[i].name, &st, s->e[i].plus))
+		const struct dent *d = &s->e[i];
+		const char *name = s->names + d->name;
+		int plus = d->plus;
+
+		dent_to_stat(d, &st);
+		/* listing mode: a file the listing gave no mode for shows
+		 * what a HEAD learned (open, stat after the kernel's
+		 * timeout), else the listing's defaults, never a HEAD here */
+		if (listing && !plus && d->need_head && d->has_meta &&
+		    pl + strlen(name) <= BFS_KEY_MAX) {
+			memcpy(key, prefix, pl);
+			strcpy(key + pl, name);
+			attr_get(b->name, key, &st, 0);
+			plus = 1;
+		}
+		if (fn(arg, name, &st, plus))
 			break;
+	}
+	free(key);
+	if (i == s->n) {
+		pthread_mutex_lock(&dir_mu);
+		s->served = 1;
+		pthread_mutex_unlock(&dir_mu);
 	}
 	snap_unref(s);
 	return 0;
+}
+
+int bfs_dir_kept(const char *bucket, const char *prefix)
+{
+	struct dir_snap *s;
+	int kept = 0;
+
+	pthread_mutex_lock(&dir_mu);
+	for (s = dir_slots[dir_hash(bucket, prefix)]; s; s = s->next) {
+		if (strcmp(s->bucket, bucket) != 0 || strcmp(s->prefix, prefix) != 0)
+			continue;
+		kept = s->served && s->expires_ms > now_ms();
+		break;
+	}
+	pthread_mutex_unlock(&dir_mu);
+	return kept;
 }

@@ -39,11 +39,34 @@ typedef int (*bfs_dir_fn)(void *arg, const char *name, const struct stat *st,
  * from the listing cache when fresh, else provider list plus parallel
  * HEADs (BFS_DIR_HEADS in flight) of files the listing gave no mode for;
  * then cached for BFS_ATTR_LONG_TTL_MS (listings up to BFS_DIR_CACHE_MAX
- * entries).  fn returning non-zero stops the walk (0 is returned).  0 or
- * BFS_ERR_* of the listing.
+ * entries).  With list_metadata = listing there are no HEADs: such files
+ * are handed out complete with the attributes a HEAD learned earlier
+ * (attribute cache) or else the listing's (regular file, default mode and
+ * owner, LastModified); they are not put in the attribute cache, so a
+ * lookup after the kernel's entry timeout HEADs them.  fn returning
+ * non-zero stops the walk (0 is returned).  0 or BFS_ERR_* of the listing.
  */
 int bfs_dir_list(struct bfs_rbucket *b, const char *prefix, bfs_dir_fn fn,
 		 void *arg);
+/*
+ * 1 when the cached listing of (bucket, prefix) is fresh and was walked
+ * whole by an earlier bfs_dir_list: what a readdir gave the kernel then is
+ * still what it would give now, so opendir may let the kernel keep its
+ * cached readdir (keep_cache).  Any drop or expiry makes it 0.
+ */
+int bfs_dir_kept(const char *bucket, const char *prefix);
+/* The list_metadata setting in force for b (bucket's, else global):
+ * BFS_LIST_META_HEAD or BFS_LIST_META_LISTING. */
+int bfs_dir_list_mode(const struct bfs_rbucket *b);
+/*
+ * Names known absent: 1 when key's folder has a fresh record (from a
+ * cached listing, or from bfs_dir_note_empty) that does not hold key's
+ * name and this mount did not change that name since (bfs_attr_drop).
+ * Lookups then answer ENOENT without a request.
+ */
+int bfs_dir_absent(const char *bucket, const char *key);
+/* This mount just made folder prefix (ends in '/'), empty. */
+void bfs_dir_note_empty(const char *bucket, const char *prefix);
 /* Forgets the cached listing of (bucket, prefix). */
 void bfs_dir_drop(const char *bucket, const char *prefix);
 

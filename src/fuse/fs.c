@@ -50,11 +50,17 @@ struct bfs_fs_ctx bfs_fs;
  * (so a shutdown with files still open can free them). */
 struct fs_fh {
 	struct fs_fh *prev, *next;   /* fs_fh_mu */
-	int ctl;                  /* control file kind, -1 for a file */
+	int ctl;                  /* control file kind, -1 for a file,
+				   * FS_FH_DIR for a bucket folder */
 	struct bfs_buf snap;      /* control file content at open */
 	struct bfs_ofile *of;     /* referenced (files) */
 	struct bfs_rc_file *rc;   /* read cache state (readcache.c locks it) */
+	struct fs_dirlist *dir;   /* bucket folders: the entries readdir
+				   * hands out (libfuse serializes readdir
+				   * calls on one handle) */
 };
+
+#define FS_FH_DIR (-2)
 
 static struct timespec fs_start_time;
 static pthread_mutex_t fs_fh_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -160,6 +166,8 @@ static int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 	}
 	if (bfs_attr_get(b->name, key, st))
 		return 0;
+	if (bfs_dir_absent(b->name, key))
+		return BFS_ERR_NOTFOUND;
 	if (!p)
 		return BFS_ERR_IO;
 	memset(&m, 0, sizeof(m));
@@ -325,9 +333,78 @@ static void name_set_free(struct name_set *ns)
 	free(ns->slot);
 }
 
+/*
+ * The entries of one open bucket folder, numbered from 1 for the filler's
+ * offsets: readdir runs libfuse's offset mode, because only that mode
+ * gives the kernel the attributes of FUSE_FILL_DIR_PLUS entries in
+ * libfuse < 3.17 (in the offset-0 mode 3.14 drops them, so `ls -l` sent
+ * one LOOKUP per entry, and leaked a node reference per entry).  The
+ * list is built at offset 0 (opendir, rewinddir) and read by offset
+ * afterwards, so the offsets stay stable even if the listing cache
+ * changes in between.
+ */
+struct fs_dent {
+	size_t name;              /* offset in names */
+	struct stat st;
+	int plus;
+};
+
+struct fs_dirlist {
+	struct fs_dent *e;
+	size_t n, cap;
+	char *names;
+	size_t nlen, ncap;
+};
+
+static void dirlist_free(struct fs_dirlist *dl)
+{
+	if (!dl)
+		return;
+	free(dl->e);
+	free(dl->names);
+	free(dl);
+}
+
+static int dirlist_add(struct fs_dirlist *dl, const char *name,
+		       const struct stat *st, int plus)
+{
+	size_t nl = strlen(name) + 1;
+	struct fs_dent *d;
+
+	if (dl->n == dl->cap) {
+		size_t nc = dl->cap ? dl->cap * 2 : 64;
+		struct fs_dent *ne = realloc(dl->e, nc * sizeof(*ne));
+
+		if (!ne)
+			return BFS_ERR_NOMEM;
+		dl->e = ne;
+		dl->cap = nc;
+	}
+	if (dl->nlen + nl > dl->ncap) {
+		size_t nc = dl->ncap ? dl->ncap * 2 : 4096;
+		char *nn;
+
+		while (nc < dl->nlen + nl)
+			nc *= 2;
+		if (!(nn = realloc(dl->names, nc)))
+			return BFS_ERR_NOMEM;
+		dl->names = nn;
+		dl->ncap = nc;
+	}
+	d = &dl->e[dl->n++];
+	d->name = dl->nlen;
+	memcpy(dl->names + dl->nlen, name, nl);
+	dl->nlen += nl;
+	if (st)
+		d->st = *st;
+	else
+		memset(&d->st, 0, sizeof(d->st));
+	d->plus = plus;
+	return 0;
+}
+
 struct rd_ctx {
-	void *buf;
-	fuse_fill_dir_t filler;
+	struct fs_dirlist *dl;
 	struct bfs_rbucket *b;
 	const char *prefix;       /* listing prefix: "" or ends with '/' */
 	size_t plen;
@@ -370,8 +447,8 @@ static int rd_entry(void *arg, const char *name, const struct stat *lst,
 			bfs_ofile_put(of);
 		}
 	}
-	if (c->filler(c->buf, name, &st, 0, plus ? FUSE_FILL_DIR_PLUS : 0) != 0) {
-		c->err = BFS_ERR_NOMEM;
+	if ((r = dirlist_add(c->dl, name, &st, plus)) != 0) {
+		c->err = r;
 		return 1;
 	}
 	return 0;
@@ -396,32 +473,75 @@ static int rd_open_file(void *arg, struct bfs_ofile *of)
 		return 0;
 	if ((r = name_set_add(&c->names, name)) <= 0)
 		return r < 0 ? 1 : 0;
-	if (c->filler(c->buf, name, &st, 0, FUSE_FILL_DIR_PLUS) != 0)
+	if ((r = dirlist_add(c->dl, name, &st, 1)) != 0) {
+		c->err = r;
 		return 1;
+	}
 	return 0;
+}
+
+/* Builds the entry list of the bucket folder of rt ("." and ".." first). */
+static int dirlist_build(struct bfs_route *rt, struct fs_dirlist *dl)
+{
+	struct rd_ctx c;
+	struct stat st;
+	char *prefix = NULL;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	dl->n = 0;
+	dl->nlen = 0;
+	fill_dir(&st, 0755);
+	if ((r = dirlist_add(dl, ".", &st, 0)) != 0 ||
+	    (r = dirlist_add(dl, "..", NULL, 0)) != 0)
+		goto out;
+	if (!prov_of(rt)) {
+		r = BFS_ERR_IO;
+		goto out;
+	}
+	if ((r = bfs_route_key(rt, rt->rel[0] ? 1 : 0, &prefix)) != 0)
+		goto out;
+	c.dl = dl;
+	c.b = rt->b;
+	c.prefix = prefix;
+	c.plen = strlen(prefix);
+	if (!(c.keybuf = malloc(BFS_KEY_MAX + 2))) {
+		r = BFS_ERR_NOMEM;
+		goto out;
+	}
+	r = bfs_dir_list(rt->b, prefix, rd_entry, &c);
+	if (r == 0)
+		r = c.err;
+	if (r == 0) {
+		bfs_ofile_each(rt->b->name, prefix, rd_open_file, &c);
+		r = c.err;
+	}
+out:
+	free(c.keybuf);
+	name_set_free(&c.names);
+	free(prefix);
+	return r;
 }
 
 static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		      off_t off, struct fuse_file_info *fi,
 		      enum fuse_readdir_flags flags)
 {
+	struct fs_fh *fh = get_fh(fi);
+	struct fs_dirlist *dl;
 	struct bfs_route rt;
-	struct rd_ctx c;
 	struct stat st;
-	char **names = NULL, *prefix = NULL;
+	char **names = NULL;
 	size_t n = 0, i;
 	int r;
 
-	(void)off;
-	(void)fi;
 	(void)flags;
-	memset(&c, 0, sizeof(c));
 	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
 		return neg(r);
-	fill_dir(&st, 0755);
-	filler(buf, ".", &st, 0, 0);
-	filler(buf, "..", NULL, 0, 0);
 	if (rt.kind == BFS_ROUTE_ROOT) {
+		fill_dir(&st, 0755);
+		filler(buf, ".", &st, 0, 0);
+		filler(buf, "..", NULL, 0, 0);
 		for (i = 0; i < BFS_CTL_COUNT; i++) {
 			ctl_stat((int)i, &st);
 			filler(buf, bfs_ctl_name((int)i), &st, 0, FUSE_FILL_DIR_PLUS);
@@ -439,35 +559,90 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		r = rt.kind == BFS_ROUTE_CTL ? BFS_ERR_NOTDIR : BFS_ERR_NOTFOUND;
 		goto out;
 	}
-	if (!prov_of(&rt)) {
-		r = BFS_ERR_IO;
+	if (!fh || fh->ctl != FS_FH_DIR || !fh->dir) {
+		r = BFS_ERR_IO;           /* opendir made one for every folder */
 		goto out;
 	}
-	if ((r = bfs_route_key(&rt, rt.rel[0] ? 1 : 0, &prefix)) != 0)
-		goto out;
-	c.buf = buf;
-	c.filler = filler;
-	c.b = rt.b;
-	c.prefix = prefix;
-	c.plen = strlen(prefix);
-	if (!(c.keybuf = malloc(BFS_KEY_MAX + 2))) {
-		r = BFS_ERR_NOMEM;
-		goto out;
+	dl = fh->dir;
+	if (off <= 0 || (size_t)off > dl->n) {
+		if (off > 0) {            /* past the end */
+			r = 0;
+			goto out;
+		}
+		if ((r = dirlist_build(&rt, dl)) != 0)
+			goto out;
 	}
-	r = bfs_dir_list(rt.b, prefix, rd_entry, &c);
-	if (r == 0)
-		r = c.err;
-	if (r == 0)
-		bfs_ofile_each(rt.b->name, prefix, rd_open_file, &c);
+	for (i = off > 0 ? (size_t)off : 0; i < dl->n; i++) {
+		struct fs_dent *d = &dl->e[i];
+
+		if (filler(buf, dl->names + d->name, &d->st, (off_t)(i + 1),
+			   d->plus ? FUSE_FILL_DIR_PLUS : 0) != 0)
+			break;
+	}
+	r = 0;
 out:
 	if (r != 0)
 		BFS_DEBUG("readdir %s: %s", path, bfs_strerror(r));
-	free(c.keybuf);
-	name_set_free(&c.names);
-	free(prefix);
 	bfs_registry_names_free(names, n);
 	bfs_route_clear(&rt);
 	return neg(r);
+}
+
+/*
+ * Bucket folders let the kernel cache what readdir returned
+ * (cache_readdir), and keep it across opens (keep_cache) only while the
+ * listing cache still holds the very listing that filled it
+ * (bfs_dir_kept): a listing fetched again after the TTL, or dropped by a
+ * change this mount made (also ones the kernel did not see, such as a
+ * conflict copy), makes the kernel drop its copy.  Creates, unlinks and
+ * renames through the mount drop the kernel's copy by themselves.  The
+ * mount root is never cached (bucket names change with the config).
+ * libfuse's high-level API passes these two bits to the kernel only from
+ * 3.16.1 on (libfuse issue #821); with 3.14 they are dropped and every
+ * opendir lists again (from the listing cache while it is fresh).
+ */
+static struct fs_fh *fh_new(int ctl, struct bfs_ofile *of);
+static void fh_free(struct fs_fh *fh);
+
+static int fs_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct bfs_route rt;
+	char *prefix = NULL;
+	int r;
+
+	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
+		return neg(r);
+	fi->fh = 0;
+	fi->cache_readdir = 0;
+	fi->keep_cache = 0;
+	if (rt.kind == BFS_ROUTE_BUCKET) {
+		struct fs_fh *fh;
+
+		if (!(fh = fh_new(FS_FH_DIR, NULL)) ||
+		    !(fh->dir = calloc(1, sizeof(*fh->dir)))) {
+			fh_free(fh);
+			r = BFS_ERR_NOMEM;
+			goto out;
+		}
+		fi->fh = (uintptr_t)fh;
+		if (prov_of(&rt) &&
+		    bfs_route_key(&rt, rt.rel[0] ? 1 : 0, &prefix) == 0) {
+			fi->cache_readdir = 1;
+			fi->keep_cache = bfs_dir_kept(rt.b->name, prefix) != 0;
+		}
+	}
+	r = 0;
+out:
+	free(prefix);
+	bfs_route_clear(&rt);
+	return neg(r);
+}
+
+static int fs_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	fh_free(get_fh(fi));
+	return 0;
 }
 
 /* ---- open, create, read, write, close ---- */
@@ -504,6 +679,7 @@ static void fh_free(struct fs_fh *fh)
 	pthread_mutex_unlock(&fs_fh_mu);
 	bfs_buf_free(&fh->snap);
 	bfs_rcache_close(fh->rc);
+	dirlist_free(fh->dir);
 	free(fh);
 }
 
@@ -569,6 +745,15 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 		if (S_ISDIR(st.st_mode)) {
 			r = BFS_ERR_ISDIR;
 			goto out;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			/* The kernel took a symlink for a file: a listing
+			 * (list_metadata = listing) showed it before a HEAD
+			 * told its type.  ESTALE makes the VFS look the path
+			 * up again (LOOKUP_REVAL), which now finds the link. */
+			bfs_route_clear(&rt);
+			free(key);
+			return -ESTALE;
 		}
 		if ((r = bfs_ofile_get(rt.b, key, &st, &of, NULL)) != 0)
 			goto out;
@@ -1224,6 +1409,11 @@ static int fs_mkdir(const char *path, mode_t mode)
 	bfs_rbucket_note(rt.b, r);
 	key[strlen(key) - 1] = '\0';
 	bfs_attr_drop(rt.b->name, key);
+	if (r == 0) {
+		/* the kernel's lookup found nothing at key, key/ or below */
+		key[strlen(key)] = '/';
+		bfs_dir_note_empty(rt.b->name, key);
+	}
 out:
 	free(key);
 	bfs_route_clear(&rt);
@@ -1872,6 +2062,8 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 static const struct fuse_operations fs_ops = {
 	.init = fs_init,
 	.getattr = fs_getattr,
+	.opendir = fs_opendir,
+	.releasedir = fs_releasedir,
 	.readdir = fs_readdir,
 	.open = fs_open,
 	.create = fs_create,

@@ -98,6 +98,9 @@ struct bfs_fs_ctx {
 	int upload_timeout;           /* seconds: bound of close/fsync and of
 				       * the shutdown flush */
 	uint64_t cache_size;          /* bytes: bound on staged data */
+	_Atomic int list_metadata;    /* enum bfs_list_meta of the config's
+				       * [bucketfs] section (SIGHUP changes it);
+				       * a bucket's own setting wins */
 };
 
 extern struct bfs_fs_ctx bfs_fs;

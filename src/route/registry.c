@@ -116,6 +116,7 @@ static int conf_same(const struct bfs_bucket_conf *a,
 	       str_eq(a->account_id, b->account_id) &&
 	       str_eq(a->path, b->path) && a->path_style == b->path_style &&
 	       a->read_only == b->read_only &&
+	       a->list_metadata == b->list_metadata &&
 	       str_eq(a->access_key_id, b->access_key_id) &&
 	       str_eq(a->secret_access_key, b->secret_access_key) &&
 	       str_eq(a->session_token, b->session_token);

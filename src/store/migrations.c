@@ -79,6 +79,26 @@ static const char *const migrations[] = {
 	" attempts INTEGER NOT NULL DEFAULT 0,"
 	" last_error TEXT,"
 	" UNIQUE (bucket_id, key));",
+	/* N (append-only; renumber at merge): what listings may take without
+	 *    a HEAD.  files.last_modified: the LastModified a listing showed
+	 *    with the row's etag (NULL until a listing shows it; cleared by
+	 *    every write of the row).  object_meta: the metadata a HEAD
+	 *    returned, valid while a listing shows the same etag, size and
+	 *    LastModified (unix seconds). */
+	"ALTER TABLE files ADD COLUMN last_modified INTEGER;"
+	"CREATE TABLE object_meta ("
+	" bucket_id TEXT NOT NULL REFERENCES storage_buckets(id)"
+	"  ON DELETE CASCADE,"
+	" key TEXT NOT NULL,"
+	" etag TEXT NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" last_modified INTEGER NOT NULL,"
+	" mode INTEGER,"
+	" uid INTEGER,"
+	" gid INTEGER,"
+	" mtime INTEGER,"
+	" mtime_nsec INTEGER,"
+	" PRIMARY KEY (bucket_id, key));",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

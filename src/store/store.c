@@ -388,7 +388,7 @@ enum {
 	BC_ID, BC_NAME, BC_DESC, BC_PROVIDER, BC_DEF0, BC_DEF1, BC_DEF2,
 	BC_MANAGED, BC_BUCKET_NAME, BC_PREFIX, BC_REGION, BC_ENDPOINT,
 	BC_ACCOUNT, BC_PATH, BC_PATH_STYLE, BC_READ_ONLY, BC_AKID,
-	BC_SECRET, BC_TOKEN
+	BC_SECRET, BC_TOKEN, BC_LIST_META
 };
 
 #define BUCKET_SELECT \
@@ -404,17 +404,21 @@ enum {
 	" json_extract(config_json, '$.read_only')," \
 	" json_extract(config_json, '$.access_key_id')," \
 	" json_extract(config_json, '$.secret_access_key')," \
-	" json_extract(config_json, '$.session_token')" \
+	" json_extract(config_json, '$.session_token')," \
+	" json_extract(config_json, '$.list_metadata')" \
 	" FROM storage_buckets"
 
-/* Parameters ?1..?16 of both writes: id, name, description, provider,
- * config fields ?5..?15, managed_by ?16. */
+/* Parameters ?1..?16 and ?18 of both writes: id, name, description,
+ * provider, config fields ?5..?15 and ?18 (list_metadata: "head",
+ * "listing" or NULL for the global setting), managed_by ?16; ?17 is
+ * created_by of an insert. */
 #define CONFIG_JSON_SQL \
 	"json_object('bucket_name', ?5, 'prefix', ?6, 'region', ?7," \
 	" 'endpoint', ?8, 'account_id', ?9, 'path', ?10," \
 	" 'path_style', json(CASE WHEN ?11 THEN 'true' ELSE 'false' END)," \
 	" 'read_only', json(CASE WHEN ?12 THEN 'true' ELSE 'false' END)," \
-	" 'access_key_id', ?13, 'secret_access_key', ?14, 'session_token', ?15)"
+	" 'access_key_id', ?13, 'secret_access_key', ?14, 'session_token', ?15," \
+	" 'list_metadata', ?18)"
 
 #define BUCKET_INSERT \
 	"INSERT INTO storage_buckets (id, name, description, provider," \
@@ -476,6 +480,12 @@ static int bucket_from_row(sqlite3_stmt *st, const unsigned char *key,
 	b->managed_by_config = managed && strcmp(managed, "config") == 0;
 	b->path_style = sqlite3_column_int(st, BC_PATH_STYLE) != 0;
 	b->read_only = sqlite3_column_int(st, BC_READ_ONLY) != 0;
+	{
+		const char *lm = (const char *)sqlite3_column_text(st, BC_LIST_META);
+		int v = lm ? bfs_list_meta_parse(lm) : BFS_LIST_META_UNSET;
+
+		b->list_metadata = v < 0 ? BFS_LIST_META_UNSET : v;
+	}
 	sec = (const char *)sqlite3_column_text(st, BC_SECRET);
 	tok = (const char *)sqlite3_column_text(st, BC_TOKEN);
 	b->has_secret = sec != NULL;
@@ -653,6 +663,7 @@ static int bucket_write(struct bfs_store *s, int insert, const char *id,
 	bind_str(&rc, st, 16, managed);
 	if (insert)
 		bind_str(&rc, st, 17, created_by);
+	bind_str(&rc, st, 18, bfs_list_meta_name(b->list_metadata));
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
@@ -1318,6 +1329,7 @@ static int sync_one(struct bfs_store *s, const struct bfs_bucket_conf *b,
 	    !str_eq(cur.path, b->path) ||
 	    (cur.path_style != 0) != (b->path_style != 0) ||
 	    (cur.read_only != 0) != (b->read_only != 0) ||
+	    cur.list_metadata != b->list_metadata ||
 	    !str_eq(cur.access_key_id, b->access_key_id))
 		changed = 1;
 	want[0] = b->secret_access_key;
@@ -1636,7 +1648,8 @@ int bfs_store_file_put(struct bfs_store *s, const struct bfs_file_row *row)
 		    " size = excluded.size, etag = excluded.etag,"
 		    " content_type = excluded.content_type, mode = excluded.mode,"
 		    " uid = excluded.uid, gid = excluded.gid,"
-		    " mtime = excluded.mtime, updated_at = excluded.updated_at",
+		    " mtime = excluded.mtime, updated_at = excluded.updated_at,"
+		    " last_modified = NULL",
 		    &st, NULL, 0);
 	if (r != 0)
 		goto out;
@@ -1903,7 +1916,8 @@ int bfs_store_file_set_attr(struct bfs_store *s, const char *bucket,
 
 	pthread_mutex_lock(&s->lock);
 	r = prepare(s, "UPDATE files SET mode = ?3, uid = ?4, gid = ?5,"
-		    " mtime = ?6, updated_at = CURRENT_TIMESTAMP WHERE key = ?2"
+		    " mtime = ?6, updated_at = CURRENT_TIMESTAMP,"
+		    " last_modified = NULL WHERE key = ?2"
 		    " AND bucket_id = (SELECT id FROM storage_buckets WHERE"
 		    " name = ?1)", &st, NULL, 0);
 	if (r != 0)
@@ -1963,6 +1977,154 @@ int bfs_store_file_list(struct bfs_store *s, const char *bucket,
 		r = db_fail(s, rc, NULL, 0, "list files");
 out:
 	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* ---- metadata known without a HEAD ---- */
+
+/* Keys directly below ?2 (byte length ?3; upper bound ?4 or NULL). */
+#define META_CHILD \
+	" AND x.key >= ?2 AND (?4 IS NULL OR x.key < ?4)" \
+	" AND substr(CAST(x.key AS BLOB), 1, ?3) = CAST(?2 AS BLOB)" \
+	" AND length(CAST(x.key AS BLOB)) > ?3" \
+	" AND instr(substr(CAST(x.key AS BLOB), ?3 + 1), CAST('/' AS BLOB)) = 0"
+
+static int meta_query(struct bfs_store *s, const char *sql, const char *bucket,
+		      const char *prefix, const char *upper, int indexed,
+		      bfs_meta_rec_fn cb, void *arg)
+{
+	struct bfs_meta_rec m;
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK, r;
+
+	if ((r = prepare(s, sql, &st, NULL, 0)) != 0)
+		return r;
+	bind_str(&rc, st, 1, bucket);
+	bind_str(&rc, st, 2, prefix);
+	bind_i64(&rc, st, 3, (int64_t)strlen(prefix));
+	bind_str(&rc, st, 4, upper);
+	if (rc != SQLITE_OK) {
+		r = db_fail(s, rc, NULL, 0, "read known metadata");
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&m, 0, sizeof(m));
+		m.key = (const char *)sqlite3_column_text(st, 0);
+		m.etag = (const char *)sqlite3_column_text(st, 1);
+		if (!m.key || !m.etag || !m.etag[0])
+			continue;
+		m.size = (uint64_t)sqlite3_column_int64(st, 2);
+		m.last_modified = sqlite3_column_int64(st, 3);
+		m.has_mode = sqlite3_column_type(st, 4) != SQLITE_NULL;
+		m.mode = (uint32_t)sqlite3_column_int64(st, 4);
+		m.has_uid = sqlite3_column_type(st, 5) != SQLITE_NULL;
+		m.uid = (uint32_t)sqlite3_column_int64(st, 5);
+		m.has_gid = sqlite3_column_type(st, 6) != SQLITE_NULL;
+		m.gid = (uint32_t)sqlite3_column_int64(st, 6);
+		m.mtime = sqlite3_column_int64(st, 7);
+		m.mtime_nsec = (long)sqlite3_column_int64(st, 8);
+		m.indexed = indexed != 0;
+		if ((r = cb(arg, &m)) != 0)
+			goto out;
+	}
+	r = rc == SQLITE_DONE ? 0 : db_fail(s, rc, NULL, 0, "read known metadata");
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int bfs_store_meta_folder(struct bfs_store *s, const char *bucket,
+			  const char *prefix, bfs_meta_rec_fn cb, void *arg)
+{
+	size_t pl = strlen(prefix);
+	char *upper = NULL;
+	int r;
+
+	/* "a/" -> "a0": every key starting with "a/" sorts below it */
+	if (pl) {
+		if (!(upper = strdup(prefix)))
+			return BFS_ERR_NOMEM;
+		if ((unsigned char)upper[pl - 1] == 0xff) {
+			free(upper);
+			upper = NULL;
+		} else {
+			upper[pl - 1]++;
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	r = meta_query(s, "SELECT x.key, x.etag, x.size,"
+		       " coalesce(x.last_modified, 0), x.mode, x.uid, x.gid,"
+		       " x.mtime, 0 FROM files x JOIN storage_buckets b"
+		       " ON b.id = x.bucket_id WHERE b.name = ?1"
+		       " AND x.mode IS NOT NULL AND x.mode <> 0" META_CHILD,
+		       bucket, prefix, upper, 1, cb, arg);
+	if (r == 0)
+		r = meta_query(s, "SELECT x.key, x.etag, x.size,"
+			       " x.last_modified, x.mode, x.uid, x.gid, x.mtime,"
+			       " x.mtime_nsec FROM object_meta x JOIN"
+			       " storage_buckets b ON b.id = x.bucket_id"
+			       " WHERE b.name = ?1" META_CHILD,
+			       bucket, prefix, upper, 0, cb, arg);
+	pthread_mutex_unlock(&s->lock);
+	free(upper);
+	return r;
+}
+
+int bfs_store_meta_record(struct bfs_store *s, const char *bucket,
+			  const struct bfs_meta_rec *rec, size_t n)
+{
+	sqlite3_stmt *up = NULL, *ins = NULL;
+	size_t i;
+	int rc = SQLITE_OK, r;
+
+	if (!n)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	if ((r = tx_begin(s, NULL, 0)) != 0)
+		goto unlock;
+	if ((r = prepare(s, "UPDATE files SET last_modified = ?4 WHERE"
+			 " key = ?2 AND etag = ?3 AND last_modified IS NULL AND"
+			 " bucket_id = (SELECT id FROM storage_buckets WHERE"
+			 " name = ?1)", &up, NULL, 0)) != 0 ||
+	    (r = prepare(s, "INSERT OR REPLACE INTO object_meta (bucket_id,"
+			 " key, etag, size, last_modified, mode, uid, gid, mtime,"
+			 " mtime_nsec) SELECT id, ?2, ?3, ?5, ?4, ?6, ?7, ?8, ?9,"
+			 " ?10 FROM storage_buckets WHERE name = ?1", &ins,
+			 NULL, 0)) != 0)
+		goto out;
+	for (i = 0; i < n && r == 0; i++) {
+		const struct bfs_meta_rec *m = &rec[i];
+		sqlite3_stmt *st = m->indexed ? up : ins;
+
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		bind_str(&rc, st, 1, bucket);
+		bind_str(&rc, st, 2, m->key);
+		bind_str(&rc, st, 3, m->etag);
+		bind_i64(&rc, st, 4, m->last_modified);
+		if (!m->indexed) {
+			bind_i64(&rc, st, 5, (int64_t)m->size);
+			if (m->has_mode)
+				bind_i64(&rc, st, 6, m->mode);
+			if (m->has_uid)
+				bind_i64(&rc, st, 7, m->uid);
+			if (m->has_gid)
+				bind_i64(&rc, st, 8, m->gid);
+			bind_i64(&rc, st, 9, m->mtime);
+			bind_i64(&rc, st, 10, m->mtime_nsec);
+		}
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		if (rc != SQLITE_DONE)
+			r = db_fail(s, rc, NULL, 0, "record known metadata");
+		rc = SQLITE_OK;
+	}
+out:
+	sqlite3_finalize(up);
+	sqlite3_finalize(ins);
+	r = tx_end(s, r, NULL, 0);
+unlock:
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }

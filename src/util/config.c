@@ -220,7 +220,7 @@ enum bkey {
 	BK_PROVIDER, BK_DESCRIPTION, BK_BUCKET_NAME, BK_PREFIX, BK_REGION,
 	BK_ENDPOINT, BK_ACCOUNT_ID, BK_PATH, BK_PATH_STYLE, BK_READ_ONLY,
 	BK_ACCESS_KEY_ID, BK_SECRET, BK_SECRET_FILE, BK_SESSION_TOKEN,
-	BK_DEFAULT, BK_COUNT,
+	BK_DEFAULT, BK_LIST_METADATA, BK_COUNT,
 	BK_NAME = BK_COUNT           /* the section name, for messages */
 };
 
@@ -228,18 +228,37 @@ static const char *const bkey_names[BK_COUNT + 1] = {
 	"provider", "description", "bucket_name", "prefix", "region",
 	"endpoint", "account_id", "path", "path_style", "read_only",
 	"access_key_id", "secret_access_key", "secret_access_key_file",
-	"session_token", "default", "name"
+	"session_token", "default", "list_metadata", "name"
 };
 
 enum mkey {
 	MK_DATABASE, MK_CACHE_DIR, MK_CACHE_SIZE, MK_MASTER_KEY_FILE,
-	MK_LOG_LEVEL, MK_UPLOAD_TIMEOUT, MK_CA_BUNDLE, MK_COUNT
+	MK_LOG_LEVEL, MK_UPLOAD_TIMEOUT, MK_CA_BUNDLE, MK_LIST_METADATA,
+	MK_COUNT
 };
 
 static const char *const mkey_names[MK_COUNT] = {
 	"database", "cache_dir", "cache_size", "master_key_file",
-	"log_level", "upload_timeout", "ca_bundle"
+	"log_level", "upload_timeout", "ca_bundle", "list_metadata"
 };
+
+static const char *const list_meta_names[] = { NULL, "head", "listing" };
+
+int bfs_list_meta_parse(const char *s)
+{
+	int i;
+
+	for (i = BFS_LIST_META_HEAD; i <= BFS_LIST_META_LISTING; i++)
+		if (s && strcmp(s, list_meta_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *bfs_list_meta_name(int v)
+{
+	return v >= BFS_LIST_META_HEAD && v <= BFS_LIST_META_LISTING
+	       ? list_meta_names[v] : NULL;
+}
 
 static void free_secret(char **p)
 {
@@ -287,6 +306,7 @@ int bfs_bucket_conf_copy(struct bfs_bucket_conf *dst,
 	dst->provider = src->provider;
 	dst->path_style = src->path_style;
 	dst->read_only = src->read_only;
+	dst->list_metadata = src->list_metadata;
 	dst->has_secret = src->has_secret;
 	dst->has_session_token = src->has_session_token;
 	dst->defaults = src->defaults;
@@ -905,6 +925,13 @@ static int bucket_key(struct cfg_ctx *x, int k, const char *v, char *reason,
 		else
 			b->read_only = t;
 		break;
+	case BK_LIST_METADATA:
+		if ((t = bfs_list_meta_parse(v)) < 0) {
+			snprintf(reason, rlen, "expected head or listing");
+			goto out;
+		}
+		b->list_metadata = t;
+		break;
 	case BK_ACCESS_KEY_ID:
 		r = secret_value(v, &b->access_key_id, reason, rlen);
 		if (r)
@@ -1009,6 +1036,12 @@ static int main_key(struct cfg_ctx *x, int k, const char *v, char *reason,
 			return BFS_ERR_CONFIG;
 		}
 		c->upload_timeout = (int)t;
+		return 0;
+	case MK_LIST_METADATA:
+		if ((c->list_metadata = bfs_list_meta_parse(v)) < 0) {
+			snprintf(reason, rlen, "expected head or listing");
+			return BFS_ERR_CONFIG;
+		}
 		return 0;
 	default:
 		snprintf(reason, rlen, "unknown key");
@@ -1311,6 +1344,7 @@ int bfs_config_parse(const char *text, const char *filename,
 	c->cache_size = 2ull << 30;
 	c->log_level = BFS_LOG_INFO;
 	c->upload_timeout = 60;
+	c->list_metadata = BFS_LIST_META_HEAD;
 	r = cfg_locate(x.fname, &c->file, &c->dir);
 	if (r) {
 		cfg_fail(&x, 0, r, "cannot locate the config file's folder");

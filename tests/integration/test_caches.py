@@ -271,3 +271,122 @@ def test_repeated_ls_l(s3):
     s3.m.unmount()
     s3.m.start()
     assert ls_l(d) == first
+
+
+# ------------------------------------------------- list_metadata = listing
+
+KERNEL_TTL = 1.0               # fs.c fs_init: entry_timeout, attr_timeout
+
+
+def plant_s3fs_objects(b):
+    """A plain object, one with an s3fs mode and owner, an s3fs symlink."""
+    c = b.client
+    assert c.put(b.remote, "f/plain", b"12345") == 200
+    assert c.put(b.remote, "f/priv", b"secret",
+                 headers={"x-amz-meta-mode": str(stat.S_IFREG | 0o600),
+                          "x-amz-meta-uid": "4242",
+                          "x-amz-meta-gid": "4343",
+                          "x-amz-meta-mtime": str(T2001)}) == 200
+    assert c.put(b.remote, "f/link", b"plain",
+                 headers={"x-amz-meta-mode":
+                          str(stat.S_IFLNK | 0o777)}) == 200
+
+
+def ls_lines(d):
+    return {ln.split(" -> ")[0].split()[-1]: ln
+            for ln in ls_l(d).splitlines()[1:]}
+
+
+def test_list_metadata_listing(backend, mount):
+    """list_metadata = listing (per bucket): `ls -l` takes objects without
+    x-amz-meta-mode from the listing alone (regular file, 0644, the
+    mount's owner, LastModified), with no HEAD; a stat after the kernel's
+    attribute timeout, an open or a readlink HEADs the object, and later
+    listings show what that HEAD learned."""
+    b = backend("s3", list_metadata="listing")
+    plant_s3fs_objects(b)
+    m = mount([b])
+    d = os.path.join(m.path("b1"), "f")
+    lines = ls_lines(d)
+    assert sorted(lines) == ["link", "plain", "priv"]
+    for n in ("link", "plain", "priv"):
+        assert lines[n].startswith("-rw-r--r--"), lines[n]
+    assert lines["priv"].split()[4] == "6"
+    # Open within the kernel's timeout: the kernel still takes the link for
+    # a file; the daemon HEADs it, answers ESTALE, the VFS looks it up again
+    # and follows the link.
+    assert read(os.path.join(d, "link")) == b"12345"
+    time.sleep(KERNEL_TTL + 0.5)
+    st = os.lstat(os.path.join(d, "priv"))
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    assert (st.st_uid, st.st_gid, int(st.st_mtime)) == (4242, 4343, T2001)
+    assert stat.S_ISLNK(os.lstat(os.path.join(d, "link")).st_mode)
+    assert os.readlink(os.path.join(d, "link")) == "plain"
+    lines = ls_lines(d)
+    assert lines["priv"].startswith("-rw-------")
+    assert lines["link"].startswith("l")
+    assert lines["plain"].startswith("-rw-r--r--")
+
+
+def test_list_metadata_listing_global_and_head_default(backend, mount):
+    """The [bucketfs] key applies to every bucket without its own; the
+    default (head) shows s3fs modes and symlinks in the first `ls -l`."""
+    b1 = backend("s3")
+    b2 = backend("s3", name="b2", list_metadata="head")
+    plant_s3fs_objects(b1)
+    plant_s3fs_objects(b2)
+    m = mount([b1, b2], conf_extra="list_metadata = listing")
+    one = ls_lines(os.path.join(m.path("b1"), "f"))
+    two = ls_lines(os.path.join(m.path("b2"), "f"))
+    assert one["priv"].startswith("-rw-r--r--")
+    assert one["link"].startswith("-rw-r--r--")
+    assert two["priv"].startswith("-rw-------")
+    assert two["link"].startswith("l") and two["link"].endswith("-> plain")
+
+
+# ------------------------------------------------------ known metadata
+
+def heads_since_start(m):
+    """HEADs of the files k/mine, k/link, k/theirs logged by the daemon's
+    latest start (the folder's own lookup HEADs k and k/)."""
+    text = m.stderr().split("==== start")[-1]
+    return [ln for ln in text.splitlines() if "http HEAD" in ln and
+            any(" k/%s:" % n in ln for n in ("mine", "link", "theirs"))]
+
+
+def test_listing_known_metadata_without_head(s3):
+    """Files written through the mount (the index) and objects HEADed once
+    (object_meta) are listed by a fresh mount without a HEAD while the
+    listing shows the same etag, size and LastModified; a metadata-only
+    change by another client (a copy onto itself) changes LastModified and
+    is HEADed and shown."""
+    d = s3.p("k")
+    os.mkdir(d)
+    write(os.path.join(d, "mine"), b"mine")
+    os.chmod(os.path.join(d, "mine"), 0o640)
+    os.symlink("mine", os.path.join(d, "link"))
+    key = s3.b.prefix + "k/theirs"
+    assert s3.b.client.put(s3.b.remote, key, b"theirs", headers={
+        "x-amz-meta-mode": str(stat.S_IFREG | 0o600)}) == 200
+    first = ls_l(d)
+    s3.m.unmount()
+    s3.m.start()
+    assert ls_l(d) == first
+    assert heads_since_start(s3.m) == []
+    lines = ls_lines(d)
+    assert lines["mine"].startswith("-rw-r-----")
+    assert lines["link"].startswith("l") and lines["link"].endswith("-> mine")
+    assert lines["theirs"].startswith("-rw-------")
+    # another client changes only the metadata (same etag, new LastModified)
+    time.sleep(1.1)
+    st, _, _ = s3.b.client.request("PUT", s3.b.remote, key, headers={
+        "x-amz-copy-source": "/%s/%s" % (s3.b.remote, key),
+        "x-amz-metadata-directive": "REPLACE",
+        "x-amz-meta-mode": str(stat.S_IFREG | 0o604)})
+    assert st == 200
+    s3.m.unmount()
+    s3.m.start()
+    lines = ls_lines(d)
+    assert lines["theirs"].startswith("-rw----r--"), lines["theirs"]
+    assert lines["mine"].startswith("-rw-r-----")
+    assert heads_since_start(s3.m) != []

@@ -586,6 +586,44 @@ START_TEST(section_errors)
 }
 END_TEST
 
+START_TEST(list_metadata_key)
+{
+	struct bfs_config *c = parse_ok("");
+
+	ck_assert_int_eq(c->list_metadata, BFS_LIST_META_HEAD);
+	bfs_config_free(c);
+	c = parse_ok("[bucketfs]\nlist_metadata = listing\n\n"
+		     "[bucket a]\nprovider = local\npath = /a\n\n"
+		     "[bucket b]\nprovider = local\npath = /b\n"
+		     "list_metadata = head\n\n"
+		     "[bucket c]\nprovider = s3\nbucket_name = c\n"
+		     "list_metadata = listing\n");
+	ck_assert_int_eq(c->list_metadata, BFS_LIST_META_LISTING);
+	ck_assert_uint_eq(c->nbuckets, 3);
+	ck_assert_int_eq(c->buckets[0].list_metadata, BFS_LIST_META_UNSET);
+	ck_assert_int_eq(c->buckets[1].list_metadata, BFS_LIST_META_HEAD);
+	ck_assert_int_eq(c->buckets[2].list_metadata, BFS_LIST_META_LISTING);
+	{
+		struct bfs_bucket_conf cp;
+
+		ck_assert_int_eq(bfs_bucket_conf_copy(&cp, &c->buckets[2]), 0);
+		ck_assert_int_eq(cp.list_metadata, BFS_LIST_META_LISTING);
+		bfs_bucket_conf_clear(&cp);
+	}
+	bfs_config_free(c);
+	parse_err("[bucketfs]\nlist_metadata = lazy\n",
+		  FAKE ":2: key 'list_metadata': expected head or listing");
+	parse_err("[bucket x]\nprovider = local\npath = /x\nlist_metadata = HEAD\n",
+		  FAKE ":4: key 'list_metadata': expected head or listing");
+	ck_assert_int_eq(bfs_list_meta_parse("head"), BFS_LIST_META_HEAD);
+	ck_assert_int_eq(bfs_list_meta_parse("listing"), BFS_LIST_META_LISTING);
+	ck_assert_int_eq(bfs_list_meta_parse(""), -1);
+	ck_assert_int_eq(bfs_list_meta_parse(NULL), -1);
+	ck_assert_ptr_null(bfs_list_meta_name(BFS_LIST_META_UNSET));
+	ck_assert_str_eq(bfs_list_meta_name(BFS_LIST_META_LISTING), "listing");
+}
+END_TEST
+
 START_TEST(bucket_errors)
 {
 	parse_err("[bucket x]\nprovider = gcs\n",
@@ -1012,6 +1050,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, long_lines);
 	tcase_add_test(tc, section_errors);
 	tcase_add_test(tc, bucket_errors);
+	tcase_add_test(tc, list_metadata_key);
 	tcase_add_test(tc, env_secrets);
 	tcase_add_test(tc, secret_files);
 	tcase_add_test(tc, load_errors);

@@ -193,6 +193,59 @@ START_TEST(test_s3_doc_get_object)
 }
 END_TEST
 
+/* The signing key cache: the same signature again, and other secrets,
+ * days and regions (more than the cache holds) are never confused. */
+START_TEST(test_signing_key_cache)
+{
+	const struct bfs_sigv4_kv hdr[] = {
+		{ "Host", "examplebucket.s3.amazonaws.com" },
+		{ "Range", "bytes=0-9" },
+	};
+	static const char *const secrets[] = {
+		DOC_SECRET, "other-secret-1", "other-secret-2", "other-secret-3",
+		"other-secret-4", "other-secret-5"
+	};
+	static char first[6][3][1024];
+	struct bfs_sigv4_req r;
+	struct bfs_sigv4_out out;
+	size_t i, j, round;
+
+	memset(&r, 0, sizeof(r));
+	r.method = "GET";
+	r.uri = "/test.txt";
+	r.headers = hdr;
+	r.nheaders = 2;
+	r.payload_hash = BFS_SIGV4_EMPTY_SHA256;
+	r.service = "s3";
+	r.access_key = "AKIAIOSFODNN7EXAMPLE";
+	r.add_content_sha256 = 1;
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < 6; i++) {
+			for (j = 0; j < 3; j++) {
+				r.secret = secrets[i];
+				r.region = j == 2 ? "eu-west-1" : "us-east-1";
+				r.now = DOC_TIME + (time_t)j * 86400;
+				ck_assert_int_eq(bfs_sigv4_sign(&r, &out, NULL, NULL), 0);
+				if (round == 0)
+					snprintf(first[i][j], sizeof(first[i][j]), "%s",
+						 out.authorization);
+				else
+					ck_assert_str_eq(out.authorization, first[i][j]);
+			}
+		}
+	}
+	ck_assert_str_eq(first[0][0],
+		"AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
+		"SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
+		"Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+	for (i = 0; i < 6; i++)
+		for (j = 0; j < 3; j++)
+			if (i || j)
+				ck_assert_str_ne(first[i][j], first[0][0]);
+	ck_assert_str_ne(first[1][0], first[2][0]);
+}
+END_TEST
+
 /* S3 docs, "Authenticating Requests: Using Query Parameters" example. */
 START_TEST(test_s3_doc_presign)
 {
@@ -295,6 +348,7 @@ Suite *sigv4_suite(void)
 			    (int)(sizeof(cases) / sizeof(cases[0])));
 	tcase_add_test(tc, test_s3_doc_get_object);
 	tcase_add_test(tc, test_s3_doc_presign);
+	tcase_add_test(tc, test_signing_key_cache);
 	tcase_add_test(tc, test_uri_encode);
 	tcase_add_test(tc, test_missing_host_and_token);
 	suite_add_tcase(s, tc);

@@ -24,6 +24,10 @@
 #include <sqlite3.h>
 
 #include "bfs_config.h"
+#include "../../src/store/store_int.h"
+
+/* The latest schema (migrations.c: appended migrations raise it). */
+#define SCHEMA_VERSION bfs_store_schema_version()
 #include "bfs_crypto.h"
 #include "bfs_ctlfile.h"
 #include "bfs_error.h"
@@ -239,7 +243,7 @@ START_TEST(open_migrates_and_reopens)
 	add_bucket(s, "media", BFS_PROV_S3, "s3cr3t");
 	bfs_store_close(s);
 	db = raw_open();
-	ck_assert_int_eq(raw_int(db, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(raw_int(db, "PRAGMA user_version"), SCHEMA_VERSION);
 	mode = raw_text(db, "PRAGMA journal_mode");
 	ck_assert_str_eq(mode, "wal");
 	free(mode);
@@ -271,7 +275,7 @@ START_TEST(open_upgrades_older_database)
 	s = open_store();
 	bfs_store_close(s);
 	db = raw_open();
-	ck_assert_int_eq(raw_int(db, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(raw_int(db, "PRAGMA user_version"), SCHEMA_VERSION);
 	ck_assert_int_eq(raw_int(db, "SELECT x FROM other"), 42);
 	sqlite3_close(db);
 }
@@ -357,6 +361,7 @@ START_TEST(bucket_add_get_list)
 	ck_assert_ptr_null(b.account_id);
 	ck_assert_int_eq(b.path_style, 1);
 	ck_assert_int_eq(b.read_only, 0);
+	ck_assert_int_eq(b.list_metadata, BFS_LIST_META_UNSET);
 	ck_assert_str_eq(b.access_key_id, "AKIDEXAMPLE");
 	ck_assert_str_eq(b.secret_access_key, "secret-one");
 	ck_assert_str_eq(b.session_token, "token-one");
@@ -477,12 +482,14 @@ START_TEST(bucket_update)
 	mk_bucket(&b, "uploads", BFS_PROV_S3, "other-remote", NULL);
 	b.has_secret = 1;
 	b.read_only = 1;
+	b.list_metadata = BFS_LIST_META_LISTING;
 	b.region = (free(b.region), xdup("eu-west-1"));
 	ck_assert_int_eq(bfs_store_bucket_update(s, &b, NULL, err, sizeof(err)), 0);
 	ck_assert_int_eq(bfs_store_bucket_get(s, "uploads", key1, &got), 0);
 	ck_assert_str_eq(got.bucket_name, "other-remote");
 	ck_assert_str_eq(got.region, "eu-west-1");
 	ck_assert_int_eq(got.read_only, 1);
+	ck_assert_int_eq(got.list_metadata, BFS_LIST_META_LISTING);
 	ck_assert_str_eq(got.secret_access_key, "first");
 	ck_assert_uint_eq(got.defaults, BFS_ROLE_BIT(BFS_ROLE_CHAT));
 	bfs_bucket_conf_clear(&got);
@@ -954,6 +961,103 @@ static int collect_cb(void *arg, const struct bfs_file_row *r)
 	c->n++;
 	return c->stop_after && c->n >= c->stop_after ? 7 : 0;
 }
+
+struct meta_seen {
+	char keys[8][64];
+	int64_t lm[8];
+	unsigned indexed[8], has_mode[8];
+	uint32_t mode[8];
+	int n;
+};
+
+static int meta_collect(void *arg, const struct bfs_meta_rec *r)
+{
+	struct meta_seen *m = arg;
+
+	ck_assert_int_lt(m->n, 8);
+	snprintf(m->keys[m->n], sizeof(m->keys[0]), "%s", r->key);
+	m->lm[m->n] = r->last_modified;
+	m->indexed[m->n] = r->indexed;
+	m->has_mode[m->n] = r->has_mode;
+	m->mode[m->n] = r->mode;
+	m->n++;
+	return 0;
+}
+
+/* Known metadata: index rows and HEAD results of one folder's children;
+ * last_modified recorded once per etag, cleared by a write. */
+START_TEST(known_metadata)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_file_row r;
+	struct bfs_meta_rec rec[3];
+	struct meta_seen m;
+	static const char *const keys[] = {
+		"d/a", "d/sub/deeper", "d0", "dx/a", "e/a"
+	};
+	size_t i;
+
+	add_bucket(s, "a", BFS_PROV_S3, NULL);
+	memset(&r, 0, sizeof(r));
+	r.bucket = (char *)"a";
+	r.etag = (char *)"e1";
+	r.size = 5;
+	r.mode = 0100640;
+	for (i = 0; i < 5; i++) {
+		r.key = (char *)keys[i];
+		ck_assert_int_eq(bfs_store_file_put(s, &r), 0);
+	}
+	memset(&m, 0, sizeof(m));
+	ck_assert_int_eq(bfs_store_meta_folder(s, "a", "d/", meta_collect, &m), 0);
+	ck_assert_int_eq(m.n, 1);
+	ck_assert_str_eq(m.keys[0], "d/a");
+	ck_assert_int_eq(m.lm[0], 0);
+	ck_assert_uint_eq(m.indexed[0], 1);
+	ck_assert_uint_eq(m.mode[0], 0100640);
+	memset(rec, 0, sizeof(rec));
+	rec[0].key = "d/a";                 /* index: first LastModified */
+	rec[0].etag = "e1";
+	rec[0].last_modified = 1700000000;
+	rec[0].indexed = 1;
+	rec[1].key = "d/foreign";           /* a HEAD result, no mode */
+	rec[1].etag = "e2";
+	rec[1].size = 9;
+	rec[1].last_modified = 1700000001;
+	rec[2].key = "d/wrong-etag";        /* not indexed: a HEAD result */
+	rec[2].etag = "e3";
+	rec[2].has_mode = 1;
+	rec[2].mode = 0120777;
+	rec[2].last_modified = 1700000002;
+	ck_assert_int_eq(bfs_store_meta_record(s, "a", rec, 3), 0);
+	/* a second record of the index row does not move its LastModified */
+	rec[0].last_modified = 1800000000;
+	ck_assert_int_eq(bfs_store_meta_record(s, "a", rec, 1), 0);
+	memset(&m, 0, sizeof(m));
+	ck_assert_int_eq(bfs_store_meta_folder(s, "a", "d/", meta_collect, &m), 0);
+	ck_assert_int_eq(m.n, 3);
+	ck_assert_str_eq(m.keys[0], "d/a");
+	ck_assert_int_eq(m.lm[0], 1700000000);
+	ck_assert_str_eq(m.keys[1], "d/foreign");
+	ck_assert_uint_eq(m.indexed[1], 0);
+	ck_assert_uint_eq(m.has_mode[1], 0);
+	ck_assert_str_eq(m.keys[2], "d/wrong-etag");
+	ck_assert_uint_eq(m.mode[2], 0120777);
+	/* a write through the mount clears it */
+	r.key = (char *)"d/a";
+	r.etag = (char *)"e9";
+	ck_assert_int_eq(bfs_store_file_put(s, &r), 0);
+	memset(&m, 0, sizeof(m));
+	ck_assert_int_eq(bfs_store_meta_folder(s, "a", "d/", meta_collect, &m), 0);
+	ck_assert_int_eq(m.lm[0], 0);
+	/* the bucket root: only "d0" among the index rows */
+	memset(&m, 0, sizeof(m));
+	ck_assert_int_eq(bfs_store_meta_folder(s, "a", "", meta_collect, &m), 0);
+	ck_assert_int_eq(m.n, 1);
+	ck_assert_str_eq(m.keys[0], "d0");
+	ck_assert_int_eq(bfs_store_meta_record(s, "a", rec, 0), 0);
+	bfs_store_close(s);
+}
+END_TEST
 
 START_TEST(file_index_rows)
 {
@@ -1479,7 +1583,7 @@ START_TEST(journal_upgrade_from_version_1)
 
 	s = open_store();
 	db = raw_open();
-	ck_assert_int_eq(raw_int(db, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(raw_int(db, "PRAGMA user_version"), SCHEMA_VERSION);
 	ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE"
 				 " type = 'table' AND name = 'upload_journal'"), 1);
 	ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM assignments"), 1);
@@ -1702,6 +1806,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, journal_holds_bucket);
 	tcase_add_test(tc, journal_conflict_names);
 	tcase_add_test(tc, journal_age_strings);
+	tcase_add_test(tc, known_metadata);
 	suite_add_tcase(s, tc);
 	return s;
 }
