@@ -263,8 +263,9 @@ class Mount:
 
     kind = "?"
 
-    def __init__(self, bench, tag):
+    def __init__(self, bench, tag, extra=""):
         self.b = bench
+        self.extra = extra          # more [bucket] lines (bucketfs only)
         self.dir = tempfile.mkdtemp(prefix="%s-%s-" % (self.kind, tag),
                                     dir=bench.mounts_dir)
         self.mnt = os.path.join(self.dir, "mnt")
@@ -401,9 +402,10 @@ class BucketfsMount(Mount):
                     "log_level = warn\n\n[bucket %s]\nprovider = s3\n"
                     "bucket_name = %s\nendpoint = %s\npath_style = true\n"
                     "region = %s\naccess_key_id = %s\n"
-                    "secret_access_key_file = %s\n"
+                    "secret_access_key_file = %s\n%s"
                     % (self.b.args.cache_size, BFS_NAME, BUCKET,
-                       srv.endpoint, srv.region, srv.access_key, secret))
+                       srv.endpoint, srv.region, srv.access_key, secret,
+                       self.extra))
         p = subprocess.run([self.b.bucketctl, "-c", self.cfg, "init"],
                            capture_output=True, text=True, timeout=60)
         if p.returncode != 0:
@@ -510,9 +512,10 @@ class Bench:
         if m.kind == "bucketfs":
             self.cache_peak = max(self.cache_peak, m.cache_peak)
 
-    def mount(self, target, tag):
-        cls = BucketfsMount if target == "bucketfs" else S3fsMount
-        return cls(self, tag)
+    def mount(self, target, tag, extra=""):
+        if target == "bucketfs":
+            return BucketfsMount(self, tag, extra)
+        return S3fsMount(self, tag)
 
     # ---- setup ----
     def setup(self):
@@ -741,6 +744,19 @@ class Bench:
         self.rec_mount("W4", m)
         self.rec("W4", "cold s", t, res[0])
         self.rec("W4", "warm s", t, res[1])
+        if t != "bucketfs":
+            return
+        # The opt-in mode that answers ls -l from the listing alone
+        # (list_metadata = listing): no HEAD per object, like
+        # mountpoint-s3, goofys and rclone.  Fresh mount and database.
+        with self.mount(t, "w4l", "list_metadata = listing\n") as m:
+            dt, out = self.timed(["ls", "-l", m.path(folder)], timeout=1800)
+            lines = [x for x in out.splitlines() if not x.startswith("total ")]
+            if len(lines) != n:
+                raise CheckError("W4 listing mode: ls -l listed %d entries, "
+                                 "wanted %d" % (len(lines), n))
+        self.rec_mount("W4", m)
+        self.rec("W4", "cold s, list_metadata = listing", t, dt)
 
     def fs_w6(self, t, pre, run):
         with self.mount(t, "w6in") as m:
@@ -896,6 +912,7 @@ class Bench:
             raise CheckError("W4: the server lists %d objects, wanted %d"
                              % (len(keys), n))
         self.rec("W4", "cold s", "direct", dt)   # 2nd listing of the run
+        self.rec("W4", "cold s, list_metadata = listing", "direct", dt)
 
     def cleanup_run(self, run):
         keys = self.keys_under("r%d/" % run)
