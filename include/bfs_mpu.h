@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #define BFS_MPU_BASE (8ull << 20)        /* first part size */
+#define BFS_MPU_SINGLE_MAX (8ull << 20)  /* larger objects go multipart */
 #define BFS_MPU_MAX_PARTS 10000u
 #define BFS_MPU_GROW_EVERY 1000u
 #define BFS_MPU_MAX_OBJECT (5ull << 40)  /* 5 TiB */
