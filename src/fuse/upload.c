@@ -17,6 +17,17 @@
  * http layer, with exponential backoff and full jitter; a job reports
  * only what is left after those.
  *
+ * WHAT a job sends: a file up to 8 MiB, or any file of a provider
+ * without multipart ops (local), goes by put_fd.  Larger files on s3/r2
+ * go through bfs_mp_store() (mpu.c, its own DESIGN): a multipart upload
+ * whose id is journaled before the first part, resumed by the next job
+ * (or the next start) with the parts already stored, never aborted on
+ * failure; parts of a sequentially written file are already sent while
+ * it is written (streaming), so the job at close only sends the tail and
+ * completes.  Ids nobody uses any more are aborted by the worker
+ * (bfs_mp_reap, each tick when asked) and, with foreign uploads older
+ * than multipart_max_age, by a sweep when the worker starts.
+ *
  * close/flush/fsync (bfs_ofile_sync_locked) start a job and wait for it on
  * of->cv; a failed job is followed by another after a jittered backoff
  * until upload_timeout has passed since the call started.  Then the call
@@ -27,8 +38,10 @@
  * still dirty, plus every journal row adopted at start.  The queue holds
  * a reference on each, so the file stays in the open-file table: a later
  * open sees the staged content, never an older remote copy.  The WORKER
- * thread wakes every second, starts a job for each queued file whose
- * backoff (1 s doubling to 30 s, jittered) has passed, and drops files
+ * thread first sweeps multipart uploads (bfs_mp_sweep: network, so not
+ * on the mount's path), then wakes every second, starts a job for each
+ * queued file whose backoff (1 s doubling to 30 s, jittered) has passed,
+ * and drops files
  * that are clean (stored) or unlinked.  It guarantees that every
  * journaled file is retried until it lands or the daemon stops; it does
  * not order uploads and never blocks on a server itself.
