@@ -13,8 +13,8 @@
  * FLIGHT (a part thread sends it), DONE (stored, its etag known).
  *
  * STREAMING: every change of a file's bytes calls bfs_mp_wrote_locked()
- * with the changed range.  Once an appending write makes the first part
- * complete, the upload is begun (by a part thread: no network under
+ * with the changed range.  Once an appending write makes the file larger
+ * than one PUT (8 MiB, so part 1 is complete), the upload is begun (by a part thread: no network under
  * of->mu) and from then on every complete part below the file's size is
  * sent by part threads (at most MP_FILE_PARTS per file, MP_ALL_PARTS in
  * all) that pread the staging file without holding of->mu, while the
@@ -458,7 +458,8 @@ void bfs_mp_wrote_locked(struct bfs_ofile *of, uint64_t off, uint64_t len)
 		return;
 	if (!mp) {
 		/* a stream starts when an appending write completes part 1 */
-		if (end != of->size || of->size < BFS_MPU_BASE)
+		/* a file of 8 MiB or less is one PUT: no stream for it */
+		if (end != of->size || of->size <= BFS_MPU_SINGLE_MAX)
 			return;
 		if (!(mp = mp_new(of->b, of->key, BFS_MPU_BASE, 1)))
 			return;

@@ -398,3 +398,29 @@ def test_streaming_outage_eio_then_lands(faulty_s3):
     assert digest(got) == digest(want), tail(m)
     wait_for(lambda: list_uploads(b) == [], 10,
              "left over: %s" % list_uploads(b))
+
+
+def test_streaming_rename_mid_stream(faulty_s3):
+    """A file renamed while its parts stream out lands under the new name,
+    complete; the old name's upload is aborted, nothing is left over."""
+    fs = faulty_s3
+    m = fs.mount()
+    b = m.backends["b1"]
+    pc = PartCounter(fs.proxy)
+    first = rbytes(3 * PART, 11)
+    second = rbytes(PART + 99, 12)
+    fd = os.open(m.path("b1", "old.bin"), os.O_CREAT | os.O_WRONLY |
+                 os.O_TRUNC, 0o644)
+    try:
+        write_all(fd, first)
+        wait_for(lambda: 2 in pc.parts(), 20, "part 2 never streamed")
+        os.rename(m.path("b1", "old.bin"), m.path("b1", "new.bin"))
+        write_all(fd, second)
+    finally:
+        os.close(fd)
+    want = first + second
+    got = b.read("new.bin")
+    assert digest(got) == digest(want), tail(m)
+    assert b.read("old.bin") is None
+    wait_for(lambda: list_uploads(b) == [], 10,
+             "left over: %s\n%s" % (list_uploads(b), tail(m)))
