@@ -64,6 +64,9 @@ struct bfs_bucket_conf {
 	int has_session_token;
 	unsigned defaults;       /* BFS_ROLE_BIT() mask */
 	int managed_by_config;   /* declared in the config file */
+	int has_multipart_max_age;   /* set in the bucket's config section */
+	int64_t multipart_max_age;   /* seconds; 0 disables (config only,
+				      * not stored in the database) */
 };
 
 struct bfs_config {
@@ -75,6 +78,8 @@ struct bfs_config {
 	char *master_key_file;   /* absolute; may be NULL when from systemd */
 	int log_level;           /* enum bfs_log_level; default info */
 	int upload_timeout;      /* seconds; default 60 */
+	int64_t multipart_max_age; /* seconds; default 86400; 0 disables the
+				    * start-up abort of old foreign uploads */
 	char *ca_bundle;         /* NULL: system default */
 	int list_metadata;       /* enum bfs_list_meta; default HEAD */
 	struct bfs_bucket_conf *buckets;
@@ -111,5 +116,8 @@ int bfs_bucket_conf_validate(const struct bfs_bucket_conf *b, char *err,
 
 /* "2G", "512M", "100k", "12345" -> bytes; -1 on bad input. */
 int bfs_parse_size(const char *s, uint64_t *out);
+/* "90", "90s", "15m", "24h", "7d" -> seconds (at most 10 years); -1 on
+ * bad input. */
+int bfs_parse_duration(const char *s, int64_t *out);
 
 #endif

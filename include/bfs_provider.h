@@ -42,6 +42,23 @@ struct bfs_meta {
 typedef int (*bfs_list_fn)(void *arg, const char *name, int is_dir,
 			   const struct bfs_meta *meta);
 
+/* One stored part of a multipart upload (ListParts). */
+struct bfs_mpu_part {
+	unsigned number;         /* 1..10000 */
+	uint64_t size;
+	char etag[96];           /* without quotes */
+};
+
+#define BFS_MPU_ID_MAX 1024      /* room for an upload id, NUL included */
+
+/*
+ * Multipart listing callback (ListMultipartUploads): key is the full
+ * remote key, initiated epoch seconds (0 unknown).  0 goes on, non-zero
+ * stops.
+ */
+typedef int (*bfs_mpu_upload_fn)(void *arg, const char *key,
+				 const char *upload_id, int64_t initiated);
+
 enum bfs_list_flags {
 	BFS_LIST_RECURSIVE = 1   /* no delimiter: every key below prefix */
 };
@@ -88,6 +105,33 @@ struct bfs_provider_ops {
 	int (*presign)(void *st, const char *key, long expires, char **url);
 	/* Free/total space; NULL when unknown (the FUSE layer reports large). */
 	int (*statfs)(void *st, uint64_t *total, uint64_t *avail);
+
+	/*
+	 * Resumable multipart uploads, driven by the caller (upload.c), which
+	 * keeps the upload id durable between calls.  All NULL when the
+	 * provider has none (local); then put_fd is the only way.
+	 * NOTFOUND from part/list_parts/complete means the upload id is gone
+	 * (NoSuchUpload): the caller starts a new one.
+	 */
+	/* CreateMultipartUpload with the metadata of m; id into upload_id. */
+	int (*mpu_begin)(void *st, const char *key, const struct bfs_meta *m,
+			 char *upload_id, size_t idlen);
+	/* UploadPart number from fd [off, off + len); its etag out. */
+	int (*mpu_part)(void *st, const char *key, const char *upload_id,
+			unsigned number, int fd, uint64_t off, uint64_t len,
+			char *etag, size_t etag_len);
+	/* Every stored part, by number, into a new array (caller frees). */
+	int (*mpu_list_parts)(void *st, const char *key, const char *upload_id,
+			      struct bfs_mpu_part **parts, size_t *n);
+	/* CompleteMultipartUpload of parts[0..n) (ascending numbers). */
+	int (*mpu_complete)(void *st, const char *key, const char *upload_id,
+			    const struct bfs_mpu_part *parts, size_t n,
+			    char *etag_out, size_t etag_len);
+	/* AbortMultipartUpload; an id already gone is not an error. */
+	int (*mpu_abort)(void *st, const char *key, const char *upload_id);
+	/* Every upload in progress whose key starts with prefix. */
+	int (*mpu_list_uploads)(void *st, const char *prefix,
+				bfs_mpu_upload_fn fn, void *arg);
 };
 
 extern const struct bfs_provider_ops bfs_provider_local;

@@ -3,7 +3,8 @@
  * plain data out; no network).
  *
  * Listings are streamed: a parser is fed the body in chunks as it arrives
- * and calls back once per <Contents> / <CommonPrefixes> / <Upload>, so a
+ * and calls back once per <Contents> / <CommonPrefixes> / <Upload> /
+ * <Part> (ListParts), so a
  * page of 1,000 keys is never held as a tree.  The small replies (Error,
  * InitiateMultipartUpload, CompleteMultipartUpload, CopyObject, CopyPart)
  * are parsed whole into struct bfs_s3xml_reply.  Every element text is
@@ -35,6 +36,14 @@ struct bfs_s3xml_upload {
 	int64_t initiated;       /* epoch seconds; 0 unknown */
 };
 
+/* One <Part> of ListParts. */
+struct bfs_s3xml_part {
+	unsigned number;         /* PartNumber, 1..10000 */
+	uint64_t size;
+	const char *etag;        /* without quotes */
+	int64_t mtime;           /* LastModified; 0 unknown */
+};
+
 /*
  * Callbacks: return 0 to go on, > 0 to stop parsing (feed then returns
  * BFS_S3XML_STOPPED), < 0 to fail with that error.  Any may be NULL.
@@ -44,6 +53,7 @@ struct bfs_s3xml_list_cb {
 	int (*prefix)(void *arg, const char *prefix);   /* CommonPrefixes/Prefix */
 	int (*upload)(void *arg, const struct bfs_s3xml_upload *u);
 	void *arg;
+	int (*part)(void *arg, const struct bfs_s3xml_part *p);
 };
 
 #define BFS_S3XML_STOPPED 1
@@ -57,12 +67,14 @@ struct bfs_s3xml_page {
 	char *next_upload_id_marker;  /* ListMultipartUploads; NULL; caller frees */
 	int is_error;                 /* the body was an <Error> document */
 	char error_code[64];          /* its <Code> */
+	unsigned next_part_marker;    /* ListParts NextPartNumberMarker; 0 */
 };
 
 struct bfs_s3xml_list;   /* opaque streaming parser */
 
 /*
- * New streaming listing parser (ListObjectsV2 or ListMultipartUploads).
+ * New streaming listing parser (ListObjectsV2, ListMultipartUploads or
+ * ListParts).
  * url_decoded: keys and prefixes were requested with encoding-type=url
  * and are percent-decoded before the callbacks.  max_body caps the bytes
  * fed (0: BFS_S3XML_LIST_MAX).  Returns NULL on allocation failure.

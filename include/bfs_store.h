@@ -204,6 +204,11 @@ struct bfs_journal_entry {
 	int64_t created_at, updated_at;
 	int attempts;            /* failed upload attempts so far */
 	char *last_error;        /* message of the last failure, or NULL */
+	char *upload_id;         /* multipart upload the data is being sent
+				  * to (out only; set with
+				  * bfs_store_mpu_begin), or NULL */
+	uint64_t part_size;      /* its part plan (bfs_mpu.h): base */
+	int part_grow;           /* and growth flag */
 };
 
 /*
@@ -253,5 +258,38 @@ int bfs_store_journal_list(struct bfs_store *s, struct bfs_journal_entry **out,
 			   size_t *n);
 /* Frees the strings of a[0..n) and a; NULL is fine. */
 void bfs_journal_entries_free(struct bfs_journal_entry *a, size_t n);
+
+/* ---- multipart upload ids ---- */
+
+/*
+ * Every upload id the daemon creates is recorded here before its first
+ * part is sent, so none is ever forgotten on the server: an id no journal
+ * row uses any more is aborted (bfs_store_mpu_orphans) and then forgotten.
+ * Journal renames clear the row's upload id (an id belongs to its key).
+ * All writes durable as for the journal.
+ */
+/*
+ * Records upload_id of (bucket, key) and, in the same transaction, sets
+ * it with its part plan on the journal row of (bucket, key).
+ * BFS_ERR_NOTFOUND when that row is gone (the id stays recorded: an
+ * orphan for the next sweep).
+ */
+int bfs_store_mpu_begin(struct bfs_store *s, const char *bucket,
+			const char *key, const char *upload_id,
+			uint64_t part_size, int part_grow);
+/* Clears the journal row's upload id when it is upload_id. */
+int bfs_store_mpu_clear(struct bfs_store *s, const char *bucket,
+			const char *key, const char *upload_id);
+/* Forgets a recorded id (completed or aborted); absent is fine. */
+int bfs_store_mpu_forget(struct bfs_store *s, const char *upload_id);
+struct bfs_mpu_rec {
+	char *bucket, *key, *upload_id;
+	int64_t created_at;
+};
+/* Recorded ids no journal row uses, oldest first (caller frees with
+ * bfs_mpu_recs_free). */
+int bfs_store_mpu_orphans(struct bfs_store *s, struct bfs_mpu_rec **out,
+			  size_t *n);
+void bfs_mpu_recs_free(struct bfs_mpu_rec *a, size_t n);
 
 #endif

@@ -374,6 +374,7 @@ int main(int argc, char **argv)
 	bfs_fs.gid = getgid();
 	bfs_fs.upload_timeout = g.cfg->upload_timeout;
 	atomic_store(&bfs_fs.list_metadata, g.cfg->list_metadata);
+	bfs_mp_set_max_age(g.cfg);
 	bfs_fs.cache_size = g.cfg->cache_size;
 
 	if (fuse_opt_add_arg(&args, "-osubtype=bucketfs") != 0 ||

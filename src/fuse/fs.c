@@ -997,6 +997,8 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 	/* journaled (durably, the first time) before the write is acked */
 	r = bfs_ofile_set_dirty_locked(of, 1);
 out:
+	if (done)       /* parts already sent of these bytes go again */
+		bfs_mp_wrote_locked(of, (uint64_t)off, done);
 	pthread_mutex_unlock(&of->mu);
 	return r ? neg(r) : (int)size;
 }
@@ -1105,6 +1107,7 @@ out:
 /* Sets the size of an open file (staging it first); mu held. */
 static int ofile_truncate_locked(struct bfs_ofile *of, uint64_t size)
 {
+	uint64_t from = size < of->size ? size : of->size;
 	int r;
 
 	if ((r = bfs_ofile_stage_locked(of, size == 0)) != 0)
@@ -1117,7 +1120,9 @@ static int ofile_truncate_locked(struct bfs_ofile *of, uint64_t size)
 	if (size < of->acct)
 		bfs_ofile_budget_locked(of, size);
 	now_ts(&of->mtime);
-	return bfs_ofile_set_dirty_locked(of, 1);
+	r = bfs_ofile_set_dirty_locked(of, 1);
+	bfs_mp_wrote_locked(of, from, UINT64_MAX - from);
+	return r;
 }
 
 /*

@@ -88,6 +88,7 @@ struct bfs_ofile {
 	struct timespec next_try;     /* (M) queue backoff (monotonic) */
 	int backoff_s;                /* (M) */
 	uint64_t acct;                /* (M) bytes counted in the staging budget */
+	struct bfs_mp *mp;            /* (M) its multipart upload (mpu.c) */
 };
 
 struct bfs_fs_ctx {
@@ -206,6 +207,42 @@ int bfs_upq_start(void);
  * something stays journaled for the next start.
  */
 int bfs_upq_shutdown(int timeout);
+
+/* ---- mpu.c: resumable and streaming multipart uploads ---- */
+struct bfs_mp;
+/* 1 when a file of size bytes is stored as a multipart upload. */
+int bfs_mp_wanted(const struct bfs_ofile *of, uint64_t size);
+/*
+ * The staged bytes [off, off + len) changed (write; truncate: off = the
+ * smaller size, len = UINT64_MAX - off); mu held, after the change and
+ * after bfs_ofile_set_dirty_locked.  Marks parts already sent for
+ * re-sending, starts or feeds the stream of a sequentially written file.
+ */
+void bfs_mp_wrote_locked(struct bfs_ofile *of, uint64_t off, uint64_t len);
+/* Gives an adopted file its journaled upload id and plan; mu held. */
+void bfs_mp_adopt_locked(struct bfs_ofile *of, const char *upload_id,
+			 uint64_t base, int grow);
+/* Forgets of's upload (its id is aborted by the next reap); mu held. */
+void bfs_mp_drop_locked(struct bfs_ofile *of);
+/* Frees an mp no part thread uses (ofile_free). */
+void bfs_mp_free(struct bfs_mp *mp);
+/*
+ * An upload job's multipart store of key with metadata m (m->size: the
+ * job's snapshot); no lock held.  Resumes, sends what is missing,
+ * completes.  0 and the etag, or the error (the id and the stored parts
+ * are kept for the next try).
+ */
+int bfs_mp_store(struct bfs_ofile *of, const char *key,
+		 const struct bfs_meta *m, char *etag_out, size_t etag_len);
+/* Aborts recorded ids no journal row uses: when asked (reap_soon), every
+ * 30th call, or always with force.  The queue worker calls it. */
+void bfs_mp_reap(int force);
+void bfs_mp_reap_soon(void);
+/* Start-up: reap, then abort uploads older than multipart_max_age under
+ * each s3/r2 bucket's prefix that no journal row uses. */
+void bfs_mp_sweep(void);
+/* Takes multipart_max_age (global and per bucket) from the config. */
+void bfs_mp_set_max_age(const struct bfs_config *cfg);
 
 /* ---- fs.c ---- */
 

@@ -110,6 +110,10 @@ static void ofile_free(struct bfs_ofile *of)
 	}
 	if (of->dirty && !of->unlinked)
 		bfs_metrics_pending_add(-1);
+	if (of->mp) {
+		bfs_mp_free(of->mp);     /* no part thread: they hold refs */
+		bfs_mp_reap_soon();
+	}
 	atomic_fetch_sub(&staged_bytes, of->acct);
 	free(of->base_etag);
 	free(of->staging_path);
@@ -244,6 +248,7 @@ void bfs_ofile_detach(struct bfs_ofile *of)
 	pthread_mutex_lock(&of->mu);
 	unlink_locked(of);
 	journal_drop_locked(of);
+	bfs_mp_drop_locked(of);
 	of->unlinked = 1;
 	of->gen++;
 	pthread_mutex_unlock(&table_mu);
@@ -527,6 +532,7 @@ int bfs_ofile_rekey(const char *sbucket, const char *src,
 				unlink_locked(old);
 				pthread_mutex_lock(&old->mu);
 				journal_drop_locked(old);
+				bfs_mp_drop_locked(old);
 				old->unlinked = 1;
 				old->gen++;
 				pthread_mutex_unlock(&old->mu);

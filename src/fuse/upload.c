@@ -17,6 +17,17 @@
  * http layer, with exponential backoff and full jitter; a job reports
  * only what is left after those.
  *
+ * WHAT a job sends: a file up to 8 MiB, or any file of a provider
+ * without multipart ops (local), goes by put_fd.  Larger files on s3/r2
+ * go through bfs_mp_store() (mpu.c, its own DESIGN): a multipart upload
+ * whose id is journaled before the first part, resumed by the next job
+ * (or the next start) with the parts already stored, never aborted on
+ * failure; parts of a sequentially written file are already sent while
+ * it is written (streaming), so the job at close only sends the tail and
+ * completes.  Ids nobody uses any more are aborted by the worker
+ * (bfs_mp_reap, each tick when asked) and, with foreign uploads older
+ * than multipart_max_age, by a sweep when the worker starts.
+ *
  * close/flush/fsync (bfs_ofile_sync_locked) start a job and wait for it on
  * of->cv; a failed job is followed by another after a jittered backoff
  * until upload_timeout has passed since the call started.  Then the call
@@ -27,8 +38,10 @@
  * still dirty, plus every journal row adopted at start.  The queue holds
  * a reference on each, so the file stays in the open-file table: a later
  * open sees the staged content, never an older remote copy.  The WORKER
- * thread wakes every second, starts a job for each queued file whose
- * backoff (1 s doubling to 30 s, jittered) has passed, and drops files
+ * thread first sweeps multipart uploads (bfs_mp_sweep: network, so not
+ * on the mount's path), then wakes every second, starts a job for each
+ * queued file whose backoff (1 s doubling to 30 s, jittered) has passed,
+ * and drops files
  * that are clean (stored) or unlinked.  It guarantees that every
  * journaled file is retried until it lands or the daemon stops; it does
  * not order uploads and never blocks on a server itself.
@@ -230,7 +243,7 @@ static void *job_main(void *arg)
 	struct bfs_provider *p = j->b->prov;
 	struct timespec t0, t1;
 	char etag[96], *target = NULL;
-	int r, conflict = 0, same;
+	int r, conflict = 0, same, multipart = 0;
 
 	etag[0] = '\0';
 	mono_now(&t0);
@@ -243,15 +256,24 @@ static void *job_main(void *arg)
 		;
 	} else {
 		conflict = target && strcmp(target, j->key) != 0;
-		r = p->ops->put_fd(p->st, target ? target : j->key, j->fd,
-				   j->m.size, &j->m, etag, sizeof(etag));
-		bfs_rbucket_note(j->b, r);
+		if (!conflict && bfs_mp_wanted(of, j->m.size)) {
+			/* resumable: see mpu.c */
+			r = bfs_mp_store(of, j->key, &j->m, etag, sizeof(etag));
+			multipart = 1;
+		} else {
+			r = p->ops->put_fd(p->st, target ? target : j->key,
+					   j->fd, j->m.size, &j->m, etag,
+					   sizeof(etag));
+			bfs_rbucket_note(j->b, r);
+		}
 	}
 	mono_now(&t1);
 	pthread_mutex_lock(&of->mu);
 	same = of->gen == j->gen && !of->unlinked && of->b == j->b &&
 	       strcmp(of->key, j->key) == 0;
 	of->last_err = r;
+	if (r == 0 && !multipart)
+		bfs_mp_drop_locked(of);    /* stored whole: any stream is moot */
 	if (r != 0) {
 		BFS_WARN("%s/%s: upload failed: %s", j->b->name, j->key,
 			 bfs_strerror(r));
@@ -505,10 +527,13 @@ static void *worker_main(void *arg)
 	struct timespec ts;
 
 	(void)arg;
+	/* off the mount's path: ids nobody uses, old foreign uploads */
+	bfs_mp_sweep();
 	pthread_mutex_lock(&queue_mu);
 	while (!stopping) {
 		pthread_mutex_unlock(&queue_mu);
 		queue_tick();
+		bfs_mp_reap(0);
 		pthread_mutex_lock(&queue_mu);
 		if (stopping)
 			break;
@@ -601,9 +626,14 @@ static size_t adopt_journal(void)
 				  bfs_strerror(r));
 		} else {
 			BFS_INFO("recovering journaled upload %s/%s (%llu bytes, "
-				 "%d failed attempt(s) so far)", e[i].bucket,
+				 "%d failed attempt(s) so far%s)", e[i].bucket,
 				 e[i].key, (unsigned long long)of->size,
-				 e[i].attempts);
+				 e[i].attempts, e[i].upload_id ?
+				 "; multipart upload to resume" : "");
+			pthread_mutex_lock(&of->mu);
+			bfs_mp_adopt_locked(of, e[i].upload_id, e[i].part_size,
+					    e[i].part_grow);
+			pthread_mutex_unlock(&of->mu);
 			bfs_upq_add(of);
 			bfs_ofile_put(of);
 			adopted++;

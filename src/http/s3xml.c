@@ -45,6 +45,7 @@ struct s3xml_ctx {
 	uint64_t size;
 	int64_t mtime;
 	char etag[96];
+	uint64_t partno;
 	struct bfs_s3xml_page page;
 
 	/* MODE_REPLY */
@@ -181,6 +182,7 @@ static void record_clear(struct s3xml_ctx *c)
 	c->key = c->upload_id = c->prefix = NULL;
 	c->size = 0;
 	c->mtime = 0;
+	c->partno = 0;
 	c->etag[0] = '\0';
 }
 
@@ -238,6 +240,24 @@ static void list_end(struct s3xml_ctx *c, const char *parent, const char *el)
 		} else if (!strcmp(el, "NextUploadIdMarker")) {
 			free(c->page.next_upload_id_marker);
 			c->page.next_upload_id_marker = take_text(c, 0);
+		} else if (!strcmp(el, "NextPartNumberMarker")) {
+			parse_u64(c, &v);
+			c->page.next_part_marker = v > 10000 ? 0 : (unsigned)v;
+		} else if (!strcmp(el, "Part")) {
+			struct bfs_s3xml_part pt;
+
+			if (c->partno < 1 || c->partno > 10000) {
+				ctx_fail(c, BFS_ERR_PROTOCOL);
+				return;
+			}
+			pt.number = (unsigned)c->partno;
+			pt.size = c->size;
+			pt.etag = c->etag;
+			pt.mtime = c->mtime;
+			if (c->cb.part)
+				rc = c->cb.part(c->cb.arg, &pt);
+			record_clear(c);
+			callback_result(c, rc);
 		} else if (!strcmp(el, "Contents")) {
 			struct bfs_s3xml_object o;
 
@@ -281,8 +301,11 @@ static void list_end(struct s3xml_ctx *c, const char *parent, const char *el)
 	}
 	if (c->depth != 3)
 		return;
-	if (!strcmp(parent, "Contents") || !strcmp(parent, "Upload")) {
-		if (!strcmp(el, "Key")) {
+	if (!strcmp(parent, "Contents") || !strcmp(parent, "Upload") ||
+	    !strcmp(parent, "Part")) {
+		if (!strcmp(el, "PartNumber")) {
+			parse_u64(c, &c->partno);
+		} else if (!strcmp(el, "Key")) {
 			free(c->key);
 			c->key = take_text(c, c->url_decoded);
 		} else if (!strcmp(el, "Size")) {

@@ -29,7 +29,10 @@
  * Uploads above S3_SINGLE_PUT_MAX go multipart: parts of S3_PART_MIN
  * (grown so that no object needs more than 10,000 parts) sent by
  * S3_WORKERS threads pulling part numbers from a shared counter; any
- * failure stops the others and aborts the upload.
+ * failure stops the others and aborts the upload.  The same requests are
+ * also offered one by one (mpu_begin/part/list_parts/complete/abort/
+ * list_uploads) for the resumable and streaming uploads of upload.c,
+ * which keep the upload id in the journal and never abort on failure.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -911,20 +914,60 @@ out:
 	return r;
 }
 
-static void s3_mpu_abort(struct s3_mpu *u)
+/* AbortMultipartUpload of (key, upload_id); an id already gone is fine. */
+static int s3_abort_id(struct s3_state *st, const char *key, const char *id)
 {
 	struct bfs_http_resp resp;
 	struct s3_req q;
 	int r;
 
 	bfs_http_resp_init(&resp);
-	s3_req_init(&q, "DELETE", u->key, BFS_OP_MULTIPART);
-	s3_q(&q, "uploadId", u->upload_id);
-	r = s3_call(u->st, &q, &resp);
-	if (r < 0 && r != BFS_ERR_NOTFOUND)
+	s3_req_init(&q, "DELETE", key, BFS_OP_MULTIPART);
+	if ((r = s3_q(&q, "uploadId", id)) == 0)
+		r = s3_call(st, &q, &resp);
+	if (r == BFS_ERR_NOTFOUND)
+		r = 0;
+	bfs_http_resp_free(&resp);
+	return r;
+}
+
+static void s3_mpu_abort(struct s3_mpu *u)
+{
+	int r = s3_abort_id(u->st, u->key, u->upload_id);
+
+	if (r < 0)
 		BFS_WARN("%s: abort of multipart upload of %s failed: %s "
 			 "(left for cleanup)", u->st->name, u->key, bfs_strerror(r));
+}
+
+/* UploadPart `number` of (key, id) from fd [off, off + len). */
+static int s3_part_fd(struct s3_state *st, const char *key, const char *id,
+		      unsigned number, int fd, uint64_t off, uint64_t len,
+		      char *etag, size_t etag_len)
+{
+	struct bfs_http_resp resp;
+	struct bfs_meta got;
+	struct s3_req q;
+	char pn[16];
+	int r;
+
+	bfs_http_resp_init(&resp);
+	snprintf(pn, sizeof(pn), "%u", number);
+	s3_req_init(&q, "PUT", key, BFS_OP_MULTIPART);
+	if ((r = s3_q(&q, "partNumber", pn)) < 0 ||
+	    (r = s3_q(&q, "uploadId", id)) < 0)
+		goto out;
+	q.body_fd = fd;
+	q.fd_off = off;
+	q.fd_len = len;
+	if ((r = s3_call(st, &q, &resp)) < 0)
+		goto out;
+	s3_meta_from_resp(&resp, key, &got);
+	snprintf(etag, etag_len, "%s", got.etag);
+	r = got.etag[0] ? 0 : BFS_ERR_PROTOCOL;
+out:
 	bfs_http_resp_free(&resp);
+	return r;
 }
 
 /* Sends part i (0-based) of u. */
@@ -932,42 +975,32 @@ static int s3_mpu_part(struct s3_mpu *u, unsigned i)
 {
 	struct bfs_http_resp resp;
 	struct bfs_s3xml_reply reply;
-	struct bfs_meta got;
 	struct s3_req q;
 	char pn[16], range[64];
 	uint64_t off = (uint64_t)i * u->part_size;
 	uint64_t len = u->size - off < u->part_size ? u->size - off : u->part_size;
 	int r;
 
+	if (!u->copy_src)
+		return s3_part_fd(u->st, u->key, u->upload_id, i + 1, u->fd, off,
+				  len, u->etags[i], sizeof(u->etags[i]));
 	bfs_http_resp_init(&resp);
 	snprintf(pn, sizeof(pn), "%u", i + 1);
+	snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off,
+		 off + len - 1);
 	s3_req_init(&q, "PUT", u->key, BFS_OP_MULTIPART);
 	if ((r = s3_q(&q, "partNumber", pn)) < 0 ||
-	    (r = s3_q(&q, "uploadId", u->upload_id)) < 0)
+	    (r = s3_q(&q, "uploadId", u->upload_id)) < 0 ||
+	    (r = s3_h(&q, "x-amz-copy-source", u->copy_src)) < 0 ||
+	    (r = s3_h(&q, "x-amz-copy-source-range", range)) < 0)
 		goto out;
-	if (u->copy_src) {
-		snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off,
-			 off + len - 1);
-		if ((r = s3_h(&q, "x-amz-copy-source", u->copy_src)) < 0 ||
-		    (r = s3_h(&q, "x-amz-copy-source-range", range)) < 0)
-			goto out;
-		q.check_200_error = 1;
-	} else {
-		q.body_fd = u->fd;
-		q.fd_off = off;
-		q.fd_len = len;
-	}
+	q.check_200_error = 1;
 	if ((r = s3_call(u->st, &q, &resp)) < 0)
 		goto out;
-	if (u->copy_src) {
-		if ((r = bfs_s3xml_parse_reply(resp.body.p ? resp.body.p : "",
-					       resp.body.len, &reply)) < 0)
-			goto out;
-		snprintf(u->etags[i], sizeof(u->etags[i]), "%s", reply.etag);
-	} else {
-		s3_meta_from_resp(&resp, u->key, &got);
-		snprintf(u->etags[i], sizeof(u->etags[i]), "%s", got.etag);
-	}
+	if ((r = bfs_s3xml_parse_reply(resp.body.p ? resp.body.p : "",
+				       resp.body.len, &reply)) < 0)
+		goto out;
+	snprintf(u->etags[i], sizeof(u->etags[i]), "%s", reply.etag);
 	r = u->etags[i][0] ? 0 : BFS_ERR_PROTOCOL;
 out:
 	bfs_http_resp_free(&resp);
@@ -999,16 +1032,53 @@ static void *s3_mpu_worker(void *arg)
 	return NULL;
 }
 
-static int s3_mpu_complete(struct s3_mpu *u, char *etag_out, size_t etag_len)
+/*
+ * Sends a CompleteMultipartUpload body for (key, id); the new etag out
+ * (HEADed when the server answers an empty one).
+ */
+static int s3_complete_send(struct s3_state *st, const char *key,
+			    const char *id, const struct bfs_buf *body,
+			    char *etag_out, size_t etag_len)
 {
 	struct bfs_http_resp resp;
 	struct bfs_s3xml_reply reply;
-	struct bfs_buf body;
 	struct s3_req q;
-	unsigned i;
 	int r;
 
 	bfs_http_resp_init(&resp);
+	s3_req_init(&q, "POST", key, BFS_OP_MULTIPART);
+	if ((r = s3_q(&q, "uploadId", id)) < 0 ||
+	    (r = s3_h(&q, "content-type", "application/xml")) < 0)
+		goto out;
+	q.body = body->p;
+	q.body_len = body->len;
+	q.check_200_error = 1;          /* a 200 may still carry <Error> */
+	if ((r = s3_call(st, &q, &resp)) < 0)
+		goto out;
+	if ((r = bfs_s3xml_parse_reply(resp.body.p ? resp.body.p : "",
+				       resp.body.len, &reply)) < 0)
+		goto out;
+	if (!reply.etag[0] && etag_out && etag_len) {
+		/* some RGW versions answer <ETag></ETag>: ask the object */
+		struct bfs_meta hm;
+
+		if ((r = s3_head(st, key, &hm)) < 0)
+			goto out;
+		memcpy(reply.etag, hm.etag, sizeof(reply.etag));
+	}
+	s3_copy_etag(reply.etag, etag_out, etag_len);
+	r = 0;
+out:
+	bfs_http_resp_free(&resp);
+	return r;
+}
+
+static int s3_mpu_complete(struct s3_mpu *u, char *etag_out, size_t etag_len)
+{
+	struct bfs_buf body;
+	unsigned i;
+	int r;
+
 	bfs_buf_init(&body, (size_t)u->nparts * 160 + 256);
 	if ((r = bfs_buf_adds(&body, "<CompleteMultipartUpload>")) < 0)
 		goto out;
@@ -1019,31 +1089,10 @@ static int s3_mpu_complete(struct s3_mpu *u, char *etag_out, size_t etag_len)
 			goto out;
 	if ((r = bfs_buf_adds(&body, "</CompleteMultipartUpload>")) < 0)
 		goto out;
-	s3_req_init(&q, "POST", u->key, BFS_OP_MULTIPART);
-	if ((r = s3_q(&q, "uploadId", u->upload_id)) < 0 ||
-	    (r = s3_h(&q, "content-type", "application/xml")) < 0)
-		goto out;
-	q.body = body.p;
-	q.body_len = body.len;
-	q.check_200_error = 1;          /* a 200 may still carry <Error> */
-	if ((r = s3_call(u->st, &q, &resp)) < 0)
-		goto out;
-	if ((r = bfs_s3xml_parse_reply(resp.body.p ? resp.body.p : "",
-				       resp.body.len, &reply)) < 0)
-		goto out;
-	if (!reply.etag[0] && etag_out && etag_len) {
-		/* some RGW versions answer <ETag></ETag>: ask the object */
-		struct bfs_meta hm;
-
-		if ((r = s3_head(u->st, u->key, &hm)) < 0)
-			goto out;
-		memcpy(reply.etag, hm.etag, sizeof(reply.etag));
-	}
-	s3_copy_etag(reply.etag, etag_out, etag_len);
-	r = 0;
+	r = s3_complete_send(u->st, u->key, u->upload_id, &body, etag_out,
+			     etag_len);
 out:
 	bfs_buf_free(&body);
-	bfs_http_resp_free(&resp);
 	return r;
 }
 
@@ -1109,6 +1158,227 @@ static int s3_put_fd(void *vst, const char *key, int fd, uint64_t size,
 		return s3_put_single(st, key, NULL, 0, fd, size, m, etag_out,
 				     etag_len);
 	return s3_multipart(st, key, fd, NULL, size, m, etag_out, etag_len);
+}
+
+/* ------------------------------------------ multipart, driven by the caller */
+
+static int s3_op_mpu_begin(void *vst, const char *key, const struct bfs_meta *m,
+			   char *upload_id, size_t idlen)
+{
+	return s3_mpu_create(vst, key, m, upload_id, idlen);
+}
+
+static int s3_op_mpu_part(void *vst, const char *key, const char *upload_id,
+			  unsigned number, int fd, uint64_t off, uint64_t len,
+			  char *etag, size_t etag_len)
+{
+	if (number < 1 || number > S3_MAX_PARTS || fd < 0 || !etag_len)
+		return BFS_ERR_INVAL;
+	return s3_part_fd(vst, key, upload_id, number, fd, off, len, etag,
+			  etag_len);
+}
+
+struct s3_parts_ctx {
+	struct bfs_mpu_part *a;
+	size_t n, alloc;
+};
+
+static int s3_parts_add(void *arg, const struct bfs_s3xml_part *p)
+{
+	struct s3_parts_ctx *c = arg;
+	struct bfs_mpu_part *na;
+
+	if (c->n == c->alloc) {
+		if (c->alloc >= S3_MAX_PARTS)
+			return BFS_ERR_PROTOCOL;
+		c->alloc = c->alloc ? 2 * c->alloc : 64;
+		if (!(na = realloc(c->a, c->alloc * sizeof(*na))))
+			return BFS_ERR_NOMEM;
+		c->a = na;
+	}
+	c->a[c->n].number = p->number;
+	c->a[c->n].size = p->size;
+	snprintf(c->a[c->n].etag, sizeof(c->a[c->n].etag), "%s", p->etag);
+	c->n++;
+	return 0;
+}
+
+static int s3_op_mpu_list_parts(void *vst, const char *key,
+				const char *upload_id,
+				struct bfs_mpu_part **parts, size_t *n)
+{
+	struct s3_state *st = vst;
+	struct s3_parts_ctx c;
+	struct bfs_s3xml_list_cb cb;
+	struct bfs_s3xml_page page;
+	struct bfs_http_resp resp;
+	struct s3_req q;
+	char marker[16];
+	unsigned last = 0;
+	int r;
+
+	*parts = NULL;
+	*n = 0;
+	memset(&c, 0, sizeof(c));
+	memset(&page, 0, sizeof(page));
+	memset(&cb, 0, sizeof(cb));
+	cb.part = s3_parts_add;
+	cb.arg = &c;
+	bfs_http_resp_init(&resp);
+	for (;;) {
+		snprintf(marker, sizeof(marker), "%u", last);
+		s3_req_init(&q, "GET", key, BFS_OP_MULTIPART);
+		if ((r = s3_q(&q, "uploadId", upload_id)) < 0 ||
+		    (r = s3_q(&q, "max-parts", S3_LIST_PAGE)) < 0 ||
+		    (last && (r = s3_q(&q, "part-number-marker", marker)) < 0))
+			goto out;
+		q.max_body = BFS_S3XML_LIST_MAX;
+		if ((r = s3_call(st, &q, &resp)) < 0)
+			goto out;
+		if ((r = bfs_s3xml_parse_list(resp.body.p ? resp.body.p : "",
+					      resp.body.len, &cb, 0, &page)) < 0)
+			goto out;
+		if (page.is_error) {
+			r = bfs_s3err_map(200, page.error_code);
+			goto out;
+		}
+		if (!page.is_truncated)
+			break;
+		if (page.next_part_marker <= last) {
+			r = BFS_ERR_PROTOCOL;  /* would loop forever */
+			goto out;
+		}
+		last = page.next_part_marker;
+		bfs_s3xml_page_clear(&page);
+	}
+	*parts = c.a;
+	*n = c.n;
+	c.a = NULL;
+	r = 0;
+out:
+	free(c.a);
+	bfs_s3xml_page_clear(&page);
+	bfs_http_resp_free(&resp);
+	return r;
+}
+
+static int s3_op_mpu_complete(void *vst, const char *key, const char *upload_id,
+			      const struct bfs_mpu_part *parts, size_t n,
+			      char *etag_out, size_t etag_len)
+{
+	struct bfs_buf body;
+	size_t i;
+	int r;
+
+	if (etag_out && etag_len)
+		etag_out[0] = '\0';
+	if (!n || n > S3_MAX_PARTS)
+		return BFS_ERR_INVAL;
+	bfs_buf_init(&body, n * 160 + 256);
+	if ((r = bfs_buf_adds(&body, "<CompleteMultipartUpload>")) < 0)
+		goto out;
+	for (i = 0; i < n; i++)
+		if ((r = bfs_buf_addf(&body, "<Part><PartNumber>%u</PartNumber>"
+				      "<ETag>\"%s\"</ETag></Part>",
+				      parts[i].number, parts[i].etag)) < 0)
+			goto out;
+	if ((r = bfs_buf_adds(&body, "</CompleteMultipartUpload>")) < 0)
+		goto out;
+	r = s3_complete_send(vst, key, upload_id, &body, etag_out, etag_len);
+out:
+	bfs_buf_free(&body);
+	return r;
+}
+
+static int s3_op_mpu_abort(void *vst, const char *key, const char *upload_id)
+{
+	return s3_abort_id(vst, key, upload_id);
+}
+
+struct s3_uploads_ctx {
+	bfs_mpu_upload_fn fn;
+	void *arg;
+	int stopped;
+};
+
+static int s3_uploads_one(void *arg, const struct bfs_s3xml_upload *u)
+{
+	struct s3_uploads_ctx *c = arg;
+
+	if (c->fn(c->arg, u->key, u->upload_id, u->initiated)) {
+		c->stopped = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int s3_op_mpu_list_uploads(void *vst, const char *prefix,
+				  bfs_mpu_upload_fn fn, void *arg)
+{
+	struct s3_state *st = vst;
+	struct s3_uploads_ctx c;
+	struct bfs_s3xml_list_cb cb;
+	struct bfs_s3xml_page page;
+	struct bfs_http_resp resp;
+	struct s3_req q;
+	char *km = NULL, *im = NULL;
+	int r;
+
+	memset(&page, 0, sizeof(page));
+	memset(&cb, 0, sizeof(cb));
+	c.fn = fn;
+	c.arg = arg;
+	c.stopped = 0;
+	cb.upload = s3_uploads_one;
+	cb.arg = &c;
+	bfs_http_resp_init(&resp);
+	for (;;) {
+		s3_req_init(&q, "GET", NULL, BFS_OP_MULTIPART);
+		if ((r = s3_q(&q, "uploads", "")) < 0 ||
+		    (r = s3_q(&q, "prefix", prefix ? prefix : "")) < 0 ||
+		    (r = s3_q(&q, "max-uploads", S3_LIST_PAGE)) < 0 ||
+		    (r = s3_q(&q, "encoding-type", "url")) < 0 ||
+		    (km && (r = s3_q(&q, "key-marker", km)) < 0) ||
+		    (im && (r = s3_q(&q, "upload-id-marker", im)) < 0))
+			goto out;
+		q.max_body = BFS_S3XML_LIST_MAX;
+		if ((r = s3_call(st, &q, &resp)) < 0)
+			goto out;
+		r = bfs_s3xml_parse_list(resp.body.p ? resp.body.p : "",
+					 resp.body.len, &cb, 1, &page);
+		if (r == BFS_S3XML_STOPPED || c.stopped) {
+			r = 0;
+			goto out;
+		}
+		if (r < 0)
+			goto out;
+		if (page.is_error) {
+			r = bfs_s3err_map(200, page.error_code);
+			goto out;
+		}
+		if (!page.is_truncated)
+			break;
+		if (!page.next_key_marker || (km && im &&
+		    !strcmp(km, page.next_key_marker) &&
+		    page.next_upload_id_marker &&
+		    !strcmp(im, page.next_upload_id_marker))) {
+			r = BFS_ERR_PROTOCOL;  /* would loop forever */
+			goto out;
+		}
+		free(km);
+		free(im);
+		km = page.next_key_marker;
+		im = page.next_upload_id_marker;
+		page.next_key_marker = page.next_upload_id_marker = NULL;
+		bfs_s3xml_page_clear(&page);
+	}
+	r = 0;
+out:
+	free(km);
+	free(im);
+	bfs_s3xml_page_clear(&page);
+	bfs_http_resp_free(&resp);
+	return r;
 }
 
 /* ------------------------------------------------------------ copy / meta */
@@ -1471,4 +1741,10 @@ const struct bfs_provider_ops bfs_provider_s3 = {
 	.rename = NULL,
 	.presign = s3_presign,
 	.statfs = NULL,
+	.mpu_begin = s3_op_mpu_begin,
+	.mpu_part = s3_op_mpu_part,
+	.mpu_list_parts = s3_op_mpu_list_parts,
+	.mpu_complete = s3_op_mpu_complete,
+	.mpu_abort = s3_op_mpu_abort,
+	.mpu_list_uploads = s3_op_mpu_list_uploads,
 };

@@ -79,7 +79,21 @@ static const char *const migrations[] = {
 	" attempts INTEGER NOT NULL DEFAULT 0,"
 	" last_error TEXT,"
 	" UNIQUE (bucket_id, key));",
-	/* N (append-only; renumber at merge): what listings may take without
+	/* 3: resumable multipart uploads: the upload id a journal row's data
+	 *    is being sent to with its part plan, and every upload id the
+	 *    daemon created (bucket by name, no reference: a row outlives
+	 *    its bucket until the id is aborted), so none is ever lost. */
+	"ALTER TABLE upload_journal ADD COLUMN upload_id TEXT;"
+	"ALTER TABLE upload_journal ADD COLUMN part_size INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"ALTER TABLE upload_journal ADD COLUMN part_grow INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"CREATE TABLE multipart_uploads ("
+	" upload_id TEXT PRIMARY KEY,"
+	" bucket TEXT NOT NULL,"
+	" key TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL);",
+	/* 4: what listings may take without
 	 *    a HEAD.  files.last_modified: the LastModified a listing showed
 	 *    with the row's etag (NULL until a listing shows it; cleared by
 	 *    every write of the row).  object_meta: the metadata a HEAD

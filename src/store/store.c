@@ -2234,6 +2234,7 @@ void bfs_journal_entries_free(struct bfs_journal_entry *a, size_t n)
 		free(a[i].staging_path);
 		free(a[i].base_etag);
 		free(a[i].last_error);
+		free(a[i].upload_id);
 	}
 	free(a);
 }
@@ -2345,6 +2346,18 @@ unlock:
 	return r;
 }
 
+/*
+ * After a rename: a row whose upload id was created for another bucket or
+ * key loses it (an id belongs to its key); the id becomes an orphan that
+ * the sweep aborts.
+ */
+#define MPU_CLEAR_MOVED \
+	"UPDATE upload_journal SET upload_id = NULL WHERE upload_id IS NOT" \
+	" NULL AND NOT EXISTS (SELECT 1 FROM multipart_uploads m WHERE" \
+	" m.upload_id = upload_journal.upload_id AND m.key =" \
+	" upload_journal.key AND m.bucket = (SELECT name FROM" \
+	" storage_buckets b WHERE b.id = upload_journal.bucket_id))"
+
 int bfs_store_journal_rename(struct bfs_store *s, const char *sb,
 			     const char *sk, const char *dbk, const char *dk)
 {
@@ -2354,6 +2367,8 @@ int bfs_store_journal_rename(struct bfs_store *s, const char *sb,
 	r = journal_sync_full(s);
 	if (r == 0) {
 		r = keyed_rename(s, &journal_table, sb, sk, dbk, dk);
+		if (r == 0)
+			r = exec_sql(s, MPU_CLEAR_MOVED, NULL, NULL, NULL, 0);
 		journal_sync_normal(s);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -2371,6 +2386,10 @@ int bfs_store_journal_rename_prefix(struct bfs_store *s, const char *sb,
 	if (r == 0) {
 		r = keyed_rename_prefix(s, &journal_table, sb, src_prefix, dbk,
 					dst_prefix);
+		/* an upload id belongs to its old key: the moved rows start
+		 * new uploads, the old ids become orphans to abort */
+		if (r == 0)
+			r = exec_sql(s, MPU_CLEAR_MOVED, NULL, NULL, NULL, 0);
 		journal_sync_normal(s);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -2379,7 +2398,8 @@ int bfs_store_journal_rename_prefix(struct bfs_store *s, const char *sb,
 
 enum {
 	JC_ID, JC_BUCKET, JC_KEY, JC_STAGING, JC_ETAG, JC_SIZE, JC_MODE, JC_UID,
-	JC_GID, JC_MTIME, JC_CREATED, JC_UPDATED, JC_ATTEMPTS, JC_ERROR
+	JC_GID, JC_MTIME, JC_CREATED, JC_UPDATED, JC_ATTEMPTS, JC_ERROR,
+	JC_UPLOAD_ID, JC_PART_SIZE, JC_PART_GROW
 };
 
 static int journal_from_row(sqlite3_stmt *st, struct bfs_journal_entry *e)
@@ -2391,8 +2411,11 @@ static int journal_from_row(sqlite3_stmt *st, struct bfs_journal_entry *e)
 	    (r = col_dup(st, JC_KEY, &e->key)) != 0 ||
 	    (r = col_dup(st, JC_STAGING, &e->staging_path)) != 0 ||
 	    (r = col_dup(st, JC_ETAG, &e->base_etag)) != 0 ||
-	    (r = col_dup(st, JC_ERROR, &e->last_error)) != 0)
+	    (r = col_dup(st, JC_ERROR, &e->last_error)) != 0 ||
+	    (r = col_dup(st, JC_UPLOAD_ID, &e->upload_id)) != 0)
 		return r;
+	e->part_size = (uint64_t)sqlite3_column_int64(st, JC_PART_SIZE);
+	e->part_grow = sqlite3_column_int(st, JC_PART_GROW);
 	e->id = sqlite3_column_int64(st, JC_ID);
 	e->size = (uint64_t)sqlite3_column_int64(st, JC_SIZE);
 	e->mode = (uint32_t)sqlite3_column_int64(st, JC_MODE);
@@ -2418,7 +2441,8 @@ int bfs_store_journal_list(struct bfs_store *s, struct bfs_journal_entry **out,
 	pthread_mutex_lock(&s->lock);
 	r = prepare(s, "SELECT j.id, b.name, j.key, j.staging_path, j.base_etag,"
 		    " j.size, j.mode, j.uid, j.gid, j.mtime, j.created_at,"
-		    " j.updated_at, j.attempts, j.last_error"
+		    " j.updated_at, j.attempts, j.last_error, j.upload_id,"
+		    " j.part_size, j.part_grow"
 		    " FROM upload_journal j JOIN storage_buckets b"
 		    " ON b.id = j.bucket_id ORDER BY j.created_at, j.id",
 		    &st, NULL, 0);
@@ -2457,5 +2481,175 @@ out:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->lock);
 	bfs_journal_entries_free(a, cnt);
+	return r;
+}
+
+/* ---- multipart upload ids ---- */
+
+int bfs_store_mpu_begin(struct bfs_store *s, const char *bucket,
+			const char *key, const char *upload_id,
+			uint64_t part_size, int part_grow)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK, r, changed = 0;
+
+	if (!bucket || !key || !upload_id)
+		return BFS_ERR_INVAL;
+	pthread_mutex_lock(&s->lock);
+	if ((r = journal_sync_full(s)) != 0)
+		goto unlock;
+	if ((r = tx_begin(s, NULL, 0)) != 0)
+		goto normal;
+	r = prepare(s, "INSERT OR REPLACE INTO multipart_uploads (upload_id,"
+		    " bucket, key, created_at) VALUES (?1, ?2, ?3, " JOURNAL_NOW
+		    ")", &st, NULL, 0);
+	if (r != 0)
+		goto end;
+	bind_str(&rc, st, 1, upload_id);
+	bind_str(&rc, st, 2, bucket);
+	bind_str(&rc, st, 3, key);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != SQLITE_DONE) {
+		r = db_fail(s, rc, NULL, 0, "record upload id");
+		goto end;
+	}
+	rc = SQLITE_OK;
+	r = prepare(s, "UPDATE upload_journal SET upload_id = ?3, part_size = ?4,"
+		    " part_grow = ?5 WHERE key = ?2 AND bucket_id = (SELECT id"
+		    " FROM storage_buckets WHERE name = ?1)", &st, NULL, 0);
+	if (r != 0)
+		goto end;
+	bind_str(&rc, st, 1, bucket);
+	bind_str(&rc, st, 2, key);
+	bind_str(&rc, st, 3, upload_id);
+	bind_i64(&rc, st, 4, (int64_t)part_size);
+	bind_i64(&rc, st, 5, part_grow ? 1 : 0);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		r = db_fail(s, rc, NULL, 0, "journal upload id");
+	else
+		changed = sqlite3_changes(s->db);
+	sqlite3_finalize(st);
+end:
+	/* the id is recorded even when the row is gone: committed */
+	r = tx_end(s, r, NULL, 0);
+	if (r == 0 && !changed)
+		r = BFS_ERR_NOTFOUND;
+normal:
+	journal_sync_normal(s);
+unlock:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int bfs_store_mpu_clear(struct bfs_store *s, const char *bucket,
+			const char *key, const char *upload_id)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK, r;
+
+	if (!bucket || !key || !upload_id)
+		return BFS_ERR_INVAL;
+	pthread_mutex_lock(&s->lock);
+	if ((r = journal_sync_full(s)) != 0)
+		goto unlock;
+	r = prepare(s, "UPDATE upload_journal SET upload_id = NULL WHERE"
+		    " upload_id = ?3 AND key = ?2 AND bucket_id = (SELECT id"
+		    " FROM storage_buckets WHERE name = ?1)", &st, NULL, 0);
+	if (r == 0) {
+		bind_str(&rc, st, 1, bucket);
+		bind_str(&rc, st, 2, key);
+		bind_str(&rc, st, 3, upload_id);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		if (rc != SQLITE_DONE)
+			r = db_fail(s, rc, NULL, 0, "clear upload id");
+	}
+	sqlite3_finalize(st);
+	journal_sync_normal(s);
+unlock:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int bfs_store_mpu_forget(struct bfs_store *s, const char *upload_id)
+{
+	int r;
+
+	if (!upload_id)
+		return BFS_ERR_INVAL;
+	pthread_mutex_lock(&s->lock);
+	r = exec_sql(s, "DELETE FROM multipart_uploads WHERE upload_id = ?1",
+		     upload_id, NULL, NULL, 0);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+void bfs_mpu_recs_free(struct bfs_mpu_rec *a, size_t n)
+{
+	size_t i;
+
+	if (!a)
+		return;
+	for (i = 0; i < n; i++) {
+		free(a[i].bucket);
+		free(a[i].key);
+		free(a[i].upload_id);
+	}
+	free(a);
+}
+
+#define MPU_ORPHANS_MAX 100000
+
+int bfs_store_mpu_orphans(struct bfs_store *s, struct bfs_mpu_rec **out,
+			  size_t *n)
+{
+	struct bfs_mpu_rec *a = NULL, *na;
+	sqlite3_stmt *st = NULL;
+	size_t cnt = 0, alloc = 0;
+	int rc, r;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&s->lock);
+	r = prepare(s, "SELECT m.bucket, m.key, m.upload_id, m.created_at"
+		    " FROM multipart_uploads m WHERE NOT EXISTS (SELECT 1 FROM"
+		    " upload_journal j WHERE j.upload_id = m.upload_id)"
+		    " ORDER BY m.created_at", &st, NULL, 0);
+	if (r != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && cnt < MPU_ORPHANS_MAX) {
+		if (cnt == alloc) {
+			alloc = alloc ? 2 * alloc : 16;
+			if (!(na = realloc(a, alloc * sizeof(*a)))) {
+				r = BFS_ERR_NOMEM;
+				goto out;
+			}
+			a = na;
+		}
+		memset(&a[cnt], 0, sizeof(a[cnt]));
+		cnt++;
+		if ((r = col_dup(st, 0, &a[cnt - 1].bucket)) != 0 ||
+		    (r = col_dup(st, 1, &a[cnt - 1].key)) != 0 ||
+		    (r = col_dup(st, 2, &a[cnt - 1].upload_id)) != 0)
+			goto out;
+		a[cnt - 1].created_at = sqlite3_column_int64(st, 3);
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		r = db_fail(s, rc, NULL, 0, "list upload ids");
+		goto out;
+	}
+	*out = a;
+	*n = cnt;
+	a = NULL;
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	bfs_mpu_recs_free(a, cnt);
 	return r;
 }

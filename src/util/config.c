@@ -129,6 +129,42 @@ int bfs_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+int bfs_parse_duration(const char *s, int64_t *out)
+{
+	int64_t v = 0, mult = 1;
+	const char *p = s;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (*p - '0');
+		if (v > 10ll * 366 * 86400)
+			return -1;
+	}
+	switch (*p) {
+	case '\0':
+	case 's':
+		break;
+	case 'm':
+		mult = 60;
+		break;
+	case 'h':
+		mult = 3600;
+		break;
+	case 'd':
+		mult = 86400;
+		break;
+	default:
+		return -1;
+	}
+	if (*p && p[1])
+		return -1;
+	if (v * mult > 10ll * 366 * 86400)
+		return -1;
+	*out = v * mult;
+	return 0;
+}
+
 /* true/false/yes/no/on/off/1/0 -> 1/0, -1 otherwise. */
 static int parse_bool(const char *s)
 {
@@ -220,7 +256,7 @@ enum bkey {
 	BK_PROVIDER, BK_DESCRIPTION, BK_BUCKET_NAME, BK_PREFIX, BK_REGION,
 	BK_ENDPOINT, BK_ACCOUNT_ID, BK_PATH, BK_PATH_STYLE, BK_READ_ONLY,
 	BK_ACCESS_KEY_ID, BK_SECRET, BK_SECRET_FILE, BK_SESSION_TOKEN,
-	BK_DEFAULT, BK_LIST_METADATA, BK_COUNT,
+	BK_DEFAULT, BK_LIST_METADATA, BK_MULTIPART_MAX_AGE, BK_COUNT,
 	BK_NAME = BK_COUNT           /* the section name, for messages */
 };
 
@@ -228,18 +264,20 @@ static const char *const bkey_names[BK_COUNT + 1] = {
 	"provider", "description", "bucket_name", "prefix", "region",
 	"endpoint", "account_id", "path", "path_style", "read_only",
 	"access_key_id", "secret_access_key", "secret_access_key_file",
-	"session_token", "default", "list_metadata", "name"
+	"session_token", "default", "list_metadata", "multipart_max_age", "name"
 };
 
 enum mkey {
 	MK_DATABASE, MK_CACHE_DIR, MK_CACHE_SIZE, MK_MASTER_KEY_FILE,
 	MK_LOG_LEVEL, MK_UPLOAD_TIMEOUT, MK_CA_BUNDLE, MK_LIST_METADATA,
+	MK_MULTIPART_MAX_AGE,
 	MK_COUNT
 };
 
 static const char *const mkey_names[MK_COUNT] = {
 	"database", "cache_dir", "cache_size", "master_key_file",
-	"log_level", "upload_timeout", "ca_bundle", "list_metadata"
+	"log_level", "upload_timeout", "ca_bundle", "list_metadata",
+	"multipart_max_age"
 };
 
 static const char *const list_meta_names[] = { NULL, "head", "listing" };
@@ -311,6 +349,8 @@ int bfs_bucket_conf_copy(struct bfs_bucket_conf *dst,
 	dst->has_session_token = src->has_session_token;
 	dst->defaults = src->defaults;
 	dst->managed_by_config = src->managed_by_config;
+	dst->has_multipart_max_age = src->has_multipart_max_age;
+	dst->multipart_max_age = src->multipart_max_age;
 	if (dup_opt(&dst->id, src->id) ||
 	    dup_opt(&dst->name, src->name) ||
 	    dup_opt(&dst->description, src->description) ||
@@ -980,6 +1020,14 @@ static int bucket_key(struct cfg_ctx *x, int k, const char *v, char *reason,
 			}
 		}
 		break;
+	case BK_MULTIPART_MAX_AGE:
+		if (bfs_parse_duration(v, &b->multipart_max_age)) {
+			snprintf(reason, rlen, "expected a duration like 3600, "
+				 "90m, 24h or 7d (0 disables)");
+			goto out;
+		}
+		b->has_multipart_max_age = 1;
+		break;
 	default:
 		snprintf(reason, rlen, "unknown key");
 		goto out;
@@ -1040,6 +1088,13 @@ static int main_key(struct cfg_ctx *x, int k, const char *v, char *reason,
 	case MK_LIST_METADATA:
 		if ((c->list_metadata = bfs_list_meta_parse(v)) < 0) {
 			snprintf(reason, rlen, "expected head or listing");
+			return BFS_ERR_CONFIG;
+		}
+		return 0;
+	case MK_MULTIPART_MAX_AGE:
+		if (bfs_parse_duration(v, &c->multipart_max_age)) {
+			snprintf(reason, rlen, "expected a duration like 3600, "
+				 "90m, 24h or 7d (0 disables)");
 			return BFS_ERR_CONFIG;
 		}
 		return 0;
@@ -1345,6 +1400,7 @@ int bfs_config_parse(const char *text, const char *filename,
 	c->log_level = BFS_LOG_INFO;
 	c->upload_timeout = 60;
 	c->list_metadata = BFS_LIST_META_HEAD;
+	c->multipart_max_age = 86400;
 	r = cfg_locate(x.fname, &c->file, &c->dir);
 	if (r) {
 		cfg_fail(&x, 0, r, "cannot locate the config file's folder");

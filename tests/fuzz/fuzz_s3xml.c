@@ -42,7 +42,7 @@ static int on_upload(void *arg, const struct bfs_s3xml_upload *u)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t seen = 0;
-	struct bfs_s3xml_list_cb cb = { on_object, on_prefix, on_upload, &seen };
+	struct bfs_s3xml_list_cb cb = { on_object, on_prefix, on_upload, &seen, NULL };
 	struct bfs_s3xml_reply reply;
 	const char *xml = (const char *)data;
 	size_t split = size ? data[0] % (size + 1) : 0;

@@ -999,6 +999,56 @@ START_TEST(conf_copy_clear_validate)
 }
 END_TEST
 
+START_TEST(multipart_max_age)
+{
+	struct bfs_config *c;
+	struct bfs_bucket_conf cp;
+	int64_t d;
+
+	ck_assert_int_eq(bfs_parse_duration("0", &d), 0);
+	ck_assert_int_eq(d, 0);
+	ck_assert_int_eq(bfs_parse_duration("90", &d), 0);
+	ck_assert_int_eq(d, 90);
+	ck_assert_int_eq(bfs_parse_duration("2s", &d), 0);
+	ck_assert_int_eq(d, 2);
+	ck_assert_int_eq(bfs_parse_duration("15m", &d), 0);
+	ck_assert_int_eq(d, 900);
+	ck_assert_int_eq(bfs_parse_duration("24h", &d), 0);
+	ck_assert_int_eq(d, 86400);
+	ck_assert_int_eq(bfs_parse_duration("7d", &d), 0);
+	ck_assert_int_eq(d, 7 * 86400);
+	ck_assert_int_eq(bfs_parse_duration("", &d), -1);
+	ck_assert_int_eq(bfs_parse_duration("-1", &d), -1);
+	ck_assert_int_eq(bfs_parse_duration("1w", &d), -1);
+	ck_assert_int_eq(bfs_parse_duration("1hh", &d), -1);
+	ck_assert_int_eq(bfs_parse_duration("99999999999999999999", &d), -1);
+	ck_assert_int_eq(bfs_parse_duration("4000d", &d), -1);
+
+	c = parse_ok("");
+	ck_assert_int_eq(c->multipart_max_age, 86400);
+	bfs_config_free(c);
+	c = parse_ok("[bucketfs]\nmultipart_max_age = 2s\n"
+		     "[bucket a]\nprovider = s3\nbucket_name = x\nregion = r\n"
+		     "multipart_max_age = 0\n"
+		     "[bucket b]\nprovider = s3\nbucket_name = y\nregion = r\n");
+	ck_assert_int_eq(c->multipart_max_age, 2);
+	ck_assert_uint_eq(c->nbuckets, 2);
+	ck_assert_int_eq(c->buckets[0].has_multipart_max_age, 1);
+	ck_assert_int_eq(c->buckets[0].multipart_max_age, 0);
+	ck_assert_int_eq(c->buckets[1].has_multipart_max_age, 0);
+	ck_assert_int_eq(bfs_bucket_conf_copy(&cp, &c->buckets[0]), 0);
+	ck_assert_int_eq(cp.has_multipart_max_age, 1);
+	bfs_bucket_conf_clear(&cp);
+	bfs_config_free(c);
+	parse_err("[bucketfs]\nmultipart_max_age = 1w\n",
+		  FAKE ":2: key 'multipart_max_age': expected a duration like "
+		  "3600, 90m, 24h or 7d (0 disables)");
+	parse_err("[bucketfs]\nmultipart_max_age = -3\n",
+		  FAKE ":2: key 'multipart_max_age': expected a duration like "
+		  "3600, 90m, 24h or 7d (0 disables)");
+}
+END_TEST
+
 START_TEST(master_key_path)
 {
 	struct bfs_config *c = parse_ok("[bucketfs]\nmaster_key_file = /etc/bfs/mk\n");
@@ -1057,6 +1107,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, huge_and_garbage);
 	tcase_add_test(tc, conf_copy_clear_validate);
 	tcase_add_test(tc, master_key_path);
+	tcase_add_test(tc, multipart_max_age);
 	suite_add_tcase(s, tc);
 	return s;
 }

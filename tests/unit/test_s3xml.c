@@ -3,15 +3,18 @@
  * (tests/vectors/s3xml/: captured from Ceph RGW and transcribed from the
  * S3 API reference, see its README.txt), plus the two small policies that
  * decide what a reply means: the S3 error table (s3err.c) and the retry
- * policy (retry.c).
+ * policy (retry.c).  Also the multipart part plan and MD5 helpers
+ * (bfs_mpu.h) that resume uploads from ListParts.
  */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bfs_error.h"
 #include "bfs_http.h"
+#include "bfs_mpu.h"
 #include "bfs_s3xml.h"
 #include "unit.h"
 
@@ -77,7 +80,7 @@ static int on_up(void *arg, const struct bfs_s3xml_upload *u)
 static int parse_file(const char *name, int url, struct seen *s,
 		      struct bfs_s3xml_page *page)
 {
-	struct bfs_s3xml_list_cb cb = { on_obj, on_pfx, on_up, s };
+	struct bfs_s3xml_list_cb cb = { on_obj, on_pfx, on_up, s, NULL };
 	size_t len;
 	char *xml = read_vec(name, &len);
 	int r = bfs_s3xml_parse_list(xml, len, &cb, url, page);
@@ -189,7 +192,7 @@ END_TEST
 START_TEST(test_streaming_bytewise)
 {
 	struct seen s;
-	struct bfs_s3xml_list_cb cb = { on_obj, on_pfx, on_up, &s };
+	struct bfs_s3xml_list_cb cb = { on_obj, on_pfx, on_up, &s, NULL };
 	struct bfs_s3xml_page page;
 	struct bfs_s3xml_list *p;
 	size_t len, i;
@@ -346,7 +349,7 @@ START_TEST(test_hostile_and_broken)
 	struct seen s;
 	struct bfs_s3xml_page page;
 	struct bfs_s3xml_reply r;
-	struct bfs_s3xml_list_cb cb = { on_obj, on_pfx, on_up, &s };
+	struct bfs_s3xml_list_cb cb = { on_obj, on_pfx, on_up, &s, NULL };
 	struct bfs_s3xml_list *p;
 	char *big;
 	size_t n;
@@ -481,6 +484,163 @@ START_TEST(test_retry_policy)
 }
 END_TEST
 
+/* What a ListParts walk saw. */
+struct parts_seen {
+	int n;
+	unsigned num[4];
+	uint64_t size[4];
+	char etag[4][96];
+};
+
+static int on_part(void *arg, const struct bfs_s3xml_part *p)
+{
+	struct parts_seen *s = arg;
+
+	if (s->n < 4) {
+		s->num[s->n] = p->number;
+		s->size[s->n] = p->size;
+		snprintf(s->etag[s->n], 96, "%s", p->etag);
+	}
+	s->n++;
+	return 0;
+}
+
+START_TEST(test_list_parts)
+{
+	struct bfs_s3xml_list_cb cb;
+	struct bfs_s3xml_page page;
+	struct parts_seen s;
+	char *xml;
+	size_t len;
+
+	memset(&cb, 0, sizeof(cb));
+	cb.part = on_part;
+	cb.arg = &s;
+	memset(&s, 0, sizeof(s));
+	xml = read_vec("rgw-list-parts.xml", &len);
+	ck_assert_ptr_nonnull(xml);
+	ck_assert_int_eq(bfs_s3xml_parse_list(xml, len, &cb, 0, &page), 0);
+	free(xml);
+	ck_assert_int_eq(s.n, 2);
+	ck_assert_uint_eq(s.num[0], 1);
+	ck_assert_uint_eq(s.size[0], 5242880);
+	ck_assert_str_eq(s.etag[0], "4f08eef4096726bff1125e1b1b734644");
+	ck_assert_uint_eq(s.num[1], 2);
+	ck_assert_uint_eq(s.size[1], 4);
+	/* md5("tail") */
+	ck_assert_str_eq(s.etag[1], "7aea2552dfe7eb84b9443b6fc9ba6e01");
+	ck_assert_int_eq(page.is_truncated, 0);
+	bfs_s3xml_page_clear(&page);
+
+	memset(&s, 0, sizeof(s));
+	xml = read_vec("rgw-list-parts-truncated.xml", &len);
+	ck_assert_ptr_nonnull(xml);
+	ck_assert_int_eq(bfs_s3xml_parse_list(xml, len, &cb, 0, &page), 0);
+	free(xml);
+	ck_assert_int_eq(s.n, 1);
+	ck_assert_int_eq(page.is_truncated, 1);
+	ck_assert_uint_eq(page.next_part_marker, 1);
+	bfs_s3xml_page_clear(&page);
+
+	/* a part without a number, or number 0, is refused */
+	memset(&s, 0, sizeof(s));
+	{
+		static const char nonum[] = "<ListPartsResult><Part><ETag>\"x\""
+			"</ETag><Size>1</Size></Part></ListPartsResult>";
+
+		ck_assert_int_eq(bfs_s3xml_parse_list(nonum, sizeof(nonum) - 1,
+						      &cb, 0, &page),
+				 BFS_ERR_PROTOCOL);
+		bfs_s3xml_page_clear(&page);
+	}
+	{
+		static const char bad[] = "<ListPartsResult><Part><PartNumber>"
+			"10001</PartNumber><Size>1</Size></Part></ListPartsResult>";
+
+		ck_assert_int_eq(bfs_s3xml_parse_list(bad, sizeof(bad) - 1, &cb,
+						      0, &page), BFS_ERR_PROTOCOL);
+		bfs_s3xml_page_clear(&page);
+	}
+	ck_assert_int_eq(s.n, 0);
+}
+END_TEST
+
+START_TEST(test_part_plan)
+{
+	const uint64_t M = 1ull << 20;
+	uint64_t end;
+	unsigned n;
+
+	/* growing plan: 8 MiB, doubling every 1,000 parts */
+	ck_assert_uint_eq(bfs_mpu_part_size(BFS_MPU_BASE, 1, 1), 8 * M);
+	ck_assert_uint_eq(bfs_mpu_part_size(BFS_MPU_BASE, 1, 1000), 8 * M);
+	ck_assert_uint_eq(bfs_mpu_part_size(BFS_MPU_BASE, 1, 1001), 16 * M);
+	ck_assert_uint_eq(bfs_mpu_part_size(BFS_MPU_BASE, 1, 10000), 4096 * M);
+	ck_assert_uint_eq(bfs_mpu_part_size(BFS_MPU_BASE, 1, 0), 0);
+	ck_assert_uint_eq(bfs_mpu_part_size(BFS_MPU_BASE, 1, 10001), 0);
+	ck_assert_uint_eq(bfs_mpu_part_off(BFS_MPU_BASE, 1, 1), 0);
+	ck_assert_uint_eq(bfs_mpu_part_off(BFS_MPU_BASE, 1, 2), 8 * M);
+	ck_assert_uint_eq(bfs_mpu_part_off(BFS_MPU_BASE, 1, 1001), 8000 * M);
+	ck_assert_uint_eq(bfs_mpu_part_off(BFS_MPU_BASE, 1, 1002), 8016 * M);
+	/* offsets are the running sum of sizes */
+	for (n = 1, end = 0; n <= 10000; n++) {
+		ck_assert_uint_eq(bfs_mpu_part_off(BFS_MPU_BASE, 1, n), end);
+		ck_assert_uint_ge(bfs_mpu_part_size(BFS_MPU_BASE, 1, n), 5 * M);
+		ck_assert_uint_le(bfs_mpu_part_size(BFS_MPU_BASE, 1, n), 5ull << 30);
+		end += bfs_mpu_part_size(BFS_MPU_BASE, 1, n);
+	}
+	/* any object up to 5 TiB fits in 10,000 parts */
+	ck_assert_uint_ge(end, BFS_MPU_MAX_OBJECT);
+	ck_assert_uint_eq(bfs_mpu_part_count(BFS_MPU_BASE, 1,
+					     BFS_MPU_MAX_OBJECT) <= 10000, 1);
+	ck_assert_uint_ne(bfs_mpu_part_count(BFS_MPU_BASE, 1,
+					     BFS_MPU_MAX_OBJECT), 0);
+	ck_assert_uint_eq(bfs_mpu_part_count(BFS_MPU_BASE, 1, end + 1), 0);
+	ck_assert_uint_eq(bfs_mpu_part_count(BFS_MPU_BASE, 1, 0), 1);
+	ck_assert_uint_eq(bfs_mpu_part_count(BFS_MPU_BASE, 1, 8 * M), 1);
+	ck_assert_uint_eq(bfs_mpu_part_count(BFS_MPU_BASE, 1, 8 * M + 1), 2);
+	ck_assert_uint_eq(bfs_mpu_part_count(BFS_MPU_BASE, 1, 1024 * M), 128);
+	ck_assert_uint_eq(bfs_mpu_part_count(BFS_MPU_BASE, 1, 8000 * M + 1),
+			  1001);
+	/* equal plan for a known size (R2 rule) */
+	ck_assert_uint_eq(bfs_mpu_base_for(1024 * M), 8 * M);
+	ck_assert_uint_eq(bfs_mpu_base_for(80000 * M), 8 * M);
+	ck_assert_uint_eq(bfs_mpu_base_for(80000 * M + 1), 16 * M);
+	ck_assert_uint_eq(bfs_mpu_part_size(16 * M, 0, 9999), 16 * M);
+	ck_assert_uint_eq(bfs_mpu_part_off(16 * M, 0, 3), 32 * M);
+	ck_assert_uint_eq(bfs_mpu_part_count(16 * M, 0, 80000 * M + 1), 5001);
+}
+END_TEST
+
+START_TEST(test_md5_and_multipart_etag)
+{
+	char path[] = "/tmp/bfs-unit-md5-XXXXXX", hex[33], et[64];
+	char md5s[2][33];
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	ck_assert_int_eq(write(fd, "xxtailxx", 8), 8);
+	ck_assert_int_eq(bfs_mpu_md5_fd(fd, 2, 4, hex), 0);
+	ck_assert_str_eq(hex, "7aea2552dfe7eb84b9443b6fc9ba6e01");
+	ck_assert_int_eq(bfs_mpu_md5_fd(fd, 0, 0, hex), 0);
+	ck_assert_str_eq(hex, "d41d8cd98f00b204e9800998ecf8427e");
+	/* a range past the end never matches */
+	ck_assert_int_ne(bfs_mpu_md5_fd(fd, 6, 4, hex), 0);
+	close(fd);
+	/* S3's multipart etag: md5 of the binary part md5s, "-N"
+	 * (python: md5(bytes.fromhex(a) + bytes.fromhex(b)).hexdigest()) */
+	snprintf(md5s[0], 33, "%s", "4f08eef4096726bff1125e1b1b734644");
+	snprintf(md5s[1], 33, "%s", "7aea2552dfe7eb84b9443b6fc9ba6e01");
+	ck_assert_int_eq(bfs_mpu_etag((const char (*)[33])md5s, 2, et,
+				      sizeof(et)), 0);
+	ck_assert_str_eq(et, "a45f1422f2dbe3d2890829dd76adba1b-2");
+	md5s[1][0] = 'z';
+	ck_assert_int_eq(bfs_mpu_etag((const char (*)[33])md5s, 2, et,
+				      sizeof(et)), BFS_ERR_INVAL);
+}
+END_TEST
+
 Suite *s3xml_suite(void)
 {
 	Suite *s = suite_create("s3xml");
@@ -494,6 +654,9 @@ Suite *s3xml_suite(void)
 	tcase_add_test(tc, test_streaming_bytewise);
 	tcase_add_test(tc, test_callback_stop_and_error);
 	tcase_add_test(tc, test_list_uploads);
+	tcase_add_test(tc, test_list_parts);
+	tcase_add_test(tc, test_part_plan);
+	tcase_add_test(tc, test_md5_and_multipart_etag);
 	tcase_add_test(tc, test_list_error_document);
 	tcase_add_test(tc, test_replies);
 	tcase_add_test(tc, test_error_documents);

@@ -37,6 +37,9 @@
 #include "bfs_store.h"
 #include "unit.h"
 
+/* the latest schema version (src/store/store_int.h) */
+int bfs_store_schema_version(void);
+
 static char tmpdir[64];
 static char dbpath[128];
 static unsigned char key1[BFS_MASTER_KEY_LEN];
@@ -1613,6 +1616,75 @@ START_TEST(journal_upgrade_from_version_1)
 }
 END_TEST
 
+/* Upload ids: recorded with the row, cleared by renames, orphans listed. */
+START_TEST(mpu_ids_follow_the_journal)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_journal_entry e, *a = NULL;
+	struct bfs_mpu_rec *o = NULL;
+	size_t n = 0;
+
+	ck_assert_int_ge(bfs_store_schema_version(), 3);
+	add_bucket(s, "media", BFS_PROV_LOCAL, NULL);
+	mk_entry(&e, "media", "big", "/s/1", NULL, 0);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	mk_entry(&e, "media", "other", "/s/2", NULL, 0);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	ck_assert_int_eq(bfs_store_mpu_begin(s, "media", "big", "id-1",
+					     8 << 20, 1), 0);
+	/* a row that is gone: the id stays recorded, as an orphan */
+	ck_assert_int_eq(bfs_store_mpu_begin(s, "media", "gone", "id-0",
+					     8 << 20, 0), BFS_ERR_NOTFOUND);
+	ck_assert_int_eq(bfs_store_journal_list(s, &a, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(a[0].key, "big");
+	ck_assert_str_eq(a[0].upload_id, "id-1");
+	ck_assert_uint_eq(a[0].part_size, 8 << 20);
+	ck_assert_int_eq(a[0].part_grow, 1);
+	ck_assert_ptr_null(a[1].upload_id);
+	bfs_journal_entries_free(a, n);
+	/* a later put of the row's attributes keeps the id */
+	mk_entry(&e, "media", "big", "/s/1", NULL, 0);
+	e.size = 99;
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	ck_assert_int_eq(bfs_store_mpu_orphans(s, &o, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(o[0].upload_id, "id-0");
+	ck_assert_str_eq(o[0].key, "gone");
+	ck_assert_str_eq(o[0].bucket, "media");
+	bfs_mpu_recs_free(o, n);
+	ck_assert_int_eq(bfs_store_mpu_forget(s, "id-0"), 0);
+	/* clear only with the matching id */
+	ck_assert_int_eq(bfs_store_mpu_clear(s, "media", "big", "id-x"), 0);
+	ck_assert_int_eq(bfs_store_mpu_orphans(s, &o, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	/* a rename drops the id from the row: it belongs to the old key */
+	ck_assert_int_eq(bfs_store_journal_rename(s, "media", "big", "media",
+						  "big2"), 0);
+	ck_assert_int_eq(bfs_store_mpu_orphans(s, &o, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(o[0].upload_id, "id-1");
+	ck_assert_str_eq(o[0].key, "big");
+	bfs_mpu_recs_free(o, n);
+	ck_assert_int_eq(bfs_store_journal_list(s, &a, &n), 0);
+	ck_assert_str_eq(a[0].key, "big2");
+	ck_assert_ptr_null(a[0].upload_id);
+	bfs_journal_entries_free(a, n);
+	/* a prefix rename does the same; done rows free their ids */
+	ck_assert_int_eq(bfs_store_mpu_begin(s, "media", "big2", "id-2",
+					     8 << 20, 0), 0);
+	ck_assert_int_eq(bfs_store_mpu_begin(s, "media", "other", "id-3",
+					     8 << 20, 0), 0);
+	ck_assert_int_eq(bfs_store_journal_rename_prefix(s, "media", "big",
+							 "media", "d/big"), 0);
+	ck_assert_int_eq(bfs_store_journal_done(s, "media", "other"), 0);
+	ck_assert_int_eq(bfs_store_mpu_orphans(s, &o, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	bfs_mpu_recs_free(o, n);
+	bfs_store_close(s);
+}
+END_TEST
+
 START_TEST(journal_holds_bucket)
 {
 	struct bfs_store *s = open_store();
@@ -1804,6 +1876,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, journal_durable_for_other_connections);
 	tcase_add_test(tc, journal_upgrade_from_version_1);
 	tcase_add_test(tc, journal_holds_bucket);
+	tcase_add_test(tc, mpu_ids_follow_the_journal);
 	tcase_add_test(tc, journal_conflict_names);
 	tcase_add_test(tc, journal_age_strings);
 	tcase_add_test(tc, known_metadata);

@@ -1,0 +1,44 @@
+/*
+ * bfs_mpu.h - the part plan of resumable and streaming multipart uploads
+ * (pure: numbers in, numbers out) and the MD5 helpers that decide whether
+ * a part already stored on the server holds the staged bytes.
+ *
+ * A plan is (base, grow): part n (1-based) is base bytes, and with grow
+ * the size doubles every BFS_MPU_GROW_EVERY parts, so a stream whose final
+ * size is unknown (8 MiB base) still fits any object up to 5 TiB in
+ * 10,000 parts; without grow every part but the last is base bytes (R2's
+ * rule, used when the size is known up front).  Only the last part may be
+ * smaller than 5 MiB.
+ */
+#ifndef BFS_MPU_H
+#define BFS_MPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BFS_MPU_BASE (8ull << 20)        /* first part size */
+#define BFS_MPU_SINGLE_MAX (8ull << 20)  /* larger objects go multipart */
+#define BFS_MPU_MAX_PARTS 10000u
+#define BFS_MPU_GROW_EVERY 1000u
+#define BFS_MPU_MAX_OBJECT (5ull << 40)  /* 5 TiB */
+
+/* Size of part n (1..10000) of the plan; 0 when n is out of range. */
+uint64_t bfs_mpu_part_size(uint64_t base, int grow, unsigned n);
+/* Offset of part n (1..10001: 10001 is the plan's end). */
+uint64_t bfs_mpu_part_off(uint64_t base, int grow, unsigned n);
+/* Parts an object of size bytes needs (1 for 0 bytes); 0 when it does
+ * not fit in 10,000 parts. */
+unsigned bfs_mpu_part_count(uint64_t base, int grow, uint64_t size);
+/* The smallest base (BFS_MPU_BASE doubled) of an equal-part plan for a
+ * known size. */
+uint64_t bfs_mpu_base_for(uint64_t size);
+
+/* MD5 of fd [off, off + len) as 32 lower-case hex digits. */
+int bfs_mpu_md5_fd(int fd, uint64_t off, uint64_t len, char hex[33]);
+/*
+ * The ETag S3 gives a completed multipart object: MD5 of the binary MD5s
+ * of its n parts, "-n".  md5s: n hex digests.  0 or BFS_ERR_INVAL.
+ */
+int bfs_mpu_etag(const char (*md5s)[33], size_t n, char *out, size_t outlen);
+
+#endif

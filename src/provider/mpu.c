@@ -1,0 +1,170 @@
+/*
+ * mpu.c - part plans of multipart uploads and their MD5 checks (see
+ * bfs_mpu.h).  Used by the upload code of the FUSE layer to resume an
+ * upload from the parts ListParts reports: a part is kept only when its
+ * size and ETag (the MD5 of its body, for non-encrypted S3 objects) equal
+ * those of the same range of the staged file.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "bfs_error.h"
+#include "bfs_mpu.h"
+
+uint64_t bfs_mpu_part_size(uint64_t base, int grow, unsigned n)
+{
+	if (n < 1 || n > BFS_MPU_MAX_PARTS)
+		return 0;
+	return grow ? base << ((n - 1) / BFS_MPU_GROW_EVERY) : base;
+}
+
+uint64_t bfs_mpu_part_off(uint64_t base, int grow, unsigned n)
+{
+	unsigned g, i;
+
+	if (n < 1)
+		return 0;
+	if (n > BFS_MPU_MAX_PARTS + 1)
+		n = BFS_MPU_MAX_PARTS + 1;
+	if (!grow)
+		return (uint64_t)(n - 1) * base;
+	g = (n - 1) / BFS_MPU_GROW_EVERY;
+	i = (n - 1) % BFS_MPU_GROW_EVERY;
+	/* full groups: GROW_EVERY * base * (2^g - 1), then i parts of the
+	 * current size */
+	return (uint64_t)BFS_MPU_GROW_EVERY * base * ((1ull << g) - 1) +
+	       (uint64_t)i * (base << g);
+}
+
+unsigned bfs_mpu_part_count(uint64_t base, int grow, uint64_t size)
+{
+	unsigned lo = 1, hi = BFS_MPU_MAX_PARTS, mid;
+
+	if (!base)
+		return 0;
+	if (bfs_mpu_part_off(base, grow, BFS_MPU_MAX_PARTS + 1) < size)
+		return 0;
+	/* smallest n whose end reaches size */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (bfs_mpu_part_off(base, grow, mid + 1) >= size)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+uint64_t bfs_mpu_base_for(uint64_t size)
+{
+	uint64_t base = BFS_MPU_BASE;
+
+	while ((size + base - 1) / base > BFS_MPU_MAX_PARTS)
+		base *= 2;
+	return base;
+}
+
+static void hex_of(const unsigned char *d, size_t n, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hx[d[i] >> 4];
+		out[2 * i + 1] = hx[d[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int bfs_mpu_md5_fd(int fd, uint64_t off, uint64_t len, char hex[33])
+{
+	unsigned char buf[64 * 1024], d[EVP_MAX_MD_SIZE];
+	unsigned dl = 0;
+	EVP_MD_CTX *ctx;
+	ssize_t got;
+	size_t want;
+	int r = BFS_ERR_NOMEM;
+
+	hex[0] = '\0';
+	if (!(ctx = EVP_MD_CTX_new()))
+		return r;
+	r = BFS_ERR_IO;
+	if (EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1)
+		goto out;
+	while (len > 0) {
+		want = len < sizeof(buf) ? (size_t)len : sizeof(buf);
+		got = pread(fd, buf, want, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			r = bfs_err_from_errno(errno);
+			goto out;
+		}
+		if (got == 0)           /* shorter than the plan: no match */
+			goto out;
+		if (EVP_DigestUpdate(ctx, buf, (size_t)got) != 1)
+			goto out;
+		off += (uint64_t)got;
+		len -= (uint64_t)got;
+	}
+	if (EVP_DigestFinal_ex(ctx, d, &dl) != 1 || dl != 16)
+		goto out;
+	hex_of(d, dl, hex);
+	r = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return r;
+}
+
+static int unhex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int bfs_mpu_etag(const char (*md5s)[33], size_t n, char *out, size_t outlen)
+{
+	unsigned char bin[16], d[EVP_MAX_MD_SIZE];
+	char hex[33];
+	unsigned dl = 0;
+	EVP_MD_CTX *ctx;
+	size_t i, k;
+	int hi, lo, r = BFS_ERR_INVAL;
+
+	if (!n || !outlen)
+		return r;
+	out[0] = '\0';
+	if (!(ctx = EVP_MD_CTX_new()))
+		return BFS_ERR_NOMEM;
+	if (EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1)
+		goto out;
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < 16; k++) {
+			hi = unhex(md5s[i][2 * k]);
+			lo = unhex(md5s[i][2 * k + 1]);
+			if (hi < 0 || lo < 0)
+				goto out;
+			bin[k] = (unsigned char)(hi << 4 | lo);
+		}
+		if (EVP_DigestUpdate(ctx, bin, sizeof(bin)) != 1)
+			goto out;
+	}
+	if (EVP_DigestFinal_ex(ctx, d, &dl) != 1 || dl != 16)
+		goto out;
+	hex_of(d, dl, hex);
+	if ((size_t)snprintf(out, outlen, "%s-%zu", hex, n) >= outlen)
+		goto out;
+	r = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return r;
+}
