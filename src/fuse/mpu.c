@@ -65,8 +65,8 @@
 #include "bfs_store.h"
 #include "fs_int.h"
 
-#define MP_FILE_PARTS 4          /* parts in flight per file */
-#define MP_ALL_PARTS 8           /* parts in flight in all */
+#define MP_FILE_PARTS 8          /* parts in flight per file */
+#define MP_ALL_PARTS 16          /* parts in flight in all */
 
 enum { P_NONE, P_FLIGHT, P_DONE };
 
