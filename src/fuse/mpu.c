@@ -65,8 +65,8 @@
 #include "bfs_store.h"
 #include "fs_int.h"
 
-#define MP_FILE_PARTS 4          /* parts in flight per file */
-#define MP_ALL_PARTS 8           /* parts in flight in all */
+#define MP_FILE_PARTS 8          /* parts in flight per file */
+#define MP_ALL_PARTS 16          /* parts in flight in all */
 
 enum { P_NONE, P_FLIGHT, P_DONE };
 
@@ -461,7 +461,10 @@ void bfs_mp_wrote_locked(struct bfs_ofile *of, uint64_t off, uint64_t len)
 		/* a file of 8 MiB or less is one PUT: no stream for it */
 		if (end != of->size || of->size <= BFS_MPU_SINGLE_MAX)
 			return;
-		if (!(mp = mp_new(of->b, of->key, BFS_MPU_BASE, 1)))
+		/* R2 wants equal parts: 8 MiB up to 80,000 MiB, then the
+		 * job starts over with a larger equal plan */
+		if (!(mp = mp_new(of->b, of->key, BFS_MPU_BASE,
+				  of->b->kind != BFS_PROV_R2)))
 			return;
 		of->mp = mp;
 	}
