@@ -170,11 +170,13 @@ check: deps test-deps
 
 # The daemon under ThreadSanitizer through the suites that drive it hardest
 # (file semantics on every provider, faults, parallel writers, journal,
-# signals, a full cache disk: writes evicting cached blocks).  A report fails the test (conftest scans stderr; TSan also
+# signals, a full cache disk: writes evicting cached blocks, streaming and
+# resumed multipart uploads: part threads beside the writer).  A report fails the test (conftest scans stderr; TSan also
 # makes the daemon exit 66).
 TSAN_TESTS := tests/integration/test_files.py tests/integration/test_reliability.py \
               tests/integration/test_journal.py tests/integration/test_service.py \
-              tests/integration/test_tree.py tests/integration/test_diskfull.py
+              tests/integration/test_tree.py tests/integration/test_diskfull.py \
+              tests/integration/test_multipart.py
 tsan:
 	@$(MAKE) --no-print-directory SANITIZE=thread BUILD=build-tsan \
 		build-tsan/bucketfs build-tsan/bucketctl
