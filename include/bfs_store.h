@@ -224,6 +224,14 @@ int bfs_store_journal_put(struct bfs_store *s, const struct bfs_journal_entry *e
 int bfs_store_journal_done(struct bfs_store *s, const char *bucket,
 			   const char *key);
 /*
+ * After a successful upload, in one transaction: upserts the index row
+ * `row` (as bfs_store_file_put) and, when done_key is not NULL, deletes
+ * the journal row (row->bucket, done_key) durably (as
+ * bfs_store_journal_done).  On an error neither change is made.
+ */
+int bfs_store_upload_done(struct bfs_store *s, const struct bfs_file_row *row,
+			  const char *done_key);
+/*
  * Records a failed attempt: attempts + 1, last_error = error (NULL
  * clears it), updated_at = now.  BFS_ERR_NOTFOUND when there is no such
  * row (it was done or renamed meanwhile).

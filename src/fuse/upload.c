@@ -155,8 +155,16 @@ static void meta_of(const struct bfs_ofile *of, struct bfs_meta *m)
 		 bfs_content_type(name));
 }
 
+/*
+ * The bookkeeping of a stored object: its index row and, when done_key is
+ * not NULL, the end of the journal row done_key, in one transaction.  If
+ * that fails the journal row is still ended on its own (the object is
+ * stored; a left-over row would make recovery see our own upload as a
+ * change by someone else).
+ */
 static void index_row(const char *bucket, const char *key,
-		      const struct bfs_meta *m, const char *etag)
+		      const struct bfs_meta *m, const char *etag,
+		      const char *done_key)
 {
 	struct bfs_file_row row;
 	int r;
@@ -172,9 +180,12 @@ static void index_row(const char *bucket, const char *key,
 	row.gid = m->gid;
 	row.mtime = m->mtime;
 	row.created_at = row.updated_at = (int64_t)time(NULL);
-	if ((r = bfs_store_file_put(store(), &row)) != 0)
+	if ((r = bfs_store_upload_done(store(), &row, done_key)) != 0) {
 		BFS_ERROR("%s/%s: stored, but the index row failed: %s", bucket,
 			  key, bfs_strerror(r));
+		if (done_key)
+			bfs_store_journal_done(store(), bucket, done_key);
+	}
 }
 
 /*
@@ -286,11 +297,10 @@ static void *job_main(void *arg)
 		BFS_WARN("%s/%s: changed on the server since the staged copy "
 			 "was based on it; the staged copy is stored as %s/%s",
 			 j->b->name, j->key, j->b->name, target);
-		index_row(j->b->name, target, &j->m, etag);
+		index_row(j->b->name, target, &j->m, etag, j->key);
 		/* The copy is a new entry of the folder: a cached listing
 		 * of that folder must not hide it. */
 		bfs_attr_drop(j->b->name, target);
-		bfs_store_journal_done(store(), j->b->name, j->key);
 		if (of->dirty && !of->unlinked)
 			bfs_metrics_pending_add(-1);
 		of->dirty = 0;
@@ -299,7 +309,8 @@ static void *job_main(void *arg)
 	} else {
 		bfs_metrics_upload_latency((double)(t1.tv_sec - t0.tv_sec) +
 					   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-		index_row(j->b->name, j->key, &j->m, etag);
+		index_row(j->b->name, j->key, &j->m, etag,
+			  same ? j->key : NULL);
 		bfs_attr_drop(j->b->name, j->key);
 		of->recovered = 0;
 		of->backoff_s = 0;
@@ -309,7 +320,6 @@ static void *job_main(void *arg)
 			of->base_known = 1;
 			of->exists_remote = 1;
 			bfs_ofile_set_dirty_locked(of, 0);
-			bfs_store_journal_done(store(), j->b->name, j->key);
 		}
 		BFS_DEBUG("%s/%s: uploaded %llu bytes%s", j->b->name, j->key,
 			  (unsigned long long)j->m.size,

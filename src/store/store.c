@@ -1628,14 +1628,12 @@ static int file_from_row(sqlite3_stmt *st, struct bfs_file_row *r)
  * mean "now"; created_at of an existing row is kept.  BFS_ERR_NOTFOUND for
  * an unknown bucket.
  */
-int bfs_store_file_put(struct bfs_store *s, const struct bfs_file_row *row)
+/* bfs_store_file_put with s->lock held, inside or outside a transaction. */
+static int file_put_locked(struct bfs_store *s, const struct bfs_file_row *row)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = SQLITE_OK, r;
 
-	if (!row->bucket || !row->key)
-		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
 	r = prepare(s, "INSERT INTO files (bucket_id, key, size, etag,"
 		    " content_type, mode, uid, gid, mtime, created_at, updated_at)"
 		    " SELECT id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
@@ -1672,6 +1670,17 @@ int bfs_store_file_put(struct bfs_store *s, const struct bfs_file_row *row)
 		r = BFS_ERR_NOTFOUND;
 out:
 	sqlite3_finalize(st);
+	return r;
+}
+
+int bfs_store_file_put(struct bfs_store *s, const struct bfs_file_row *row)
+{
+	int r;
+
+	if (!row->bucket || !row->key)
+		return BFS_ERR_INVAL;
+	pthread_mutex_lock(&s->lock);
+	r = file_put_locked(s, row);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -2306,6 +2315,42 @@ int bfs_store_journal_done(struct bfs_store *s, const char *bucket,
 			     " name = ?1)", bucket, key, NULL, 0);
 		journal_sync_normal(s);
 	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/*
+ * The bookkeeping after a successful upload in one transaction (one WAL
+ * fsync instead of two commits): upsert the index row `row` and, when
+ * `done_key` is not NULL, delete the journal row (row->bucket, done_key).
+ * synchronous=FULL like every journal write: if the deletion were lost to
+ * a power cut, recovery would find the row again with the base etag from
+ * before this upload, see our own object as a change by someone else and
+ * store a spurious conflict copy (see docs/RELIABILITY.md).  All or
+ * nothing: on an error neither change is made.
+ */
+int bfs_store_upload_done(struct bfs_store *s, const struct bfs_file_row *row,
+			  const char *done_key)
+{
+	int r;
+
+	if (!row->bucket || !row->key)
+		return BFS_ERR_INVAL;
+	pthread_mutex_lock(&s->lock);
+	if (done_key && (r = journal_sync_full(s)) != 0)
+		goto unlock;
+	if ((r = tx_begin(s, NULL, 0)) != 0)
+		goto out;
+	r = file_put_locked(s, row);
+	if (r == 0 && done_key)
+		r = exec_sql(s, "DELETE FROM upload_journal WHERE key = ?2 AND"
+			     " bucket_id = (SELECT id FROM storage_buckets WHERE"
+			     " name = ?1)", row->bucket, done_key, NULL, 0);
+	r = tx_end(s, r, NULL, 0);
+out:
+	if (done_key)
+		journal_sync_normal(s);
+unlock:
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }

@@ -1420,6 +1420,53 @@ START_TEST(journal_put_fail_done)
 }
 END_TEST
 
+/* The bookkeeping after an upload: index row and journal end together. */
+START_TEST(upload_done_one_transaction)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_journal_entry e, *a = NULL;
+	struct bfs_file_row r, got;
+	size_t n = 0;
+
+	add_bucket(s, "media", BFS_PROV_LOCAL, NULL);
+	mk_entry(&e, "media", "k", "/var/stage/1", NULL, 0);
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	memset(&r, 0, sizeof(r));
+	r.bucket = (char *)"media";
+	r.key = (char *)"k";
+	r.size = 7;
+	r.etag = (char *)"\"e2\"";
+	r.mode = 0100644;
+
+	/* An index row alone: the journal row stays. */
+	ck_assert_int_eq(bfs_store_upload_done(s, &r, NULL), 0);
+	ck_assert_int_eq(bfs_store_journal_list(s, &a, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	bfs_journal_entries_free(a, n);
+
+	/* Both: the row is indexed and the journal row gone. */
+	ck_assert_int_eq(bfs_store_upload_done(s, &r, "k"), 0);
+	ck_assert_int_eq(bfs_store_journal_list(s, &a, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	memset(&got, 0, sizeof(got));
+	ck_assert_int_eq(bfs_store_file_get(s, "media", "k", &got), 0);
+	ck_assert_uint_eq(got.size, 7);
+	ck_assert_str_eq(got.etag, "\"e2\"");
+	bfs_file_row_clear(&got);
+
+	/* All or nothing: an unknown bucket keeps the other bucket's row. */
+	ck_assert_int_eq(bfs_store_journal_put(s, &e), 0);
+	r.bucket = (char *)"nosuch";
+	ck_assert_int_eq(bfs_store_upload_done(s, &r, "k"), BFS_ERR_NOTFOUND);
+	r.bucket = NULL;
+	ck_assert_int_eq(bfs_store_upload_done(s, &r, "k"), BFS_ERR_INVAL);
+	ck_assert_int_eq(bfs_store_journal_list(s, &a, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	bfs_journal_entries_free(a, n);
+	bfs_store_close(s);
+}
+END_TEST
+
 START_TEST(journal_order_and_renames)
 {
 	struct bfs_store *s = open_store();
@@ -1873,6 +1920,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, threads_share_one_handle);
 	tcase_add_test(tc, journal_put_fail_done);
 	tcase_add_test(tc, journal_order_and_renames);
+	tcase_add_test(tc, upload_done_one_transaction);
 	tcase_add_test(tc, journal_durable_for_other_connections);
 	tcase_add_test(tc, journal_upgrade_from_version_1);
 	tcase_add_test(tc, journal_holds_bucket);
