@@ -145,6 +145,9 @@ int bfs_ofile_budget_locked(struct bfs_ofile *of, uint64_t new_size);
 uint64_t bfs_ofile_staged_bytes(void);
 /* Fills st from the open file; mu held. */
 void bfs_ofile_stat_locked(struct bfs_ofile *of, struct stat *st);
+/* The object metadata of of as it is now (mode, owner, mtime, size,
+ * content type from the name).  of->mu held. */
+void bfs_ofile_meta_locked(const struct bfs_ofile *of, struct bfs_meta *m);
 /*
  * Detaches from the table (unlink, overwritten by rename): no upload
  * starts any more, its journal row goes, and a job already running is

@@ -209,23 +209,6 @@ struct mp_task {
 
 static void pump_locked(struct bfs_ofile *of);
 
-static void meta_of_locked(const struct bfs_ofile *of, struct bfs_meta *m)
-{
-	const char *name = strrchr(of->key, '/') ? strrchr(of->key, '/') + 1 :
-						   of->key;
-
-	memset(m, 0, sizeof(*m));
-	m->size = of->size;
-	m->mode = of->mode;
-	m->uid = of->uid;
-	m->gid = of->gid;
-	m->mtime = of->mtime.tv_sec;
-	m->mtime_nsec = of->mtime.tv_nsec;
-	m->has_mode = m->has_uid = m->has_gid = m->has_mtime = 1;
-	snprintf(m->content_type, sizeof(m->content_type), "%s",
-		 bfs_content_type(name));
-}
-
 static int meta_same(const struct bfs_meta *a, const struct bfs_meta *b)
 {
 	return a->mode == b->mode && a->uid == b->uid && a->gid == b->gid &&
@@ -348,7 +331,7 @@ static int task_start(struct bfs_ofile *of, struct bfs_mp *mp, unsigned n,
 	t->fd = of->fd;
 	snprintf(t->id, sizeof(t->id), "%s", mp->id);
 	if (n == 0)
-		meta_of_locked(of, &t->meta);
+		bfs_ofile_meta_locked(of, &t->meta);
 	bfs_ofile_ref(of);
 	mp->inflight++;
 	atomic_fetch_add(&mp_global, 1);

@@ -138,7 +138,9 @@ static unsigned jitter(unsigned ceil)
 	return ceil ? state % (ceil + 1) : 0;
 }
 
-static void meta_of(const struct bfs_ofile *of, struct bfs_meta *m)
+/* The object metadata of of as it is now (mode, owner, mtime, size,
+ * content type from the name).  of->mu held. */
+void bfs_ofile_meta_locked(const struct bfs_ofile *of, struct bfs_meta *m)
 {
 	const char *name = strrchr(of->key, '/') ? strrchr(of->key, '/') + 1 :
 						   of->key;
@@ -363,7 +365,7 @@ void bfs_ofile_kick_locked(struct bfs_ofile *of)
 	j->gen = of->gen;
 	j->fd = of->fd;
 	j->recovered = of->recovered;
-	meta_of(of, &j->m);
+	bfs_ofile_meta_locked(of, &j->m);
 	bfs_ofile_ref(of);
 	of->uploading = 1;
 	atomic_fetch_add(&jobs_running, 1);
