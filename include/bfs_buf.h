@@ -39,5 +39,13 @@ char *bfs_buf_steal(struct bfs_buf *b);
  * the one fixed-size encoder shared by crypto, signing and providers.)
  */
 void bfs_hex_encode(const unsigned char *in, size_t n, char *out);
+/* The value of one hex digit (either case), or -1 for any other char. */
+int bfs_hex_value(int c);
+/*
+ * Decodes exactly 2 * n hex digits (either case) of in into n bytes of
+ * out.  0, or -1 at the first non-digit (out then holds a partial value:
+ * callers decoding secrets wipe it).
+ */
+int bfs_hex_decode(const char *in, size_t n, unsigned char *out);
 
 #endif

@@ -29,6 +29,7 @@
 
 #include "bfs_buf.h"
 #include "bfs_crypto.h"
+#include "bfs_io.h"
 #include "bfs_error.h"
 
 #define SEAL_PREFIX "v1:"
@@ -40,17 +41,6 @@
 /* A key file is 32 raw bytes or 64 hex chars + "\n" or "\r\n". */
 #define KEYFILE_READ_MAX 80
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Decodes the key file content: exactly 32 raw bytes, or 64 hex chars
  * optionally followed by "\n" / "\r\n".  0 or BFS_ERR_CRYPTO.
@@ -58,8 +48,7 @@ static int hexval(int c)
 static int key_decode(const unsigned char *buf, size_t n,
 		      unsigned char key[BFS_MASTER_KEY_LEN])
 {
-	size_t hexlen = 2 * BFS_MASTER_KEY_LEN, i;
-	int hi, lo;
+	size_t hexlen = 2 * BFS_MASTER_KEY_LEN;
 
 	if (n == BFS_MASTER_KEY_LEN) {
 		memcpy(key, buf, BFS_MASTER_KEY_LEN);
@@ -71,14 +60,9 @@ static int key_decode(const unsigned char *buf, size_t n,
 		n = hexlen;
 	if (n != hexlen)
 		return BFS_ERR_CRYPTO;
-	for (i = 0; i < BFS_MASTER_KEY_LEN; i++) {
-		hi = hexval(buf[2 * i]);
-		lo = hexval(buf[2 * i + 1]);
-		if (hi < 0 || lo < 0) {
-			OPENSSL_cleanse(key, BFS_MASTER_KEY_LEN);
-			return BFS_ERR_CRYPTO;
-		}
-		key[i] = (unsigned char)(hi << 4 | lo);
+	if (bfs_hex_decode((const char *)buf, BFS_MASTER_KEY_LEN, key) != 0) {
+		OPENSSL_cleanse(key, BFS_MASTER_KEY_LEN);
+		return BFS_ERR_CRYPTO;
 	}
 	return 0;
 }
@@ -127,20 +111,13 @@ int bfs_crypto_load_key(const char *path, unsigned char key[BFS_MASTER_KEY_LEN],
 			path, (unsigned)(st.st_mode & 07777), path);
 		goto out;
 	}
-	while (n < sizeof(buf)) {
-		got = read(fd, buf + n, sizeof(buf) - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			r = bfs_err_from_errno(errno);
-			bfs_set_err(err, errlen, "master key file %s: %s", path,
-				strerror(errno));
-			goto out;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
+	if ((got = bfs_read_full(fd, buf, sizeof(buf))) < 0) {
+		r = bfs_err_from_errno(errno);
+		bfs_set_err(err, errlen, "master key file %s: %s", path,
+			strerror(errno));
+		goto out;
 	}
+	n = (size_t)got;
 	if (n > KEYFILE_READ_MAX || key_decode(buf, n, key) != 0) {
 		r = BFS_ERR_CRYPTO;
 		bfs_set_err(err, errlen, "master key file %s: expected 32 bytes or "

@@ -127,16 +127,6 @@ static void copy_etag(struct s3xml_ctx *c, char *dst, size_t dstlen)
 	dst[n] = '\0';
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
 
 /*
  * A new string with the current text, percent-decoded when the listing
@@ -158,8 +148,10 @@ static char *take_text(struct s3xml_ctx *c, int decode)
 		return out;
 	}
 	for (o = out; *s; s++) {
-		if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-			*o = (char)(hexval(s[1]) * 16 + hexval(s[2]));
+		if (*s == '%' && bfs_hex_value((unsigned char)s[1]) >= 0 &&
+		    bfs_hex_value((unsigned char)s[2]) >= 0) {
+			*o = (char)(bfs_hex_value((unsigned char)s[1]) * 16 +
+				    bfs_hex_value((unsigned char)s[2]));
 			if (*o == '\0')
 				*o = '\x01';
 			o++;

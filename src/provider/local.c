@@ -55,6 +55,7 @@
 
 #include "bfs_buf.h"
 #include "bfs_error.h"
+#include "bfs_io.h"
 #include "bfs_key.h"
 #include "bfs_log.h"
 #include "bfs_provider.h"
@@ -707,22 +708,13 @@ out:
 /* Reads up to cap bytes of src_fd from offset 0 into buf; exact size. */
 static int local_read_small(int src_fd, uint64_t size, char *buf, size_t cap)
 {
-	size_t got = 0;
 	ssize_t n;
 
 	if (size >= cap)
 		return BFS_ERR_NAMETOOLONG;
-	while (got < size) {
-		n = pread(src_fd, buf + got, (size_t)size - got, (off_t)got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return local_err(errno);
-		if (n == 0)
-			return BFS_ERR_IO;
-		got += (size_t)n;
-	}
-	return 0;
+	if ((n = bfs_pread_full(src_fd, buf, (size_t)size, 0)) < 0)
+		return local_err(errno);
+	return (uint64_t)n == size ? 0 : BFS_ERR_IO;
 }
 
 /*
@@ -954,18 +946,11 @@ static int local_get_range(void *st, const char *key, uint64_t off, size_t len,
 			memcpy(buf, link + off, done);
 		}
 	} else {
-		while (done < len) {
-			n = pread(fd, buf + done, len - done, (off_t)(off + done));
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				r = local_err(errno);
-				goto out;
-			}
-			if (n == 0)
-				break;
-			done += (size_t)n;
+		if ((n = bfs_pread_full(fd, buf, len, off)) < 0) {
+			r = local_err(errno);
+			goto out;
 		}
+		done = (size_t)n;
 	}
 	*got = done;
 	r = 0;

@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "bfs_buf.h"
 #include "bfs_error.h"
 #include "bfs_mpu.h"
 
@@ -68,18 +69,6 @@ uint64_t bfs_mpu_base_for(uint64_t size)
 	return base;
 }
 
-static void hex_of(const unsigned char *d, size_t n, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hx[d[i] >> 4];
-		out[2 * i + 1] = hx[d[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 int bfs_mpu_md5_fd(int fd, uint64_t off, uint64_t len, char hex[33])
 {
 	unsigned char buf[64 * 1024], d[EVP_MAX_MD_SIZE];
@@ -113,22 +102,11 @@ int bfs_mpu_md5_fd(int fd, uint64_t off, uint64_t len, char hex[33])
 	}
 	if (EVP_DigestFinal_ex(ctx, d, &dl) != 1 || dl != 16)
 		goto out;
-	hex_of(d, dl, hex);
+	bfs_hex_encode(d, dl, hex);
 	r = 0;
 out:
 	EVP_MD_CTX_free(ctx);
 	return r;
-}
-
-static int unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 int bfs_mpu_etag(const char (*md5s)[33], size_t n, char *out, size_t outlen)
@@ -137,8 +115,8 @@ int bfs_mpu_etag(const char (*md5s)[33], size_t n, char *out, size_t outlen)
 	char hex[33];
 	unsigned dl = 0;
 	EVP_MD_CTX *ctx;
-	size_t i, k;
-	int hi, lo, r = BFS_ERR_INVAL;
+	size_t i;
+	int r = BFS_ERR_INVAL;
 
 	if (!n || !outlen)
 		return r;
@@ -148,19 +126,14 @@ int bfs_mpu_etag(const char (*md5s)[33], size_t n, char *out, size_t outlen)
 	if (EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1)
 		goto out;
 	for (i = 0; i < n; i++) {
-		for (k = 0; k < 16; k++) {
-			hi = unhex(md5s[i][2 * k]);
-			lo = unhex(md5s[i][2 * k + 1]);
-			if (hi < 0 || lo < 0)
-				goto out;
-			bin[k] = (unsigned char)(hi << 4 | lo);
-		}
+		if (bfs_hex_decode(md5s[i], sizeof(bin), bin) != 0)
+			goto out;
 		if (EVP_DigestUpdate(ctx, bin, sizeof(bin)) != 1)
 			goto out;
 	}
 	if (EVP_DigestFinal_ex(ctx, d, &dl) != 1 || dl != 16)
 		goto out;
-	hex_of(d, dl, hex);
+	bfs_hex_encode(d, dl, hex);
 	if ((size_t)snprintf(out, outlen, "%s-%zu", hex, n) >= outlen)
 		goto out;
 	r = 0;

@@ -240,17 +240,11 @@ static int tx_end(struct bfs_store *s, int r, char *err, size_t errlen)
 
 static int new_bucket_id(char out[ID_HEX_LEN + 1])
 {
-	static const char digits[] = "0123456789abcdef";
 	unsigned char raw[ID_HEX_LEN / 2];
-	size_t i;
 
 	if (bfs_random(raw, sizeof(raw)) != 0)
 		return BFS_ERR_INTERNAL;
-	for (i = 0; i < sizeof(raw); i++) {
-		out[2 * i] = digits[raw[i] >> 4];
-		out[2 * i + 1] = digits[raw[i] & 15];
-	}
-	out[ID_HEX_LEN] = '\0';
+	bfs_hex_encode(raw, sizeof(raw), out);
 	return 0;
 }
 

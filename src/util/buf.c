@@ -1,7 +1,8 @@
 /*
  * buf.c - capped growable buffer (see bfs_buf.h).  Growth doubles; an add
  * that would pass the cap frees the buffer and fails with BFS_ERR_TOOBIG.
- * bfs_hex_encode() is the one bytes -> lower-case hex encoder.
+ * bfs_hex_encode() is the one bytes -> lower-case hex encoder and
+ * bfs_hex_decode() the one decoder.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -147,4 +148,32 @@ void bfs_hex_encode(const unsigned char *in, size_t n, char *out)
 		out[2 * i + 1] = digits[in[i] & 0x0f];
 	}
 	out[2 * n] = '\0';
+}
+
+int bfs_hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int bfs_hex_decode(const char *in, size_t n, unsigned char *out)
+{
+	size_t i;
+	int hi, lo;
+
+	for (i = 0; i < n; i++) {
+		hi = bfs_hex_value((unsigned char)in[2 * i]);
+		if (hi < 0)
+			return -1;
+		lo = bfs_hex_value((unsigned char)in[2 * i + 1]);
+		if (lo < 0)
+			return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
 }

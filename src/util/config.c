@@ -40,6 +40,7 @@
 
 #include "bfs_config.h"
 #include "bfs_error.h"
+#include "bfs_io.h"
 #include "bfs_key.h"
 #include "bfs_log.h"
 
@@ -785,18 +786,11 @@ static int secret_file(const char *path, char **out, char *reason, size_t rlen)
 			 path, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
-	while (n < sizeof(buf)) {
-		got = read(fd, buf + n, sizeof(buf) - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			snprintf(reason, rlen, "cannot read %s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
+	if ((got = bfs_read_full(fd, buf, sizeof(buf))) < 0) {
+		snprintf(reason, rlen, "cannot read %s: %s", path, strerror(errno));
+		goto out;
 	}
+	n = (size_t)got;
 	if (n > CFG_SECRET_MAX) {
 		snprintf(reason, rlen, "%s is larger than %d bytes", path, CFG_SECRET_MAX);
 		goto out;

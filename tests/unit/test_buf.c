@@ -1,12 +1,17 @@
 /*
  * test_buf.c - the capped buffer (src/util/buf.c): growth, the cap and
- * what happens past it, printf, JSON escaping, steal and reset.
+ * what happens past it, printf, JSON escaping, steal and reset; the hex
+ * encoder/decoder beside it and the whole reads of src/util/io.c.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "bfs_buf.h"
 #include "bfs_error.h"
+#include "bfs_io.h"
 #include "unit.h"
 
 START_TEST(empty_buffer)
@@ -173,6 +178,89 @@ START_TEST(steal_and_reset)
 }
 END_TEST
 
+START_TEST(hex_round_trip)
+{
+	const unsigned char raw[] = { 0x00, 0x7f, 0x80, 0xab, 0xff };
+	unsigned char back[sizeof(raw)];
+	char hex[2 * sizeof(raw) + 1];
+
+	bfs_hex_encode(raw, sizeof(raw), hex);
+	ck_assert_str_eq(hex, "007f80abff");
+	ck_assert_int_eq(bfs_hex_decode(hex, sizeof(raw), back), 0);
+	ck_assert_mem_eq(back, raw, sizeof(raw));
+	/* upper case decodes the same */
+	ck_assert_int_eq(bfs_hex_decode("007F80ABFF", sizeof(raw), back), 0);
+	ck_assert_mem_eq(back, raw, sizeof(raw));
+	ck_assert_int_eq(bfs_hex_value('0'), 0);
+	ck_assert_int_eq(bfs_hex_value('f'), 15);
+	ck_assert_int_eq(bfs_hex_value('F'), 15);
+	ck_assert_int_eq(bfs_hex_value('g'), -1);
+	ck_assert_int_eq(bfs_hex_value('\0'), -1);
+	ck_assert_int_eq(bfs_hex_value(0xe9), -1);
+	/* any non-digit, in either half of a byte, fails */
+	ck_assert_int_eq(bfs_hex_decode("0g", 1, back), -1);
+	ck_assert_int_eq(bfs_hex_decode("g0", 1, back), -1);
+	ck_assert_int_eq(bfs_hex_decode("00 1", 2, back), -1);
+}
+END_TEST
+
+/* A writer that feeds a pipe in small pieces makes read() return short. */
+START_TEST(read_full_short_reads_and_eof)
+{
+	char want[3000], got[4096];
+	int p[2];
+	pid_t pid;
+	size_t i;
+
+	for (i = 0; i < sizeof(want); i++)
+		want[i] = (char)('a' + i % 26);
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(p[0]);
+		for (i = 0; i < sizeof(want); i += 100) {
+			if (write(p[1], want + i, 100) != 100)
+				_exit(1);
+			usleep(200);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	/* 1000 bytes arrive in ten or more pieces: all of them come back */
+	ck_assert_int_eq(bfs_read_full(p[0], got, 1000), 1000);
+	ck_assert_mem_eq(got, want, 1000);
+	/* asking for more than is left stops at end of file with the rest */
+	ck_assert_int_eq(bfs_read_full(p[0], got, sizeof(got)), 2000);
+	ck_assert_mem_eq(got, want + 1000, 2000);
+	ck_assert_int_eq(bfs_read_full(p[0], got, sizeof(got)), 0);
+	close(p[0]);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	errno = 0;
+	ck_assert_int_eq(bfs_read_full(p[0], got, 1), -1);   /* closed fd */
+	ck_assert_int_eq(errno, EBADF);
+}
+END_TEST
+
+START_TEST(pread_full_at_offset)
+{
+	char path[] = "/tmp/bfs-io-XXXXXX", got[16];
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	ck_assert_int_eq(write(fd, "0123456789", 10), 10);
+	ck_assert_int_eq(bfs_pread_full(fd, got, 4, 3), 4);
+	ck_assert_mem_eq(got, "3456", 4);
+	ck_assert_int_eq(bfs_pread_full(fd, got, sizeof(got), 7), 3);
+	ck_assert_mem_eq(got, "789", 3);
+	ck_assert_int_eq(bfs_pread_full(fd, got, sizeof(got), 10), 0);
+	/* the file offset is not moved */
+	ck_assert_int_eq(lseek(fd, 0, SEEK_CUR), 10);
+	close(fd);
+}
+END_TEST
+
 Suite *buf_suite(void)
 {
 	Suite *s = suite_create("buf");
@@ -185,6 +273,9 @@ Suite *buf_suite(void)
 	tcase_add_test(tc, addf);
 	tcase_add_test(tc, json_escaping);
 	tcase_add_test(tc, steal_and_reset);
+	tcase_add_test(tc, hex_round_trip);
+	tcase_add_test(tc, read_full_short_reads_and_eof);
+	tcase_add_test(tc, pread_full_at_offset);
 	suite_add_tcase(s, tc);
 	return s;
 }
