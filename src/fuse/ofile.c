@@ -9,8 +9,9 @@
  * reads of a clean, unstaged file go to the provider (see fs.c).
  *
  * The first time a file becomes dirty its upload journal row (bucket, key,
- * staging path, base etag, attributes) is written durably before the
- * change is acknowledged (bfs_ofile_set_dirty_locked); renames and
+ * staging path, base etag, attributes) is written before the change is
+ * acknowledged (bfs_ofile_set_dirty_locked; lazily: durable against
+ * kill -9, against a power cut once an upload failed); renames and
  * unlinks keep the row true.  Uploads themselves are upload.c's: a dirty
  * file stays in the table (the pending queue holds a reference) until it
  * is stored, so every later open sees the staged content, and the staging
@@ -265,7 +266,7 @@ void bfs_ofile_unhook(struct bfs_ofile *of)
 	pthread_mutex_unlock(&table_mu);
 }
 
-int bfs_ofile_journal_put_locked(struct bfs_ofile *of)
+int bfs_ofile_journal_put_locked(struct bfs_ofile *of, int durable)
 {
 	struct bfs_journal_entry e;
 	int r;
@@ -282,7 +283,9 @@ int bfs_ofile_journal_put_locked(struct bfs_ofile *of)
 	e.uid = of->uid;
 	e.gid = of->gid;
 	e.mtime = of->mtime.tv_sec;
-	if ((r = bfs_store_journal_put(store(), &e)) != 0)
+	r = durable ? bfs_store_journal_put(store(), &e) :
+		      bfs_store_journal_put_lazy(store(), &e);
+	if (r != 0)
 		BFS_ERROR("%s/%s: upload journal write failed: %s", of->b->name,
 			  of->key, bfs_strerror(r));
 	return r;
@@ -298,7 +301,10 @@ int bfs_ofile_set_dirty_locked(struct bfs_ofile *of, int dirty)
 	if (of->unlinked || was == dirty)
 		return 0;
 	bfs_metrics_pending_add(dirty ? 1 : -1);
-	return dirty ? bfs_ofile_journal_put_locked(of) : 0;
+	/* Lazy: acknowledged writes are promised to survive kill -9, not a
+	 * power cut, until close/fsync; a failed upload makes the row and
+	 * the staging file durable (upload.c, keep_durable_locked). */
+	return dirty ? bfs_ofile_journal_put_locked(of, 0) : 0;
 }
 
 uint64_t bfs_ofile_staged_bytes(void)
@@ -487,7 +493,7 @@ static void journal_move_locked(struct bfs_ofile *of, const char *sb,
 		return;
 	r = bfs_store_journal_rename(store(), sb, sk, of->b->name, of->key);
 	if (r == BFS_ERR_NOTFOUND)
-		r = bfs_ofile_journal_put_locked(of);
+		r = bfs_ofile_journal_put_locked(of, 1);
 	if (r != 0)
 		BFS_ERROR("%s/%s: journal row not moved from %s/%s: %s",
 			  of->b->name, of->key, sb, sk, bfs_strerror(r));

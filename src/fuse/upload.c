@@ -215,6 +215,20 @@ static int recovery_target(struct bfs_provider *p, const char *key,
 	return bfs_conflict_key(key, time(NULL), target);
 }
 
+/*
+ * fsync of a staging file whose upload failed: from here on its data must
+ * survive a power cut (the journal row is made durable right after, by
+ * the synchronous=FULL commit of bfs_store_journal_fail, which syncs
+ * every earlier lazy commit of the WAL with it).  The success path never
+ * needs it: the object is on the server before close returns.
+ */
+static void sync_staging(const char *bucket, const char *key, int fd)
+{
+	if (fd >= 0 && fsync(fd) < 0)
+		BFS_WARN("%s/%s: staging fsync: %s", bucket, key,
+			 strerror(errno));
+}
+
 struct job {
 	struct bfs_ofile *of;          /* referenced */
 	struct bfs_rbucket *b;         /* referenced */
@@ -262,8 +276,6 @@ static void *job_main(void *arg)
 	mono_now(&t0);
 	if (!p) {
 		r = BFS_ERR_IO;
-	} else if (j->fd >= 0 && fsync(j->fd) < 0) {
-		r = bfs_err_from_errno(errno);
 	} else if (j->recovered &&
 		   (r = recovery_target(p, j->key, j->base, &target)) != 0) {
 		;
@@ -281,6 +293,10 @@ static void *job_main(void *arg)
 		}
 	}
 	mono_now(&t1);
+	/* A failed upload leaves the data only here: on disk before the
+	 * journal says so (not under mu: MBs may take a while). */
+	if (r != 0)
+		sync_staging(j->b->name, j->key, j->fd);
 	pthread_mutex_lock(&of->mu);
 	same = of->gen == j->gen && !of->unlinked && of->b == j->b &&
 	       strcmp(of->key, j->key) == 0;
@@ -357,8 +373,6 @@ void bfs_ofile_kick_locked(struct bfs_ofile *of)
 		of->last_err = BFS_ERR_NOMEM;
 		return;
 	}
-	/* the row's attributes are current before the data goes */
-	bfs_ofile_journal_put_locked(of);
 	j->of = of;
 	j->b = of->b;
 	bfs_rbucket_ref(j->b);
@@ -381,6 +395,13 @@ void bfs_ofile_kick_locked(struct bfs_ofile *of)
 		job_free(j);
 	}
 	pthread_attr_destroy(&at);
+	/*
+	 * The row gets the current attributes while the job already sends
+	 * (lazily: only a crash of this process is to be survived here, see
+	 * set_dirty).  The job's bookkeeping, which deletes the row, takes
+	 * mu, which we hold: it cannot run before this upsert.
+	 */
+	bfs_ofile_journal_put_locked(of, 0);
 }
 
 void bfs_ofile_wait_idle_locked(struct bfs_ofile *of)
@@ -449,8 +470,12 @@ fail:
 	BFS_ERROR("%s/%s: not stored within %d s: %s; kept in %s and retried "
 		  "in the background", of->b->name, of->key, timeout, msg,
 		  of->staging_path ? of->staging_path : "?");
-	if (!of->unlinked)
+	if (!of->unlinked) {
+		/* EIO promises the data is kept: durable now (a job still
+		 * running at the deadline has not synced it). */
+		sync_staging(of->b->name, of->key, of->fd);
 		bfs_store_journal_fail(store(), of->b->name, of->key, msg);
+	}
 out:
 	return r;
 }
@@ -700,13 +725,18 @@ static int drain_one(void *arg, struct bfs_ofile *of)
 	return 0;
 }
 
+/* Counts what stays journaled at exit and makes it durable (a job still
+ * running, or a file never closed, has not synced its staging file). */
 static int count_dirty(void *arg, struct bfs_ofile *of)
 {
 	int *n = arg;
 
 	pthread_mutex_lock(&of->mu);
-	if (of->dirty && !of->unlinked)
+	if (of->dirty && !of->unlinked) {
 		(*n)++;
+		sync_staging(of->b->name, of->key, of->fd);
+		bfs_ofile_journal_put_locked(of, 1);
+	}
 	pthread_mutex_unlock(&of->mu);
 	return 0;
 }
