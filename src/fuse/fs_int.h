@@ -89,6 +89,8 @@ struct bfs_ofile {
 	int backoff_s;                /* (M) */
 	uint64_t acct;                /* (M) bytes counted in the staging budget */
 	struct bfs_mp *mp;            /* (M) its multipart upload (mpu.c) */
+	int keep_path;                /* (M) a journal row may still name
+				       * staging_path: never reuse it */
 };
 
 struct bfs_fs_ctx {
@@ -133,6 +135,8 @@ int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty);
  * file is dirty all the same).
  */
 int bfs_ofile_set_dirty_locked(struct bfs_ofile *of, int dirty);
+/* Removes the spare staging files (at exit; none are kept after it). */
+void bfs_ofile_spares_drop(void);
 /* Writes the journal row of a dirty file with its current attributes;
  * durable: fsync'd (synchronous=FULL), else lazily (survives kill -9). */
 int bfs_ofile_journal_put_locked(struct bfs_ofile *of, int durable);

@@ -5,9 +5,10 @@
  * DESIGN
  * ------
  * Every upload of a staged file is a JOB: a short-lived detached thread
- * that snapshots the file's size, attributes, key and change counter
- * (of->gen) under of->mu, journals the current attributes, fsyncs the
- * staging file, and then sends it WITHOUT holding of->mu, so writers of
+ * started with a snapshot of the file's size, attributes, key and change
+ * counter (of->gen) taken under of->mu (the starter then journals the
+ * current attributes, lazily, while the job already sends); the job
+ * sends the staging file WITHOUT holding of->mu, so writers of
  * that file, readers and the caller's deadline are never stuck behind a
  * slow or hung server.  At most one job runs per file (of->uploading).  A
  * job marks the file clean (and deletes its journal row) only when
@@ -15,7 +16,10 @@
  * stays dirty and another job follows.  Retries of single requests (503
  * SlowDown, 500, RequestTimeout, resets, timeouts) happen below, in the
  * http layer, with exponential backoff and full jitter; a job reports
- * only what is left after those.
+ * only what is left after those.  The staging file is fsync'd only when
+ * an upload failed or close/fsync gave up (its data is then kept, so it
+ * must survive a power cut): never on the success path, where the FULL
+ * commit of the bookkeeping is the one fsync (RELIABILITY.md).
  *
  * WHAT a job sends: a file up to 8 MiB, or any file of a provider
  * without multipart ops (local), goes by put_fd.  Larger files on s3/r2
@@ -164,9 +168,9 @@ void bfs_ofile_meta_locked(const struct bfs_ofile *of, struct bfs_meta *m)
  * stored; a left-over row would make recovery see our own upload as a
  * change by someone else).
  */
-static void index_row(const char *bucket, const char *key,
-		      const struct bfs_meta *m, const char *etag,
-		      const char *done_key)
+static int index_row(const char *bucket, const char *key,
+		     const struct bfs_meta *m, const char *etag,
+		     const char *done_key)
 {
 	struct bfs_file_row row;
 	int r;
@@ -186,8 +190,9 @@ static void index_row(const char *bucket, const char *key,
 		BFS_ERROR("%s/%s: stored, but the index row failed: %s", bucket,
 			  key, bfs_strerror(r));
 		if (done_key)
-			bfs_store_journal_done(store(), bucket, done_key);
+			r = bfs_store_journal_done(store(), bucket, done_key);
 	}
+	return r;
 }
 
 /*
@@ -315,7 +320,8 @@ static void *job_main(void *arg)
 		BFS_WARN("%s/%s: changed on the server since the staged copy "
 			 "was based on it; the staged copy is stored as %s/%s",
 			 j->b->name, j->key, j->b->name, target);
-		index_row(j->b->name, target, &j->m, etag, j->key);
+		if (index_row(j->b->name, target, &j->m, etag, j->key))
+			of->keep_path = 1;      /* the row may name it */
 		/* The copy is a new entry of the folder: a cached listing
 		 * of that folder must not hide it. */
 		bfs_attr_drop(j->b->name, target);
@@ -327,8 +333,9 @@ static void *job_main(void *arg)
 	} else {
 		bfs_metrics_upload_latency((double)(t1.tv_sec - t0.tv_sec) +
 					   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-		index_row(j->b->name, j->key, &j->m, etag,
-			  same ? j->key : NULL);
+		if (index_row(j->b->name, j->key, &j->m, etag,
+			      same ? j->key : NULL) && same)
+			of->keep_path = 1;      /* the row may name it */
 		bfs_attr_drop(j->b->name, j->key);
 		of->recovered = 0;
 		of->backoff_s = 0;
