@@ -4,7 +4,8 @@
  *
  * DESIGN
  * ------
- * Every upload of a staged file is a JOB: a short-lived detached thread
+ * Every upload of a staged file is a JOB, run at once by a thread of its
+ * own (a runner, reused for the next job when idle; see job_start)
  * started with a snapshot of the file's size, attributes, key and change
  * counter (of->gen) taken under of->mu (the starter then journals the
  * current attributes, lazily, while the job already sends); the job
@@ -243,6 +244,7 @@ struct job {
 	int fd;
 	int recovered;
 	struct bfs_meta m;
+	struct job *next;              /* runner_mu: the run queue */
 };
 
 static void job_free(struct job *j)
@@ -268,9 +270,8 @@ static void backoff_locked(struct bfs_ofile *of)
 		  (long)jitter((unsigned)of->backoff_s * 500));
 }
 
-static void *job_main(void *arg)
+static void job_run(struct job *j)
 {
-	struct job *j = arg;
 	struct bfs_ofile *of = j->of;
 	struct bfs_provider *p = j->b->prov;
 	struct timespec t0, t1;
@@ -359,13 +360,93 @@ static void *job_main(void *arg)
 	job_free(j);
 	bfs_ofile_put(of);
 	atomic_fetch_sub(&jobs_running, 1);
+}
+
+/*
+ * Job RUNNERS: a thread that ran a job waits RUNNER_IDLE_S for the next
+ * one before it exits, so a stream of closes (one upload after another)
+ * reuses one thread instead of creating and tearing down one per file.
+ * Every job still gets a thread at once: a job is only queued for a
+ * runner that is idle and reserved for it (runners_idle counts idle
+ * runners not yet promised a job), else a new runner starts with it.
+ */
+#define RUNNER_IDLE_S 10
+
+static pthread_mutex_t runner_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t runner_cv;                /* runner_mu; monotonic */
+static pthread_once_t runner_once = PTHREAD_ONCE_INIT;
+static struct job *runq_head, *runq_tail;       /* runner_mu */
+static int runners_idle;                        /* runner_mu */
+
+static void runner_init(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&runner_cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+static void *runner_main(void *arg)
+{
+	struct job *j = arg;
+	struct timespec until;
+
+	while (j) {
+		job_run(j);
+		j = NULL;
+		pthread_mutex_lock(&runner_mu);
+		runners_idle++;
+		mono_now(&until);
+		until.tv_sec += RUNNER_IDLE_S;
+		while (!runq_head &&
+		       pthread_cond_timedwait(&runner_cv, &runner_mu,
+					      &until) == 0)
+			;
+		if (runq_head) {        /* reserved for us by job_start */
+			j = runq_head;
+			if (!(runq_head = j->next))
+				runq_tail = NULL;
+		} else {
+			runners_idle--;
+		}
+		pthread_mutex_unlock(&runner_mu);
+	}
 	return NULL;
+}
+
+/* Hands j to an idle runner or a new one; an error when neither. */
+static int job_start(struct job *j)
+{
+	pthread_attr_t at;
+	pthread_t t;
+	int r;
+
+	pthread_once(&runner_once, runner_init);
+	pthread_mutex_lock(&runner_mu);
+	if (runners_idle > 0) {
+		runners_idle--;
+		j->next = NULL;
+		if (runq_tail)
+			runq_tail->next = j;
+		else
+			runq_head = j;
+		runq_tail = j;
+		pthread_cond_signal(&runner_cv);
+		pthread_mutex_unlock(&runner_mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&runner_mu);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&t, &at, runner_main, j);
+	pthread_attr_destroy(&at);
+	return r;
 }
 
 void bfs_ofile_kick_locked(struct bfs_ofile *of)
 {
-	pthread_attr_t at;
-	pthread_t t;
 	struct job *j;
 
 	if (!of->dirty || of->unlinked || of->uploading || !of->staged ||
@@ -390,9 +471,7 @@ void bfs_ofile_kick_locked(struct bfs_ofile *of)
 	bfs_ofile_ref(of);
 	of->uploading = 1;
 	atomic_fetch_add(&jobs_running, 1);
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &at, job_main, j) != 0) {
+	if (job_start(j) != 0) {
 		BFS_ERROR("%s/%s: cannot start an upload thread", of->b->name,
 			  of->key);
 		atomic_fetch_sub(&jobs_running, 1);
@@ -401,7 +480,6 @@ void bfs_ofile_kick_locked(struct bfs_ofile *of)
 		atomic_fetch_sub(&of->refs, 1);    /* the caller holds one */
 		job_free(j);
 	}
-	pthread_attr_destroy(&at);
 	/*
 	 * The row gets the current attributes while the job already sends
 	 * (lazily: only a crash of this process is to be survived here, see
