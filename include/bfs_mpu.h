@@ -9,6 +9,14 @@
  * 10,000 parts; without grow every part but the last is base bytes (R2's
  * rule, used when the size is known up front).  Only the last part may be
  * smaller than 5 MiB.
+ *
+ * grow is the plan kind, stored in the journal row with base:
+ * BFS_MPU_PLAN_EQUAL (0), BFS_MPU_PLAN_GROW (1: doubling) or
+ * BFS_MPU_PLAN_RAMP (2): BFS_MPU_RAMP_PARTS parts of base, then the
+ * doubling plan of BFS_MPU_RAMP_MUL * base.  A stream (size unknown) on
+ * a service that takes unequal parts uses the ramp: RGW spends ~10% more
+ * CPU per GiB on 8 MiB parts than on 32 MiB ones (docs/BENCHMARKS.md),
+ * while a file of 9-32 MiB still streams in 8 MiB parts.
  */
 #ifndef BFS_MPU_H
 #define BFS_MPU_H
@@ -21,6 +29,12 @@
 #define BFS_MPU_MAX_PARTS 10000u
 #define BFS_MPU_GROW_EVERY 1000u
 #define BFS_MPU_MAX_OBJECT (5ull << 40)  /* 5 TiB */
+
+#define BFS_MPU_PLAN_EQUAL 0
+#define BFS_MPU_PLAN_GROW 1
+#define BFS_MPU_PLAN_RAMP 2
+#define BFS_MPU_RAMP_PARTS 4u     /* parts of base before the ramp */
+#define BFS_MPU_RAMP_MUL 4u       /* then parts of 4 * base (32 MiB) */
 
 /* Size of part n (1..10000) of the plan; 0 when n is out of range. */
 uint64_t bfs_mpu_part_size(uint64_t base, int grow, unsigned n);

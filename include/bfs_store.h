@@ -208,7 +208,7 @@ struct bfs_journal_entry {
 				  * to (out only; set with
 				  * bfs_store_mpu_begin), or NULL */
 	uint64_t part_size;      /* its part plan (bfs_mpu.h): base */
-	int part_grow;           /* and growth flag */
+	int part_grow;           /* and plan kind (BFS_MPU_PLAN_*) */
 };
 
 /*

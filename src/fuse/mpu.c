@@ -445,9 +445,12 @@ void bfs_mp_wrote_locked(struct bfs_ofile *of, uint64_t off, uint64_t len)
 		if (end != of->size || of->size <= BFS_MPU_SINGLE_MAX)
 			return;
 		/* R2 wants equal parts: 8 MiB up to 80,000 MiB, then the
-		 * job starts over with a larger equal plan */
+		 * job starts over with a larger equal plan.  Elsewhere the
+		 * ramp: 4 parts of 8 MiB, then 32 MiB ones (fewer parts
+		 * cost the server less CPU per GiB) */
 		if (!(mp = mp_new(of->b, of->key, BFS_MPU_BASE,
-				  of->b->kind != BFS_PROV_R2)))
+				  of->b->kind == BFS_PROV_R2 ?
+				  BFS_MPU_PLAN_EQUAL : BFS_MPU_PLAN_RAMP)))
 			return;
 		of->mp = mp;
 	}

@@ -20,6 +20,14 @@ uint64_t bfs_mpu_part_size(uint64_t base, int grow, unsigned n)
 {
 	if (n < 1 || n > BFS_MPU_MAX_PARTS)
 		return 0;
+	if (grow == BFS_MPU_PLAN_RAMP) {
+		if (n <= BFS_MPU_RAMP_PARTS)
+			return base;
+		/* then the doubling plan of BFS_MPU_RAMP_MUL * base */
+		return bfs_mpu_part_size(base * BFS_MPU_RAMP_MUL,
+					 BFS_MPU_PLAN_GROW,
+					 n - BFS_MPU_RAMP_PARTS);
+	}
 	return grow ? base << ((n - 1) / BFS_MPU_GROW_EVERY) : base;
 }
 
@@ -31,6 +39,14 @@ uint64_t bfs_mpu_part_off(uint64_t base, int grow, unsigned n)
 		return 0;
 	if (n > BFS_MPU_MAX_PARTS + 1)
 		n = BFS_MPU_MAX_PARTS + 1;
+	if (grow == BFS_MPU_PLAN_RAMP) {
+		if (n <= BFS_MPU_RAMP_PARTS + 1)
+			return (uint64_t)(n - 1) * base;
+		return BFS_MPU_RAMP_PARTS * base +
+		       bfs_mpu_part_off(base * BFS_MPU_RAMP_MUL,
+					BFS_MPU_PLAN_GROW,
+					n - BFS_MPU_RAMP_PARTS);
+	}
 	if (!grow)
 		return (uint64_t)(n - 1) * base;
 	g = (n - 1) / BFS_MPU_GROW_EVERY;

@@ -2586,7 +2586,7 @@ int bfs_store_mpu_begin(struct bfs_store *s, const char *bucket,
 	bind_str(&rc, st, 2, key);
 	bind_str(&rc, st, 3, upload_id);
 	bind_i64(&rc, st, 4, (int64_t)part_size);
-	bind_i64(&rc, st, 5, part_grow ? 1 : 0);
+	bind_i64(&rc, st, 5, part_grow);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)

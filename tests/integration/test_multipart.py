@@ -16,7 +16,8 @@ check on RGW directly (helpers.S3Client, sha256) that:
 * a full outage mid-stream gives EIO at close within upload_timeout and
   the data lands after the outage.
 
-Parts must be >= 5 MiB (S3 rule), so files here are a few 8 MiB parts.
+Parts must be >= 5 MiB (S3 rule), so files here are a few 8 MiB parts
+(a stream's first four; from part 5 on its parts are 32 MiB).
 """
 
 import errno
@@ -33,7 +34,8 @@ import helpers
 from fault_fixtures import UPLOAD_TIMEOUT, faulty_s3, kill9  # noqa: F401
 
 MIB = 1 << 20
-PART = 8 * MIB
+PART = 8 * MIB          # parts 1-4 of a stream (bfs_mpu.h: the ramp plan)
+BIG = 32 * MIB          # its parts from 5 on (up to 32,004 MiB)
 SLACK = 3.0
 LAND_TIMEOUT = 40.0
 
@@ -129,6 +131,24 @@ def list_parts(b, key, upload_id):
         return None
     return [int(x) for x in re.findall(rb"<PartNumber>(\d+)</PartNumber>",
                                        body)]
+
+
+def part_sizes(b, key, upload_id):
+    """{part number: size} of the parts stored so far, or None."""
+    st, _, body = b.client.request("GET", b.remote, key,
+                                   query={"uploadId": upload_id})
+    if st != 200:
+        return None
+    return {int(n): int(z) for n, z in re.findall(
+        rb"<Part>.*?<PartNumber>(\d+)</PartNumber>.*?<Size>(\d+)</Size>",
+        body, re.S)}
+
+
+def ramp_parts(size):
+    """Parts of a stream of size bytes: 4 of PART, then BIG ones."""
+    if size <= 4 * PART:
+        return max(1, (size + PART - 1) // PART)
+    return 4 + (size - 4 * PART + BIG - 1) // BIG
 
 
 def create_upload(b, key):
@@ -240,7 +260,7 @@ def test_kill9_mid_stream_resumes_after_restart(faulty_s3):
     assert kept and int(kept[-1]) >= 2, \
         "the journaled upload was not resumed:\n" + tail(m)
     assert pc.uploads == 0, "a new upload was begun instead of resuming"
-    nparts = (len(want) + PART - 1) // PART
+    nparts = ramp_parts(len(want))
     sent = pc.parts()
     assert len(sent) == len(set(sent)) and \
         len(sent) <= nparts - int(kept[-1]), \
@@ -249,6 +269,47 @@ def test_kill9_mid_stream_resumes_after_restart(faulty_s3):
              "upload left over: %s" % list_uploads(b))
     assert uid not in [i for _, i in list_uploads(b)]
     assert open(p, "rb").read() == want
+
+
+def test_kill9_after_a_big_part_resumes_keeping_it(faulty_s3):
+    """The stream's plan kind survives a restart: with a 32 MiB part 5
+    on the server when the daemon is killed, the resumed upload keeps
+    parts 1-5 (a plan read back as plain doubling would see part 5 as
+    8 MiB, drop it and send it again)."""
+    fs = faulty_s3
+    m = fs.mount()
+    b = m.backends["b1"]
+    head = rbytes(2 * PART + 5 * MIB, 13)
+    more = rbytes(2 * PART - 5 * MIB + BIG + 3 * MIB, 14)
+    p = m.path("b1", "bigpart.bin")
+    fd = os.open(p, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+    try:
+        write_all(fd, head)
+        os.fsync(fd)
+        write_all(fd, more)
+        wait_for(lambda: len(journal_ids(m)) == 1 and (part_sizes(
+            b, "bigpart.bin", journal_ids(m)[0]) or {}).get(5) == BIG, 30,
+            "part 5 (32 MiB) never stored:\n" + tail(m))
+        kill9(m)
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    pc = PartCounter(fs.proxy)
+    m.start()
+    want = head + more
+    got = wait_stored(b, "bigpart.bin", want)
+    assert digest(got) == digest(want), tail(m)
+    kept = re.findall(r"resuming multipart upload: (\d+) stored part",
+                      m.stderr())
+    assert kept and int(kept[-1]) >= 5, \
+        "parts 1-5 not all kept: %s\n%s" % (kept, tail(m))
+    sent = pc.parts()
+    assert pc.uploads == 0 and not set(sent) & {1, 2, 3, 4, 5}, \
+        "stored parts sent again: %s" % sent
+    wait_for(lambda: list_uploads(b) == [], 10,
+             "upload left over: %s" % list_uploads(b))
 
 
 def test_startup_sweep(faulty_s3):
@@ -310,19 +371,27 @@ def test_streaming_write_sends_parts_before_close(faulty_s3):
     m = fs.mount()
     b = m.backends["b1"]
     pc = PartCounter(fs.proxy)
-    data = rbytes(8 * PART + 123457, 5)           # 9 parts, 64+ MiB
+    # the ramp plan: 4 parts of 8 MiB, 2 of 32 MiB, a tail: 7 parts
+    data = rbytes(4 * PART + 2 * BIG + 123457, 5)
     p = m.path("b1", "stream.bin")
     fd = os.open(p, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
     try:
         write_all(fd, data)
-        wait_for(lambda: len(pc.parts()) >= 6, 20,
+        # every complete part goes before close, each of its plan's size
+        wait_for(lambda: len(pc.parts()) >= 6, 30,
                  "no part sent before close: %s\n%s" % (pc.parts(), tail(m)))
+        ids = [i for k, i in list_uploads(b) if k.endswith("stream.bin")]
+        assert len(ids) == 1, list_uploads(b)
+        wait_for(lambda: len(part_sizes(b, "stream.bin", ids[0]) or {}) == 6,
+                 20, "parts 1-6 not stored")
+        assert part_sizes(b, "stream.bin", ids[0]) == {
+            1: PART, 2: PART, 3: PART, 4: PART, 5: BIG, 6: BIG}
     finally:
         os.close(fd)
     got = b.read("stream.bin")
     assert digest(got) == digest(data), tail(m)
-    assert sorted(set(pc.parts())) == list(range(1, 10))
-    assert len(pc.parts()) == 9, "parts sent twice: %s" % pc.parts()
+    assert sorted(set(pc.parts())) == list(range(1, 8))
+    assert len(pc.parts()) == 7, "parts sent twice: %s" % pc.parts()
     assert list_uploads(b) == []
     # attributes of the finished object are those at close
     st = os.stat(p)

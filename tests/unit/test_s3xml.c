@@ -609,6 +609,31 @@ START_TEST(test_part_plan)
 	ck_assert_uint_eq(bfs_mpu_part_size(16 * M, 0, 9999), 16 * M);
 	ck_assert_uint_eq(bfs_mpu_part_off(16 * M, 0, 3), 32 * M);
 	ck_assert_uint_eq(bfs_mpu_part_count(16 * M, 0, 80000 * M + 1), 5001);
+	/* ramp plan of streams: 4 parts of 8 MiB, then 32 MiB doubling
+	 * every 1,000 parts */
+	ck_assert_uint_eq(bfs_mpu_part_size(BFS_MPU_BASE, 2, 1), 8 * M);
+	ck_assert_uint_eq(bfs_mpu_part_size(BFS_MPU_BASE, 2, 4), 8 * M);
+	ck_assert_uint_eq(bfs_mpu_part_size(BFS_MPU_BASE, 2, 5), 32 * M);
+	ck_assert_uint_eq(bfs_mpu_part_size(BFS_MPU_BASE, 2, 1004), 32 * M);
+	ck_assert_uint_eq(bfs_mpu_part_size(BFS_MPU_BASE, 2, 1005), 64 * M);
+	ck_assert_uint_eq(bfs_mpu_part_size(BFS_MPU_BASE, 2, 10001), 0);
+	ck_assert_uint_eq(bfs_mpu_part_off(BFS_MPU_BASE, 2, 5), 32 * M);
+	ck_assert_uint_eq(bfs_mpu_part_off(BFS_MPU_BASE, 2, 6), 64 * M);
+	ck_assert_uint_eq(bfs_mpu_part_off(BFS_MPU_BASE, 2, 1005),
+			  32 * M + 32000 * M);
+	for (n = 1, end = 0; n <= 10000; n++) {
+		ck_assert_uint_eq(bfs_mpu_part_off(BFS_MPU_BASE, 2, n), end);
+		if (end < BFS_MPU_MAX_OBJECT)   /* S3: 5 MiB..5 GiB */
+			ck_assert_uint_le(bfs_mpu_part_size(BFS_MPU_BASE, 2, n),
+					  5ull << 30);
+		end += bfs_mpu_part_size(BFS_MPU_BASE, 2, n);
+	}
+	ck_assert_uint_ge(end, BFS_MPU_MAX_OBJECT);
+	ck_assert_uint_eq(bfs_mpu_part_count(BFS_MPU_BASE, 2, 32 * M), 4);
+	ck_assert_uint_eq(bfs_mpu_part_count(BFS_MPU_BASE, 2, 32 * M + 1), 5);
+	/* 1 GiB: 4 parts of 8 MiB, 31 of 32 MiB */
+	ck_assert_uint_eq(bfs_mpu_part_count(BFS_MPU_BASE, 2, 1024 * M), 35);
+	ck_assert_uint_eq(bfs_mpu_part_count(BFS_MPU_BASE, 2, end + 1), 0);
 }
 END_TEST
 
