@@ -288,6 +288,8 @@ struct dir_snap {
 	size_t n, cap;
 	char *names;
 	size_t nlen, ncap;
+	size_t hint;             /* (dir_mu) entry bfs_dir_next_files found
+				  * last: a walk asks for the next one */
 };
 
 static pthread_mutex_t dir_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -1181,6 +1183,67 @@ walk:
 	}
 	snap_unref(s);
 	return 0;
+}
+
+/* Index of the entry named name in s (from the hint on), or s->n. */
+static size_t snap_find(struct dir_snap *s, const char *name)
+{
+	size_t i, h;
+
+	pthread_mutex_lock(&dir_mu);
+	h = s->hint;
+	pthread_mutex_unlock(&dir_mu);
+	/* a walk in listing order finds its entry right after the hint */
+	for (i = h; i < s->n && i < h + 2; i++)
+		if (!strcmp(s->names + s->e[i].name, name))
+			return i;
+	for (i = 0; i < s->n; i++)
+		if (!strcmp(s->names + s->e[i].name, name))
+			return i;
+	return s->n;
+}
+
+size_t bfs_dir_next_files(const char *bucket, const char *key,
+			  const char *prev, char **out, size_t n)
+{
+	const char *slash = strrchr(key, '/'), *name;
+	struct dir_snap *s;
+	char *prefix;
+	size_t pl = slash ? (size_t)(slash - key) + 1 : 0, i, j, got = 0;
+
+	name = key + pl;
+	if (!prev || strncmp(prev, key, pl) != 0 || strchr(prev + pl, '/') ||
+	    !(prefix = strndup(key, pl)))
+		return 0;
+	s = snap_get(bucket, prefix);
+	free(prefix);
+	if (!s)
+		return 0;
+	if ((i = snap_find(s, name)) == s->n)
+		goto out;
+	pthread_mutex_lock(&dir_mu);
+	s->hint = i;
+	pthread_mutex_unlock(&dir_mu);
+	/* sequential: the file listed before key is the one opened before */
+	for (j = i; j > 0 && s->e[j - 1].is_dir; j--)
+		;
+	if (j == 0 || strcmp(s->names + s->e[j - 1].name, prev + pl) != 0)
+		goto out;
+	for (j = i + 1; j < s->n && got < n; j++) {
+		const char *nm = s->names + s->e[j].name;
+		size_t nl = strlen(nm);
+
+		if (s->e[j].is_dir || pl + nl > BFS_KEY_MAX)
+			continue;
+		if (!(out[got] = malloc(pl + nl + 1)))
+			break;
+		memcpy(out[got], key, pl);
+		memcpy(out[got] + pl, nm, nl + 1);
+		got++;
+	}
+out:
+	snap_unref(s);
+	return got;
 }
 
 int bfs_dir_kept(const char *bucket, const char *prefix)

@@ -69,5 +69,14 @@ int bfs_dir_absent(const char *bucket, const char *key);
 void bfs_dir_note_empty(const char *bucket, const char *prefix);
 /* Forgets the cached listing of (bucket, prefix). */
 void bfs_dir_drop(const char *bucket, const char *prefix);
+/*
+ * A folder read file after file in listing order (cp -r, tar, rsync):
+ * when the cached listing of key's folder shows prev (the file opened
+ * before key, same folder) as the file just before key, stores the keys
+ * of up to n files listed after key in out (each malloc'd; the caller
+ * frees them) and returns how many; else 0.  No provider call.
+ */
+size_t bfs_dir_next_files(const char *bucket, const char *key,
+			  const char *prev, char **out, size_t n);
 
 #endif

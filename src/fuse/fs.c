@@ -707,6 +707,54 @@ static int ctl_open(int kind, struct fuse_file_info *fi)
 	return 0;
 }
 
+/*
+ * Sequential walks: cp -r, tar and rsync open the files of a folder one
+ * after another in readdir (listing) order, and the first read of each
+ * waited for a whole GET.  When a read-only open follows the open of the
+ * file listed just before it, those of the next BFS_RC_NEXT_FILES files
+ * that fit in one cache block (1 MiB) are fetched in the background
+ * (readcache.c workers), so their first reads find them cached.  They are fetched at
+ * the version the attribute cache shows, which is what their open reads
+ * (the block cache key holds size, mtime and etag); this mount's changes
+ * drop attributes and blocks, so its own writes are never read stale.
+ * One walk per mount is followed (walk_last); two interleaved walks just
+ * get no prefetch.
+ */
+static pthread_mutex_t walk_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *walk_last;          /* walk_mu: "BUCKET/KEY" opened last */
+
+static void walk_prefetch(struct bfs_rbucket *b, const char *key)
+{
+	char *cur, *prev, *next[BFS_RC_NEXT_FILES];
+	size_t bl = strlen(b->name), kl = strlen(key), i, n = 0;
+	struct bfs_ofile *of;
+	struct stat st;
+
+	if (!(cur = malloc(bl + kl + 2)))
+		return;
+	memcpy(cur, b->name, bl);
+	cur[bl] = '/';
+	memcpy(cur + bl + 1, key, kl + 1);
+	pthread_mutex_lock(&walk_mu);
+	prev = walk_last;
+	walk_last = cur;
+	pthread_mutex_unlock(&walk_mu);
+	if (prev && !strncmp(prev, cur, bl + 1))
+		n = bfs_dir_next_files(b->name, key, prev + bl + 1, next,
+				       BFS_RC_NEXT_FILES);
+	free(prev);
+	for (i = 0; i < n; i++) {
+		/* an open file may hold staged bytes the server lacks */
+		if ((of = bfs_ofile_find(b->name, next[i])) != NULL)
+			bfs_ofile_put(of);
+		else if (bfs_attr_get(b->name, next[i], &st) &&
+			 S_ISREG(st.st_mode))
+			bfs_rcache_prefetch(b, next[i], (uint64_t)st.st_size,
+					    &st.st_mtim);
+		free(next[i]);
+	}
+}
+
 static int fs_open(const char *path, struct fuse_file_info *fi)
 {
 	struct bfs_route rt;
@@ -779,6 +827,8 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	}
 	of = NULL;
 	fi->fh = (uintptr_t)fh;
+	if (!wr)
+		walk_prefetch(rt.b, key);
 	r = 0;
 out:
 	bfs_ofile_put(of);

@@ -728,6 +728,17 @@ static int direct_read(struct bfs_rbucket *b, const char *key, char *buf,
 	return r != 0 ? r : (int)got;
 }
 
+/* Appends LOADING block k to the workers' queue; rc_mu held. */
+static void job_push_locked(struct rc_blk *k)
+{
+	k->queued = 1;
+	if (rc_job_tail)
+		rc_job_tail->jnext = k;
+	else
+		rc_job_head = k;
+	rc_job_tail = k;
+}
+
 /* Queues prefetches of blocks (from, from+win]; rc_mu held. */
 static void prefetch_locked(struct rc_obj *o, uint64_t from, unsigned win)
 {
@@ -740,12 +751,7 @@ static void prefetch_locked(struct rc_obj *o, uint64_t from, unsigned win)
 			continue;
 		if (!(k = blk_new(o, i)))
 			break;
-		k->queued = 1;
-		if (rc_job_tail)
-			rc_job_tail->jnext = k;
-		else
-			rc_job_head = k;
-		rc_job_tail = k;
+		job_push_locked(k);
 		queued = 1;
 	}
 	if (queued)
@@ -940,6 +946,62 @@ int bfs_rcache_read(struct bfs_rc_file **hp, struct bfs_rbucket *b,
 	if (r < 0 && done == 0)
 		return r;
 	return (int)done;
+}
+
+/* 1 when the live object of (b, key, ver) holds block 0; rc_mu held. */
+static int first_block_known_locked(struct bfs_rbucket *b, const char *key,
+				    const char *ver)
+{
+	struct rc_obj *o;
+
+	for (o = rc_objs[obj_slot(b->name, key)]; o; o = o->next)
+		if (o->b == b && !strcmp(o->key, key) && !strcmp(o->ver, ver))
+			return blk_find(o, 0) != NULL;
+	return 0;
+}
+
+void bfs_rcache_prefetch(struct bfs_rbucket *b, const char *key,
+			 uint64_t size, const struct timespec *mtime)
+{
+	struct rc_obj *o;
+	struct rc_blk *k;
+	char *ver;
+	int known;
+
+	/* One block only: the file is then read whole from one GET.  The
+	 * first block of a bigger file fetched ahead would be joined to
+	 * blocks fetched later, a mix of two versions if another client
+	 * changes the object in between (ranged GETs carry no If-Match). */
+	if (size == 0 || size > BFS_RC_BLOCK)
+		return;
+	pthread_once(&rc_once, lazy_init);
+	if (!(ver = make_ver(b->name, key, size, mtime)))
+		return;
+	pthread_mutex_lock(&rc_mu);
+	/* Speculative: never evicts a cached block to make room, and an
+	 * object already cached costs no block file (obj_get makes one). */
+	known = !rc_on || first_block_known_locked(b, key, ver) ||
+		rc_used + 2ull * BFS_RC_BLOCK > limit_locked();
+	pthread_mutex_unlock(&rc_mu);
+	free(ver);
+	if (known || !(o = obj_get(b, key, size, mtime)))
+		return;
+	pthread_mutex_lock(&rc_mu);
+	if (rc_on && !o->dead && !blk_find(o, 0) &&
+	    rc_used + 2ull * BFS_RC_BLOCK <= limit_locked() &&
+	    (k = blk_new(o, 0)) != NULL) {
+		job_push_locked(k);
+		pthread_cond_broadcast(&rc_job_cv);
+	}
+	/* The queued block keeps o (nblk) until it is read or evicted. */
+	o->refs--;
+	if (!rc_on) {
+		if (o->refs == 0)
+			obj_free_final(o, 1);
+	} else {
+		obj_maybe_free(o);
+	}
+	pthread_mutex_unlock(&rc_mu);
 }
 
 void bfs_rcache_close(struct bfs_rc_file *h)

@@ -22,6 +22,7 @@
 #define BFS_RC_BLOCK (1024u * 1024)   /* bytes per cached block */
 #define BFS_RC_WIN_MAX 16             /* blocks prefetched ahead, at most */
 #define BFS_RC_WORKERS 6              /* prefetch threads */
+#define BFS_RC_NEXT_FILES 4           /* files prefetched ahead of a walk */
 
 struct bfs_rc_file;   /* per-handle read state (opaque) */
 
@@ -47,6 +48,18 @@ int bfs_rcache_read(struct bfs_rc_file **h, struct bfs_rbucket *b,
 		    const struct timespec *mtime, char *buf, size_t len,
 		    uint64_t off);
 void bfs_rcache_close(struct bfs_rc_file *h);
+
+/*
+ * Queues the one block of (b, key), a file of at most BFS_RC_BLOCK bytes,
+ * at the version size/mtime (and the cached etag) for the prefetch
+ * workers, unless it is cached or loading, the cache is off, or it has no
+ * room without evicting: a file a reader is about to open (sequential
+ * walk of a folder, see fs.c) is then in the cache when its first read
+ * comes.  Bigger files are left alone (see readcache.c).  Never blocks on
+ * the provider.
+ */
+void bfs_rcache_prefetch(struct bfs_rbucket *b, const char *key,
+			 uint64_t size, const struct timespec *mtime);
 
 /* This mount changed (bucket, key) / anything in bucket: cached blocks of
  * it are dropped (handles open on the old version read uncached). */

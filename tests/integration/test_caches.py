@@ -196,6 +196,73 @@ def test_sequential_and_random_reads(big):
     assert seq.result() == hashlib.sha256(data).hexdigest()
 
 
+def gets_logged(m, keys):
+    """The keys among keys the daemon's latest start logged a GET of."""
+    text = m.stderr().split("==== start")[-1]
+    return {k for k in keys
+            if any(" GET " in ln and (" %s:" % k) in ln
+                   for ln in text.splitlines())}
+
+
+def test_walk_prefetches_next_files_right_bytes(s3):
+    """A folder read file after file in listing order (cp -r) has the
+    next small files (one cache block) fetched ahead (fs.c walk_prefetch):
+    their GETs are seen before they are opened, bigger files are not
+    fetched ahead, every file reads back its own bytes, a file this mount
+    overwrote after it was prefetched (same size, same mtime) reads the
+    new bytes, one written before the walk reads its bytes, and files
+    changed by another client (a prefetched one, a big one) read whole,
+    old or new, never a mix."""
+    sizes = [5000, 1, 0, 800000, 70000, 2 * MIB + 17, 300, 4096, 9, 12345]
+    names = ["f%02d" % i for i in range(len(sizes))]
+    data = {n: rbytes(sz, 40 + i) for i, (n, sz) in enumerate(zip(names, sizes))}
+    for n in names:
+        assert s3.b.put("walk/" + n, data[n]) == 200
+    d = s3.p("walk")
+    os.mkdir(s3.p("walk", "sub"))                 # a folder among the files
+    # written through the mount before the walk: its own bytes
+    data["f06"] = rbytes(300, 99)
+    write(os.path.join(d, "f06"), data["f06"])
+    order = [x for x in os.listdir(d) if x != "sub"]  # readdir = listing
+    assert order == names
+    assert read(os.path.join(d, "f00")) == data["f00"]
+    assert read(os.path.join(d, "f01")) == data["f01"]
+    # f01 followed f00: of the next four, f03 and f04 are fetched ahead
+    # (f02 is empty, f05 is bigger than a block)
+    want = {s3.b.prefix + "walk/" + n for n in ("f03", "f04")}
+    deadline = time.monotonic() + 30
+    while gets_logged(s3.m, want) != want and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert gets_logged(s3.m, want) == want
+    assert not gets_logged(s3.m, {s3.b.prefix + "walk/f05"})
+    # f03 changed by another client after it was prefetched
+    old3, new3 = data["f03"], rbytes(len(data["f03"]), 96)
+    assert s3.b.put("walk/f03", new3) == 200
+    # f04 overwritten through the mount after its block was fetched
+    p4 = os.path.join(d, "f04")
+    st4 = os.stat(p4)
+    data["f04"] = rbytes(70000, 98)
+    write(p4, data["f04"])
+    os.utime(p4, ns=(st4.st_atime_ns, st4.st_mtime_ns))
+    # f05 changed by another client: old or new, never a mix
+    old5, new5 = data["f05"], rbytes(len(data["f05"]), 97)
+    assert s3.b.put("walk/f05", new5) == 200
+    either = {"f03": (old3, new3), "f05": (old5, new5)}
+    for n in names[2:]:
+        got = read(os.path.join(d, n))
+        if n in either:
+            assert got in either[n], n
+        else:
+            assert got == data[n], n
+    # a whole second walk, as cp -r does it
+    for n in names:
+        got = read(os.path.join(d, n))
+        if n in either:
+            assert got in either[n], n
+        else:
+            assert got == data[n], n
+
+
 def test_cache_dir_within_small_cache_size(backend, mount):
     """cache_size = 8M while 40 MiB are read sequentially, randomly and
     with a file staged for writing: cache_dir never above 8 MiB."""
