@@ -220,6 +220,15 @@ struct bfs_journal_entry {
  * BFS_ERR_INVAL without bucket, key or staging_path.
  */
 int bfs_store_journal_put(struct bfs_store *s, const struct bfs_journal_entry *e);
+/*
+ * The same upsert without an fsync (synchronous=NORMAL): the row survives
+ * a crash of the process (kill -9) at once, a power cut only after the
+ * next durable journal write of this store (any row: it syncs the WAL, and
+ * with it every earlier commit).  For rows whose data is not promised to
+ * survive a power cut yet (docs/RELIABILITY.md "The upload journal").
+ */
+int bfs_store_journal_put_lazy(struct bfs_store *s,
+			       const struct bfs_journal_entry *e);
 /* Deletes the row (bucket, key); an absent row or bucket is not an error. */
 int bfs_store_journal_done(struct bfs_store *s, const char *bucket,
 			   const char *key);

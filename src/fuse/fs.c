@@ -2155,6 +2155,7 @@ void bfs_fs_release_all(void)
 		bfs_ofile_put(fh->of);
 		fh_free(fh);
 	}
+	bfs_ofile_spares_drop();
 }
 
 const struct fuse_operations *bfs_fs_operations(void)

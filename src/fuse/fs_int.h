@@ -89,6 +89,8 @@ struct bfs_ofile {
 	int backoff_s;                /* (M) */
 	uint64_t acct;                /* (M) bytes counted in the staging budget */
 	struct bfs_mp *mp;            /* (M) its multipart upload (mpu.c) */
+	int keep_path;                /* (M) a journal row may still name
+				       * staging_path: never reuse it */
 };
 
 struct bfs_fs_ctx {
@@ -126,14 +128,18 @@ void bfs_ofile_put(struct bfs_ofile *of);
 int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty);
 /*
  * Marks the staged content dirty (or clean); mu held.  The first time a
- * file becomes dirty its journal row is written (durably) before this
- * returns, so callers call it before acknowledging the change; later
- * calls only bump of->gen.  Returns the journal error (the file is dirty
- * all the same).
+ * file becomes dirty its journal row is written (lazily: it survives
+ * kill -9 at once, a power cut after the next durable journal write)
+ * before this returns, so callers call it before acknowledging the
+ * change; later calls only bump of->gen.  Returns the journal error (the
+ * file is dirty all the same).
  */
 int bfs_ofile_set_dirty_locked(struct bfs_ofile *of, int dirty);
-/* Writes the journal row of a dirty file with its current attributes. */
-int bfs_ofile_journal_put_locked(struct bfs_ofile *of);
+/* Removes the spare staging files (at exit; none are kept after it). */
+void bfs_ofile_spares_drop(void);
+/* Writes the journal row of a dirty file with its current attributes;
+ * durable: fsync'd (synchronous=FULL), else lazily (survives kill -9). */
+int bfs_ofile_journal_put_locked(struct bfs_ofile *of, int durable);
 /*
  * Reserves staging bytes so the staged size can become new_size (or
  * returns them when smaller).  When the budget (cache_size) is exhausted,

@@ -9,8 +9,9 @@
  * reads of a clean, unstaged file go to the provider (see fs.c).
  *
  * The first time a file becomes dirty its upload journal row (bucket, key,
- * staging path, base etag, attributes) is written durably before the
- * change is acknowledged (bfs_ofile_set_dirty_locked); renames and
+ * staging path, base etag, attributes) is written before the change is
+ * acknowledged (bfs_ofile_set_dirty_locked; lazily: durable against
+ * kill -9, against a power cut once an upload failed); renames and
  * unlinks keep the row true.  Uploads themselves are upload.c's: a dirty
  * file stays in the table (the pending queue holds a reference) until it
  * is stored, so every later open sees the staged content, and the staging
@@ -47,6 +48,69 @@
 static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct bfs_ofile *table[OFILE_SLOTS];            /* table_mu */
 static _Atomic uint64_t staged_bytes;                    /* lock-free */
+
+/*
+ * Spare staging files: a stored file's staging file is emptied and kept
+ * for the next new file instead of being unlinked.  Creating a file costs
+ * more than it seems on ext4 (the inode allocator skips recently deleted
+ * inodes by reading the inode table, and a create-upload-unlink stream
+ * deletes one per file); ftruncate of a file whose pages never reached
+ * the disk only drops them.  A spare is empty and no journal row names
+ * it; the start removes any left over like every unnamed staging file.
+ */
+#define SPARE_MAX 8
+
+static pthread_mutex_t spare_mu = PTHREAD_MUTEX_INITIALIZER;
+static int spare_fd[SPARE_MAX];                          /* spare_mu */
+static char *spare_path[SPARE_MAX];                      /* spare_mu */
+static int nspare;                                       /* spare_mu */
+static int spares_closed;                                /* spare_mu */
+
+/* Takes a spare for of (fd and path); 0 when there is none. */
+static int spare_take(struct bfs_ofile *of)
+{
+	int got = 0;
+
+	pthread_mutex_lock(&spare_mu);
+	if (nspare > 0) {
+		nspare--;
+		of->fd = spare_fd[nspare];
+		of->staging_path = spare_path[nspare];
+		got = 1;
+	}
+	pthread_mutex_unlock(&spare_mu);
+	return got;
+}
+
+/* Keeps (fd, path) as an empty spare; 0 (caller closes and unlinks)
+ * when the pool is full or closed or the file cannot be emptied. */
+static int spare_give(int fd, char *path)
+{
+	int kept = 0;
+
+	pthread_mutex_lock(&spare_mu);
+	if (!spares_closed && nspare < SPARE_MAX && ftruncate(fd, 0) == 0) {
+		spare_fd[nspare] = fd;
+		spare_path[nspare] = path;
+		nspare++;
+		kept = 1;
+	}
+	pthread_mutex_unlock(&spare_mu);
+	return kept;
+}
+
+void bfs_ofile_spares_drop(void)
+{
+	pthread_mutex_lock(&spare_mu);
+	spares_closed = 1;
+	while (nspare > 0) {
+		nspare--;
+		unlink(spare_path[nspare]);
+		close(spare_fd[nspare]);
+		free(spare_path[nspare]);
+	}
+	pthread_mutex_unlock(&spare_mu);
+}
 
 static unsigned of_hash(const char *bucket, const char *key)
 {
@@ -97,6 +161,12 @@ static void insert_locked(struct bfs_ofile *of)
 
 static void ofile_free(struct bfs_ofile *of)
 {
+	if (of->fd >= 0 && of->staging_path && !of->keep_path &&
+	    (!of->dirty || of->unlinked) &&
+	    spare_give(of->fd, of->staging_path)) {
+		of->fd = -1;
+		of->staging_path = NULL;
+	}
 	if (of->fd >= 0)
 		close(of->fd);
 	if (of->staging_path) {
@@ -237,9 +307,11 @@ static void journal_drop_locked(struct bfs_ofile *of)
 	if (!of->dirty || of->unlinked)
 		return;
 	bfs_metrics_pending_add(-1);
-	if ((r = bfs_store_journal_done(store(), of->b->name, of->key)) != 0)
+	if ((r = bfs_store_journal_done(store(), of->b->name, of->key)) != 0) {
 		BFS_WARN("%s/%s: journal row not removed: %s", of->b->name,
 			 of->key, bfs_strerror(r));
+		of->keep_path = 1;
+	}
 }
 
 void bfs_ofile_detach(struct bfs_ofile *of)
@@ -265,7 +337,7 @@ void bfs_ofile_unhook(struct bfs_ofile *of)
 	pthread_mutex_unlock(&table_mu);
 }
 
-int bfs_ofile_journal_put_locked(struct bfs_ofile *of)
+int bfs_ofile_journal_put_locked(struct bfs_ofile *of, int durable)
 {
 	struct bfs_journal_entry e;
 	int r;
@@ -282,7 +354,9 @@ int bfs_ofile_journal_put_locked(struct bfs_ofile *of)
 	e.uid = of->uid;
 	e.gid = of->gid;
 	e.mtime = of->mtime.tv_sec;
-	if ((r = bfs_store_journal_put(store(), &e)) != 0)
+	r = durable ? bfs_store_journal_put(store(), &e) :
+		      bfs_store_journal_put_lazy(store(), &e);
+	if (r != 0)
 		BFS_ERROR("%s/%s: upload journal write failed: %s", of->b->name,
 			  of->key, bfs_strerror(r));
 	return r;
@@ -298,7 +372,10 @@ int bfs_ofile_set_dirty_locked(struct bfs_ofile *of, int dirty)
 	if (of->unlinked || was == dirty)
 		return 0;
 	bfs_metrics_pending_add(dirty ? 1 : -1);
-	return dirty ? bfs_ofile_journal_put_locked(of) : 0;
+	/* Lazy: acknowledged writes are promised to survive kill -9, not a
+	 * power cut, until close/fsync; a failed upload makes the row and
+	 * the staging file durable (upload.c, keep_durable_locked). */
+	return dirty ? bfs_ofile_journal_put_locked(of, 0) : 0;
 }
 
 uint64_t bfs_ofile_staged_bytes(void)
@@ -419,10 +496,20 @@ int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty)
 
 	if (of->staged)
 		return 0;
-	if (of->fd < 0 && (r = make_staging(of)) != 0)
-		return r;
-	if (ftruncate(of->fd, 0) < 0)
+	/*
+	 * A new staging file is empty already.  Truncating it anyway costs
+	 * more than a syscall: on ext4 a truncate to size 0 arms
+	 * auto_da_alloc, which starts writeback of the file when it is
+	 * closed, so every staged file went to disk (and its blocks were
+	 * discarded again at unlink) although its data is never read back
+	 * from disk once uploaded.
+	 */
+	if (of->fd < 0) {
+		if (!spare_take(of) && (r = make_staging(of)) != 0)
+			return r;
+	} else if (ftruncate(of->fd, 0) < 0) {
 		return bfs_err_from_errno(errno);
+	}
 	bfs_ofile_budget_locked(of, 0);
 	if (of->exists_remote && !want_empty) {
 		if (!of->b->prov)
@@ -487,7 +574,7 @@ static void journal_move_locked(struct bfs_ofile *of, const char *sb,
 		return;
 	r = bfs_store_journal_rename(store(), sb, sk, of->b->name, of->key);
 	if (r == BFS_ERR_NOTFOUND)
-		r = bfs_ofile_journal_put_locked(of);
+		r = bfs_ofile_journal_put_locked(of, 1);
 	if (r != 0)
 		BFS_ERROR("%s/%s: journal row not moved from %s/%s: %s",
 			  of->b->name, of->key, sb, sk, bfs_strerror(r));

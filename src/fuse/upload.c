@@ -4,10 +4,12 @@
  *
  * DESIGN
  * ------
- * Every upload of a staged file is a JOB: a short-lived detached thread
- * that snapshots the file's size, attributes, key and change counter
- * (of->gen) under of->mu, journals the current attributes, fsyncs the
- * staging file, and then sends it WITHOUT holding of->mu, so writers of
+ * Every upload of a staged file is a JOB, run at once by a thread of its
+ * own (a runner, reused for the next job when idle; see job_start)
+ * started with a snapshot of the file's size, attributes, key and change
+ * counter (of->gen) taken under of->mu (the starter then journals the
+ * current attributes, lazily, while the job already sends); the job
+ * sends the staging file WITHOUT holding of->mu, so writers of
  * that file, readers and the caller's deadline are never stuck behind a
  * slow or hung server.  At most one job runs per file (of->uploading).  A
  * job marks the file clean (and deletes its journal row) only when
@@ -15,7 +17,10 @@
  * stays dirty and another job follows.  Retries of single requests (503
  * SlowDown, 500, RequestTimeout, resets, timeouts) happen below, in the
  * http layer, with exponential backoff and full jitter; a job reports
- * only what is left after those.
+ * only what is left after those.  The staging file is fsync'd only when
+ * an upload failed or close/fsync gave up (its data is then kept, so it
+ * must survive a power cut): never on the success path, where the FULL
+ * commit of the bookkeeping is the one fsync (RELIABILITY.md).
  *
  * WHAT a job sends: a file up to 8 MiB, or any file of a provider
  * without multipart ops (local), goes by put_fd.  Larger files on s3/r2
@@ -164,9 +169,9 @@ void bfs_ofile_meta_locked(const struct bfs_ofile *of, struct bfs_meta *m)
  * stored; a left-over row would make recovery see our own upload as a
  * change by someone else).
  */
-static void index_row(const char *bucket, const char *key,
-		      const struct bfs_meta *m, const char *etag,
-		      const char *done_key)
+static int index_row(const char *bucket, const char *key,
+		     const struct bfs_meta *m, const char *etag,
+		     const char *done_key)
 {
 	struct bfs_file_row row;
 	int r;
@@ -186,8 +191,9 @@ static void index_row(const char *bucket, const char *key,
 		BFS_ERROR("%s/%s: stored, but the index row failed: %s", bucket,
 			  key, bfs_strerror(r));
 		if (done_key)
-			bfs_store_journal_done(store(), bucket, done_key);
+			r = bfs_store_journal_done(store(), bucket, done_key);
 	}
+	return r;
 }
 
 /*
@@ -215,6 +221,20 @@ static int recovery_target(struct bfs_provider *p, const char *key,
 	return bfs_conflict_key(key, time(NULL), target);
 }
 
+/*
+ * fsync of a staging file whose upload failed: from here on its data must
+ * survive a power cut (the journal row is made durable right after, by
+ * the synchronous=FULL commit of bfs_store_journal_fail, which syncs
+ * every earlier lazy commit of the WAL with it).  The success path never
+ * needs it: the object is on the server before close returns.
+ */
+static void sync_staging(const char *bucket, const char *key, int fd)
+{
+	if (fd >= 0 && fsync(fd) < 0)
+		BFS_WARN("%s/%s: staging fsync: %s", bucket, key,
+			 strerror(errno));
+}
+
 struct job {
 	struct bfs_ofile *of;          /* referenced */
 	struct bfs_rbucket *b;         /* referenced */
@@ -224,6 +244,7 @@ struct job {
 	int fd;
 	int recovered;
 	struct bfs_meta m;
+	struct job *next;              /* runner_mu: the run queue */
 };
 
 static void job_free(struct job *j)
@@ -249,9 +270,8 @@ static void backoff_locked(struct bfs_ofile *of)
 		  (long)jitter((unsigned)of->backoff_s * 500));
 }
 
-static void *job_main(void *arg)
+static void job_run(struct job *j)
 {
-	struct job *j = arg;
 	struct bfs_ofile *of = j->of;
 	struct bfs_provider *p = j->b->prov;
 	struct timespec t0, t1;
@@ -262,8 +282,6 @@ static void *job_main(void *arg)
 	mono_now(&t0);
 	if (!p) {
 		r = BFS_ERR_IO;
-	} else if (j->fd >= 0 && fsync(j->fd) < 0) {
-		r = bfs_err_from_errno(errno);
 	} else if (j->recovered &&
 		   (r = recovery_target(p, j->key, j->base, &target)) != 0) {
 		;
@@ -281,6 +299,10 @@ static void *job_main(void *arg)
 		}
 	}
 	mono_now(&t1);
+	/* A failed upload leaves the data only here: on disk before the
+	 * journal says so (not under mu: MBs may take a while). */
+	if (r != 0)
+		sync_staging(j->b->name, j->key, j->fd);
 	pthread_mutex_lock(&of->mu);
 	same = of->gen == j->gen && !of->unlinked && of->b == j->b &&
 	       strcmp(of->key, j->key) == 0;
@@ -299,7 +321,8 @@ static void *job_main(void *arg)
 		BFS_WARN("%s/%s: changed on the server since the staged copy "
 			 "was based on it; the staged copy is stored as %s/%s",
 			 j->b->name, j->key, j->b->name, target);
-		index_row(j->b->name, target, &j->m, etag, j->key);
+		if (index_row(j->b->name, target, &j->m, etag, j->key))
+			of->keep_path = 1;      /* the row may name it */
 		/* The copy is a new entry of the folder: a cached listing
 		 * of that folder must not hide it. */
 		bfs_attr_drop(j->b->name, target);
@@ -311,8 +334,9 @@ static void *job_main(void *arg)
 	} else {
 		bfs_metrics_upload_latency((double)(t1.tv_sec - t0.tv_sec) +
 					   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-		index_row(j->b->name, j->key, &j->m, etag,
-			  same ? j->key : NULL);
+		if (index_row(j->b->name, j->key, &j->m, etag,
+			      same ? j->key : NULL) && same)
+			of->keep_path = 1;      /* the row may name it */
 		bfs_attr_drop(j->b->name, j->key);
 		of->recovered = 0;
 		of->backoff_s = 0;
@@ -336,13 +360,93 @@ static void *job_main(void *arg)
 	job_free(j);
 	bfs_ofile_put(of);
 	atomic_fetch_sub(&jobs_running, 1);
+}
+
+/*
+ * Job RUNNERS: a thread that ran a job waits RUNNER_IDLE_S for the next
+ * one before it exits, so a stream of closes (one upload after another)
+ * reuses one thread instead of creating and tearing down one per file.
+ * Every job still gets a thread at once: a job is only queued for a
+ * runner that is idle and reserved for it (runners_idle counts idle
+ * runners not yet promised a job), else a new runner starts with it.
+ */
+#define RUNNER_IDLE_S 10
+
+static pthread_mutex_t runner_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t runner_cv;                /* runner_mu; monotonic */
+static pthread_once_t runner_once = PTHREAD_ONCE_INIT;
+static struct job *runq_head, *runq_tail;       /* runner_mu */
+static int runners_idle;                        /* runner_mu */
+
+static void runner_init(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&runner_cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+static void *runner_main(void *arg)
+{
+	struct job *j = arg;
+	struct timespec until;
+
+	while (j) {
+		job_run(j);
+		j = NULL;
+		pthread_mutex_lock(&runner_mu);
+		runners_idle++;
+		mono_now(&until);
+		until.tv_sec += RUNNER_IDLE_S;
+		while (!runq_head &&
+		       pthread_cond_timedwait(&runner_cv, &runner_mu,
+					      &until) == 0)
+			;
+		if (runq_head) {        /* reserved for us by job_start */
+			j = runq_head;
+			if (!(runq_head = j->next))
+				runq_tail = NULL;
+		} else {
+			runners_idle--;
+		}
+		pthread_mutex_unlock(&runner_mu);
+	}
 	return NULL;
+}
+
+/* Hands j to an idle runner or a new one; an error when neither. */
+static int job_start(struct job *j)
+{
+	pthread_attr_t at;
+	pthread_t t;
+	int r;
+
+	pthread_once(&runner_once, runner_init);
+	pthread_mutex_lock(&runner_mu);
+	if (runners_idle > 0) {
+		runners_idle--;
+		j->next = NULL;
+		if (runq_tail)
+			runq_tail->next = j;
+		else
+			runq_head = j;
+		runq_tail = j;
+		pthread_cond_signal(&runner_cv);
+		pthread_mutex_unlock(&runner_mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&runner_mu);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&t, &at, runner_main, j);
+	pthread_attr_destroy(&at);
+	return r;
 }
 
 void bfs_ofile_kick_locked(struct bfs_ofile *of)
 {
-	pthread_attr_t at;
-	pthread_t t;
 	struct job *j;
 
 	if (!of->dirty || of->unlinked || of->uploading || !of->staged ||
@@ -357,8 +461,6 @@ void bfs_ofile_kick_locked(struct bfs_ofile *of)
 		of->last_err = BFS_ERR_NOMEM;
 		return;
 	}
-	/* the row's attributes are current before the data goes */
-	bfs_ofile_journal_put_locked(of);
 	j->of = of;
 	j->b = of->b;
 	bfs_rbucket_ref(j->b);
@@ -369,9 +471,7 @@ void bfs_ofile_kick_locked(struct bfs_ofile *of)
 	bfs_ofile_ref(of);
 	of->uploading = 1;
 	atomic_fetch_add(&jobs_running, 1);
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &at, job_main, j) != 0) {
+	if (job_start(j) != 0) {
 		BFS_ERROR("%s/%s: cannot start an upload thread", of->b->name,
 			  of->key);
 		atomic_fetch_sub(&jobs_running, 1);
@@ -380,7 +480,13 @@ void bfs_ofile_kick_locked(struct bfs_ofile *of)
 		atomic_fetch_sub(&of->refs, 1);    /* the caller holds one */
 		job_free(j);
 	}
-	pthread_attr_destroy(&at);
+	/*
+	 * The row gets the current attributes while the job already sends
+	 * (lazily: only a crash of this process is to be survived here, see
+	 * set_dirty).  The job's bookkeeping, which deletes the row, takes
+	 * mu, which we hold: it cannot run before this upsert.
+	 */
+	bfs_ofile_journal_put_locked(of, 0);
 }
 
 void bfs_ofile_wait_idle_locked(struct bfs_ofile *of)
@@ -449,8 +555,12 @@ fail:
 	BFS_ERROR("%s/%s: not stored within %d s: %s; kept in %s and retried "
 		  "in the background", of->b->name, of->key, timeout, msg,
 		  of->staging_path ? of->staging_path : "?");
-	if (!of->unlinked)
+	if (!of->unlinked) {
+		/* EIO promises the data is kept: durable now (a job still
+		 * running at the deadline has not synced it). */
+		sync_staging(of->b->name, of->key, of->fd);
 		bfs_store_journal_fail(store(), of->b->name, of->key, msg);
+	}
 out:
 	return r;
 }
@@ -700,13 +810,18 @@ static int drain_one(void *arg, struct bfs_ofile *of)
 	return 0;
 }
 
+/* Counts what stays journaled at exit and makes it durable (a job still
+ * running, or a file never closed, has not synced its staging file). */
 static int count_dirty(void *arg, struct bfs_ofile *of)
 {
 	int *n = arg;
 
 	pthread_mutex_lock(&of->mu);
-	if (of->dirty && !of->unlinked)
+	if (of->dirty && !of->unlinked) {
 		(*n)++;
+		sync_staging(of->b->name, of->key, of->fd);
+		bfs_ofile_journal_put_locked(of, 1);
+	}
 	pthread_mutex_unlock(&of->mu);
 	return 0;
 }

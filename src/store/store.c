@@ -4,7 +4,8 @@
  * One connection per handle, opened SQLITE_OPEN_FULLMUTEX, in WAL mode with
  * a 5 s busy timeout, foreign keys on and synchronous=NORMAL, except for
  * upload journal writes, which run with synchronous=FULL so they are on
- * disk when the call returns (see "the upload journal" below).  The schema
+ * disk when the call returns (see "the upload journal" below; the one
+ * exception is bfs_store_journal_put_lazy).  The schema
  * comes from the numbered migrations in migrations.c.
  *
  * Locking: struct bfs_store.lock guards the connection for the whole of
@@ -2242,7 +2243,15 @@ void bfs_journal_entries_free(struct bfs_journal_entry *a, size_t n)
 	free(a);
 }
 
-int bfs_store_journal_put(struct bfs_store *s, const struct bfs_journal_entry *e)
+/*
+ * The upsert of bfs_store_journal_put; `durable` selects synchronous=FULL.
+ * Without it the commit is in the WAL file (the kernel's page cache) when
+ * this returns: it survives the death of the process, not a power cut,
+ * until the next FULL commit or checkpoint of this database (both sync
+ * every earlier commit of the WAL with it).
+ */
+static int journal_put(struct bfs_store *s, const struct bfs_journal_entry *e,
+		       int durable)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = SQLITE_OK, r;
@@ -2250,7 +2259,7 @@ int bfs_store_journal_put(struct bfs_store *s, const struct bfs_journal_entry *e
 	if (!e->bucket || !e->key || !e->staging_path)
 		return BFS_ERR_INVAL;
 	pthread_mutex_lock(&s->lock);
-	r = journal_sync_full(s);
+	r = durable ? journal_sync_full(s) : 0;
 	if (r != 0)
 		goto unlock;
 	r = prepare(s, "INSERT INTO upload_journal (bucket_id, key, staging_path,"
@@ -2288,10 +2297,22 @@ int bfs_store_journal_put(struct bfs_store *s, const struct bfs_journal_entry *e
 		r = BFS_ERR_NOTFOUND;
 out:
 	sqlite3_finalize(st);
-	journal_sync_normal(s);
+	if (durable)
+		journal_sync_normal(s);
 unlock:
 	pthread_mutex_unlock(&s->lock);
 	return r;
+}
+
+int bfs_store_journal_put(struct bfs_store *s, const struct bfs_journal_entry *e)
+{
+	return journal_put(s, e, 1);
+}
+
+int bfs_store_journal_put_lazy(struct bfs_store *s,
+			       const struct bfs_journal_entry *e)
+{
+	return journal_put(s, e, 0);
 }
 
 int bfs_store_journal_done(struct bfs_store *s, const char *bucket,

@@ -75,8 +75,16 @@ def journal_rows(m):
 
 
 def staging_files(m):
+    """Staging files that hold data.  Empty ones are the daemon's spares
+    (a stored file's staging file kept for the next new file); no
+    journal row may name one."""
     d = os.path.join(m.cache, "staging")
-    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+    names = sorted(os.listdir(d)) if os.path.isdir(d) else []
+    named = {os.path.basename(p) for _, p in journal_rows(m)}
+    spares = [n for n in names if os.path.getsize(os.path.join(d, n)) == 0]
+    assert len(spares) <= 8 and not named.intersection(spares), \
+        (spares, named)
+    return [n for n in names if n not in spares]
 
 
 def write_until_error(path, total, seed, before_close=None):

@@ -21,6 +21,7 @@ import errno
 import hashlib
 import http.client
 import http.server
+import json
 import os
 import random
 import socket
@@ -582,6 +583,50 @@ def test_kill9_unsynced_staged_data_recovered(faulty_s3):
     assert pend.returncode == 0 and "staged.bin" in pend.stdout, \
         "bucketctl pending after the kill (exit %d):\n%s%s" % (
             pend.returncode, pend.stdout, pend.stderr)
+    assert_pending_empty(m)
+    assert_serving(fs, m)
+
+
+def test_kill9_after_eio_data_recovered(faulty_s3):
+    """close() gave EIO ("data kept"), then the daemon dies: the next
+    start finds the row (with the failure recorded: the failure path's
+    durable commit ran) and the staged bytes, and stores them.  Since
+    create/write journal lazily and a successful upload no longer fsyncs
+    the staging file, the EIO path is what makes kept data durable."""
+    fs = faulty_s3
+    m = fs.mount()
+    b = m.backends["b1"]
+    data = rbytes(700 * 1024 + 3, 13)
+    p = m.path("b1", "kept.bin")
+    fd = os.open(p, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o640)
+    closed = False
+    try:
+        assert os.write(fd, data) == len(data)
+        fs.proxy.outage()
+        closed = True
+        helpers.expect_errno(errno.EIO, os.close, fd)
+    finally:
+        if not closed:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    pend = m.ctl("pending", "--json", check=False)     # asserted below
+    kill9(m)
+    fs.proxy.restore()
+    assert b.read("kept.bin") is None
+    rows = json.loads(pend.stdout) if pend.returncode == 0 else None
+    assert rows and [r["key"] for r in rows] == ["kept.bin"] and \
+        rows[0]["attempts"] >= 1 and rows[0]["last_error"] and \
+        rows[0]["size"] == len(data), \
+        "bucketctl pending after EIO (exit %d):\n%s%s" % (
+            pend.returncode, pend.stdout, pend.stderr)
+    m.start()
+    got = wait_stored(b, "kept.bin", data)
+    assert digest(got) == digest(data), "data kept after EIO did not " \
+        "reach the server within %d s of a restart after kill -9: %s\n%s" \
+        % (LAND_TIMEOUT, describe(got, data), helpers_tail(m))
+    assert int(b.meta("kept.bin")["mode"]) & 0o7777 == 0o640
     assert_pending_empty(m)
     assert_serving(fs, m)
 
