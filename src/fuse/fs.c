@@ -655,6 +655,11 @@ static struct fs_fh *fh_new(int ctl, struct bfs_ofile *of)
 		return NULL;
 	fh->ctl = ctl;
 	fh->of = of;
+	if (of) {
+		pthread_mutex_lock(&of->mu);
+		of->handles++;
+		pthread_mutex_unlock(&of->mu);
+	}
 	bfs_buf_init(&fh->snap, BFS_CTL_RENDER_MAX);
 	pthread_mutex_lock(&fs_fh_mu);
 	fh->next = fs_fhs;
@@ -1106,6 +1111,7 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 		 * upload, writes after the flush) goes to the pending queue,
 		 * which retries it until it is stored. */
 		pthread_mutex_lock(&fh->of->mu);
+		fh->of->handles--;
 		dirty = fh->of->dirty && !fh->of->unlinked;
 		if (dirty)
 			bfs_ofile_kick_locked(fh->of);
@@ -1122,17 +1128,15 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 
 /*
  * +1 ref on the open file of a bucket route: the table's entry, else a new
- * one for the existing object (*temp = 1: nobody else has it open, so the
- * caller uploads at once).  BFS_ERR_ISDIR for a folder.
+ * one for the existing object.  BFS_ERR_ISDIR for a folder.
  */
-static int route_ofile(struct bfs_route *rt, struct bfs_ofile **out, int *temp)
+static int route_ofile(struct bfs_route *rt, struct bfs_ofile **out)
 {
 	struct stat st;
 	char *key = NULL;
-	int r, created = 0;
+	int r;
 
 	*out = NULL;
-	*temp = 0;
 	if ((r = bfs_route_key(rt, 0, &key)) != 0)
 		goto out;
 	if ((*out = bfs_ofile_find(rt->b->name, key)) != NULL) {
@@ -1145,9 +1149,8 @@ static int route_ofile(struct bfs_route *rt, struct bfs_ofile **out, int *temp)
 		r = BFS_ERR_ISDIR;
 		goto out;
 	}
-	if ((r = bfs_ofile_get(rt->b, key, &st, out, &created)) != 0)
+	if ((r = bfs_ofile_get(rt->b, key, &st, out, NULL)) != 0)
 		goto out;
-	*temp = created;
 	r = 0;
 out:
 	free(key);
@@ -1178,14 +1181,18 @@ static int ofile_truncate_locked(struct bfs_ofile *of, uint64_t size)
 /*
  * truncate(2) and ftruncate(2).  With a handle (path may be NULL for an
  * unlinked file) the open state is changed and uploaded at close; a path
- * nobody has open is staged, cut and uploaded at once.
+ * nobody has open is staged, cut and uploaded at once.  "Nobody" is
+ * decided under of->mu against of->handles, not by whether the file was
+ * in the table: a file whose last handle is being released may still be
+ * there, and its release may already have looked at (clean) of->dirty,
+ * so nobody else would upload the cut.
  */
 static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
 	struct fs_fh *fh = get_fh(fi);
 	struct bfs_route rt;
 	struct bfs_ofile *of = NULL;
-	int r, temp = 0;
+	int r, ours = 0;
 
 	if (size < 0)
 		return -EINVAL;
@@ -1214,14 +1221,15 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		r = BFS_ERR_READONLY;
 		goto out;
 	}
-	if ((r = route_ofile(&rt, &of, &temp)) != 0)
+	if ((r = route_ofile(&rt, &of)) != 0)
 		goto out;
 	pthread_mutex_lock(&of->mu);
 	r = ofile_truncate_locked(of, (uint64_t)size);
-	if (r == 0 && temp)
+	ours = of->handles == 0;
+	if (r == 0 && ours)
 		r = bfs_ofile_sync_locked(of, bfs_fs.upload_timeout);
 	pthread_mutex_unlock(&of->mu);
-	if (r != 0 && temp)
+	if (r != 0 && ours)
 		bfs_upq_add(of);    /* kept and retried in the background */
 out:
 	bfs_ofile_put(of);
@@ -1305,7 +1313,7 @@ static int change_attrs(const char *path, struct fuse_file_info *fi,
 	char *key = NULL;
 	uint32_t mode, uid, gid;
 	struct timespec mt;
-	int r;
+	int r, queue;
 
 	memset(&rt, 0, sizeof(rt));
 	if (fh && fh->ctl >= 0)
@@ -1338,6 +1346,9 @@ static int change_attrs(const char *path, struct fuse_file_info *fi,
 		apply_change(c, &of->mode, &of->uid, &of->gid, &of->mtime);
 		if (of->dirty)
 			of->gen++;     /* a running upload carries old attributes */
+		/* the upload of the new attributes needs an owner: the
+		 * release of the last handle may have passed already */
+		queue = of->dirty && !of->unlinked && of->handles == 0;
 		r = 0;
 		if (!of->dirty && !of->unlinked && of->exists_remote) {
 			meta_from_attrs(&m, of->mode, of->uid, of->gid, &of->mtime);
@@ -1346,6 +1357,8 @@ static int change_attrs(const char *path, struct fuse_file_info *fi,
 		}
 		bfs_attr_drop(of->b->name, of->key);
 		pthread_mutex_unlock(&of->mu);
+		if (queue)
+			bfs_upq_add(of);
 		goto out;
 	}
 	if (rt.b->read_only) {

@@ -72,6 +72,9 @@ struct bfs_ofile {
 	int staged;                   /* (M) fd holds the whole current content */
 	int exists_remote;            /* (M) an object to download exists */
 	int dirty;                    /* (M) staged content not uploaded */
+	int handles;                  /* (M) open file handles (fs.c): a
+				       * dirty file without one is the
+				       * pending queue's to upload */
 	int unlinked;                 /* (M) removed while open: no upload */
 	uint64_t size;                /* (M) */
 	uint32_t mode, uid, gid;      /* (M) mode with type bits */
