@@ -15,6 +15,7 @@ import hmac
 import http.client
 import os
 import subprocess
+import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 
@@ -230,6 +231,42 @@ def ls_a(path):
     unsorted, nothing filtered, one per line; quoting off)."""
     p = run("ls", "-a", "-1", "-f", "--quoting-style=literal", path)
     return p.stdout.split("\n")[:-1]
+
+
+def wait_for(cond, timeout, step=0.2):
+    """Calls cond until it returns a true value or timeout seconds have
+    passed; returns its last value (falsy on time-out)."""
+    end = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v or time.monotonic() > end:
+            return v
+        time.sleep(step)
+
+
+def wait_stored(b, key, want, timeout):
+    """Polls the backend b until object key holds want; returns the last
+    bytes seen (None when absent)."""
+    seen = [None]
+
+    def landed():
+        seen[0] = b.read(key)
+        return seen[0] == want
+
+    wait_for(landed, timeout, step=0.5)
+    return seen[0]
+
+
+def close_quietly(*fds):
+    """os.close of each fd that is not None, ignoring OSError: for a
+    finally: after kill -9 of the daemon (ENOTCONN) or an expected EIO."""
+    for fd in fds:
+        if fd is None:
+            continue
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def assert_serving(m, bucket="b1", backend=None):

@@ -14,6 +14,7 @@ import sqlite3
 import time
 
 import helpers
+from helpers import close_quietly, wait_for
 from fault_fixtures import UPLOAD_TIMEOUT, faulty_s3, kill9  # noqa: F401
 
 KIB = 1024
@@ -42,15 +43,6 @@ def journal_keys(m):
         con.close()
 
 
-def wait_for(cond, timeout=30.0, step=0.3):
-    end = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v or time.monotonic() > end:
-            return v
-        time.sleep(step)
-
-
 def test_journal_row_before_ack_and_conflict_copy_after_kill9(faulty_s3):
     fs = faulty_s3
     m = fs.mount()
@@ -70,18 +62,14 @@ def test_journal_row_before_ack_and_conflict_copy_after_kill9(faulty_s3):
         assert {"same.txt", "doc.txt"} <= journal_keys(m)
         kill9(m)
     finally:
-        for fd in (fd1, fd2):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        close_quietly(fd1, fd2)
     # behind the dead daemon's back, doc.txt changes on the server
     assert b.put("doc.txt", b"written elsewhere meanwhile\n") == 200
     m.start()
 
     def conflicts():
         return [k for k in b.keys() if CONFLICT.match(k)]
-    got = wait_for(conflicts)
+    got = wait_for(conflicts, 30)
     assert len(got) == 1 and CONFLICT.match(got[0]).group(1) == "doc.txt", \
         "keys: %s\n%s" % (b.keys(), "\n".join(m.stderr().splitlines()[-30:]))
     assert b.read(got[0]) == b"staged over an object someone else changed\n"
@@ -89,7 +77,7 @@ def test_journal_row_before_ack_and_conflict_copy_after_kill9(faulty_s3):
     assert b.read("doc.txt") == b"written elsewhere meanwhile\n"
     # the unchanged one is finished under its own name
     assert wait_for(lambda: b.read("same.txt") ==
-                    b"staged over an unchanged object\n")
+                    b"staged over an unchanged object\n", 30)
     assert "changed on the server" in m.stderr()
     assert wait_for(lambda: "no pending uploads" in m.ctl("pending").stdout,
                     timeout=10)
@@ -136,9 +124,4 @@ def test_cache_size_bounds_staged_data(faulty_s3):
         fd_b = None
         assert b.read("b.bin") == b"y" * (400 * KIB)
     finally:
-        for fd in (fd_a, fd_b):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        close_quietly(fd_a, fd_b)

@@ -30,7 +30,7 @@ import threading
 import time
 import urllib.parse
 
-import helpers
+from helpers import close_quietly, wait_for, wait_stored
 from fault_fixtures import UPLOAD_TIMEOUT, faulty_s3, kill9  # noqa: F401
 
 MIB = 1 << 20
@@ -62,15 +62,6 @@ def write_all(fd, data, off=None, chunk=MIB):
                 n = os.pwrite(fd, view, off + o + (len(data[o:o + chunk]) -
                                                    len(view)))
             view = view[n:]
-
-
-def wait_stored(b, key, want, timeout=LAND_TIMEOUT):
-    end = time.monotonic() + timeout
-    while True:
-        got = b.read(key)
-        if got == want or time.monotonic() > end:
-            return got
-        time.sleep(0.5)
 
 
 def tail(m, n=60):
@@ -168,11 +159,20 @@ def journal_ids(m):
         con.close()
 
 
-def wait_for(pred, timeout, what):
-    end = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < end, what
-        time.sleep(0.2)
+def restart_and_resume(fs, m, b, key, want):
+    """Restarts the killed daemon of m, waits until key holds want and
+    checks that the journaled multipart upload was resumed, not begun
+    anew; returns (PartCounter of the requests since the restart, number
+    of stored parts the resumed upload kept)."""
+    pc = PartCounter(fs.proxy)
+    m.start()
+    got = wait_stored(b, key, want, LAND_TIMEOUT)
+    assert digest(got) == digest(want), tail(m)
+    kept = re.findall(r"resuming multipart upload: (\d+) stored part",
+                      m.stderr())
+    assert kept, "the journaled upload was not resumed:\n" + tail(m)
+    assert pc.uploads == 0, "a new upload was begun instead of resuming"
+    return pc, int(kept[-1])
 
 
 # ============================================================== resume
@@ -208,7 +208,7 @@ def test_failed_multipart_resumes_without_resending_parts(faulty_s3):
     # the server heals: the background retry sends only what is missing
     pc.reset()
     pc.fail = set()
-    got = wait_stored(b, "resume.bin", data)
+    got = wait_stored(b, "resume.bin", data, LAND_TIMEOUT)
     assert digest(got) == digest(data), tail(m)
     resent = pc.parts()
     assert 1 not in resent and 2 not in resent, \
@@ -217,8 +217,8 @@ def test_failed_multipart_resumes_without_resending_parts(faulty_s3):
     assert {3, 4} <= set(resent) <= {3, 4, 5}, resent
     assert len(resent) == len(set(resent)), "a part sent twice: %s" % resent
     assert pc.uploads == 0, "a new multipart upload was begun"
-    wait_for(lambda: list_uploads(b) == [], 10, "upload left over: %s"
-             % list_uploads(b))
+    assert wait_for(lambda: list_uploads(b) == [], 10), \
+        "upload left over: %s" % list_uploads(b)
     assert journal_ids(m) == []
 
 
@@ -240,33 +240,22 @@ def test_kill9_mid_stream_resumes_after_restart(faulty_s3):
         assert b.read("killed.bin") == head
         write_all(fd, more)
         # some parts of the new stream reached the server
-        wait_for(lambda: len(journal_ids(m)) == 1 and len(
-            list_parts(b, "killed.bin", journal_ids(m)[0]) or []) >= 2, 20,
-            "no streamed part on the server:\n" + tail(m))
+        assert wait_for(lambda: len(journal_ids(m)) == 1 and len(
+            list_parts(b, "killed.bin", journal_ids(m)[0]) or []) >= 2, 20), \
+            "no streamed part on the server:\n" + tail(m)
         uid = journal_ids(m)[0]
         kill9(m)
     finally:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    pc = PartCounter(fs.proxy)
-    m.start()
+        close_quietly(fd)
     want = head + more
-    got = wait_stored(b, "killed.bin", want)
-    assert digest(got) == digest(want), tail(m)
-    log = m.stderr()
-    kept = re.findall(r"resuming multipart upload: (\d+) stored part", log)
-    assert kept and int(kept[-1]) >= 2, \
-        "the journaled upload was not resumed:\n" + tail(m)
-    assert pc.uploads == 0, "a new upload was begun instead of resuming"
+    pc, kept = restart_and_resume(fs, m, b, "killed.bin", want)
+    assert kept >= 2, "kept %d stored parts, wanted >= 2" % kept
     nparts = ramp_parts(len(want))
     sent = pc.parts()
-    assert len(sent) == len(set(sent)) and \
-        len(sent) <= nparts - int(kept[-1]), \
-        "kept %s of %d parts, sent %s" % (kept[-1], nparts, sent)
-    wait_for(lambda: list_uploads(b) == [], 10,
-             "upload left over: %s" % list_uploads(b))
+    assert len(sent) == len(set(sent)) and len(sent) <= nparts - kept, \
+        "kept %d of %d parts, sent %s" % (kept, nparts, sent)
+    assert wait_for(lambda: list_uploads(b) == [], 10), \
+        "upload left over: %s" % list_uploads(b)
     assert uid not in [i for _, i in list_uploads(b)]
     assert open(p, "rb").read() == want
 
@@ -287,29 +276,19 @@ def test_kill9_after_a_big_part_resumes_keeping_it(faulty_s3):
         write_all(fd, head)
         os.fsync(fd)
         write_all(fd, more)
-        wait_for(lambda: len(journal_ids(m)) == 1 and (part_sizes(
-            b, "bigpart.bin", journal_ids(m)[0]) or {}).get(5) == BIG, 30,
-            "part 5 (32 MiB) never stored:\n" + tail(m))
+        assert wait_for(lambda: len(journal_ids(m)) == 1 and (part_sizes(
+            b, "bigpart.bin", journal_ids(m)[0]) or {}).get(5) == BIG, 30), \
+            "part 5 (32 MiB) never stored:\n" + tail(m)
         kill9(m)
     finally:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    pc = PartCounter(fs.proxy)
-    m.start()
-    want = head + more
-    got = wait_stored(b, "bigpart.bin", want)
-    assert digest(got) == digest(want), tail(m)
-    kept = re.findall(r"resuming multipart upload: (\d+) stored part",
-                      m.stderr())
-    assert kept and int(kept[-1]) >= 5, \
-        "parts 1-5 not all kept: %s\n%s" % (kept, tail(m))
+        close_quietly(fd)
+    pc, kept = restart_and_resume(fs, m, b, "bigpart.bin", head + more)
+    assert kept >= 5, "parts 1-5 not all kept: %d\n%s" % (kept, tail(m))
     sent = pc.parts()
-    assert pc.uploads == 0 and not set(sent) & {1, 2, 3, 4, 5}, \
+    assert not set(sent) & {1, 2, 3, 4, 5}, \
         "stored parts sent again: %s" % sent
-    wait_for(lambda: list_uploads(b) == [], 10,
-             "upload left over: %s" % list_uploads(b))
+    assert wait_for(lambda: list_uploads(b) == [], 10), \
+        "upload left over: %s" % list_uploads(b)
 
 
 def test_startup_sweep(faulty_s3):
@@ -331,8 +310,9 @@ def test_startup_sweep(faulty_s3):
         assert e.errno == errno.EIO
     ids = journal_ids(m)
     assert len(ids) == 1, ids
-    wait_for(lambda: 1 in (list_parts(b, "journaled.bin", ids[0]) or []),
-             10, "part 1 not stored")
+    assert wait_for(lambda: 1 in (
+        list_parts(b, "journaled.bin", ids[0]) or []), 10), \
+        "part 1 not stored"
     kill9(m)
     foreign = create_upload(b, "elsewhere/foreign.bin")
     orphan = create_upload(b, "orphan.bin")
@@ -345,14 +325,14 @@ def test_startup_sweep(faulty_s3):
     time.sleep(3)       # older than multipart_max_age
     pc.fail = set()
     m.start()
-    got = wait_stored(b, "journaled.bin", data)
+    got = wait_stored(b, "journaled.bin", data, LAND_TIMEOUT)
     assert digest(got) == digest(data), tail(m)
     log = m.stderr()
     kept = re.findall(r"resuming multipart upload: (\d+) stored part", log)
     assert kept and int(kept[-1]) >= 1, \
         "the journal's upload was aborted by the sweep:\n" + tail(m)
-    wait_for(lambda: list_uploads(b) == [], 10,
-             "left over: %s\n%s" % (list_uploads(b), tail(m)))
+    assert wait_for(lambda: list_uploads(b) == [], 10), \
+        "left over: %s\n%s" % (list_uploads(b), tail(m))
     assert "orphan.bin: aborted multipart upload no journal row uses" in log
     assert "aborted multipart upload of elsewhere/foreign.bin" in log, \
         tail(m)
@@ -378,12 +358,13 @@ def test_streaming_write_sends_parts_before_close(faulty_s3):
     try:
         write_all(fd, data)
         # every complete part goes before close, each of its plan's size
-        wait_for(lambda: len(pc.parts()) >= 6, 30,
-                 "no part sent before close: %s\n%s" % (pc.parts(), tail(m)))
+        assert wait_for(lambda: len(pc.parts()) >= 6, 30), \
+            "no part sent before close: %s\n%s" % (pc.parts(), tail(m))
         ids = [i for k, i in list_uploads(b) if k.endswith("stream.bin")]
         assert len(ids) == 1, list_uploads(b)
-        wait_for(lambda: len(part_sizes(b, "stream.bin", ids[0]) or {}) == 6,
-                 20, "parts 1-6 not stored")
+        assert wait_for(lambda: len(
+            part_sizes(b, "stream.bin", ids[0]) or {}) == 6, 20), \
+            "parts 1-6 not stored"
         assert part_sizes(b, "stream.bin", ids[0]) == {
             1: PART, 2: PART, 3: PART, 4: PART, 5: BIG, 6: BIG}
     finally:
@@ -412,7 +393,8 @@ def test_streaming_rewrite_below_mark_and_truncate(faulty_s3):
     fd = os.open(p, os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o644)
     try:
         write_all(fd, bytes(data))
-        wait_for(lambda: 2 in pc.parts(), 20, "part 2 never streamed")
+        assert wait_for(lambda: 2 in pc.parts(), 20), \
+            "part 2 never streamed"
         patch = rbytes(3 * MIB, 7)
         os.pwrite(fd, patch, PART + 100)          # inside part 2
         data[PART + 100:PART + 100 + len(patch)] = patch
@@ -434,7 +416,8 @@ def test_streaming_rewrite_below_mark_and_truncate(faulty_s3):
     finally:
         os.close(fd)
     assert b.read("rewrite.bin") == bytes(data[:3 * MIB])
-    wait_for(lambda: list_uploads(b) == [], 10, "left over")
+    assert wait_for(lambda: list_uploads(b) == [], 10), \
+        "left over"
 
 
 def test_streaming_outage_eio_then_lands(faulty_s3):
@@ -463,10 +446,10 @@ def test_streaming_outage_eio_then_lands(faulty_s3):
     assert took <= UPLOAD_TIMEOUT + SLACK, "close took %.1f s" % took
     fs.proxy.passthrough()
     want = first + second
-    got = wait_stored(b, "outage.bin", want)
+    got = wait_stored(b, "outage.bin", want, LAND_TIMEOUT)
     assert digest(got) == digest(want), tail(m)
-    wait_for(lambda: list_uploads(b) == [], 10,
-             "left over: %s" % list_uploads(b))
+    assert wait_for(lambda: list_uploads(b) == [], 10), \
+        "left over: %s" % list_uploads(b)
 
 
 def test_streaming_rename_mid_stream(faulty_s3):
@@ -482,7 +465,8 @@ def test_streaming_rename_mid_stream(faulty_s3):
                  os.O_TRUNC, 0o644)
     try:
         write_all(fd, first)
-        wait_for(lambda: 2 in pc.parts(), 20, "part 2 never streamed")
+        assert wait_for(lambda: 2 in pc.parts(), 20), \
+            "part 2 never streamed"
         os.rename(m.path("b1", "old.bin"), m.path("b1", "new.bin"))
         write_all(fd, second)
     finally:
@@ -491,5 +475,5 @@ def test_streaming_rename_mid_stream(faulty_s3):
     got = b.read("new.bin")
     assert digest(got) == digest(want), tail(m)
     assert b.read("old.bin") is None
-    wait_for(lambda: list_uploads(b) == [], 10,
-             "left over: %s\n%s" % (list_uploads(b), tail(m)))
+    assert wait_for(lambda: list_uploads(b) == [], 10), \
+        "left over: %s\n%s" % (list_uploads(b), tail(m))

@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import helpers
+from helpers import close_quietly, wait_stored
 from fault_fixtures import UPLOAD_TIMEOUT, faulty_s3, kill9  # noqa: F401
 from faultproxy import FaultProxy
 
@@ -64,10 +65,7 @@ def write_file(path, data, chunk=MIB):
                 n = os.write(fd, view)
                 view = view[n:]
     except BaseException:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+        close_quietly(fd)
         raise
     os.close(fd)
 
@@ -83,17 +81,6 @@ def read_file(path):
             parts.append(b)
     finally:
         os.close(fd)
-
-
-def wait_stored(b, key, want, timeout=LAND_TIMEOUT):
-    """Polls RGW until object key holds want; returns the last bytes seen
-    (None when absent)."""
-    end = time.monotonic() + timeout
-    while True:
-        got = b.read(key)
-        if got == want or time.monotonic() > end:
-            return got
-        time.sleep(0.5)
 
 
 def outage_hits(proxy):
@@ -466,10 +453,7 @@ def test_outage_eio_within_upload_timeout_then_lands(faulty_s3):
                 took, UPLOAD_TIMEOUT)
     finally:
         if not closed:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            close_quietly(fd)
     # let every retry of close/release run into the outage, so that what
     # lands afterwards can only come from a later (background) retry
     quiet = wait_quiet(fs.proxy)
@@ -477,7 +461,7 @@ def test_outage_eio_within_upload_timeout_then_lands(faulty_s3):
     assert outage_hits(fs.proxy) > 0
     pend = m.ctl("pending", check=False)      # asserted below
     fs.proxy.restore()
-    got = wait_stored(b, "outage.bin", data)
+    got = wait_stored(b, "outage.bin", data, LAND_TIMEOUT)
     assert digest(got) == digest(data), "after the outage the kept data did not reach " \
         "the server within %d s (the outage lasted %.1f s after close): " \
         "%s\n%s" % (LAND_TIMEOUT, quiet, describe(got, data),
@@ -542,11 +526,7 @@ def test_kill9_after_fsync_data_on_server(faulty_s3):
         os.fsync(fd2)
         kill9(m)
     finally:
-        for f in (fd, fd2):
-            try:
-                os.close(f)
-            except OSError:
-                pass
+        close_quietly(fd, fd2)
     got = b.read("synced.bin")
     assert digest(got) == digest(data), describe(got, data)
     assert b.read("small.txt") == small
@@ -568,13 +548,10 @@ def test_kill9_unsynced_staged_data_recovered(faulty_s3):
         assert os.write(fd, data) == len(data)   # reached the daemon
         kill9(m)
     finally:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+        close_quietly(fd)
     pend = m.ctl("pending", check=False)      # asserted below
     m.start()
-    got = wait_stored(b, "staged.bin", data)
+    got = wait_stored(b, "staged.bin", data, LAND_TIMEOUT)
     assert digest(got) == digest(data), "staged, unsynced data of a killed daemon did not " \
         "reach the server within %d s of the restart (journal recovery): " \
         "%s\n%s" % (LAND_TIMEOUT, describe(got, data), helpers_tail(m))
@@ -607,10 +584,7 @@ def test_kill9_after_eio_data_recovered(faulty_s3):
         helpers.expect_errno(errno.EIO, os.close, fd)
     finally:
         if not closed:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            close_quietly(fd)
     pend = m.ctl("pending", "--json", check=False)     # asserted below
     kill9(m)
     fs.proxy.restore()
@@ -622,7 +596,7 @@ def test_kill9_after_eio_data_recovered(faulty_s3):
         "bucketctl pending after EIO (exit %d):\n%s%s" % (
             pend.returncode, pend.stdout, pend.stderr)
     m.start()
-    got = wait_stored(b, "kept.bin", data)
+    got = wait_stored(b, "kept.bin", data, LAND_TIMEOUT)
     assert digest(got) == digest(data), "data kept after EIO did not " \
         "reach the server within %d s of a restart after kill -9: %s\n%s" \
         % (LAND_TIMEOUT, describe(got, data), helpers_tail(m))

@@ -12,11 +12,10 @@ import os
 import re
 import stat
 import subprocess
-import time
 
 import pytest
 
-from helpers import expect_errno
+from helpers import expect_errno, wait_for
 import conftest
 
 CONTROL = {".defaults", ".assignments", ".buckets", ".metrics"}
@@ -55,15 +54,6 @@ def buckets_lines(m):
         assert mt, "bad .buckets line: %r" % line
         out[mt["name"]] = mt.groupdict()
     return out
-
-
-def wait_for(fn, timeout=2.0):
-    end = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v or time.monotonic() > end:
-            return v
-        time.sleep(0.1)
 
 
 # ------------------------------------------------------------- the root
@@ -146,7 +136,7 @@ def test_buckets_file(backend, mount):
         f.write(b"123")
     lines = wait_for(lambda: (lambda ls: ls if ls["alpha"]["files"] == "1"
                               and ls["remote1"]["bytes"] == "3" else None)(
-                                  buckets_lines(m))) or buckets_lines(m)
+                                  buckets_lines(m)), 2.0) or buckets_lines(m)
     assert (lines["alpha"]["files"], lines["alpha"]["bytes"]) == ("1", "5")
     assert (lines["remote1"]["files"], lines["remote1"]["bytes"]) == \
         ("1", "3")
@@ -161,7 +151,7 @@ def test_buckets_status_error(backend, mount):
     with pytest.raises(OSError):
         os.listdir(m.path("missing"))
     lines = wait_for(lambda: buckets_lines(m)["missing"]["status"] ==
-                     "error" and buckets_lines(m))
+                     "error" and buckets_lines(m), 2.0)
     assert lines, buckets_lines(m)
     assert buckets_lines(m)["alpha"]["status"] == "ok"
 
