@@ -107,7 +107,7 @@ void bfs_fs_meta_to_stat(const struct bfs_meta *m, int dir, struct stat *st)
 	st->st_uid = m->has_uid ? m->uid : bfs_fs.uid;
 	st->st_gid = m->has_gid ? m->gid : bfs_fs.gid;
 	st->st_size = type == S_IFDIR ? 4096 : (off_t)m->size;
-	st->st_blksize = 4096;
+	st->st_blksize = type == S_IFDIR ? 4096 : BFS_FS_IO_SIZE;
 	st->st_blocks = (blkcnt_t)(((uint64_t)st->st_size + 511) / 512);
 	st->st_mtim.tv_sec = m->mtime;
 	st->st_mtim.tv_nsec = m->mtime_nsec;
@@ -2118,7 +2118,7 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->hard_remove = 1;
 	cfg->kernel_cache = 0;
 	cfg->auto_cache = 0;
-	conn->max_write = 1024 * 1024;
+	conn->max_write = BFS_FS_IO_SIZE;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;

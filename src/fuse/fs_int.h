@@ -25,6 +25,14 @@
 #include "bfs_route.h"
 #include "bfs_store.h"
 
+/*
+ * The FUSE write size (max_write) and the I/O size files report in
+ * st_blksize: tools that size their buffers by it (cp, Python's open)
+ * then write whole 1 MiB requests instead of 128 KiB ones (8x fewer
+ * round trips through the kernel; folders and control files keep 4096).
+ */
+#define BFS_FS_IO_SIZE (1024 * 1024)
+
 /* ---- errno_map.c ---- */
 
 /* Positive errno for a BFS_ERR_* code (0 for 0). */

@@ -555,7 +555,7 @@ void bfs_ofile_stat_locked(struct bfs_ofile *of, struct stat *st)
 	st->st_gid = of->gid;
 	st->st_size = (off_t)of->size;
 	st->st_blocks = (blkcnt_t)((of->size + 511) / 512);
-	st->st_blksize = 4096;
+	st->st_blksize = BFS_FS_IO_SIZE;
 	st->st_mtim = of->mtime;
 	st->st_ctim = of->mtime;
 	st->st_atim = of->mtime;

@@ -450,6 +450,25 @@ def test_statfs(mb):
     run("stat", "-f", mb.dir)
 
 
+def test_io_size_hint(mb):
+    """Files report st_blksize = max_write (1 MiB) so that cp and Python
+    write whole FUSE requests; folders keep 4096.  cp through the mount
+    with that buffer size still stores the exact bytes."""
+    p = mb.p("hint.bin")
+    data = rbytes(3 * (1 << 20) + 12345, seed=5)
+    write(p, data)
+    assert os.stat(p).st_blksize == 1 << 20
+    fd = os.open(p, os.O_RDWR)
+    try:
+        assert os.fstat(fd).st_blksize == 1 << 20      # the open file
+    finally:
+        os.close(fd)
+    os.mkdir(mb.p("hintdir"))
+    assert os.stat(mb.p("hintdir")).st_blksize == 4096
+    run("cp", p, mb.p("hintdir/copy.bin"))
+    assert mb.b.read("hintdir/copy.bin") == data
+
+
 def test_fsync_stores_before_close(mb):
     p = mb.p("s.bin")
     data = rbytes(1 << 20, seed=3)
