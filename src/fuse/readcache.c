@@ -877,7 +877,7 @@ int bfs_rcache_read(struct bfs_rc_file **hp, struct bfs_rbucket *b,
 		    const struct timespec *mtime, char *buf, size_t len,
 		    uint64_t off)
 {
-	struct bfs_rc_file *h = *hp;
+	struct bfs_rc_file *h;
 	struct rc_obj *o;
 	uint64_t first, last, idx, bs, be;
 	size_t done = 0, n;
@@ -889,6 +889,11 @@ int bfs_rcache_read(struct bfs_rc_file **hp, struct bfs_rbucket *b,
 	if (len > size - off)
 		len = (size_t)(size - off);
 	pthread_once(&rc_once, lazy_init);
+	/* Reads of one handle may run at once (FUSE worker threads): *hp is
+	 * published under rc_mu, so it is read under rc_mu too. */
+	pthread_mutex_lock(&rc_mu);
+	h = *hp;
+	pthread_mutex_unlock(&rc_mu);
 	if (!h) {
 		if (!(h = calloc(1, sizeof(*h))))
 			return BFS_ERR_NOMEM;
