@@ -83,6 +83,8 @@ static int grow(void *arrp, size_t *alloc, size_t cnt, size_t elem,
 	if (*alloc >= max)
 		goto out;
 	n = *alloc ? 2 * *alloc : first;
+	if (n > max)
+		n = max;
 	memcpy(&a, arrp, sizeof(a));
 	na = realloc(a, n * elem);
 	if (!na) {
@@ -148,6 +150,51 @@ static void bind_str(int *acc, sqlite3_stmt *st, int i, const char *v)
 
 	if (*acc == SQLITE_OK)
 		*acc = rc;
+}
+
+/* Fills one zeroed element from the current row; arg is the caller's. */
+typedef int (*row_fill_fn)(sqlite3_stmt *st, void *elem, const void *arg);
+
+/*
+ * Runs sql (?1 bound to bind1 when given) under the store lock and
+ * collects its rows into the array *arrp of elem-byte elements (grown by
+ * grow() from `first` slots up to max), one per row, filled by fill().
+ * An element is zeroed and counted in *cnt before fill() runs, so after
+ * an error *arrp / *cnt hold what was collected, a half-filled element
+ * included, for the caller's free function.  what names the query in
+ * db_fail's message.
+ */
+static int list_rows(struct bfs_store *s, const char *sql, const char *bind1,
+		     void *arrp, size_t *cnt, size_t elem, size_t first,
+		     size_t max, row_fill_fn fill, const void *arg,
+		     const char *what)
+{
+	sqlite3_stmt *st = NULL;
+	size_t alloc = 0;
+	char *a;
+	int rc = SQLITE_OK, r;
+
+	pthread_mutex_lock(&s->lock);
+	if ((r = prepare(s, sql, &st, NULL, 0)) != 0)
+		goto out;
+	if (bind1)
+		bind_str(&rc, st, 1, bind1);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = grow(arrp, &alloc, *cnt, elem, first, max)) != 0)
+			goto out;
+		memcpy(&a, arrp, sizeof(a));
+		a += *cnt * elem;
+		memset(a, 0, elem);
+		(*cnt)++;
+		if ((r = fill(st, a, arg)) != 0)
+			goto out;
+		rc = SQLITE_OK;
+	}
+	r = rc == SQLITE_DONE ? 0 : db_fail(s, rc, NULL, 0, what);
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	return r;
 }
 
 static void bind_i64(int *acc, sqlite3_stmt *st, int i, int64_t v)
@@ -709,41 +756,29 @@ void bfs_bucket_conf_array_free(struct bfs_bucket_conf *a, size_t n)
 	free(a);
 }
 
+/* row_fill_fn of the bucket list; arg is the master key (or NULL). */
+static int bucket_fill(sqlite3_stmt *st, void *elem, const void *arg)
+{
+	return bucket_from_row(st, arg, elem, NULL, NULL);
+}
+
 int bfs_store_bucket_list(struct bfs_store *s, const unsigned char *key,
 			  struct bfs_bucket_conf **out, size_t *n)
 {
 	struct bfs_bucket_conf *a = NULL;
-	sqlite3_stmt *st = NULL;
-	size_t cnt = 0, alloc = 0;
-	int rc, r;
+	size_t cnt = 0;
+	int r;
 
-	*out = NULL;
-	*n = 0;
-	pthread_mutex_lock(&s->lock);
-	r = prepare(s, BUCKET_SELECT " ORDER BY name", &st, NULL, 0);
-	if (r != 0)
-		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		r = grow(&a, &alloc, cnt, sizeof(*a), 8, BUCKETS_MAX);
-		if (r != 0)
-			goto out;
-		r = bucket_from_row(st, key, &a[cnt], NULL, NULL);
-		if (r != 0)
-			goto out;
-		cnt++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = db_fail(s, rc, NULL, 0, "list buckets");
-		goto out;
+	r = list_rows(s, BUCKET_SELECT " ORDER BY name", NULL, &a, &cnt,
+		      sizeof(*a), 8, BUCKETS_MAX, bucket_fill, key,
+		      "list buckets");
+	if (r != 0) {
+		bfs_bucket_conf_array_free(a, cnt);
+		a = NULL;
+		cnt = 0;
 	}
 	*out = a;
 	*n = cnt;
-	a = NULL;
-	r = 0;
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
-	bfs_bucket_conf_array_free(a, cnt);
 	return r;
 }
 
@@ -1174,47 +1209,40 @@ void bfs_assignments_free(struct bfs_assignment *a, size_t n)
 	free(a);
 }
 
+/* row_fill_fn of the assignment list. */
+static int assign_fill(sqlite3_stmt *st, void *elem, const void *arg)
+{
+	struct bfs_assignment *e = elem;
+	const unsigned char *t = sqlite3_column_text(st, 0);
+	int r;
+
+	(void)arg;
+	e->context_type = t && strcmp((const char *)t, "form") == 0;
+	if ((r = col_dup(st, 1, &e->context_id)) != 0)
+		return r;
+	return col_dup(st, 2, &e->bucket);
+}
+
 int bfs_store_assign_list(struct bfs_store *s, struct bfs_assignment **out,
 			  size_t *n)
 {
 	struct bfs_assignment *a = NULL;
-	sqlite3_stmt *st = NULL;
-	size_t cnt = 0, alloc = 0;
-	const unsigned char *t;
-	int rc, r;
+	size_t cnt = 0;
+	int r;
 
-	*out = NULL;
-	*n = 0;
-	pthread_mutex_lock(&s->lock);
-	r = prepare(s, "SELECT a.context_type, a.context_id, b.name FROM"
-		    " assignments a JOIN storage_buckets b ON b.id = a.bucket_id"
-		    " ORDER BY a.context_type, a.context_id", &st, NULL, 0);
-	if (r != 0)
-		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		r = grow(&a, &alloc, cnt, sizeof(*a), 16, ASSIGNMENTS_MAX);
-		if (r != 0)
-			goto out;
-		memset(&a[cnt], 0, sizeof(a[cnt]));
-		t = sqlite3_column_text(st, 0);
-		a[cnt].context_type = t && strcmp((const char *)t, "form") == 0;
-		cnt++;
-		if ((r = col_dup(st, 1, &a[cnt - 1].context_id)) != 0 ||
-		    (r = col_dup(st, 2, &a[cnt - 1].bucket)) != 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		r = db_fail(s, rc, NULL, 0, "list assignments");
-		goto out;
+	r = list_rows(s, "SELECT a.context_type, a.context_id, b.name FROM"
+		      " assignments a JOIN storage_buckets b"
+		      " ON b.id = a.bucket_id"
+		      " ORDER BY a.context_type, a.context_id", NULL, &a, &cnt,
+		      sizeof(*a), 16, ASSIGNMENTS_MAX, assign_fill, NULL,
+		      "list assignments");
+	if (r != 0) {
+		bfs_assignments_free(a, cnt);
+		a = NULL;
+		cnt = 0;
 	}
 	*out = a;
 	*n = cnt;
-	a = NULL;
-	r = 0;
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
-	bfs_assignments_free(a, cnt);
 	return r;
 }
 
@@ -2149,52 +2177,38 @@ void bfs_bucket_stats_free(struct bfs_bucket_stats *a, size_t n)
  * zero for an empty one), sorted by name.  BFS_ERR_NOTFOUND when a named
  * bucket does not exist.
  */
+/* row_fill_fn of the per-bucket statistics. */
+static int stats_fill(sqlite3_stmt *st, void *elem, const void *arg)
+{
+	struct bfs_bucket_stats *e = elem;
+
+	(void)arg;
+	e->files = (uint64_t)sqlite3_column_int64(st, 1);
+	e->bytes = (uint64_t)sqlite3_column_int64(st, 2);
+	return col_dup(st, 0, &e->bucket);
+}
+
 int bfs_store_stats(struct bfs_store *s, const char *bucket,
 		    struct bfs_bucket_stats **out, size_t *n)
 {
 	struct bfs_bucket_stats *a = NULL;
-	sqlite3_stmt *st = NULL;
-	size_t cnt = 0, alloc = 0;
-	int rc = SQLITE_OK, r;
+	size_t cnt = 0;
+	int r;
 
-	*out = NULL;
-	*n = 0;
-	pthread_mutex_lock(&s->lock);
-	r = prepare(s, "SELECT b.name, count(f.id), coalesce(sum(f.size), 0)"
-		    " FROM storage_buckets b LEFT JOIN files f"
-		    " ON f.bucket_id = b.id WHERE ?1 IS NULL OR b.name = ?1"
-		    " GROUP BY b.id ORDER BY b.name", &st, NULL, 0);
-	if (r != 0)
-		goto out;
-	bind_str(&rc, st, 1, bucket);
-	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		r = grow(&a, &alloc, cnt, sizeof(*a), 8, BUCKETS_MAX);
-		if (r != 0)
-			goto out;
-		memset(&a[cnt], 0, sizeof(a[cnt]));
-		a[cnt].files = (uint64_t)sqlite3_column_int64(st, 1);
-		a[cnt].bytes = (uint64_t)sqlite3_column_int64(st, 2);
-		r = col_dup(st, 0, &a[cnt++].bucket);
-		if (r != 0)
-			goto out;
-		rc = SQLITE_OK;
-	}
-	if (rc != SQLITE_DONE) {
-		r = db_fail(s, rc, NULL, 0, "stats");
-		goto out;
-	}
-	if (bucket && cnt == 0) {
+	r = list_rows(s, "SELECT b.name, count(f.id), coalesce(sum(f.size), 0)"
+		      " FROM storage_buckets b LEFT JOIN files f"
+		      " ON f.bucket_id = b.id WHERE ?1 IS NULL OR b.name = ?1"
+		      " GROUP BY b.id ORDER BY b.name", bucket, &a, &cnt,
+		      sizeof(*a), 8, BUCKETS_MAX, stats_fill, NULL, "stats");
+	if (r == 0 && bucket && cnt == 0)
 		r = BFS_ERR_NOTFOUND;
-		goto out;
+	if (r != 0) {
+		bfs_bucket_stats_free(a, cnt);
+		a = NULL;
+		cnt = 0;
 	}
 	*out = a;
 	*n = cnt;
-	a = NULL;
-	r = 0;
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
-	bfs_bucket_stats_free(a, cnt);
 	return r;
 }
 
@@ -2488,59 +2502,35 @@ static int journal_from_row(sqlite3_stmt *st, struct bfs_journal_entry *e)
 	return 0;
 }
 
+/* row_fill_fn of the journal list. */
+static int journal_fill(sqlite3_stmt *st, void *elem, const void *arg)
+{
+	(void)arg;
+	return journal_from_row(st, elem);
+}
+
 int bfs_store_journal_list(struct bfs_store *s, struct bfs_journal_entry **out,
 			   size_t *n)
 {
-	struct bfs_journal_entry *a = NULL, *na;
-	sqlite3_stmt *st = NULL;
-	size_t cnt = 0, alloc = 0;
-	int rc, r;
+	struct bfs_journal_entry *a = NULL;
+	size_t cnt = 0;
+	int r;
 
-	*out = NULL;
-	*n = 0;
-	pthread_mutex_lock(&s->lock);
-	r = prepare(s, "SELECT j.id, b.name, j.key, j.staging_path, j.base_etag,"
-		    " j.size, j.mode, j.uid, j.gid, j.mtime, j.created_at,"
-		    " j.updated_at, j.attempts, j.last_error, j.upload_id,"
-		    " j.part_size, j.part_grow"
-		    " FROM upload_journal j JOIN storage_buckets b"
-		    " ON b.id = j.bucket_id ORDER BY j.created_at, j.id",
-		    &st, NULL, 0);
-	if (r != 0)
-		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == alloc) {
-			if (alloc >= BFS_JOURNAL_LIST_MAX) {
-				r = BFS_ERR_TOOBIG;
-				goto out;
-			}
-			alloc = alloc ? 2 * alloc : 16;
-			if (alloc > BFS_JOURNAL_LIST_MAX)
-				alloc = BFS_JOURNAL_LIST_MAX;
-			na = realloc(a, alloc * sizeof(*a));
-			if (!na) {
-				r = BFS_ERR_NOMEM;
-				goto out;
-			}
-			a = na;
-		}
-		/* Counted before filling, so a half-filled entry is freed. */
-		r = journal_from_row(st, &a[cnt++]);
-		if (r != 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		r = db_fail(s, rc, NULL, 0, "list upload journal");
-		goto out;
+	r = list_rows(s, "SELECT j.id, b.name, j.key, j.staging_path,"
+		      " j.base_etag, j.size, j.mode, j.uid, j.gid, j.mtime,"
+		      " j.created_at, j.updated_at, j.attempts, j.last_error,"
+		      " j.upload_id, j.part_size, j.part_grow"
+		      " FROM upload_journal j JOIN storage_buckets b"
+		      " ON b.id = j.bucket_id ORDER BY j.created_at, j.id", NULL,
+		      &a, &cnt, sizeof(*a), 16, BFS_JOURNAL_LIST_MAX,
+		      journal_fill, NULL, "list upload journal");
+	if (r != 0) {
+		bfs_journal_entries_free(a, cnt);
+		a = NULL;
+		cnt = 0;
 	}
 	*out = a;
 	*n = cnt;
-	a = NULL;
-	r = 0;
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
-	bfs_journal_entries_free(a, cnt);
 	return r;
 }
 
