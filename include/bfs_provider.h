@@ -73,9 +73,14 @@ struct bfs_provider_ops {
 
 	/* BFS_ERR_NOTFOUND when absent. */
 	int (*head)(void *st, const char *key, struct bfs_meta *m);
-	/* Reads up to len bytes at off into buf; *got = bytes read (short at EOF). */
+	/*
+	 * Reads up to len bytes at off into buf; *got = bytes read (short at
+	 * EOF).  if_match (NULL or "": any version) is the etag the object
+	 * must still have, else BFS_ERR_PRECONDITION and nothing is read:
+	 * the blocks of one open file then all come from one version.
+	 */
 	int (*get_range)(void *st, const char *key, uint64_t off, size_t len,
-			 char *buf, size_t *got);
+			 char *buf, size_t *got, const char *if_match);
 	/* Whole object into fd (written from offset 0); m filled when non-NULL. */
 	int (*get_fd)(void *st, const char *key, int fd, struct bfs_meta *m);
 	/*

@@ -894,7 +894,7 @@ int ctl_cmd_bucket_test(struct ctl_ctx *c, const struct ctl_args *a)
 	printf("put ok %.1f ms\n", ctl_now_ms() - t0);
 
 	t0 = ctl_now_ms();
-	if ((r = ops->get_range(p->st, key, 0, sizeof(back), back, &got)) != 0) {
+	if ((r = ops->get_range(p->st, key, 0, sizeof(back), back, &got, NULL)) != 0) {
 		step_fail(b.name, "get", r, b.endpoint);
 		goto out;
 	}

@@ -205,7 +205,8 @@ static int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 	}
 	fill_dir(st, 0755);
 found:
-	bfs_attr_put(b->name, key, st);
+	/* with the etag the open of a file pins (pin_read_version) */
+	bfs_attr_put_meta(b->name, key, st, m.etag[0] ? m.etag : NULL);
 	r = 0;
 out:
 	if (r != 0 && r != BFS_ERR_NOTFOUND)
@@ -716,12 +717,13 @@ static int ctl_open(int kind, struct fuse_file_info *fi)
  * Sequential walks: cp -r, tar and rsync open the files of a folder one
  * after another in readdir (listing) order, and the first read of each
  * waited for a whole GET.  When a read-only open follows the open of the
- * file listed just before it, those of the next BFS_RC_NEXT_FILES files
- * that fit in one cache block (1 MiB) are fetched in the background
- * (readcache.c workers), so their first reads find them cached.  They are fetched at
- * the version the attribute cache shows, which is what their open reads
- * (the block cache key holds size, mtime and etag); this mount's changes
- * drop attributes and blocks, so its own writes are never read stale.
+ * file listed just before it, the first block (1 MiB) of each of the next
+ * BFS_RC_NEXT_FILES files is fetched in the background (readcache.c
+ * workers), so their first reads find it cached.  It is fetched at the
+ * version the attribute cache shows, which is what their open reads (the
+ * block cache key holds size, mtime and etag; the GET carries If-Match);
+ * this mount's changes drop attributes and blocks, so its own writes are
+ * never read stale.
  * One walk per mount is followed (walk_last); two interleaved walks just
  * get no prefetch.
  */
@@ -757,6 +759,44 @@ static void walk_prefetch(struct bfs_rbucket *b, const char *key)
 			bfs_rcache_prefetch(b, next[i], (uint64_t)st.st_size,
 					    &st.st_mtim);
 		free(next[i]);
+	}
+}
+
+/* The etag of the version a clean file's reads will serve: what the
+ * attribute cache holds for it now (the lookup of this open).  Once set it
+ * stays until read_version_gone() moves it. */
+static void pin_read_version(struct bfs_ofile *of)
+{
+	char etag[sizeof(((struct bfs_meta *)0)->etag)];
+
+	pthread_mutex_lock(&of->mu);
+	if (!of->read_etag && !of->staged && of->exists_remote &&
+	    !atomic_load(&of->read_served) &&
+	    bfs_attr_etag(of->b->name, of->key, etag, sizeof(etag)) == 1)
+		of->read_etag = strdup(etag);
+	pthread_mutex_unlock(&of->mu);
+}
+
+/*
+ * This mount just changed the metadata or the name of the clean open file
+ * of, now key in b: on S3 that is a copy, same bytes, but the etag may
+ * change (an object uploaded in parts).  Its reads move to the etag the
+ * server gives now, so they do not fail as if another client had replaced
+ * it.  mu held.
+ */
+static void repin_read_version_locked(struct bfs_ofile *of,
+				      struct bfs_rbucket *b, const char *key)
+{
+	struct bfs_meta m;
+	char *e;
+
+	if (!of->read_etag || of->staged || !b->prov)
+		return;
+	memset(&m, 0, sizeof(m));
+	if (b->prov->ops->head(b->prov->st, key, &m) == 0 && m.etag[0] &&
+	    m.size == of->size && (e = strdup(m.etag)) != NULL) {
+		free(of->read_etag);
+		of->read_etag = e;
 	}
 }
 
@@ -811,6 +851,7 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 		if ((r = bfs_ofile_get(rt.b, key, &st, &of, NULL)) != 0)
 			goto out;
 	}
+	pin_read_version(of);
 	if (trunc && wr) {
 		pthread_mutex_lock(&of->mu);
 		if (of->staged || of->size != 0 || !of->exists_remote) {
@@ -930,6 +971,103 @@ static int ctl_read(struct fs_fh *fh, char *buf, size_t size, off_t off)
 	return (int)n;
 }
 
+/*
+ * Clean reads of a file hold one version: the etag seen at open goes with
+ * every GET as If-Match (readcache.c), so no block of a newer object is
+ * joined to blocks of the old one.  Before a file of more than one block
+ * returns its first byte, a HEAD checks that the etag pinned at open (from
+ * the attribute cache, up to BFS_ATTR_LONG_TTL_MS old) is still the
+ * server's: blocks cached earlier would otherwise be served before the
+ * first GET could notice a replacement.  A file that returned no byte yet
+ * moves to the version the server has (size, mtime, etag); one that did
+ * fails with EIO from then on when a GET finds the object replaced,
+ * rather than mix two versions (mountpoint-s3 does the same).  The
+ * attribute and block caches of the key are dropped, so the next open
+ * sees the new version.
+ */
+
+/* HEAD of key: when its etag is not etag, a file that returned no byte
+ * yet moves to it.  0: unchanged; 1: moved (or moved meanwhile), read
+ * again; BFS_ERR_*. */
+static int read_follow_server(struct bfs_ofile *of, unsigned gen,
+			      struct bfs_rbucket *b, const char *key,
+			      const char *etag)
+{
+	struct bfs_meta m;
+	struct stat st;
+	char *e;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	r = b->prov ? b->prov->ops->head(b->prov->st, key, &m) : BFS_ERR_IO;
+	bfs_rbucket_note(b, r);
+	if (r != 0)
+		return r;
+	if (!strcmp(m.etag, etag))
+		return 0;
+	bfs_fs_meta_to_stat(&m, 0, &st);
+	if (!S_ISREG(st.st_mode) || !m.etag[0])
+		return BFS_ERR_PRECONDITION;
+	bfs_attr_drop(b->name, key);
+	pthread_mutex_lock(&of->mu);
+	if (of->read_gen == gen && !of->staged &&
+	    !atomic_load(&of->read_served) && (e = strdup(m.etag)) != NULL) {
+		free(of->read_etag);
+		of->read_etag = e;
+		of->size = (uint64_t)st.st_size;
+		of->mtime = st.st_mtim;
+		of->read_gen++;
+		BFS_INFO("%s/%s was replaced on the server before its first "
+			 "read: reading the new version", b->name, key);
+	}
+	pthread_mutex_unlock(&of->mu);
+	return 1;
+}
+
+/* A GET of version gen found the object replaced (412). */
+static int read_version_gone(struct bfs_ofile *of, unsigned gen,
+			     struct bfs_rbucket *b, const char *key,
+			     const char *etag)
+{
+	int r;
+
+	pthread_mutex_lock(&of->mu);
+	if (of->read_gen != gen || of->staged) {
+		pthread_mutex_unlock(&of->mu);
+		return 1;           /* moved meanwhile: read again */
+	}
+	if (atomic_load(&of->read_served) || of->read_gone) {
+		if (!of->read_gone)
+			BFS_WARN("%s/%s was replaced on the server while open: "
+				 "its reads fail (EIO) rather than mix two "
+				 "versions; open it again for the new one",
+				 b->name, key);
+		of->read_gone = 1;
+		pthread_mutex_unlock(&of->mu);
+		bfs_attr_drop(b->name, key);
+		return BFS_ERR_PRECONDITION;
+	}
+	pthread_mutex_unlock(&of->mu);
+	r = read_follow_server(of, gen, b, key, etag);
+	return r == 0 ? BFS_ERR_PRECONDITION : r;
+}
+
+/* A read of version gen returned bytes: from now on the file holds it.
+ * BFS_ERR_PRECONDITION when a concurrent first read moved the file to a
+ * newer version meanwhile (the bytes read are of the old one). */
+static int read_served(struct bfs_ofile *of, unsigned gen)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&of->mu);
+	if (of->read_gen != gen)
+		r = BFS_ERR_PRECONDITION;
+	else
+		atomic_store(&of->read_served, 1);
+	pthread_mutex_unlock(&of->mu);
+	return r;
+}
+
 static int fs_read(const char *path, char *buf, size_t size, off_t off,
 		   struct fuse_file_info *fi)
 {
@@ -938,10 +1076,11 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 	struct bfs_rbucket *b = NULL;
 	struct timespec mtime;
 	uint64_t fsize;
-	char *key = NULL;
+	char *key = NULL, etag[sizeof(((struct bfs_meta *)0)->etag)];
 	ssize_t n;
 	size_t done = 0;
-	int r;
+	unsigned gen;
+	int r, moved, tries = 0;
 
 	(void)path;
 	if (!fh)
@@ -949,6 +1088,7 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 	if (fh->ctl >= 0)
 		return ctl_read(fh, buf, size, off);
 	of = fh->of;
+again:
 	pthread_mutex_lock(&of->mu);
 	if (of->staged) {
 		while (done < size) {
@@ -967,19 +1107,49 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 		pthread_mutex_unlock(&of->mu);
 		return (int)done;
 	}
+	if (of->read_gone) {
+		pthread_mutex_unlock(&of->mu);
+		return -EIO;
+	}
 	key = strdup(of->key);
 	b = of->b;
-	fsize = of->size;       /* the version read: size and mtime at open */
+	fsize = of->size;       /* the version read: size, mtime, etag */
 	mtime = of->mtime;
+	snprintf(etag, sizeof(etag), "%s", of->read_etag ? of->read_etag : "");
+	gen = of->read_gen;
 	bfs_rbucket_ref(b);
 	pthread_mutex_unlock(&of->mu);
 	if (!key) {
 		bfs_rbucket_put(b);
 		return -ENOMEM;
 	}
-	r = off < 0 ? BFS_ERR_INVAL :
-	    bfs_rcache_read(&fh->rc, b, key, fsize, &mtime, buf, size,
-			    (uint64_t)off);
+	moved = 0;
+	if (off < 0)
+		r = BFS_ERR_INVAL;
+	else if (etag[0] && fsize > BFS_RC_BLOCK && !tries &&
+		 !atomic_load(&of->read_served))
+		r = moved = read_follow_server(of, gen, b, key, etag);
+	else
+		r = 0;
+	if (r == 0)
+		r = bfs_rcache_read(&fh->rc, b, key, fsize, &mtime, etag, buf,
+				    size, (uint64_t)off);
+	if (r > 0 && !moved && !atomic_load(&of->read_served)) {
+		int s = read_served(of, gen);
+
+		if (s < 0)
+			r = s;
+	}
+	if (r == BFS_ERR_PRECONDITION && etag[0] && !tries)
+		r = moved = read_version_gone(of, gen, b, key, etag);
+	if (moved == 1 && !tries++) {
+		/* Moved to the server's version: read it (uncached by a
+		 * handle whose cache object died with the old one). */
+		free(key);
+		bfs_rbucket_put(b);
+		key = NULL;
+		goto again;
+	}
 	free(key);
 	bfs_rbucket_put(b);
 	return r < 0 ? neg(r) : r;
@@ -1354,6 +1524,8 @@ static int change_attrs(const char *path, struct fuse_file_info *fi,
 			meta_from_attrs(&m, of->mode, of->uid, of->gid, &of->mtime);
 			m.size = of->size;
 			r = remote_set_attr(of->b, of->key, 0, &m);
+			if (r == 0)
+				repin_read_version_locked(of, of->b, of->key);
 		}
 		bfs_attr_drop(of->b->name, of->key);
 		pthread_mutex_unlock(&of->mu);
@@ -1643,7 +1815,8 @@ static int fs_readlink(const char *path, char *buf, size_t size)
 		r = BFS_ERR_INVAL;
 		goto out;
 	}
-	r = rt.b->prov->ops->get_range(rt.b->prov->st, key, 0, size - 1, buf, &got);
+	r = rt.b->prov->ops->get_range(rt.b->prov->st, key, 0, size - 1, buf,
+				       &got, NULL);
 	bfs_rbucket_note(rt.b, r);
 	if (r != 0)
 		goto out;
@@ -1727,7 +1900,7 @@ static int move_key(struct bfs_rbucket *sb, const char *skey,
 			goto out;
 		}
 		if ((r = sp->ops->get_range(sp->st, skey, 0, (size_t)m.size,
-					    body, &got)) != 0)
+					    body, &got, NULL)) != 0)
 			goto out;
 		m.size = got;
 		r = dp->ops->put_buf(dp->st, dkey, body, got, &m, etag,
@@ -1955,6 +2128,8 @@ static int rename_file(struct bfs_rbucket *sb, const char *skey,
 	if (!dirty) {
 		/* Held across the move so no upload races with it. */
 		r = move_key(sb, skey, db, dkey);
+		if (r == 0)
+			repin_read_version_locked(sof, db, dkey);
 	}
 	pthread_mutex_unlock(&sof->mu);
 	if (r == 0)

@@ -102,6 +102,14 @@ struct bfs_ofile {
 	struct bfs_mp *mp;            /* (M) its multipart upload (mpu.c) */
 	int keep_path;                /* (M) a journal row may still name
 				       * staging_path: never reuse it */
+	/* The remote version clean (unstaged) reads serve, fs.c fs_read: */
+	char *read_etag;              /* (M) its etag, sent as If-Match;
+				       * NULL: unknown, reads unconditional */
+	unsigned read_gen;            /* (M) bumped when reads move to the
+				       * version the server has now */
+	atomic_int read_served;       /* bytes of it were returned */
+	int read_gone;                /* (M) replaced on the server after
+				       * bytes were returned: reads fail */
 };
 
 struct bfs_fs_ctx {

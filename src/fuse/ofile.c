@@ -186,6 +186,7 @@ static void ofile_free(struct bfs_ofile *of)
 	}
 	atomic_fetch_sub(&staged_bytes, of->acct);
 	free(of->base_etag);
+	free(of->read_etag);
 	free(of->staging_path);
 	free(of->key);
 	bfs_rbucket_put(of->b);

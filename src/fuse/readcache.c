@@ -29,6 +29,13 @@
  * a dead object go uncached.  Objects without handles and blocks are
  * freed (file closed and unlinked).
  *
+ * One version per open file: when the caller knows the etag of the
+ * version it opened, every GET of it (block, prefetch, uncached read)
+ * carries If-Match with that etag, so a block of a newer object is never
+ * joined to blocks of the old one.  A 412 (the object was replaced) kills
+ * the object and returns BFS_ERR_PRECONDITION; the caller decides (fs.c:
+ * a file that served nothing yet moves to the new version, else EIO).
+ *
  * Locks: rc_mu guards every field marked (rc_mu) — objects, blocks, LRU,
  * job queue, handles' sequential state, rc_used.  It is a leaf for this
  * module's callers (no provider or FUSE call is made while holding it;
@@ -84,6 +91,7 @@ struct rc_obj {
 	struct bfs_rbucket *b;      /* referenced */
 	char *key;
 	char *ver;                  /* "size/mtime/etag" */
+	char *etag;                 /* If-Match of its GETs; "" unknown */
 	uint64_t size;
 	uint64_t nblocks;
 	int fd;                     /* block file, -1 when none */
@@ -234,6 +242,7 @@ static void obj_free_final(struct rc_obj *o, int unlink_it)
 	bfs_rbucket_put(o->b);
 	free(o->key);
 	free(o->ver);
+	free(o->etag);
 	free(o);
 }
 
@@ -386,7 +395,7 @@ static int fetch_block(struct rc_blk *k, char *buf, int *have)
 	if (!p)
 		return BFS_ERR_IO;
 	r = p->ops->get_range(p->st, o->key, k->idx * BFS_RC_BLOCK, k->len, buf,
-			      &got);
+			      &got, o->etag);
 	bfs_rbucket_note(o->b, r);
 	if (r == BFS_ERR_RANGE)
 		return BFS_ERR_PRECONDITION;
@@ -616,14 +625,12 @@ void bfs_rcache_destroy(void)
 }
 
 /* Version string of what the caller saw at open. */
-static char *make_ver(const char *bucket, const char *key, uint64_t size,
-		      const struct timespec *mtime)
+static char *make_ver(uint64_t size, const struct timespec *mtime,
+		      const char *etag)
 {
-	char etag[96], *v;
-	size_t len = 160;
+	size_t len = 64 + strlen(etag);
+	char *v;
 
-	if (bfs_attr_etag(bucket, key, etag, sizeof(etag)) != 1)
-		etag[0] = '\0';
 	if (!(v = malloc(len)))
 		return NULL;
 	snprintf(v, len, "%llu/%lld.%09ld/%s", (unsigned long long)size,
@@ -635,7 +642,8 @@ static char *make_ver(const char *bucket, const char *key, uint64_t size,
 /* The live object of (b, key, ver), made when absent (old versions of the
  * key die); +1 ref.  NULL when the cache is off or on failure. */
 static struct rc_obj *obj_get(struct bfs_rbucket *b, const char *key,
-			      uint64_t size, const struct timespec *mtime)
+			      uint64_t size, const struct timespec *mtime,
+			      const char *etag)
 {
 	struct rc_obj *o = NULL, *n = NULL, *it, *next;
 	char *ver, path[RC_PATH_MAX];
@@ -647,9 +655,10 @@ static struct rc_obj *obj_get(struct bfs_rbucket *b, const char *key,
 		return NULL;
 	}
 	pthread_mutex_unlock(&rc_mu);
-	if (!(ver = make_ver(b->name, key, size, mtime)))
+	if (!(ver = make_ver(size, mtime, etag)))
 		return NULL;
-	if (!(n = calloc(1, sizeof(*n))) || !(n->key = strdup(key)))
+	if (!(n = calloc(1, sizeof(*n))) || !(n->key = strdup(key)) ||
+	    !(n->etag = strdup(etag)))
 		goto out;
 	n->fd = -1;
 	pthread_mutex_lock(&rc_mu);
@@ -705,15 +714,17 @@ out:
 			unlink(path);
 		}
 		free(n->key);
+		free(n->etag);
 		free(n);
 	}
 	free(ver);
 	return o;
 }
 
-/* Uncached read of [off, off+len) (clipped by the caller). */
+/* Uncached read of [off, off+len) (clipped by the caller) of the version
+ * etag ("": whatever the server has). */
 static int direct_read(struct bfs_rbucket *b, const char *key, char *buf,
-		       size_t len, uint64_t off)
+		       size_t len, uint64_t off, const char *etag)
 {
 	struct bfs_provider *p = b->prov;
 	size_t got = 0;
@@ -721,7 +732,7 @@ static int direct_read(struct bfs_rbucket *b, const char *key, char *buf,
 
 	if (!p)
 		return BFS_ERR_IO;
-	r = p->ops->get_range(p->st, key, off, len, buf, &got);
+	r = p->ops->get_range(p->st, key, off, len, buf, &got, etag);
 	bfs_rbucket_note(b, r);
 	if (r == BFS_ERR_RANGE)
 		return 0;
@@ -826,7 +837,7 @@ static int read_block(struct rc_obj *o, uint64_t idx, char *out, size_t len,
 	bfs_metrics_cache(0);
 	if (!k && !(k = blk_new(o, idx))) {
 		pthread_mutex_unlock(&rc_mu);
-		r = direct_read(o->b, o->key, out, len, off);
+		r = direct_read(o->b, o->key, out, len, off, o->etag);
 		pthread_mutex_lock(&rc_mu);
 		return r;
 	}
@@ -844,13 +855,16 @@ static int read_block(struct rc_obj *o, uint64_t idx, char *out, size_t len,
 		write_failed_locked(r);
 		r = 0;
 	}
-	if (r == BFS_ERR_PRECONDITION) {
-		/* Size changed on the server: serve what it has now. */
+	if (r == BFS_ERR_PRECONDITION && !o->etag[0]) {
+		/* Size changed on the server and no etag to hold the
+		 * version: serve what it has now. */
 		pthread_mutex_unlock(&rc_mu);
-		r = direct_read(o->b, o->key, out, len, off);
+		r = direct_read(o->b, o->key, out, len, off, "");
 		pthread_mutex_lock(&rc_mu);
 		return r;
 	}
+	if (r == BFS_ERR_PRECONDITION)
+		obj_kill(o);   /* replaced: no more blocks of it */
 	return r != 0 ? r : (int)len;
 }
 
@@ -874,8 +888,8 @@ static void lazy_init(void)
 
 int bfs_rcache_read(struct bfs_rc_file **hp, struct bfs_rbucket *b,
 		    const char *key, uint64_t size,
-		    const struct timespec *mtime, char *buf, size_t len,
-		    uint64_t off)
+		    const struct timespec *mtime, const char *etag, char *buf,
+		    size_t len, uint64_t off)
 {
 	struct bfs_rc_file *h;
 	struct rc_obj *o;
@@ -897,7 +911,7 @@ int bfs_rcache_read(struct bfs_rc_file **hp, struct bfs_rbucket *b,
 	if (!h) {
 		if (!(h = calloc(1, sizeof(*h))))
 			return BFS_ERR_NOMEM;
-		h->obj = obj_get(b, key, size, mtime);
+		h->obj = obj_get(b, key, size, mtime, etag);
 		pthread_mutex_lock(&rc_mu);
 		if (*hp) {              /* a concurrent first read won */
 			if (h->obj) {
@@ -915,7 +929,7 @@ int bfs_rcache_read(struct bfs_rc_file **hp, struct bfs_rbucket *b,
 	pthread_mutex_lock(&rc_mu);
 	if (!o || o->dead || !rc_on) {
 		pthread_mutex_unlock(&rc_mu);
-		return direct_read(b, key, buf, len, off);
+		return direct_read(b, key, buf, len, off, etag);
 	}
 	first = off / BFS_RC_BLOCK;
 	last = (off + len - 1) / BFS_RC_BLOCK;
@@ -970,17 +984,16 @@ void bfs_rcache_prefetch(struct bfs_rbucket *b, const char *key,
 {
 	struct rc_obj *o;
 	struct rc_blk *k;
-	char *ver;
+	char *ver, etag[96];
 	int known;
 
-	/* One block only: the file is then read whole from one GET.  The
-	 * first block of a bigger file fetched ahead would be joined to
-	 * blocks fetched later, a mix of two versions if another client
-	 * changes the object in between (ranged GETs carry no If-Match). */
-	if (size == 0 || size > BFS_RC_BLOCK)
+	/* Block 0 only, and only of a version known by its etag: its GETs
+	 * carry If-Match, so the block is never joined to blocks of
+	 * another version fetched later (see the top of this file). */
+	if (size == 0 || bfs_attr_etag(b->name, key, etag, sizeof(etag)) != 1)
 		return;
 	pthread_once(&rc_once, lazy_init);
-	if (!(ver = make_ver(b->name, key, size, mtime)))
+	if (!(ver = make_ver(size, mtime, etag)))
 		return;
 	pthread_mutex_lock(&rc_mu);
 	/* Speculative: never evicts a cached block to make room, and an
@@ -989,7 +1002,7 @@ void bfs_rcache_prefetch(struct bfs_rbucket *b, const char *key,
 		rc_used + 2ull * BFS_RC_BLOCK > limit_locked();
 	pthread_mutex_unlock(&rc_mu);
 	free(ver);
-	if (known || !(o = obj_get(b, key, size, mtime)))
+	if (known || !(o = obj_get(b, key, size, mtime, etag)))
 		return;
 	pthread_mutex_lock(&rc_mu);
 	if (rc_on && !o->dead && !blk_find(o, 0) &&

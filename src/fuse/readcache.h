@@ -37,26 +37,27 @@ int bfs_rcache_init(const char *cache_dir, uint64_t cache_size);
 void bfs_rcache_destroy(void);
 
 /*
- * Reads up to len bytes at off of the object (b, key) whose size and
- * mtime the caller saw at open; *h is the handle's read state (NULL at
- * first, made here; free with bfs_rcache_close).  Returns the byte count
- * (0 at or past size) or a negative BFS_ERR_*.  Thread-safe, also for
- * concurrent reads on one handle.
+ * Reads up to len bytes at off of the object (b, key) whose size, mtime
+ * and etag ("" when unknown) the caller saw at open; *h is the handle's
+ * read state (NULL at first, made here; free with bfs_rcache_close).
+ * Returns the byte count (0 at or past size) or a negative BFS_ERR_*:
+ * BFS_ERR_PRECONDITION when the object no longer has that etag (every GET
+ * carries If-Match; nothing of another version is returned).
+ * Thread-safe, also for concurrent reads on one handle.
  */
 int bfs_rcache_read(struct bfs_rc_file **h, struct bfs_rbucket *b,
 		    const char *key, uint64_t size,
-		    const struct timespec *mtime, char *buf, size_t len,
-		    uint64_t off);
+		    const struct timespec *mtime, const char *etag, char *buf,
+		    size_t len, uint64_t off);
 void bfs_rcache_close(struct bfs_rc_file *h);
 
 /*
- * Queues the one block of (b, key), a file of at most BFS_RC_BLOCK bytes,
- * at the version size/mtime (and the cached etag) for the prefetch
- * workers, unless it is cached or loading, the cache is off, or it has no
- * room without evicting: a file a reader is about to open (sequential
- * walk of a folder, see fs.c) is then in the cache when its first read
- * comes.  Bigger files are left alone (see readcache.c).  Never blocks on
- * the provider.
+ * Queues the first block of (b, key) at the version size/mtime and the
+ * cached etag for the prefetch workers, unless it is cached or loading,
+ * the etag is not known, the cache is off, or it has no room without
+ * evicting: a file a reader is about to open (sequential walk of a
+ * folder, see fs.c) then has its first block in the cache when its first
+ * read comes.  Never blocks on the provider.
  */
 void bfs_rcache_prefetch(struct bfs_rbucket *b, const char *key,
 			 uint64_t size, const struct timespec *mtime);

@@ -297,6 +297,13 @@ static int local_stored_etag(int fd, const struct stat *st, char *etag, size_t l
 	return 1;
 }
 
+/* The etag of the open regular file fd (stat st): stored or synthesized. */
+static void local_fd_etag(int fd, const struct stat *st, char *etag, size_t len)
+{
+	if (!local_stored_etag(fd, st, etag, len))
+		local_synth_etag(st, etag, len);
+}
+
 /* Stores etag (32 hex) and the file's mtime as xattrs; best effort. */
 static void local_store_etag(int fd, const char *etag)
 {
@@ -372,8 +379,7 @@ static int local_meta_at(int dirfd, const char *name, int want_dir,
 		fd = local_open_file(dirfd, name, &fst);
 		if (fd >= 0 && fst.st_ino == st.st_ino) {
 			local_meta_from_stat(&fst, m);
-			if (!local_stored_etag(fd, &fst, m->etag, sizeof(m->etag)))
-				local_synth_etag(&fst, m->etag, sizeof(m->etag));
+			local_fd_etag(fd, &fst, m->etag, sizeof(m->etag));
 		} else {
 			local_synth_etag(&st, m->etag, sizeof(m->etag));
 		}
@@ -926,10 +932,11 @@ out:
 }
 
 static int local_get_range(void *st, const char *key, uint64_t off, size_t len,
-			   char *buf, size_t *got)
+			   char *buf, size_t *got, const char *if_match)
 {
-	char *link = NULL;
+	char *link = NULL, etag[96];
 	size_t linklen = 0, done = 0;
+	struct stat fst;
 	ssize_t n;
 	int fd = -1, r;
 
@@ -946,6 +953,18 @@ static int local_get_range(void *st, const char *key, uint64_t off, size_t len,
 			memcpy(buf, link + off, done);
 		}
 	} else {
+		if (if_match && if_match[0]) {
+			/* the version of the file opened, not of a name */
+			if (fstat(fd, &fst) < 0) {
+				r = local_err(errno);
+				goto out;
+			}
+			local_fd_etag(fd, &fst, etag, sizeof(etag));
+			if (strcmp(etag, if_match) != 0) {
+				r = BFS_ERR_PRECONDITION;
+				goto out;
+			}
+		}
 		if ((n = bfs_pread_full(fd, buf, len, off)) < 0) {
 			r = local_err(errno);
 			goto out;

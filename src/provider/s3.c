@@ -734,12 +734,12 @@ static int s3_head(void *vst, const char *key, struct bfs_meta *m)
 }
 
 static int s3_get_range(void *vst, const char *key, uint64_t off, size_t len,
-			char *buf, size_t *got)
+			char *buf, size_t *got, const char *if_match)
 {
 	struct s3_state *st = vst;
 	struct bfs_http_resp resp;
 	struct s3_req q;
-	char range[64];
+	char range[64], cond[112];
 	int r;
 
 	*got = 0;
@@ -751,6 +751,16 @@ static int s3_get_range(void *vst, const char *key, uint64_t off, size_t len,
 		 off + len - 1);
 	if ((r = s3_h(&q, "range", range)) < 0)
 		goto out;
+	if (if_match && if_match[0]) {
+		/* 412 PreconditionFailed -> BFS_ERR_PRECONDITION (s3err.c) */
+		if (strlen(if_match) + 3 > sizeof(cond)) {
+			r = BFS_ERR_INVAL;
+			goto out;
+		}
+		snprintf(cond, sizeof(cond), "\"%s\"", if_match);
+		if ((r = s3_h(&q, "if-match", cond)) < 0)
+			goto out;
+	}
 	q.sink = BFS_HTTP_TO_MEM;
 	q.out_mem = buf;
 	q.out_cap = len;

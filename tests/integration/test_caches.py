@@ -4,13 +4,16 @@ listing caches (attrcache.c) give the right bytes and attributes.
 No timings: what is checked is that cached data is never wrong — a change
 made through the mount is read back at once (the cache is invalidated, even
 when size and mtime stay the same), a change made directly on the server
-shows after the cache TTL, sequential (prefetched) and random reads of a
-40 MiB object return its bytes, the cache folder stays within a small
+shows after the cache TTL, an open file reads one version only (a
+replacement before its first byte is followed, one after it fails with
+EIO, the mount's own chmod and rename do not count as one), sequential
+(prefetched) and random reads of a 40 MiB object return its bytes, the cache folder stays within a small
 cache_size while a bigger file is read, and repeated `ls -l` of a folder
 of objects made by other clients (no x-amz-meta-*) and by the mount
 (modes, a symlink) gives the same, correct output.
 """
 
+import errno
 import hashlib
 import os
 import random
@@ -21,6 +24,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
+from helpers import wait_for
 
 TTL = 30.0                     # attrcache.h BFS_ATTR_LONG_TTL_MS
 MIB = 1024 * 1024
@@ -145,6 +150,85 @@ def test_server_change_seen_after_ttl(s3):
     assert sorted(os.listdir(s3.p())) == ["new.txt", key]
 
 
+# ---------------------------------------------------- one version per open
+
+_stamp = [T2001]
+
+
+def replace_behind(mb, rel, data):
+    """Another client replaces rel: a PUT to the server, or (local) another
+    program rewriting the file, with an mtime of its own as real changes
+    have (same size, same second: the local etag could not tell)."""
+    assert mb.b.put(rel, data) == 200
+    if mb.provider == "local":
+        _stamp[0] += 1
+        os.utime(mb.b._local(rel), (_stamp[0], _stamp[0]))
+
+
+def test_replaced_mid_read_fails_not_mixes(mb):
+    """Blocks of a file fetched after another client replaced it would be
+    the new object's bytes joined to the old one's: the GETs carry
+    If-Match, the read fails with EIO (also later ones of that handle)
+    and the next open reads the new version whole."""
+    old, new = rbytes(8 * MIB, 11), rbytes(8 * MIB, 12)
+    assert mb.b.put("mid.bin", old) == 200
+    p = mb.p("mid.bin")
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        # not at offset 0: a random read fetches its block only
+        assert os.pread(fd, 4096, 5 * MIB) == old[5 * MIB:5 * MIB + 4096]
+        replace_behind(mb, "mid.bin", new)
+        for off in (MIB + 10, 7 * MIB):
+            with pytest.raises(OSError) as e:
+                os.pread(fd, 4096, off)
+            assert e.value.errno == errno.EIO
+    finally:
+        os.close(fd)
+    def reads_new():
+        try:        # the release of fd may still be on its way
+            return read(p) == new
+        except OSError as e:
+            assert e.errno == errno.EIO
+            return False
+    assert wait_for(reads_new, 5)
+    assert "replaced on the server while open" in mb.m.stderr()
+
+
+def test_replaced_before_first_read_reads_new_version(mb):
+    """Opened while the attribute cache still held the old version (its
+    blocks cached too), replaced before the first read: the whole new
+    version is read, not the cached old blocks."""
+    old, new = rbytes(3 * MIB, 13), rbytes(3 * MIB, 14)
+    assert mb.b.put("pre.bin", old) == 200
+    p = mb.p("pre.bin")
+    assert read(p) == old
+    with open(p, "rb") as f:
+        replace_behind(mb, "pre.bin", new)
+        assert f.read() == new
+    assert read(p) == new
+
+
+def test_own_chmod_and_rename_while_reading(mb):
+    """This mount's chmod and rename of a file another handle is reading
+    copy the object on S3 (a part-uploaded one gets a new etag): the
+    reader goes on reading its bytes, no EIO."""
+    data = rbytes(20 * MIB + 5, 15)
+    write(mb.p("cm.bin"), data)              # parts on s3 and r2
+    mb.m.remount()                           # no staged copy left
+    fd = os.open(mb.p("cm.bin"), os.O_RDONLY)
+    try:
+        assert os.pread(fd, 4096, 3 * MIB) == data[3 * MIB:3 * MIB + 4096]
+        os.chmod(mb.p("cm.bin"), 0o600)
+        assert os.pread(fd, 4096, 11 * MIB) == data[11 * MIB:11 * MIB + 4096]
+        os.rename(mb.p("cm.bin"), mb.p("cm2.bin"))
+        assert os.pread(fd, 4096, 17 * MIB) == data[17 * MIB:17 * MIB + 4096]
+        assert os.pread(fd, 100, 20 * MIB) == data[20 * MIB:]
+    finally:
+        os.close(fd)
+    assert read(mb.p("cm2.bin")) == data
+    assert stat.S_IMODE(os.stat(mb.p("cm2.bin")).st_mode) == 0o600
+
+
 # ------------------------------------------------------------------ reads
 
 @pytest.fixture
@@ -206,9 +290,9 @@ def gets_logged(m, keys):
 
 def test_walk_prefetches_next_files_right_bytes(s3):
     """A folder read file after file in listing order (cp -r) has the
-    next small files (one cache block) fetched ahead (fs.c walk_prefetch):
-    their GETs are seen before they are opened, bigger files are not
-    fetched ahead, every file reads back its own bytes, a file this mount
+    first block of the next files fetched ahead (fs.c walk_prefetch):
+    their GETs are seen before they are opened, empty files get none,
+    every file reads back its own bytes, a file this mount
     overwrote after it was prefetched (same size, same mtime) reads the
     new bytes, one written before the walk reads its bytes, and files
     changed by another client (a prefetched one, a big one) read whole,
@@ -227,14 +311,14 @@ def test_walk_prefetches_next_files_right_bytes(s3):
     assert order == names
     assert read(os.path.join(d, "f00")) == data["f00"]
     assert read(os.path.join(d, "f01")) == data["f01"]
-    # f01 followed f00: of the next four, f03 and f04 are fetched ahead
-    # (f02 is empty, f05 is bigger than a block)
-    want = {s3.b.prefix + "walk/" + n for n in ("f03", "f04")}
+    # f01 followed f00: of the next four, f03, f04 and the first block
+    # of f05 (bigger than a block) are fetched ahead (f02 is empty)
+    want = {s3.b.prefix + "walk/" + n for n in ("f03", "f04", "f05")}
     deadline = time.monotonic() + 30
     while gets_logged(s3.m, want) != want and time.monotonic() < deadline:
         time.sleep(0.1)
     assert gets_logged(s3.m, want) == want
-    assert not gets_logged(s3.m, {s3.b.prefix + "walk/f05"})
+    assert not gets_logged(s3.m, {s3.b.prefix + "walk/f02"})
     # f03 changed by another client after it was prefetched
     old3, new3 = data["f03"], rbytes(len(data["f03"]), 96)
     assert s3.b.put("walk/f03", new3) == 200

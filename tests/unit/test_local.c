@@ -81,6 +81,13 @@ static void write_file(const char *path, const void *data, size_t len)
 	close(fd);
 }
 
+static void set_mtime(const char *path, time_t t)
+{
+	struct timespec ts[2] = { { t, 0 }, { t, 0 } };
+
+	ck_assert_int_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
 static void md5_hex(const void *data, size_t len, char out[33])
 {
 	unsigned char d[EVP_MAX_MD_SIZE];
@@ -249,13 +256,13 @@ START_TEST(test_put_buf_head_get)
 	ck_assert_str_eq(m.etag, md5);
 	ck_assert_str_eq(m.content_type, "text/plain");
 
-	ck_assert_int_eq(ops->get_range(pst, "a.txt", 1, 3, buf, &got), 0);
+	ck_assert_int_eq(ops->get_range(pst, "a.txt", 1, 3, buf, &got, NULL), 0);
 	ck_assert_uint_eq(got, 3);
 	ck_assert(memcmp(buf, "ell", 3) == 0);
-	ck_assert_int_eq(ops->get_range(pst, "a.txt", 3, 10, buf, &got), 0);
+	ck_assert_int_eq(ops->get_range(pst, "a.txt", 3, 10, buf, &got, NULL), 0);
 	ck_assert_uint_eq(got, 2);
 	ck_assert(memcmp(buf, "lo", 2) == 0);
-	ck_assert_int_eq(ops->get_range(pst, "a.txt", 10, 4, buf, &got), 0);
+	ck_assert_int_eq(ops->get_range(pst, "a.txt", 10, 4, buf, &got, NULL), 0);
 	ck_assert_uint_eq(got, 0);
 
 	snprintf(path, sizeof(path), "%s/out.bin", outside);
@@ -269,7 +276,7 @@ START_TEST(test_put_buf_head_get)
 
 	/* Overwrite; empty object. */
 	ck_assert_int_eq(ops->put_buf(pst, "a.txt", "bye", 3, NULL, NULL, 0), 0);
-	ck_assert_int_eq(ops->get_range(pst, "a.txt", 0, sizeof(buf), buf, &got), 0);
+	ck_assert_int_eq(ops->get_range(pst, "a.txt", 0, sizeof(buf), buf, &got, NULL), 0);
 	ck_assert_uint_eq(got, 3);
 	ck_assert_int_eq(ops->put_buf(pst, "empty", NULL, 0, NULL, etag, sizeof(etag)), 0);
 	ck_assert_str_eq(etag, "d41d8cd98f00b204e9800998ecf8427e");
@@ -278,8 +285,47 @@ START_TEST(test_put_buf_head_get)
 
 	ck_assert_int_eq(ops->head(pst, "nope", &m), BFS_ERR_NOTFOUND);
 	ck_assert_int_eq(ops->head(pst, "nope/deeper", &m), BFS_ERR_NOTFOUND);
-	ck_assert_int_eq(ops->get_range(pst, "nope", 0, 4, buf, &got), BFS_ERR_NOTFOUND);
+	ck_assert_int_eq(ops->get_range(pst, "nope", 0, 4, buf, &got, NULL), BFS_ERR_NOTFOUND);
 	ck_assert_int_eq(count_tmp_files(root), 0);
+}
+END_TEST
+
+/* If-Match on a range read: the etag of the file opened, whatever wrote it. */
+START_TEST(test_get_range_if_match)
+{
+	struct bfs_meta m, m2;
+	char buf[16], path[128];
+	size_t got = 7;
+
+	ck_assert_int_eq(ops->put_buf(pst, "v.txt", "first", 5, NULL, NULL, 0), 0);
+	ck_assert_int_eq(ops->head(pst, "v.txt", &m), 0);
+	ck_assert_int_eq(ops->get_range(pst, "v.txt", 1, 3, buf, &got, m.etag), 0);
+	ck_assert_uint_eq(got, 3);
+	ck_assert(memcmp(buf, "irs", 3) == 0);
+	ck_assert_int_eq(ops->get_range(pst, "v.txt", 0, 3, buf, &got, ""), 0);
+	got = 7;
+	ck_assert_int_eq(ops->get_range(pst, "v.txt", 0, 3, buf, &got,
+					"0123456789abcdef0123456789abcdef"),
+			 BFS_ERR_PRECONDITION);
+	ck_assert_uint_eq(got, 0);
+
+	/* replaced by another program (no stored etag: synthesized) */
+	path_of(path, sizeof(path), "v.txt");
+	ck_assert_int_eq(unlink(path), 0);
+	write_file(path, "other", 5);
+	set_mtime(path, 1000000001);
+	ck_assert_int_eq(ops->get_range(pst, "v.txt", 0, 5, buf, &got, m.etag),
+			 BFS_ERR_PRECONDITION);
+	ck_assert_int_eq(ops->head(pst, "v.txt", &m2), 0);
+	ck_assert_str_ne(m2.etag, m.etag);
+	ck_assert_int_eq(ops->get_range(pst, "v.txt", 0, 5, buf, &got, m2.etag), 0);
+	ck_assert_uint_eq(got, 5);
+	ck_assert(memcmp(buf, "other", 5) == 0);
+	/* changed in place: a new mtime, a new etag */
+	write_file(path, "again", 5);
+	set_mtime(path, 1000000002);
+	ck_assert_int_eq(ops->get_range(pst, "v.txt", 0, 5, buf, &got, m2.etag),
+			 BFS_ERR_PRECONDITION);
 }
 END_TEST
 
@@ -374,7 +420,7 @@ START_TEST(test_symlink_objects)
 	ck_assert_int_eq(h.mtime_nsec, 5);
 	ck_assert_str_eq(h.etag, md5);
 
-	ck_assert_int_eq(ops->get_range(pst, "sub/ln", 3, 6, buf, &got), 0);
+	ck_assert_int_eq(ops->get_range(pst, "sub/ln", 3, 6, buf, &got, NULL), 0);
 	ck_assert_uint_eq(got, 6);
 	ck_assert(memcmp(buf, "target", 6) == 0);
 	snprintf(out, sizeof(out), "%s/ln.out", outside);
@@ -442,7 +488,7 @@ START_TEST(test_folders_and_del)
 	ck_assert(S_ISDIR(h.mode));
 	ck_assert_uint_eq(h.size, 0);
 	ck_assert_int_eq(ops->head(pst, "dir", &h), BFS_ERR_NOTFOUND);
-	ck_assert_int_eq(ops->get_range(pst, "dir/", 0, 4, path, &got), 0);
+	ck_assert_int_eq(ops->get_range(pst, "dir/", 0, 4, path, &got, NULL), 0);
 	ck_assert_uint_eq(got, 0);
 
 	ck_assert_int_eq(ops->put_buf(pst, "dir/f", "1", 1, NULL, NULL, 0), 0);
@@ -524,7 +570,7 @@ START_TEST(test_copy)
 	ck_assert_uint_eq(r.uid, m.uid);
 	ck_assert_int_eq(r.mtime, 1111111111);
 	ck_assert_str_eq(r.etag, h.etag);
-	ck_assert_int_eq(ops->get_range(pst, "x/y/dst.txt", 0, sizeof(buf), buf, &got), 0);
+	ck_assert_int_eq(ops->get_range(pst, "x/y/dst.txt", 0, sizeof(buf), buf, &got, NULL), 0);
 	ck_assert_uint_eq(got, 7);
 	ck_assert(memcmp(buf, "payload", 7) == 0);
 
@@ -538,7 +584,7 @@ START_TEST(test_copy)
 	ck_assert_int_eq(r.mtime, 1111111111);
 	/* Copy onto itself keeps the data. */
 	ck_assert_int_eq(ops->copy(pst, "c2.txt", "c2.txt", NULL), 0);
-	ck_assert_int_eq(ops->get_range(pst, "c2.txt", 0, sizeof(buf), buf, &got), 0);
+	ck_assert_int_eq(ops->get_range(pst, "c2.txt", 0, sizeof(buf), buf, &got, NULL), 0);
 	ck_assert_uint_eq(got, 7);
 	/* A folder marker copies as an empty folder. */
 	ck_assert_int_eq(ops->put_buf(pst, "fold/", NULL, 0, NULL, NULL, 0), 0);
@@ -562,13 +608,13 @@ START_TEST(test_rename)
 	ck_assert_int_eq(ops->put_buf(pst, "a", "AAA", 3, NULL, NULL, 0), 0);
 	ck_assert_int_eq(ops->rename(pst, "a", "n1/n2/b"), 0);
 	ck_assert_int_eq(ops->head(pst, "a", &h), BFS_ERR_NOTFOUND);
-	ck_assert_int_eq(ops->get_range(pst, "n1/n2/b", 0, sizeof(buf), buf, &got), 0);
+	ck_assert_int_eq(ops->get_range(pst, "n1/n2/b", 0, sizeof(buf), buf, &got, NULL), 0);
 	ck_assert_uint_eq(got, 3);
 
 	/* Overwrites like rename(2). */
 	ck_assert_int_eq(ops->put_buf(pst, "c", "C", 1, NULL, NULL, 0), 0);
 	ck_assert_int_eq(ops->rename(pst, "c", "n1/n2/b"), 0);
-	ck_assert_int_eq(ops->get_range(pst, "n1/n2/b", 0, sizeof(buf), buf, &got), 0);
+	ck_assert_int_eq(ops->get_range(pst, "n1/n2/b", 0, sizeof(buf), buf, &got, NULL), 0);
 	ck_assert_uint_eq(got, 1);
 	ck_assert_int_eq(ops->head(pst, "c", &h), BFS_ERR_NOTFOUND);
 
@@ -745,12 +791,12 @@ START_TEST(test_symlink_escape)
 	ck_assert_int_eq(ops->head(pst, "evil/passwd", &h), BFS_ERR_LOOP);
 
 	/* get: the target text, never the target's content. */
-	ck_assert_int_eq(ops->get_range(pst, "sec", 0, sizeof(buf), buf, &got), 0);
+	ck_assert_int_eq(ops->get_range(pst, "sec", 0, sizeof(buf), buf, &got, NULL), 0);
 	ck_assert_uint_eq(got, strlen(secret));
 	ck_assert(memcmp(buf, secret, got) == 0);
-	ck_assert_int_ne(ops->get_range(pst, "out/secret", 0, sizeof(buf), buf, &got), 0);
-	ck_assert_int_ne(ops->get_range(pst, "evil/hostname", 0, sizeof(buf), buf, &got), 0);
-	ck_assert_int_ne(ops->get_range(pst, "rel/bfs-nothing", 0, sizeof(buf), buf, &got), 0);
+	ck_assert_int_ne(ops->get_range(pst, "out/secret", 0, sizeof(buf), buf, &got, NULL), 0);
+	ck_assert_int_ne(ops->get_range(pst, "evil/hostname", 0, sizeof(buf), buf, &got, NULL), 0);
+	ck_assert_int_ne(ops->get_range(pst, "rel/bfs-nothing", 0, sizeof(buf), buf, &got, NULL), 0);
 
 	/* put through a link fails; put over a link replaces the link. */
 	ck_assert_int_ne(ops->put_buf(pst, "evil/bfs-local-unit-probe", "x", 1, NULL, NULL, 0), 0);
@@ -841,7 +887,7 @@ START_TEST(test_bad_keys)
 
 		ck_assert_int_eq(ops->head(pst, k, &h), BFS_ERR_INVAL);
 		ck_assert_int_eq(ops->put_buf(pst, k, "x", 1, NULL, NULL, 0), BFS_ERR_INVAL);
-		ck_assert_int_eq(ops->get_range(pst, k, 0, 1, buf, &got), BFS_ERR_INVAL);
+		ck_assert_int_eq(ops->get_range(pst, k, 0, 1, buf, &got, NULL), BFS_ERR_INVAL);
 		ck_assert_int_eq(ops->del(pst, k), BFS_ERR_INVAL);
 		ck_assert_int_eq(ops->set_meta(pst, k, &m), BFS_ERR_INVAL);
 		ck_assert_int_eq(ops->copy(pst, "ok", k, NULL), BFS_ERR_INVAL);
@@ -886,6 +932,7 @@ Suite *local_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_open_errors_and_globals);
 	tcase_add_test(tc, test_put_buf_head_get);
+	tcase_add_test(tc, test_get_range_if_match);
 	tcase_add_test(tc, test_put_fd_metadata);
 	tcase_add_test(tc, test_symlink_objects);
 	tcase_add_test(tc, test_folders_and_del);
