@@ -140,11 +140,40 @@ int bfs_ctl_writable(int kind);
 /* The current content of a control file into out (initialized by caller). */
 int bfs_ctl_render(struct bfs_registry *r, int kind, struct bfs_buf *out);
 /*
- * Applies one write() to a writable control file: parsed whole and applied
- * in one transaction.  BFS_ERR_INVAL (logged with the line and reason) when
- * any line is bad; nothing changes then.  Reloads the registry on success.
+ * A write session: one open() of .defaults or .assignments for writing
+ * (INTERFACE.md "Control-file write sessions"; how offsets are read:
+ * control.c).  append: the open had O_APPEND.  BFS_ERR_ACCESS for a
+ * read-only control file.  Free with bfs_ctl_session_end().
  */
-int bfs_ctl_write(struct bfs_registry *r, int kind, const char *data,
-		  size_t len);
+struct bfs_ctl_session;
+int bfs_ctl_session_new(struct bfs_registry *r, int kind, int append,
+			struct bfs_ctl_session **out);
+/*
+ * One write() of len bytes at offset off by lock owner `owner` (the
+ * writer's fd table as the kernel names it; 0: unknown).  Every line it
+ * completes is
+ * checked at once (syntax, and its bucket against the registry).  0;
+ * BFS_ERR_INVAL for a bad line or an out-of-order offset, BFS_ERR_TOOBIG
+ * past 16 MiB in the session (both logged with the reason and the line;
+ * the session is spoiled: later writes and commits fail alike).
+ */
+int bfs_ctl_session_write(struct bfs_ctl_session *s, const char *data,
+			  size_t len, uint64_t off, uint64_t owner);
+/*
+ * A close() by lock owner `owner`.  When owner wrote to the session (a
+ * flush from a forked child's inherited copy changes nothing, 0): applies
+ * what was written since the previous commit in one store transaction
+ * (nothing written: nothing to do, 0).  BFS_ERR_INVAL when the
+ * session is spoiled, its last line is incomplete or the store refuses
+ * (a bucket removed meanwhile): then nothing of it is applied.  Reloads
+ * the registry after a change.
+ */
+int bfs_ctl_session_commit(struct bfs_ctl_session *s, uint64_t owner);
+/*
+ * Ends and frees s (NULL is fine).  apply: commit what is still pending
+ * first (writes no commit saw; logged), else drop it (shutdown).  Returns
+ * the commit's result.
+ */
+int bfs_ctl_session_end(struct bfs_ctl_session *s, int apply);
 
 #endif

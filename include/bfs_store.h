@@ -88,6 +88,15 @@ int bfs_store_defaults_apply(struct bfs_store *s,
 int bfs_store_assign_apply(struct bfs_store *s,
 			   const struct bfs_assign_change *c, size_t n,
 			   char *err, size_t errlen);
+/*
+ * The same with the changes handed out one at a time by next(): 1 and
+ * *out filled (its strings valid until the next call), 0 at the end, or a
+ * BFS_ERR_* that rolls everything back.  What a control-file session
+ * applies (its changes are packed, not an array).
+ */
+typedef int (*bfs_assign_next_fn)(void *arg, struct bfs_assign_change *out);
+int bfs_store_assign_apply_each(struct bfs_store *s, bfs_assign_next_fn next,
+				void *arg, char *err, size_t errlen);
 
 struct bfs_assignment {
 	int context_type;        /* 0 chat, 1 form */

@@ -19,8 +19,9 @@
  * Listings come from attrcache.c (cached, attributes completed by
  * parallel HEADs).
  *
- * Control files get a per-open snapshot of their rendering (direct_io) and
- * every write() is one whole change (route/control.c).
+ * Control files get a per-open snapshot of their rendering (direct_io); an
+ * open for writing is one write session (route/control.c): write() feeds
+ * it, every flush (close) applies what it took, release ends it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,6 +54,7 @@ struct fs_fh {
 	int ctl;                  /* control file kind, -1 for a file,
 				   * FS_FH_DIR for a bucket folder */
 	struct bfs_buf snap;      /* control file content at open */
+	struct bfs_ctl_session *sess; /* control file opened for writing */
 	struct bfs_ofile *of;     /* referenced (files) */
 	struct bfs_rc_file *rc;   /* read cache state (readcache.c locks it) */
 	struct fs_dirlist *dir;   /* bucket folders: the entries readdir
@@ -684,6 +686,7 @@ static void fh_free(struct fs_fh *fh)
 		fh->next->prev = fh->prev;
 	pthread_mutex_unlock(&fs_fh_mu);
 	bfs_buf_free(&fh->snap);
+	bfs_ctl_session_end(fh->sess, 0);
 	bfs_rcache_close(fh->rc);
 	dirlist_free(fh->dir);
 	free(fh);
@@ -703,7 +706,11 @@ static int ctl_open(int kind, struct fuse_file_info *fi)
 		return -EACCES;
 	if (!(fh = fh_new(kind, NULL)))
 		return -ENOMEM;
-	if ((r = bfs_ctl_render(bfs_fs.reg, kind, &fh->snap)) != 0) {
+	if ((r = bfs_ctl_render(bfs_fs.reg, kind, &fh->snap)) != 0 ||
+	    (acc != O_RDONLY &&
+	     (r = bfs_ctl_session_new(bfs_fs.reg, kind,
+				      (fi->flags & O_APPEND) != 0,
+				      &fh->sess)) != 0)) {
 		fh_free(fh);
 		return neg(r);
 	}
@@ -1190,7 +1197,12 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 	if (!fh)
 		return -EBADF;
 	if (fh->ctl >= 0) {
-		r = bfs_ctl_write(bfs_fs.reg, fh->ctl, buf, size);
+		if (!fh->sess)
+			return -EBADF;
+		if (off < 0)
+			return -EINVAL;
+		r = bfs_ctl_session_write(fh->sess, buf, size, (uint64_t)off,
+					  fi->lock_owner);
 		return r ? neg(r) : (int)size;
 	}
 	of = fh->of;
@@ -1255,10 +1267,22 @@ static int upload_errno(int r)
 	return -EIO;
 }
 
+/*
+ * Flush comes with every close() of a descriptor (dup and fork make
+ * several per open), release once after the last, and only flush's answer
+ * reaches close().  So a flush of a control-file session by a process that
+ * wrote to it applies what was written since the previous one (route/
+ * control.c): with one writer (the common case) that is the whole session,
+ * and its close() reports EINVAL.
+ */
 static int fs_flush(const char *path, struct fuse_file_info *fi)
 {
+	struct fs_fh *fh = get_fh(fi);
+
 	(void)path;
-	return upload_errno(upload_fh(get_fh(fi)));
+	if (fh && fh->sess)
+		return neg(bfs_ctl_session_commit(fh->sess, fi->lock_owner));
+	return upload_errno(upload_fh(fh));
 }
 
 static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
@@ -1276,6 +1300,11 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	(void)path;
 	if (!fh)
 		return 0;
+	if (fh->sess) {
+		/* flush applied the session; writes no flush saw apply now */
+		bfs_ctl_session_end(fh->sess, 1);
+		fh->sess = NULL;
+	}
 	if (fh->of) {
 		/* flush (close) already waited; what is still dirty (a failed
 		 * upload, writes after the flush) goes to the pending queue,

@@ -1,15 +1,16 @@
 /*
  * control.c - the control files at the mount root.
  *
- * .defaults and .assignments render the store's settings and take writes
- * (INTERFACE.md ".defaults", ".assignments"): every write() is parsed whole
- * by the pure parsers in util/ctlfile.c and applied by the store in one
- * transaction, so a bad line changes nothing.  .buckets renders one line per
+ * .defaults and .assignments render the store's settings and take write
+ * sessions (INTERFACE.md "Control-file write sessions"): the bytes of one
+ * open are parsed as they arrive by the pure parser in util/ctlfile.c and
+ * applied at close by the store in one transaction, so a bad line changes
+ * nothing (bfs_ctl_session_*, below).  .buckets renders one line per
  * registry bucket with the index stats; .metrics is the Prometheus text of
  * util/metrics.c.  Renderings are capped (BFS_CTL_RENDER_MAX); the FUSE
  * layer snapshots one rendering per open so reads of one fd are consistent.
  */
-#include <ctype.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,85 +145,255 @@ static int ctl_apply_err(int rc)
 }
 
 /*
- * Copies line `lineno` (1-based) of data into out (printable bytes only,
- * others as '?', truncated) so the refusal log names the offending text.
+ * Write sessions.  One open() of .defaults or .assignments for writing is
+ * one session: its bytes go through a bfs_ctl_parser as they arrive, and
+ * a commit (a close() of one of its descriptors) applies what came since
+ * the previous commit in one store transaction.
+ *
+ * Which close() commits.  Every close() of a descriptor sends a flush, and
+ * a process that forks hands its descriptors to the child, whose exec or
+ * exit closes them: Python's subprocess, a shell running a command in the
+ * middle of a redirected block.  So a flush commits only when it comes
+ * from an fd table (the kernel's lock owner) that wrote to the session; a
+ * child closing its inherited copy commits nothing, and the writer's own
+ * close() gets the answer: EINVAL when anything was bad.  When the kernel
+ * names no owner (0) or more than CTL_WRITERS_MAX tables wrote, every
+ * flush commits.
+ *
+ * The lines are
+ * checked against the registry when they arrive (in memory, no I/O) and
+ * by the store again in the transaction, since a bucket may be removed in
+ * between.  Any refusal spoils the session for good: later writes and
+ * commits fail with the same error and nothing more is applied.
+ *
+ * Offsets: the bytes are a stream of lines taken in arrival order.  The
+ * first write may be at any offset (0 after `>`, the file size after a
+ * read); each later one must start where the one before ended, else it is
+ * refused (EINVAL) and spoils the session.  An O_APPEND open skips that
+ * check: the kernel puts its writes at what it believes is the file size,
+ * which is the rendering, not what the session holds.
  */
-static void ctl_line_text(const char *data, size_t len, long lineno,
-			  char *out, size_t outlen)
-{
-	size_t i = 0, o = 0;
-	long cur = 1;
+#define CTL_WRITERS_MAX 8
 
-	out[0] = '\0';
-	while (i < len && cur < lineno) {
-		if (data[i++] == '\n')
-			cur++;
-	}
-	if (cur != lineno)
+struct bfs_ctl_session {
+	struct bfs_registry *reg;
+	int kind;
+	int append;
+	/*
+	 * mu guards what follows.  A commit holds it across the store
+	 * transaction: only other descriptors of this same open file (dup,
+	 * fork) ever wait on it, and their writes belong after the commit.
+	 */
+	pthread_mutex_t mu;
+	struct bfs_ctl_parser *p;
+	int started;             /* a write arrived: next_off is known */
+	uint64_t next_off;       /* where the next write must start */
+	uint64_t writers[CTL_WRITERS_MAX];  /* lock owners that wrote */
+	size_t nwriters;
+	int any_flush;           /* every flush commits (see above) */
+};
+
+/* Notes that owner wrote to s.  mu held. */
+static void ctl_note_writer(struct bfs_ctl_session *s, uint64_t owner)
+{
+	size_t i;
+
+	if (s->any_flush)
 		return;
-	for (; i < len && data[i] != '\n' && o + 1 < outlen; i++)
-		out[o++] = isprint((unsigned char)data[i]) ? data[i] : '?';
-	out[o] = '\0';
+	for (i = 0; i < s->nwriters; i++)
+		if (s->writers[i] == owner)
+			return;
+	if (owner == 0 || s->nwriters == CTL_WRITERS_MAX)
+		s->any_flush = 1;
+	else
+		s->writers[s->nwriters++] = owner;
 }
 
-int bfs_ctl_write(struct bfs_registry *r, int kind, const char *data,
-		  size_t len)
+/* 1 when a flush by owner commits s.  mu held. */
+static int ctl_is_writer(const struct bfs_ctl_session *s, uint64_t owner)
 {
-	char text[128];
-	long lineno;
-	struct bfs_defaults_change dc;
-	struct bfs_assign_change *ac = NULL;
-	size_t n = 0;
-	char err[512];
-	int rc = BFS_ERR_INVAL, parsed_defaults = 0;
+	size_t i;
 
-	memset(&dc, 0, sizeof(dc));
-	err[0] = '\0';
-	if (!bfs_ctl_writable(kind)) {
-		rc = BFS_ERR_ACCESS;
+	if (s->any_flush)
+		return 1;
+	for (i = 0; i < s->nwriters; i++)
+		if (s->writers[i] == owner)
+			return 1;
+	return 0;
+}
+
+/* bfs_ctl_exists_fn over the live registry (an in-memory lookup). */
+static int ctl_bucket_exists(void *arg, const char *bucket)
+{
+	struct bfs_rbucket *b = bfs_registry_get(arg, bucket);
+
+	bfs_rbucket_put(b);
+	return b != NULL;
+}
+
+/* The log line of a refusal: the reason and, when a line is to blame,
+ * its text. */
+static void ctl_log_refusal(const struct bfs_ctl_session *s, const char *what,
+			    const char *err)
+{
+	const char *text = bfs_ctl_parser_bad_line(s->p);
+
+	if (text[0])
+		BFS_WARN("%s: %s refused, nothing of this session is applied:"
+			 " %s: \"%s\"", ctl_names[s->kind], what, err, text);
+	else
+		BFS_WARN("%s: %s refused, nothing of this session is applied:"
+			 " %s", ctl_names[s->kind], what, err);
+}
+
+int bfs_ctl_session_new(struct bfs_registry *r, int kind, int append,
+			struct bfs_ctl_session **out)
+{
+	struct bfs_ctl_session *s = NULL;
+	int rc = BFS_ERR_ACCESS;
+
+	*out = NULL;
+	if (!bfs_ctl_writable(kind))
+		goto out;
+	rc = BFS_ERR_NOMEM;
+	if (!(s = calloc(1, sizeof(*s))))
+		goto out;
+	s->reg = r;
+	s->kind = kind;
+	s->append = append != 0;
+	if ((rc = bfs_ctl_parser_new(kind == BFS_CTL_ASSIGNMENTS,
+				     ctl_bucket_exists, r, &s->p)) != 0)
+		goto out;
+	pthread_mutex_init(&s->mu, NULL);
+	*out = s;
+	s = NULL;
+	rc = 0;
+out:
+	free(s);
+	return rc;
+}
+
+int bfs_ctl_session_write(struct bfs_ctl_session *s, const char *data,
+			  size_t len, uint64_t off, uint64_t owner)
+{
+	char err[640];
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	ctl_note_writer(s, owner);
+	if ((rc = bfs_ctl_parser_error(s->p)) != 0)
+		goto out;          /* refused (and logged) before */
+	if (!s->append && s->started && off != s->next_off) {
+		snprintf(err, sizeof(err), "write at offset %llu, the session"
+			 " is at %llu (control files take lines in order)",
+			 (unsigned long long)off,
+			 (unsigned long long)s->next_off);
+		bfs_ctl_parser_spoil(s->p, BFS_ERR_INVAL, err);
+		ctl_log_refusal(s, "write", err);
+		rc = BFS_ERR_INVAL;
 		goto out;
 	}
-	if (len > BFS_CTL_WRITE_MAX) {
-		snprintf(err, sizeof(err), "write of %zu bytes is too large", len);
-		rc = BFS_ERR_INVAL;
-		goto fail;
+	s->started = 1;
+	s->next_off = off + len;
+	if ((rc = bfs_ctl_parser_feed(s->p, data, len, err, sizeof(err))) != 0)
+		ctl_log_refusal(s, "write", err);
+out:
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* bfs_assign_next_fn over a session's packed changes. */
+struct ctl_walk {
+	const struct bfs_ctl_changes *c;
+	size_t pos;
+};
+
+static int ctl_walk_next(void *arg, struct bfs_assign_change *out)
+{
+	struct ctl_walk *w = arg;
+
+	return bfs_ctl_changes_next(w->c, &w->pos, out);
+}
+
+int bfs_ctl_session_commit(struct bfs_ctl_session *s, uint64_t owner)
+{
+	struct bfs_ctl_changes ch;
+	struct ctl_walk w;
+	struct bfs_store *st = bfs_registry_store(s->reg);
+	char err[1024];
+	size_t lines = 0;
+	int rc, applied = 0;
+
+	memset(&ch, 0, sizeof(ch));
+	pthread_mutex_lock(&s->mu);
+	if (!ctl_is_writer(s, owner)) {
+		rc = 0;            /* an inherited copy closed: not its say */
+		BFS_DEBUG("%s: close by a process that did not write to the"
+			  " session (owner %llx): nothing applied",
+			  ctl_names[s->kind], (unsigned long long)owner);
+		goto out;
 	}
-	if (kind == BFS_CTL_DEFAULTS) {
-		if ((rc = bfs_ctl_parse_defaults(data, len, &dc, err,
-						 sizeof(err))) != 0)
-			goto fail;
-		parsed_defaults = 1;
-		rc = bfs_store_defaults_apply(bfs_registry_store(r), &dc, err,
-					      sizeof(err));
+	if ((rc = bfs_ctl_parser_error(s->p)) != 0)
+		goto out;
+	if ((rc = bfs_ctl_parser_end(s->p, &ch, err, sizeof(err))) != 0) {
+		ctl_log_refusal(s, "close", err);
+		goto out;
+	}
+	if (ch.lines == 0)
+		goto out;          /* nothing written, or comments only */
+	err[0] = '\0';
+	if (s->kind == BFS_CTL_DEFAULTS) {
+		rc = bfs_store_defaults_apply(st, &ch.defaults, err, sizeof(err));
 	} else {
-		if ((rc = bfs_ctl_parse_assignments(data, len, &ac, &n, err,
-						    sizeof(err))) != 0)
-			goto fail;
-		rc = bfs_store_assign_apply(bfs_registry_store(r), ac, n, err,
-					    sizeof(err));
+		w.c = &ch;
+		w.pos = 0;
+		rc = bfs_store_assign_apply_each(st, ctl_walk_next, &w, err,
+						 sizeof(err));
 	}
 	if (rc != 0) {
 		rc = ctl_apply_err(rc);
-		goto fail;
+		bfs_ctl_parser_spoil(s->p, rc, err[0] ? err : bfs_strerror(rc));
+		ctl_log_refusal(s, "close", err[0] ? err : bfs_strerror(rc));
+		goto out;
 	}
-	BFS_INFO("%s updated", ctl_names[kind]);
-	if (bfs_registry_reload(r, err, sizeof(err)) != 0)
-		BFS_WARN("reload after %s write: %s", ctl_names[kind], err);
-	rc = 0;
-	goto out;
-fail:
-	text[0] = '\0';
-	if (sscanf(err, "line %ld", &lineno) == 1)
-		ctl_line_text(data, len, lineno, text, sizeof(text));
-	if (text[0])
-		BFS_WARN("%s: write refused: %s: \"%s\"", ctl_names[kind],
-			 err, text);
-	else
-		BFS_WARN("%s: write refused: %s", ctl_names[kind],
-			 err[0] ? err : bfs_strerror(rc));
+	applied = 1;
+	lines = ch.lines;
 out:
-	if (parsed_defaults)
-		bfs_defaults_change_clear(&dc);
-	bfs_assign_changes_free(ac, n);
+	pthread_mutex_unlock(&s->mu);
+	bfs_ctl_changes_clear(&ch);
+	if (applied) {
+		BFS_INFO("%s updated (%zu line%s)", ctl_names[s->kind], lines,
+			 lines == 1 ? "" : "s");
+		if (bfs_registry_reload(s->reg, err, sizeof(err)) != 0)
+			BFS_WARN("reload after %s write: %s", ctl_names[s->kind],
+				 err);
+	}
+	return rc;
+}
+
+int bfs_ctl_session_end(struct bfs_ctl_session *s, int apply)
+{
+	int rc = 0;
+
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	if (bfs_ctl_parser_error(s->p) == 0 && bfs_ctl_parser_pending(s->p)) {
+		pthread_mutex_unlock(&s->mu);
+		if (apply) {
+			BFS_WARN("%s: writes after the last close: applied now",
+				 ctl_names[s->kind]);
+			s->any_flush = 1;
+			rc = bfs_ctl_session_commit(s, 0);
+		} else {
+			BFS_WARN("%s: session still open at shutdown: nothing"
+				 " of it is applied", ctl_names[s->kind]);
+		}
+	} else {
+		pthread_mutex_unlock(&s->mu);
+	}
+	bfs_ctl_parser_free(s->p);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
 	return rc;
 }

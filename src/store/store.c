@@ -1122,74 +1122,109 @@ unlock:
 	return r;
 }
 
+/* bfs_assign_next_fn over an array: arg is a struct assign_array. */
+struct assign_array {
+	const struct bfs_assign_change *c;
+	size_t n, i;
+};
+
+static int assign_array_next(void *arg, struct bfs_assign_change *out)
+{
+	struct assign_array *a = arg;
+
+	if (a->i >= a->n)
+		return 0;
+	*out = a->c[a->i++];
+	return 1;
+}
+
 /* Same all-or-nothing contract as bfs_store_defaults_apply(). */
 int bfs_store_assign_apply(struct bfs_store *s,
 			   const struct bfs_assign_change *c, size_t n,
 			   char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-	char id[ID_HEX_LEN + 1], msg[MSG_MAX];
-	const char *type;
-	size_t i;
-	int rc, r;
+	struct assign_array a = { c, n, 0 };
 
-	for (i = 0; i < n; i++) {
-		if (c[i].context_type < 0 || c[i].context_type > 1 ||
-		    !bfs_ctx_id_valid(c[i].context_id)) {
-			bfs_set_err(err, errlen, "bad context '%s'", c[i].context_id);
-			return BFS_ERR_INVAL;
-		}
-	}
+	return bfs_store_assign_apply_each(s, assign_array_next, &a, err,
+					   errlen);
+}
+
+/*
+ * One pass over the changes inside one transaction: each is checked (its
+ * context, its bucket: the last bucket found is not looked up again, bulk
+ * files name few) and written with the two statements prepared once; the
+ * first bad change rolls everything back.
+ */
+int bfs_store_assign_apply_each(struct bfs_store *s, bfs_assign_next_fn next,
+				void *arg, char *err, size_t errlen)
+{
+	sqlite3_stmt *up = NULL, *del = NULL, *st;
+	struct bfs_assign_change c;
+	char id[ID_HEX_LEN + 1], msg[MSG_MAX];
+	char found[BFS_BUCKET_NAME_MAX + 1] = "";
+	int rc, r, got;
+
 	pthread_mutex_lock(&s->lock);
 	r = tx_begin(s, err, errlen);
 	if (r != 0)
 		goto unlock;
-	for (i = 0; i < n; i++) {
-		if (!c[i].bucket)
-			continue;
-		r = bucket_lookup(s, c[i].bucket, id, NULL, msg, sizeof(msg));
-		if (r != 0) {
-			bfs_set_err(err, errlen, "%s/%s = %s: %s",
-				ctx_type_name[c[i].context_type],
-				c[i].context_id, c[i].bucket, msg);
-			if (r == BFS_ERR_NOTFOUND)
-				r = BFS_ERR_INVAL;
+	r = prepare(s, "INSERT INTO assignments (context_type,"
+		    " context_id, bucket_id) SELECT ?1, ?2, id FROM"
+		    " storage_buckets WHERE name = ?3"
+		    " ON CONFLICT (context_type, context_id) DO UPDATE"
+		    " SET bucket_id = excluded.bucket_id"
+		    " WHERE bucket_id <> excluded.bucket_id",
+		    &up, err, errlen);
+	if (r == 0)
+		r = prepare(s, "DELETE FROM assignments WHERE"
+			    " context_type = ?1 AND context_id = ?2",
+			    &del, err, errlen);
+	if (r != 0)
+		goto out;
+	while ((got = next(arg, &c)) == 1) {
+		if (c.context_type < 0 || c.context_type > 1 ||
+		    !bfs_ctx_id_valid(c.context_id)) {
+			bfs_set_err(err, errlen, "bad context '%s'", c.context_id);
+			r = BFS_ERR_INVAL;
 			goto out;
 		}
-	}
-	for (i = 0; i < n; i++) {
-		type = ctx_type_name[c[i].context_type];
-		if (!c[i].bucket) {
-			r = exec_sql(s, "DELETE FROM assignments WHERE"
-				     " context_type = ?1 AND context_id = ?2",
-				     type, c[i].context_id, err, errlen);
-			if (r != 0)
+		if (c.bucket && strcmp(c.bucket, found) != 0) {
+			r = bucket_lookup(s, c.bucket, id, NULL, msg, sizeof(msg));
+			if (r != 0) {
+				bfs_set_err(err, errlen, "%s/%s = %s: %s",
+					ctx_type_name[c.context_type],
+					c.context_id, c.bucket, msg);
+				if (r == BFS_ERR_NOTFOUND)
+					r = BFS_ERR_INVAL;
 				goto out;
-			continue;
+			}
+			snprintf(found, sizeof(found), "%s", c.bucket);
 		}
-		r = prepare(s, "INSERT INTO assignments (context_type,"
-			    " context_id, bucket_id) SELECT ?1, ?2, id FROM"
-			    " storage_buckets WHERE name = ?3"
-			    " ON CONFLICT (context_type, context_id) DO UPDATE"
-			    " SET bucket_id = excluded.bucket_id"
-			    " WHERE bucket_id <> excluded.bucket_id",
-			    &st, err, errlen);
-		if (r != 0)
-			goto out;
+		st = c.bucket ? up : del;
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
 		rc = SQLITE_OK;
-		bind_str(&rc, st, 1, type);
-		bind_str(&rc, st, 2, c[i].context_id);
-		bind_str(&rc, st, 3, c[i].bucket);
+		bind_str(&rc, st, 1, ctx_type_name[c.context_type]);
+		bind_str(&rc, st, 2, c.context_id);
+		if (c.bucket)
+			bind_str(&rc, st, 3, c.bucket);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_step(st);
-		if (rc != SQLITE_DONE)
-			r = db_fail(s, rc, err, errlen, "assign");
-		sqlite3_finalize(st);
-		st = NULL;
-		if (r != 0)
+		if (rc != SQLITE_DONE) {
+			r = db_fail(s, rc, err, errlen,
+				    c.bucket ? "assign" : "unassign");
 			goto out;
+		}
 	}
+	if (got < 0) {
+		r = got;
+		bfs_set_err(err, errlen, "%s", bfs_strerror(got));
+		goto out;
+	}
+	r = 0;
 out:
+	sqlite3_finalize(up);
+	sqlite3_finalize(del);
 	r = tx_end(s, r, err, errlen);
 unlock:
 	pthread_mutex_unlock(&s->lock);

@@ -2,7 +2,9 @@
  * fuzz_ctlfile.c - libFuzzer target for the .defaults / .assignments
  * parsers (src/util/ctlfile.c).  Raw bytes (NULs included) go in; a
  * successful .defaults parse is rendered and parsed again, which must
- * give the same values.
+ * give the same values; the same bytes fed to a session parser in three
+ * pieces (cut where the first two bytes say) must give the same answer
+ * and the same .assignments records as the whole buffer.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +14,54 @@
 #include "bfs_error.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Feeds data in three pieces and compares with the whole-buffer parse. */
+static void split_same(const uint8_t *data, size_t size)
+{
+	struct bfs_ctl_parser *p = NULL;
+	struct bfs_ctl_changes c;
+	struct bfs_assign_change *a = NULL, one;
+	char err[256], err2[256];
+	size_t n = 0, i, j, pos = 0, k = 0;
+	int r, r2;
+
+	if (size < 2)
+		return;
+	i = data[0] % (size + 1);
+	j = i + data[1] % (size - i + 1);
+	r = bfs_ctl_parse_assignments((const char *)data, size, &a, &n, err,
+				      sizeof(err));
+	if (bfs_ctl_parser_new(1, NULL, NULL, &p) != 0)
+		abort();
+	r2 = bfs_ctl_parser_feed(p, (const char *)data, i, err2, sizeof(err2));
+	if (r2 == 0)
+		r2 = bfs_ctl_parser_feed(p, (const char *)data + i, j - i, err2,
+					 sizeof(err2));
+	if (r2 == 0)
+		r2 = bfs_ctl_parser_feed(p, (const char *)data + j, size - j,
+					 err2, sizeof(err2));
+	if (r2 == 0)
+		r2 = bfs_ctl_parser_end(p, &c, err2, sizeof(err2));
+	else
+		memset(&c, 0, sizeof(c));
+	if (r != r2 || (r && strcmp(err, err2) != 0))
+		abort();
+	if (r == 0) {
+		while (bfs_ctl_changes_next(&c, &pos, &one)) {
+			if (k >= n || one.context_type != a[k].context_type ||
+			    strcmp(one.context_id, a[k].context_id) != 0 ||
+			    !one.bucket != !a[k].bucket ||
+			    (one.bucket && strcmp(one.bucket, a[k].bucket) != 0))
+				abort();
+			k++;
+		}
+		if (k != n)
+			abort();
+		bfs_ctl_changes_clear(&c);
+	}
+	bfs_assign_changes_free(a, n);
+	bfs_ctl_parser_free(p);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -53,5 +103,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (a || n || strncmp(err, "line ", 5) != 0) {
 		abort();
 	}
+	split_same(data, size);
 	return 0;
 }

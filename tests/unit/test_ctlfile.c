@@ -1,6 +1,7 @@
 /*
  * test_ctlfile.c - parsing of .defaults / .assignments writes and the
- * rendering of .defaults (src/util/ctlfile.c).
+ * rendering of .defaults (src/util/ctlfile.c): the whole-buffer parsers
+ * (tcase "core") and the write-session parser fed in pieces ("session").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,11 +117,13 @@ START_TEST(defaults_no_trailing_newline_and_empty)
 	struct bfs_defaults_change c;
 	char err[128];
 
-	/* What `echo -n` writes: the last line has no '\n'. */
-	ck_assert_int_eq(defs("chat = a\ngeneral = b", &c, err, sizeof(err)), 0);
-	ck_assert_str_eq(c.bucket[BFS_ROLE_GENERAL], "b");
-	bfs_defaults_change_clear(&c);
-	ck_assert_int_eq(defs("forms=c\r", &c, err, sizeof(err)), 0);
+	/* What `echo -n` writes: the last line has no '\n', so it may not
+	 * be complete: the whole session is refused. */
+	DEFS_FAIL("chat = a\ngeneral = b",
+		  "line 2: incomplete last line (no newline at the end)");
+	DEFS_FAIL("forms=c\r",
+		  "line 1: incomplete last line (no newline at the end)");
+	ck_assert_int_eq(defs("forms=c\r\n", &c, err, sizeof(err)), 0);
 	ck_assert_str_eq(c.bucket[BFS_ROLE_FORMS], "c");
 	bfs_defaults_change_clear(&c);
 	/* An empty write or only comments changes nothing. */
@@ -195,7 +198,7 @@ END_TEST
 
 START_TEST(write_cap_and_garbage)
 {
-	size_t n = BFS_CTL_WRITE_MAX + 1, i;
+	size_t n = BFS_CTL_SESSION_MAX + 1, i;
 	char *buf = malloc(n);
 	struct bfs_defaults_change c;
 	struct bfs_assign_change *a;
@@ -204,25 +207,29 @@ START_TEST(write_cap_and_garbage)
 	unsigned v = 7;
 
 	ck_assert_ptr_nonnull(buf);
-	/* 1 MiB + 1 of valid blank/comment lines: refused on size alone. */
+	/* 16 MiB + 1 of valid blank/comment lines: refused on size alone. */
 	for (i = 0; i < n; i++)
 		buf[i] = (i % 64 == 63) ? '\n' : '#';
-	defs_fail(buf, n, "line 16385: write over 1048576 bytes");
+	ck_assert_int_eq(bfs_ctl_parse_defaults(buf, n, &c, err, sizeof(err)),
+			 BFS_ERR_TOOBIG);
+	ck_assert_str_eq(err, "line 1: session over 16777216 bytes");
 	ck_assert_int_eq(bfs_ctl_parse_assignments(buf, n, &a, &na, err,
-						   sizeof(err)), BFS_ERR_INVAL);
-	ck_assert_str_eq(err, "line 16385: write over 1048576 bytes");
+						   sizeof(err)), BFS_ERR_TOOBIG);
+	ck_assert_str_eq(err, "line 1: session over 16777216 bytes");
+	ck_assert_ptr_null(a);
 	/* Exactly the cap is fine. */
 	ck_assert_int_eq(bfs_ctl_parse_defaults(buf, n - 1, &c, err, sizeof(err)), 0);
 	bfs_defaults_change_clear(&c);
 	/* Random bytes fail cleanly. */
+	n = 1024 * 1024;
 	for (i = 0; i < n; i++) {
 		v = v * 1103515245u + 12345u;
 		buf[i] = (char)(v >> 16);
 	}
-	ck_assert_int_eq(bfs_ctl_parse_defaults(buf, n - 1, &c, err, sizeof(err)),
+	ck_assert_int_eq(bfs_ctl_parse_defaults(buf, n, &c, err, sizeof(err)),
 			 BFS_ERR_INVAL);
 	ck_assert_int_eq(strncmp(err, "line 1: ", 8), 0);
-	ck_assert_int_eq(bfs_ctl_parse_assignments(buf, n - 1, &a, &na, err,
+	ck_assert_int_eq(bfs_ctl_parse_assignments(buf, n, &a, &na, err,
 						   sizeof(err)), BFS_ERR_INVAL);
 	ck_assert_ptr_null(a);
 	free(buf);
@@ -251,7 +258,7 @@ START_TEST(assign_basic)
 			 "form/F_2-x=scratch\r\n"
 			 "\n"
 			 "  chat/g1 =  \n"
-			 "chat/g1 = other";
+			 "chat/g1 = other\n";
 
 	ck_assert_int_eq(bfs_ctl_parse_assignments(in, strlen(in), &a, &n, err,
 						   sizeof(err)), 0);
@@ -271,13 +278,9 @@ START_TEST(assign_basic)
 	ck_assert_str_eq(a[3].bucket, "other");
 	bfs_assign_changes_free(a, n);
 	a = NULL;
-	/* The unterminated last line counted too. */
-	in = "chat/g1 = other";
-	ck_assert_int_eq(bfs_ctl_parse_assignments(in, strlen(in), &a, &n, err,
-						   sizeof(err)), 0);
-	ck_assert_uint_eq(n, 1);
-	ck_assert_str_eq(a[0].bucket, "other");
-	bfs_assign_changes_free(a, n);
+	/* An unterminated last line fails the whole session. */
+	ASSIGN_FAIL("chat/g1 = media\nchat/g1 = other",
+		    "line 2: incomplete last line (no newline at the end)");
 	bfs_assign_changes_free(NULL, 0);
 	ck_assert_int_eq(bfs_ctl_parse_assignments("", 0, &a, &n, err,
 						   sizeof(err)), 0);
@@ -392,6 +395,304 @@ START_TEST(format_parse_round_trip)
 }
 END_TEST
 
+/* ---- write sessions: the parser fed in pieces ---- */
+
+/* exists() of the tests: buckets "a", "b" and "media" exist. */
+static int known_bucket(void *arg, const char *name)
+{
+	(void)arg;
+	return !strcmp(name, "a") || !strcmp(name, "b") || !strcmp(name, "media");
+}
+
+static struct bfs_ctl_parser *parser(int assignments)
+{
+	struct bfs_ctl_parser *p = NULL;
+
+	ck_assert_int_eq(bfs_ctl_parser_new(assignments, known_bucket, NULL, &p), 0);
+	return p;
+}
+
+/* The assignments of c as "chat/ID=B;" text, for comparisons. */
+static void assign_text(const struct bfs_ctl_changes *c, char *out, size_t len)
+{
+	struct bfs_assign_change one;
+	size_t pos = 0, o = 0;
+
+	out[0] = '\0';
+	while (bfs_ctl_changes_next(c, &pos, &one)) {
+		int k = snprintf(out + o, len - o, "%s/%s=%s;",
+				 bfs_ctx_type_name(one.context_type),
+				 one.context_id, one.bucket ? one.bucket : "");
+
+		ck_assert_int_gt(k, 0);
+		ck_assert_uint_lt(o + (size_t)k, len);
+		o += (size_t)k;
+	}
+}
+
+START_TEST(session_split_anywhere)
+{
+	static const char defs_doc[] =
+		"# routing\r\n\ngeneral = media\n  chat\t=  a \nforms =\nchat = b\n";
+	static const char asg_doc[] =
+		"chat/g1 = a\n# c\nform/F-2=b\r\n\nchat/g1 =\nform/x_y = media\n";
+	char err[256], got[512];
+	size_t i, j, len;
+
+	/* Two pieces split at every byte, three pieces at every pair. */
+	len = sizeof(defs_doc) - 1;
+	for (i = 0; i <= len; i++) {
+		for (j = i; j <= len; j++) {
+			struct bfs_ctl_parser *p = parser(0);
+			struct bfs_ctl_changes c;
+
+			ck_assert_int_eq(bfs_ctl_parser_feed(p, defs_doc, i, err,
+							     sizeof(err)), 0);
+			ck_assert_int_eq(bfs_ctl_parser_feed(p, defs_doc + i, j - i,
+							     err, sizeof(err)), 0);
+			ck_assert_int_eq(bfs_ctl_parser_feed(p, defs_doc + j, len - j,
+							     err, sizeof(err)), 0);
+			ck_assert_int_eq(bfs_ctl_parser_end(p, &c, err, sizeof(err)), 0);
+			ck_assert_uint_eq(c.lines, 4);
+			ck_assert_str_eq(c.defaults.bucket[BFS_ROLE_GENERAL], "media");
+			ck_assert_str_eq(c.defaults.bucket[BFS_ROLE_CHAT], "b");
+			ck_assert_int_eq(c.defaults.touched[BFS_ROLE_FORMS], 1);
+			ck_assert_ptr_null(c.defaults.bucket[BFS_ROLE_FORMS]);
+			bfs_ctl_changes_clear(&c);
+			bfs_ctl_parser_free(p);
+		}
+	}
+	len = sizeof(asg_doc) - 1;
+	for (i = 0; i <= len; i++) {
+		for (j = i; j <= len; j++) {
+			struct bfs_ctl_parser *p = parser(1);
+			struct bfs_ctl_changes c;
+
+			ck_assert_int_eq(bfs_ctl_parser_feed(p, asg_doc, i, err,
+							     sizeof(err)), 0);
+			ck_assert_int_eq(bfs_ctl_parser_feed(p, asg_doc + i, j - i,
+							     err, sizeof(err)), 0);
+			ck_assert_int_eq(bfs_ctl_parser_feed(p, asg_doc + j, len - j,
+							     err, sizeof(err)), 0);
+			ck_assert_int_eq(bfs_ctl_parser_end(p, &c, err, sizeof(err)), 0);
+			assign_text(&c, got, sizeof(got));
+			ck_assert_str_eq(got, "chat/g1=a;form/F-2=b;chat/g1=;form/x_y=media;");
+			ck_assert_uint_eq(c.lines, 4);
+			bfs_ctl_changes_clear(&c);
+			bfs_ctl_parser_free(p);
+		}
+	}
+	/* One byte per feed. */
+	{
+		struct bfs_ctl_parser *p = parser(1);
+		struct bfs_ctl_changes c;
+
+		for (i = 0; i < len; i++)
+			ck_assert_int_eq(bfs_ctl_parser_feed(p, asg_doc + i, 1, err,
+							     sizeof(err)), 0);
+		ck_assert_uint_eq(bfs_ctl_parser_pending(p), len);
+		ck_assert_int_eq(bfs_ctl_parser_end(p, &c, err, sizeof(err)), 0);
+		ck_assert_uint_eq(bfs_ctl_parser_pending(p), 0);
+		assign_text(&c, got, sizeof(got));
+		ck_assert_str_eq(got, "chat/g1=a;form/F-2=b;chat/g1=;form/x_y=media;");
+		bfs_ctl_changes_clear(&c);
+		bfs_ctl_parser_free(p);
+	}
+}
+END_TEST
+
+START_TEST(session_bad_line_spoils)
+{
+	struct bfs_ctl_parser *p = parser(0);
+	struct bfs_ctl_changes c;
+	char err[256];
+
+	ck_assert_int_eq(bfs_ctl_parser_feed(p, "forms = a\nchat = no", 19, err,
+					     sizeof(err)), 0);
+	/* The bad line is refused by the write that ends it. */
+	ck_assert_int_eq(bfs_ctl_parser_feed(p, "such\n", 5, err, sizeof(err)),
+			 BFS_ERR_INVAL);
+	ck_assert_str_eq(err, "line 2: unknown bucket 'nosuch'");
+	ck_assert_str_eq(bfs_ctl_parser_bad_line(p), "chat = nosuch");
+	ck_assert_int_eq(bfs_ctl_parser_error(p), BFS_ERR_INVAL);
+	/* Spoiled: good lines after it are refused too, the end hands out
+	 * nothing, not even the good first line. */
+	err[0] = '\0';
+	ck_assert_int_eq(bfs_ctl_parser_feed(p, "general = b\n", 12, err,
+					     sizeof(err)), BFS_ERR_INVAL);
+	ck_assert_str_eq(err, "line 2: unknown bucket 'nosuch'");
+	ck_assert_int_eq(bfs_ctl_parser_end(p, &c, err, sizeof(err)), BFS_ERR_INVAL);
+	ck_assert_str_eq(err, "line 2: unknown bucket 'nosuch'");
+	ck_assert_uint_eq(c.lines, 0);
+	ck_assert_int_eq(c.defaults.touched[BFS_ROLE_FORMS], 0);
+	bfs_ctl_changes_clear(&c);
+	bfs_ctl_parser_free(p);
+
+	/* A bad line in the middle of one write, with good lines around. */
+	p = parser(1);
+	ck_assert_int_eq(bfs_ctl_parser_feed(p, "chat/a = a\n", 11, err,
+					     sizeof(err)), 0);
+	ck_assert_int_eq(bfs_ctl_parser_feed(p, "chat/b = b\nchat/bad id = a\n"
+					     "chat/c = a\n", 38, err, sizeof(err)),
+			 BFS_ERR_INVAL);
+	ck_assert_str_eq(err, "line 3: bad id 'bad id'");
+	ck_assert_str_eq(bfs_ctl_parser_bad_line(p), "chat/bad id = a");
+	ck_assert_int_eq(bfs_ctl_parser_end(p, &c, err, sizeof(err)), BFS_ERR_INVAL);
+	ck_assert_uint_eq(c.packed.len, 0);
+	bfs_ctl_changes_clear(&c);
+	bfs_ctl_parser_free(p);
+
+	/* A line over 512 bytes is refused before its '\n' arrives. */
+	{
+		char buf[600];
+
+		memset(buf, ' ', sizeof(buf));
+		memcpy(buf, "general = a", 11);
+		p = parser(0);
+		ck_assert_int_eq(bfs_ctl_parser_feed(p, buf, 300, err, sizeof(err)), 0);
+		ck_assert_int_eq(bfs_ctl_parser_feed(p, buf + 300, 212, err,
+						     sizeof(err)), 0);
+		ck_assert_int_eq(bfs_ctl_parser_feed(p, buf + 512, 1, err,
+						     sizeof(err)), BFS_ERR_INVAL);
+		ck_assert_str_eq(err, "line 1: line longer than 512 bytes");
+		ck_assert_uint_eq(strlen(bfs_ctl_parser_bad_line(p)), 128);
+		bfs_ctl_parser_free(p);
+	}
+	/* The caller's own refusal (an offset out of order). */
+	p = parser(0);
+	bfs_ctl_parser_spoil(p, BFS_ERR_INVAL, "write at offset 9");
+	ck_assert_int_eq(bfs_ctl_parser_feed(p, "chat = a\n", 9, err, sizeof(err)),
+			 BFS_ERR_INVAL);
+	ck_assert_str_eq(err, "write at offset 9");
+	ck_assert_str_eq(bfs_ctl_parser_bad_line(p), "");
+	bfs_ctl_parser_free(p);
+	bfs_ctl_parser_free(NULL);
+}
+END_TEST
+
+START_TEST(session_incomplete_last_line)
+{
+	struct bfs_ctl_parser *p = parser(1);
+	struct bfs_ctl_changes c;
+	char err[256];
+
+	ck_assert_int_eq(bfs_ctl_parser_feed(p, "chat/a = a\nchat/b = b", 21, err,
+					     sizeof(err)), 0);
+	ck_assert_int_eq(bfs_ctl_parser_end(p, &c, err, sizeof(err)), BFS_ERR_INVAL);
+	ck_assert_str_eq(err, "line 2: incomplete last line (no newline at the end)");
+	ck_assert_str_eq(bfs_ctl_parser_bad_line(p), "chat/b = b");
+	ck_assert_uint_eq(c.lines, 0);
+	ck_assert_uint_eq(c.packed.len, 0);
+	bfs_ctl_changes_clear(&c);
+	/* The '\n' coming late does not revive it. */
+	ck_assert_int_eq(bfs_ctl_parser_feed(p, "\n", 1, err, sizeof(err)),
+			 BFS_ERR_INVAL);
+	ck_assert_int_eq(bfs_ctl_parser_end(p, &c, err, sizeof(err)), BFS_ERR_INVAL);
+	bfs_ctl_changes_clear(&c);
+	bfs_ctl_parser_free(p);
+}
+END_TEST
+
+START_TEST(session_segments)
+{
+	struct bfs_ctl_parser *p = parser(1);
+	struct bfs_ctl_changes c;
+	char err[256], got[256];
+
+	/* Nothing fed: an empty change (bash closes a dup before writing). */
+	ck_assert_int_eq(bfs_ctl_parser_end(p, &c, err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.lines, 0);
+	bfs_ctl_changes_clear(&c);
+	ck_assert_int_eq(bfs_ctl_parser_feed(p, "chat/a = a\n", 11, err,
+					     sizeof(err)), 0);
+	ck_assert_int_eq(bfs_ctl_parser_end(p, &c, err, sizeof(err)), 0);
+	assign_text(&c, got, sizeof(got));
+	ck_assert_str_eq(got, "chat/a=a;");
+	bfs_ctl_changes_clear(&c);
+	/* The next end hands out only what came after; lines count on. */
+	ck_assert_int_eq(bfs_ctl_parser_feed(p, "form/b = b\nform/c = x\n", 22,
+					     err, sizeof(err)), BFS_ERR_INVAL);
+	ck_assert_str_eq(err, "line 3: unknown bucket 'x'");
+	bfs_ctl_parser_free(p);
+
+	p = parser(0);
+	ck_assert_int_eq(bfs_ctl_parser_feed(p, "chat = a\n", 9, err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_ctl_parser_end(p, &c, err, sizeof(err)), 0);
+	bfs_ctl_changes_clear(&c);
+	ck_assert_int_eq(bfs_ctl_parser_feed(p, "forms = b\n", 10, err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_ctl_parser_end(p, &c, err, sizeof(err)), 0);
+	ck_assert_int_eq(c.defaults.touched[BFS_ROLE_CHAT], 0);
+	ck_assert_str_eq(c.defaults.bucket[BFS_ROLE_FORMS], "b");
+	bfs_ctl_changes_clear(&c);
+	bfs_ctl_parser_free(p);
+}
+END_TEST
+
+START_TEST(session_cap)
+{
+	struct bfs_ctl_parser *p = parser(1);
+	struct bfs_ctl_changes c;
+	struct bfs_assign_change one;
+	char err[256], *chunk;
+	size_t chunk_len = 128 * 1024, i, fed = 0, pos = 0, n = 0;
+	const char *line = "chat/c0123456789 = media\n";   /* 25 bytes */
+	size_t ll = strlen(line);
+
+	/* 128 KiB chunks (what cat writes) of 25-byte lines, split across
+	 * chunks, up to exactly 16 MiB: all taken. */
+	chunk = malloc(chunk_len);
+	ck_assert_ptr_nonnull(chunk);
+	while (fed < BFS_CTL_SESSION_MAX) {
+		size_t k = chunk_len;
+
+		/* Go on with the line pattern where the last chunk stopped. */
+		for (i = 0; i < chunk_len; i++)
+			chunk[i] = line[(fed + i) % ll];
+		if (k > BFS_CTL_SESSION_MAX - fed)
+			k = BFS_CTL_SESSION_MAX - fed;
+		ck_assert_int_eq(bfs_ctl_parser_feed(p, chunk, k, err, sizeof(err)), 0);
+		fed += k;
+	}
+	/* 16 MiB is not a multiple of 25, so a line is still open; the byte
+	 * that would end it passes the cap and is refused. */
+	ck_assert_int_eq(bfs_ctl_parser_feed(p, "\n", 1, err, sizeof(err)),
+			 BFS_ERR_TOOBIG);
+	ck_assert_str_eq(err + strcspn(err, ":"), ": session over 16777216 bytes");
+	ck_assert_int_eq(bfs_ctl_parser_error(p), BFS_ERR_TOOBIG);
+	ck_assert_int_eq(bfs_ctl_parser_end(p, &c, err, sizeof(err)), BFS_ERR_TOOBIG);
+	bfs_ctl_changes_clear(&c);
+	bfs_ctl_parser_free(p);
+
+	/* Exactly 16 MiB of whole lines ends fine; its packed change is
+	 * smaller than the session. */
+	p = parser(1);
+	fed = 0;
+	while (fed + ll <= BFS_CTL_SESSION_MAX - 64) {
+		ck_assert_int_eq(bfs_ctl_parser_feed(p, line, ll, err, sizeof(err)), 0);
+		fed += ll;
+	}
+	for (i = 0; fed < BFS_CTL_SESSION_MAX - 1; i++, fed++)
+		chunk[i] = '#';
+	chunk[i++] = '\n';
+	ck_assert_int_eq(bfs_ctl_parser_feed(p, chunk, i, err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_ctl_parser_end(p, &c, err, sizeof(err)), 0);
+	ck_assert_uint_lt(c.packed.len, BFS_CTL_SESSION_MAX);
+	while (bfs_ctl_changes_next(&c, &pos, &one)) {
+		ck_assert_str_eq(one.context_id, "c0123456789");
+		ck_assert_str_eq(one.bucket, "media");
+		n++;
+	}
+	ck_assert_uint_eq(n, c.lines);
+	ck_assert_uint_eq(n, (BFS_CTL_SESSION_MAX - 64) / ll);
+	bfs_ctl_changes_clear(&c);
+	/* The cap is the session's, not the segment's. */
+	ck_assert_int_eq(bfs_ctl_parser_feed(p, "#\n", 2, err, sizeof(err)),
+			 BFS_ERR_TOOBIG);
+	bfs_ctl_parser_free(p);
+	free(chunk);
+}
+END_TEST
+
 Suite *ctlfile_suite(void)
 {
 	Suite *s = suite_create("ctlfile");
@@ -410,6 +711,14 @@ Suite *ctlfile_suite(void)
 	tcase_add_test(tc, assign_errors);
 	tcase_add_test(tc, format_defaults);
 	tcase_add_test(tc, format_parse_round_trip);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("session");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, session_split_anywhere);
+	tcase_add_test(tc, session_bad_line_spoils);
+	tcase_add_test(tc, session_incomplete_last_line);
+	tcase_add_test(tc, session_segments);
+	tcase_add_test(tc, session_cap);
 	suite_add_tcase(s, tc);
 	return s;
 }
