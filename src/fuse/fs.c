@@ -21,7 +21,8 @@
  *
  * Control files get a per-open snapshot of their rendering (direct_io); an
  * open for writing is one write session (route/control.c): write() feeds
- * it, every flush (close) applies what it took, release ends it.
+ * it, a flush (close) by a process that wrote to it applies what it took,
+ * release ends it.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -160,10 +160,9 @@ static int ctl_apply_err(int rc)
  * names no owner (0) or more than CTL_WRITERS_MAX tables wrote, every
  * flush commits.
  *
- * The lines are
- * checked against the registry when they arrive (in memory, no I/O) and
- * by the store again in the transaction, since a bucket may be removed in
- * between.  Any refusal spoils the session for good: later writes and
+ * The lines are checked against the registry when they arrive (in memory,
+ * no I/O) and by the store again in the transaction, since a bucket may be
+ * removed in between.  Any refusal spoils the session for good: later writes and
  * commits fail with the same error and nothing more is applied.
  *
  * Offsets: the bytes are a stream of lines taken in arrival order.  The
@@ -373,24 +372,23 @@ out:
 
 int bfs_ctl_session_end(struct bfs_ctl_session *s, int apply)
 {
-	int rc = 0;
+	int rc = 0, pending;
 
 	if (!s)
 		return 0;
 	pthread_mutex_lock(&s->mu);
-	if (bfs_ctl_parser_error(s->p) == 0 && bfs_ctl_parser_pending(s->p)) {
-		pthread_mutex_unlock(&s->mu);
-		if (apply) {
-			BFS_WARN("%s: writes after the last close: applied now",
-				 ctl_names[s->kind]);
-			s->any_flush = 1;
-			rc = bfs_ctl_session_commit(s, 0);
-		} else {
-			BFS_WARN("%s: session still open at shutdown: nothing"
-				 " of it is applied", ctl_names[s->kind]);
-		}
-	} else {
-		pthread_mutex_unlock(&s->mu);
+	pending = bfs_ctl_parser_error(s->p) == 0 &&
+		  bfs_ctl_parser_pending(s->p) != 0;
+	if (pending && apply)
+		s->any_flush = 1;  /* whoever wrote it, it goes now */
+	pthread_mutex_unlock(&s->mu);
+	if (pending && apply) {
+		BFS_WARN("%s: writes no close() saw: applied now",
+			 ctl_names[s->kind]);
+		rc = bfs_ctl_session_commit(s, 0);
+	} else if (pending) {
+		BFS_WARN("%s: session still open at shutdown: nothing of it"
+			 " is applied", ctl_names[s->kind]);
 	}
 	bfs_ctl_parser_free(s->p);
 	pthread_mutex_destroy(&s->mu);

@@ -223,6 +223,34 @@ def test_two_sessions_interleaved_apply_in_close_order(backend, mount):
     assert "bad" not in " ".join(assignments(m))
 
 
+def test_inherited_descriptor_close_applies_nothing(backend, mount, tmp_path):
+    """A forked child's close of its inherited copy is not the writer's:
+    a session still open in the parent (an incomplete line pending) is not
+    cut there; a command that wrote and exits applies what it wrote."""
+    m = mount2(backend, mount)
+    fd = os.open(m.path(".assignments"), os.O_WRONLY | os.O_TRUNC)
+    try:
+        os.write(fd, b"chat/p1 = alpha\nchat/p")
+        # the child closes every inherited descriptor at exec
+        run("true")
+        m.ctl("assignments")
+        assert assignments(m) == []
+        os.write(fd, b"2 = beta\n")
+    finally:
+        os.close(fd)
+    assert assignments(m) == ["chat/p1 = alpha", "chat/p2 = beta"]
+    # in a redirected block, cat's exit applies what came before it; the
+    # builtin's line after it is a session step of its own
+    part = str(tmp_path / "part.txt")
+    write_file(part, ["form/f%d = beta" % i for i in range(3)])
+    p = sh("{ cat %s; echo 'chat/zz = nosuch'; } > %s"
+           % (part, m.path(".assignments")))
+    assert p.returncode != 0 and "Invalid argument" in p.stderr, p.stderr
+    assert assignments(m) == ["chat/p1 = alpha", "chat/p2 = beta",
+                              "form/f0 = beta", "form/f1 = beta",
+                              "form/f2 = beta"]
+
+
 def test_read_while_session_open(backend, mount):
     m = mount2(backend, mount)
     run("bash", "-c", "echo 'chat/old = alpha' > %s" % m.path(".assignments"))
