@@ -1149,11 +1149,13 @@ int bfs_store_assign_apply(struct bfs_store *s,
 					   errlen);
 }
 
+#define ASSIGN_FOUND_MAX 8
+
 /*
  * One pass over the changes inside one transaction: each is checked (its
- * context, its bucket: the last bucket found is not looked up again, bulk
- * files name few) and written with the two statements prepared once; the
- * first bad change rolls everything back.
+ * context, its bucket: the last ASSIGN_FOUND_MAX buckets found are not
+ * looked up again, bulk files name few) and written with the two
+ * statements prepared once; the first bad change rolls everything back.
  */
 int bfs_store_assign_apply_each(struct bfs_store *s, bfs_assign_next_fn next,
 				void *arg, char *err, size_t errlen)
@@ -1161,7 +1163,8 @@ int bfs_store_assign_apply_each(struct bfs_store *s, bfs_assign_next_fn next,
 	sqlite3_stmt *up = NULL, *del = NULL, *st;
 	struct bfs_assign_change c;
 	char id[ID_HEX_LEN + 1], msg[MSG_MAX];
-	char found[BFS_BUCKET_NAME_MAX + 1] = "";
+	char found[ASSIGN_FOUND_MAX][BFS_BUCKET_NAME_MAX + 1];
+	size_t nfound = 0, slot = 0, i;
 	int rc, r, got;
 
 	pthread_mutex_lock(&s->lock);
@@ -1188,7 +1191,10 @@ int bfs_store_assign_apply_each(struct bfs_store *s, bfs_assign_next_fn next,
 			r = BFS_ERR_INVAL;
 			goto out;
 		}
-		if (c.bucket && strcmp(c.bucket, found) != 0) {
+		for (i = 0; c.bucket && i < nfound; i++)
+			if (strcmp(c.bucket, found[i]) == 0)
+				break;
+		if (c.bucket && i == nfound) {
 			r = bucket_lookup(s, c.bucket, id, NULL, msg, sizeof(msg));
 			if (r != 0) {
 				bfs_set_err(err, errlen, "%s/%s = %s: %s",
@@ -1198,7 +1204,11 @@ int bfs_store_assign_apply_each(struct bfs_store *s, bfs_assign_next_fn next,
 					r = BFS_ERR_INVAL;
 				goto out;
 			}
-			snprintf(found, sizeof(found), "%s", c.bucket);
+			/* a name found is at most BFS_BUCKET_NAME_MAX bytes */
+			snprintf(found[slot], sizeof(found[0]), "%s", c.bucket);
+			slot = (slot + 1) % ASSIGN_FOUND_MAX;
+			if (nfound < ASSIGN_FOUND_MAX)
+				nfound++;
 		}
 		st = c.bucket ? up : del;
 		sqlite3_reset(st);
