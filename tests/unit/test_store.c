@@ -745,6 +745,74 @@ START_TEST(assign_apply_and_list)
 }
 END_TEST
 
+/* bfs_assign_next_fn of assign_apply_each: n changes over 10 buckets
+ * ("k0".."k9", so the store's 8-name memory keeps missing), then the
+ * bucket named by last (NULL: none). */
+struct many_changes {
+	size_t i, n;
+	const char *last;
+	char bucket[16];
+};
+
+static int many_next(void *arg, struct bfs_assign_change *out)
+{
+	struct many_changes *m = arg;
+
+	memset(out, 0, sizeof(*out));
+	if (m->i > m->n || (m->i == m->n && !m->last))
+		return 0;
+	out->context_type = (int)(m->i % 2);
+	snprintf(out->context_id, sizeof(out->context_id), "id%zu", m->i);
+	if (m->i == m->n)
+		snprintf(m->bucket, sizeof(m->bucket), "%s", m->last);
+	else
+		snprintf(m->bucket, sizeof(m->bucket), "k%zu", m->i % 10);
+	out->bucket = m->bucket;
+	m->i++;
+	return 1;
+}
+
+START_TEST(assign_apply_each)
+{
+	struct bfs_store *s = open_store();
+	struct many_changes m;
+	struct bfs_assignment *a = NULL;
+	size_t n = 0, i;
+	char err[512], name[8];
+
+	for (i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "k%zu", i);
+		add_bucket(s, name, BFS_PROV_LOCAL, NULL);
+	}
+	/* A missing bucket after 1000 good changes: none applied. */
+	memset(&m, 0, sizeof(m));
+	m.n = 1000;
+	m.last = "gone";
+	ck_assert_int_eq(bfs_store_assign_apply_each(s, many_next, &m, err,
+						     sizeof(err)), BFS_ERR_INVAL);
+	ck_assert_msg(strstr(err, "unknown bucket 'gone'"), "err: %s", err);
+	ck_assert_int_eq(bfs_store_assign_list(s, &a, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	bfs_assignments_free(a, n);
+	/* Without it all 1000 go in, each to its bucket. */
+	memset(&m, 0, sizeof(m));
+	m.n = 1000;
+	ck_assert_int_eq(bfs_store_assign_apply_each(s, many_next, &m, err,
+						     sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_assign_list(s, &a, &n), 0);
+	ck_assert_uint_eq(n, 1000);
+	for (i = 0; i < n; i++) {
+		size_t id = (size_t)strtoul(a[i].context_id + 2, NULL, 10);
+
+		snprintf(name, sizeof(name), "k%zu", id % 10);
+		ck_assert_str_eq(a[i].bucket, name);
+		ck_assert_int_eq(a[i].context_type, (int)(id % 2));
+	}
+	bfs_assignments_free(a, n);
+	bfs_store_close(s);
+}
+END_TEST
+
 /* ---- config sync ---- */
 
 static void sync_ok(struct bfs_store *s, const struct bfs_config *cfg)
@@ -1909,6 +1977,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, defaults_set_get_and_index);
 	tcase_add_test(tc, defaults_apply_all_or_nothing);
 	tcase_add_test(tc, assign_apply_and_list);
+	tcase_add_test(tc, assign_apply_each);
 	tcase_add_test(tc, sync_config_idempotent);
 	tcase_add_test(tc, sync_config_defaults_stick);
 	tcase_add_test(tc, sync_config_removed_buckets);
