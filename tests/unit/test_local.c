@@ -25,7 +25,7 @@
 #include "bfs_provider.h"
 #include "unit.h"
 
-static char root[64], outside[64];
+static char root[80], outside[64], parent[64];
 static struct bfs_provider *prov;
 static const struct bfs_provider_ops *ops;
 static void *pst;
@@ -46,10 +46,15 @@ static void setup(void)
 	struct bfs_bucket_conf bc;
 	char err[256];
 
-	snprintf(root, sizeof(root), "/tmp/bfs-local-XXXXXX");
+	/* The bucket folder sits alone in a private parent, so checks for
+	 * what a bug would create next to it ("root/../x") see only this
+	 * test's files. */
+	snprintf(parent, sizeof(parent), "/tmp/bfs-local-XXXXXX");
 	snprintf(outside, sizeof(outside), "/tmp/bfs-outside-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(root));
+	ck_assert_ptr_nonnull(mkdtemp(parent));
 	ck_assert_ptr_nonnull(mkdtemp(outside));
+	snprintf(root, sizeof(root), "%s/b", parent);
+	ck_assert_int_eq(mkdir(root, 0700), 0);
 	memset(&bc, 0, sizeof(bc));
 	bc.name = (char *)"t";
 	bc.provider = BFS_PROV_LOCAL;
@@ -63,7 +68,7 @@ static void teardown(void)
 {
 	bfs_provider_close(prov);
 	prov = NULL;
-	rm_tree(root);
+	rm_tree(parent);
 	rm_tree(outside);
 }
 
