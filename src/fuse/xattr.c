@@ -666,6 +666,12 @@ out:
 	return r;
 }
 
+/* errno of a failed store: a provider out of metadata room is E2BIG. */
+static int xa_store_errno(int r)
+{
+	return r == BFS_ERR_TOOBIG ? -E2BIG : -bfs_errno(r);
+}
+
 /* setxattr (del 0) and removexattr (del 1). */
 static int xa_modify(const char *path, const char *name, const char *value,
 		     size_t size, int flags, int del)
@@ -713,7 +719,7 @@ static int xa_modify(const char *path, const char *name, const char *value,
 				if (r == 0)
 					repin_read_version_locked(of, of->b,
 								  of->key);
-				r = r ? -bfs_errno(r) : 0;
+				r = r ? xa_store_errno(r) : 0;
 			} else if (r == 0 && of->dirty) {
 				of->gen++;    /* a running upload has the old set */
 				queue = !of->unlinked && of->handles == 0;
@@ -736,7 +742,7 @@ static int xa_modify(const char *path, const char *name, const char *value,
 			   xa_limit(o.rt.b), &nenc)) != 0)
 		goto out;
 	if ((r = xa_store(&o, o.key, bfs_buf_str(&nenc))) != 0) {
-		r = -bfs_errno(r);
+		r = xa_store_errno(r);
 		goto dropped;
 	}
 	if (of) {
