@@ -253,14 +253,15 @@ static int xa_resolve(const char *path, struct xa_obj *o)
 	if ((r = bfs_route_resolve(bfs_fs.reg, path, &o->rt)) != 0)
 		return r;
 	switch (o->rt.kind) {
-	case BFS_ROUTE_ROOT:
-	case BFS_ROUTE_CTL:
-		o->kind = XA_NONE;
-		return 0;
 	case BFS_ROUTE_BUCKET:
 		break;
-	default:
+	case BFS_ROUTE_RESERVED:
 		return BFS_ERR_NOTFOUND;
+	default:
+		/* the mount root, control files (and any folder of the tree
+		 * that is no bucket's) */
+		o->kind = XA_NONE;
+		return 0;
 	}
 	if (!o->rt.rel[0]) {
 		o->kind = XA_BROOT;
