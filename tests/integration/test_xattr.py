@@ -13,12 +13,15 @@ import errno
 import hashlib
 import os
 import re
+import signal
 import sqlite3
+import subprocess
 import urllib.request
 
 import pytest
 
-from helpers import expect_errno
+from helpers import expect_errno, wait_for
+import conftest
 from test_interop import s3fs_mount  # noqa: F401  (fixture)
 
 OWN = ["user.bucketfs.bucket", "user.bucketfs.bucket_id",
@@ -369,3 +372,29 @@ def test_s3fs_both_ways(prov, backend, mount, s3fs_mount):  # noqa: F811
     p = m.path("b1", "from-s3fs")
     assert os.getxattr(p, "user.who") == b"s3fs"
     assert os.getxattr(p, "user.bin") == ODD
+
+
+# ------------------------------------------------------------ presign_expires
+
+def test_presign_expires_reload_and_bad_value(backend, mount):
+    b = backend("s3")
+    m = mount([b])
+    write(m.path("b1", "f"), b"x")
+    url = os.getxattr(m.path("b1", "f"), "user.bucketfs.url").decode()
+    assert "X-Amz-Expires=3600&" in url or url.endswith("X-Amz-Expires=3600")
+    text = open(m.cfg).read()
+    with open(m.cfg, "w") as f:
+        f.write(text.replace("[bucketfs]\n", "[bucketfs]\npresign_expires = 60\n",
+                             1))
+    m.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "X-Amz-Expires=60&" in os.getxattr(
+        m.path("b1", "f"), "user.bucketfs.url").decode(), 10)
+    # out of range: refused at start, naming file, line and key
+    bad = mount([backend("local", "alpha")], init=False, start=False,
+                conf_extra="presign_expires = 604801\n")
+    p = subprocess.run(bad.argv(), capture_output=True, text=True, timeout=30,
+                       env=conftest.daemon_env())
+    assert p.returncode != 0
+    assert re.search(r"bucketfs\.conf:\d+: key 'presign_expires': expected "
+                     r"seconds from 1 to 604800", p.stderr), p.stderr
+    assert not os.path.ismount(bad.mnt)
