@@ -6,8 +6,8 @@
  * short-lived stat cache filled by listings and heads), ofile.c (the table
  * of open files with their staging files, journal rows and the staging
  * byte budget), upload.c (upload jobs, the pending-upload queue and its
- * worker, start-up recovery from the journal) and fs.c (the
- * fuse_operations).
+ * worker, start-up recovery from the journal), xattr.c (extended
+ * attributes) and fs.c (the fuse_operations).
  */
 #ifndef BFS_FS_INT_H
 #define BFS_FS_INT_H
