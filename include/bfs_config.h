@@ -82,6 +82,8 @@ struct bfs_config {
 				    * start-up abort of old foreign uploads */
 	char *ca_bundle;         /* NULL: system default */
 	int list_metadata;       /* enum bfs_list_meta; default HEAD */
+	long presign_expires;    /* seconds a user.bucketfs.url is valid;
+				  * default 3600, 1..604800 (SigV4's max) */
 	struct bfs_bucket_conf *buckets;
 	size_t nbuckets;
 };

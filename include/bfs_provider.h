@@ -22,6 +22,9 @@
 #include <sys/types.h>
 #include "bfs_config.h"
 
+/* Room for the user xattrs of one object, encoded (bfs_xattr.h). */
+#define BFS_META_XATTR_MAX 2048
+
 struct bfs_meta {
 	uint64_t size;
 	int64_t mtime;           /* seconds */
@@ -29,8 +32,18 @@ struct bfs_meta {
 	uint32_t mode;           /* st_mode with type bits; 0 = unknown */
 	uint32_t uid, gid;
 	unsigned has_mode : 1, has_uid : 1, has_gid : 1, has_mtime : 1;
+	/*
+	 * has_xattr: xattr below is the object's whole set of user xattrs.
+	 * head/get_fd set it (and xattr, "" for none); a put stores xattr
+	 * as given; set_meta and copy with m replace the stored set only
+	 * when it is set, else keep it.
+	 */
+	unsigned has_xattr : 1;
 	char etag[96];           /* without quotes; "" unknown */
 	char content_type[128];  /* "" unknown */
+	/* s3fs's x-amz-meta-xattr value (URL-encoded JSON, bfs_xattr.h);
+	 * "" none.  local keeps them as real xattrs of the file instead. */
+	char xattr[BFS_META_XATTR_MAX + 1];
 };
 
 /*

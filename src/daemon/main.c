@@ -246,6 +246,7 @@ static void reload_config(void *arg)
 	}
 	set_log_level(nc);
 	atomic_store(&bfs_fs.list_metadata, nc->list_metadata);
+	atomic_store(&bfs_fs.presign_expires, nc->presign_expires);
 	if (have_key)
 		bfs_registry_set_key(g.reg, key);
 	if (bfs_registry_reload(g.reg, err, sizeof(err)) != 0)
@@ -374,6 +375,7 @@ int main(int argc, char **argv)
 	bfs_fs.gid = getgid();
 	bfs_fs.upload_timeout = g.cfg->upload_timeout;
 	atomic_store(&bfs_fs.list_metadata, g.cfg->list_metadata);
+	atomic_store(&bfs_fs.presign_expires, g.cfg->presign_expires);
 	bfs_mp_set_max_age(g.cfg);
 	bfs_fs.cache_size = g.cfg->cache_size;
 
@@ -477,6 +479,7 @@ out:
 	if (fuse)
 		fuse_destroy(fuse);
 	bfs_attr_destroy();
+	bfs_xattr_destroy();
 	bfs_registry_free(g.reg);
 	bfs_store_close(g.store);
 	bfs_config_free(g.cfg);

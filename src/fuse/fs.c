@@ -151,7 +151,7 @@ static int stop_first(void *arg, const char *name, int is_dir,
  * Attributes of key in bucket b (not a bucket root): open file, cache,
  * head(key), head(key/), one-entry listing of key/.
  */
-static int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
+int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 {
 	struct bfs_provider *p = b->prov;
 	struct bfs_ofile *of;
@@ -210,6 +210,7 @@ static int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 found:
 	/* with the etag the open of a file pins (pin_read_version) */
 	bfs_attr_put_meta(b->name, key, st, m.etag[0] ? m.etag : NULL);
+	bfs_xattr_note(b->name, key, &m);
 	r = 0;
 out:
 	if (r != 0 && r != BFS_ERR_NOTFOUND)
@@ -792,8 +793,8 @@ static void pin_read_version(struct bfs_ofile *of)
  * server gives now, so they do not fail as if another client had replaced
  * it.  mu held.
  */
-static void repin_read_version_locked(struct bfs_ofile *of,
-				      struct bfs_rbucket *b, const char *key)
+void repin_read_version_locked(struct bfs_ofile *of, struct bfs_rbucket *b,
+			       const char *key)
 {
 	struct bfs_meta m;
 	char *e;
@@ -2358,6 +2359,10 @@ static const struct fuse_operations fs_ops = {
 	.statfs = fs_statfs,
 	.link = fs_link,
 	.mknod = fs_mknod,
+	.getxattr = bfs_fs_getxattr,
+	.setxattr = bfs_fs_setxattr,
+	.listxattr = bfs_fs_listxattr,
+	.removexattr = bfs_fs_removexattr,
 };
 
 void bfs_fs_release_all(void)

@@ -6,8 +6,8 @@
  * short-lived stat cache filled by listings and heads), ofile.c (the table
  * of open files with their staging files, journal rows and the staging
  * byte budget), upload.c (upload jobs, the pending-upload queue and its
- * worker, start-up recovery from the journal) and fs.c (the
- * fuse_operations).
+ * worker, start-up recovery from the journal), xattr.c (extended
+ * attributes) and fs.c (the fuse_operations).
  */
 #ifndef BFS_FS_INT_H
 #define BFS_FS_INT_H
@@ -110,6 +110,11 @@ struct bfs_ofile {
 	atomic_int read_served;       /* bytes of it were returned */
 	int read_gone;                /* (M) replaced on the server after
 				       * bytes were returned: reads fail */
+	/* User xattrs (xattr.c), stored with the next upload: */
+	char *xattr;                  /* (M) encoded set (bfs_xattr.h);
+				       * NULL: none */
+	int xattr_known;              /* (M) xattr is the object's set (new
+				       * file, learned at staging, or set) */
 };
 
 struct bfs_fs_ctx {
@@ -123,6 +128,8 @@ struct bfs_fs_ctx {
 	_Atomic int list_metadata;    /* enum bfs_list_meta of the config's
 				       * [bucketfs] section (SIGHUP changes it);
 				       * a bucket's own setting wins */
+	_Atomic long presign_expires; /* seconds of a user.bucketfs.url
+				       * ([bucketfs], SIGHUP changes it) */
 };
 
 extern struct bfs_fs_ctx bfs_fs;
@@ -272,8 +279,39 @@ void bfs_mp_sweep(void);
 /* Takes multipart_max_age (global and per bucket) from the config. */
 void bfs_mp_set_max_age(const struct bfs_config *cfg);
 
+/* ---- xattr.c: extended attributes (the fuse_operations) ---- */
+
+int bfs_fs_getxattr(const char *path, const char *name, char *value,
+		    size_t size);
+int bfs_fs_listxattr(const char *path, char *list, size_t size);
+int bfs_fs_setxattr(const char *path, const char *name, const char *value,
+		    size_t size, int flags);
+int bfs_fs_removexattr(const char *path, const char *name);
+/* A HEAD (or get) of (bucket, key) told m: remembers its user xattrs for
+ * getxattr while the attribute cache holds the same etag for it. */
+void bfs_xattr_note(const char *bucket, const char *key,
+		    const struct bfs_meta *m);
+void bfs_xattr_destroy(void);
+/* Staging learned the stored object's metadata m: of takes its xattrs
+ * unless it knows them already; mu held. */
+void bfs_ofile_learn_xattr_locked(struct bfs_ofile *of,
+				  const struct bfs_meta *m);
+/* Puts of's xattrs into m for an upload (has_xattr when known); mu held. */
+void bfs_ofile_xattr_meta_locked(const struct bfs_ofile *of,
+				 struct bfs_meta *m);
+
 /* ---- fs.c ---- */
 
+/*
+ * Attributes of key in bucket b (not a bucket root): open file, attribute
+ * cache, head(key), head(key/), a one-entry listing of key/.  0,
+ * BFS_ERR_NOTFOUND or the provider's error.
+ */
+int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st);
+/* The metadata or name of the clean open file of (now key in b) changed
+ * on the server: its reads move to the etag the server gives now; mu held. */
+void repin_read_version_locked(struct bfs_ofile *of, struct bfs_rbucket *b,
+			       const char *key);
 /* meta of a remote object -> st (dir: it was found as a folder). */
 void bfs_fs_meta_to_stat(const struct bfs_meta *m, int dir, struct stat *st);
 const struct fuse_operations *bfs_fs_operations(void);

@@ -187,6 +187,7 @@ static void ofile_free(struct bfs_ofile *of)
 	atomic_fetch_sub(&staged_bytes, of->acct);
 	free(of->base_etag);
 	free(of->read_etag);
+	free(of->xattr);
 	free(of->staging_path);
 	free(of->key);
 	bfs_rbucket_put(of->b);
@@ -250,6 +251,7 @@ int bfs_ofile_get(struct bfs_rbucket *b, const char *key,
 		nof->uid = bfs_fs.uid;
 		nof->gid = bfs_fs.gid;
 		clock_gettime(CLOCK_REALTIME, &nof->mtime);
+		nof->xattr_known = 1;          /* a new file has none */
 	}
 	insert_locked(nof);
 	*out = nof;
@@ -480,9 +482,10 @@ static void learn_base(struct bfs_ofile *of)
 		return;
 	memset(&m, 0, sizeof(m));
 	r = of->b->prov->ops->head(of->b->prov->st, of->key, &m);
-	if (r == 0)
+	if (r == 0) {
 		set_base(of, m.etag);
-	else if (r == BFS_ERR_NOTFOUND)
+		bfs_ofile_learn_xattr_locked(of, &m);
+	} else if (r == BFS_ERR_NOTFOUND)
 		set_base(of, NULL);
 	else
 		BFS_DEBUG("%s/%s: base etag unknown: %s", of->b->name, of->key,
@@ -533,6 +536,7 @@ int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty)
 		of->size = (uint64_t)st.st_size;
 		if (!of->base_known)
 			set_base(of, m.etag);
+		bfs_ofile_learn_xattr_locked(of, &m);
 		if (of->size > of->acct &&
 		    (r = bfs_ofile_budget_locked(of, of->size)) != 0)
 			return r;

@@ -160,6 +160,7 @@ void bfs_ofile_meta_locked(const struct bfs_ofile *of, struct bfs_meta *m)
 	m->has_mode = m->has_uid = m->has_gid = m->has_mtime = 1;
 	snprintf(m->content_type, sizeof(m->content_type), "%s",
 		 bfs_content_type(name));
+	bfs_ofile_xattr_meta_locked(of, m);
 }
 
 /*

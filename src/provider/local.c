@@ -27,6 +27,13 @@
  * xattrs gets a synthesized etag "SIZE-MTIMENS-INODE" (hex).  Folders have
  * the etag of an empty body, symlinks the MD5 of their target.
  *
+ * User xattrs (bfs_meta.xattr, s3fs's encoding on S3) are real xattrs of
+ * the file or folder: head and get decode nothing, they read every user.*
+ * xattr but our own user.bucketfs.* ones and encode them into m->xattr; a
+ * put, and set_meta/copy with has_xattr, write them back (symlinks have
+ * none: Linux refuses user.* on them).  So the folder shows them to
+ * getfattr directly.
+ *
  * Semantics follow the S3 provider where the file system allows: a key
  * without '/' never names a folder (head gives NOTFOUND, the caller then
  * tries "key/"), listing order is unspecified (directory order).
@@ -59,6 +66,7 @@
 #include "bfs_key.h"
 #include "bfs_log.h"
 #include "bfs_provider.h"
+#include "bfs_xattr.h"
 
 #define LOCAL_TMP_PREFIX ".bfs-tmp-"
 #define LOCAL_XATTR_ETAG "user.bucketfs.etag"
@@ -67,6 +75,9 @@
 #define LOCAL_LINK_MAX 4096              /* PATH_MAX: longest symlink target */
 #define LOCAL_LIST_MAX_PENDING (1u << 20)/* cap on folders queued by a walk */
 #define LOCAL_MD5_EMPTY "d41d8cd98f00b204e9800998ecf8427e"
+#define LOCAL_XATTR_OWN "user.bucketfs."     /* ours, never a user's */
+#define LOCAL_XATTR_LIST_MAX 65536           /* flistxattr buffer */
+#define LOCAL_XATTR_VALUE_MAX 65536          /* XATTR_SIZE_MAX */
 
 struct local_state {
 	int root_fd;             /* O_PATH|O_DIRECTORY; read-only after create */
@@ -391,6 +402,144 @@ static int local_meta_at(int dirfd, const char *name, int want_dir,
 	return 0;
 }
 
+/* 1 for a user xattr that belongs to the user (not ours, not another
+ * namespace). */
+static int local_user_xattr(const char *name)
+{
+	return !strncmp(name, "user.", 5) &&
+	       strncmp(name, LOCAL_XATTR_OWN, strlen(LOCAL_XATTR_OWN));
+}
+
+/*
+ * Reads the user xattrs of the open file or folder fd into m->xattr
+ * (encoded) and sets has_xattr.  A set that does not fit m->xattr, or
+ * one that cannot be read, leaves has_xattr 0 (unknown).
+ */
+static void local_xattr_load(int fd, struct bfs_meta *m)
+{
+	struct bfs_xattrs x;
+	struct bfs_buf enc;
+	char *names = NULL, *val = NULL, *p;
+	ssize_t n, k;
+
+	memset(&x, 0, sizeof(x));
+	bfs_buf_init(&enc, BFS_META_XATTR_MAX);
+	m->has_xattr = 0;
+	m->xattr[0] = '\0';
+	if (!(names = malloc(LOCAL_XATTR_LIST_MAX)) ||
+	    !(val = malloc(LOCAL_XATTR_VALUE_MAX)))
+		goto out;
+	if ((n = flistxattr(fd, names, LOCAL_XATTR_LIST_MAX)) < 0) {
+		if (errno != ENOTSUP && errno != EOPNOTSUPP)
+			goto out;
+		n = 0;
+	}
+	for (p = names; p < names + n; p += strlen(p) + 1) {
+		if (!local_user_xattr(p))
+			continue;
+		if ((k = fgetxattr(fd, p, val, LOCAL_XATTR_VALUE_MAX)) < 0) {
+			if (errno == ENODATA)
+				continue;     /* removed meanwhile */
+			goto out;
+		}
+		if (bfs_xattrs_set(&x, p, val, (size_t)k) != 0)
+			goto out;
+	}
+	if (bfs_xattrs_encode(&x, &enc) != 0) {
+		BFS_DEBUG("local: user xattrs too large to serve");
+		goto out;
+	}
+	memcpy(m->xattr, bfs_buf_str(&enc), enc.len + 1);
+	m->has_xattr = 1;
+out:
+	bfs_buf_free(&enc);
+	bfs_xattrs_free(&x);
+	free(val);
+	free(names);
+}
+
+/* local_xattr_load of entry name under dirfd (file or folder, never
+ * followed; a symlink has none). */
+static void local_xattr_load_at(int dirfd, const char *name, struct bfs_meta *m)
+{
+	int fd;
+
+	if (S_ISLNK(m->mode)) {
+		m->has_xattr = 1;
+		m->xattr[0] = '\0';
+		return;
+	}
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_NOCTTY | O_CLOEXEC | (S_ISDIR(m->mode) ? O_DIRECTORY : 0));
+	if (fd < 0) {
+		m->has_xattr = 0;
+		return;
+	}
+	local_xattr_load(fd, m);
+	close(fd);
+}
+
+/*
+ * Makes the user xattrs of the open file or folder fd the set encoded in
+ * enc: each is set, and with replace every other user xattr is removed.
+ * BFS_ERR_TOOBIG when the file system has no room for them.
+ */
+static int local_xattr_store(int fd, const char *enc, int replace)
+{
+	struct bfs_xattrs x;
+	char *names = NULL, *p;
+	ssize_t n;
+	size_t i;
+	int r;
+
+	memset(&x, 0, sizeof(x));
+	if ((r = bfs_xattrs_decode(enc, &x)) != 0)
+		goto out;
+	if (replace) {
+		r = BFS_ERR_NOMEM;
+		if (!(names = malloc(LOCAL_XATTR_LIST_MAX)))
+			goto out;
+		if ((n = flistxattr(fd, names, LOCAL_XATTR_LIST_MAX)) < 0) {
+			r = local_err(errno);
+			goto out;
+		}
+		for (p = names; p < names + n; p += strlen(p) + 1)
+			if (local_user_xattr(p) && !bfs_xattrs_find(&x, p) &&
+			    fremovexattr(fd, p) < 0 && errno != ENODATA) {
+				r = local_err(errno);
+				goto out;
+			}
+	}
+	for (i = 0; i < x.n; i++) {
+		if (!local_user_xattr(x.v[i].name))
+			continue;
+		if (fsetxattr(fd, x.v[i].name, x.v[i].value, x.v[i].len, 0) < 0) {
+			r = (errno == ENOSPC || errno == E2BIG || errno == ERANGE) ?
+			    BFS_ERR_TOOBIG : local_err(errno);
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	free(names);
+	bfs_xattrs_free(&x);
+	return r;
+}
+
+/* local_xattr_store(replace) on entry name under dirfd (file or folder). */
+static int local_xattr_store_at(int dirfd, const char *name, const char *enc)
+{
+	int fd, r;
+
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ELOOP ? BFS_ERR_NOTSUP : local_err(errno);
+	r = local_xattr_store(fd, enc, 1);
+	close(fd);
+	return r;
+}
+
 /* pwrite()s all of buf at off (plain write() on pipes). */
 static int local_write_all(int fd, const void *buf, size_t len, uint64_t off)
 {
@@ -547,6 +696,12 @@ static int local_put_dir(int pfd, const char *name, const struct bfs_meta *m)
 		if (!S_ISDIR(st.st_mode))
 			return BFS_ERR_EXISTS;
 	}
+	if (m && m->has_xattr) {
+		int r = local_xattr_store_at(pfd, name, m->xattr);
+
+		if (r != 0)
+			return r;
+	}
 	return m ? local_apply_meta(pfd, name, m, 0) : 0;
 }
 
@@ -686,6 +841,8 @@ static int local_put_file(int pfd, const char *name, int src_fd,
 		}
 	}
 	local_store_etag(tfd, etag);
+	if (m && m->xattr[0] && (r = local_xattr_store(tfd, m->xattr, 0)) != 0)
+		goto out;
 	if (m && (r = local_chown_at(pfd, tmp, tfd, m, 0)) != 0)
 		goto out;
 	if (fchmod(tfd, (m && m->has_mode) ? (m->mode & 07777) : 0644) < 0 ||
@@ -877,7 +1034,8 @@ static int local_head(void *st, const char *key, struct bfs_meta *m)
 		goto out;
 	if ((r = local_open_dir(ls, lk.parent, O_PATH, 0, &pfd)) != 0)
 		goto out;
-	r = local_meta_at(pfd, lk.name, lk.dir, m);
+	if ((r = local_meta_at(pfd, lk.name, lk.dir, m)) == 0)
+		local_xattr_load_at(pfd, lk.name, m);
 out:
 	if (pfd >= 0)
 		close(pfd);
@@ -908,6 +1066,7 @@ static int local_open_obj(struct local_state *ls, const char *key, int *fd,
 		goto out;
 	if ((r = local_meta_at(pfd, lk.name, lk.dir, m)) != 0)
 		goto out;
+	local_xattr_load_at(pfd, lk.name, m);
 	if (S_ISLNK(m->mode)) {
 		n = readlinkat(pfd, lk.name, link, LOCAL_LINK_MAX);
 		if (n < 0) {
@@ -1253,6 +1412,8 @@ static int local_copy(void *st, const char *src, const char *dst,
 			meta.mtime = m->mtime;
 			meta.mtime_nsec = m->mtime_nsec;
 		}
+		if (m->has_xattr)
+			memcpy(meta.xattr, m->xattr, sizeof(meta.xattr));
 	}
 	if (S_ISREG(meta.mode))
 		r = local_put(ls, dst, fd, NULL, meta.size, &meta, NULL, 0);
@@ -1280,6 +1441,9 @@ static int local_set_meta(void *st, const char *key, const struct bfs_meta *m)
 	if ((r = local_open_dir(st, lk.parent, O_PATH, 0, &pfd)) != 0)
 		goto out;
 	if ((r = local_meta_at(pfd, lk.name, lk.dir, &cur)) != 0)
+		goto out;
+	if (m->has_xattr && !S_ISLNK(cur.mode) &&
+	    (r = local_xattr_store_at(pfd, lk.name, m->xattr)) != 0)
 		goto out;
 	r = local_apply_meta(pfd, lk.name, m, 1);
 out:

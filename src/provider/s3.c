@@ -464,6 +464,12 @@ static void s3_meta_from_resp(const struct bfs_http_resp *resp, const char *key,
 	if (bfs_http_resp_header(resp, "x-amz-meta-gid", v, sizeof(v)) == 0 &&
 	    s3_parse_u32(v, &m->gid) == 0)
 		m->has_gid = 1;
+	/* s3fs's user xattrs; a value too long for m is dropped (cannot be
+	 * s3fs's own: S3 caps user metadata at 2 KB) */
+	if (bfs_http_resp_header(resp, "x-amz-meta-xattr", m->xattr,
+				 sizeof(m->xattr)) != 0)
+		m->xattr[0] = '\0';
+	m->has_xattr = 1;
 }
 
 /* Storage for the metadata header values of one request. */
@@ -521,6 +527,8 @@ static int s3_add_meta(struct s3_req *q, struct s3_meta_hdrs *mh,
 		if ((r = s3_h(q, "x-amz-meta-mtime", mh->mtime)) < 0)
 			return r;
 	}
+	if (m->xattr[0] && (r = s3_h(q, "x-amz-meta-xattr", m->xattr)) < 0)
+		return r;
 	return 0;
 }
 
@@ -664,13 +672,14 @@ out:
 /* ------------------------------------------------------------ simple ops */
 
 /*
- * The x-amz-meta-* headers of a reply other than mode/uid/gid/mtime
- * (s3fs's atime, ctime, xattr...) as "name\0value\0" pairs in extra, so
+ * The x-amz-meta-* headers of a reply other than mode/uid/gid/mtime/xattr
+ * (s3fs's atime, ctime...) as "name\0value\0" pairs in extra, so
  * that a REPLACE copy keeps them.  At most S3_MAX_EXTRA_META.
  */
 static int s3_extra_meta(const struct bfs_http_resp *resp, struct bfs_buf *extra)
 {
-	static const char *const known[] = { "mode", "uid", "gid", "mtime" };
+	static const char *const known[] = { "mode", "uid", "gid", "mtime",
+					     "xattr" };
 	const char *p = bfs_buf_str(&resp->headers), *eol, *colon, *v, *e;
 	size_t i, n = 0;
 	int r, skip;
@@ -1468,6 +1477,8 @@ static int s3_copy(void *vst, const char *src, const char *dst,
 		nm = *m;
 		if (!nm.content_type[0])
 			memcpy(nm.content_type, sm.content_type, sizeof(nm.content_type));
+		if (!nm.has_xattr)
+			memcpy(nm.xattr, sm.xattr, sizeof(nm.xattr));
 		r = s3_copy_with(st, src, dst, &sm, &nm, &extra);
 	} else {
 		r = s3_copy_with(st, src, dst, &sm, NULL, NULL);
@@ -1508,6 +1519,8 @@ static int s3_set_meta(void *vst, const char *key, const struct bfs_meta *m)
 	}
 	if (m->content_type[0])
 		memcpy(nm.content_type, m->content_type, sizeof(nm.content_type));
+	if (m->has_xattr)
+		memcpy(nm.xattr, m->xattr, sizeof(nm.xattr));
 	r = s3_copy_with(st, key, key, &cur, &nm, &extra);
 out:
 	bfs_buf_free(&extra);

@@ -271,14 +271,14 @@ static const char *const bkey_names[BK_COUNT + 1] = {
 enum mkey {
 	MK_DATABASE, MK_CACHE_DIR, MK_CACHE_SIZE, MK_MASTER_KEY_FILE,
 	MK_LOG_LEVEL, MK_UPLOAD_TIMEOUT, MK_CA_BUNDLE, MK_LIST_METADATA,
-	MK_MULTIPART_MAX_AGE,
+	MK_MULTIPART_MAX_AGE, MK_PRESIGN_EXPIRES,
 	MK_COUNT
 };
 
 static const char *const mkey_names[MK_COUNT] = {
 	"database", "cache_dir", "cache_size", "master_key_file",
 	"log_level", "upload_timeout", "ca_bundle", "list_metadata",
-	"multipart_max_age"
+	"multipart_max_age", "presign_expires"
 };
 
 static const char *const list_meta_names[] = { NULL, "head", "listing" };
@@ -1079,6 +1079,16 @@ static int main_key(struct cfg_ctx *x, int k, const char *v, char *reason,
 		}
 		c->upload_timeout = (int)t;
 		return 0;
+	case MK_PRESIGN_EXPIRES:
+		errno = 0;
+		t = strtol(v, &end, 10);
+		if (v[0] < '0' || v[0] > '9' || *end || errno || t < 1 ||
+		    t > 604800) {
+			snprintf(reason, rlen, "expected seconds from 1 to 604800");
+			return BFS_ERR_CONFIG;
+		}
+		c->presign_expires = t;
+		return 0;
 	case MK_LIST_METADATA:
 		if ((c->list_metadata = bfs_list_meta_parse(v)) < 0) {
 			snprintf(reason, rlen, "expected head or listing");
@@ -1393,6 +1403,7 @@ int bfs_config_parse(const char *text, const char *filename,
 	c->cache_size = 2ull << 30;
 	c->log_level = BFS_LOG_INFO;
 	c->upload_timeout = 60;
+	c->presign_expires = 3600;
 	c->list_metadata = BFS_LIST_META_HEAD;
 	c->multipart_max_age = 86400;
 	r = cfg_locate(x.fname, &c->file, &c->dir);

@@ -28,13 +28,14 @@ MOUNT_TIMEOUT = 20.0
 
 @pytest.fixture
 def s3fs_mount(rgw, tmp_path):
-    """Factory: s3fs_mount(remote_bucket) -> mount point of an s3fs mount
-    of that bucket on the session RGW; always unmounted in teardown."""
+    """Factory: s3fs_mount(remote_bucket, options=()) -> mount point of an
+    s3fs mount of that bucket on the session RGW (options: more -o ones);
+    always unmounted in teardown."""
     if not shutil.which("s3fs"):
         pytest.fail("s3fs is not installed", pytrace=False)
     mounts = []
 
-    def make(remote):
+    def make(remote, options=()):
         d = tmp_path / ("s3fs%d" % len(mounts))
         d.mkdir()
         mnt = str(d / "mnt")
@@ -53,6 +54,8 @@ def s3fs_mount(rgw, tmp_path):
                 "-o", "stat_cache_expire=1",
                 "-o", "retries=2",
                 "-o", "dbglevel=warn"]
+        for o in options:
+            argv += ["-o", o]
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=log,

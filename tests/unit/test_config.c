@@ -192,6 +192,7 @@ START_TEST(defaults_for_empty_file)
 	ck_assert_uint_eq(c->cache_size, 2ull << 30);
 	ck_assert_int_eq(c->log_level, BFS_LOG_INFO);
 	ck_assert_int_eq(c->upload_timeout, 60);
+	ck_assert_int_eq(c->presign_expires, 3600);
 	ck_assert_ptr_null(c->ca_bundle);
 	ck_assert_uint_eq(c->nbuckets, 0);
 	bfs_config_free(c);
@@ -231,6 +232,9 @@ START_TEST(main_section)
 	ck_assert_str_eq(c->ca_bundle, FAKE_DIR "/ca.pem");
 	bfs_config_free(c);
 
+	c = parse_ok("[bucketfs]\npresign_expires = 604800\n");
+	ck_assert_int_eq(c->presign_expires, 604800);
+	bfs_config_free(c);
 	c = parse_ok("[bucketfs]\nlog_level = error\nupload_timeout = 1\n");
 	ck_assert_int_eq(c->log_level, BFS_LOG_ERROR);
 	ck_assert_int_eq(c->upload_timeout, 1);
@@ -249,6 +253,12 @@ START_TEST(main_section_errors)
 		  FAKE ":2: key 'cache_size': expected a size like 512M or 2G");
 	parse_err("[bucketfs]\n\nlog_level = verbose\n",
 		  FAKE ":3: key 'log_level': expected error, warn, info or debug");
+	parse_err("[bucketfs]\npresign_expires = 0\n",
+		  FAKE ":2: key 'presign_expires': expected seconds from 1 to 604800");
+	parse_err("[bucketfs]\n\npresign_expires = 604801\n",
+		  FAKE ":3: key 'presign_expires': expected seconds from 1 to 604800");
+	parse_err("[bucketfs]\npresign_expires = 1h\n",
+		  FAKE ":2: key 'presign_expires': expected seconds from 1 to 604800");
 	parse_err("[bucketfs]\nupload_timeout = 0\n",
 		  FAKE ":2: key 'upload_timeout': expected seconds from 1 to 86400");
 	parse_err("[bucketfs]\nupload_timeout = 86401\n",
