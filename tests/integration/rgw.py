@@ -151,7 +151,10 @@ class Rgw:
         self._run(["radosgw-admin", "-c", self.conf, "user", "create",
                    "--uid", USER_ID, "--display-name", "bucketfs tests",
                    "--access-key", self.access_key,
-                   "--secret-key", self.secret_key], deadline)
+                   "--secret-key", self.secret_key,
+                   # a whole suite makes a fresh bucket per test: well over
+                   # RGW's default limit of 1,000 per user on a shared cluster
+                   "--max-buckets", "100000"], deadline)
 
     def _write_conf(self, fsid):
         r = self.root
