@@ -112,7 +112,7 @@ static int perm_id(const char *s, int group, uint32_t *id, char *reason,
 	}
 	if (perm_number(s, id))
 		return 0;
-	if (!perm_name_ok(s)) {
+	if (strspn(s, "0123456789") == strlen(s) || !perm_name_ok(s)) {
 		set_reason(reason, rlen, "expected a %s name or number", what);
 		return BFS_ERR_INVAL;
 	}
