@@ -31,7 +31,7 @@ const char *bfs_provider_kind_name(int kind);
  * Where `ls -l` takes the attributes of objects that carry no
  * x-amz-meta-mode (written by other tools): HEAD each one (right modes,
  * symlinks, owners in the first listing) or take them from the listing
- * alone (regular file 0644, the mount's owner, LastModified; one
+ * alone (regular file, the bucket's file_mode and owner, LastModified; one
  * ListObjectsV2 per 1,000 entries, HEADs only on open, readlink and stat).
  */
 enum bfs_list_meta {
