@@ -159,8 +159,10 @@ static const struct ctl_cmd commands[] = {
 	{ "import", "NAME", "index the objects already in a bucket",
 	  "Lists the remote bucket (under its prefix) recursively and adds or\n"
 	  "updates one index row per object: size, etag, mtime, content type\n"
-	  "(from the extension) and mode (from the object's metadata, else\n"
-	  "0100644).  Progress goes to stderr when it is a terminal.\n",
+	  "(from the extension), mode, uid and gid (from the object's s3fs\n"
+	  "metadata; without it mode 0100000 and no uid/gid: the mount shows\n"
+	  "the bucket's file_mode, owner and group).  Progress goes to stderr\n"
+	  "when it is a terminal.\n",
 	  no_opts, 1, 1, 0, CTL_CTX_FULL, ctl_cmd_import },
 	{ "presign", "NAME/KEY [--expires SECONDS]", "a presigned GET URL (s3, r2)",
 	  "KEY is the path inside the bucket (the bucket's prefix is put in\n"

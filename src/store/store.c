@@ -1711,6 +1711,8 @@ static int file_from_row(sqlite3_stmt *st, struct bfs_file_row *r)
 	r->mode = (uint32_t)sqlite3_column_int64(st, 5);
 	r->uid = (uint32_t)sqlite3_column_int64(st, 6);
 	r->gid = (uint32_t)sqlite3_column_int64(st, 7);
+	r->no_uid = sqlite3_column_type(st, 6) == SQLITE_NULL;
+	r->no_gid = sqlite3_column_type(st, 7) == SQLITE_NULL;
 	r->mtime = sqlite3_column_int64(st, 8);
 	r->created_at = sqlite3_column_int64(st, 9);
 	r->updated_at = sqlite3_column_int64(st, 10);
@@ -1751,8 +1753,14 @@ static int file_put_locked(struct bfs_store *s, const struct bfs_file_row *row)
 	bind_str(&rc, st, 4, row->etag);
 	bind_str(&rc, st, 5, row->content_type);
 	bind_i64(&rc, st, 6, row->mode);
-	bind_i64(&rc, st, 7, row->uid);
-	bind_i64(&rc, st, 8, row->gid);
+	if (row->no_uid)
+		bind_str(&rc, st, 7, NULL);
+	else
+		bind_i64(&rc, st, 7, row->uid);
+	if (row->no_gid)
+		bind_str(&rc, st, 8, NULL);
+	else
+		bind_i64(&rc, st, 8, row->gid);
 	bind_i64(&rc, st, 9, row->mtime);
 	bind_i64(&rc, st, 10, row->created_at);
 	bind_i64(&rc, st, 11, row->updated_at);

@@ -411,6 +411,40 @@ def test_objects_without_metadata(users, shared, prov):
     assert owner_mode(m.path("b1", "root.txt")) == (0, 0, 0o600)
 
 
+@pytest.mark.parametrize("prov", ["local", "s3"])
+def test_imported_objects_show_bucket_owner(users, shared, prov):
+    """bucketctl import of objects without metadata records no owner and
+    no permission bits: listings (which take attributes from the index)
+    show the bucket's, also after they change."""
+    u = users.user
+    b = shared.bucket(prov, owner=u.name, file_mode="0640")
+    b.put("old/a.txt", b"migrated\n")
+    m = shared.mount([b], start=False)
+    m.ctl("import", "b1")
+    row = [r for r in json.loads(m.ctl("files", "--json").stdout)
+           if r["key"] == "old/a.txt"][0]
+    assert row["uid"] is None and row["gid"] is None, row
+    assert row["mode"] == stat.S_IFREG, row
+    m.start()
+    f = m.path("b1", "old", "a.txt")
+    out = subprocess.run(["ls", "-ln", m.path("b1", "old")],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1].startswith("-rw-r----- 1 %d %d "
+                                           % (u.uid, os.getegid())), out
+    assert owner_mode(f) == (u.uid, os.getegid(), 0o640)
+    m.ctl("bucket", "list")        # the config sync: nothing changes
+    m.unmount()
+    with open(m.cfg) as fh:
+        text = fh.read()
+    with open(m.cfg, "w") as fh:
+        fh.write(text.replace("owner = %s\n" % u.name, "owner = nobody\n"))
+    m.start()
+    out = subprocess.run(["ls", "-ln", m.path("b1", "old")],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1].startswith("-rw-r----- 1 %d "
+                                           % users.nobody.uid), out
+
+
 def test_bucketctl_owner_group_mode(users, shared):
     u = users.user
     seed = shared.bucket("local", "seed")
