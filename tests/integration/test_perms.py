@@ -25,6 +25,7 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import sqlite3
 import stat
 import subprocess
@@ -314,6 +315,39 @@ def test_control_files_owner_and_modes(users, shared):
                          text=True, check=True).stdout
     line = [x for x in out.splitlines() if x.endswith(" .assignments")][0]
     assert line.startswith("-rw-rw-r--") and (" %d " % g) in line, line
+
+
+def test_admin_group_follows_sighup(users, shared):
+    b = shared.bucket("local", default="general")
+    m = shared.mount([b])
+    me = (os.geteuid(), os.getegid())
+    assert owner_mode(m.path(".defaults")) == me + (0o644,)
+    assert users.user.op("open(%r, 'w').write('chat = b1\\n')"
+                         % m.path(".defaults")) == "EACCES"
+    with open(m.cfg) as f:
+        text = f.read()
+    with open(m.cfg, "w") as f:
+        f.write(text.replace("[bucketfs]\n", "[bucketfs]\nadmin_group = %s\n"
+                             % users.admin_group, 1))
+    os.kill(m.proc.pid, signal.SIGHUP)
+    want = (me[0], users.admin_gid, 0o664)
+    assert wait_for(lambda: owner_mode(m.path(".defaults")) == want), \
+        owner_mode(m.path(".defaults"))
+    assert owner_mode(m.path(".assignments")) == want
+    assert users.user.op("open(%r, 'w').write('chat = b1\\n')"
+                         % m.path(".defaults")) == "OK"
+    assert "chat = b1" in read(m.path(".defaults")).decode()
+
+
+def test_single_bucket_mode_root_is_the_bucket_folder(users, shared):
+    u = users.user
+    b = shared.bucket("local", owner=u.name, mode="0700")
+    m = shared.mount([b], single="b1", options=("allow_other",))
+    assert owner_mode(m.mnt) == (u.uid, os.getegid(), 0o700)
+    helpers.expect_errno(errno.EPERM, os.chmod, m.mnt, 0o755)
+    assert u.op("open(%r, 'w').write('x')" % m.path("u.txt")) == "OK"
+    assert b.read("u.txt") == b"x"
+    assert users.nobody.op("os.listdir(%r)" % m.mnt) == "EACCES"
 
 
 @pytest.mark.parametrize("prov", ["local", "s3"])
