@@ -17,7 +17,10 @@
  *
  * Lock order (write it once): reload_mu -> mu.  The store's own mutex is
  * only taken inside store calls, never while mu is held.  rbucket fields
- * are immutable once published except refs and last_err (atomics).
+ * are immutable once published except refs and last_err (atomics).  The
+ * changed-bucket hook (the FUSE layer's cache drop, which takes its cache
+ * locks) runs after the swap with reload_mu held and mu not: cache locks
+ * come after reload_mu and are never held while a reload is asked for.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -254,10 +257,9 @@ static void notify_changed(struct bfs_registry *r, struct bfs_rbucket **old,
 			   size_t oldn, struct bfs_rbucket **nb, size_t n)
 {
 	size_t i, j = 0;
-	int c;
 
 	for (i = 0; i < oldn; i++) {
-		while (j < n && (c = strcmp(nb[j]->name, old[i]->name)) < 0)
+		while (j < n && strcmp(nb[j]->name, old[i]->name) < 0)
 			j++;
 		if (j < n && nb[j] == old[i])
 			continue;
