@@ -128,6 +128,7 @@ def shared(request):
     base = tempfile.mkdtemp(prefix="bfs-perms-", dir="/tmp")
     os.chmod(base, 0o755)
     made = []
+    remotes = []
 
     class S:
         pass
@@ -136,7 +137,10 @@ def shared(request):
 
     def bucket(prov, name="b1", **kw):
         server = request.getfixturevalue("rgw") if prov != "local" else None
-        return conftest.Backend(prov, name, base, rgw=server, **kw)
+        b = conftest.Backend(prov, name, base, rgw=server, **kw)
+        if b.remote:
+            remotes.append(b)
+        return b
 
     def mount(backends, options=("allow_other",), init=True, start=True,
               **kw):
@@ -161,6 +165,11 @@ def shared(request):
             except conftest.MountError as e:
                 problems.append(str(e))
         shutil.rmtree(base, ignore_errors=True)
+        for b in remotes:        # the shared server has a bucket limit
+            try:
+                b.client.delete_bucket(b.remote)
+            except Exception as e:      # noqa: BLE001 - best effort
+                print("cannot delete bucket %s: %s" % (b.remote, e))
         if problems:
             pytest.fail("\n\n".join(problems), pytrace=False)
 
