@@ -31,7 +31,7 @@ const char *bfs_provider_kind_name(int kind);
  * Where `ls -l` takes the attributes of objects that carry no
  * x-amz-meta-mode (written by other tools): HEAD each one (right modes,
  * symlinks, owners in the first listing) or take them from the listing
- * alone (regular file 0644, the mount's owner, LastModified; one
+ * alone (regular file, the bucket's file_mode and owner, LastModified; one
  * ListObjectsV2 per 1,000 entries, HEADs only on open, readlink and stat).
  */
 enum bfs_list_meta {
@@ -67,7 +67,26 @@ struct bfs_bucket_conf {
 	int has_multipart_max_age;   /* set in the bucket's config section */
 	int64_t multipart_max_age;   /* seconds; 0 disables (config only,
 				      * not stored in the database) */
+	/* Who may use the bucket (INTERFACE.md "Who may do what"): the
+	 * bucket folder's owner and group as given (a name or a number,
+	 * bfs_perm.h; NULL: the mounting user / its group) and mode, and
+	 * the modes of objects and folders without s3fs metadata. */
+	char *owner;
+	char *group;
+	int has_mode, has_file_mode, has_dir_mode;
+	uint32_t mode;           /* bucket folder; default 0755 */
+	uint32_t file_mode;      /* default 0644 */
+	uint32_t dir_mode;       /* default 0755 */
 };
+
+/* 1 when a and b have the same owner, group and modes. */
+int bfs_bucket_perms_same(const struct bfs_bucket_conf *a,
+			  const struct bfs_bucket_conf *b);
+
+/* The modes a bucket without those settings has. */
+#define BFS_BUCKET_MODE_DEFAULT 0755u
+#define BFS_FILE_MODE_DEFAULT 0644u
+#define BFS_DIR_MODE_DEFAULT 0755u
 
 struct bfs_config {
 	char *file;              /* absolute path of the config file */
@@ -84,6 +103,9 @@ struct bfs_config {
 	int list_metadata;       /* enum bfs_list_meta; default HEAD */
 	long presign_expires;    /* seconds a user.bucketfs.url is valid;
 				  * default 3600, 1..604800 (SigV4's max) */
+	char *admin_group;       /* group of .defaults/.assignments (as given,
+				  * checked to exist); NULL: none */
+	uint32_t admin_gid;      /* its gid when admin_group is set */
 	struct bfs_bucket_conf *buckets;
 	size_t nbuckets;
 };

@@ -35,6 +35,13 @@ struct bfs_rbucket {
 	struct bfs_provider *prov;   /* NULL when the provider failed to open */
 	char open_err[256];      /* why prov is NULL */
 	struct bfs_bucket_conf conf; /* the settings it was opened with */
+	/* conf's owner, group and modes resolved when it was opened: the
+	 * bucket folder (uid, gid, mode) and objects and folders without
+	 * s3fs metadata (uid, gid, file_mode, dir_mode).  Unset settings and
+	 * names this host does not know (logged) give the mounting user
+	 * (the daemon's euid and egid), 0755, 0644, 0755. */
+	uint32_t uid, gid;
+	uint32_t mode, file_mode, dir_mode;
 	_Atomic int refs;
 	_Atomic int last_err;    /* 0 or the last BFS_ERR_* of a remote op */
 };
@@ -54,6 +61,17 @@ int bfs_registry_new(struct bfs_store *s, const unsigned char *key,
 /* Stops the poll thread and drops every bucket (waits for nothing: callers
  * must have released their references). */
 void bfs_registry_free(struct bfs_registry *r);
+
+/*
+ * Called by a reload for every bucket whose settings changed or that went
+ * away (by name), after the new set serves, so caches holding attributes
+ * made from the old settings can drop them.  Runs on the reloading thread
+ * with no registry lock held except the reload serialization.  Set it
+ * before bfs_registry_start (NULL: none).
+ */
+typedef void (*bfs_registry_changed_fn)(const char *bucket);
+void bfs_registry_set_changed_fn(struct bfs_registry *r,
+				 bfs_registry_changed_fn fn);
 
 /* Re-reads the bucket list now; on failure the old set keeps serving. */
 int bfs_registry_reload(struct bfs_registry *r, char *err, size_t errlen);

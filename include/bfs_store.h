@@ -117,6 +117,9 @@ struct bfs_file_row {
 	char *etag;
 	char *content_type;
 	uint32_t mode, uid, gid;
+	int no_uid, no_gid;      /* uid / gid unknown (an imported object
+				  * without s3fs metadata): stored as NULL, so
+				  * the mount shows the bucket's owner */
 	int64_t mtime;           /* seconds */
 	int64_t created_at, updated_at; /* unix seconds (stored as text) */
 };

@@ -58,11 +58,17 @@ static const struct {
 	[OPT_BUCKET] = { "bucket", CTL_OPT_ARG, "NAME", "only this bucket" },
 	[OPT_CONTEXT] = { "context", CTL_OPT_ARG, "chat/ID|form/ID", "the files of one chat group or form" },
 	[OPT_EXPIRES] = { "expires", CTL_OPT_ARG, "SECONDS", "validity, 1..604800 (default 3600)" },
+	[OPT_OWNER] = { "owner", CTL_OPT_ARG, "USER", "owner of the bucket folder and of objects without metadata (name or uid; default: the mounting user)" },
+	[OPT_GROUP] = { "group", CTL_OPT_ARG, "GROUP", "their group (name or gid; default: the mounting user's)" },
+	[OPT_MODE] = { "mode", CTL_OPT_ARG, "OCTAL", "mode of the bucket folder (default 0755)" },
+	[OPT_FILE_MODE] = { "file-mode", CTL_OPT_ARG, "OCTAL", "mode of objects without metadata (default 0644)" },
+	[OPT_DIR_MODE] = { "dir-mode", CTL_OPT_ARG, "OCTAL", "mode of folders without metadata (default 0755)" },
 };
 
 #define SETTINGS_OPTS OPT_DESCRIPTION, OPT_BUCKET_NAME, OPT_PREFIX, \
 	OPT_REGION, OPT_ENDPOINT, OPT_ACCOUNT_ID, OPT_PATH_STYLE, OPT_PATH, \
-	OPT_ACCESS_KEY_ID, OPT_SECRET_STDIN, OPT_SECRET_FILE, OPT_READ_ONLY
+	OPT_ACCESS_KEY_ID, OPT_SECRET_STDIN, OPT_SECRET_FILE, OPT_READ_ONLY, \
+	OPT_OWNER, OPT_GROUP, OPT_MODE, OPT_FILE_MODE, OPT_DIR_MODE
 
 static const enum ctl_opt_id no_opts[] = { OPT_COUNT };
 static const enum ctl_opt_id add_opts[] = { OPT_PROVIDER, SETTINGS_OPTS, OPT_COUNT };
@@ -75,7 +81,12 @@ static const char help_settings[] =
 	"--secret-access-key-stdin (one line; a trailing newline is stripped)\n"
 	"or --secret-access-key-file F (F must not be readable by others).\n"
 	"Secrets are stored encrypted under the master key (see `init`).\n"
-	"A local bucket's --path must be an existing folder.\n";
+	"A local bucket's --path must be an existing folder.\n"
+	"--owner, --group and --mode set the bucket folder's owner, group and\n"
+	"mode (the kernel checks every access against them); objects and\n"
+	"folders without s3fs metadata show that owner and group with\n"
+	"--file-mode and --dir-mode.  Users and groups must exist; modes are\n"
+	"octal.  On update an empty value goes back to the default.\n";
 
 static const char help_files[] =
 	"Lists the file index (not the remote bucket): BUCKET KEY SIZE MODE\n"
@@ -148,8 +159,10 @@ static const struct ctl_cmd commands[] = {
 	{ "import", "NAME", "index the objects already in a bucket",
 	  "Lists the remote bucket (under its prefix) recursively and adds or\n"
 	  "updates one index row per object: size, etag, mtime, content type\n"
-	  "(from the extension) and mode (from the object's metadata, else\n"
-	  "0100644).  Progress goes to stderr when it is a terminal.\n",
+	  "(from the extension), mode, uid and gid (from the object's s3fs\n"
+	  "metadata; without it mode 0100000 and no uid/gid: the mount shows\n"
+	  "the bucket's file_mode, owner and group).  Progress goes to stderr\n"
+	  "when it is a terminal.\n",
 	  no_opts, 1, 1, 0, CTL_CTX_FULL, ctl_cmd_import },
 	{ "presign", "NAME/KEY [--expires SECONDS]", "a presigned GET URL (s3, r2)",
 	  "KEY is the path inside the bucket (the bucket's prefix is put in\n"

@@ -29,6 +29,7 @@
 
 #include "bfs_error.h"
 #include "bfs_key.h"
+#include "bfs_perm.h"
 #include "bfs_provider.h"
 #include "ctl.h"
 
@@ -187,6 +188,51 @@ static const char *or_dash(const char *s)
 	return s && s[0] ? s : "-";
 }
 
+/* "0750", or the default with " (default)" (buf: 16 bytes). */
+static const char *mode_str(int has, uint32_t mode, uint32_t def, char *buf,
+			    size_t len)
+{
+	snprintf(buf, len, "%04o%s", (unsigned)(has ? mode : def),
+		 has ? "" : " (default)");
+	return buf;
+}
+
+static void print_perms(const struct bfs_bucket_conf *b)
+{
+	char m[24];
+
+	printf("owner: %s\n", b->owner ? b->owner : "(mounting user)");
+	printf("group: %s\n", b->group ? b->group : "(mounting user's group)");
+	printf("mode: %s\n", mode_str(b->has_mode, b->mode,
+				      BFS_BUCKET_MODE_DEFAULT, m, sizeof(m)));
+	printf("file_mode: %s\n", mode_str(b->has_file_mode, b->file_mode,
+					   BFS_FILE_MODE_DEFAULT, m, sizeof(m)));
+	printf("dir_mode: %s\n", mode_str(b->has_dir_mode, b->dir_mode,
+					  BFS_DIR_MODE_DEFAULT, m, sizeof(m)));
+}
+
+/* The same as JSON members: owner/group null when unset, modes always
+ * (the default when unset). */
+static int json_perms(struct bfs_buf *o, const struct bfs_bucket_conf *b)
+{
+	int r;
+
+	if ((r = bfs_buf_adds(o, ", \"owner\": ")) != 0 ||
+	    (r = b->owner ? ctl_json_str(o, b->owner)
+			  : bfs_buf_adds(o, "null")) != 0 ||
+	    (r = bfs_buf_adds(o, ", \"group\": ")) != 0 ||
+	    (r = b->group ? ctl_json_str(o, b->group)
+			  : bfs_buf_adds(o, "null")) != 0)
+		return r;
+	return bfs_buf_addf(o, ", \"mode\": \"%04o\", \"file_mode\": \"%04o\","
+			    " \"dir_mode\": \"%04o\"",
+			    (unsigned)(b->has_mode ? b->mode : BFS_BUCKET_MODE_DEFAULT),
+			    (unsigned)(b->has_file_mode ? b->file_mode :
+				       BFS_FILE_MODE_DEFAULT),
+			    (unsigned)(b->has_dir_mode ? b->dir_mode :
+				       BFS_DIR_MODE_DEFAULT));
+}
+
 int ctl_cmd_bucket_show(struct ctl_ctx *c, const struct ctl_args *a)
 {
 	struct bfs_bucket_conf b;
@@ -224,6 +270,7 @@ int ctl_cmd_bucket_show(struct ctl_ctx *c, const struct ctl_args *a)
 		printf("session_token: %s\n",
 		       b.has_session_token ? "(set)" : "(not set)");
 		printf("defaults: %s\n", defs);
+		print_perms(&b);
 		printf("managed_by: %s\n", managed_str(&b));
 		printf("files: %" PRIu64 "\n", files);
 		printf("bytes: %" PRIu64 "\n", bytes);
@@ -248,6 +295,7 @@ int ctl_cmd_bucket_show(struct ctl_ctx *c, const struct ctl_args *a)
 
 		JADD(json_str_fields(&o, kv, sizeof(kv) / sizeof(kv[0])));
 	}
+	JADD(json_perms(&o, &b));
 	JADD(bfs_buf_addf(&o, ", \"secret_access_key\": %s, \"session_token\": %s,"
 			      " \"path_style\": %s, \"read_only\": %s,"
 			      " \"is_default\": %s, \"is_default_chat\": %s,"
@@ -439,6 +487,52 @@ static void drop_foreign_settings(struct bfs_bucket_conf *b,
 }
 
 /*
+ * --owner, --group, --mode, --file-mode, --dir-mode into b; an empty
+ * value clears the setting (the default applies).  Users and groups are
+ * checked by validate() (bfs_bucket_conf_validate looks them up).
+ */
+static int apply_perms(struct ctl_ctx *c, const struct ctl_args *a,
+		       struct bfs_bucket_conf *b)
+{
+	static const struct {
+		int opt;
+		uint32_t max;
+	} modes[] = {
+		{ OPT_MODE, BFS_PERM_DIR_MODE_MAX },
+		{ OPT_FILE_MODE, BFS_PERM_FILE_MODE_MAX },
+		{ OPT_DIR_MODE, BFS_PERM_DIR_MODE_MAX },
+	};
+	const struct ctl_optval *o = a->opt;
+	int *has[3] = { &b->has_mode, &b->has_file_mode, &b->has_dir_mode };
+	uint32_t *val[3] = { &b->mode, &b->file_mode, &b->dir_mode };
+	char reason[128];
+	size_t i;
+
+	if (o[OPT_OWNER].set && set_str(&b->owner, o[OPT_OWNER].arg, 1))
+		return CTL_EXIT_FAIL;
+	if (o[OPT_GROUP].set && set_str(&b->group, o[OPT_GROUP].arg, 1))
+		return CTL_EXIT_FAIL;
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		const char *v = o[modes[i].opt].arg;
+
+		if (!o[modes[i].opt].set)
+			continue;
+		*has[i] = 0;
+		*val[i] = 0;
+		if (!v[0])
+			continue;
+		if (bfs_perm_mode(v, modes[i].max, val[i], reason,
+				  sizeof(reason)) != 0)
+			return ctl_usage(c->cmd, "--%s: %s",
+					 modes[i].opt == OPT_MODE ? "mode" :
+					 modes[i].opt == OPT_FILE_MODE ?
+					 "file-mode" : "dir-mode", reason);
+		*has[i] = 1;
+	}
+	return 0;
+}
+
+/*
  * Applies the options in a to b (update: empty values clear optional
  * settings).  Returns 0, CTL_EXIT_FAIL or CTL_EXIT_USAGE (printed).
  */
@@ -448,7 +542,7 @@ static int apply_settings(struct ctl_ctx *c, const struct ctl_args *a,
 	const struct ctl_optval *o = a->opt;
 	char real[PATH_MAX];
 	struct stat sb;
-	int kind;
+	int kind, r;
 
 	if (o[OPT_SECRET_STDIN].set && o[OPT_SECRET_FILE].set)
 		return ctl_usage(c->cmd, "give --secret-access-key-stdin or "
@@ -530,6 +624,8 @@ static int apply_settings(struct ctl_ctx *c, const struct ctl_args *a,
 		b->secret_access_key = sec;
 		b->has_secret = 1;
 	}
+	if ((r = apply_perms(c, a, b)) != 0)
+		return r;
 	if (!b->prefix && !(b->prefix = strdup("")))
 		return ctl_fail("%s", bfs_strerror(BFS_ERR_NOMEM));
 	if (!b->region && b->provider != BFS_PROV_LOCAL &&

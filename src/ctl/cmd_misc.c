@@ -361,11 +361,15 @@ static int files_row_cb(void *arg, const struct bfs_file_row *f)
 		JADD(ctl_json_str(&w->o, f->etag));
 		JADD(bfs_buf_adds(&w->o, ", \"content_type\": "));
 		JADD(ctl_json_str(&w->o, f->content_type));
-		JADD(bfs_buf_addf(&w->o, ", \"mode\": %" PRIu32 ", \"uid\": %" PRIu32
-				  ", \"gid\": %" PRIu32 ", \"mtime\": %" PRId64
+		JADD(bfs_buf_addf(&w->o, ", \"mode\": %" PRIu32, f->mode));
+		/* null: unknown, the mount shows the bucket's owner */
+		JADD(f->no_uid ? bfs_buf_adds(&w->o, ", \"uid\": null")
+			       : bfs_buf_addf(&w->o, ", \"uid\": %" PRIu32, f->uid));
+		JADD(f->no_gid ? bfs_buf_adds(&w->o, ", \"gid\": null")
+			       : bfs_buf_addf(&w->o, ", \"gid\": %" PRIu32, f->gid));
+		JADD(bfs_buf_addf(&w->o, ", \"mtime\": %" PRId64
 				  ", \"created_at\": %" PRId64 ", \"updated_at\": %"
-				  PRId64 "}", f->mode, f->uid, f->gid, f->mtime,
-				  f->created_at, f->updated_at));
+				  PRId64 "}", f->mtime, f->created_at, f->updated_at));
 		if (r == 0)
 			fwrite(bfs_buf_str(&w->o), 1, w->o.len, stdout);
 		bfs_buf_reset(&w->o);
@@ -558,9 +562,14 @@ static int import_cb(void *arg, const char *name, int is_dir,
 	row.size = m->size;
 	row.etag = etag[0] ? etag : NULL;
 	row.content_type = ctype;
-	row.mode = m->has_mode && m->mode ? m->mode : (S_IFREG | 0644);
+	/* Without s3fs metadata: a regular file without permission bits and
+	 * no owner, so the mount shows the bucket's file_mode, owner and
+	 * group (also after they change). */
+	row.mode = m->has_mode && (m->mode & 07777) ? m->mode : S_IFREG;
 	row.uid = m->has_uid ? m->uid : 0;
 	row.gid = m->has_gid ? m->gid : 0;
+	row.no_uid = !m->has_uid;
+	row.no_gid = !m->has_gid;
 	row.mtime = m->mtime;
 	row.created_at = row.updated_at = (int64_t)time(NULL);
 	if ((r = bfs_store_file_put(w->c->store, &row)) != 0) {

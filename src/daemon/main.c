@@ -220,6 +220,12 @@ static void set_log_level(const struct bfs_config *cfg)
 	bfs_log_set_level(level);
 }
 
+/* The gid owning the writable control files, -1 without admin_group. */
+static int64_t admin_gid_of(const struct bfs_config *cfg)
+{
+	return cfg->admin_group ? (int64_t)cfg->admin_gid : -1;
+}
+
 /* SIGHUP, run on the registry thread: reload the config file. */
 static void reload_config(void *arg)
 {
@@ -247,6 +253,7 @@ static void reload_config(void *arg)
 	set_log_level(nc);
 	atomic_store(&bfs_fs.list_metadata, nc->list_metadata);
 	atomic_store(&bfs_fs.presign_expires, nc->presign_expires);
+	atomic_store(&bfs_fs.admin_gid, admin_gid_of(nc));
 	if (have_key)
 		bfs_registry_set_key(g.reg, key);
 	if (bfs_registry_reload(g.reg, err, sizeof(err)) != 0)
@@ -371,16 +378,25 @@ int main(int argc, char **argv)
 	}
 	bfs_fs.reg = g.reg;
 	bfs_fs.staging_dir = staging;
-	bfs_fs.uid = getuid();
-	bfs_fs.gid = getgid();
+	/* the mounting user: owner of the root, the control files and (by
+	 * default) every bucket folder */
+	bfs_fs.uid = geteuid();
+	bfs_fs.gid = getegid();
+	atomic_store(&bfs_fs.admin_gid, admin_gid_of(g.cfg));
+	bfs_registry_set_changed_fn(g.reg, bfs_attr_drop_bucket);
 	bfs_fs.upload_timeout = g.cfg->upload_timeout;
 	atomic_store(&bfs_fs.list_metadata, g.cfg->list_metadata);
 	atomic_store(&bfs_fs.presign_expires, g.cfg->presign_expires);
 	bfs_mp_set_max_age(g.cfg);
 	bfs_fs.cache_size = g.cfg->cache_size;
 
+	/* The kernel checks every access against the modes and owners
+	 * (INTERFACE.md "Who may do what"), whatever options the caller
+	 * gave: with allow_other and without it, every user could read and
+	 * write everything, the control files included. */
 	if (fuse_opt_add_arg(&args, "-osubtype=bucketfs") != 0 ||
-	    fuse_opt_add_arg(&args, "-ofsname=bucketfs") != 0) {
+	    fuse_opt_add_arg(&args, "-ofsname=bucketfs") != 0 ||
+	    fuse_opt_add_arg(&args, "-odefault_permissions") != 0) {
 		fprintf(stderr, "bucketfs: out of memory\n");
 		goto out;
 	}

@@ -809,7 +809,8 @@ nomem:
 	return 1;
 }
 
-static void dent_to_stat(const struct dent *d, struct stat *st)
+static void dent_to_stat(const struct bfs_rbucket *b, const struct dent *d,
+			 struct stat *st)
 {
 	struct bfs_meta m;
 
@@ -823,7 +824,7 @@ static void dent_to_stat(const struct dent *d, struct stat *st)
 	m.has_mode = d->has_mode;
 	m.has_uid = d->has_uid;
 	m.has_gid = d->has_gid;
-	bfs_fs_meta_to_stat(&m, d->is_dir, st);
+	bfs_fs_meta_to_stat(b, &m, d->is_dir, st);
 	if (!d->has_meta)
 		st->st_mtim = st->st_ctim = st->st_atim = attr_start;
 }
@@ -859,7 +860,7 @@ static void head_one(struct head_job *j, size_t i, char *key)
 			atomic_store(&j->err, r);
 		return;      /* stays a placeholder: lookup decides */
 	}
-	bfs_fs_meta_to_stat(&m, 0, &st);
+	bfs_fs_meta_to_stat(j->b, &m, 0, &st);
 	bfs_attr_put_meta(j->b->name, key, &st, m.etag);
 	/* Written by this thread only (index i is its own). */
 	d->record = m.etag[0] && !strcmp(m.etag, j->s->names + d->etag) &&
@@ -992,7 +993,7 @@ static int known_row(void *arg, const struct bfs_meta_rec *r)
 	m.has_mode = 1;
 	m.has_uid = d->has_uid;
 	m.has_gid = d->has_gid;
-	bfs_fs_meta_to_stat(&m, 0, &st);
+	bfs_fs_meta_to_stat(k->b, &m, 0, &st);
 	bfs_attr_put_meta(k->b->name, r->key, &st, r->etag);
 	return 0;
 }
@@ -1146,7 +1147,7 @@ int bfs_dir_list(struct bfs_rbucket *b, const char *prefix, bfs_dir_fn fn,
 				break;
 			memcpy(k, prefix, pl);
 			strcpy(k + pl, name);
-			dent_to_stat(&s->e[i], &st);
+			dent_to_stat(b, &s->e[i], &st);
 			bfs_attr_put(b->name, k, &st);
 			free(k);
 		}
@@ -1161,7 +1162,7 @@ walk:
 		const char *name = s->names + d->name;
 		int plus = d->plus;
 
-		dent_to_stat(d, &st);
+		dent_to_stat(b, d, &st);
 		/* listing mode: a file the listing gave no mode for shows
 		 * what a HEAD learned (open, stat after the kernel's
 		 * timeout), else the listing's defaults, never a HEAD here */

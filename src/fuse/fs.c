@@ -92,7 +92,28 @@ static void fill_dir(struct stat *st, uint32_t perm)
 	st->st_mtim = st->st_ctim = st->st_atim = fs_start_time;
 }
 
-void bfs_fs_meta_to_stat(const struct bfs_meta *m, int dir, struct stat *st)
+/* A folder of bucket b that has no marker with metadata (implied by a
+ * prefix): the bucket's owner, group and dir_mode. */
+static void fill_implied_dir(const struct bfs_rbucket *b, struct stat *st)
+{
+	fill_dir(st, b ? b->dir_mode : BFS_DIR_MODE_DEFAULT);
+	if (b) {
+		st->st_uid = b->uid;
+		st->st_gid = b->gid;
+	}
+}
+
+void bfs_fs_bucket_dir_stat(const struct bfs_rbucket *b, struct stat *st)
+{
+	fill_dir(st, b ? b->mode : BFS_BUCKET_MODE_DEFAULT);
+	if (b) {
+		st->st_uid = b->uid;
+		st->st_gid = b->gid;
+	}
+}
+
+void bfs_fs_meta_to_stat(const struct bfs_rbucket *b, const struct bfs_meta *m,
+			 int dir, struct stat *st)
 {
 	uint32_t type = m->mode & S_IFMT, perm;
 
@@ -103,12 +124,16 @@ void bfs_fs_meta_to_stat(const struct bfs_meta *m, int dir, struct stat *st)
 		type = S_IFREG;
 	if (m->has_mode && (m->mode & 07777))
 		perm = m->mode & 07777;
+	else if (type == S_IFLNK)
+		perm = 0777;
+	else if (type == S_IFDIR)
+		perm = b ? b->dir_mode : BFS_DIR_MODE_DEFAULT;
 	else
-		perm = type == S_IFDIR ? 0755 : type == S_IFLNK ? 0777 : 0644;
+		perm = b ? b->file_mode : BFS_FILE_MODE_DEFAULT;
 	st->st_mode = type | perm;
 	st->st_nlink = type == S_IFDIR ? 2 : 1;
-	st->st_uid = m->has_uid ? m->uid : bfs_fs.uid;
-	st->st_gid = m->has_gid ? m->gid : bfs_fs.gid;
+	st->st_uid = m->has_uid ? m->uid : b ? b->uid : bfs_fs.uid;
+	st->st_gid = m->has_gid ? m->gid : b ? b->gid : bfs_fs.gid;
 	st->st_size = type == S_IFDIR ? 4096 : (off_t)m->size;
 	st->st_blksize = type == S_IFDIR ? 4096 : BFS_FS_IO_SIZE;
 	st->st_blocks = (blkcnt_t)(((uint64_t)st->st_size + 511) / 512);
@@ -176,7 +201,7 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 	memset(&m, 0, sizeof(m));
 	r = p->ops->head(p->st, key, &m);
 	if (r == 0) {
-		bfs_fs_meta_to_stat(&m, 0, st);
+		bfs_fs_meta_to_stat(b, &m, 0, st);
 		goto found;
 	}
 	if (r != BFS_ERR_NOTFOUND)
@@ -195,7 +220,7 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 	memset(&m, 0, sizeof(m));
 	r = p->ops->head(p->st, dkey, &m);
 	if (r == 0) {
-		bfs_fs_meta_to_stat(&m, 1, st);
+		bfs_fs_meta_to_stat(b, &m, 1, st);
 		goto found;
 	}
 	if (r != BFS_ERR_NOTFOUND)
@@ -206,7 +231,7 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 		r = BFS_ERR_NOTFOUND;
 		goto out;
 	}
-	fill_dir(st, 0755);
+	fill_implied_dir(b, st);
 found:
 	/* with the etag the open of a file pins (pin_read_version) */
 	bfs_attr_put_meta(b->name, key, st, m.etag[0] ? m.etag : NULL);
@@ -222,15 +247,23 @@ out:
 static int ctl_stat(int kind, struct stat *st)
 {
 	struct bfs_buf b;
+	int64_t admin_gid;
 	int r;
 
 	bfs_buf_init(&b, BFS_CTL_RENDER_MAX);
 	r = bfs_ctl_render(bfs_fs.reg, kind, &b);
 	memset(st, 0, sizeof(*st));
-	st->st_mode = S_IFREG | (bfs_ctl_writable(kind) ? 0644 : 0444);
+	admin_gid = atomic_load(&bfs_fs.admin_gid);
+	/* INTERFACE.md "Who may do what": the mounting user's; the routing
+	 * files also writable by admin_group when one is set */
+	if (!bfs_ctl_writable(kind))
+		st->st_mode = S_IFREG | 0444;
+	else
+		st->st_mode = S_IFREG | (admin_gid >= 0 ? 0664 : 0644);
 	st->st_nlink = 1;
 	st->st_uid = bfs_fs.uid;
-	st->st_gid = bfs_fs.gid;
+	st->st_gid = bfs_ctl_writable(kind) && admin_gid >= 0 ?
+		     (gid_t)admin_gid : bfs_fs.gid;
 	st->st_size = r == 0 ? (off_t)b.len : 0;
 	st->st_blksize = 4096;
 	st->st_blocks = (blkcnt_t)((b.len + 511) / 512);
@@ -269,7 +302,7 @@ static int fs_getattr(const char *path, struct stat *st,
 		break;
 	default:
 		if (!rt.rel[0]) {
-			fill_dir(st, 0755);
+			bfs_fs_bucket_dir_stat(rt.b, st);
 			r = 0;
 			break;
 		}
@@ -496,7 +529,10 @@ static int dirlist_build(struct bfs_route *rt, struct fs_dirlist *dl)
 	memset(&c, 0, sizeof(c));
 	dl->n = 0;
 	dl->nlen = 0;
-	fill_dir(&st, 0755);
+	if (rt->rel[0])
+		fill_implied_dir(rt->b, &st);
+	else
+		bfs_fs_bucket_dir_stat(rt->b, &st);
 	if ((r = dirlist_add(dl, ".", &st, 0)) != 0 ||
 	    (r = dirlist_add(dl, "..", NULL, 0)) != 0)
 		goto out;
@@ -553,10 +589,19 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		}
 		if ((r = bfs_registry_names(bfs_fs.reg, &names, &n)) != 0)
 			goto out;
-		fill_dir(&st, 0755);
-		for (i = 0; i < n; i++)
-			if (filler(buf, names[i], &st, 0, FUSE_FILL_DIR_PLUS) != 0)
+		for (i = 0; i < n; i++) {
+			struct bfs_rbucket *b = bfs_registry_get(bfs_fs.reg,
+								 names[i]);
+			int full;
+
+			/* gone since the names were read: no attributes */
+			bfs_fs_bucket_dir_stat(b, &st);
+			full = filler(buf, names[i], &st, 0,
+				      b ? FUSE_FILL_DIR_PLUS : 0) != 0;
+			bfs_rbucket_put(b);
+			if (full)
 				break;
+		}
 		r = 0;
 		goto out;
 	}
@@ -1014,7 +1059,7 @@ static int read_follow_server(struct bfs_ofile *of, unsigned gen,
 		return r;
 	if (!strcmp(m.etag, etag))
 		return 0;
-	bfs_fs_meta_to_stat(&m, 0, &st);
+	bfs_fs_meta_to_stat(b, &m, 0, &st);
 	if (!S_ISREG(st.st_mode) || !m.etag[0])
 		return BFS_ERR_PRECONDITION;
 	bfs_attr_drop(b->name, key);

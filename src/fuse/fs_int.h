@@ -125,6 +125,9 @@ struct bfs_fs_ctx {
 	int upload_timeout;           /* seconds: bound of close/fsync and of
 				       * the shutdown flush */
 	uint64_t cache_size;          /* bytes: bound on staged data */
+	_Atomic int64_t admin_gid;    /* group of .defaults and .assignments
+				       * (admin_group), -1: none; SIGHUP
+				       * changes it */
 	_Atomic int list_metadata;    /* enum bfs_list_meta of the config's
 				       * [bucketfs] section (SIGHUP changes it);
 				       * a bucket's own setting wins */
@@ -312,8 +315,14 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st);
  * on the server: its reads move to the etag the server gives now; mu held. */
 void repin_read_version_locked(struct bfs_ofile *of, struct bfs_rbucket *b,
 			       const char *key);
-/* meta of a remote object -> st (dir: it was found as a folder). */
-void bfs_fs_meta_to_stat(const struct bfs_meta *m, int dir, struct stat *st);
+/* meta of a remote object of bucket b -> st (dir: it was found as a
+ * folder); what the metadata lacks comes from b (owner, group, file_mode,
+ * dir_mode) or, with b NULL, the mount's defaults. */
+void bfs_fs_meta_to_stat(const struct bfs_rbucket *b, const struct bfs_meta *m,
+			 int dir, struct stat *st);
+/* The stat of bucket b's folder (its owner, group and mode; INTERFACE.md
+ * "Who may do what"); b NULL: the mount's defaults. */
+void bfs_fs_bucket_dir_stat(const struct bfs_rbucket *b, struct stat *st);
 const struct fuse_operations *bfs_fs_operations(void);
 /* After the loop ended (and bfs_upq_shutdown): drops every handle the
  * kernel never released, closing their open files and staging files. */

@@ -321,7 +321,7 @@ static int xa_head(struct xa_obj *o, char **enc, char *etag)
 	bfs_rbucket_note(o->rt.b, r == BFS_ERR_NOTFOUND ? 0 : r);
 	if (r != 0)
 		return r;
-	bfs_fs_meta_to_stat(&m, o->kind == XA_DIR, &st);
+	bfs_fs_meta_to_stat(o->rt.b, &m, o->kind == XA_DIR, &st);
 	bfs_attr_put_meta(o->rt.b->name, o->key, &st, m.etag[0] ? m.etag : NULL);
 	bfs_xattr_note(o->rt.b->name, o->key, &m);
 	snprintf(etag, 96, "%s", m.etag);

@@ -71,6 +71,10 @@
 #define LOCAL_TMP_PREFIX ".bfs-tmp-"
 #define LOCAL_XATTR_ETAG "user.bucketfs.etag"
 #define LOCAL_XATTR_ETAG_MTIME "user.bucketfs.etag_mtime"
+/* Set on files and folders whose mode and owner bucketfs gave them: the
+ * others (copied into the folder by other means) carry no metadata, so
+ * they show the bucket's owner, group, file_mode and dir_mode. */
+#define LOCAL_XATTR_META "user.bucketfs.meta"
 #define LOCAL_CHUNK (256 * 1024)
 #define LOCAL_LINK_MAX 4096              /* PATH_MAX: longest symlink target */
 #define LOCAL_LIST_MAX_PENDING (1u << 20)/* cap on folders queued by a walk */
@@ -344,6 +348,64 @@ static int local_open_file(int dirfd, const char *name, struct stat *st)
 	return fd;
 }
 
+/*
+ * 1 when the open file or folder fd has mode and owner from bucketfs:
+ * the marker, or an etag xattr (files written before the marker
+ * existed), or a file system without user xattrs (nothing can tell).
+ */
+static int local_fd_has_meta(int fd)
+{
+	char v[64];
+
+	if (fgetxattr(fd, LOCAL_XATTR_META, v, sizeof(v)) >= 0 ||
+	    fgetxattr(fd, LOCAL_XATTR_ETAG, v, sizeof(v)) >= 0)
+		return 1;
+	return errno == ENOTSUP || errno == EOPNOTSUPP;
+}
+
+/* Marks fd as having metadata from bucketfs; best effort. */
+static void local_fd_mark_meta(int fd)
+{
+	if (fsetxattr(fd, LOCAL_XATTR_META, "1", 1, 0) < 0 &&
+	    errno != ENOTSUP && errno != EOPNOTSUPP)
+		BFS_DEBUG("local: cannot store the metadata marker: %s",
+			  strerror(errno));
+}
+
+/* The same for entry name under dirfd, a folder or regular file (never
+ * followed); symlinks carry no user xattrs and are left alone. */
+static void local_mark_meta_at(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+			O_NOCTTY | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)))
+		local_fd_mark_meta(fd);
+	close(fd);
+}
+
+/* Drops mode and owner from m unless the entry (fd, or folder name under
+ * dirfd) has them from bucketfs; the type bits stay. */
+static void local_meta_check_origin(int dirfd, const char *name, int fd,
+				    struct bfs_meta *m)
+{
+	int own = fd < 0, has;
+
+	if (own && (fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY |
+				O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return;
+	has = local_fd_has_meta(fd);
+	if (own)
+		close(fd);
+	if (!has) {
+		m->mode &= S_IFMT;
+		m->has_mode = m->has_uid = m->has_gid = 0;
+	}
+}
+
 static void local_meta_from_stat(const struct stat *st, struct bfs_meta *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -379,6 +441,7 @@ static int local_meta_at(int dirfd, const char *name, int want_dir,
 	local_meta_from_stat(&st, m);
 	if (S_ISDIR(st.st_mode)) {
 		snprintf(m->etag, sizeof(m->etag), "%s", LOCAL_MD5_EMPTY);
+		local_meta_check_origin(dirfd, name, -1, m);
 	} else if (S_ISLNK(st.st_mode)) {
 		n = readlinkat(dirfd, name, target, sizeof(target));
 		if (n < 0 || (size_t)n >= sizeof(target) ||
@@ -391,6 +454,7 @@ static int local_meta_at(int dirfd, const char *name, int want_dir,
 		if (fd >= 0 && fst.st_ino == st.st_ino) {
 			local_meta_from_stat(&fst, m);
 			local_fd_etag(fd, &fst, m->etag, sizeof(m->etag));
+			local_meta_check_origin(dirfd, name, fd, m);
 		} else {
 			local_synth_etag(&st, m->etag, sizeof(m->etag));
 		}
@@ -670,6 +734,8 @@ static int local_apply_meta(int dirfd, const char *name,
 			goto out;
 		}
 	}
+	if (m->has_mode || m->has_uid || m->has_gid)
+		local_mark_meta_at(dirfd, name);
 	r = 0;
 out:
 	if (fd >= 0)
@@ -843,6 +909,8 @@ static int local_put_file(int pfd, const char *name, int src_fd,
 	local_store_etag(tfd, etag);
 	if (m && m->xattr[0] && (r = local_xattr_store(tfd, m->xattr, 0)) != 0)
 		goto out;
+	if (m && m->has_mode)
+		local_fd_mark_meta(tfd);
 	if (m && (r = local_chown_at(pfd, tmp, tfd, m, 0)) != 0)
 		goto out;
 	if (fchmod(tfd, (m && m->has_mode) ? (m->mode & 07777) : 0644) < 0 ||

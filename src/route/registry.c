@@ -17,7 +17,10 @@
  *
  * Lock order (write it once): reload_mu -> mu.  The store's own mutex is
  * only taken inside store calls, never while mu is held.  rbucket fields
- * are immutable once published except refs and last_err (atomics).
+ * are immutable once published except refs and last_err (atomics).  The
+ * changed-bucket hook (the FUSE layer's cache drop, which takes its cache
+ * locks) runs after the swap with reload_mu held and mu not: cache locks
+ * come after reload_mu and are never held while a reload is asked for.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -34,6 +37,7 @@
 #include "bfs_error.h"
 #include "bfs_key.h"
 #include "bfs_log.h"
+#include "bfs_perm.h"
 #include "bfs_route.h"
 
 #define REGISTRY_POLL_NS (250L * 1000 * 1000)
@@ -58,6 +62,7 @@ struct bfs_registry {
 	bfs_registry_hook_fn hook;
 	void *hook_arg;
 	int64_t data_version;             /* only touched by the poll thread */
+	bfs_registry_changed_fn changed;  /* set before the thread starts */
 };
 
 static void rbucket_free(struct bfs_rbucket *b)
@@ -119,7 +124,36 @@ static int conf_same(const struct bfs_bucket_conf *a,
 	       a->list_metadata == b->list_metadata &&
 	       str_eq(a->access_key_id, b->access_key_id) &&
 	       str_eq(a->secret_access_key, b->secret_access_key) &&
-	       str_eq(a->session_token, b->session_token);
+	       str_eq(a->session_token, b->session_token) &&
+	       bfs_bucket_perms_same(a, b);
+}
+
+/*
+ * b's owner, group and modes from its settings (see struct bfs_rbucket);
+ * the user and group databases are read here, once per opened bucket,
+ * never on a FUSE request.
+ */
+static void rbucket_perms(struct bfs_rbucket *b, const struct bfs_bucket_conf *c)
+{
+	char reason[256];
+
+	b->uid = (uint32_t)geteuid();
+	b->gid = (uint32_t)getegid();
+	if (c->owner && bfs_perm_user(c->owner, &b->uid, reason,
+				      sizeof(reason)) != 0) {
+		b->uid = (uint32_t)geteuid();
+		BFS_WARN("bucket '%s': owner: %s; the mounting user owns it",
+			 b->name, reason);
+	}
+	if (c->group && bfs_perm_group(c->group, &b->gid, reason,
+				       sizeof(reason)) != 0) {
+		b->gid = (uint32_t)getegid();
+		BFS_WARN("bucket '%s': group: %s; the mounting user's group "
+			 "owns it", b->name, reason);
+	}
+	b->mode = c->has_mode ? c->mode : BFS_BUCKET_MODE_DEFAULT;
+	b->file_mode = c->has_file_mode ? c->file_mode : BFS_FILE_MODE_DEFAULT;
+	b->dir_mode = c->has_dir_mode ? c->dir_mode : BFS_DIR_MODE_DEFAULT;
 }
 
 static char *remote_of(const struct bfs_bucket_conf *c)
@@ -165,6 +199,7 @@ static int rbucket_new(const struct bfs_bucket_conf *c, int have_key,
 		goto out;
 	b->kind = c->provider;
 	b->read_only = c->read_only;
+	rbucket_perms(b, c);
 	if (c->has_secret && !c->secret_access_key && !have_key) {
 		snprintf(b->open_err, sizeof(b->open_err),
 			 "bucket '%s': secret stored but no master key loaded",
@@ -216,6 +251,28 @@ static struct bfs_rbucket *find_same(struct bfs_registry *r,
 	return found;
 }
 
+/* Runs r->changed for each old bucket the new set does not keep (both
+ * arrays sorted by name).  Caller holds reload_mu. */
+static void notify_changed(struct bfs_registry *r, struct bfs_rbucket **old,
+			   size_t oldn, struct bfs_rbucket **nb, size_t n)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < oldn; i++) {
+		while (j < n && strcmp(nb[j]->name, old[i]->name) < 0)
+			j++;
+		if (j < n && nb[j] == old[i])
+			continue;
+		r->changed(old[i]->name);
+	}
+}
+
+void bfs_registry_set_changed_fn(struct bfs_registry *r,
+				 bfs_registry_changed_fn fn)
+{
+	r->changed = fn;
+}
+
 /* Caller holds reload_mu. */
 static int registry_reload_locked(struct bfs_registry *r, char *err,
 				  size_t errlen)
@@ -263,6 +320,8 @@ static int registry_reload_locked(struct bfs_registry *r, char *err,
 	r->b = nb;
 	r->n = n;
 	pthread_mutex_unlock(&r->mu);
+	if (r->changed)
+		notify_changed(r, old, oldn, nb, n);
 	nb = NULL;
 	array_put(old, oldn);
 	rc = 0;

@@ -40,6 +40,7 @@
 #include "bfs_error.h"
 #include "bfs_key.h"
 #include "bfs_log.h"
+#include "bfs_perm.h"
 #include "bfs_store.h"
 #include "store_int.h"
 
@@ -430,7 +431,8 @@ enum {
 	BC_ID, BC_NAME, BC_DESC, BC_PROVIDER, BC_DEF0, BC_DEF1, BC_DEF2,
 	BC_MANAGED, BC_BUCKET_NAME, BC_PREFIX, BC_REGION, BC_ENDPOINT,
 	BC_ACCOUNT, BC_PATH, BC_PATH_STYLE, BC_READ_ONLY, BC_AKID,
-	BC_SECRET, BC_TOKEN, BC_LIST_META
+	BC_SECRET, BC_TOKEN, BC_LIST_META,
+	BC_OWNER, BC_GROUP, BC_MODE, BC_FILE_MODE, BC_DIR_MODE
 };
 
 #define BUCKET_SELECT \
@@ -447,20 +449,32 @@ enum {
 	" json_extract(config_json, '$.access_key_id')," \
 	" json_extract(config_json, '$.secret_access_key')," \
 	" json_extract(config_json, '$.session_token')," \
-	" json_extract(config_json, '$.list_metadata')" \
+	" json_extract(config_json, '$.list_metadata')," \
+	" json_extract(config_json, '$.owner')," \
+	" json_extract(config_json, '$.group')," \
+	" json_extract(config_json, '$.mode')," \
+	" json_extract(config_json, '$.file_mode')," \
+	" json_extract(config_json, '$.dir_mode')" \
 	" FROM storage_buckets"
 
 /* Parameters ?1..?16 and ?18 of both writes: id, name, description,
  * provider, config fields ?5..?15 and ?18 (list_metadata: "head",
  * "listing" or NULL for the global setting), managed_by ?16; ?17 is
  * created_by of an insert. */
+/* Who may use the bucket (named parameters, bound by bind_perms): owner
+ * and group as given, modes as octal text ("0750"); NULL when unset. */
+#define PERMS_JSON_SQL \
+	" 'owner', :owner, 'group', :group, 'mode', :mode," \
+	" 'file_mode', :file_mode, 'dir_mode', :dir_mode"
+
 #define CONFIG_JSON_SQL \
 	"json_object('bucket_name', ?5, 'prefix', ?6, 'region', ?7," \
 	" 'endpoint', ?8, 'account_id', ?9, 'path', ?10," \
 	" 'path_style', json(CASE WHEN ?11 THEN 'true' ELSE 'false' END)," \
 	" 'read_only', json(CASE WHEN ?12 THEN 'true' ELSE 'false' END)," \
 	" 'access_key_id', ?13, 'secret_access_key', ?14, 'session_token', ?15," \
-	" 'list_metadata', ?18)"
+	" 'list_metadata', ?18," \
+	PERMS_JSON_SQL ")"
 
 #define BUCKET_INSERT \
 	"INSERT INTO storage_buckets (id, name, description, provider," \
@@ -471,6 +485,59 @@ enum {
 	"UPDATE storage_buckets SET description = ?3, provider = ?4," \
 	" config_json = " CONFIG_JSON_SQL ", managed_by = ?16," \
 	" updated_at = CURRENT_TIMESTAMP WHERE id = ?1 AND name = ?2"
+
+/* One octal mode column: has stays 0 for NULL or a value that does not
+ * parse (logged: the default then applies). */
+static void mode_col(sqlite3_stmt *st, int col, uint32_t max, const char *name,
+		     const char *what, int *has, uint32_t *mode)
+{
+	const char *t = (const char *)sqlite3_column_text(st, col);
+
+	*has = 0;
+	if (!t)
+		return;
+	if (bfs_perm_mode(t, max, mode, NULL, 0) == 0)
+		*has = 1;
+	else
+		BFS_WARN("bucket %s: bad %s '%s' in the database; using the "
+			 "default", name ? name : "?", what, t);
+}
+
+/* owner, group and modes of a BUCKET_SELECT row into b. */
+static int perms_from_row(sqlite3_stmt *st, struct bfs_bucket_conf *b)
+{
+	int r;
+
+	if ((r = col_dup(st, BC_OWNER, &b->owner)) != 0 ||
+	    (r = col_dup(st, BC_GROUP, &b->group)) != 0)
+		return r;
+	mode_col(st, BC_MODE, BFS_PERM_DIR_MODE_MAX, b->name, "mode",
+		 &b->has_mode, &b->mode);
+	mode_col(st, BC_FILE_MODE, BFS_PERM_FILE_MODE_MAX, b->name, "file_mode",
+		 &b->has_file_mode, &b->file_mode);
+	mode_col(st, BC_DIR_MODE, BFS_PERM_DIR_MODE_MAX, b->name, "dir_mode",
+		 &b->has_dir_mode, &b->dir_mode);
+	return 0;
+}
+
+/* Binds PERMS_JSON_SQL's named parameters from b. */
+static void bind_perms(int *acc, sqlite3_stmt *st,
+		       const struct bfs_bucket_conf *b)
+{
+	char m[3][8];
+
+	snprintf(m[0], sizeof(m[0]), "%04o", (unsigned)(b->mode & 07777));
+	snprintf(m[1], sizeof(m[1]), "%04o", (unsigned)(b->file_mode & 07777));
+	snprintf(m[2], sizeof(m[2]), "%04o", (unsigned)(b->dir_mode & 07777));
+	bind_str(acc, st, sqlite3_bind_parameter_index(st, ":owner"), b->owner);
+	bind_str(acc, st, sqlite3_bind_parameter_index(st, ":group"), b->group);
+	bind_str(acc, st, sqlite3_bind_parameter_index(st, ":mode"),
+		 b->has_mode ? m[0] : NULL);
+	bind_str(acc, st, sqlite3_bind_parameter_index(st, ":file_mode"),
+		 b->has_file_mode ? m[1] : NULL);
+	bind_str(acc, st, sqlite3_bind_parameter_index(st, ":dir_mode"),
+		 b->has_dir_mode ? m[2] : NULL);
+}
 
 /*
  * Fills b from the current row of a BUCKET_SELECT.  With key, sealed
@@ -522,6 +589,8 @@ static int bucket_from_row(sqlite3_stmt *st, const unsigned char *key,
 	b->managed_by_config = managed && strcmp(managed, "config") == 0;
 	b->path_style = sqlite3_column_int(st, BC_PATH_STYLE) != 0;
 	b->read_only = sqlite3_column_int(st, BC_READ_ONLY) != 0;
+	if ((r = perms_from_row(st, b)) != 0)
+		goto out;
 	{
 		const char *lm = (const char *)sqlite3_column_text(st, BC_LIST_META);
 		int v = lm ? bfs_list_meta_parse(lm) : BFS_LIST_META_UNSET;
@@ -706,6 +775,7 @@ static int bucket_write(struct bfs_store *s, int insert, const char *id,
 	if (insert)
 		bind_str(&rc, st, 17, created_by);
 	bind_str(&rc, st, 18, bfs_list_meta_name(b->list_metadata));
+	bind_perms(&rc, st, b);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
@@ -1398,6 +1468,7 @@ static int sync_one(struct bfs_store *s, const struct bfs_bucket_conf *b,
 	    (cur.path_style != 0) != (b->path_style != 0) ||
 	    (cur.read_only != 0) != (b->read_only != 0) ||
 	    cur.list_metadata != b->list_metadata ||
+	    !bfs_bucket_perms_same(&cur, b) ||
 	    !str_eq(cur.access_key_id, b->access_key_id))
 		changed = 1;
 	want[0] = b->secret_access_key;
@@ -1685,6 +1756,8 @@ static int file_from_row(sqlite3_stmt *st, struct bfs_file_row *r)
 	r->mode = (uint32_t)sqlite3_column_int64(st, 5);
 	r->uid = (uint32_t)sqlite3_column_int64(st, 6);
 	r->gid = (uint32_t)sqlite3_column_int64(st, 7);
+	r->no_uid = sqlite3_column_type(st, 6) == SQLITE_NULL;
+	r->no_gid = sqlite3_column_type(st, 7) == SQLITE_NULL;
 	r->mtime = sqlite3_column_int64(st, 8);
 	r->created_at = sqlite3_column_int64(st, 9);
 	r->updated_at = sqlite3_column_int64(st, 10);
@@ -1725,8 +1798,14 @@ static int file_put_locked(struct bfs_store *s, const struct bfs_file_row *row)
 	bind_str(&rc, st, 4, row->etag);
 	bind_str(&rc, st, 5, row->content_type);
 	bind_i64(&rc, st, 6, row->mode);
-	bind_i64(&rc, st, 7, row->uid);
-	bind_i64(&rc, st, 8, row->gid);
+	if (row->no_uid)
+		bind_str(&rc, st, 7, NULL);
+	else
+		bind_i64(&rc, st, 7, row->uid);
+	if (row->no_gid)
+		bind_str(&rc, st, 8, NULL);
+	else
+		bind_i64(&rc, st, 8, row->gid);
 	bind_i64(&rc, st, 9, row->mtime);
 	bind_i64(&rc, st, 10, row->created_at);
 	bind_i64(&rc, st, 11, row->updated_at);

@@ -43,6 +43,7 @@
 #include "bfs_io.h"
 #include "bfs_key.h"
 #include "bfs_log.h"
+#include "bfs_perm.h"
 
 #define CFG_LINE_MAX 8192          /* longest accepted config line */
 #define CFG_FILE_MAX (1024 * 1024) /* largest accepted config file */
@@ -257,7 +258,9 @@ enum bkey {
 	BK_PROVIDER, BK_DESCRIPTION, BK_BUCKET_NAME, BK_PREFIX, BK_REGION,
 	BK_ENDPOINT, BK_ACCOUNT_ID, BK_PATH, BK_PATH_STYLE, BK_READ_ONLY,
 	BK_ACCESS_KEY_ID, BK_SECRET, BK_SECRET_FILE, BK_SESSION_TOKEN,
-	BK_DEFAULT, BK_LIST_METADATA, BK_MULTIPART_MAX_AGE, BK_COUNT,
+	BK_DEFAULT, BK_LIST_METADATA, BK_MULTIPART_MAX_AGE,
+	BK_OWNER, BK_GROUP, BK_MODE, BK_FILE_MODE, BK_DIR_MODE,
+	BK_COUNT,
 	BK_NAME = BK_COUNT           /* the section name, for messages */
 };
 
@@ -265,20 +268,22 @@ static const char *const bkey_names[BK_COUNT + 1] = {
 	"provider", "description", "bucket_name", "prefix", "region",
 	"endpoint", "account_id", "path", "path_style", "read_only",
 	"access_key_id", "secret_access_key", "secret_access_key_file",
-	"session_token", "default", "list_metadata", "multipart_max_age", "name"
+	"session_token", "default", "list_metadata", "multipart_max_age",
+	"owner", "group", "mode", "file_mode", "dir_mode",
+	"name"
 };
 
 enum mkey {
 	MK_DATABASE, MK_CACHE_DIR, MK_CACHE_SIZE, MK_MASTER_KEY_FILE,
 	MK_LOG_LEVEL, MK_UPLOAD_TIMEOUT, MK_CA_BUNDLE, MK_LIST_METADATA,
-	MK_MULTIPART_MAX_AGE, MK_PRESIGN_EXPIRES,
+	MK_MULTIPART_MAX_AGE, MK_PRESIGN_EXPIRES, MK_ADMIN_GROUP,
 	MK_COUNT
 };
 
 static const char *const mkey_names[MK_COUNT] = {
 	"database", "cache_dir", "cache_size", "master_key_file",
 	"log_level", "upload_timeout", "ca_bundle", "list_metadata",
-	"multipart_max_age", "presign_expires"
+	"multipart_max_age", "presign_expires", "admin_group"
 };
 
 static const char *const list_meta_names[] = { NULL, "head", "listing" };
@@ -324,6 +329,8 @@ void bfs_bucket_conf_clear(struct bfs_bucket_conf *b)
 	free(b->endpoint);
 	free(b->account_id);
 	free(b->path);
+	free(b->owner);
+	free(b->group);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -352,7 +359,15 @@ int bfs_bucket_conf_copy(struct bfs_bucket_conf *dst,
 	dst->managed_by_config = src->managed_by_config;
 	dst->has_multipart_max_age = src->has_multipart_max_age;
 	dst->multipart_max_age = src->multipart_max_age;
-	if (dup_opt(&dst->id, src->id) ||
+	dst->has_mode = src->has_mode;
+	dst->has_file_mode = src->has_file_mode;
+	dst->has_dir_mode = src->has_dir_mode;
+	dst->mode = src->mode;
+	dst->file_mode = src->file_mode;
+	dst->dir_mode = src->dir_mode;
+	if (dup_opt(&dst->owner, src->owner) ||
+	    dup_opt(&dst->group, src->group) ||
+	    dup_opt(&dst->id, src->id) ||
 	    dup_opt(&dst->name, src->name) ||
 	    dup_opt(&dst->description, src->description) ||
 	    dup_opt(&dst->bucket_name, src->bucket_name) ||
@@ -370,6 +385,52 @@ out:
 	if (r)
 		bfs_bucket_conf_clear(dst);
 	return r;
+}
+
+static int opt_eq(const char *a, const char *b)
+{
+	return (!a || !b) ? a == b : strcmp(a, b) == 0;
+}
+
+int bfs_bucket_perms_same(const struct bfs_bucket_conf *a,
+			  const struct bfs_bucket_conf *b)
+{
+	return opt_eq(a->owner, b->owner) && opt_eq(a->group, b->group) &&
+	       a->has_mode == b->has_mode &&
+	       (!a->has_mode || a->mode == b->mode) &&
+	       a->has_file_mode == b->has_file_mode &&
+	       (!a->has_file_mode || a->file_mode == b->file_mode) &&
+	       a->has_dir_mode == b->has_dir_mode &&
+	       (!a->has_dir_mode || a->dir_mode == b->dir_mode);
+}
+
+/*
+ * owner, group and the modes of one bucket: names must exist here (the
+ * daemon resolves them again when it opens the bucket), modes in range.
+ */
+static int perms_check(const struct bfs_bucket_conf *b, int *key,
+		       char *reason, size_t rlen)
+{
+	uint32_t id;
+
+	if (b->owner && bfs_perm_user(b->owner, &id, reason, rlen) != 0) {
+		*key = BK_OWNER;
+		return BFS_ERR_INVAL;
+	}
+	if (b->group && bfs_perm_group(b->group, &id, reason, rlen) != 0) {
+		*key = BK_GROUP;
+		return BFS_ERR_INVAL;
+	}
+	if ((b->has_mode && b->mode > BFS_PERM_DIR_MODE_MAX) ||
+	    (b->has_file_mode && b->file_mode > BFS_PERM_FILE_MODE_MAX) ||
+	    (b->has_dir_mode && b->dir_mode > BFS_PERM_DIR_MODE_MAX)) {
+		*key = b->has_mode && b->mode > BFS_PERM_DIR_MODE_MAX ? BK_MODE :
+		       b->has_dir_mode && b->dir_mode > BFS_PERM_DIR_MODE_MAX ?
+		       BK_DIR_MODE : BK_FILE_MODE;
+		snprintf(reason, rlen, "mode out of range");
+		return BFS_ERR_INVAL;
+	}
+	return 0;
 }
 
 /*
@@ -442,6 +503,8 @@ static int bucket_check(const struct bfs_bucket_conf *b, int *key,
 			FAIL(BK_SESSION_TOKEN,
 			     "needs access_key_id and secret_access_key");
 	}
+	if (perms_check(b, key, reason, rlen) != 0)
+		return BFS_ERR_INVAL;
 #undef FAIL
 	return 0;
 }
@@ -865,6 +928,42 @@ static int parse_roles(const char *v, unsigned *mask, char *reason, size_t rlen)
 	return 0;
 }
 
+/* owner, group, mode, file_mode, dir_mode of a [bucket NAME] section. */
+static int bucket_perm_key(struct bfs_bucket_conf *b, int k, const char *v,
+			   char *reason, size_t rlen)
+{
+	uint32_t id;
+	int r;
+
+	switch (k) {
+	case BK_OWNER:
+	case BK_GROUP:
+		r = k == BK_OWNER ? bfs_perm_user(v, &id, reason, rlen)
+				  : bfs_perm_group(v, &id, reason, rlen);
+		if (r == BFS_ERR_NOMEM)
+			return r;
+		if (r)
+			return BFS_ERR_CONFIG;
+		if (dup_opt(k == BK_OWNER ? &b->owner : &b->group, v)) {
+			snprintf(reason, rlen, "out of memory");
+			return BFS_ERR_NOMEM;
+		}
+		return 0;
+	case BK_MODE:
+		b->has_mode = 1;
+		return bfs_perm_mode(v, BFS_PERM_DIR_MODE_MAX, &b->mode, reason,
+				     rlen) ? BFS_ERR_CONFIG : 0;
+	case BK_FILE_MODE:
+		b->has_file_mode = 1;
+		return bfs_perm_mode(v, BFS_PERM_FILE_MODE_MAX, &b->file_mode,
+				     reason, rlen) ? BFS_ERR_CONFIG : 0;
+	default:
+		b->has_dir_mode = 1;
+		return bfs_perm_mode(v, BFS_PERM_DIR_MODE_MAX, &b->dir_mode,
+				     reason, rlen) ? BFS_ERR_CONFIG : 0;
+	}
+}
+
 /* Sets one key of a [bucket NAME] section; reason filled on failure. */
 static int bucket_key(struct cfg_ctx *x, int k, const char *v, char *reason,
 		      size_t rlen)
@@ -1022,6 +1121,14 @@ static int bucket_key(struct cfg_ctx *x, int k, const char *v, char *reason,
 		}
 		b->has_multipart_max_age = 1;
 		break;
+	case BK_OWNER:
+	case BK_GROUP:
+	case BK_MODE:
+	case BK_FILE_MODE:
+	case BK_DIR_MODE:
+		if ((r = bucket_perm_key(b, k, v, reason, rlen)) != 0)
+			goto out;
+		break;
 	default:
 		snprintf(reason, rlen, "unknown key");
 		goto out;
@@ -1102,6 +1209,18 @@ static int main_key(struct cfg_ctx *x, int k, const char *v, char *reason,
 			return BFS_ERR_CONFIG;
 		}
 		return 0;
+	case MK_ADMIN_GROUP: {
+		int gr = bfs_perm_group(v, &c->admin_gid, reason, rlen);
+
+		if (gr)
+			return gr == BFS_ERR_NOMEM ? gr : BFS_ERR_CONFIG;
+		free(c->admin_group);
+		if (!(c->admin_group = strdup(v))) {
+			snprintf(reason, rlen, "out of memory");
+			return BFS_ERR_NOMEM;
+		}
+		return 0;
+	}
 	default:
 		snprintf(reason, rlen, "unknown key");
 		return BFS_ERR_CONFIG;
@@ -1359,6 +1478,7 @@ void bfs_config_free(struct bfs_config *c)
 		bfs_bucket_conf_clear(&c->buckets[i]);
 	free(c->buckets);
 	free(c->ca_bundle);
+	free(c->admin_group);
 	free(c->master_key_file);
 	free(c->cache_dir);
 	free(c->database);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bfs_config.h"
+#include "bfs_perm.h"
 #include "bfs_error.h"
 #include "bfs_log.h"
 #include "unit.h"
@@ -634,6 +635,115 @@ START_TEST(list_metadata_key)
 }
 END_TEST
 
+START_TEST(perms_keys)
+{
+	struct bfs_config *c = parse_ok("");
+	struct bfs_bucket_conf cp;
+	char err[256];
+	uint32_t v;
+
+	/* nothing set: no admin group, every bucket on the defaults */
+	ck_assert_ptr_null(c->admin_group);
+	bfs_config_free(c);
+	c = parse_ok("[bucketfs]\nadmin_group = root\n\n"
+		     "[bucket a]\nprovider = local\npath = /a\n\n"
+		     "[bucket b]\nprovider = local\npath = /b\n"
+		     "owner = root\ngroup = 0\nmode = 0750\n"
+		     "file_mode = 640\ndir_mode = 1777\n\n"
+		     "[bucket c]\nprovider = local\npath = /c\nowner = 4242\n"
+		     "mode = 0\n");
+	ck_assert_str_eq(c->admin_group, "root");
+	ck_assert_uint_eq(c->admin_gid, 0);
+	ck_assert_ptr_null(c->buckets[0].owner);
+	ck_assert_ptr_null(c->buckets[0].group);
+	ck_assert(!c->buckets[0].has_mode && !c->buckets[0].has_file_mode &&
+		  !c->buckets[0].has_dir_mode);
+	ck_assert_str_eq(c->buckets[1].owner, "root");
+	ck_assert_str_eq(c->buckets[1].group, "0");
+	ck_assert(c->buckets[1].has_mode && c->buckets[1].has_file_mode &&
+		  c->buckets[1].has_dir_mode);
+	ck_assert_uint_eq(c->buckets[1].mode, 0750);
+	ck_assert_uint_eq(c->buckets[1].file_mode, 0640);
+	ck_assert_uint_eq(c->buckets[1].dir_mode, 01777);
+	/* a number needs no user behind it (as chown takes it) */
+	ck_assert_str_eq(c->buckets[2].owner, "4242");
+	ck_assert(c->buckets[2].has_mode);
+	ck_assert_uint_eq(c->buckets[2].mode, 0);
+	ck_assert_int_eq(bfs_bucket_conf_copy(&cp, &c->buckets[1]), 0);
+	ck_assert(bfs_bucket_perms_same(&cp, &c->buckets[1]));
+	ck_assert(!bfs_bucket_perms_same(&cp, &c->buckets[0]));
+	cp.dir_mode = 0755;
+	ck_assert(!bfs_bucket_perms_same(&cp, &c->buckets[1]));
+	bfs_bucket_conf_clear(&cp);
+	bfs_config_free(c);
+
+	/* errors name the file, the line and the key */
+	parse_err("[bucketfs]\nlog_level = info\nadmin_group = bfs-no-such-group-x\n",
+		  FAKE ":3: key 'admin_group': unknown group 'bfs-no-such-group-x'");
+	parse_err("[bucketfs]\nadmin_group = a b\n",
+		  FAKE ":2: key 'admin_group': expected a group name or number");
+	parse_err("[bucketfs]\nadmin_group =\n",
+		  FAKE ":2: key 'admin_group': empty value");
+	parse_err("[bucket x]\nprovider = local\npath = /x\nowner = bfs-no-such-user-x\n",
+		  FAKE ":4: key 'owner': unknown user 'bfs-no-such-user-x'");
+	parse_err("[bucket x]\nprovider = local\npath = /x\n\ngroup = bfs-no-such-group-x\n",
+		  FAKE ":5: key 'group': unknown group 'bfs-no-such-group-x'");
+	parse_err("[bucket x]\nprovider = local\npath = /x\nowner = -1\n",
+		  FAKE ":4: key 'owner': expected a user name or number");
+	parse_err("[bucket x]\nprovider = local\npath = /x\nowner = 4294967295\n",
+		  FAKE ":4: key 'owner': expected a user name or number");
+	parse_err("[bucket x]\nprovider = local\npath = /x\nmode = 0788\n",
+		  FAKE ":4: key 'mode': expected an octal mode from 0 to 1777 (no setuid/setgid bits)");
+	parse_err("[bucket x]\nprovider = local\npath = /x\nmode = 4755\n",
+		  FAKE ":4: key 'mode': expected an octal mode from 0 to 1777 (no setuid/setgid bits)");
+	parse_err("[bucket x]\nprovider = local\npath = /x\nmode = rwx\n",
+		  FAKE ":4: key 'mode': expected an octal mode from 0 to 1777 (no setuid/setgid bits)");
+	parse_err("[bucket x]\nprovider = local\npath = /x\nfile_mode = 1644\n",
+		  FAKE ":4: key 'file_mode': expected an octal mode from 0 to 0777");
+	parse_err("[bucket x]\nprovider = local\npath = /x\ndir_mode = 017777\n",
+		  FAKE ":4: key 'dir_mode': expected an octal mode from 0 to 1777 (no setuid/setgid bits)");
+	parse_err("[bucket x]\nprovider = local\npath = /x\nmode = 755\nmode = 700\n",
+		  FAKE ":5: key 'mode': duplicate key (first set on line 4)");
+
+	/* the pieces bucketctl uses */
+	ck_assert_int_eq(bfs_perm_mode("0644", 0777, &v, NULL, 0), 0);
+	ck_assert_uint_eq(v, 0644);
+	ck_assert_int_eq(bfs_perm_mode("7", 0777, &v, NULL, 0), 0);
+	ck_assert_uint_eq(v, 07);
+	ck_assert_int_eq(bfs_perm_mode("", 0777, &v, NULL, 0), BFS_ERR_INVAL);
+	ck_assert_int_eq(bfs_perm_mode("0", 0777, &v, NULL, 0), 0);
+	ck_assert_uint_eq(v, 0);
+	ck_assert_int_eq(bfs_perm_user("root", &v, NULL, 0), 0);
+	ck_assert_uint_eq(v, 0);
+	ck_assert_int_eq(bfs_perm_group("root", &v, NULL, 0), 0);
+	ck_assert_uint_eq(v, 0);
+	ck_assert_int_eq(bfs_perm_user("bfs-no-such-user-x", &v, err, sizeof(err)),
+			 BFS_ERR_NOTFOUND);
+	ck_assert_str_eq(err, "unknown user 'bfs-no-such-user-x'");
+	/* bucketctl's buckets go through the same check */
+	{
+		struct bfs_bucket_conf b;
+
+		memset(&b, 0, sizeof(b));
+		b.name = strdup("x");
+		b.provider = BFS_PROV_LOCAL;
+		b.path = strdup("/x");
+		b.group = strdup("bfs-no-such-group-x");
+		ck_assert_int_eq(bfs_bucket_conf_validate(&b, err, sizeof(err)),
+				 BFS_ERR_INVAL);
+		ck_assert_str_eq(err, "key 'group': unknown group 'bfs-no-such-group-x'");
+		free(b.group);
+		b.group = NULL;
+		b.has_file_mode = 1;
+		b.file_mode = 01644;
+		ck_assert_int_eq(bfs_bucket_conf_validate(&b, err, sizeof(err)),
+				 BFS_ERR_INVAL);
+		ck_assert_str_eq(err, "key 'file_mode': mode out of range");
+		bfs_bucket_conf_clear(&b);
+	}
+}
+END_TEST
+
 START_TEST(bucket_errors)
 {
 	parse_err("[bucket x]\nprovider = gcs\n",
@@ -1111,6 +1221,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, section_errors);
 	tcase_add_test(tc, bucket_errors);
 	tcase_add_test(tc, list_metadata_key);
+	tcase_add_test(tc, perms_keys);
 	tcase_add_test(tc, env_secrets);
 	tcase_add_test(tc, secret_files);
 	tcase_add_test(tc, load_errors);

@@ -560,6 +560,61 @@ START_TEST(test_set_meta_and_etag)
 }
 END_TEST
 
+/* Files and folders put into the folder by other means carry no mode or
+ * owner (the mount shows the bucket's); what bucketfs wrote or changed
+ * does, also in listings. */
+static int origin_fn(void *arg, const char *name, int is_dir,
+		     const struct bfs_meta *m)
+{
+	int *seen = arg;
+
+	(void)is_dir;
+	if (!strcmp(name, "plain"))
+		seen[0] = m && !m->has_mode && !m->has_uid && !m->has_gid &&
+			  S_ISREG(m->mode) && !(m->mode & 07777);
+	if (!strcmp(name, "pdir"))
+		seen[1] = m && !m->has_mode && S_ISDIR(m->mode);
+	if (!strcmp(name, "ours"))
+		seen[2] = m && m->has_mode && (m->mode & 07777) == 0640;
+	return 0;
+}
+
+START_TEST(test_meta_origin)
+{
+	struct bfs_meta m = meta_make(0640, 1234567890, 0), h;
+	char path[128];
+	int fd, seen[3] = { 0, 0, 0 };
+
+	path_of(path, sizeof(path), "plain");
+	ck_assert_int_ge(fd = open(path, O_WRONLY | O_CREAT, 0600), 0);
+	ck_assert_int_eq(write(fd, "x", 1), 1);
+	close(fd);
+	path_of(path, sizeof(path), "pdir");
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	ck_assert_int_eq(ops->head(pst, "plain", &h), 0);
+	ck_assert(!h.has_mode && !h.has_uid && !h.has_gid);
+	ck_assert(S_ISREG(h.mode) && !(h.mode & 07777));
+	ck_assert_uint_eq(h.size, 1);
+	ck_assert_int_eq(ops->head(pst, "pdir/", &h), 0);
+	ck_assert(!h.has_mode && S_ISDIR(h.mode));
+	ck_assert_int_eq(ops->put_buf(pst, "ours", "y", 1, &m, NULL, 0), 0);
+	ck_assert_int_eq(ops->list(pst, "", 0, origin_fn, seen), 0);
+	ck_assert(seen[0] && seen[1] && seen[2]);
+	/* a chmod through the mount gives them metadata */
+	ck_assert_int_eq(ops->set_meta(pst, "plain", &m), 0);
+	ck_assert_int_eq(ops->head(pst, "plain", &h), 0);
+	ck_assert(h.has_mode && h.has_uid && (h.mode & 07777) == 0640);
+	ck_assert_int_eq(ops->set_meta(pst, "pdir/", &m), 0);
+	ck_assert_int_eq(ops->head(pst, "pdir/", &h), 0);
+	ck_assert(h.has_mode && S_ISDIR(h.mode) && (h.mode & 07777) == 0640);
+	/* a folder made through the mount has them from the start */
+	m.mode = S_IFDIR | 0750;
+	ck_assert_int_eq(ops->put_buf(pst, "made/", NULL, 0, &m, NULL, 0), 0);
+	ck_assert_int_eq(ops->head(pst, "made/", &h), 0);
+	ck_assert(h.has_mode && (h.mode & 07777) == 0750);
+}
+END_TEST
+
 START_TEST(test_copy)
 {
 	struct bfs_meta m = meta_make(0640, 1111111111, 0), r, h;
@@ -937,6 +992,7 @@ Suite *local_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_open_errors_and_globals);
 	tcase_add_test(tc, test_put_buf_head_get);
+	tcase_add_test(tc, test_meta_origin);
 	tcase_add_test(tc, test_get_range_if_match);
 	tcase_add_test(tc, test_put_fd_metadata);
 	tcase_add_test(tc, test_symlink_objects);

@@ -471,6 +471,65 @@ START_TEST(secret_never_in_db_or_wal)
 }
 END_TEST
 
+/* owner, group and modes travel through config_json and count as changes
+ * for the config sync. */
+START_TEST(bucket_perms_roundtrip)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_config *cfg = mk_config(1);
+	struct bfs_bucket_conf b, got;
+	char err[512];
+
+	mk_bucket(&b, "app", BFS_PROV_LOCAL, NULL, NULL);
+	b.owner = xdup("nobody");
+	b.group = xdup("4242");
+	b.has_mode = b.has_file_mode = 1;
+	b.mode = 0750;
+	b.file_mode = 0;
+	ck_assert_int_eq(bfs_store_bucket_add(s, &b, key1, "t", err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_bucket_get(s, "app", key1, &got), 0);
+	ck_assert_str_eq(got.owner, "nobody");
+	ck_assert_str_eq(got.group, "4242");
+	ck_assert(got.has_mode && got.has_file_mode && !got.has_dir_mode);
+	ck_assert_uint_eq(got.mode, 0750);
+	ck_assert_uint_eq(got.file_mode, 0);
+	bfs_bucket_conf_clear(&got);
+	/* back to the defaults */
+	free(b.owner);
+	b.owner = NULL;
+	b.has_mode = 0;
+	b.has_dir_mode = 1;
+	b.dir_mode = 01777;
+	ck_assert_int_eq(bfs_store_bucket_update(s, &b, key1, err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_bucket_get(s, "app", key1, &got), 0);
+	ck_assert_ptr_null(got.owner);
+	ck_assert(!got.has_mode && got.has_dir_mode);
+	ck_assert_uint_eq(got.dir_mode, 01777);
+	bfs_bucket_conf_clear(&got);
+	bfs_bucket_conf_clear(&b);
+
+	/* config sync: a mode change is written, the same settings are not */
+	mk_bucket(&cfg->buckets[0], "cfgb", BFS_PROV_LOCAL, NULL, NULL);
+	cfg->buckets[0].managed_by_config = 1;
+	cfg->buckets[0].prefix = xdup("");
+	cfg->buckets[0].has_mode = 1;
+	cfg->buckets[0].mode = 0700;
+	ck_assert_int_eq(bfs_store_sync_config(s, cfg, key1, err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_sync_config(s, cfg, key1, err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_bucket_get(s, "cfgb", key1, &got), 0);
+	ck_assert_uint_eq(got.mode, 0700);
+	ck_assert(bfs_bucket_perms_same(&got, &cfg->buckets[0]));
+	bfs_bucket_conf_clear(&got);
+	cfg->buckets[0].mode = 0711;
+	ck_assert_int_eq(bfs_store_sync_config(s, cfg, key1, err, sizeof(err)), 0);
+	ck_assert_int_eq(bfs_store_bucket_get(s, "cfgb", key1, &got), 0);
+	ck_assert_uint_eq(got.mode, 0711);
+	bfs_bucket_conf_clear(&got);
+	free_config(cfg);
+	bfs_store_close(s);
+}
+END_TEST
+
 START_TEST(bucket_update)
 {
 	struct bfs_store *s = open_store();
@@ -1973,6 +2032,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, wrong_master_key);
 	tcase_add_test(tc, secret_never_in_db_or_wal);
 	tcase_add_test(tc, bucket_update);
+	tcase_add_test(tc, bucket_perms_roundtrip);
 	tcase_add_test(tc, bucket_remove_refusals_and_force);
 	tcase_add_test(tc, defaults_set_get_and_index);
 	tcase_add_test(tc, defaults_apply_all_or_nothing);
