@@ -311,7 +311,7 @@ void bfs_fs_release_all(void);
 
 /*
  * FNV-1a, the one string hash of the FUSE layer's tables (open files,
- * attributes, cached blocks, readdir name sets).  bfs_fnv1a continues from
+ * attributes, listing generations, cached blocks).  bfs_fnv1a continues from
  * h (start with BFS_FNV_INIT); bfs_key_hash hashes "bucket/key".
  */
 #define BFS_FNV_INIT 2166136261u
