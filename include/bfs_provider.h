@@ -50,7 +50,8 @@ struct bfs_meta {
  * Listing callback: name relative to the listed prefix, without trailing
  * '/'; is_dir for common prefixes and folder markers (and local folders);
  * meta may be NULL for a common prefix with no marker.  Return 0 to go on,
- * non-zero to stop (list then returns 0).  Unsafe keys never reach it.
+ * non-zero to stop (list then returns 0).  Unsafe keys never reach it
+ * (but see BFS_LIST_UNSAFE).
  */
 typedef int (*bfs_list_fn)(void *arg, const char *name, int is_dir,
 			   const struct bfs_meta *meta);
@@ -73,7 +74,12 @@ typedef int (*bfs_mpu_upload_fn)(void *arg, const char *key,
 				 const char *upload_id, int64_t initiated);
 
 enum bfs_list_flags {
-	BFS_LIST_RECURSIVE = 1   /* no delimiter: every key below prefix */
+	BFS_LIST_RECURSIVE = 1,  /* no delimiter: every key below prefix */
+	/* An existence check: entries with unsafe keys reach the callback
+	 * too, with name NULL, so a folder that holds only such keys still
+	 * exists (its listing shows it) though none of them is shown.
+	 * Providers whose listings never hold an unsafe name ignore it. */
+	BFS_LIST_UNSAFE = 2
 };
 
 struct bfs_provider_ops {

@@ -38,6 +38,7 @@
 #include "bfs_key.h"
 #include "bfs_log.h"
 #include "bfs_store.h"
+#include "bfs_strset.h"
 #include "attrcache.h"
 #include "fs_int.h"
 #include "readcache.h"
@@ -166,7 +167,7 @@ static int stop_first(void *arg, const char *name, int is_dir,
 
 	(void)is_dir;
 	(void)meta;
-	if (!name[0])
+	if (name && !name[0])
 		return 0;     /* the folder's own marker */
 	*found = 1;
 	return 1;
@@ -225,7 +226,10 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 	}
 	if (r != BFS_ERR_NOTFOUND)
 		goto out;
-	if ((r = p->ops->list(p->st, dkey, 0, stop_first, &found)) != 0)
+	/* An implicit folder: any key below it, unsafe ones too, since the
+	 * listing of its parent shows it for those (a/b//c shows a/b). */
+	if ((r = p->ops->list(p->st, dkey, BFS_LIST_UNSAFE, stop_first,
+			      &found)) != 0)
 		goto out;
 	if (!found) {
 		r = BFS_ERR_NOTFOUND;
@@ -244,14 +248,80 @@ out:
 	return r;
 }
 
+/*
+ * Sizes of the control files for getattr and the root's readdir without
+ * rendering each time: .buckets is a GROUP BY over the whole index under
+ * the store mutex, and `ls -l` of the root or a stat loop would run it
+ * per call.  A rendering (by ctl_stat or by an open, which renders its
+ * snapshot anyway) is remembered for CTL_SIZE_TTL_MS, the kernel's own
+ * attr_timeout; this mount's writes to a control file forget it.  Reads
+ * never depend on the size: every open reads its own snapshot with
+ * direct_io up to its end.  .metrics, rendered from atomics and changing
+ * all the time, is rendered every time.
+ */
+#define CTL_SIZE_TTL_MS 1000
+
+static pthread_mutex_t ctl_size_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	size_t size;
+	struct timespec at;          /* CLOCK_MONOTONIC; 0: unknown */
+} ctl_sizes[BFS_CTL_COUNT];      /* ctl_size_mu */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Remembers size as kind's rendered size now (SIZE_MAX: forgets it). */
+static void ctl_size_note(int kind, size_t size)
+{
+	if (kind < 0 || kind >= BFS_CTL_COUNT || kind == BFS_CTL_METRICS)
+		return;
+	pthread_mutex_lock(&ctl_size_mu);
+	ctl_sizes[kind].size = size;
+	if (size == SIZE_MAX)
+		memset(&ctl_sizes[kind].at, 0, sizeof(ctl_sizes[kind].at));
+	else
+		clock_gettime(CLOCK_MONOTONIC, &ctl_sizes[kind].at);
+	pthread_mutex_unlock(&ctl_size_mu);
+}
+
+/* 1 and *size when kind was rendered within CTL_SIZE_TTL_MS. */
+static int ctl_size_known(int kind, size_t *size)
+{
+	int64_t at;
+	int known = 0;
+
+	if (kind < 0 || kind >= BFS_CTL_COUNT || kind == BFS_CTL_METRICS)
+		return 0;
+	pthread_mutex_lock(&ctl_size_mu);
+	at = (int64_t)ctl_sizes[kind].at.tv_sec * 1000 +
+	     ctl_sizes[kind].at.tv_nsec / 1000000;
+	if (at && mono_ms() - at < CTL_SIZE_TTL_MS) {
+		*size = ctl_sizes[kind].size;
+		known = 1;
+	}
+	pthread_mutex_unlock(&ctl_size_mu);
+	return known;
+}
+
 static int ctl_stat(int kind, struct stat *st)
 {
 	struct bfs_buf b;
 	int64_t admin_gid;
-	int r;
+	size_t size = 0;
 
-	bfs_buf_init(&b, BFS_CTL_RENDER_MAX);
-	r = bfs_ctl_render(bfs_fs.reg, kind, &b);
+	if (!ctl_size_known(kind, &size)) {
+		bfs_buf_init(&b, BFS_CTL_RENDER_MAX);
+		if (bfs_ctl_render(bfs_fs.reg, kind, &b) == 0) {
+			size = b.len;
+			ctl_size_note(kind, size);
+		}
+		bfs_buf_free(&b);
+	}
 	memset(st, 0, sizeof(*st));
 	admin_gid = atomic_load(&bfs_fs.admin_gid);
 	/* INTERFACE.md "Who may do what": the mounting user's; the routing
@@ -264,12 +334,11 @@ static int ctl_stat(int kind, struct stat *st)
 	st->st_uid = bfs_fs.uid;
 	st->st_gid = bfs_ctl_writable(kind) && admin_gid >= 0 ?
 		     (gid_t)admin_gid : bfs_fs.gid;
-	st->st_size = r == 0 ? (off_t)b.len : 0;
+	st->st_size = (off_t)size;
 	st->st_blksize = 4096;
-	st->st_blocks = (blkcnt_t)((b.len + 511) / 512);
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
 	clock_gettime(CLOCK_REALTIME, &st->st_mtim);
 	st->st_ctim = st->st_atim = st->st_mtim;
-	bfs_buf_free(&b);
 	return 0;
 }
 
@@ -317,59 +386,6 @@ static int fs_getattr(const char *path, struct stat *st,
 }
 
 /* ---- readdir ---- */
-
-/* A set of names already given to the filler (dedupes "a" and "a/"). */
-struct name_set {
-	char **slot;
-	size_t cap, n;
-};
-
-static uint32_t name_hash(const char *s)
-{
-	return bfs_fnv1a(BFS_FNV_INIT, s);
-}
-
-/* 1 when newly added, 0 when present, negative on error. */
-static int name_set_add(struct name_set *ns, const char *name)
-{
-	size_t i, j;
-	char **ns2;
-
-	if (ns->n * 2 >= ns->cap) {
-		size_t ncap = ns->cap ? ns->cap * 2 : 1024;
-
-		if (!(ns2 = calloc(ncap, sizeof(*ns2))))
-			return BFS_ERR_NOMEM;
-		for (i = 0; i < ns->cap; i++) {
-			if (!ns->slot[i])
-				continue;
-			for (j = name_hash(ns->slot[i]) & (ncap - 1); ns2[j];
-			     j = (j + 1) & (ncap - 1))
-				;
-			ns2[j] = ns->slot[i];
-		}
-		free(ns->slot);
-		ns->slot = ns2;
-		ns->cap = ncap;
-	}
-	for (j = name_hash(name) & (ns->cap - 1); ns->slot[j];
-	     j = (j + 1) & (ns->cap - 1))
-		if (strcmp(ns->slot[j], name) == 0)
-			return 0;
-	if (!(ns->slot[j] = strdup(name)))
-		return BFS_ERR_NOMEM;
-	ns->n++;
-	return 1;
-}
-
-static void name_set_free(struct name_set *ns)
-{
-	size_t i;
-
-	for (i = 0; i < ns->cap; i++)
-		free(ns->slot[i]);
-	free(ns->slot);
-}
 
 /*
  * The entries of one open bucket folder, numbered from 1 for the filler's
@@ -446,7 +462,7 @@ struct rd_ctx {
 	struct bfs_rbucket *b;
 	const char *prefix;       /* listing prefix: "" or ends with '/' */
 	size_t plen;
-	struct name_set names;
+	struct bfs_strset names;  /* given to the filler ("a" and "a/" once) */
 	char *keybuf;             /* prefix + name scratch */
 	int err;
 };
@@ -463,12 +479,12 @@ static int rd_entry(void *arg, const char *name, const struct stat *lst,
 	size_t nlen = strlen(name);
 	int r;
 
-	if (c->names.n >= FS_LIST_MAX) {
+	if (bfs_strset_count(&c->names) >= FS_LIST_MAX) {
 		BFS_WARN("%s/%s: listing cut at %u entries", c->b->name,
 			 c->prefix, FS_LIST_MAX);
 		return 1;
 	}
-	if ((r = name_set_add(&c->names, name)) <= 0) {
+	if ((r = bfs_strset_add(&c->names, name, 0)) <= 0) {
 		if (r < 0) {
 			c->err = r;
 			return 1;
@@ -492,26 +508,37 @@ static int rd_entry(void *arg, const char *name, const struct stat *lst,
 	return 0;
 }
 
-/* Open files directly in the folder that the listing did not show yet
- * (created, not uploaded until close). */
+/*
+ * Open files directly in the folder that the listing did not show yet
+ * (created, not uploaded until close).  The name is copied under of->mu:
+ * a rename may rekey the file meanwhile (bfs_ofile_rekey frees the old
+ * key under that mutex), and a file renamed out of the folder, whose key
+ * no longer starts with the prefix, is not listed here.
+ */
 static int rd_open_file(void *arg, struct bfs_ofile *of)
 {
 	struct rd_ctx *c = arg;
 	struct stat st;
-	const char *name;
-	int r, gone;
+	char *name = NULL;
+	int r;
 
 	pthread_mutex_lock(&of->mu);
-	name = of->key + c->plen;
-	gone = of->unlinked || !name[0] || strchr(name, '/');
-	if (!gone)
+	if (!of->unlinked && strcmp(of->b->name, c->b->name) == 0 &&
+	    strncmp(of->key, c->prefix, c->plen) == 0 &&
+	    of->key[c->plen] && !strchr(of->key + c->plen, '/')) {
 		bfs_ofile_stat_locked(of, &st);
+		name = strdup(of->key + c->plen);
+		r = name ? 0 : BFS_ERR_NOMEM;
+	} else {
+		r = 1;          /* not (any more) an entry of this folder */
+	}
 	pthread_mutex_unlock(&of->mu);
-	if (gone)
-		return 0;
-	if ((r = name_set_add(&c->names, name)) <= 0)
-		return r < 0 ? 1 : 0;
-	if ((r = dirlist_add(c->dl, name, &st, 1)) != 0) {
+	if (r == 0 && (r = bfs_strset_add(&c->names, name, 0)) == 1)
+		r = dirlist_add(c->dl, name, &st, 1);
+	else if (r == 1)
+		r = 0;
+	free(name);
+	if (r < 0) {
 		c->err = r;
 		return 1;
 	}
@@ -553,13 +580,12 @@ static int dirlist_build(struct bfs_route *rt, struct fs_dirlist *dl)
 	r = bfs_dir_list(rt->b, prefix, rd_entry, &c);
 	if (r == 0)
 		r = c.err;
-	if (r == 0) {
-		bfs_ofile_each(rt->b->name, prefix, rd_open_file, &c);
+	if (r == 0 &&
+	    (r = bfs_ofile_each(rt->b->name, prefix, rd_open_file, &c)) >= 0)
 		r = c.err;
-	}
 out:
 	free(c.keybuf);
-	name_set_free(&c.names);
+	bfs_strset_free(&c.names);
 	free(prefix);
 	return r;
 }
@@ -761,6 +787,7 @@ static int ctl_open(int kind, struct fuse_file_info *fi)
 		fh_free(fh);
 		return neg(r);
 	}
+	ctl_size_note(kind, fh->snap.len);
 	fi->fh = (uintptr_t)fh;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
@@ -790,17 +817,22 @@ static void walk_prefetch(struct bfs_rbucket *b, const char *key)
 	size_t bl = strlen(b->name), kl = strlen(key), i, n = 0;
 	struct bfs_ofile *of;
 	struct stat st;
+	int same;
 
 	if (!(cur = malloc(bl + kl + 2)))
 		return;
 	memcpy(cur, b->name, bl);
 	cur[bl] = '/';
 	memcpy(cur + bl + 1, key, kl + 1);
+	/* cur belongs to walk_last once published: the next open takes it
+	 * as its prev and frees it, so it is compared before the unlock and
+	 * never touched after; prev is ours alone from here on. */
 	pthread_mutex_lock(&walk_mu);
 	prev = walk_last;
 	walk_last = cur;
+	same = prev && !strncmp(prev, cur, bl + 1);
 	pthread_mutex_unlock(&walk_mu);
-	if (prev && !strncmp(prev, cur, bl + 1))
+	if (same)
 		n = bfs_dir_next_files(b->name, key, prev + bl + 1, next,
 				       BFS_RC_NEXT_FILES);
 	free(prev);
@@ -1165,18 +1197,14 @@ again:
 		pthread_mutex_unlock(&of->mu);
 		return -EIO;
 	}
-	key = strdup(of->key);
-	b = of->b;
+	r = bfs_ofile_where_locked(of, &b, &key);
 	fsize = of->size;       /* the version read: size, mtime, etag */
 	mtime = of->mtime;
 	snprintf(etag, sizeof(etag), "%s", of->read_etag ? of->read_etag : "");
 	gen = of->read_gen;
-	bfs_rbucket_ref(b);
 	pthread_mutex_unlock(&of->mu);
-	if (!key) {
-		bfs_rbucket_put(b);
-		return -ENOMEM;
-	}
+	if (r != 0)
+		return neg(r);
 	moved = 0;
 	if (off < 0)
 		r = BFS_ERR_INVAL;
@@ -1253,9 +1281,11 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 		return r ? neg(r) : (int)size;
 	}
 	of = fh->of;
-	if (of->b->read_only)
-		return -EROFS;
 	pthread_mutex_lock(&of->mu);
+	if (of->b->read_only) {         /* of->b: mu held (rename swaps it) */
+		r = BFS_ERR_READONLY;
+		goto out;
+	}
 	if ((r = bfs_ofile_stage_locked(of, 0)) != 0)
 		goto out;
 	if ((uint64_t)off + size > of->size &&
@@ -1327,8 +1357,12 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 	struct fs_fh *fh = get_fh(fi);
 
 	(void)path;
-	if (fh && fh->sess)
-		return neg(bfs_ctl_session_commit(fh->sess, fi->lock_owner));
+	if (fh && fh->sess) {
+		int r = bfs_ctl_session_commit(fh->sess, fi->lock_owner);
+
+		ctl_size_note(fh->ctl, SIZE_MAX);   /* it may have applied */
+		return neg(r);
+	}
 	return upload_errno(upload_fh(fh));
 }
 
@@ -1351,6 +1385,7 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 		/* flush applied the session; writes no flush saw apply now */
 		bfs_ctl_session_end(fh->sess, 1);
 		fh->sess = NULL;
+		ctl_size_note(fh->ctl, SIZE_MAX);
 	}
 	if (fh->of) {
 		/* flush (close) already waited; what is still dirty (a failed
@@ -1446,10 +1481,10 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		return 0;      /* `>` on a control file never wipes it */
 	if (fh) {
 		of = fh->of;
-		if (of->b->read_only)
-			return -EROFS;
 		pthread_mutex_lock(&of->mu);
-		r = ofile_truncate_locked(of, (uint64_t)size);
+		/* of->b: mu held (a rename swaps it) */
+		r = of->b->read_only ? BFS_ERR_READONLY :
+		    ofile_truncate_locked(of, (uint64_t)size);
 		pthread_mutex_unlock(&of->mu);
 		return neg(r);
 	}
@@ -1530,10 +1565,12 @@ static int remote_set_attr(struct bfs_rbucket *b, const char *key, int dir,
 	if (!dir) {
 		r = p->ops->set_meta(p->st, key, m);
 		bfs_rbucket_note(b, r);
-		if (r == 0)
-			bfs_store_file_set_attr(bfs_registry_store(bfs_fs.reg),
-						b->name, key, m->mode, m->uid,
-						m->gid, m->mtime);
+		if (r == 0 &&
+		    bfs_store_file_set_attr(bfs_registry_store(bfs_fs.reg),
+					    b->name, key, m->mode, m->uid,
+					    m->gid, m->mtime) != 0)
+			BFS_WARN("%s/%s: attributes stored, but not in the index",
+				 b->name, key);
 		return r;
 	}
 	if (!(dkey = malloc(klen + 2)))
@@ -1584,11 +1621,12 @@ static int change_attrs(const char *path, struct fuse_file_info *fi,
 		of = bfs_ofile_find(rt.b->name, key);
 	}
 	if (of) {
-		if (of->b->read_only) {
+		pthread_mutex_lock(&of->mu);
+		if (of->b->read_only) {    /* mu held: a rename swaps of->b */
+			pthread_mutex_unlock(&of->mu);
 			r = BFS_ERR_READONLY;
 			goto out;
 		}
-		pthread_mutex_lock(&of->mu);
 		apply_change(c, &of->mode, &of->uid, &of->gid, &of->mtime);
 		if (of->dirty)
 			of->gen++;     /* a running upload carries old attributes */
@@ -1809,24 +1847,7 @@ out:
 static void index_put(struct bfs_rbucket *b, const char *key,
 		      const struct bfs_meta *m, const char *etag)
 {
-	struct bfs_file_row row;
-	const char *name = strrchr(key, '/') ? strrchr(key, '/') + 1 : key;
-
-	memset(&row, 0, sizeof(row));
-	row.bucket = b->name;
-	row.key = (char *)(uintptr_t)key;
-	row.size = m->size;
-	row.etag = (char *)(uintptr_t)(etag ? etag : "");
-	row.content_type = (char *)(uintptr_t)(m->content_type[0] ?
-					       m->content_type :
-					       bfs_content_type(name));
-	row.mode = m->mode;
-	row.uid = m->uid;
-	row.gid = m->gid;
-	row.mtime = m->mtime;
-	row.created_at = row.updated_at = (int64_t)time(NULL);
-	if (bfs_store_file_put(bfs_registry_store(bfs_fs.reg), &row) != 0)
-		BFS_WARN("%s/%s: stored, but the index row failed", b->name, key);
+	bfs_index_put(b->name, key, m, etag, NULL);    /* logs a failure */
 }
 
 static int fs_symlink(const char *target, const char *linkpath)
@@ -2424,6 +2445,10 @@ void bfs_fs_release_all(void)
 		fh_free(fh);
 	}
 	bfs_ofile_spares_drop();
+	pthread_mutex_lock(&walk_mu);
+	free(walk_last);
+	walk_last = NULL;
+	pthread_mutex_unlock(&walk_mu);
 }
 
 const struct fuse_operations *bfs_fs_operations(void)

@@ -201,6 +201,18 @@ void bfs_ofile_unhook(struct bfs_ofile *of);
 int bfs_ofile_rekey(const char *sbucket, const char *src,
 		    struct bfs_rbucket *db, const char *dst, int prefix,
 		    int mark_dirty);
+/*
+ * Where of is now, to use after of->mu is released: +1 ref on its bucket
+ * in *b (the caller puts it) and, when key is not NULL, a copy of its key
+ * in *key (the caller frees it).  A rename (bfs_ofile_rekey) swaps of->b
+ * and of->key under of->mu and drops the old bucket's reference, so they
+ * are read only with of->mu (or the table lock) held, and kept beyond it
+ * only through this.  0, or BFS_ERR_NOMEM with *b (and *key) NULL.
+ * bfs_ofile_where takes of->mu; the _locked variant runs with it held.
+ */
+int bfs_ofile_where(struct bfs_ofile *of, struct bfs_rbucket **b, char **key);
+int bfs_ofile_where_locked(struct bfs_ofile *of, struct bfs_rbucket **b,
+			   char **key);
 /* Calls fn on every open file whose bucket is `bucket` and key starts with
  * prefix (+1 ref held during the call). */
 typedef int (*bfs_ofile_fn)(void *arg, struct bfs_ofile *of);
@@ -225,6 +237,19 @@ int bfs_ofile_adopt(struct bfs_rbucket *b, const struct bfs_journal_entry *e,
  * journaled.  mu held (released while waiting).
  */
 int bfs_ofile_sync_locked(struct bfs_ofile *of, int timeout);
+/*
+ * The index row of a stored object (bucket, key) with metadata m and etag
+ * (NULL: none; an empty content type comes from the name) and, when
+ * done_key is not NULL, the end of journal row done_key, in one
+ * transaction (synchronous=FULL with a done_key).  If that fails the journal row is still
+ * ended on its own (the object is stored; a left-over row would make
+ * recovery see our own upload as a change by someone else), and the
+ * failure logged.  0 or the store's error.  The one builder of index rows
+ * for what the mount stores (uploads, symlinks, copies).
+ */
+int bfs_index_put(const char *bucket, const char *key,
+		  const struct bfs_meta *m, const char *etag,
+		  const char *done_key);
 /* Starts an upload job when dirty and none runs; mu held. */
 void bfs_ofile_kick_locked(struct bfs_ofile *of);
 /* Waits until no upload job runs on of; mu held. */
@@ -248,8 +273,10 @@ int bfs_upq_shutdown(int timeout);
 
 /* ---- mpu.c: resumable and streaming multipart uploads ---- */
 struct bfs_mp;
-/* 1 when a file of size bytes is stored as a multipart upload. */
-int bfs_mp_wanted(const struct bfs_ofile *of, uint64_t size);
+/* 1 when a file of size bytes in bucket b (the upload job's referenced
+ * bucket: of->b may change under a rename) is stored as a multipart
+ * upload. */
+int bfs_mp_wanted(const struct bfs_rbucket *b, uint64_t size);
 /*
  * The staged bytes [off, off + len) changed (write; truncate: off = the
  * smaller size, len = UINT64_MAX - off); mu held, after the change and
@@ -325,12 +352,13 @@ void bfs_fs_meta_to_stat(const struct bfs_rbucket *b, const struct bfs_meta *m,
 void bfs_fs_bucket_dir_stat(const struct bfs_rbucket *b, struct stat *st);
 const struct fuse_operations *bfs_fs_operations(void);
 /* After the loop ended (and bfs_upq_shutdown): drops every handle the
- * kernel never released, closing their open files and staging files. */
+ * kernel never released, closing their open files and staging files, and
+ * what the walk prefetch remembers. */
 void bfs_fs_release_all(void);
 
 /*
  * FNV-1a, the one string hash of the FUSE layer's tables (open files,
- * attributes, cached blocks, readdir name sets).  bfs_fnv1a continues from
+ * attributes, listing generations, cached blocks).  bfs_fnv1a continues from
  * h (start with BFS_FNV_INIT); bfs_key_hash hashes "bucket/key".
  */
 #define BFS_FNV_INIT 2166136261u

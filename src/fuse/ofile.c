@@ -449,7 +449,9 @@ static int make_staging(struct bfs_ofile *of)
 			  bfs_fs.staging_dir, strerror(errno));
 		goto out;
 	}
-	fchmod(fd, 0600);
+	/* mkostemp makes it 0600 already; a failure is only logged */
+	if (fchmod(fd, 0600) != 0)
+		BFS_WARN("%s: chmod 0600: %s", path, strerror(errno));
 	of->fd = fd;
 	of->staging_path = path;
 	path = NULL;
@@ -715,6 +717,27 @@ out:
 	}
 	if (fd >= 0)
 		close(fd);
+	return r;
+}
+
+int bfs_ofile_where_locked(struct bfs_ofile *of, struct bfs_rbucket **b,
+			   char **key)
+{
+	*b = NULL;
+	if (key && !(*key = strdup(of->key)))
+		return BFS_ERR_NOMEM;
+	bfs_rbucket_ref(of->b);
+	*b = of->b;
+	return 0;
+}
+
+int bfs_ofile_where(struct bfs_ofile *of, struct bfs_rbucket **b, char **key)
+{
+	int r;
+
+	pthread_mutex_lock(&of->mu);
+	r = bfs_ofile_where_locked(of, b, key);
+	pthread_mutex_unlock(&of->mu);
 	return r;
 }
 

@@ -163,26 +163,22 @@ void bfs_ofile_meta_locked(const struct bfs_ofile *of, struct bfs_meta *m)
 	bfs_ofile_xattr_meta_locked(of, m);
 }
 
-/*
- * The bookkeeping of a stored object: its index row and, when done_key is
- * not NULL, the end of the journal row done_key, in one transaction.  If
- * that fails the journal row is still ended on its own (the object is
- * stored; a left-over row would make recovery see our own upload as a
- * change by someone else).
- */
-static int index_row(const char *bucket, const char *key,
-		     const struct bfs_meta *m, const char *etag,
-		     const char *done_key)
+int bfs_index_put(const char *bucket, const char *key,
+		  const struct bfs_meta *m, const char *etag,
+		  const char *done_key)
 {
+	const char *name = strrchr(key, '/') ? strrchr(key, '/') + 1 : key;
 	struct bfs_file_row row;
 	int r;
 
 	memset(&row, 0, sizeof(row));
-	row.bucket = (char *)bucket;
-	row.key = (char *)key;
+	row.bucket = (char *)(uintptr_t)bucket;
+	row.key = (char *)(uintptr_t)key;
 	row.size = m->size;
-	row.etag = (char *)etag;
-	row.content_type = (char *)m->content_type;
+	row.etag = (char *)(uintptr_t)(etag ? etag : "");
+	row.content_type = (char *)(uintptr_t)(m->content_type[0] ?
+					       m->content_type :
+					       bfs_content_type(name));
 	row.mode = m->mode;
 	row.uid = m->uid;
 	row.gid = m->gid;
@@ -220,6 +216,21 @@ static int recovery_target(struct bfs_provider *p, const char *key,
 	if (!changed)
 		return (*target = strdup(key)) ? 0 : BFS_ERR_NOMEM;
 	return bfs_conflict_key(key, time(NULL), target);
+}
+
+/* Records a failed upload in the journal row (bucket, key), durably; a
+ * row that moved meanwhile (rename) is logged at debug, any other store
+ * failure as an error: the data is still staged, only the row's reason
+ * is older. */
+static void journal_fail(const char *bucket, const char *key, const char *msg)
+{
+	int r = bfs_store_journal_fail(store(), bucket, key, msg);
+
+	if (r == BFS_ERR_NOTFOUND)
+		BFS_DEBUG("%s/%s: journal row moved meanwhile", bucket, key);
+	else if (r != 0)
+		BFS_ERROR("%s/%s: upload failure not journaled: %s", bucket,
+			  key, bfs_strerror(r));
 }
 
 /*
@@ -288,7 +299,7 @@ static void job_run(struct job *j)
 		;
 	} else {
 		conflict = target && strcmp(target, j->key) != 0;
-		if (!conflict && bfs_mp_wanted(of, j->m.size)) {
+		if (!conflict && bfs_mp_wanted(j->b, j->m.size)) {
 			/* resumable: see mpu.c */
 			r = bfs_mp_store(of, j->key, &j->m, etag, sizeof(etag));
 			multipart = 1;
@@ -313,16 +324,14 @@ static void job_run(struct job *j)
 	if (r != 0) {
 		BFS_WARN("%s/%s: upload failed: %s", j->b->name, j->key,
 			 bfs_strerror(r));
-		if (!of->unlinked && bfs_store_journal_fail(store(), j->b->name,
-				j->key, bfs_strerror(r)) == BFS_ERR_NOTFOUND)
-			BFS_DEBUG("%s/%s: journal row moved meanwhile",
-				  j->b->name, j->key);
+		if (!of->unlinked)
+			journal_fail(j->b->name, j->key, bfs_strerror(r));
 		backoff_locked(of);
 	} else if (conflict) {
 		BFS_WARN("%s/%s: changed on the server since the staged copy "
 			 "was based on it; the staged copy is stored as %s/%s",
 			 j->b->name, j->key, j->b->name, target);
-		if (index_row(j->b->name, target, &j->m, etag, j->key))
+		if (bfs_index_put(j->b->name, target, &j->m, etag, j->key))
 			of->keep_path = 1;      /* the row may name it */
 		/* The copy is a new entry of the folder: a cached listing
 		 * of that folder must not hide it. */
@@ -335,8 +344,8 @@ static void job_run(struct job *j)
 	} else {
 		bfs_metrics_upload_latency((double)(t1.tv_sec - t0.tv_sec) +
 					   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-		if (index_row(j->b->name, j->key, &j->m, etag,
-			      same ? j->key : NULL) && same)
+		if (bfs_index_put(j->b->name, j->key, &j->m, etag,
+				  same ? j->key : NULL) && same)
 			of->keep_path = 1;      /* the row may name it */
 		bfs_attr_drop(j->b->name, j->key);
 		of->recovered = 0;
@@ -560,7 +569,7 @@ fail:
 		/* EIO promises the data is kept: durable now (a job still
 		 * running at the deadline has not synced it). */
 		sync_staging(of->b->name, of->key, of->fd);
-		bfs_store_journal_fail(store(), of->b->name, of->key, msg);
+		journal_fail(of->b->name, of->key, msg);
 	}
 out:
 	return r;

@@ -1534,6 +1534,7 @@ struct s3_list_ctx {
 	const char *prefix;
 	bfs_list_fn fn;
 	void *arg;
+	unsigned flags;          /* BFS_LIST_UNSAFE: hidden keys as NULL */
 	int stopped;
 };
 
@@ -1595,17 +1596,19 @@ static int s3_list_emit(struct s3_list_ctx *c, const char *key, int is_dir_hint,
 	if (!strcmp(key, c->prefix))
 		return 0;                /* the listed folder's own marker */
 	rel = bfs_key_strip_prefix(c->prefix, key);
-	if (!rel) {
-		s3_hidden(c->st, key);
-		return 0;
-	}
-	n = strlen(rel);
+	n = rel ? strlen(rel) : 0;
 	if (n && rel[n - 1] == '/') {
 		is_dir = 1;
 		n--;
 	}
-	if (n == 0 || n > BFS_KEY_MAX) {
+	if (!rel || n == 0 || n > BFS_KEY_MAX) {
 		s3_hidden(c->st, key);
+		if (!(c->flags & BFS_LIST_UNSAFE))
+			return 0;
+		if (c->fn(c->arg, NULL, is_dir, m) != 0) {
+			c->stopped = 1;
+			return BFS_S3XML_STOPPED;
+		}
 		return 0;
 	}
 	memcpy(name, rel, n);
@@ -1654,6 +1657,7 @@ static int s3_list(void *vst, const char *prefix, unsigned flags,
 	memset(&c, 0, sizeof(c));
 	c.st = st;
 	c.prefix = prefix ? prefix : "";
+	c.flags = flags;
 	c.fn = fn;
 	c.arg = arg;
 	memset(&cb, 0, sizeof(cb));

@@ -15,6 +15,7 @@ import random
 import stat
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -317,6 +318,69 @@ def _rename_across(m, b1, b2):
     idx = m.wait_index(lambda i: {k for k in i if not k[1].endswith("/")}
                        == want)
     assert {k for k in idx if not k[1].endswith("/")} == want
+
+
+def test_listing_beside_renames_of_open_files(backend, mount):
+    """readdir of a folder while files open in it are renamed within it,
+    out of it to a shorter key and back: each listing shows only names
+    the files really had, and the daemon reads no freed or foreign key
+    memory (the sanitizer builds report it; teardown scans for it).  A
+    stress test: the old race's window is a few microseconds, and it was
+    not caught on 7c762be in the runs made when it was written."""
+    b = backend("local")
+    m = mount([b])
+    d = m.path("b1", "dir")
+    os.mkdir(d)
+    n = 30
+    fds = []
+    for i in range(n):
+        fd = os.open(os.path.join(d, "file-%d" % i), os.O_CREAT | os.O_WRONLY)
+        os.write(fd, b"%d" % i)
+        fds.append(fd)
+    allowed = {"file-%d" % i for i in range(n)} | \
+        {"renamed-with-a-longer-name-%d" % i for i in range(n)}
+    stop = threading.Event()
+    errors = []
+
+    def renamer():
+        try:
+            names = ["file-%d" % i for i in range(n)]
+            for rnd in range(20):
+                for i in range(n):
+                    src = os.path.join(d, names[i])
+                    if rnd % 3 == 2:        # out of the folder and back
+                        os.rename(src, m.path("b1", "x%d" % i))
+                        os.rename(m.path("b1", "x%d" % i), src)
+                        continue
+                    names[i] = ("renamed-with-a-longer-name-%d" % i
+                                if names[i].startswith("file")
+                                else "file-%d" % i)
+                    os.rename(src, os.path.join(d, names[i]))
+        except OSError as e:
+            errors.append("rename: %s" % e)
+        finally:
+            stop.set()
+
+    def lister():
+        try:
+            while not stop.is_set():
+                got = set(os.listdir(d))
+                if not got <= allowed:
+                    errors.append("listed: %s" % sorted(got - allowed))
+                    return
+        except OSError as e:
+            errors.append("list: %s" % e)
+
+    threads = [threading.Thread(target=renamer)] + \
+        [threading.Thread(target=lister) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for fd in fds:
+        os.close(fd)
+    assert not errors, errors
+    assert len(os.listdir(d)) == n
 
 
 def test_rename_across_buckets(provider, backend, mount):
@@ -632,6 +696,35 @@ def test_unsafe_remote_keys_hidden(mb):
     assert read(mb.p("good.txt")) == b"ok"
     for k in ("ctl\x01x", "del\x7f"):
         expect_errno((errno.ENOENT, errno.EINVAL), os.stat, mb.p(k))
+
+
+def test_folder_of_unsafe_keys_stats(backend, mount):
+    """Every name readdir gives stats: a remote folder whose only keys are
+    unsafe (`pre/bad//key`, `pre/dots/../x`) is shown by the listing of
+    its parent (S3 gives its common prefix), so it is an empty folder;
+    its keys stay hidden and are never followed."""
+    b = backend("s3", prefix="pre/")
+    c = b.client
+    planted = [k for k in ("pre/bad//key", "pre/dots/../x")
+               if c.put(b.remote, k, b"unsafe") == 200]
+    assert planted, "RGW refused every unsafe key"
+    assert c.put(b.remote, "pre/ok.txt", b"ok") == 200
+    m = mount([b])
+    d = m.path("b1")
+    names = check_hidden(d, ["ok.txt"])
+    folders = [n for n in names if n not in (".", "..", "ok.txt")]
+    assert folders, names
+    for n in folders:
+        st = os.stat(os.path.join(d, n))          # ENOENT before
+        assert stat.S_ISDIR(st.st_mode), n
+        assert os.listdir(os.path.join(d, n)) == [], n
+        # ls -l of the parent: every entry stats
+        out = subprocess.run(["ls", "-la", d], capture_output=True,
+                             text=True)
+        assert out.returncode == 0 and "?" not in out.stdout, \
+            out.stdout + out.stderr
+    assert read(os.path.join(d, "ok.txt")) == b"ok"
+    expect_errno(errno.ENOENT, os.stat, os.path.join(d, "bad", "key"))
 
 
 def test_local_unsafe_names_hidden(backend, mount):
