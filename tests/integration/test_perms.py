@@ -302,6 +302,63 @@ def test_refusals_change_nothing(users, shared, prov):
     assert sorted(os.listdir(d)) == ["dir", "pub.txt", "secret.txt"]
 
 
+@pytest.mark.parametrize("prov", ["local", "s3"])
+def test_xattrs_follow_the_modes(users, shared, prov):
+    """getxattr needs read and setxattr/removexattr write permission of
+    the file (the kernel checks user.* attributes with default_permissions
+    before the daemon sees them): a presigned url, the key and the user's
+    own attributes of a file a user may not read stay hidden, and a file
+    the user may not write keeps its attributes."""
+    u = users.user
+    b = shared.bucket(prov, default="general")
+    m = shared.mount([b])
+    d = m.path("b1")
+    p = lambda *x: os.path.join(d, *x)          # noqa: E731
+    fd = os.open(p("secret.txt"), os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                 0o600)
+    os.write(fd, b"root only\n")
+    os.close(fd)
+    os.chmod(p("secret.txt"), 0o600)
+    with open(p("pub.txt"), "w") as f:
+        f.write("everyone reads\n")
+    os.chmod(p("pub.txt"), 0o644)
+    os.mkdir(p("private"), 0o700)
+    os.chmod(p("private"), 0o700)
+    with open(p("private", "in.txt"), "w") as f:
+        f.write("x")
+    for f in ("secret.txt", "pub.txt", "private/in.txt"):
+        os.setxattr(p(f), "user.tag", b"root's")
+    names = ["user.bucketfs.key", "user.bucketfs.bucket", "user.tag"]
+    if prov != "local":
+        names.append("user.bucketfs.url")
+        assert os.getxattr(p("secret.txt"), "user.bucketfs.url")
+    for f in ("secret.txt", "private/in.txt"):
+        for n in names:
+            assert u.op("os.getxattr(%r, %r)" % (p(f), n)) == "EACCES", \
+                (f, n)
+    for n in names:
+        assert u.op("os.getxattr(%r, %r)" % (p("pub.txt"), n)) == "OK", n
+    stored0 = {f: b.meta(f).get("xattr") if prov != "local" else None
+               for f in ("secret.txt", "pub.txt")}
+    for f in ("secret.txt", "pub.txt", "private/in.txt"):
+        assert u.op("os.setxattr(%r, 'user.x', b'1')" % p(f)) == "EACCES", f
+        assert u.op("os.removexattr(%r, 'user.tag')" % p(f)) == "EACCES", f
+    # bucket folder, mount root, control files: nobody's to change
+    for path in (d, m.mnt, m.path(".defaults")):
+        assert u.op("os.setxattr(%r, 'user.x', b'1')" % path) in \
+            ("EACCES", "EPERM"), path
+    m.remount()
+    for f in ("secret.txt", "pub.txt", "private/in.txt"):
+        assert os.getxattr(p(f), "user.tag") == b"root's", f
+        helpers.expect_errno(errno.ENODATA, os.getxattr, p(f), "user.x")
+    if prov != "local":
+        for f, v in stored0.items():
+            assert b.meta(f).get("xattr") == v, f
+    else:
+        assert "user.x" not in os.listxattr(os.path.join(b.path,
+                                                         "secret.txt"))
+
+
 def test_control_files_owner_and_modes(users, shared):
     b = shared.bucket("local")
     m = shared.mount([b])
