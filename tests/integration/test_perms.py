@@ -31,7 +31,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 
 import pytest
@@ -202,15 +201,6 @@ def routing(m):
 def read(path):
     with open(path, "rb") as f:
         return f.read()
-
-
-def wait_for(pred, timeout=15.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
 
 
 def owner_mode(path):
@@ -397,7 +387,8 @@ def test_admin_group_follows_sighup(users, shared):
                              % users.admin_group, 1))
     os.kill(m.proc.pid, signal.SIGHUP)
     want = (me[0], users.admin_gid, 0o664)
-    assert wait_for(lambda: owner_mode(m.path(".defaults")) == want), \
+    assert helpers.wait_for(
+        lambda: owner_mode(m.path(".defaults")) == want, 15), \
         owner_mode(m.path(".defaults"))
     assert owner_mode(m.path(".assignments")) == want
     assert users.user.op("open(%r, 'w').write('chat = b1\\n')"
@@ -567,7 +558,7 @@ def test_bucketctl_owner_group_mode(users, shared):
             j["dir_mode"]) == (u.name, str(users.admin_gid), "0750", "0600",
                                "0755")
     d = m.path("extra")
-    assert wait_for(lambda: os.path.isdir(d))
+    assert helpers.wait_for(lambda: os.path.isdir(d), 15)
     assert owner_mode(d) == (u.uid, users.admin_gid, 0o750)
     f = os.path.join(d, "copied.txt")
     assert owner_mode(f) == (u.uid, users.admin_gid, 0o600)
@@ -577,8 +568,10 @@ def test_bucketctl_owner_group_mode(users, shared):
     m.ctl("bucket", "update", "extra", "--owner", "", "--group", "",
           "--mode", "0700", "--file-mode", "", "--dir-mode", "0711")
     me = (os.geteuid(), os.getegid())
-    assert wait_for(lambda: owner_mode(d) == me + (0o700,)), owner_mode(d)
-    assert wait_for(lambda: owner_mode(f) == me + (0o644,)), owner_mode(f)
+    assert helpers.wait_for(lambda: owner_mode(d) == me + (0o700,), 15), \
+        owner_mode(d)
+    assert helpers.wait_for(lambda: owner_mode(f) == me + (0o644,), 15), \
+        owner_mode(f)
     assert owner_mode(os.path.join(d, "sub")) == me + (0o711,)
     show = m.ctl("bucket", "show", "extra").stdout
     assert "owner: (mounting user)\n" in show
