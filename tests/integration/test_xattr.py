@@ -300,22 +300,28 @@ def test_no_requests_when_cached(prov, backend, mount):
     write(f, b"x")
     os.setxattr(f, "user.k", b"v")
     m.remount()
+
+    def counted():
+        # not the start-up sweep of multipart uploads: the upload worker
+        # lists them in the background after the mount is ready, so on a
+        # slow machine that request lands in the middle of this test
+        return requests(m) - requests(m, "multipart")
     os.stat(f)                               # the lookup: a HEAD
-    n = requests(m)
+    n = counted()
     assert os.getxattr(f, "user.k") == b"v"
     assert os.getxattr(f, "user.bucketfs.etag")
     assert os.getxattr(f, "user.bucketfs.url")
     assert "user.k" in os.listxattr(f)
     expect_errno(errno.ENODATA, os.getxattr, f, "user.missing")
-    assert requests(m) == n
+    assert counted() == n
     fd = os.open(m.path("b1", "g"), os.O_WRONLY | os.O_CREAT, 0o644)
     try:
         os.write(fd, b"staged")      # from here on writes are local
-        n = requests(m)
+        n = counted()
         for i in range(20):
             expect_errno(ENOTSUP, os.getxattr, fd, "security.capability")
             os.pwrite(fd, b"y" * 4096, i * 4096)
-        assert requests(m) == n
+        assert counted() == n
     finally:
         os.close(fd)
 
