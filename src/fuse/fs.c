@@ -37,6 +37,7 @@
 #include "bfs_error.h"
 #include "bfs_key.h"
 #include "bfs_log.h"
+#include "bfs_perm.h"
 #include "bfs_store.h"
 #include "bfs_strset.h"
 #include "attrcache.h"
@@ -886,6 +887,44 @@ void repin_read_version_locked(struct bfs_ofile *of, struct bfs_rbucket *b,
 	}
 }
 
+/*
+ * list_metadata = listing hands the kernel a listing's attributes (the
+ * bucket's owner and file_mode) for objects no HEAD has told yet, and the
+ * kernel's check (default_permissions) used those.  So an open in that
+ * mode checks the caller again against what its lookup found: an object
+ * another client stored 0600 stays closed to others (INTERFACE.md "Who
+ * may do what").  0 or BFS_ERR_ACCESS.
+ */
+int bfs_fs_listing_access(const struct bfs_rbucket *b, const struct stat *st,
+			  unsigned want)
+{
+	struct fuse_context *fc = fuse_get_context();
+	struct bfs_perm_who who;
+	gid_t g[64];
+	uint32_t groups[64];
+	int n, i;
+
+	if (bfs_dir_list_mode(b) != BFS_LIST_META_LISTING || !fc)
+		return 0;
+	memset(&who, 0, sizeof(who));
+	who.uid = (uint32_t)fc->uid;
+	who.gid = (uint32_t)fc->gid;
+	if (bfs_perm_may(st->st_mode, st->st_uid, st->st_gid, &who, want))
+		return 0;
+	/* refused by the primary ids alone: the supplementary groups may
+	 * still grant it (read from /proc only then) */
+	if ((n = fuse_getgroups(64, g)) > 0) {
+		for (i = 0; i < n && i < 64; i++)
+			groups[i] = (uint32_t)g[i];
+		who.groups = groups;
+		who.ngroups = (size_t)(n < 64 ? n : 64);
+		if (bfs_perm_may(st->st_mode, st->st_uid, st->st_gid, &who,
+				 want))
+			return 0;
+	}
+	return BFS_ERR_ACCESS;
+}
+
 static int fs_open(const char *path, struct fuse_file_info *fi)
 {
 	struct bfs_route rt;
@@ -925,6 +964,9 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 			r = BFS_ERR_ISDIR;
 			goto out;
 		}
+		if ((r = bfs_fs_listing_access(rt.b, &st, (wr ? BFS_PERM_W : 0) |
+					       (acc != O_WRONLY ? BFS_PERM_R : 0))) != 0)
+			goto out;
 		if (S_ISLNK(st.st_mode)) {
 			/* The kernel took a symlink for a file: a listing
 			 * (list_metadata = listing) showed it before a HEAD
@@ -935,6 +977,13 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 			return -ESTALE;
 		}
 		if ((r = bfs_ofile_get(rt.b, key, &st, &of, NULL)) != 0)
+			goto out;
+	} else if (bfs_dir_list_mode(rt.b) == BFS_LIST_META_LISTING) {
+		pthread_mutex_lock(&of->mu);
+		bfs_ofile_stat_locked(of, &st);
+		pthread_mutex_unlock(&of->mu);
+		if ((r = bfs_fs_listing_access(rt.b, &st, (wr ? BFS_PERM_W : 0) |
+					       (acc != O_WRONLY ? BFS_PERM_R : 0))) != 0)
 			goto out;
 	}
 	pin_read_version(of);

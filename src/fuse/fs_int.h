@@ -350,6 +350,11 @@ void bfs_fs_meta_to_stat(const struct bfs_rbucket *b, const struct bfs_meta *m,
 /* The stat of bucket b's folder (its owner, group and mode; INTERFACE.md
  * "Who may do what"); b NULL: the mount's defaults. */
 void bfs_fs_bucket_dir_stat(const struct bfs_rbucket *b, struct stat *st);
+/* list_metadata = listing: may the caller of this FUSE request access
+ * (BFS_PERM_R/W) an object whose lookup found st?  0 or BFS_ERR_ACCESS;
+ * always 0 in head mode, where the kernel saw the true attributes. */
+int bfs_fs_listing_access(const struct bfs_rbucket *b, const struct stat *st,
+			  unsigned want);
 const struct fuse_operations *bfs_fs_operations(void);
 /* After the loop ended (and bfs_upq_shutdown): drops every handle the
  * kernel never released, closing their open files and staging files, and

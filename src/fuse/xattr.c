@@ -48,6 +48,7 @@
 #include "bfs_log.h"
 #include "bfs_xattr.h"
 #include "attrcache.h"
+#include "bfs_perm.h"
 #include "fs_int.h"
 
 #define XA_OWN "user.bucketfs."
@@ -487,6 +488,12 @@ int bfs_fs_getxattr(const char *path, const char *name, char *value,
 	}
 	if (o.kind == XA_NONE) {
 		r = -ENODATA;
+		goto out;
+	}
+	/* the kernel's read check may have used a listing's attributes */
+	if (o.kind == XA_FILE &&
+	    (r = bfs_fs_listing_access(o.rt.b, &o.st, BFS_PERM_R)) != 0) {
+		r = -bfs_errno(r);
 		goto out;
 	}
 	if ((i = xa_own_index(name)) >= 0) {

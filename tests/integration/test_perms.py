@@ -349,11 +349,6 @@ def test_xattrs_follow_the_modes(users, shared, prov):
                                                          "secret.txt"))
 
 
-@pytest.mark.xfail(strict=True, reason="list_metadata = listing hands the "
-                   "kernel the listing's defaults (the bucket's owner and "
-                   "file_mode) as full attributes (FUSE_FILL_DIR_PLUS) for "
-                   "objects not HEADed yet: attrcache.c bfs_dir_list, the "
-                   "'plus = 1' of the listing-mode walk")
 def test_listing_mode_hides_what_other_clients_protected(users, shared):
     """An object another client stored with s3fs metadata 0600 root:root,
     in a bucket with list_metadata = listing: a stranger who lists the

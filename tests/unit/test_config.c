@@ -635,6 +635,37 @@ START_TEST(list_metadata_key)
 }
 END_TEST
 
+/* The kernel's rule (generic_permission), which bfs_perm_may repeats for
+ * opens in list_metadata = listing: owner bits for the owner even where
+ * the group or others get more, group bits for members (primary or
+ * supplementary), other bits for the rest, root always. */
+START_TEST(perm_may_rule)
+{
+	uint32_t sup[] = { 7, 42 };
+	struct bfs_perm_who root = { 0, 0, NULL, 0 };
+	struct bfs_perm_who owner = { 1000, 1000, NULL, 0 };
+	struct bfs_perm_who member = { 2000, 2000, sup, 2 };
+	struct bfs_perm_who stranger = { 3000, 3000, NULL, 0 };
+	struct bfs_perm_who primary = { 4000, 42, NULL, 0 };
+
+	ck_assert(bfs_perm_may(0600, 0, 0, &root, BFS_PERM_R | BFS_PERM_W));
+	ck_assert(bfs_perm_may(0000, 0, 0, &root, BFS_PERM_R));
+	ck_assert(!bfs_perm_may(0600, 0, 0, &stranger, BFS_PERM_R));
+	ck_assert(bfs_perm_may(0644, 0, 0, &stranger, BFS_PERM_R));
+	ck_assert(!bfs_perm_may(0644, 0, 0, &stranger, BFS_PERM_W));
+	ck_assert(bfs_perm_may(0600, 1000, 5, &owner, BFS_PERM_R | BFS_PERM_W));
+	/* the owner gets the owner bits only */
+	ck_assert(!bfs_perm_may(0066, 1000, 5, &owner, BFS_PERM_R));
+	ck_assert(bfs_perm_may(0640, 0, 42, &member, BFS_PERM_R));
+	ck_assert(!bfs_perm_may(0640, 0, 42, &member, BFS_PERM_W));
+	ck_assert(bfs_perm_may(0640, 0, 42, &primary, BFS_PERM_R));
+	/* a member gets the group bits only, not the others' */
+	ck_assert(!bfs_perm_may(0604, 0, 42, &member, BFS_PERM_R));
+	ck_assert(bfs_perm_may(0604, 0, 43, &member, BFS_PERM_R));
+	ck_assert(!bfs_perm_may(0640, 0, 43, &member, BFS_PERM_R));
+}
+END_TEST
+
 START_TEST(perms_keys)
 {
 	struct bfs_config *c = parse_ok("");
@@ -1222,6 +1253,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, bucket_errors);
 	tcase_add_test(tc, list_metadata_key);
 	tcase_add_test(tc, perms_keys);
+	tcase_add_test(tc, perm_may_rule);
 	tcase_add_test(tc, env_secrets);
 	tcase_add_test(tc, secret_files);
 	tcase_add_test(tc, load_errors);
