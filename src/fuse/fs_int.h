@@ -110,6 +110,10 @@ struct bfs_ofile {
 	atomic_int read_served;       /* bytes of it were returned */
 	int read_gone;                /* (M) replaced on the server after
 				       * bytes were returned: reads fail */
+	struct bfs_gone *gone;        /* (T) set once, after the detach of an
+				       * unlink that kept the object for the
+				       * open handles (fence.c): deleted by
+				       * the last reference */
 };
 
 struct bfs_fs_ctx {
@@ -159,6 +163,9 @@ void bfs_ofile_spares_drop(void);
 /* Writes the journal row of a dirty file with its current attributes;
  * durable: fsync'd (synchronous=FULL), else lazily (survives kill -9). */
 int bfs_ofile_journal_put_locked(struct bfs_ofile *of, int durable);
+/* The same, durably, for a file whose mu the caller does not hold: the
+ * staging file is fsync'd and the row committed without mu (exit). */
+int bfs_ofile_journal_sync(struct bfs_ofile *of);
 /*
  * Reserves staging bytes so the staged size can become new_size (or
  * returns them when smaller).  When the budget (cache_size) is exhausted,
@@ -204,6 +211,49 @@ int bfs_ofile_each(const char *bucket, const char *prefix, bfs_ofile_fn fn,
  */
 int bfs_ofile_adopt(struct bfs_rbucket *b, const struct bfs_journal_entry *e,
 		    struct bfs_ofile **out);
+
+/*
+ * After bfs_ofile_detach by an unlink that keeps the object for the open
+ * handles: the last reference deletes it (bfs_gone_finish).  aside: the
+ * key the object was moved to (the open file reads it there from now on),
+ * or NULL; etag: the version its reads are pinned to when they were not
+ * yet (NULL: leave them).  Takes aside, etag and g (malloc'd).  No lock
+ * held.
+ */
+void bfs_ofile_set_gone(struct bfs_ofile *of, char *aside, char *etag,
+			struct bfs_gone *g);
+
+/* ---- fence.c: fences and the names unlinked while open ---- */
+
+struct bfs_fence;
+struct bfs_gone;
+/* While a fence is up no upload job starts on (bucket, key) or, with
+ * prefix, on any key below it.  No lock held (fence.c's lock is a leaf). */
+int bfs_fence_add(const char *bucket, const char *key, int prefix,
+		  struct bfs_fence **out);
+void bfs_fence_del(struct bfs_fence *f);
+int bfs_fence_covers(const char *bucket, const char *key);
+/*
+ * Records an object kept for the open handles of an unlinked file: key is
+ * deleted at bfs_gone_finish.  hide: the object still has the name (no
+ * provider rename), lookups and listings must not show it; etag: the
+ * version kept (NULL: unknown).
+ */
+int bfs_gone_add(const char *bucket, const char *key, const char *etag,
+		 int hide, struct bfs_gone **out);
+/* 1 when a kept object hides (bucket, key) from listings. */
+int bfs_gone_hidden(const char *bucket, const char *key);
+/* 1 when the object (bucket, key) with etag (a HEAD's) is a kept one. */
+int bfs_gone_hides_etag(const char *bucket, const char *key,
+			const char *etag);
+/* This mount stored a new object at key (or below the folder key, with
+ * prefix): kept objects of that name are not hidden nor deleted any more. */
+void bfs_gone_supersede(const char *bucket, const char *key, int prefix);
+/* Forgets g without deleting anything (the unlink failed). */
+void bfs_gone_drop(struct bfs_gone *g);
+/* The last reference of the open file went: deletes the kept object when
+ * it is still ours (see fence.c), frees g.  Network; no lock held. */
+void bfs_gone_finish(struct bfs_gone *g, struct bfs_rbucket *b);
 
 /* ---- upload.c: upload jobs, the pending queue, recovery ---- */
 
