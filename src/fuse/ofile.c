@@ -687,7 +687,7 @@ int bfs_ofile_rekey(const char *sbucket, const char *src,
 	struct bfs_ofile *of;
 	struct rekey_ent *v = NULL;
 	size_t slen = strlen(src), dlen = strlen(dst), i, n = 0;
-	int r = BFS_ERR_NOMEM, any = 0, jr;
+	int r = BFS_ERR_NOMEM, any = 0, jr, queue;
 
 	pthread_mutex_lock(&table_mu);
 	for (i = 0; i < OFILE_SLOTS; i++)
@@ -769,7 +769,11 @@ int bfs_ofile_rekey(const char *sbucket, const char *src,
 			pthread_mutex_lock(&of->mu);
 			if (of->staged && !of->unlinked)
 				bfs_ofile_set_dirty_locked(of, 1);
+			/* no handle left to upload it at close: the queue */
+			queue = of->dirty && !of->unlinked && of->handles == 0;
 			pthread_mutex_unlock(&of->mu);
+			if (queue)
+				bfs_upq_add(of);
 		}
 	}
 	r = 0;

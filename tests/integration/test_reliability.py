@@ -681,3 +681,55 @@ def test_parallel_writers_and_readers(faulty_s3):
         got = b.read("shared/" + name)
         assert digest(got) == digest(data), "%s on RGW: %s" % (name, describe(got, data))
     assert_serving(fs, m)
+
+
+def test_folder_rename_during_upload_no_resurrection(faulty_s3):
+    """A folder renamed while a background upload of a file in it is on
+    the wire (the close gave up with EIO, the job goes on): the upload
+    must not bring the source folder back (the object under the old key,
+    its index row).  The rename waits for the running job and no job
+    starts while it moves (fence.c).  (While a close still waits, libfuse
+    itself keeps the rename of the folder out.)"""
+    fs = faulty_s3
+    m = fs.mount()
+    b = m.backends["b1"]
+    data = b"written in d, lands in e\n" * 100
+    os.mkdir(m.path("b1", "d"))
+    fd = os.open(m.path("b1", "d", "f"), os.O_CREAT | os.O_WRONLY, 0o644)
+    os.write(fd, data)
+    fs.proxy.hold(lambda method, target: method == "PUT" and
+                  target.split("?")[0].endswith("/d/f"))
+    res = {}
+
+    def renamer():
+        try:
+            os.rename(m.path("b1", "d"), m.path("b1", "e"))
+            res["rename"] = 0
+        except OSError as e:
+            res["rename"] = e.errno
+
+    tr = None
+    try:
+        try:
+            os.close(fd)
+            res["close"] = 0
+        except OSError as e:
+            res["close"] = e.errno       # EIO: gave up, job still running
+        assert fs.proxy.stats().get("held", 0) >= 1, res
+        tr = threading.Thread(target=renamer)
+        tr.start()
+        # the rename may wait for the held upload (it should); give it
+        # the time to run meanwhile if it does not
+        tr.join(2)
+    finally:
+        fs.proxy.release()
+        if tr is not None:
+            tr.join(60)
+    assert res == {"close": errno.EIO, "rename": 0}, res
+    assert helpers.wait_for(lambda: b.keys() == ["e/", "e/f"], 30), b.keys()
+    assert b.read("e/f") == data
+    assert sorted(os.listdir(m.path("b1"))) == ["e"]
+    assert os.listdir(m.path("b1", "e")) == ["f"]
+    idx = m.wait_index(lambda i: ("b1", "e/f") in i)
+    assert ("b1", "d/f") not in idx, idx
+    assert_serving(fs, m)
