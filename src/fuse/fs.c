@@ -1364,11 +1364,13 @@ out:
  */
 static int ofile_truncate_locked(struct bfs_ofile *of, uint64_t size)
 {
-	uint64_t from = size < of->size ? size : of->size;
+	uint64_t from;
 	int r;
 
 	if ((r = bfs_ofile_stage_locked(of, size == 0)) != 0)
 		return r;
+	/* (after the stage: it may have released mu) */
+	from = size < of->size ? size : of->size;
 	if (size > of->size && (r = bfs_ofile_budget_locked(of, size)) != 0)
 		return r;
 	if (ftruncate(of->fd, (off_t)size) < 0)

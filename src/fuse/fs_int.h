@@ -74,10 +74,13 @@ struct bfs_ofile {
 	struct bfs_ofile *qnext;      /* (queue lock) */
 
 	pthread_mutex_t mu;
-	pthread_cond_t cv;            /* (M) an upload job ended; monotonic */
+	pthread_cond_t cv;            /* (M) an upload job or a stage ended;
+				       * monotonic */
 	int fd;                       /* (M) staging file, -1 until staged */
 	char *staging_path;           /* (M) */
 	int staged;                   /* (M) fd holds the whole current content */
+	int stage_busy;               /* (M) a stage runs its download or HEAD
+				       * without mu; other stages wait on cv */
 	int exists_remote;            /* (M) an object to download exists */
 	int dirty;                    /* (M) staged content not uploaded */
 	int handles;                  /* (M) open file handles (fs.c): a
@@ -147,7 +150,12 @@ struct bfs_ofile *bfs_ofile_find(const char *bucket, const char *key);
 /* -1 ref; the last one removes it, closes and (when clean) deletes its
  * staging file. */
 void bfs_ofile_put(struct bfs_ofile *of);
-/* Makes of->fd hold the content (downloads it when needed).  mu held. */
+/*
+ * Makes of->fd hold the content (downloads it when needed; want_empty: an
+ * empty file, never downloaded).  mu held; released across the download
+ * (or HEAD), during which of->stage_busy is set and other stages wait on
+ * of->cv: the caller re-checks what it read before.
+ */
 int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty);
 /*
  * Marks the staged content dirty (or clean); mu held.  The first time a

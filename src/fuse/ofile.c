@@ -517,35 +517,78 @@ static void set_base(struct bfs_ofile *of, const char *etag)
 }
 
 /*
+ * The network part of staging (the download, a HEAD) runs WITHOUT mu:
+ * of->stage_busy is set meanwhile and every other stage waits for it on
+ * of->cv, so readers, stat and readdir of the file never wait for the
+ * server, and writers wait on the condition variable, not on the lock.
+ * These take what the request needs under mu (the bucket referenced,
+ * the key copied: a rename may change both meanwhile).  mu held.
+ */
+static int stage_begin_locked(struct bfs_ofile *of, struct bfs_rbucket **b,
+			      char **key)
+{
+	if (!(*key = strdup(of->key)))
+		return BFS_ERR_NOMEM;
+	*b = of->b;
+	bfs_rbucket_ref(*b);
+	of->stage_busy = 1;
+	pthread_mutex_unlock(&of->mu);
+	return 0;
+}
+
+/* Back under mu: wakes the waiters; frees what stage_begin took. */
+static void stage_end_locked(struct bfs_ofile *of, struct bfs_rbucket *b,
+			     char *key)
+{
+	pthread_mutex_lock(&of->mu);
+	of->stage_busy = 0;
+	pthread_cond_broadcast(&of->cv);
+	bfs_rbucket_put(b);
+	free(key);
+}
+
+/*
  * Learns the etag of the object a truncating write replaces, so the
  * journal can tell later whether someone else changed it (conflict
  * copies).  A failed HEAD leaves the base unknown (NULL): the staging
- * goes on; at worst a recovery stores a conflict copy.  mu held.
+ * goes on; at worst a recovery stores a conflict copy.  mu held
+ * (released across the HEAD).
  */
 static void learn_base(struct bfs_ofile *of)
 {
+	struct bfs_rbucket *b;
 	struct bfs_meta m;
+	char *key;
 	int r;
 
 	if (of->base_known || !of->exists_remote || !of->b->prov)
 		return;
+	if (stage_begin_locked(of, &b, &key) != 0)
+		return;                 /* (mu still held) */
 	memset(&m, 0, sizeof(m));
-	r = of->b->prov->ops->head(of->b->prov->st, of->key, &m);
+	r = b->prov->ops->head(b->prov->st, key, &m);
+	if (r != 0 && r != BFS_ERR_NOTFOUND)
+		BFS_DEBUG("%s/%s: base etag unknown: %s", b->name, key,
+			  bfs_strerror(r));
+	stage_end_locked(of, b, key);
+	if (of->base_known)
+		return;
 	if (r == 0)
 		set_base(of, m.etag);
 	else if (r == BFS_ERR_NOTFOUND)
 		set_base(of, NULL);
-	else
-		BFS_DEBUG("%s/%s: base etag unknown: %s", of->b->name, of->key,
-			  bfs_strerror(r));
 }
 
 int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty)
 {
+	struct bfs_rbucket *b;
 	struct bfs_meta m;
 	struct stat st;
-	int r;
+	char *key;
+	int r, fd;
 
+	while (of->stage_busy)
+		pthread_cond_wait(&of->cv, &of->mu);
 	if (of->staged)
 		return 0;
 	/*
@@ -568,12 +611,24 @@ int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty)
 			return BFS_ERR_IO;
 		if ((r = bfs_ofile_budget_locked(of, of->size)) != 0)
 			return r;
+		/* the budget wait may have let another stage finish */
+		while (of->stage_busy)
+			pthread_cond_wait(&of->cv, &of->mu);
+		if (of->staged)
+			return 0;
+		/* the fd stays: it is closed only with the last reference
+		 * (the caller's), truncated only by a stage (we are it) */
+		fd = of->fd;
+		if ((r = stage_begin_locked(of, &b, &key)) != 0)
+			return r;
 		memset(&m, 0, sizeof(m));
-		r = of->b->prov->ops->get_fd(of->b->prov->st, of->key, of->fd, &m);
-		bfs_rbucket_note(of->b, r);
-		if (r != 0) {
+		r = b->prov->ops->get_fd(b->prov->st, key, fd, &m);
+		bfs_rbucket_note(b, r);
+		if (r != 0)
 			BFS_WARN("%s/%s: download for writing failed: %s",
-				 of->b->name, of->key, bfs_strerror(r));
+				 b->name, key, bfs_strerror(r));
+		stage_end_locked(of, b, key);
+		if (r != 0) {
 			if (ftruncate(of->fd, 0) < 0)
 				BFS_WARN("staging truncate: %s", strerror(errno));
 			bfs_ofile_budget_locked(of, 0);
@@ -592,6 +647,7 @@ int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty)
 			set_base(of, NULL);
 		else if (!of->dirty)
 			learn_base(of);
+		/* (learn_base may release mu: nothing else stages meanwhile) */
 		of->size = 0;
 	}
 	of->staged = 1;

@@ -733,3 +733,57 @@ def test_folder_rename_during_upload_no_resurrection(faulty_s3):
     idx = m.wait_index(lambda i: ("b1", "e/f") in i)
     assert ("b1", "d/f") not in idx, idx
     assert_serving(fs, m)
+
+
+def test_stat_not_blocked_by_download_for_write(faulty_s3):
+    """The first write to an existing object downloads it into the
+    staging file; that download runs without the file's lock, so a
+    listing and stat of its folder do not wait for the server (here: a
+    GET the proxy holds) while the writer does."""
+    fs = faulty_s3
+    m = fs.mount()
+    b = m.backends["b1"]
+    data = rbytes(2 * MIB, 21)
+    b.put("dl.bin", data)
+    p = m.path("b1", "dl.bin")
+    fd = os.open(p, os.O_RDWR)
+    res = {}
+
+    def writer():
+        try:
+            res["write"] = os.pwrite(fd, b"X", 5)
+        except OSError as e:
+            res["write"] = -e.errno
+
+    def stater():
+        # a listing always reaches the daemon (nothing listed before);
+        # it asks the open file for its attributes
+        res["list"] = sorted(os.listdir(m.path("b1")))
+        res["size"] = os.stat(p).st_size
+
+    fs.proxy.hold(lambda method, target: method == "GET" and
+                  target.split("?")[0].endswith("/dl.bin"))
+    tw = threading.Thread(target=writer)
+    ts = None
+    try:
+        tw.start()
+        assert helpers.wait_for(lambda: fs.proxy.stats().get("held", 0) >= 1,
+                                20), "the download never reached the proxy"
+        ts = threading.Thread(target=stater)
+        ts.start()
+        ts.join(20)
+        blocked = ts.is_alive()
+    finally:
+        fs.proxy.release()
+        tw.join(60)
+        if ts is not None:
+            ts.join(60)
+    try:
+        assert not blocked, "stat waited for the writer's download"
+        assert res["list"] == ["dl.bin"] and res["size"] == len(data), res
+        assert res["write"] == 1, res
+    finally:
+        os.close(fd)
+    want = data[:5] + b"X" + data[6:]
+    assert b.read("dl.bin") == want
+    assert_serving(fs, m)
