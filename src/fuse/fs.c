@@ -817,29 +817,6 @@ static void pin_read_version(struct bfs_ofile *of)
 	pthread_mutex_unlock(&of->mu);
 }
 
-/*
- * This mount just changed the metadata or the name of the clean open file
- * of, now key in b: on S3 that is a copy, same bytes, but the etag may
- * change (an object uploaded in parts).  Its reads move to the etag the
- * server gives now, so they do not fail as if another client had replaced
- * it.  mu held.
- */
-static void repin_read_version_locked(struct bfs_ofile *of,
-				      struct bfs_rbucket *b, const char *key)
-{
-	struct bfs_meta m;
-	char *e;
-
-	if (!of->read_etag || of->staged || !b->prov)
-		return;
-	memset(&m, 0, sizeof(m));
-	if (b->prov->ops->head(b->prov->st, key, &m) == 0 && m.etag[0] &&
-	    m.size == of->size && (e = strdup(m.etag)) != NULL) {
-		free(of->read_etag);
-		of->read_etag = e;
-	}
-}
-
 static int ofile_truncate_locked(struct bfs_ofile *of, uint64_t size);
 
 static int fs_open(const char *path, struct fuse_file_info *fi)
@@ -1508,6 +1485,34 @@ static int remote_set_attr(struct bfs_rbucket *b, const char *key, int dir,
 	return r;
 }
 
+static void repin_read_version(struct bfs_ofile *of, struct bfs_rbucket *b,
+			       const char *key);
+
+/*
+ * Waits (on of->cv, mu released meanwhile) until no attribute change of
+ * the file is on the wire and no rename fences its name.  mu held.
+ */
+static void attr_wait_locked(struct bfs_ofile *of)
+{
+	struct timespec ts;
+
+	for (;;) {
+		if (of->attr_busy) {
+			pthread_cond_wait(&of->cv, &of->mu);
+			continue;
+		}
+		if (of->unlinked || !bfs_fence_covers(of->b->name, of->key))
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 20 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&of->cv, &of->mu, &ts);
+	}
+}
+
 static int change_attrs(const char *path, struct fuse_file_info *fi,
 			const struct attr_change *c)
 {
@@ -1519,7 +1524,9 @@ static int change_attrs(const char *path, struct fuse_file_info *fi,
 	char *key = NULL;
 	uint32_t mode, uid, gid;
 	struct timespec mt;
-	int r, queue;
+	struct bfs_rbucket *sb = NULL;
+	char *skey = NULL;
+	int r, queue, send;
 
 	memset(&rt, 0, sizeof(rt));
 	if (fh && fh->ctl >= 0)
@@ -1549,6 +1556,9 @@ static int change_attrs(const char *path, struct fuse_file_info *fi,
 			goto out;
 		}
 		pthread_mutex_lock(&of->mu);
+		/* one change at a time per file, none during a rename of it;
+		 * the copy on the server runs without mu (attr_busy) */
+		attr_wait_locked(of);
 		apply_change(c, &of->mode, &of->uid, &of->gid, &of->mtime);
 		if (of->dirty)
 			of->gen++;     /* a running upload carries old attributes */
@@ -1556,15 +1566,33 @@ static int change_attrs(const char *path, struct fuse_file_info *fi,
 		 * release of the last handle may have passed already */
 		queue = of->dirty && !of->unlinked && of->handles == 0;
 		r = 0;
-		if (!of->dirty && !of->unlinked && of->exists_remote) {
+		send = !of->dirty && !of->unlinked && of->exists_remote;
+		if (send) {
 			meta_from_attrs(&m, of->mode, of->uid, of->gid, &of->mtime);
 			m.size = of->size;
-			r = remote_set_attr(of->b, of->key, 0, &m);
-			if (r == 0)
-				repin_read_version_locked(of, of->b, of->key);
+			if (!(skey = strdup(of->key))) {
+				r = BFS_ERR_NOMEM;
+				send = 0;
+			} else {
+				sb = of->b;
+				bfs_rbucket_ref(sb);
+				of->attr_busy = 1;
+			}
 		}
 		bfs_attr_drop(of->b->name, of->key);
 		pthread_mutex_unlock(&of->mu);
+		if (send) {
+			r = remote_set_attr(sb, skey, 0, &m);
+			if (r == 0)
+				repin_read_version(of, sb, skey);
+			bfs_attr_drop(sb->name, skey);
+			pthread_mutex_lock(&of->mu);
+			of->attr_busy = 0;
+			pthread_cond_broadcast(&of->cv);
+			pthread_mutex_unlock(&of->mu);
+			bfs_rbucket_put(sb);
+			free(skey);
+		}
 		if (queue)
 			bfs_upq_add(of);
 		goto out;
@@ -2262,12 +2290,14 @@ out:
 	return r;
 }
 
-/* bfs_ofile_each callback: waits until no upload job runs on the file. */
+/* bfs_ofile_each callback: waits until no upload job and no attribute
+ * change runs on the file. */
 static int wait_job(void *arg, struct bfs_ofile *of)
 {
 	(void)arg;
 	pthread_mutex_lock(&of->mu);
-	bfs_ofile_wait_idle_locked(of);
+	while (of->uploading || of->attr_busy)
+		pthread_cond_wait(&of->cv, &of->mu);
 	pthread_mutex_unlock(&of->mu);
 	return 0;
 }

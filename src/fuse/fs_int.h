@@ -81,6 +81,10 @@ struct bfs_ofile {
 	int staged;                   /* (M) fd holds the whole current content */
 	int stage_busy;               /* (M) a stage runs its download or HEAD
 				       * without mu; other stages wait on cv */
+	int attr_busy;                /* (M) chmod/chown/utimens of the clean
+				       * file is copying the object without
+				       * mu (fs.c change_attrs); others and
+				       * renames wait on cv */
 	int exists_remote;            /* (M) an object to download exists */
 	int dirty;                    /* (M) staged content not uploaded */
 	int handles;                  /* (M) open file handles (fs.c): a

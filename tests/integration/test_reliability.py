@@ -787,3 +787,51 @@ def test_stat_not_blocked_by_download_for_write(faulty_s3):
     want = data[:5] + b"X" + data[6:]
     assert b.read("dl.bin") == want
     assert_serving(fs, m)
+
+
+def test_listing_not_blocked_by_chmod_copy(faulty_s3):
+    """chmod of a clean file held open copies the object onto itself on
+    S3 (new metadata); that copy runs without the file's lock, so a
+    listing of its folder does not wait for the server (a PUT the proxy
+    holds) meanwhile, and the mode lands."""
+    fs = faulty_s3
+    m = fs.mount()
+    b = m.backends["b1"]
+    b.put("ch.bin", b"same bytes\n")
+    p = m.path("b1", "ch.bin")
+    fd = os.open(p, os.O_RDONLY)
+    res = {}
+
+    def chmoder():
+        try:
+            os.chmod(p, 0o600)
+            res["chmod"] = 0
+        except OSError as e:
+            res["chmod"] = e.errno
+
+    def lister():
+        res["list"] = sorted(os.listdir(m.path("b1")))
+
+    fs.proxy.hold(lambda method, target: method == "PUT" and
+                  target.split("?")[0].endswith("/ch.bin"))
+    tc = threading.Thread(target=chmoder)
+    tl = None
+    try:
+        tc.start()
+        assert helpers.wait_for(lambda: fs.proxy.stats().get("held", 0) >= 1,
+                                20), "the copy never reached the proxy"
+        tl = threading.Thread(target=lister)
+        tl.start()
+        tl.join(20)
+        blocked = tl.is_alive()
+    finally:
+        fs.proxy.release()
+        tc.join(60)
+        if tl is not None:
+            tl.join(60)
+        os.close(fd)
+    assert not blocked, "the listing waited for chmod's copy"
+    assert res == {"chmod": 0, "list": ["ch.bin"]}, res
+    assert int(b.meta("ch.bin")["mode"]) & 0o777 == 0o600
+    assert b.read("ch.bin") == b"same bytes\n"
+    assert_serving(fs, m)
