@@ -1813,12 +1813,77 @@ static int aside_key(const struct bfs_rbucket *b, char **out)
 }
 
 /*
+ * Keeps the object of key for the open handles of of, whose reads go to
+ * it (clean, never staged), when key is about to lose it (unlink, or the
+ * target of a rename with hide 0): moved aside when the provider renames,
+ * else, with hide, left under its key and hidden (fence.c).  Returns 0
+ * with *g NULL when nothing needs keeping (or cannot be: rename onto a
+ * file of a provider without rename), else with *g, *aside (or NULL) and
+ * *etag for bfs_ofile_set_gone after the detach.  No GET; a HEAD when the
+ * reads were not pinned yet.  No lock held.
+ */
+static int keep_for_handles(struct bfs_rbucket *b, const char *key,
+			    struct bfs_ofile *of, int hide, char **aside,
+			    char **etag, struct bfs_gone **g)
+{
+	struct bfs_provider *p = b->prov;
+	struct bfs_meta m;
+	int r = 0, keep;
+
+	*aside = *etag = NULL;
+	*g = NULL;
+	pthread_mutex_lock(&of->mu);
+	keep = !of->staged && of->exists_remote && !of->unlinked &&
+	       (hide || p->ops->rename);
+	if (keep && of->read_etag && !(*etag = strdup(of->read_etag)))
+		r = BFS_ERR_NOMEM;
+	pthread_mutex_unlock(&of->mu);
+	if (!keep || r != 0)
+		goto out;
+	if (!*etag) {
+		/* the version its reads will be pinned to */
+		memset(&m, 0, sizeof(m));
+		r = p->ops->head(p->st, key, &m);
+		bfs_rbucket_note(b, r);
+		if (r == BFS_ERR_NOTFOUND) {
+			r = 0;               /* nothing left to keep */
+			goto out;
+		}
+		if (r != 0)
+			goto out;
+		if (m.etag[0] && !(*etag = strdup(m.etag))) {
+			r = BFS_ERR_NOMEM;
+			goto out;
+		}
+	}
+	if (p->ops->rename && (r = aside_key(b, aside)) != 0)
+		goto out;
+	if ((r = bfs_gone_add(b->name, *aside ? *aside : key, *etag, !*aside,
+			      g)) != 0)
+		goto out;
+	if (*aside) {
+		r = p->ops->rename(p->st, key, *aside);
+		bfs_rbucket_note(b, r);
+		if (r != 0) {
+			bfs_gone_drop(*g);
+			*g = NULL;
+		}
+	}
+out:
+	if (r != 0 || !*g) {
+		free(*aside);
+		free(*etag);
+		*aside = *etag = NULL;
+	}
+	return r;
+}
+
+/*
  * unlink(2).  The name goes at once: the object, its index row and its
  * cached attributes.  A file open here whose reads go to the remote
- * object (clean, never staged) keeps that object for its handles until
- * the last one closes, without any GET (fence.c, "GONE NAMES"): moved
- * aside when the provider renames (local), else hidden under its name
- * (s3, r2).  A staged file's handles read its staging file.
+ * object keeps that object for its handles until the last one closes,
+ * without any GET (keep_for_handles, fence.c "GONE NAMES").  A staged
+ * file's handles read its staging file.
  */
 static int fs_unlink(const char *path)
 {
@@ -1826,51 +1891,15 @@ static int fs_unlink(const char *path)
 	struct bfs_provider *p;
 	struct bfs_ofile *of = NULL;
 	struct bfs_gone *g = NULL;
-	struct bfs_meta m;
 	char *key = NULL, *aside = NULL, *etag = NULL;
-	int r, keep = 0;
+	int r;
 
 	if ((r = modify_route(path, &rt, 0, &key)) != 0)
 		goto out;
 	p = rt.b->prov;
-	if ((of = bfs_ofile_find(rt.b->name, key)) != NULL) {
-		pthread_mutex_lock(&of->mu);
-		keep = !of->staged && of->exists_remote && !of->unlinked;
-		if (keep && of->read_etag && !(etag = strdup(of->read_etag)))
-			r = BFS_ERR_NOMEM;
-		pthread_mutex_unlock(&of->mu);
-		if (r != 0)
-			goto out;
-	}
-	if (keep && !etag) {
-		/* the version its reads will be pinned to (a HEAD, no GET) */
-		memset(&m, 0, sizeof(m));
-		r = p->ops->head(p->st, key, &m);
-		bfs_rbucket_note(rt.b, r);
-		if (r == BFS_ERR_NOTFOUND) {
-			keep = 0;            /* nothing left to keep */
-			r = 0;
-		} else if (r != 0) {
-			goto out;
-		} else if (m.etag[0] && !(etag = strdup(m.etag))) {
-			r = BFS_ERR_NOMEM;
-			goto out;
-		}
-	}
-	if (keep && p->ops->rename && (r = aside_key(rt.b, &aside)) != 0)
+	if ((of = bfs_ofile_find(rt.b->name, key)) != NULL &&
+	    (r = keep_for_handles(rt.b, key, of, 1, &aside, &etag, &g)) != 0)
 		goto out;
-	if (keep && (r = bfs_gone_add(rt.b->name, aside ? aside : key, etag,
-				      !aside, &g)) != 0)
-		goto out;
-	if (aside) {
-		r = p->ops->rename(p->st, key, aside);
-		bfs_rbucket_note(rt.b, r);
-		if (r != 0) {
-			bfs_gone_drop(g);
-			g = NULL;
-			goto out;
-		}
-	}
 	if (of)
 		bfs_ofile_detach(of);
 	if (g) {
@@ -2374,14 +2403,24 @@ static int rename_file(struct bfs_rbucket *sb, const char *skey,
 		       struct bfs_rbucket *db, const char *dkey)
 {
 	struct bfs_fence *f[2];
-	struct bfs_ofile *sof, *dof;
+	struct bfs_ofile *sof = NULL, *dof;
+	struct bfs_gone *g = NULL;
+	char *aside = NULL, *etag = NULL;
 	int r, dirty = 0, exists = 0;
 
 	if ((r = rename_fence(sb, skey, db, dkey, 0, f)) != 0)
 		return r;
-	/* A file open under the destination name is replaced. */
+	/* A file open under the destination name is replaced; with a
+	 * provider rename its handles keep reading the replaced object. */
 	if ((dof = bfs_ofile_find(db->name, dkey)) != NULL) {
+		if ((r = keep_for_handles(db, dkey, dof, 0, &aside, &etag,
+					  &g)) != 0) {
+			bfs_ofile_put(dof);
+			goto out;
+		}
 		bfs_ofile_detach(dof);
+		if (g)
+			bfs_ofile_set_gone(dof, aside, etag, g);
 		bfs_ofile_put(dof);
 	}
 	if ((sof = bfs_ofile_find(sb->name, skey)) != NULL) {

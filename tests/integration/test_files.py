@@ -334,6 +334,27 @@ def test_unlink_open_file_then_same_name(mb):
     assert read(mb.p("f.bin")) == b"new"
 
 
+def test_rename_onto_open_file(mb):
+    """rename onto a file another descriptor holds open for reading: the
+    name has the new content at once; on local (a provider that renames)
+    the descriptor still reads what it opened, and nothing is left behind
+    after it closes."""
+    old = rbytes(2 * MIB, 44)
+    mb.b.put("k.bin", old)
+    mb.b.put("x.bin", b"replacement")
+    fd = os.open(mb.p("k.bin"), os.O_RDONLY)
+    try:
+        os.rename(mb.p("x.bin"), mb.p("k.bin"))
+        assert read(mb.p("k.bin")) == b"replacement"
+        assert sorted(os.listdir(mb.dir)) == ["k.bin"]
+        if mb.provider == "local":
+            assert pread_all(fd, len(old) + 1) == old
+    finally:
+        os.close(fd)
+    assert wait_for(lambda: mb.b.keys() == ["k.bin"], 30), mb.b.keys()
+    assert mb.b.read("k.bin") == b"replacement"
+
+
 def test_rmdir_with_unlinked_open_file(mb):
     """A folder whose only file was unlinked while still open is empty:
     rmdir succeeds and the descriptor still reads.  On s3/r2 the kept
