@@ -56,7 +56,8 @@ void bfs_attr_drop_bucket(const char *bucket);
 /* ---- ofile.c: the open-file table ---- */
 
 /*
- * One open file, shared by every fd of the same (bucket, key).
+ * One open file, shared by every fd of the same (bucket, key); its states
+ * and what may run under which lock: ofile.c's opening comment.
  * Lock order: the table lock (ofile.c) -> ofile.mu.  Fields marked (T)
  * change only with both held (so either lock suffices to read them);
  * (M) fields are guarded by mu alone.
@@ -194,18 +195,22 @@ void bfs_ofile_stat_locked(struct bfs_ofile *of, struct stat *st);
 void bfs_ofile_meta_locked(const struct bfs_ofile *of, struct bfs_meta *m);
 /*
  * Detaches from the table (unlink, overwritten by rename): no upload
- * starts any more, its journal row goes, and a job already running is
- * waited for (so the caller's delete comes after it).  No lock held.
+ * starts any more, a job already running is waited for (so the caller's
+ * delete comes after it), then its journal row goes (not under any
+ * lock).  No lock held.
  */
 void bfs_ofile_detach(struct bfs_ofile *of);
 /* Only takes it out of the table (no lock held; a conflict copy). */
 void bfs_ofile_unhook(struct bfs_ofile *of);
 /*
  * Moves the entry of (src bucket, src key) or, with prefix, every entry
- * whose key starts with src to the new bucket/key (rename).  mark_dirty:
- * a moved file with staged content is marked dirty, so its content is
- * uploaded under the new key at close whatever raced with the move.  A
- * file already open under a new key is detached (it was replaced).
+ * whose key starts with src to the new bucket/key (rename), and their
+ * journal rows (after the table lock is released).  mark_dirty: a moved
+ * file with staged content is marked dirty, so its content is uploaded
+ * under the new key whatever raced with the move (by the queue when no
+ * handle is left).  A file already open under a new key is detached (it
+ * was replaced).  The caller fences src and dst and waited for their
+ * jobs (fs.c rename_fence).  BFS_ERR_NOMEM: nothing moved.  No lock held.
  */
 int bfs_ofile_rekey(const char *sbucket, const char *src,
 		    struct bfs_rbucket *db, const char *dst, int prefix,

@@ -21,10 +21,22 @@
  * Staged bytes are bounded by cache_size (bfs_ofile_budget_locked): a
  * process-wide atomic counter, each file's share in of->acct.
  *
- * Locking: table_mu guards the hash chains, refs reaching 0 and every (T) field of
- * struct bfs_ofile (those change with both table_mu and ofile.mu held).
- * Lock order: table_mu -> ofile.mu.  An upload holds only ofile.mu, so a
- * slow provider blocks users of that one file, not the table.
+ * States (flags under ofile.mu): clean and not staged (reads go to the
+ * provider) -> staging (stage_busy: the download or HEAD runs without
+ * mu, other stages wait on cv) -> staged -> dirty (journal row) ->
+ * uploading (a job sends without mu) -> clean again when nothing changed
+ * meanwhile; detached (unlinked, out of the table: unlink, replaced by a
+ * rename) until the last reference frees it and deletes the object kept
+ * for its handles (gone, fence.c).  attr_busy: fs.c copies the object for
+ * new attributes without mu.  Renames fence their names (fence.c) and
+ * rekey in two phases: keys under table_mu, journal rows after it.
+ *
+ * Locking: table_mu guards the hash chains, refs reaching 0 and every (T)
+ * field of struct bfs_ofile (those change with both table_mu and
+ * ofile.mu held).  Lock order: table_mu -> ofile.mu -> fence_mu.  No
+ * network call or sleep happens with table_mu or ofile.mu held, and no
+ * store call with table_mu held; the durable journal commits of an
+ * upload's bookkeeping and of a failed attempt run under ofile.mu.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -521,8 +533,9 @@ static void set_base(struct bfs_ofile *of, const char *etag)
  * of->stage_busy is set meanwhile and every other stage waits for it on
  * of->cv, so readers, stat and readdir of the file never wait for the
  * server, and writers wait on the condition variable, not on the lock.
- * These take what the request needs under mu (the bucket referenced,
- * the key copied: a rename may change both meanwhile).  mu held.
+ * This takes what the request needs under mu (the bucket referenced, the
+ * key copied: a rename may change both meanwhile) and, on success,
+ * releases mu (stage_end_locked takes it back); on failure mu stays held.
  */
 static int stage_begin_locked(struct bfs_ofile *of, struct bfs_rbucket **b,
 			      char **key)

@@ -14,7 +14,11 @@
  * slow or hung server.  At most one job runs per file (of->uploading).  A
  * job marks the file clean (and deletes its journal row) only when
  * nothing changed while it ran (same gen, same name); otherwise the file
- * stays dirty and another job follows.  Retries of single requests (503
+ * stays dirty and another job follows.  No job starts on a name a rename
+ * (or the deferred delete of an unlinked file) fences (fence.c): the
+ * rename waits for the running ones first, so no job stores a file under
+ * a name the move just emptied; close/fsync wait for the fence, the
+ * queue retries at its next tick.  Retries of single requests (503
  * SlowDown, 500, RequestTimeout, resets, timeouts) happen below, in the
  * http layer, with exponential backoff and full jitter; a job reports
  * only what is left after those.  The staging file is fsync'd only when
