@@ -2405,7 +2405,7 @@ static int rename_file(struct bfs_rbucket *sb, const char *skey,
 	struct bfs_fence *f[2];
 	struct bfs_ofile *sof = NULL, *dof;
 	struct bfs_gone *g = NULL;
-	char *aside = NULL, *etag = NULL;
+	char *aside = NULL, *etag = NULL, *back = NULL;
 	int r, dirty = 0, exists = 0;
 
 	if ((r = rename_fence(sb, skey, db, dkey, 0, f)) != 0)
@@ -2419,8 +2419,10 @@ static int rename_file(struct bfs_rbucket *sb, const char *skey,
 			goto out;
 		}
 		bfs_ofile_detach(dof);
-		if (g)
+		if (g) {
+			back = aside ? strdup(aside) : NULL;
 			bfs_ofile_set_gone(dof, aside, etag, g);
+		}
 		bfs_ofile_put(dof);
 	}
 	if ((sof = bfs_ofile_find(sb->name, skey)) != NULL) {
@@ -2430,8 +2432,17 @@ static int rename_file(struct bfs_rbucket *sb, const char *skey,
 		pthread_mutex_unlock(&sof->mu);
 	}
 	if (!dirty) {
-		if ((r = move_key(sb, skey, db, dkey)) != 0)
+		if ((r = move_key(sb, skey, db, dkey)) != 0) {
+			/* the replaced file goes back to its name (its old
+			 * descriptors lose it: they read the aside key) */
+			if (back && db->prov->ops->rename(db->prov->st, back,
+							  dkey) != 0)
+				BFS_ERROR("%s/%s: rename failed and the "
+					  "replaced file could not be moved "
+					  "back: it is %s, deleted at its last "
+					  "close", db->name, dkey, back);
 			goto out;
+		}
 		if (sof)
 			repin_read_version(sof, db, dkey);
 	}
@@ -2451,6 +2462,7 @@ static int rename_file(struct bfs_rbucket *sb, const char *skey,
 out:
 	rename_unfence(f);
 	bfs_ofile_put(sof);
+	free(back);
 	return r;
 }
 
