@@ -855,9 +855,7 @@ static int drain_one(void *arg, struct bfs_ofile *of)
  * running, or a file never closed, has not synced its staging file). */
 static int count_dirty(void *arg, struct bfs_ofile *of)
 {
-	int *n = arg;
-
-	int dirty;
+	int *n = arg, dirty;
 
 	pthread_mutex_lock(&of->mu);
 	dirty = of->dirty && !of->unlinked;
