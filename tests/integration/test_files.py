@@ -261,7 +261,9 @@ def test_unlink_open_file_reads_on_no_get(mb):
     is gone at once and no byte is downloaded for it; the descriptor reads
     the whole file as it was (POSIX); the object goes with the last close."""
     size = UNLINK_OPEN_MIB * MIB
-    data = rbytes(size, 41)
+    # in 16 MiB pieces: randbytes() takes at most 2**31 bits at once
+    data = b"".join(rbytes(min(16 * MIB, size - o), 41 + o // MIB)
+                    for o in range(0, size, 16 * MIB))
     want = hashlib.sha256(data).hexdigest()
     mb.b.put("big.bin", data)
     fd = os.open(mb.p("big.bin"), os.O_RDONLY)
