@@ -6,7 +6,8 @@
  * short-lived stat cache filled by listings and heads), ofile.c (the table
  * of open files with their staging files, journal rows and the staging
  * byte budget), upload.c (upload jobs, the pending-upload queue and its
- * worker, start-up recovery from the journal) and fs.c (the
+ * worker, start-up recovery from the journal), fence.c (rename fences
+ * and the objects kept for files unlinked while open) and fs.c (the
  * fuse_operations).
  */
 #ifndef BFS_FS_INT_H
