@@ -161,16 +161,40 @@ static int create_route_err(const char *path, int r)
 	return neg(r);
 }
 
+static char *cat3(const char *a, const char *b, const char *c);
+
+/* A one-level listing that stops at the first entry: not the folder's
+ * own marker and, with skip_kept, not a file unlinked while open whose
+ * object is kept under its name (fence.c).  Such a file still makes its
+ * folder exist (listings show the folder until its last close), but does
+ * not make it non-empty. */
+struct first_ctx {
+	const char *bucket;
+	const char *prefix;           /* the listed folder, "a/" */
+	int skip_kept;
+	int found;
+};
+
 static int stop_first(void *arg, const char *name, int is_dir,
 		      const struct bfs_meta *meta)
 {
-	int *found = arg;
+	struct first_ctx *c = arg;
+	char *k;
+	int hidden;
 
-	(void)is_dir;
-	(void)meta;
 	if (name && !name[0])
 		return 0;     /* the folder's own marker */
-	*found = 1;
+	if (name && !is_dir && c->skip_kept) {
+		if (!(k = cat3(c->prefix, name, "")))
+			hidden = 0;       /* shown: at worst ENOTEMPTY */
+		else
+			hidden = bfs_gone_hides_etag(c->bucket, k, meta ?
+						     meta->etag : NULL);
+		free(k);
+		if (hidden)
+			return 0;
+	}
+	c->found = 1;
 	return 1;
 }
 
@@ -183,9 +207,10 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 	struct bfs_provider *p = b->prov;
 	struct bfs_ofile *of;
 	struct bfs_meta m;
+	struct first_ctx fc;
 	size_t klen = strlen(key);
 	char *dkey = NULL;
-	int r, found = 0;
+	int r, gone;
 
 	if ((of = bfs_ofile_find(b->name, key)) != NULL) {
 		pthread_mutex_lock(&of->mu);
@@ -194,7 +219,9 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 		bfs_ofile_put(of);
 		return 0;
 	}
-	if (bfs_attr_get(b->name, key, st))
+	/* unlinked while open, its object kept: a cached entry may be it */
+	gone = bfs_gone_hidden(b->name, key);
+	if (!gone && bfs_attr_get(b->name, key, st))
 		return 0;
 	if (bfs_dir_absent(b->name, key))
 		return BFS_ERR_NOTFOUND;
@@ -202,10 +229,12 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 		return BFS_ERR_IO;
 	memset(&m, 0, sizeof(m));
 	r = p->ops->head(p->st, key, &m);
-	if (r == 0) {
+	if (r == 0 && !(gone && bfs_gone_hides_etag(b->name, key, m.etag))) {
 		bfs_fs_meta_to_stat(b, &m, 0, st);
 		goto found;
 	}
+	if (r == 0)
+		r = BFS_ERR_NOTFOUND;     /* the kept object: look for a folder */
 	if (r != BFS_ERR_NOTFOUND)
 		goto out;
 	if (klen + 1 > BFS_KEY_MAX) {
@@ -229,10 +258,14 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 		goto out;
 	/* An implicit folder: any key below it, unsafe ones too, since the
 	 * listing of its parent shows it for those (a/b//c shows a/b). */
+	fc.bucket = b->name;
+	fc.prefix = dkey;
+	fc.skip_kept = 0;
+	fc.found = 0;
 	if ((r = p->ops->list(p->st, dkey, BFS_LIST_UNSAFE, stop_first,
-			      &found)) != 0)
+			      &fc)) != 0)
 		goto out;
-	if (!found) {
+	if (!fc.found) {
 		r = BFS_ERR_NOTFOUND;
 		goto out;
 	}
@@ -484,6 +517,13 @@ static int rd_entry(void *arg, const char *name, const struct stat *lst,
 		BFS_WARN("%s/%s: listing cut at %u entries", c->b->name,
 			 c->prefix, FS_LIST_MAX);
 		return 1;
+	}
+	/* unlinked while open here, its object kept under the name */
+	if (!S_ISDIR(st.st_mode) && c->plen + nlen <= BFS_KEY_MAX) {
+		memcpy(c->keybuf, c->prefix, c->plen);
+		memcpy(c->keybuf + c->plen, name, nlen + 1);
+		if (bfs_gone_hidden(c->b->name, c->keybuf))
+			return 0;
 	}
 	if ((r = bfs_strset_add(&c->names, name, 0)) <= 0) {
 		if (r < 0) {
@@ -864,28 +904,7 @@ static void pin_read_version(struct bfs_ofile *of)
 	pthread_mutex_unlock(&of->mu);
 }
 
-/*
- * This mount just changed the metadata or the name of the clean open file
- * of, now key in b: on S3 that is a copy, same bytes, but the etag may
- * change (an object uploaded in parts).  Its reads move to the etag the
- * server gives now, so they do not fail as if another client had replaced
- * it.  mu held.
- */
-void repin_read_version_locked(struct bfs_ofile *of, struct bfs_rbucket *b,
-			       const char *key)
-{
-	struct bfs_meta m;
-	char *e;
-
-	if (!of->read_etag || of->staged || !b->prov)
-		return;
-	memset(&m, 0, sizeof(m));
-	if (b->prov->ops->head(b->prov->st, key, &m) == 0 && m.etag[0] &&
-	    m.size == of->size && (e = strdup(m.etag)) != NULL) {
-		free(of->read_etag);
-		of->read_etag = e;
-	}
-}
+static int ofile_truncate_locked(struct bfs_ofile *of, uint64_t size);
 
 /*
  * list_metadata = listing hands the kernel a listing's attributes (the
@@ -989,15 +1008,8 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	pin_read_version(of);
 	if (trunc && wr) {
 		pthread_mutex_lock(&of->mu);
-		if (of->staged || of->size != 0 || !of->exists_remote) {
-			of->staged = 0;
-			r = bfs_ofile_stage_locked(of, 1);
-			if (r == 0) {
-				of->size = 0;
-				now_ts(&of->mtime);
-				r = bfs_ofile_set_dirty_locked(of, 1);
-			}
-		}
+		if (of->staged || of->size != 0 || !of->exists_remote)
+			r = ofile_truncate_locked(of, 0);
 		pthread_mutex_unlock(&of->mu);
 		if (r != 0)
 			goto out;
@@ -1065,16 +1077,10 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	if ((r = bfs_ofile_get(rt.b, key, NULL, &of, NULL)) != 0)
 		goto out;
 	pthread_mutex_lock(&of->mu);
-	of->staged = 0;
-	r = bfs_ofile_stage_locked(of, 1);
-	if (r == 0) {
-		of->size = 0;
-		of->mode = S_IFREG | (mode & 07777);
-		of->uid = fc ? fc->uid : bfs_fs.uid;
-		of->gid = fc ? fc->gid : bfs_fs.gid;
-		now_ts(&of->mtime);
-		r = bfs_ofile_set_dirty_locked(of, 1);
-	}
+	of->mode = S_IFREG | (mode & 07777);
+	of->uid = fc ? fc->uid : bfs_fs.uid;
+	of->gid = fc ? fc->gid : bfs_fs.gid;
+	r = ofile_truncate_locked(of, 0);
 	pthread_mutex_unlock(&of->mu);
 	if (r != 0)
 		goto out;
@@ -1487,14 +1493,21 @@ out:
 	return r;
 }
 
-/* Sets the size of an open file (staging it first); mu held. */
+/*
+ * Sets the size of an open file (staging it first: a cut to 0 stages an
+ * empty file, never downloads), marks it dirty and tells the multipart
+ * state which sent parts no longer hold its bytes.  The one way to cut a
+ * file: truncate, ftruncate, open(O_TRUNC) and create.  mu held.
+ */
 static int ofile_truncate_locked(struct bfs_ofile *of, uint64_t size)
 {
-	uint64_t from = size < of->size ? size : of->size;
+	uint64_t from;
 	int r;
 
 	if ((r = bfs_ofile_stage_locked(of, size == 0)) != 0)
 		return r;
+	/* (after the stage: it may have released mu) */
+	from = size < of->size ? size : of->size;
 	if (size > of->size && (r = bfs_ofile_budget_locked(of, size)) != 0)
 		return r;
 	if (ftruncate(of->fd, (off_t)size) < 0)
@@ -1634,6 +1647,32 @@ static int remote_set_attr(struct bfs_rbucket *b, const char *key, int dir,
 	return r;
 }
 
+
+/*
+ * Waits (on of->cv, mu released meanwhile) until no attribute change of
+ * the file is on the wire and no rename fences its name.  mu held.
+ */
+static void attr_wait_locked(struct bfs_ofile *of)
+{
+	struct timespec ts;
+
+	for (;;) {
+		if (of->attr_busy) {
+			pthread_cond_wait(&of->cv, &of->mu);
+			continue;
+		}
+		if (of->unlinked || !bfs_fence_covers(of->b->name, of->key))
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 20 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&of->cv, &of->mu, &ts);
+	}
+}
+
 static int change_attrs(const char *path, struct fuse_file_info *fi,
 			const struct attr_change *c)
 {
@@ -1645,7 +1684,9 @@ static int change_attrs(const char *path, struct fuse_file_info *fi,
 	char *key = NULL;
 	uint32_t mode, uid, gid;
 	struct timespec mt;
-	int r, queue;
+	struct bfs_rbucket *sb = NULL;
+	char *skey = NULL;
+	int r, queue, send;
 
 	memset(&rt, 0, sizeof(rt));
 	if (fh && fh->ctl >= 0)
@@ -1676,6 +1717,9 @@ static int change_attrs(const char *path, struct fuse_file_info *fi,
 			r = BFS_ERR_READONLY;
 			goto out;
 		}
+		/* one change at a time per file, none during a rename of it;
+		 * the copy on the server runs without mu (attr_busy) */
+		attr_wait_locked(of);
 		apply_change(c, &of->mode, &of->uid, &of->gid, &of->mtime);
 		if (of->dirty)
 			of->gen++;     /* a running upload carries old attributes */
@@ -1683,15 +1727,33 @@ static int change_attrs(const char *path, struct fuse_file_info *fi,
 		 * release of the last handle may have passed already */
 		queue = of->dirty && !of->unlinked && of->handles == 0;
 		r = 0;
-		if (!of->dirty && !of->unlinked && of->exists_remote) {
+		send = !of->dirty && !of->unlinked && of->exists_remote;
+		if (send) {
 			meta_from_attrs(&m, of->mode, of->uid, of->gid, &of->mtime);
 			m.size = of->size;
-			r = remote_set_attr(of->b, of->key, 0, &m);
-			if (r == 0)
-				repin_read_version_locked(of, of->b, of->key);
+			if (!(skey = strdup(of->key))) {
+				r = BFS_ERR_NOMEM;
+				send = 0;
+			} else {
+				sb = of->b;
+				bfs_rbucket_ref(sb);
+				of->attr_busy = 1;
+			}
 		}
 		bfs_attr_drop(of->b->name, of->key);
 		pthread_mutex_unlock(&of->mu);
+		if (send) {
+			r = remote_set_attr(sb, skey, 0, &m);
+			if (r == 0)
+				repin_read_version(of, sb, skey);
+			bfs_attr_drop(sb->name, skey);
+			pthread_mutex_lock(&of->mu);
+			of->attr_busy = 0;
+			pthread_cond_broadcast(&of->cv);
+			pthread_mutex_unlock(&of->mu);
+			bfs_rbucket_put(sb);
+			free(skey);
+		}
 		if (queue)
 			bfs_upq_add(of);
 		goto out;
@@ -1823,6 +1885,7 @@ out:
 	return neg(r);
 }
 
+/* bfs_ofile_each callback: *found = 1 at an open file still named. */
 static int open_child(void *arg, struct bfs_ofile *of)
 {
 	int *found = arg;
@@ -1834,21 +1897,47 @@ static int open_child(void *arg, struct bfs_ofile *of)
 	return *found;
 }
 
+/*
+ * *empty: folder dkey_slash ("a/") of b shows no entry: nothing listed
+ * (but its marker and kept objects of files unlinked while open) and no
+ * file open under it.
+ */
+static int dir_is_empty(struct bfs_rbucket *b, const char *dkey_slash,
+			int *empty)
+{
+	struct first_ctx fc;
+	int found = 0, r;
+
+	*empty = 0;
+	fc.bucket = b->name;
+	fc.prefix = dkey_slash;
+	fc.skip_kept = 1;
+	fc.found = 0;
+	if ((r = b->prov->ops->list(b->prov->st, dkey_slash, 0, stop_first,
+				    &fc)) != 0)
+		return r;
+	if (fc.found)
+		return 0;
+	r = bfs_ofile_each(b->name, dkey_slash, open_child, &found);
+	if (r < 0)
+		return r;     /* not known: not "empty" */
+	*empty = !found;
+	return 0;
+}
+
 static int fs_rmdir(const char *path)
 {
 	struct bfs_route rt;
 	struct bfs_provider *p;
 	char *key = NULL;
-	int r, found = 0;
+	int r, empty;
 
 	if ((r = modify_route(path, &rt, 1, &key)) != 0)
 		goto out;
 	p = rt.b->prov;
-	if ((r = p->ops->list(p->st, key, 0, stop_first, &found)) != 0)
+	if ((r = dir_is_empty(rt.b, key, &empty)) != 0)
 		goto out;
-	if (!found)
-		bfs_ofile_each(rt.b->name, key, open_child, &found);
-	if (found) {
+	if (!empty) {
 		r = BFS_ERR_NOTEMPTY;
 		goto out;
 	}
@@ -1862,32 +1951,134 @@ out:
 	return neg(r);
 }
 
+/*
+ * Where unlink puts the object of a file still open when the provider can
+ * rename: a hidden name at the bucket's root (the local provider never
+ * lists ".bfs-tmp-" names), unique within this process and across starts.
+ */
+#define FS_ASIDE_PREFIX ".bfs-tmp-gone-"
+
+static int aside_key(const struct bfs_rbucket *b, char **out)
+{
+	static atomic_uint seq;
+	struct timespec ts;
+	char name[64];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(name, sizeof(name), FS_ASIDE_PREFIX "%llx-%x-%x",
+		 (unsigned long long)ts.tv_sec * 1000000000ull +
+		 (unsigned long long)ts.tv_nsec, (unsigned)getpid(),
+		 atomic_fetch_add(&seq, 1));
+	*out = cat3(b->prefix, name, "");
+	return *out ? 0 : BFS_ERR_NOMEM;
+}
+
+/*
+ * Keeps the object of key for the open handles of of, whose reads go to
+ * it (clean, never staged), when key is about to lose it (unlink, or the
+ * target of a rename with hide 0): moved aside when the provider renames,
+ * else, with hide, left under its key and hidden (fence.c).  Returns 0
+ * with *g NULL when nothing needs keeping (or cannot be: rename onto a
+ * file of a provider without rename), else with *g, *aside (or NULL) and
+ * *etag for bfs_ofile_set_gone after the detach.  No GET; a HEAD when the
+ * reads were not pinned yet.  No lock held.
+ */
+static int keep_for_handles(struct bfs_rbucket *b, const char *key,
+			    struct bfs_ofile *of, int hide, char **aside,
+			    char **etag, struct bfs_gone **g)
+{
+	struct bfs_provider *p = b->prov;
+	struct bfs_meta m;
+	int r = 0, keep;
+
+	*aside = *etag = NULL;
+	*g = NULL;
+	pthread_mutex_lock(&of->mu);
+	keep = !of->staged && of->exists_remote && !of->unlinked &&
+	       (hide || p->ops->rename);
+	if (keep && of->read_etag && !(*etag = strdup(of->read_etag)))
+		r = BFS_ERR_NOMEM;
+	pthread_mutex_unlock(&of->mu);
+	if (!keep || r != 0)
+		goto out;
+	if (!*etag) {
+		/* the version its reads will be pinned to */
+		memset(&m, 0, sizeof(m));
+		r = p->ops->head(p->st, key, &m);
+		bfs_rbucket_note(b, r);
+		if (r == BFS_ERR_NOTFOUND) {
+			r = 0;               /* nothing left to keep */
+			goto out;
+		}
+		if (r != 0)
+			goto out;
+		if (m.etag[0] && !(*etag = strdup(m.etag))) {
+			r = BFS_ERR_NOMEM;
+			goto out;
+		}
+	}
+	if (p->ops->rename && (r = aside_key(b, aside)) != 0)
+		goto out;
+	if ((r = bfs_gone_add(b->name, *aside ? *aside : key, *etag, !*aside,
+			      g)) != 0)
+		goto out;
+	if (*aside) {
+		r = p->ops->rename(p->st, key, *aside);
+		bfs_rbucket_note(b, r);
+		if (r != 0) {
+			bfs_gone_drop(*g);
+			*g = NULL;
+		}
+	}
+out:
+	if (r != 0 || !*g) {
+		free(*aside);
+		free(*etag);
+		*aside = *etag = NULL;
+	}
+	return r;
+}
+
+/*
+ * unlink(2).  The name goes at once: the object, its index row and its
+ * cached attributes.  A file open here whose reads go to the remote
+ * object keeps that object for its handles until the last one closes,
+ * without any GET (keep_for_handles, fence.c "GONE NAMES").  A staged
+ * file's handles read its staging file.
+ */
 static int fs_unlink(const char *path)
 {
 	struct bfs_route rt;
+	struct bfs_provider *p;
 	struct bfs_ofile *of = NULL;
-	char *key = NULL;
+	struct bfs_gone *g = NULL;
+	char *key = NULL, *aside = NULL, *etag = NULL;
 	int r;
 
 	if ((r = modify_route(path, &rt, 0, &key)) != 0)
 		goto out;
-	if ((of = bfs_ofile_find(rt.b->name, key)) != NULL) {
-		/* Keep open fds working from the staging file. */
-		pthread_mutex_lock(&of->mu);
-		if (!of->staged && (r = bfs_ofile_stage_locked(of, 0)) != 0)
-			BFS_WARN("%s/%s: unlinked while open and not readable "
-				 "any more: %s", rt.b->name, key, bfs_strerror(r));
-		pthread_mutex_unlock(&of->mu);
+	p = rt.b->prov;
+	if ((of = bfs_ofile_find(rt.b->name, key)) != NULL &&
+	    (r = keep_for_handles(rt.b, key, of, 1, &aside, &etag, &g)) != 0)
+		goto out;
+	if (of)
 		bfs_ofile_detach(of);
+	if (g) {
+		bfs_ofile_set_gone(of, aside, etag, g);
+		aside = etag = NULL;
+		g = NULL;
+	} else {
+		r = p->ops->del(p->st, key);
+		bfs_rbucket_note(rt.b, r);
 	}
-	r = rt.b->prov->ops->del(rt.b->prov->st, key);
-	bfs_rbucket_note(rt.b, r);
 	bfs_attr_drop(rt.b->name, key);
 	if (r == 0 && bfs_store_file_delete(bfs_registry_store(bfs_fs.reg),
 					    rt.b->name, key) != 0)
 		BFS_WARN("%s/%s: deleted, but not from the index", rt.b->name, key);
 out:
 	bfs_ofile_put(of);
+	free(aside);
+	free(etag);
 	free(key);
 	bfs_route_clear(&rt);
 	return neg(r);
@@ -1925,8 +2116,10 @@ static int fs_symlink(const char *target, const char *linkpath)
 				     etag, sizeof(etag));
 	bfs_rbucket_note(rt.b, r);
 	bfs_attr_drop(rt.b->name, key);
-	if (r == 0)
+	if (r == 0) {
 		index_put(rt.b, key, &m, etag);
+		bfs_gone_supersede(rt.b->name, key, 0);
+	}
 out:
 	free(key);
 	bfs_route_clear(&rt);
@@ -2074,6 +2267,7 @@ static int move_key(struct bfs_rbucket *sb, const char *skey,
 index:
 	if (r != 0 || (klen && dkey[klen - 1] == '/'))
 		goto out;
+	bfs_gone_supersede(db->name, dkey, 0);
 	/* The index follows the object; a file it did not know gets a row. */
 	memset(&row, 0, sizeof(row));
 	if (bfs_store_file_get(bfs_registry_store(bfs_fs.reg), sb->name, skey,
@@ -2106,16 +2300,30 @@ struct mv_list {
 	struct mv_entry *v;
 	size_t n, cap;
 	int err;
+	const char *bucket;      /* the source folder, for kept objects */
+	const char *dir;
 };
 
 static int mv_collect(void *arg, const char *name, int is_dir,
 		      const struct bfs_meta *meta)
 {
 	struct mv_list *l = arg;
+	char *k;
+	int kept;
 
-	(void)meta;
 	if (!name[0])
 		return 0;
+	if (!is_dir) {
+		/* the kept object of a file unlinked while open stays */
+		if (!(k = cat3(l->dir, name, ""))) {
+			l->err = BFS_ERR_NOMEM;
+			return 1;
+		}
+		kept = bfs_gone_hides_etag(l->bucket, k, meta ? meta->etag : NULL);
+		free(k);
+		if (kept)
+			return 0;
+	}
 	if (l->n >= FS_MOVE_MAX) {
 		l->err = BFS_ERR_TOOBIG;
 		return 1;
@@ -2175,6 +2383,8 @@ static int move_dir(struct bfs_rbucket *sb, const char *sdir,
 	int r;
 
 	memset(&l, 0, sizeof(l));
+	l.bucket = sb->name;
+	l.dir = sdir;
 	if (same_bucket(sb, db) && sp->ops->rename) {
 		r = sp->ops->rename(sp->st, sdir, ddir);
 		goto index;
@@ -2253,54 +2463,150 @@ out:
 	return r;
 }
 
-static int rename_file(struct bfs_rbucket *sb, const char *skey,
-		       struct bfs_rbucket *db, const char *dkey)
+/* bfs_ofile_each callback: waits until no upload job and no attribute
+ * change runs on the file. */
+static int wait_job(void *arg, struct bfs_ofile *of)
 {
-	struct bfs_ofile *sof, *dof;
-	int r = 0, dirty, exists;
+	(void)arg;
+	pthread_mutex_lock(&of->mu);
+	while (of->uploading || of->attr_busy)
+		pthread_cond_wait(&of->cv, &of->mu);
+	pthread_mutex_unlock(&of->mu);
+	return 0;
+}
 
-	/* A file open under the destination name is replaced. */
-	if ((dof = bfs_ofile_find(db->name, dkey)) != NULL) {
-		bfs_ofile_detach(dof);
-		bfs_ofile_put(dof);
-	}
-	if (!(sof = bfs_ofile_find(sb->name, skey)))
-		return move_key(sb, skey, db, dkey);
-	pthread_mutex_lock(&sof->mu);
-	/* an upload under the old name must not land after the move */
-	bfs_ofile_wait_idle_locked(sof);
-	dirty = sof->dirty;
-	exists = sof->exists_remote;
-	if (!dirty) {
-		/* Held across the move so no upload races with it. */
-		r = move_key(sb, skey, db, dkey);
-		if (r == 0)
-			repin_read_version_locked(sof, db, dkey);
-	}
-	pthread_mutex_unlock(&sof->mu);
-	if (r == 0)
-		bfs_ofile_rekey(sb->name, skey, db, dkey, 0, dirty);
-	if (r == 0 && dirty && exists) {
-		/* The content lives in the staging file and goes up under the
-		 * new key at close; the old object goes now. */
-		r = sb->prov->ops->del(sb->prov->st, skey);
-		if (r == 0)
-			bfs_store_file_delete(bfs_registry_store(bfs_fs.reg),
-					      sb->name, skey);
-	}
-	bfs_ofile_put(sof);
+/*
+ * Fences the source and destination of a rename (a key, or with prefix a
+ * folder "a/") and waits for the upload jobs that started before on files
+ * there: until rename_unfence no upload stores anything under either
+ * name, so none lands under a name the move just emptied (fence.c).
+ */
+static int rename_fence(const struct bfs_rbucket *sb, const char *src,
+			const struct bfs_rbucket *db, const char *dst,
+			int prefix, struct bfs_fence *f[2])
+{
+	int r;
+
+	f[0] = f[1] = NULL;
+	if ((r = bfs_fence_add(sb->name, src, prefix, &f[0])) != 0 ||
+	    (r = bfs_fence_add(db->name, dst, prefix, &f[1])) != 0)
+		goto fail;
+	if ((r = bfs_ofile_each(sb->name, src, wait_job, NULL)) < 0 ||
+	    (r = bfs_ofile_each(db->name, dst, wait_job, NULL)) < 0)
+		goto fail;
+	return 0;
+fail:
+	bfs_fence_del(f[1]);
+	bfs_fence_del(f[0]);
+	f[0] = f[1] = NULL;
 	return r;
 }
 
-static int dir_is_empty(struct bfs_rbucket *b, const char *dkey_slash,
-			int *empty)
+static void rename_unfence(struct bfs_fence *f[2])
 {
-	int found = 0, r;
+	bfs_fence_del(f[1]);
+	bfs_fence_del(f[0]);
+}
 
-	r = b->prov->ops->list(b->prov->st, dkey_slash, 0, stop_first, &found);
-	if (r == 0 && !found)
-		bfs_ofile_each(b->name, dkey_slash, open_child, &found);
-	*empty = !found;
+/*
+ * A clean open file's reads are pinned to an etag; after this mount moved
+ * the object to (b, key) by a copy, they follow the etag the server gives
+ * there now (same bytes).  The HEAD runs without of->mu.
+ */
+void repin_read_version(struct bfs_ofile *of, struct bfs_rbucket *b,
+			const char *key)
+{
+	struct bfs_meta m;
+	char *e;
+	int want;
+
+	pthread_mutex_lock(&of->mu);
+	want = of->read_etag && !of->staged;
+	pthread_mutex_unlock(&of->mu);
+	if (!want || !b->prov)
+		return;
+	memset(&m, 0, sizeof(m));
+	if (b->prov->ops->head(b->prov->st, key, &m) != 0 || !m.etag[0])
+		return;
+	pthread_mutex_lock(&of->mu);
+	if (of->read_etag && !of->staged && m.size == of->size &&
+	    (e = strdup(m.etag)) != NULL) {
+		free(of->read_etag);
+		of->read_etag = e;
+	}
+	pthread_mutex_unlock(&of->mu);
+}
+
+/*
+ * Renames a file (not a folder) skey -> dkey.  Under a fence on both
+ * names: a file open under dkey is replaced (detached); a clean source
+ * moves on the provider and its open file follows; a dirty one keeps its
+ * content staged for the upload under dkey and its old object is deleted.
+ */
+static int rename_file(struct bfs_rbucket *sb, const char *skey,
+		       struct bfs_rbucket *db, const char *dkey)
+{
+	struct bfs_fence *f[2];
+	struct bfs_ofile *sof = NULL, *dof;
+	struct bfs_gone *g = NULL;
+	char *aside = NULL, *etag = NULL, *back = NULL;
+	int r, dirty = 0, exists = 0;
+
+	if ((r = rename_fence(sb, skey, db, dkey, 0, f)) != 0)
+		return r;
+	/* A file open under the destination name is replaced; with a
+	 * provider rename its handles keep reading the replaced object. */
+	if ((dof = bfs_ofile_find(db->name, dkey)) != NULL) {
+		if ((r = keep_for_handles(db, dkey, dof, 0, &aside, &etag,
+					  &g)) != 0) {
+			bfs_ofile_put(dof);
+			goto out;
+		}
+		bfs_ofile_detach(dof);
+		if (g) {
+			back = aside ? strdup(aside) : NULL;
+			bfs_ofile_set_gone(dof, aside, etag, g);
+		}
+		bfs_ofile_put(dof);
+	}
+	if ((sof = bfs_ofile_find(sb->name, skey)) != NULL) {
+		pthread_mutex_lock(&sof->mu);
+		dirty = sof->dirty;
+		exists = sof->exists_remote;
+		pthread_mutex_unlock(&sof->mu);
+	}
+	if (!dirty) {
+		if ((r = move_key(sb, skey, db, dkey)) != 0) {
+			/* the replaced file goes back to its name (its old
+			 * descriptors lose it: they read the aside key) */
+			if (back && db->prov->ops->rename(db->prov->st, back,
+							  dkey) != 0)
+				BFS_ERROR("%s/%s: rename failed and the "
+					  "replaced file could not be moved "
+					  "back: it is %s, deleted at its last "
+					  "close", db->name, dkey, back);
+			goto out;
+		}
+		if (sof)
+			repin_read_version(sof, db, dkey);
+	}
+	if (sof && (r = bfs_ofile_rekey(sb->name, skey, db, dkey, 0,
+					dirty)) != 0)
+		goto out;
+	if (dirty && exists) {
+		/* The content lives in the staging file and goes up under the
+		 * new key at close; the old object goes now. */
+		r = sb->prov->ops->del(sb->prov->st, skey);
+		bfs_rbucket_note(sb, r);
+		if (r == 0 && bfs_store_file_delete(bfs_registry_store(bfs_fs.reg),
+						    sb->name, skey) != 0)
+			BFS_WARN("%s/%s: deleted, but not from the index",
+				 sb->name, skey);
+	}
+out:
+	rename_unfence(f);
+	bfs_ofile_put(sof);
+	free(back);
 	return r;
 }
 
@@ -2308,8 +2614,9 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 {
 	struct bfs_route rs, rd;
 	struct stat sst, dst;
+	struct bfs_fence *fence[2];
 	char *skey = NULL, *dkey = NULL, *sdir = NULL, *ddir = NULL;
-	int r, dexists = 0, empty;
+	int r, dexists = 0, empty, fenced = 0;
 
 	memset(&rd, 0, sizeof(rd));
 	if (flags & ~(unsigned)RENAME_NOREPLACE)
@@ -2361,9 +2668,14 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 			if ((r = rd.b->prov->ops->del(rd.b->prov->st, ddir)) != 0)
 				goto out;
 		}
+		if ((r = rename_fence(rs.b, sdir, rd.b, ddir, 1, fence)) != 0)
+			goto out;
+		fenced = 1;
 		if ((r = move_dir(rs.b, sdir, rd.b, ddir)) != 0)
 			goto out;
-		bfs_ofile_rekey(rs.b->name, sdir, rd.b, ddir, 1, 1);
+		/* open files follow (their journal rows too) before any of
+		 * them may upload again: under the fence */
+		r = bfs_ofile_rekey(rs.b->name, sdir, rd.b, ddir, 1, 1);
 		bfs_attr_drop_bucket(rs.b->name);
 		bfs_attr_drop_bucket(rd.b->name);
 	} else {
@@ -2376,6 +2688,8 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 		bfs_attr_drop(rd.b->name, dkey);
 	}
 out:
+	if (fenced)
+		rename_unfence(fence);
 	if (r != 0 && r != BFS_ERR_NOTFOUND && r != BFS_ERR_EXISTS)
 		BFS_DEBUG("rename %s -> %s: %s", from, to, bfs_strerror(r));
 	free(sdir);

@@ -14,7 +14,11 @@
  * slow or hung server.  At most one job runs per file (of->uploading).  A
  * job marks the file clean (and deletes its journal row) only when
  * nothing changed while it ran (same gen, same name); otherwise the file
- * stays dirty and another job follows.  Retries of single requests (503
+ * stays dirty and another job follows.  No job starts on a name a rename
+ * (or the deferred delete of an unlinked file) fences (fence.c): the
+ * rename waits for the running ones first, so no job stores a file under
+ * a name the move just emptied; close/fsync wait for the fence, the
+ * queue retries at its next tick.  Retries of single requests (503
  * SlowDown, 500, RequestTimeout, resets, timeouts) happen below, in the
  * http layer, with exponential backoff and full jitter; a job reports
  * only what is left after those.  The staging file is fsync'd only when
@@ -247,6 +251,26 @@ static void sync_staging(const char *bucket, const char *key, int fd)
 			 strerror(errno));
 }
 
+/*
+ * The same for a file whose mu the caller holds: mu is released across
+ * the fsync (the fd stays valid: it is closed only when the last
+ * reference goes, and the caller holds one).  mu held on entry and exit.
+ */
+static void sync_staging_unlocked(struct bfs_ofile *of)
+{
+	int fd = of->fd, err = 0;
+
+	if (fd < 0)
+		return;
+	pthread_mutex_unlock(&of->mu);
+	if (fsync(fd) < 0)
+		err = errno;
+	pthread_mutex_lock(&of->mu);
+	if (err)
+		BFS_WARN("%s/%s: staging fsync: %s", of->b->name, of->key,
+			 strerror(err));
+}
+
 struct job {
 	struct bfs_ofile *of;          /* referenced */
 	struct bfs_rbucket *b;         /* referenced */
@@ -333,6 +357,7 @@ static void job_run(struct job *j)
 			 j->b->name, j->key, j->b->name, target);
 		if (bfs_index_put(j->b->name, target, &j->m, etag, j->key))
 			of->keep_path = 1;      /* the row may name it */
+		bfs_gone_supersede(j->b->name, target, 0);
 		/* The copy is a new entry of the folder: a cached listing
 		 * of that folder must not hide it. */
 		bfs_attr_drop(j->b->name, target);
@@ -347,6 +372,8 @@ static void job_run(struct job *j)
 		if (bfs_index_put(j->b->name, j->key, &j->m, etag,
 				  same ? j->key : NULL) && same)
 			of->keep_path = 1;      /* the row may name it */
+		/* a kept object of an unlinked file is not this name's now */
+		bfs_gone_supersede(j->b->name, j->key, 0);
 		bfs_attr_drop(j->b->name, j->key);
 		of->recovered = 0;
 		of->backoff_s = 0;
@@ -462,6 +489,9 @@ void bfs_ofile_kick_locked(struct bfs_ofile *of)
 	if (!of->dirty || of->unlinked || of->uploading || !of->staged ||
 	    of->fd < 0 || of->b->read_only)
 		return;
+	/* a rename or deferred delete of this name is under way (fence.c) */
+	if (bfs_fence_covers(of->b->name, of->key))
+		return;
 	if (!(j = calloc(1, sizeof(*j))) || !(j->key = strdup(of->key)) ||
 	    (of->base_etag && !(j->base = strdup(of->base_etag)))) {
 		if (j) {
@@ -540,6 +570,17 @@ int bfs_ofile_sync_locked(struct bfs_ofile *of, int timeout)
 					;
 				continue;
 			}
+			if (bfs_fence_covers(of->b->name, of->key)) {
+				/* renamed right now: the job starts after */
+				mono_now(&until);
+				if (!ts_before(&until, &deadline)) {
+					r = BFS_ERR_TIMEOUT;
+					goto fail;
+				}
+				ts_add_ms(&until, 20);
+				pthread_cond_timedwait(&of->cv, &of->mu, &until);
+				continue;
+			}
 			bfs_ofile_kick_locked(of);
 			if (!of->uploading) {
 				r = of->last_err ? of->last_err : BFS_ERR_IO;
@@ -568,7 +609,7 @@ fail:
 	if (!of->unlinked) {
 		/* EIO promises the data is kept: durable now (a job still
 		 * running at the deadline has not synced it). */
-		sync_staging(of->b->name, of->key, of->fd);
+		sync_staging_unlocked(of);
 		journal_fail(of->b->name, of->key, msg);
 	}
 out:
@@ -824,15 +865,15 @@ static int drain_one(void *arg, struct bfs_ofile *of)
  * running, or a file never closed, has not synced its staging file). */
 static int count_dirty(void *arg, struct bfs_ofile *of)
 {
-	int *n = arg;
+	int *n = arg, dirty;
 
 	pthread_mutex_lock(&of->mu);
-	if (of->dirty && !of->unlinked) {
-		(*n)++;
-		sync_staging(of->b->name, of->key, of->fd);
-		bfs_ofile_journal_put_locked(of, 1);
-	}
+	dirty = of->dirty && !of->unlinked;
 	pthread_mutex_unlock(&of->mu);
+	if (dirty) {
+		(*n)++;
+		bfs_ofile_journal_sync(of);
+	}
 	return 0;
 }
 

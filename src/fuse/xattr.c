@@ -688,7 +688,7 @@ static int xa_modify(const char *path, const char *name, const char *value,
 	struct bfs_ofile *of = NULL;
 	struct xa_obj o;
 	char *enc = NULL;
-	int r, queue = 0;
+	int r, queue = 0, repin = 0;
 
 	bfs_buf_init(&nenc, BFS_META_XATTR_MAX);
 	memset(&o, 0, sizeof(o));
@@ -724,9 +724,7 @@ static int xa_modify(const char *path, const char *name, const char *value,
 			if (r == 0 && !of->dirty && !of->unlinked &&
 			    of->exists_remote) {
 				r = xa_store(&o, of->key, bfs_buf_str(&nenc));
-				if (r == 0)
-					repin_read_version_locked(of, of->b,
-								  of->key);
+				repin = r == 0;  /* after mu: it HEADs */
 				r = r ? xa_store_errno(r) : 0;
 			} else if (r == 0 && of->dirty) {
 				of->gen++;    /* a running upload has the old set */
@@ -738,6 +736,8 @@ static int xa_modify(const char *path, const char *name, const char *value,
 			pthread_mutex_unlock(&of->mu);
 			if (queue)
 				bfs_upq_add(of);
+			if (repin)
+				repin_read_version(of, o.rt.b, o.key);
 			goto dropped;
 		}
 		pthread_mutex_unlock(&of->mu);
