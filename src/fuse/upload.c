@@ -201,9 +201,11 @@ int bfs_index_put(const char *bucket, const char *key,
  * The recovery check of an adopted file: *target becomes key (the remote
  * is what the staged copy was based on) or a new conflict key (caller
  * frees).  Errors of the HEAD are returned (the job fails and retries).
+ * An unchanged remote also gives the job's metadata jm its stored user
+ * xattrs when jm has none (the journal does not keep them).
  */
 static int recovery_target(struct bfs_provider *p, const char *key,
-			   const char *base, char **target)
+			   const char *base, char **target, struct bfs_meta *jm)
 {
 	struct bfs_meta m;
 	int r, changed;
@@ -217,6 +219,10 @@ static int recovery_target(struct bfs_provider *p, const char *key,
 		changed = !base || strcmp(base, m.etag) != 0;
 	else
 		return r;
+	if (!changed && !jm->has_xattr && r == 0 && m.has_xattr) {
+		memcpy(jm->xattr, m.xattr, sizeof(jm->xattr));
+		jm->has_xattr = 1;
+	}
 	if (!changed)
 		return (*target = strdup(key)) ? 0 : BFS_ERR_NOMEM;
 	return bfs_conflict_key(key, time(NULL), target);
@@ -319,7 +325,7 @@ static void job_run(struct job *j)
 	if (!p) {
 		r = BFS_ERR_IO;
 	} else if (j->recovered &&
-		   (r = recovery_target(p, j->key, j->base, &target)) != 0) {
+		   (r = recovery_target(p, j->key, j->base, &target, &j->m)) != 0) {
 		;
 	} else {
 		conflict = target && strcmp(target, j->key) != 0;

@@ -381,10 +381,6 @@ def test_s3fs_both_ways(prov, backend, mount, s3fs_mount):  # noqa: F811
     assert os.getxattr(p, "user.bin") == ODD
 
 
-@pytest.mark.xfail(strict=True, reason="the recovery upload after kill -9 "
-                   "stores no x-amz-meta-xattr: a journaled file's set is "
-                   "unknown (ofile.c) and upload.c's recovery_target HEADs "
-                   "the object but keeps nothing of it")
 def test_user_xattrs_survive_recovery_after_kill9(faulty_s3):  # noqa: F811
     """A file with user xattrs, changed in place and journaled, the daemon
     killed before the upload: the recovered upload keeps the set."""
