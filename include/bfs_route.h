@@ -128,6 +128,7 @@ struct bfs_route {
 				  * it holds the context's indexed file */
 	unsigned dir_elsewhere : 1; /* no file here; other buckets hold
 				  * indexed files below it (a folder) */
+	unsigned indexed : 1;    /* the index holds rel in b (a file) */
 	char *own;               /* rel when the route built it (owned) */
 };
 
@@ -157,8 +158,9 @@ int bfs_route_ctx_ids(struct bfs_registry *r, int type, char ***ids,
 		      size_t *n);
 /*
  * The indexed files of a context folder route (view chat/form, kind
- * BUCKET) held by buckets other than rt->b, at or below rt->rel + "/":
- * one index query.  cb as bfs_store_ctx_folder's (store lock held).
+ * BUCKET) at or below rt->rel + "/", in every bucket (the caller lets the
+ * current bucket's live listing win): one index query.  cb as
+ * bfs_store_ctx_folder's (store lock held).
  */
 int bfs_route_ctx_elsewhere(struct bfs_registry *r, const struct bfs_route *rt,
 			    bfs_ctx_row_fn cb, void *arg);

@@ -214,6 +214,19 @@ int bfs_store_ctx_ids(struct bfs_store *s, int type, bfs_ctx_row_fn cb,
  * r->size bytes, sorted by context, bucket. */
 int bfs_store_ctx_stats(struct bfs_store *s, bfs_ctx_row_fn cb, void *arg);
 
+/*
+ * Moves in progress (bucketctl context move): a durable note per file
+ * whose index row moved to its new bucket before the old object was
+ * deleted, so a run after an interruption finishes the delete.  Kept in
+ * the settings table under keys starting with "move:".  value NULL
+ * deletes the note.  The list callback runs with the store lock held.
+ */
+typedef int (*bfs_setting_fn)(void *arg, const char *key, const char *value);
+int bfs_store_move_note(struct bfs_store *s, const char *key,
+			const char *value);
+int bfs_store_move_list(struct bfs_store *s, const char *prefix,
+			bfs_setting_fn cb, void *arg);
+
 struct bfs_bucket_stats {
 	char *bucket;
 	uint64_t files, bytes;

@@ -34,7 +34,7 @@ enum ctl_opt_id {
 	OPT_PROVIDER, OPT_DESCRIPTION, OPT_BUCKET_NAME, OPT_PREFIX, OPT_REGION,
 	OPT_ENDPOINT, OPT_ACCOUNT_ID, OPT_PATH_STYLE, OPT_PATH,
 	OPT_ACCESS_KEY_ID, OPT_SECRET_STDIN, OPT_SECRET_FILE, OPT_READ_ONLY,
-	OPT_FORCE, OPT_BUCKET, OPT_CONTEXT, OPT_EXPIRES,
+	OPT_FORCE, OPT_BUCKET, OPT_CONTEXT, OPT_EXPIRES, OPT_TO, OPT_DRY_RUN,
 	OPT_COUNT
 };
 
@@ -150,7 +150,7 @@ int ctl_table_add(struct ctl_table *t, const char *const *cells);
 int ctl_table_flush(struct ctl_table *t);
 void ctl_table_free(struct ctl_table *t);
 
-/* ---- commands (cmd_bucket.c, cmd_misc.c) ---- */
+/* ---- commands (cmd_bucket.c, cmd_misc.c, cmd_context.c) ---- */
 
 int ctl_cmd_bucket_list(struct ctl_ctx *c, const struct ctl_args *a);
 int ctl_cmd_bucket_show(struct ctl_ctx *c, const struct ctl_args *a);
@@ -171,5 +171,9 @@ int ctl_cmd_import(struct ctl_ctx *c, const struct ctl_args *a);
 int ctl_cmd_presign(struct ctl_ctx *c, const struct ctl_args *a);
 int ctl_cmd_stats(struct ctl_ctx *c, const struct ctl_args *a);
 int ctl_cmd_pending(struct ctl_ctx *c, const struct ctl_args *a);
+
+/* cmd_context.c */
+int ctl_cmd_contexts(struct ctl_ctx *c, const struct ctl_args *a);
+int ctl_cmd_context_move(struct ctl_ctx *c, const struct ctl_args *a);
 
 #endif

@@ -294,6 +294,12 @@ static int fs_getattr(const char *path, struct stat *st,
 		if ((r = bfs_route_key(&rt, 0, &key)) != 0)
 			break;
 		r = lookup_key(rt.b, key, st);
+		if (r == BFS_ERR_NOTFOUND && rt.indexed) {
+			/* the index knows a file the caches do not (moved
+			 * here by bucketctl context move): ask the bucket */
+			bfs_attr_drop(rt.b->name, key);
+			r = lookup_key(rt.b, key, st);
+		}
 		if (r == BFS_ERR_NOTFOUND && rt.dir_elsewhere) {
 			/* a folder of the context's files in other buckets */
 			view_ctx_stat(rt.b, st);
@@ -569,7 +575,9 @@ static int rd_elsewhere_row(void *arg, const struct bfs_ctx_row *row)
  * Stable paths across re-routing: a context folder lists its current
  * bucket (above) plus the context's indexed files that other buckets
  * hold below it, from ONE index query; a name the current bucket (or an
- * open file) already gave is not repeated.
+ * open file) already gave is not repeated.  Indexed files of the current
+ * bucket that its (cached) listing does not show yet - moved in by
+ * bucketctl context move - are added the same way.
  */
 static int dirlist_elsewhere(struct bfs_route *rt, struct rd_ctx *c)
 {

@@ -722,8 +722,10 @@ static void route_elsewhere(struct bfs_registry *r, struct bfs_route *rt)
 		bfs_rbucket_put(rt->b);
 		rt->b = ob;
 		rt->elsewhere = 1;
+		rt->indexed = 1;
 		return;
 	}
+	rt->indexed = w.exact_cur;
 	if (!w.exact_cur && w.under_other && (rt->ctx_root || !w.under_cur))
 		rt->dir_elsewhere = 1;
 }
@@ -945,7 +947,7 @@ int bfs_route_ctx_elsewhere(struct bfs_registry *r, const struct bfs_route *rt,
 	memcpy(pfx, rt->rel, l);
 	pfx[l] = '/';
 	pfx[l + 1] = '\0';
-	rc = bfs_store_ctx_folder(r->store, pfx, rt->b->name, cb, arg);
+	rc = bfs_store_ctx_folder(r->store, pfx, NULL, cb, arg);
 	free(pfx);
 	return rc;
 }

@@ -2864,3 +2864,51 @@ int bfs_store_ctx_stats(struct bfs_store *s, bfs_ctx_row_fn cb, void *arg)
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
+
+/* ---- moves in progress (bucketctl context move) ---- */
+
+int bfs_store_move_note(struct bfs_store *s, const char *key,
+			const char *value)
+{
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	if (value)
+		r = exec_sql(s, "INSERT INTO settings (key, value) VALUES (?1, ?2)"
+			     " ON CONFLICT (key) DO UPDATE SET value ="
+			     " excluded.value", key, value, NULL, 0);
+	else
+		r = exec_sql(s, "DELETE FROM settings WHERE key = ?1", key, NULL,
+			     NULL, 0);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int bfs_store_move_list(struct bfs_store *s, const char *prefix,
+			bfs_setting_fn cb, void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK, r;
+
+	pthread_mutex_lock(&s->lock);
+	r = prepare(s, "SELECT key, value FROM settings WHERE"
+		    " substr(CAST(key AS BLOB), 1, ?2) = CAST(?1 AS BLOB)"
+		    " ORDER BY key", &st, NULL, 0);
+	if (r != 0)
+		goto out;
+	bind_str(&rc, st, 1, prefix);
+	bind_i64(&rc, st, 2, (int64_t)strlen(prefix));
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+		const char *v = (const char *)sqlite3_column_text(st, 1);
+
+		if (k && v && (r = cb(arg, k, v)) != 0)
+			goto out;
+		rc = SQLITE_OK;
+	}
+	r = rc == SQLITE_DONE ? 0 : db_fail(s, rc, NULL, 0, "list moves");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}

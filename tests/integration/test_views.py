@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -345,3 +346,132 @@ def test_view_write_costs_what_bucket_write_costs(prov, backend, mount):
         costs.append(delta(before, metrics(m)))
     assert costs[0] == costs[1], costs
     assert any(k[0] == "put" for k in costs[0]), costs
+
+
+# ------------------------------------------------------------- bucketctl
+
+def contexts(m):
+    return {c["context"]: c for c in
+            json.loads(m.ctl("contexts", "--json").stdout)}
+
+
+@pytest.mark.parametrize("prov", conftest.PROVIDERS)
+def test_contexts_and_context_move(prov, backend, mount):
+    m, a, b = two(backend, mount, prov)
+    write(m.path("@chat", "mv", "a.txt"), b"aaa")
+    os.mkdir(m.path("@chat", "mv", "sub"))
+    write(m.path("@chat", "mv", "sub", "b.txt"), b"bb")
+    write(m.path("@chat", "stay", "x"), b"x")
+    write_ctl(m.path(".assignments"), "chat/mv = beta\nform/empty = beta\n")
+    write(m.path("@chat", "mv", "c.txt"), b"c")
+    assert b.read("chat/mv/c.txt") == b"c"
+    m.wait_index(lambda i: ("beta", "chat/mv/c.txt") in i)
+    cx = contexts(m)
+    assert cx["chat/mv"]["bucket"] == "beta"
+    assert (cx["chat/mv"]["files"], cx["chat/mv"]["bytes"]) == (3, 6)
+    by = {x["bucket"]: (x["files"], x["bytes"], x["routed"])
+          for x in cx["chat/mv"]["by_bucket"]}
+    assert by == {"alpha": (2, 5, False), "beta": (1, 1, True)}
+    assert cx["chat/stay"]["bucket"] == "alpha"
+    assert cx["form/empty"]["files"] == 0 and cx["form/empty"]["bucket"] == "beta"
+    text = m.ctl("contexts").stdout
+    assert re.search(r"^chat/mv\s+beta\s+3\s+6\s+alpha=2/5,beta=1/1$", text,
+                     re.M), text
+
+    # dry run: says what would move, changes nothing
+    dry = json.loads(m.ctl("context", "move", "chat", "mv", "--dry-run",
+                           "--json").stdout)
+    assert dry["dry_run"] is True and dry["moved"] == 2
+    assert sorted(f["key"] for f in dry["files"]) == ["chat/mv/a.txt",
+                                                      "chat/mv/sub/b.txt"]
+    assert a.read("chat/mv/a.txt") == b"aaa"
+    assert b.read("chat/mv/a.txt") is None
+
+    out = json.loads(m.ctl("context", "move", "chat", "mv", "--json").stdout)
+    assert (out["moved"], out["bytes"], out["bucket"]) == (2, 5, "beta")
+    assert a.read("chat/mv/a.txt") is None and a.read("chat/mv/sub/b.txt") is None
+    assert b.read("chat/mv/a.txt") == b"aaa"
+    assert b.read("chat/mv/sub/b.txt") == b"bb"
+    assert ctx_rows(m, "chat/mv") == [("beta", "chat/mv/a.txt"),
+                                      ("beta", "chat/mv/c.txt"),
+                                      ("beta", "chat/mv/sub/b.txt")]
+    # the mount serves the same paths
+    v = m.path("@chat", "mv")
+    assert wait_for(lambda: sorted(os.listdir(v)) == ["a.txt", "c.txt", "sub"],
+                    3), os.listdir(v)
+    assert read(os.path.join(v, "a.txt")) == b"aaa"
+    assert read(os.path.join(v, "sub", "b.txt")) == b"bb"
+    # again: nothing left to move
+    again = json.loads(m.ctl("context", "move", "chat", "mv", "--json").stdout)
+    assert again["moved"] == 0
+    # --to assigns first
+    m.ctl("context", "move", "chat", "stay", "--to", "beta")
+    assert "chat/stay = beta" in m.ctl("assignments").stdout
+    assert b.read("chat/stay/x") == b"x" and a.read("chat/stay/x") is None
+    assert contexts(m)["chat/stay"]["by_bucket"][0]["bucket"] == "beta"
+    # usage errors
+    assert m.ctl("context", "move", "chat", "bad!id", check=False).returncode == 2
+    assert m.ctl("context", "move", "group", "x", check=False).returncode == 2
+    assert m.ctl("context", "move", "chat", "x", "--to", "nosuch",
+                 check=False).returncode == 1
+
+
+@pytest.mark.parametrize("prov", conftest.PROVIDERS)
+def test_context_move_interrupted_then_run_again(prov, backend, mount):
+    m, a, b = two(backend, mount, prov)
+    n = 120
+    body = {("f%03d" % i): (b"%03d" % i) * 200 for i in range(n)}
+    for name, data in body.items():
+        a.put("chat/big/" + name, data)
+    m.ctl("import", "alpha")
+    m.ctl("assign", "chat", "big", "beta")
+    v = m.path("@chat", "big")
+    assert wait_for(lambda: len(os.listdir(v)) == n, 3)
+
+    def in_beta():
+        return sum(1 for k in m.index() if k[0] == "beta")
+
+    p = subprocess.Popen([conftest.BUCKETCTL, "-c", m.cfg, "context", "move",
+                          "chat", "big"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, env=conftest.daemon_env())
+    try:
+        wait_for(lambda: in_beta() >= 5 or p.poll() is not None, 60, step=0.02)
+        p.send_signal(signal.SIGKILL)
+    finally:
+        p.wait()
+    halfway = in_beta()
+    assert 0 < halfway < n, halfway
+    # the mount reads every file at its path, whichever bucket holds it
+    for name, data in body.items():
+        assert read(os.path.join(v, name)) == data, name
+    # run again while the mount reads the context: no read fails
+    stop = threading.Event()
+    failures = []
+
+    def reader():
+        while not stop.is_set():
+            for name, data in body.items():
+                try:
+                    if read(os.path.join(v, name)) != data:
+                        failures.append((name, "wrong bytes"))
+                except OSError as e:
+                    failures.append((name, e))
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        out = json.loads(m.ctl("context", "move", "chat", "big",
+                               "--json").stdout)
+    finally:
+        stop.set()
+        t.join()
+    assert not failures, failures[:5]
+    assert out["moved"] + halfway >= n, (out, halfway)
+    idx = m.index()
+    assert sorted(k[1] for k in idx if k[0] == "beta") == \
+        ["chat/big/" + x for x in sorted(body)]
+    assert not any(k[0] == "alpha" for k in idx)
+    for name, data in body.items():
+        assert b.read("chat/big/" + name) == data
+    # nothing doubled: alpha holds none of them any more
+    assert not [k for k in a.keys() if k.startswith("chat/big/f")]
+    assert sorted(os.listdir(v)) == sorted(body)
