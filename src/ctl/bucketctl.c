@@ -88,8 +88,8 @@ static const char help_files[] =
 	"\n"
 	"--context chat/ID lists the files of one chat group (form/ID: one\n"
 	"form): the keys under \"chat/ID/\" (\"form/ID/\") in every bucket -\n"
-	"files stored before the context was routed elsewhere stay where they\n"
-	"are - or in --bucket only, with --prefix P below that.\n";
+	"files stored before its assignment or default changed stay where\n"
+	"they are - or in --bucket only, with --prefix P below that.\n";
 
 static const struct ctl_cmd commands[] = {
 	{ "init", "", "create the database and the master key file if missing",

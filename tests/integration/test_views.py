@@ -475,3 +475,25 @@ def test_context_move_interrupted_then_run_again(prov, backend, mount):
     # nothing doubled: alpha holds none of them any more
     assert not [k for k in a.keys() if k.startswith("chat/big/f")]
     assert sorted(os.listdir(v)) == sorted(body)
+
+
+def test_context_listing_10000_files_in_two_buckets(backend, mount):
+    m, a, b = two(backend, mount, "local")
+    names = ["f%05d.txt" % i for i in range(10000)]
+    for i, name in enumerate(names):
+        (a if i % 2 else b).put("chat/big/" + name, name.encode())
+    b.put("chat/big/f00001.txt", b"beta wins")     # in both: beta is shown
+    m.ctl("import", "alpha")
+    m.ctl("import", "beta")
+    write_ctl(m.path(".assignments"), "chat/big = beta\n")  # applied at once
+    v = m.path("@chat", "big")
+    assert wait_for(lambda: len(os.listdir(v)) == 10000, 5)
+    out = subprocess.run(["ls", "-l", "--time-style=+%s", v], check=True,
+                         capture_output=True, text=True).stdout
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert sorted(r[-1] for r in rows) == names
+    sizes = {r[-1]: int(r[4]) for r in rows}
+    assert sizes["f00002.txt"] == 10 and sizes["f00003.txt"] == 10
+    assert sizes["f00001.txt"] == len(b"beta wins")
+    assert read(os.path.join(v, "f00001.txt")) == b"beta wins"
+    assert read(os.path.join(v, "f09999.txt")) == b"f09999.txt"
