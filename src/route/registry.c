@@ -8,9 +8,10 @@
  * and a reload never pulls a provider out from under an operation: the old
  * bucket is freed (and its provider closed) when its last reference drops.
  *
- * Reload: read the bucket list, build a new array reusing every bucket whose
- * settings did not change (same provider instance, same status), open
- * providers for new or changed ones, then swap the arrays under the mutex.
+ * Reload: read the bucket list and the assignments, build a new snapshot
+ * reusing every bucket whose settings did not change (same provider
+ * instance, same status), open providers for new or changed ones, then
+ * swap the snapshots under the mutex.
  * The poll thread compares bfs_store_data_version every 250 ms (outside
  * commits from bucketctl) and runs the reload; it also runs the SIGHUP hook
  * requested through an atomic flag.
