@@ -2711,7 +2711,8 @@ out:
  * files in every bucket: a file of context chat/ID is the row whose key is
  * the bucket's prefix + "chat/ID/...".  Each query walks the few buckets
  * and looks up (bucket_id, key) ranges in the unique index, so its cost
- * does not grow with the files of other contexts.
+ * does not grow with the files of other contexts (CROSS JOIN keeps the
+ * buckets the outer loop: SQLite never reorders it).
  */
 #define CTX_BUCKETS \
 	"WITH b AS (SELECT id, name, coalesce(json_extract(config_json," \
@@ -2755,7 +2756,7 @@ int bfs_store_ctx_where(struct bfs_store *s, const char *rel,
 	pthread_mutex_lock(&s->lock);
 	r = prepare(s, CTX_BUCKETS
 		    "SELECT b.name, ?1, f.size, f.mode, f.uid, f.gid, f.mtime,"
-		    " f.etag, 1 FROM b JOIN files f ON f.bucket_id = b.id"
+		    " f.etag, 1 FROM b CROSS JOIN files f ON f.bucket_id = b.id"
 		    " AND f.key = b.p || ?1"
 		    " UNION ALL SELECT b.name, ?1, 0, 0, 0, 0, 0, NULL, 0 FROM b"
 		    " WHERE EXISTS (SELECT 1 FROM files f WHERE f.bucket_id ="
@@ -2798,7 +2799,7 @@ int bfs_store_ctx_folder(struct bfs_store *s, const char *rel_prefix,
 	pthread_mutex_lock(&s->lock);
 	r = prepare(s, CTX_BUCKETS
 		    "SELECT b.name, substr(f.key, length(b.p) + 1), f.size,"
-		    " f.mode, f.uid, f.gid, f.mtime, f.etag, 1 FROM b JOIN files f"
+		    " f.mode, f.uid, f.gid, f.mtime, f.etag, 1 FROM b CROSS JOIN files f"
 		    " ON f.bucket_id = b.id AND f.key >= b.p || ?1"
 		    " AND f.key < b.p || ?2 WHERE ?3 IS NULL OR b.name <> ?3"
 		    " ORDER BY 1, 2", &st, NULL, 0);
@@ -2828,7 +2829,7 @@ int bfs_store_ctx_ids(struct bfs_store *s, int type, bfs_ctx_row_fn cb,
 	r = prepare(s, CTX_BUCKETS
 		    "SELECT DISTINCT '', substr(r, 1, instr(r, '/') - 1),"
 		    " 0, 0, 0, 0, 0, NULL, 0 FROM (SELECT substr(f.key,"
-		    " length(b.p) + 6) AS r FROM b JOIN files f"
+		    " length(b.p) + 6) AS r FROM b CROSS JOIN files f"
 		    " ON f.bucket_id = b.id AND f.key >= b.p || ?1"
 		    " AND f.key < b.p || ?2) WHERE instr(r, '/') > 1"
 		    " ORDER BY 2", &st, NULL, 0);
@@ -2852,7 +2853,7 @@ int bfs_store_ctx_stats(struct bfs_store *s, bfs_ctx_row_fn cb, void *arg)
 	pthread_mutex_lock(&s->lock);
 	r = prepare(s, CTX_BUCKETS
 		    ", x AS (SELECT b.name AS bn, substr(f.key, length(b.p) + 1)"
-		    " AS r, f.size AS sz FROM b JOIN files f ON f.bucket_id = b.id)"
+		    " AS r, f.size AS sz FROM b CROSS JOIN files f ON f.bucket_id = b.id)"
 		    " SELECT bn, substr(r, 1, 5 + instr(substr(r, 6), '/') - 1),"
 		    " coalesce(sum(sz), 0), 0, 0, 0, 0, NULL, 0, count(*) FROM x"
 		    " WHERE substr(r, 1, 5) IN ('chat/', 'form/')"
