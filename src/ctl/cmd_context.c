@@ -16,7 +16,8 @@
  * the routed bucket with the same metadata, verify (HEAD size; the etag
  * against the MD5 when it is a plain MD5, else the object read back and
  * its SHA-256 compared), write a durable "move:" note naming the old
- * object, move the index row, delete the old object, drop the note.  An
+ * object, move the index row; once every file is copied, wait
+ * MOVE_GRACE_S, then delete each old object and drop its note.  An
  * interrupted run leaves at worst a copy not yet indexed (copied again)
  * or a note (the old object is deleted by the next run): running it
  * again ends with every file moved once, nothing lost, nothing doubled.
@@ -45,6 +46,10 @@
 
 #define MOVE_NOTE_PREFIX "move:"
 #define CTX_MAX (1u * 1000 * 1000)     /* contexts or files in one run */
+/* Between moving the index rows and deleting the old objects: a mount
+ * that looked a file up just before its row moved (the kernel keeps a
+ * lookup 1 s) still reads the old object meanwhile. */
+#define MOVE_GRACE_S 2
 
 /* ---- routing data (the daemon's rule over the store's rows) ---- */
 
@@ -737,15 +742,7 @@ static int move_one(struct ctl_ctx *c, struct mv_provs *ps,
 			goto out;
 		}
 	}
-	if ((r = sp->ops->del(sp->st, f->key)) != 0) {
-		ctl_fail("context move: delete %s/%s: %s (run it again)",
-			 f->bucket, f->key, bfs_strerror(r));
-		goto out;
-	}
-	if ((r = bfs_store_move_note(c->store, nk, NULL)) != 0) {
-		ctl_fail("context move: notes: %s", bfs_strerror(r));
-		goto out;
-	}
+	/* the old object goes in finish_notes(), after MOVE_GRACE_S */
 	rc = 0;
 out:
 	bfs_file_row_clear(&row);
@@ -912,6 +909,11 @@ int ctl_cmd_context_move(struct ctl_ctx *c, const struct ctl_args *a)
 	}
 	if (tty && !dry && l.n)
 		fputc('\n', stderr);
+	if (!dry && moved) {
+		sleep(MOVE_GRACE_S);
+		if (finish_notes(c, &ps) < 0)
+			goto out;
+	}
 	if (a->json) {
 		r = 0;
 		JADD(bfs_buf_addf(&o, "], \"moved\": %zu, \"bytes\": %" PRIu64

@@ -249,6 +249,56 @@ static void view_ctx_stat(const struct bfs_rbucket *b, struct stat *st)
 	fill_dir(st, 0755);
 }
 
+/* lookup_key, and once more after dropping the caches when the index
+ * places the file in this bucket (moved here by bucketctl context move
+ * after a listing called the name absent). */
+static int lookup_indexed(const struct bfs_route *rt, const char *key,
+			  struct stat *st)
+{
+	int r = lookup_key(rt->b, key, st);
+
+	if (r == BFS_ERR_NOTFOUND && rt->indexed) {
+		bfs_attr_drop(rt->b->name, key);
+		r = lookup_key(rt->b, key, st);
+	}
+	return r;
+}
+
+/*
+ * Attributes of the bucket route rt of path (below a bucket root) and its
+ * key (*key, caller frees).  A context file served from another bucket
+ * (rt->elsewhere) that is gone there - moved into the routed bucket
+ * meanwhile by bucketctl context move - is routed afresh: *rt is then
+ * replaced by the new route, so the caller works on where the file is.
+ */
+static int route_lookup(const char *path, struct bfs_route *rt, char **key,
+			struct stat *st)
+{
+	struct bfs_route again;
+	int r;
+
+	*key = NULL;
+	if ((r = bfs_route_key(rt, 0, key)) != 0)
+		return r;
+	r = lookup_indexed(rt, *key, st);
+	if (r != BFS_ERR_NOTFOUND || !rt->elsewhere)
+		return r;
+	if (bfs_route_resolve(bfs_fs.reg, path, &again) != 0)
+		return r;
+	if (again.kind != BFS_ROUTE_BUCKET ||
+	    strcmp(again.b->name, rt->b->name) == 0) {
+		bfs_route_clear(&again);
+		return r;
+	}
+	bfs_route_clear(rt);
+	*rt = again;                  /* the route's own strings move along */
+	free(*key);
+	*key = NULL;
+	if ((r = bfs_route_key(rt, 0, key)) != 0)
+		return r;
+	return lookup_indexed(rt, *key, st);
+}
+
 static int fs_getattr(const char *path, struct stat *st,
 		      struct fuse_file_info *fi)
 {
@@ -291,15 +341,7 @@ static int fs_getattr(const char *path, struct stat *st,
 			r = 0;
 			break;
 		}
-		if ((r = bfs_route_key(&rt, 0, &key)) != 0)
-			break;
-		r = lookup_key(rt.b, key, st);
-		if (r == BFS_ERR_NOTFOUND && rt.indexed) {
-			/* the index knows a file the caches do not (moved
-			 * here by bucketctl context move): ask the bucket */
-			bfs_attr_drop(rt.b->name, key);
-			r = lookup_key(rt.b, key, st);
-		}
+		r = route_lookup(path, &rt, &key, st);
 		if (r == BFS_ERR_NOTFOUND && rt.dir_elsewhere) {
 			/* a folder of the context's files in other buckets */
 			view_ctx_stat(rt.b, st);
@@ -987,8 +1029,13 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	if ((r = bfs_route_key(&rt, 0, &key)) != 0)
 		goto out;
 	if (!(of = bfs_ofile_find(rt.b->name, key))) {
-		if ((r = lookup_key(rt.b, key, &st)) != 0)
+		free(key);
+		if ((r = route_lookup(path, &rt, &key, &st)) != 0)
 			goto out;
+		if (wr && rt.b->read_only) {
+			r = BFS_ERR_READONLY;
+			goto out;
+		}
 		if (S_ISDIR(st.st_mode)) {
 			r = BFS_ERR_ISDIR;
 			goto out;

@@ -38,12 +38,30 @@ def write_ctl(path, text):
         f.write(text)
 
 
+_remotes = []      # remote buckets this module's tests made
+
+
+@pytest.fixture(autouse=True)
+def _drop_remote_buckets():
+    """Deletes the remote buckets a test made, after its mounts are gone
+    (autouse: set up first, torn down last), so the shared RGW's
+    per-user bucket limit is not used up."""
+    yield
+    while _remotes:
+        b = _remotes.pop()
+        try:
+            b.client.delete_bucket(b.remote, force=True)
+        except Exception:
+            pass
+
+
 def two(backend, mount, prov, alpha_extra=None, beta_extra=None, **kw):
     """Buckets alpha (every default unless told otherwise) and beta of one
     provider, mounted."""
     a = backend(prov, "alpha", **(alpha_extra if alpha_extra is not None
                                   else {"default": "general, chat, forms"}))
     b = backend(prov, "beta", **(beta_extra or {}))
+    _remotes.extend(x for x in (a, b) if x.remote)
     return mount([a, b], **kw), a, b
 
 
@@ -321,6 +339,7 @@ def test_read_only_view_erofs(prov, backend, mount):
 @pytest.mark.parametrize("prov", conftest.PROVIDERS)
 def test_single_bucket_mode_has_no_views(prov, backend, mount):
     a = backend(prov, "alpha", default="general, chat, forms")
+    _remotes.extend([a] if a.remote else [])
     m = mount([a], single="alpha")
     assert os.listdir(m.mnt) == []
     expect_errno(errno.ENOENT, os.stat, m.path("@chat"))
