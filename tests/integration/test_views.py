@@ -393,6 +393,12 @@ def test_contexts_and_context_move(prov, backend, mount):
     assert by == {"alpha": (2, 5, False), "beta": (1, 1, True)}
     assert cx["chat/stay"]["bucket"] == "alpha"
     assert cx["form/empty"]["files"] == 0 and cx["form/empty"]["bucket"] == "beta"
+    # a folder only the old bucket holds is still a folder of the view
+    sub = m.path("@chat", "mv", "sub")
+    assert os.path.isdir(sub)
+    assert os.listdir(sub) == ["b.txt"]
+    assert read(os.path.join(sub, "b.txt")) == b"bb"
+    expect_errno(errno.ENOTEMPTY, os.rmdir, sub)
     text = m.ctl("contexts").stdout
     assert re.search(r"^chat/mv\s+beta\s+3\s+6\s+alpha=2/5,beta=1/1$", text,
                      re.M), text
