@@ -620,8 +620,9 @@ static int notes_cb(void *arg, const char *key, const char *value)
 }
 
 /*
- * Finishes the moves an interrupted run left noted: where the index row
- * is in the new bucket, the old object is deleted; then the note goes.
+ * Finishes the moves noted (by this run, or an interrupted one): where
+ * the index row is in the new bucket and none is at the old place, the
+ * old object is deleted; then the note goes.
  * Returns the number of notes finished, or -1 after a printed failure.
  */
 static long finish_notes(struct ctl_ctx *c, struct mv_provs *ps)
@@ -650,7 +651,11 @@ static long finish_notes(struct ctl_ctx *c, struct mv_provs *ps)
 		*dkey++ = '\0';
 		*skey++ = '\0';
 		memset(&row, 0, sizeof(row));
-		if (bfs_store_file_get(c->store, dst, dkey, &row) == 0) {
+		if (bfs_store_file_get(c->store, src, skey, &row) == 0) {
+			/* indexed at the old place again (written there
+			 * since): a live file, not a leftover */
+			bfs_file_row_clear(&row);
+		} else if (bfs_store_file_get(c->store, dst, dkey, &row) == 0) {
 			bfs_file_row_clear(&row);
 			if (!(p = prov_get(c, ps, src))) {
 				done = -1;
