@@ -320,6 +320,10 @@ def test_no_route_enoent(prov, backend, mount):
     assert a.keys() == []
     log = m.stderr()
     assert "no bucket serves it" in log, log[-2000:]
+    # said once per routing configuration, not once per lookup
+    said = [line for line in log.splitlines()
+            if "@general" in line and "no bucket serves it" in line]
+    assert len(said) == 1, said
 
 
 @pytest.mark.parametrize("prov", conftest.PROVIDERS)
@@ -522,3 +526,58 @@ def test_context_listing_10000_files_in_two_buckets(backend, mount):
     assert sizes["f00001.txt"] == len(b"beta wins")
     assert read(os.path.join(v, "f00001.txt")) == b"beta wins"
     assert read(os.path.join(v, "f09999.txt")) == b"f09999.txt"
+
+
+def test_sighup_default_change_reroutes(backend, mount):
+    m, a, b = two(backend, mount, "local",
+                  alpha_extra={"default": "general, chat, forms"})
+    write(m.path("@chat", "s1", "old.txt"), b"old")
+    with open(m.cfg) as f:
+        text = f.read()
+    # the chat default moves from alpha to beta in the config file
+    text = text.replace("default = general, chat, forms", "default = general, forms")
+    text = text.replace("[bucket beta]\n", "[bucket beta]\ndefault = chat\n")
+    with open(m.cfg, "w") as f:
+        f.write(text)
+    m.proc.send_signal(signal.SIGHUP)
+    name = routed_to(m, "@chat/s1", b, "chat/s1/", timeout=10)
+    assert name
+    assert a.read("chat/s1/old.txt") == b"old"
+    assert read(m.path("@chat", "s1", "old.txt")) == b"old"
+    assert sorted(os.listdir(m.path("@chat", "s1"))) == sorted(["old.txt", name])
+    # @general still alpha
+    write(m.path("@general", "g"), b"g")
+    assert a.read("g") == b"g"
+
+
+def test_context_move_progress_on_a_tty(backend, mount):
+    import pty
+    m, a, b = two(backend, mount, "local")
+    for i in range(20):
+        a.put("chat/tty/f%02d" % i, b"x" * 1000)
+    m.ctl("import", "alpha")
+    m.ctl("assign", "chat", "tty", "beta")
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run([conftest.BUCKETCTL, "-c", m.cfg, "context", "move",
+                            "chat", "tty"], stdout=subprocess.PIPE,
+                           stderr=slave, env=conftest.daemon_env(), timeout=60)
+        os.close(slave)
+        slave = -1
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:          # EIO: the writer side is closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    assert p.returncode == 0, seen
+    assert b"\rmoved 20/20 files, 20000/20000 bytes" in seen, seen
+    assert b"MB/s, ETA" in seen
+    assert b"moved 20 files (20000 bytes) into beta" in p.stdout
