@@ -855,6 +855,9 @@ int ctl_cmd_context_move(struct ctl_ctx *c, const struct ctl_args *a)
 	JADD(a->json ? ctl_json_str(&o, dst) : 0);
 	JADD(a->json ? bfs_buf_addf(&o, ", \"dry_run\": %s, \"files\": [",
 				    dry ? "true" : "false") : 0);
+	/* JSON streams out one file at a time: a context may be large */
+	if (a->json && ctl_emit(&o, r) != 0)
+		goto out;
 	for (i = 0; i < l.n; i++) {
 		const struct mv_file *f = &l.v[i];
 		const char *what;
@@ -900,11 +903,8 @@ int ctl_cmd_context_move(struct ctl_ctx *c, const struct ctl_args *a)
 			JADD(bfs_buf_adds(&o, ", \"action\": "));
 			JADD(ctl_json_str(&o, what));
 			JADD(bfs_buf_addf(&o, ", \"size\": %" PRIu64 "}", f->size));
-			if (r != 0) {
-				ctl_fail("context move: output: %s",
-					 bfs_strerror(BFS_ERR_NOMEM));
+			if (ctl_emit(&o, r) != 0)
 				goto out;
-			}
 		} else if (dry || !tty) {
 			printf("%s %s/%s -> %s/%s (%" PRIu64 " bytes)\n", what,
 			       f->bucket, f->key, dst, dkey, f->size);

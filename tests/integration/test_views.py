@@ -529,6 +529,12 @@ def test_context_listing_10000_files_in_two_buckets(backend, mount):
     assert sizes["f00001.txt"] == len(b"beta wins")
     assert read(os.path.join(v, "f00001.txt")) == b"beta wins"
     assert read(os.path.join(v, "f09999.txt")) == b"f09999.txt"
+    dry = json.loads(m.ctl("context", "move", "chat", "big", "--dry-run",
+                           "--json").stdout)
+    assert (dry["moved"], dry["kept"]) == (4999, 1)
+    assert len(dry["files"]) == 5000
+    kept = [f for f in dry["files"] if f["action"] == "kept"]
+    assert [f["key"] for f in kept] == ["chat/big/f00001.txt"]
 
 
 def test_sighup_default_change_reroutes(backend, mount):
