@@ -11,13 +11,14 @@
  * routed bucket and files and bytes per bucket (one index query).
  *
  * `context move` brings a context's files from other buckets into its
- * routed bucket, one file at a time: stream the object into a temp file
- * (MD5 and SHA-256 computed on the way), store it under the same path in
- * the routed bucket with the same metadata, verify (HEAD size; the etag
- * against the MD5 when it is a plain MD5, else the object read back and
- * its SHA-256 compared), write a durable "move:" note naming the old
- * object, move the index row; once every file is copied, wait
- * MOVE_GRACE_S, then delete each old object and drop its note.  An
+ * routed bucket, one file at a time: a server-side copy where both
+ * buckets are one S3 service and account, else stream the object into a
+ * temp file (MD5 and SHA-256 computed on the way) and store it under the
+ * same path in the routed bucket with the same metadata; verify (HEAD
+ * size; the etag against the MD5 when it is a plain MD5, else the objects
+ * read back and their SHA-256 compared), write a durable "move:" note
+ * naming the old object, move the index row; once every file is copied,
+ * wait MOVE_GRACE_S, then delete each old object and drop its note.  An
  * interrupted run leaves at worst a copy not yet indexed (copied again)
  * or a note (the old object is deleted by the next run): running it
  * again ends with every file moved once, nothing lost, nothing doubled.
@@ -570,6 +571,69 @@ out:
 	return r;
 }
 
+/* SHA-256 and size of the object key of p, streamed through a temp file. */
+static int object_sha(struct bfs_provider *p, const char *key, char sha[65],
+		      uint64_t *size)
+{
+	char md5[33];
+	struct bfs_meta m;
+	int fd, r;
+
+	if ((fd = temp_file()) < 0)
+		return fd;
+	memset(&m, 0, sizeof(m));
+	r = p->ops->get_fd(p->st, key, fd, &m);
+	if (r == 0)
+		r = digest_fd(fd, md5, sha, size);
+	close(fd);
+	return r;
+}
+
+/*
+ * A server-side copy of skey (sp) to dkey (dp) when both buckets are one
+ * service and account, proven like a streamed one: equal sizes, and equal
+ * MD5 etags or else both objects read and their SHA-256 compared.
+ * BFS_ERR_NOTSUP when the buckets cannot copy server-side.
+ */
+static int copy_server(struct bfs_provider *sp, const char *skey,
+		       struct bfs_provider *dp, const char *dkey,
+		       char *etag, size_t elen, uint64_t *size)
+{
+	char sa[65], sb[65];
+	struct bfs_meta sm, dm;
+	uint64_t za, zb;
+	int r;
+
+	if (sp->ops != dp->ops || !dp->ops->copy_from)
+		return BFS_ERR_NOTSUP;
+	memset(&sm, 0, sizeof(sm));
+	if ((r = sp->ops->head(sp->st, skey, &sm)) != 0)
+		return r;
+	if ((r = dp->ops->copy_from(dp->st, sp->st, skey, dkey)) != 0)
+		return r;
+	memset(&dm, 0, sizeof(dm));
+	if ((r = dp->ops->head(dp->st, dkey, &dm)) != 0)
+		return r;
+	if (dm.size != sm.size) {
+		ctl_fail("context move: %s: copied %" PRIu64 " bytes, expected %"
+			 PRIu64, dkey, dm.size, sm.size);
+		return BFS_ERR_IO;
+	}
+	if (!is_md5_etag(sm.etag) || strcmp(sm.etag, dm.etag) != 0) {
+		if ((r = object_sha(sp, skey, sa, &za)) != 0 ||
+		    (r = object_sha(dp, dkey, sb, &zb)) != 0)
+			return r;
+		if (za != zb || strcmp(sa, sb) != 0) {
+			ctl_fail("context move: %s: the copy differs (sha256 %s, "
+				 "expected %s)", dkey, sb, sa);
+			return BFS_ERR_IO;
+		}
+	}
+	snprintf(etag, elen, "%s", dm.etag);
+	*size = dm.size;
+	return 0;
+}
+
 /* A note's key ("move:DST\nDKEY") and value ("SRC\nSKEY"). */
 static char *note_key(const char *dst, const char *dkey)
 {
@@ -686,11 +750,12 @@ out:
 	return done;
 }
 
-/* Moves one file; 0, 1 when skipped (the source is gone), or a failure
- * already printed (CTL_EXIT_FAIL). */
+/* Moves one file (*server set when copied server-side); 0, 1 when
+ * skipped (the source is gone), or a failure already printed
+ * (CTL_EXIT_FAIL). */
 static int move_one(struct ctl_ctx *c, struct mv_provs *ps,
 		    const struct mv_file *f, const char *dst, const char *dkey,
-		    uint64_t *bytes)
+		    uint64_t *bytes, int *server)
 {
 	struct bfs_provider *sp, *dp;
 	struct bfs_file_row row;
@@ -700,7 +765,12 @@ static int move_one(struct ctl_ctx *c, struct mv_provs *ps,
 	memset(&row, 0, sizeof(row));
 	if (!(sp = prov_get(c, ps, f->bucket)) || !(dp = prov_get(c, ps, dst)))
 		goto out;
-	r = copy_verified(sp, f->key, dp, dkey, etag, sizeof(etag), bytes);
+	r = copy_server(sp, f->key, dp, dkey, etag, sizeof(etag), bytes);
+	if (r == 0)
+		*server = 1;
+	else if (r == BFS_ERR_NOTSUP)
+		r = copy_verified(sp, f->key, dp, dkey, etag, sizeof(etag),
+				  bytes);
 	if (r == BFS_ERR_NOTFOUND) {
 		fprintf(stderr, "bucketctl: %s/%s: indexed but not stored; "
 			"left as it is\n", f->bucket, f->key);
@@ -779,7 +849,7 @@ int ctl_cmd_context_move(struct ctl_ctx *c, const struct ctl_args *a)
 	const char *id = a->pos[1], *dst;
 	char rel[BFS_CTX_ID_MAX + 8], *dkey = NULL;
 	uint64_t moved_bytes = 0, total_bytes = 0, b;
-	size_t i, moved = 0, skipped = 0, kept = 0;
+	size_t i, moved = 0, skipped = 0, kept = 0, server_side = 0;
 	long notes = 0;
 	double t0 = ctl_now_ms();
 	int type, r, rc = CTL_EXIT_FAIL, tty = isatty(2) && !a->json;
@@ -881,9 +951,13 @@ int ctl_cmd_context_move(struct ctl_ctx *c, const struct ctl_args *a)
 			moved++;
 			moved_bytes += f->size;
 		} else {
+			int server = 0;
+
 			b = 0;
-			if ((r = move_one(c, &ps, f, dst, dkey, &b)) == CTL_EXIT_FAIL)
+			if ((r = move_one(c, &ps, f, dst, dkey, &b, &server)) ==
+			    CTL_EXIT_FAIL)
 				goto out;
+			server_side += server;
 			what = r == 0 ? "moved" : "skipped";
 			if (r == 0) {
 				moved++;
@@ -922,9 +996,10 @@ int ctl_cmd_context_move(struct ctl_ctx *c, const struct ctl_args *a)
 	if (a->json) {
 		r = 0;
 		JADD(bfs_buf_addf(&o, "], \"moved\": %zu, \"bytes\": %" PRIu64
-				  ", \"kept\": %zu, \"skipped\": %zu, "
-				  "\"finished_from_earlier_run\": %ld}\n", moved,
-				  moved_bytes, kept, skipped, notes));
+				  ", \"server_side\": %zu, \"kept\": %zu, "
+				  "\"skipped\": %zu, \"finished_from_earlier_run\":"
+				  " %ld}\n", moved, moved_bytes, server_side, kept,
+				  skipped, notes));
 		if (ctl_emit(&o, r) != 0)
 			goto out;
 	} else {

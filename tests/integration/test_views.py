@@ -418,6 +418,8 @@ def test_contexts_and_context_move(prov, backend, mount):
 
     out = json.loads(m.ctl("context", "move", "chat", "mv", "--json").stdout)
     assert (out["moved"], out["bytes"], out["bucket"]) == (2, 5, "beta")
+    # one S3 service and account: copied server-side; local: streamed
+    assert out["server_side"] == (0 if prov == "local" else 2), out
     assert a.read("chat/mv/a.txt") is None and a.read("chat/mv/sub/b.txt") is None
     assert b.read("chat/mv/a.txt") == b"aaa"
     assert b.read("chat/mv/sub/b.txt") == b"bb"
