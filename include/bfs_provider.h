@@ -156,6 +156,15 @@ struct bfs_provider_ops {
 	/* Every upload in progress whose key starts with prefix. */
 	int (*mpu_list_uploads)(void *st, const char *prefix,
 				bfs_mpu_upload_fn fn, void *arg);
+
+	/*
+	 * Server-side copy of key src of another bucket of the same provider
+	 * (its state src_st) into dst, metadata kept; BFS_ERR_NOTSUP when the
+	 * two cannot copy server-side (another service or account), then the
+	 * caller streams the body.  NULL when the provider has none.
+	 */
+	int (*copy_from)(void *st, void *src_st, const char *src,
+			 const char *dst);
 };
 
 extern const struct bfs_provider_ops bfs_provider_local;

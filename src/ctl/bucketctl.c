@@ -63,6 +63,8 @@ static const struct {
 	[OPT_MODE] = { "mode", CTL_OPT_ARG, "OCTAL", "mode of the bucket folder (default 0755)" },
 	[OPT_FILE_MODE] = { "file-mode", CTL_OPT_ARG, "OCTAL", "mode of objects without metadata (default 0644)" },
 	[OPT_DIR_MODE] = { "dir-mode", CTL_OPT_ARG, "OCTAL", "mode of folders without metadata (default 0755)" },
+	[OPT_TO] = { "to", CTL_OPT_ARG, "NAME", "context move: assign the context to bucket NAME first" },
+	[OPT_DRY_RUN] = { "dry-run", CTL_OPT_FLAG, NULL, "print what would move, change nothing" },
 };
 
 #define SETTINGS_OPTS OPT_DESCRIPTION, OPT_BUCKET_NAME, OPT_PREFIX, \
@@ -75,6 +77,7 @@ static const enum ctl_opt_id add_opts[] = { OPT_PROVIDER, SETTINGS_OPTS, OPT_COU
 static const enum ctl_opt_id remove_opts[] = { OPT_FORCE, OPT_COUNT };
 static const enum ctl_opt_id files_opts[] = { OPT_BUCKET, OPT_PREFIX, OPT_CONTEXT, OPT_COUNT };
 static const enum ctl_opt_id presign_opts[] = { OPT_EXPIRES, OPT_COUNT };
+static const enum ctl_opt_id move_opts[] = { OPT_TO, OPT_DRY_RUN, OPT_COUNT };
 
 static const char help_settings[] =
 	"The secret key is never taken as an argument: use\n"
@@ -95,10 +98,9 @@ static const char help_files[] =
 	"prefix is put in front).\n"
 	"\n"
 	"--context chat/ID lists the files of one chat group (form/ID: one\n"
-	"form): in the bucket serving that context - its assignment, else the\n"
-	"default bucket of the role chat (forms), else the general default;\n"
-	"--bucket overrides - the keys under \"chat/ID/\" (\"form/ID/\"), with\n"
-	"--prefix P below that.\n";
+	"form): the keys under \"chat/ID/\" (\"form/ID/\") in every bucket -\n"
+	"files stored before its assignment or default changed stay where\n"
+	"they are - or in --bucket only, with --prefix P below that.\n";
 
 static const struct ctl_cmd commands[] = {
 	{ "init", "", "create the database and the master key file if missing",
@@ -184,6 +186,27 @@ static const struct ctl_cmd commands[] = {
 	  "uploads\" when the journal is empty.  JSON gives every field, times\n"
 	  "in unix seconds, and age_seconds.\n",
 	  no_opts, 0, 0, 1, CTL_CTX_FULL, ctl_cmd_pending },
+	{ "contexts", "", "contexts with their routed bucket and files per bucket",
+	  "Columns: CONTEXT BUCKET FILES BYTES BY_BUCKET.  Every chat group and\n"
+	  "form with an assignment or indexed files; BUCKET is the one new files\n"
+	  "go to (its assignment, else the chat / forms default, else the\n"
+	  "general default; - when none), FILES and BYTES count the context's\n"
+	  "indexed files in every bucket, BY_BUCKET as NAME=FILES/BYTES (files\n"
+	  "stored before a re-routing stay in their bucket; `context move`\n"
+	  "brings them over).  From the index.\n",
+	  no_opts, 0, 0, 1, CTL_CTX_FULL, ctl_cmd_contexts },
+	{ "context move", "chat|form ID [--to NAME] [--dry-run]",
+	  "move a context's files into its routed bucket",
+	  "Copies each indexed file of the context that another bucket holds\n"
+	  "into the context's routed bucket (--to NAME assigns it there first),\n"
+	  "under the same path; verifies size and checksum, moves the index\n"
+	  "row, then deletes the old object.  A file the routed bucket already\n"
+	  "holds at the same path is kept where it is (the mount shows the\n"
+	  "routed bucket's).  Safe to interrupt and run again: a run finishes\n"
+	  "what an earlier one left half done.  A running mount keeps serving\n"
+	  "the context at the same paths.  Progress on stderr when it is a\n"
+	  "terminal; --dry-run lists what would move; --json a summary.\n",
+	  move_opts, 2, 2, 1, CTL_CTX_FULL, ctl_cmd_context_move },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

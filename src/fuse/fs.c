@@ -40,6 +40,7 @@
 #include "bfs_perm.h"
 #include "bfs_store.h"
 #include "bfs_strset.h"
+#include "bfs_view.h"
 #include "attrcache.h"
 #include "fs_int.h"
 #include "readcache.h"
@@ -376,6 +377,67 @@ static int ctl_stat(int kind, struct stat *st)
 	return 0;
 }
 
+/*
+ * The context folder of a view (@chat/ID) exists for every valid ID its
+ * bucket serves and looks like that bucket's folder: owner, group and
+ * mode of the routed bucket's folder (INTERFACE.md "Who may do what").
+ * One function, so the bucket-folder attributes have one source.
+ */
+static void view_ctx_stat(const struct bfs_rbucket *b, struct stat *st)
+{
+	bfs_fs_bucket_dir_stat(b, st);
+}
+
+/* lookup_key, and once more after dropping the caches when the index
+ * places the file in this bucket (moved here by bucketctl context move
+ * after a listing called the name absent). */
+static int lookup_indexed(const struct bfs_route *rt, const char *key,
+			  struct stat *st)
+{
+	int r = lookup_key(rt->b, key, st);
+
+	if (r == BFS_ERR_NOTFOUND && rt->indexed) {
+		bfs_attr_drop(rt->b->name, key);
+		r = lookup_key(rt->b, key, st);
+	}
+	return r;
+}
+
+/*
+ * Attributes of the bucket route rt of path (below a bucket root) and its
+ * key (*key, caller frees).  A context file served from another bucket
+ * (rt->elsewhere) that is gone there - moved into the routed bucket
+ * meanwhile by bucketctl context move - is routed afresh: *rt is then
+ * replaced by the new route, so the caller works on where the file is.
+ */
+static int route_lookup(const char *path, struct bfs_route *rt, char **key,
+			struct stat *st)
+{
+	struct bfs_route again;
+	int r;
+
+	*key = NULL;
+	if ((r = bfs_route_key(rt, 0, key)) != 0)
+		return r;
+	r = lookup_indexed(rt, *key, st);
+	if (r != BFS_ERR_NOTFOUND || !rt->elsewhere)
+		return r;
+	if (bfs_route_resolve(bfs_fs.reg, path, &again) != 0)
+		return r;
+	if (again.kind != BFS_ROUTE_BUCKET ||
+	    strcmp(again.b->name, rt->b->name) == 0) {
+		bfs_route_clear(&again);
+		return r;
+	}
+	bfs_route_clear(rt);
+	*rt = again;                  /* the route's own strings move along */
+	free(*key);
+	*key = NULL;
+	if ((r = bfs_route_key(rt, 0, key)) != 0)
+		return r;
+	return lookup_indexed(rt, *key, st);
+}
+
 static int fs_getattr(const char *path, struct stat *st,
 		      struct fuse_file_info *fi)
 {
@@ -403,15 +465,27 @@ static int fs_getattr(const char *path, struct stat *st,
 	case BFS_ROUTE_RESERVED:
 		r = BFS_ERR_NOTFOUND;
 		break;
+	case BFS_ROUTE_VIEW:
+		fill_dir(st, 0755);
+		r = 0;
+		break;
 	default:
 		if (!rt.rel[0]) {
 			bfs_fs_bucket_dir_stat(rt.b, st);
 			r = 0;
 			break;
 		}
-		if ((r = bfs_route_key(&rt, 0, &key)) != 0)
+		if (rt.ctx_root) {
+			view_ctx_stat(rt.b, st);
+			r = 0;
 			break;
-		r = lookup_key(rt.b, key, st);
+		}
+		r = route_lookup(path, &rt, &key, st);
+		if (r == BFS_ERR_NOTFOUND && rt.dir_elsewhere) {
+			/* a folder of the context's files in other buckets */
+			view_ctx_stat(rt.b, st);
+			r = 0;
+		}
 		break;
 	}
 	free(key);
@@ -498,6 +572,7 @@ struct rd_ctx {
 	size_t plen;
 	struct bfs_strset names;  /* given to the filler ("a" and "a/" once) */
 	char *keybuf;             /* prefix + name scratch */
+	const char *rel;          /* context folders: the route's rel */
 	int err;
 };
 
@@ -586,6 +661,81 @@ static int rd_open_file(void *arg, struct bfs_ofile *of)
 	return 0;
 }
 
+/* One indexed file of the context in another bucket (rd_elsewhere). */
+static int rd_elsewhere_row(void *arg, const struct bfs_ctx_row *row)
+{
+	struct rd_ctx *c = arg;
+	struct bfs_meta m;
+	struct stat st;
+	const char *name, *slash;
+	size_t rl = strlen(c->rel);
+	char *sub = NULL;
+	int r, dir;
+
+	if (strncmp(row->rel, c->rel, rl) != 0 || row->rel[rl] != '/')
+		return 0;
+	name = row->rel + rl + 1;
+	if (!name[0] || bfs_key_check(name, 0) != 0)
+		return 0;
+	slash = strchr(name, '/');
+	dir = slash != NULL;
+	if (dir) {
+		if (!(sub = strndup(name, (size_t)(slash - name)))) {
+			c->err = BFS_ERR_NOMEM;
+			return 1;
+		}
+		name = sub;
+	}
+	if ((r = bfs_strset_add(&c->names, name, 0)) <= 0) {
+		/* the current bucket's entry wins */
+		free(sub);
+		if (r < 0) {
+			c->err = r;
+			return 1;
+		}
+		return 0;
+	}
+	memset(&m, 0, sizeof(m));
+	m.size = row->size;
+	m.mode = row->mode;
+	m.has_mode = row->mode != 0;
+	m.uid = row->uid;
+	m.has_uid = row->mode != 0;
+	m.gid = row->gid;
+	m.has_gid = row->mode != 0;
+	m.mtime = row->mtime;
+	if (dir)
+		view_ctx_stat(c->b, &st);
+	else
+		/* a row without metadata (imported) looks like the
+		 * context's other files: the routed bucket's defaults */
+		bfs_fs_meta_to_stat(c->b, &m, 0, &st);
+	r = dirlist_add(c->dl, name, &st, !dir);
+	free(sub);
+	if (r != 0) {
+		c->err = r;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Stable paths across re-routing: a context folder lists its current
+ * bucket (above) plus the context's indexed files that other buckets
+ * hold below it, from ONE index query; a name the current bucket (or an
+ * open file) already gave is not repeated.  Indexed files of the current
+ * bucket that its (cached) listing does not show yet - moved in by
+ * bucketctl context move - are added the same way.
+ */
+static int dirlist_elsewhere(struct bfs_route *rt, struct rd_ctx *c)
+{
+	int r;
+
+	c->rel = rt->rel;
+	r = bfs_route_ctx_elsewhere(bfs_fs.reg, rt, rd_elsewhere_row, c);
+	return r != 0 ? r : c->err;
+}
+
 /* Builds the entry list of the bucket folder of rt ("." and ".." first). */
 static int dirlist_build(struct bfs_route *rt, struct fs_dirlist *dl)
 {
@@ -624,11 +774,50 @@ static int dirlist_build(struct bfs_route *rt, struct fs_dirlist *dl)
 	if (r == 0 &&
 	    (r = bfs_ofile_each(rt->b->name, prefix, rd_open_file, &c)) >= 0)
 		r = c.err;
+	if (r == 0 && rt->ctx_type >= 0)
+		r = dirlist_elsewhere(rt, &c);
 out:
 	free(c.keybuf);
 	bfs_strset_free(&c.names);
 	free(prefix);
 	return r;
+}
+
+/* The view folders (@general, @chat, @form) a bucket can serve now. */
+static void readdir_views(void *buf, fuse_fill_dir_t filler)
+{
+	int present[BFS_VIEW_COUNT];
+	struct stat st;
+	int v;
+
+	bfs_registry_views(bfs_fs.reg, present, BFS_VIEW_COUNT);
+	fill_dir(&st, 0755);
+	for (v = 1; v < BFS_VIEW_COUNT; v++)
+		if (present[v] &&
+		    filler(buf, bfs_view_dir_name(v), &st, 0, 0) != 0)
+			break;
+}
+
+/* @chat, @form: the IDs with an assignment or indexed files.  Their
+ * attributes come from lookups (each ID may route to its own bucket). */
+static int readdir_view_ids(const struct bfs_route *rt, void *buf,
+			    fuse_fill_dir_t filler)
+{
+	struct stat st;
+	char **ids = NULL;
+	size_t n = 0, i;
+	int r;
+
+	fill_dir(&st, 0755);
+	filler(buf, ".", &st, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	if ((r = bfs_route_ctx_ids(bfs_fs.reg, rt->ctx_type, &ids, &n)) != 0)
+		return r;
+	for (i = 0; i < n; i++)
+		if (filler(buf, ids[i], NULL, 0, 0) != 0)
+			break;
+	bfs_registry_names_free(ids, n);
+	return 0;
 }
 
 static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
@@ -669,7 +858,12 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 			if (full)
 				break;
 		}
+		readdir_views(buf, filler);
 		r = 0;
+		goto out;
+	}
+	if (rt.kind == BFS_ROUTE_VIEW) {
+		r = readdir_view_ids(&rt, buf, filler);
 		goto out;
 	}
 	if (rt.kind != BFS_ROUTE_BUCKET) {
@@ -745,7 +939,10 @@ static int fs_opendir(const char *path, struct fuse_file_info *fi)
 		if (prov_of(&rt) &&
 		    bfs_route_key(&rt, rt.rel[0] ? 1 : 0, &prefix) == 0) {
 			fi->cache_readdir = 1;
-			fi->keep_cache = bfs_dir_kept(rt.b->name, prefix) != 0;
+			/* a context folder also shows index rows of other
+			 * buckets, which the listing cache does not track */
+			fi->keep_cache = rt.ctx_type < 0 &&
+					 bfs_dir_kept(rt.b->name, prefix) != 0;
 		}
 	}
 	r = 0;
@@ -977,8 +1174,13 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	if ((r = bfs_route_key(&rt, 0, &key)) != 0)
 		goto out;
 	if (!(of = bfs_ofile_find(rt.b->name, key))) {
-		if ((r = lookup_key(rt.b, key, &st)) != 0)
+		free(key);
+		if ((r = route_lookup(path, &rt, &key, &st)) != 0)
 			goto out;
+		if (wr && rt.b->read_only) {
+			r = BFS_ERR_READONLY;
+			goto out;
+		}
 		if (S_ISDIR(st.st_mode)) {
 			r = BFS_ERR_ISDIR;
 			goto out;
@@ -1934,6 +2136,10 @@ static int fs_rmdir(const char *path)
 
 	if ((r = modify_route(path, &rt, 1, &key)) != 0)
 		goto out;
+	if (rt.dir_elsewhere) {
+		r = BFS_ERR_NOTEMPTY;     /* the context's files elsewhere */
+		goto out;
+	}
 	p = rt.b->prov;
 	if ((r = dir_is_empty(rt.b, key, &empty)) != 0)
 		goto out;

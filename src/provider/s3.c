@@ -1419,9 +1419,23 @@ static char *s3_copy_source(const struct s3_state *st, const char *src)
  * replaced by m (REPLACE), keeping the source's other user metadata
  * (extra, from s3_head_ex).  sm: the source's metadata from a HEAD.
  */
+static int s3_copy_across(struct s3_state *st, const struct s3_state *srcst,
+			  const char *src, const char *dst,
+			  const struct bfs_meta *sm, const struct bfs_meta *m,
+			  const struct bfs_buf *extra);
+
 static int s3_copy_with(struct s3_state *st, const char *src, const char *dst,
 			const struct bfs_meta *sm, const struct bfs_meta *m,
 			const struct bfs_buf *extra)
+{
+	return s3_copy_across(st, st, src, dst, sm, m, extra);
+}
+
+/* s3_copy_with from key src of bucket srcst (same service and account). */
+static int s3_copy_across(struct s3_state *st, const struct s3_state *srcst,
+			  const char *src, const char *dst,
+			  const struct bfs_meta *sm, const struct bfs_meta *m,
+			  const struct bfs_buf *extra)
 {
 	const char *p, *end;
 	struct bfs_http_resp resp;
@@ -1431,7 +1445,7 @@ static int s3_copy_with(struct s3_state *st, const char *src, const char *dst,
 	int r = BFS_ERR_NOMEM;
 
 	bfs_http_resp_init(&resp);
-	if (!(cs = s3_copy_source(st, src)))
+	if (!(cs = s3_copy_source(srcst, src)))
 		goto out;
 	if (sm->size > S3_COPY_MAX) {
 		/* UploadPartCopy: metadata of the new object set at create */
@@ -1486,6 +1500,41 @@ static int s3_copy(void *vst, const char *src, const char *dst,
 out:
 	bfs_buf_free(&extra);
 	return r;
+}
+
+/* The service host without a virtual-hosted "bucket." in front. */
+static const char *s3_service_host(const struct s3_state *st)
+{
+	size_t bl = strlen(st->bucket);
+
+	if (!st->uri_base[0] && !strncmp(st->host, st->bucket, bl) &&
+	    st->host[bl] == '.')
+		return st->host + bl + 1;
+	return st->host;
+}
+
+/*
+ * Server-side copy of key src of another bucket's state vsrc into dst:
+ * only where both buckets are one service (flavor, scheme, host, region)
+ * and one account (access key), since the request is signed with this
+ * bucket's credentials; BFS_ERR_NOTSUP otherwise (the caller streams).
+ * The object keeps its metadata.
+ */
+static int s3_copy_from(void *vst, void *vsrc, const char *src,
+			const char *dst)
+{
+	struct s3_state *st = vst, *ss = vsrc;
+	struct bfs_meta sm;
+	int r;
+
+	if (st->fl != ss->fl || strcmp(st->scheme, ss->scheme) ||
+	    strcmp(s3_service_host(st), s3_service_host(ss)) ||
+	    strcmp(st->region, ss->region) ||
+	    strcmp(st->access_key, ss->access_key))
+		return BFS_ERR_NOTSUP;
+	if ((r = s3_head_ex(ss, src, &sm, NULL)) < 0)
+		return r;
+	return s3_copy_across(st, ss, src, dst, &sm, NULL, NULL);
 }
 
 static int s3_set_meta(void *vst, const char *key, const struct bfs_meta *m)
@@ -1774,4 +1823,5 @@ const struct bfs_provider_ops bfs_provider_s3 = {
 	.mpu_complete = s3_op_mpu_complete,
 	.mpu_abort = s3_op_mpu_abort,
 	.mpu_list_uploads = s3_op_mpu_list_uploads,
+	.copy_from = s3_copy_from,
 };

@@ -28,6 +28,7 @@ int main(void)
 		{ "local", local_suite },
 		{ "xattr", xattr_suite },
 		{ "strset", strset_suite },
+		{ "view", view_suite },
 	};
 	SRunner *sr = NULL;
 	int failed, missing = 0;
