@@ -64,6 +64,9 @@ struct fs_fh {
 	struct fs_dirlist *dir;   /* bucket folders: the entries readdir
 				   * hands out (libfuse serializes readdir
 				   * calls on one handle) */
+	atomic_int flushed;       /* a close() (FLUSH) came and no read or
+				   * write since: its RELEASE is likely on
+				   * the way (fs_unlink waits for it) */
 };
 
 #define FS_FH_DIR (-2)
@@ -1430,6 +1433,7 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 		return -EBADF;
 	if (fh->ctl >= 0)
 		return ctl_read(fh, buf, size, off);
+	atomic_store(&fh->flushed, 0);
 	of = fh->of;
 again:
 	pthread_mutex_lock(&of->mu);
@@ -1537,6 +1541,7 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 					  fi->lock_owner);
 		return r ? neg(r) : (int)size;
 	}
+	atomic_store(&fh->flushed, 0);
 	of = fh->of;
 	pthread_mutex_lock(&of->mu);
 	if (of->b->read_only) {         /* of->b: mu held (rename swaps it) */
@@ -1620,6 +1625,8 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 		ctl_size_note(fh->ctl, SIZE_MAX);   /* it may have applied */
 		return neg(r);
 	}
+	if (fh)
+		atomic_store(&fh->flushed, 1);
 	return upload_errno(upload_fh(fh));
 }
 
@@ -2252,6 +2259,37 @@ out:
  * without any GET (keep_for_handles, fence.c "GONE NAMES").  A staged
  * file's handles read its staging file.
  */
+/*
+ * 1 when of still has a handle after the RELEASEs already on their way
+ * are in.  close() returns after FLUSH but before the kernel's RELEASE
+ * reaches us, so "close(); unlink()" finds the file still open; a handle
+ * closed (FLUSH) and not used since is taken as going, and waited for a
+ * moment (up to 200 ms, no lock held), so such an unlink deletes the
+ * object at once instead of keeping it for a handle nobody reads.  A
+ * handle in use (read or written since its last FLUSH, or never closed)
+ * ends the wait at once: it is open.
+ */
+static int still_open(const struct bfs_ofile *of)
+{
+	struct fs_fh *fh;
+	int n, live, i;
+
+	for (i = 0; i < 40; i++) {
+		n = live = 0;
+		pthread_mutex_lock(&fs_fh_mu);
+		for (fh = fs_fhs; fh; fh = fh->next)
+			if (fh->of == of) {
+				n++;
+				live += !atomic_load(&fh->flushed);
+			}
+		pthread_mutex_unlock(&fs_fh_mu);
+		if (n == 0 || live)
+			return n != 0;
+		usleep(5000);
+	}
+	return 1;
+}
+
 static int fs_unlink(const char *path)
 {
 	struct bfs_route rt;
@@ -2264,7 +2302,7 @@ static int fs_unlink(const char *path)
 	if ((r = modify_route(path, &rt, 0, &key)) != 0)
 		goto out;
 	p = rt.b->prov;
-	if ((of = bfs_ofile_find(rt.b->name, key)) != NULL &&
+	if ((of = bfs_ofile_find(rt.b->name, key)) != NULL && still_open(of) &&
 	    (r = keep_for_handles(rt.b, key, of, 1, &aside, &etag, &g)) != 0)
 		goto out;
 	if (of)
