@@ -1050,7 +1050,7 @@ static int az_put_block(struct az_state *st, const char *key, const char *tag,
 	bfs_http_resp_init(&resp);
 	if ((r = bfs_mpu_md5_fd(fd, off, len, md5)) < 0)
 		goto out;
-	if (bfs_hex_decode(md5, 32, bin) < 0) {
+	if (bfs_hex_decode(md5, 16, bin) < 0) {
 		r = BFS_ERR_INTERNAL;
 		goto out;
 	}

@@ -391,7 +391,9 @@ class AzureClient:
 
     def put(self, container, key, data=b"", headers=None, raw_key=False):
         h = {"x-ms-blob-type": "BlockBlob"}
-        h.update(headers or {})
+        # s3fs-style names as another tool would write them on Azure
+        h.update({("x-ms-meta-" + k[11:] if k.lower().startswith(
+            "x-amz-meta-") else k): v for k, v in (headers or {}).items()})
         st, _, _ = self.request("PUT", container, key, body=data, headers=h)
         return 200 if st == 201 else st
 

@@ -26,6 +26,7 @@ int main(void)
 		{ "sigv4", sigv4_suite },
 		{ "s3xml", s3xml_suite },
 		{ "local", local_suite },
+		{ "azure", azure_suite },
 	};
 	SRunner *sr = NULL;
 	int failed, missing = 0;
