@@ -450,14 +450,17 @@ static int apply_settings(struct ctl_ctx *c, const struct ctl_args *a,
 	struct stat sb;
 	int kind;
 
-	if (o[OPT_SECRET_STDIN].set && o[OPT_SECRET_FILE].set)
-		return ctl_usage(c->cmd, "give --secret-access-key-stdin or "
-				 "--secret-access-key-file, not both");
+	if (o[OPT_SECRET_STDIN].set + o[OPT_SECRET_FILE].set +
+	    o[OPT_ACCOUNT_KEY_STDIN].set + o[OPT_ACCOUNT_KEY_FILE].set > 1)
+		return ctl_usage(c->cmd, "give one of --secret-access-key-stdin, "
+				 "--secret-access-key-file, --account-key-stdin, "
+				 "--account-key-file");
 	if (o[OPT_PROVIDER].set) {
 		kind = bfs_provider_kind_parse(o[OPT_PROVIDER].arg);
 		if (kind < 0)
 			return ctl_usage(c->cmd, "--provider: unknown provider '%.64s' "
-					 "(s3, r2 or local)", o[OPT_PROVIDER].arg);
+					 "(s3, r2, local, azure or gcs)",
+					 o[OPT_PROVIDER].arg);
 		if (update && kind != b->provider) {
 			b->provider = kind;
 			drop_foreign_settings(b, a);
@@ -486,6 +489,31 @@ static int apply_settings(struct ctl_ctx *c, const struct ctl_args *a,
 		return CTL_EXIT_FAIL;
 	if (o[OPT_ACCOUNT_ID].set && set_str(&b->account_id, o[OPT_ACCOUNT_ID].arg, 1))
 		return CTL_EXIT_FAIL;
+	/* azure: account name, key and SAS token share the r2 account and
+	 * the s3 secret / session token slots (bfs_config.h) */
+	if (o[OPT_ACCOUNT_NAME].set &&
+	    set_str(&b->account_id, o[OPT_ACCOUNT_NAME].arg, 1))
+		return CTL_EXIT_FAIL;
+	if (o[OPT_ACCOUNT_KEY_STDIN].set || o[OPT_ACCOUNT_KEY_FILE].set ||
+	    o[OPT_SAS_TOKEN_FILE].set) {
+		char *sec = NULL;
+		int rc = o[OPT_ACCOUNT_KEY_STDIN].set ? read_secret_stdin(&sec) :
+			 read_secret_file(o[OPT_SAS_TOKEN_FILE].set ?
+					  o[OPT_SAS_TOKEN_FILE].arg :
+					  o[OPT_ACCOUNT_KEY_FILE].arg, &sec);
+
+		if (rc != 0)
+			return rc;
+		if (o[OPT_SAS_TOKEN_FILE].set) {
+			bfs_secret_free(b->session_token);
+			b->session_token = sec;
+			b->has_session_token = 1;
+		} else {
+			bfs_secret_free(b->secret_access_key);
+			b->secret_access_key = sec;
+			b->has_secret = 1;
+		}
+	}
 	if (o[OPT_PATH_STYLE].set)
 		b->path_style = o[OPT_PATH_STYLE].bval;
 	if (o[OPT_READ_ONLY].set)
@@ -533,7 +561,9 @@ static int apply_settings(struct ctl_ctx *c, const struct ctl_args *a,
 	if (!b->prefix && !(b->prefix = strdup("")))
 		return ctl_fail("%s", bfs_strerror(BFS_ERR_NOMEM));
 	if (!b->region && b->provider != BFS_PROV_LOCAL &&
-	    !(b->region = strdup(b->provider == BFS_PROV_R2 ? "auto" : "us-east-1")))
+	    b->provider != BFS_PROV_AZURE &&
+	    !(b->region = strdup(b->provider == BFS_PROV_R2 ||
+				 b->provider == BFS_PROV_GCS ? "auto" : "us-east-1")))
 		return ctl_fail("%s", bfs_strerror(BFS_ERR_NOMEM));
 	return 0;
 }
