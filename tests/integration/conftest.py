@@ -10,7 +10,8 @@ of rgw.py).  Fixtures:
   azurite    session: an Azurite blob server (azurite.py), started on
              loopback the first time an azure backend is asked for
   provider   "local" | "s3" | "r2", plus "azure" in the modules named in
-             AZURE_MODULES; tests that take it run once per provider
+             AZURE_MODULES and "gcs" (against RGW) in GCS_MODULES; tests
+             that take it run once per provider
   backend    factory: backend(provider, name="b1", ...) makes a fresh remote
              bucket (s3, r2; unique name) or folder (local) and returns a
              Backend that knows its config section and reads the stored
@@ -52,6 +53,9 @@ PROVIDERS = ["local", "s3", "r2"]
 # modules whose provider-parametrized tests also run on azure (Azurite)
 AZURE_MODULES = {"test_files", "test_tree", "test_multipart", "test_caches",
                  "test_azure"}
+# modules whose provider-parametrized tests also run on gcs pointed at RGW
+# (endpoint override + path_style): the gcs preset through the S3 code
+GCS_MODULES = {"test_files"}
 MOUNT_TIMEOUT = 20.0
 EXIT_TIMEOUT = 30.0
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "runtime error:",
@@ -249,8 +253,10 @@ class Backend:
                       "secret_access_key_file = %s" % self.secret_file]
             if self.provider == "s3":
                 lines.append("region = %s" % self.rgw.region)
-            else:
+            elif self.provider == "r2":
                 lines.append("account_id = test")
+            # gcs: the preset's region "auto", endpoint and path_style
+            # overridden to reach RGW
         if self.prefix:
             lines.append("prefix = %s" % self.prefix)
         for k, v in self.extra.items():
@@ -331,7 +337,10 @@ def pytest_generate_tests(metafunc):
                           else names):
             return
     provs = list(PROVIDERS)
-    if metafunc.module.__name__.rsplit(".", 1)[-1] in AZURE_MODULES:
+    mod = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if mod in GCS_MODULES:
+        provs.append("gcs")
+    if mod in AZURE_MODULES:
         provs.append("azure")
     metafunc.parametrize("provider", provs)
 

@@ -21,6 +21,7 @@
 #include "bfs_buf.h"
 #include "bfs_config.h"
 #include "bfs_error.h"
+#include "bfs_provider.h"
 #include "unit.h"
 
 #define AZ_KEY "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6" \
@@ -311,6 +312,54 @@ START_TEST(test_config_gcs_preset)
 }
 END_TEST
 
+/* The gcs preset as the s3 code applies it, seen in a presigned URL
+ * (no network): virtual-hosted storage.googleapis.com, region auto,
+ * only host signed (never Accept-Encoding). */
+START_TEST(test_gcs_preset_presign)
+{
+	struct bfs_bucket_conf bc;
+	struct bfs_provider *p = NULL;
+	char err[256], *url = NULL;
+
+	memset(&bc, 0, sizeof(bc));
+	bc.name = (char *)"g";
+	bc.provider = BFS_PROV_GCS;
+	bc.bucket_name = (char *)"my-gcs";
+	bc.region = (char *)"auto";
+	bc.access_key_id = (char *)"GOOG1EKEY";
+	bc.secret_access_key = (char *)"secret";
+	ck_assert_int_eq(bfs_provider_open(&bc, &p, err, sizeof(err)), 0);
+	ck_assert_str_eq(p->ops->name, "s3");
+	ck_assert_int_eq(p->ops->presign(p->st, "a b.txt", 60, &url), 0);
+	ck_assert_msg(!strncmp(url, "https://my-gcs.storage.googleapis.com/a%20b.txt?",
+			       48), "%s", url);
+	ck_assert_ptr_nonnull(strstr(url, "%2Fauto%2Fs3%2Faws4_request"));
+	ck_assert_ptr_nonnull(strstr(url, "X-Amz-SignedHeaders=host&"));
+	free(url);
+	bfs_provider_close(p);
+	/* azure: a SAS for the default endpoint */
+	memset(&bc, 0, sizeof(bc));
+	bc.name = (char *)"a";
+	bc.provider = BFS_PROV_AZURE;
+	bc.bucket_name = (char *)"cont";
+	bc.account_id = (char *)"acct";
+	bc.secret_access_key = (char *)AZ_KEY;
+	ck_assert_int_eq(bfs_provider_open(&bc, &p, err, sizeof(err)), 0);
+	ck_assert_str_eq(p->ops->name, "azure");
+	ck_assert_int_eq(p->ops->presign(p->st, "d/x y", 60, &url), 0);
+	ck_assert_msg(!strncmp(url, "https://acct.blob.core.windows.net/cont/d/x%20y"
+			       "?sv=2021-08-06&se=", 65), "%s", url);
+	ck_assert_ptr_nonnull(strstr(url, "&sr=b&sp=r&sig="));
+	free(url);
+	bfs_provider_close(p);
+	/* a key that is not base64 is refused at open, naming the bucket */
+	bc.secret_access_key = (char *)"not base64!";
+	ck_assert_int_eq(bfs_provider_open(&bc, &p, err, sizeof(err)),
+			 BFS_ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(err, "bucket 'a': account_key is not base64"));
+}
+END_TEST
+
 Suite *azure_suite(void)
 {
 	Suite *s = suite_create("azure");
@@ -325,6 +374,7 @@ Suite *azure_suite(void)
 	tcase_add_test(tc, test_config_azure);
 	tcase_add_test(tc, test_config_azure_errors);
 	tcase_add_test(tc, test_config_gcs_preset);
+	tcase_add_test(tc, test_gcs_preset_presign);
 	suite_add_tcase(s, tc);
 	return s;
 }
