@@ -195,7 +195,7 @@ int ctl_cmd_bucket_show(struct ctl_ctx *c, const struct ctl_args *a)
 	char defs[64];
 	uint64_t files = 0, bytes = 0;
 	size_t nst = 0;
-	int r, rc = CTL_EXIT_FAIL;
+	int r, rc = CTL_EXIT_FAIL, az;
 
 	bfs_buf_init(&o, CTL_JSON_ROW_MAX);
 	if (ctl_bucket_get(c, a->pos[0], 0, &b) != 0)
@@ -206,6 +206,7 @@ int ctl_cmd_bucket_show(struct ctl_ctx *c, const struct ctl_args *a)
 	}
 	stats_for(st, nst, b.name, &files, &bytes);
 	ctl_defaults_str(b.defaults, defs, sizeof(defs));
+	az = b.provider == BFS_PROV_AZURE;
 	if (!a->json) {
 		printf("name: %s\n", b.name);
 		printf("id: %s\n", or_dash(b.id));
@@ -215,13 +216,16 @@ int ctl_cmd_bucket_show(struct ctl_ctx *c, const struct ctl_args *a)
 		printf("prefix: %s\n", or_dash(b.prefix));
 		printf("region: %s\n", or_dash(b.region));
 		printf("endpoint: %s\n", or_dash(b.endpoint));
-		printf("account_id: %s\n", or_dash(b.account_id));
+		/* azure keeps its account, key and SAS token in these slots */
+		printf("%s: %s\n", az ? "account_name" : "account_id",
+		       or_dash(b.account_id));
 		printf("path: %s\n", or_dash(b.path));
 		printf("path_style: %s\n", b.path_style ? "true" : "false");
 		printf("read_only: %s\n", b.read_only ? "true" : "false");
 		printf("access_key_id: %s\n", or_dash(b.access_key_id));
-		printf("secret_access_key: %s\n", b.has_secret ? "(set)" : "(not set)");
-		printf("session_token: %s\n",
+		printf("%s: %s\n", az ? "account_key" : "secret_access_key",
+		       b.has_secret ? "(set)" : "(not set)");
+		printf("%s: %s\n", az ? "sas_token" : "session_token",
 		       b.has_session_token ? "(set)" : "(not set)");
 		printf("defaults: %s\n", defs);
 		printf("managed_by: %s\n", managed_str(&b));
@@ -241,19 +245,21 @@ int ctl_cmd_bucket_show(struct ctl_ctx *c, const struct ctl_args *a)
 			{ "prefix", b.prefix },
 			{ "region", b.region },
 			{ "endpoint", b.endpoint },
-			{ "account_id", b.account_id },
+			{ az ? "account_name" : "account_id", b.account_id },
 			{ "path", b.path },
 			{ "access_key_id", b.access_key_id },
 		};
 
 		JADD(json_str_fields(&o, kv, sizeof(kv) / sizeof(kv[0])));
 	}
-	JADD(bfs_buf_addf(&o, ", \"secret_access_key\": %s, \"session_token\": %s,"
+	JADD(bfs_buf_addf(&o, ", \"%s\": %s, \"%s\": %s,"
 			      " \"path_style\": %s, \"read_only\": %s,"
 			      " \"is_default\": %s, \"is_default_chat\": %s,"
 			      " \"is_default_forms\": %s, \"managed_by\": \"%s\","
 			      " \"files\": %" PRIu64 ", \"bytes\": %" PRIu64 "}\n",
+			      az ? "account_key" : "secret_access_key",
 			      b.has_secret ? "\"(set)\"" : "null",
+			      az ? "sas_token" : "session_token",
 			      b.has_session_token ? "\"(set)\"" : "null",
 			      b.path_style ? "true" : "false",
 			      b.read_only ? "true" : "false",

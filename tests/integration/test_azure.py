@@ -103,6 +103,8 @@ def test_bucketctl_add_azure_and_gcs(az, tmp_path):
           b.secret_file)
     out = m.ctl("bucket", "show", "az2").stdout
     assert "provider: azure" in out and helpers.AZURITE_KEY not in out, out
+    assert "account_name: devstoreaccount1" in out, out
+    assert "account_key: (set)" in out and "sas_token: (not set)" in out, out
     m.ctl("bucket", "test", "az2")
     with open(m.db, "rb") as f:       # sealed like every secret
         assert helpers.AZURITE_KEY.encode() not in f.read()
