@@ -51,7 +51,7 @@ BUCKETFS = os.path.join(BUILD, "bucketfs")
 BUCKETCTL = os.path.join(BUILD, "bucketctl")
 PROVIDERS = ["local", "s3", "r2"]
 # modules whose provider-parametrized tests also run on azure (Azurite)
-AZURE_MODULES = {"test_files", "test_tree", "test_multipart", "test_caches",
+AZURE_MODULES = {"test_files", "test_caches", "test_badinput", "test_service",
                  "test_azure"}
 # modules whose provider-parametrized tests also run on gcs pointed at RGW
 # (endpoint override + path_style): the gcs preset through the S3 code
