@@ -311,7 +311,13 @@ class AzureClient:
     length, metadata hdi_isfolder=true, as blobfuse2 and bucketfs write
     them) are listed as "name/" like S3 folder markers."""
 
-    def __init__(self, endpoint, account=AZURITE_ACCOUNT, key=AZURITE_KEY):
+    def __init__(self, endpoint, account=AZURITE_ACCOUNT, key=AZURITE_KEY,
+                 keepalive=False):
+        """keepalive: one persistent connection per thread (bulk fills);
+        otherwise a fresh connection per request."""
+        import threading
+        self.keepalive = keepalive
+        self._tls = threading.local()
         u = urllib.parse.urlsplit(endpoint)
         self.host = u.hostname
         self.port = u.port or 80
@@ -357,6 +363,9 @@ class AzureClient:
         if method in ("PUT", "POST") or body:
             hdrs["content-length"] = str(len(body))
         hdrs["authorization"] = self.sign(method, path, query, hdrs)
+        if self.keepalive and sink is None:
+            return self._keepalive(method, path + ("?" + qs if qs else ""),
+                                   body, hdrs)
         conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
         try:
             conn.request(method, path + ("?" + qs if qs else ""), body=body,
@@ -374,6 +383,24 @@ class AzureClient:
             return r.status, {k.lower(): v for k, v in r.getheaders()}, data
         finally:
             conn.close()
+
+    def _keepalive(self, method, target, body, hdrs):
+        for attempt in (1, 2):
+            conn = getattr(self._tls, "conn", None)
+            if conn is None:
+                conn = self._tls.conn = http.client.HTTPConnection(
+                    self.host, self.port, timeout=60)
+            try:
+                conn.request(method, target, body=body, headers=hdrs)
+                r = conn.getresponse()
+                data = r.read()
+                return r.status, {k.lower(): v for k, v in
+                                  r.getheaders()}, data
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                self._tls.conn = None
+                if attempt == 2:
+                    raise
 
     def _ok(self, what, status, body, want=(200,)):
         if status not in want:

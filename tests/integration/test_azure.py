@@ -286,3 +286,18 @@ def test_faults_byte_verified(faulty_az):
     assert int(b.meta("small.txt")["mode"]) == stat.S_IFREG | 0o600
     with open(m.path("b1", "d", "big.bin"), "rb") as f:
         assert f.read() == files["d/big.bin"]
+
+
+def test_import_indexes_blobs_not_folders(az):
+    """`bucketctl import` of a container planted behind the daemon's
+    back: every blob is indexed, folder blobs (hdi_isfolder) are not."""
+    import json
+    b, m = az
+    b.put("chat/g1/a.txt", b"hello")
+    b.client.put(b.remote, "chat", b"", headers={
+        "x-ms-meta-hdi_isfolder": "true"})
+    b.put("top.json", b"{}")
+    m.ctl("import", "b1")
+    rows = json.loads(m.ctl("files", "--bucket", "b1", "--json").stdout)
+    assert [r["key"] for r in rows] == ["chat/g1/a.txt", "top.json"], rows
+    assert rows[0]["size"] == 5 and rows[0]["content_type"] == "text/plain"
