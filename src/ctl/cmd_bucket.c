@@ -438,8 +438,18 @@ static void drop_foreign_settings(struct bfs_bucket_conf *b,
 			b->path_style = 0;
 	} else {
 		DROP(OPT_PATH, path);
-		if (b->provider == BFS_PROV_S3)
+		if (b->provider == BFS_PROV_S3 || b->provider == BFS_PROV_GCS)
 			DROP(OPT_ACCOUNT_ID, account_id);
+		if (b->provider == BFS_PROV_AZURE) {
+			/* azure has no region, key id or path style */
+			DROP(OPT_REGION, region);
+			if (!o[OPT_ACCESS_KEY_ID].set) {
+				bfs_secret_free(b->access_key_id);
+				b->access_key_id = NULL;
+			}
+			if (!o[OPT_PATH_STYLE].set)
+				b->path_style = 0;
+		}
 	}
 #undef DROP
 }
@@ -468,8 +478,21 @@ static int apply_settings(struct ctl_ctx *c, const struct ctl_args *a,
 					 "(s3, r2, local, azure or gcs)",
 					 o[OPT_PROVIDER].arg);
 		if (update && kind != b->provider) {
+			/* to or from azure: the stored secrets mean something
+			 * else (account key vs secret access key) */
+			int az_change = (b->provider == BFS_PROV_AZURE) !=
+					(kind == BFS_PROV_AZURE);
+
 			b->provider = kind;
 			drop_foreign_settings(b, a);
+			if (az_change) {
+				bfs_secret_free(b->secret_access_key);
+				b->secret_access_key = NULL;
+				b->has_secret = 0;
+				bfs_secret_free(b->session_token);
+				b->session_token = NULL;
+				b->has_session_token = 0;
+			}
 		}
 		b->provider = kind;
 	}

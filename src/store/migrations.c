@@ -113,7 +113,7 @@ static const char *const migrations[] = {
 	" mtime INTEGER,"
 	" mtime_nsec INTEGER,"
 	" PRIMARY KEY (bucket_id, key));",
-	/* 4: providers azure and gcs.  SQLite cannot ALTER a CHECK; widening
+	/* 5: providers azure and gcs.  SQLite cannot ALTER a CHECK; widening
 	 *    one is the "other schema change" sqlite.org documents
 	 *    (lang_altertable.html#otheralter): edit the table's SQL in the
 	 *    schema table.  Every stored row satisfies the wider check. */

@@ -301,3 +301,26 @@ def test_import_indexes_blobs_not_folders(az):
     rows = json.loads(m.ctl("files", "--bucket", "b1", "--json").stdout)
     assert [r["key"] for r in rows] == ["chat/g1/a.txt", "top.json"], rows
     assert rows[0]["size"] == 5 and rows[0]["content_type"] == "text/plain"
+
+
+def test_bucketctl_update_provider_to_azure(az, tmp_path):
+    """update --provider azure drops what azure does not take (region,
+    key id) and the old secret: the new account key is the one used."""
+    b, m = az
+    sec = tmp_path / "g.secret"
+    sec.write_text("not-an-azure-key\n")
+    os.chmod(sec, 0o600)
+    m.ctl("bucket", "add", "g2", "--provider", "gcs", "--bucket-name",
+          "my-gcs", "--access-key-id", "GOOG1E", "--secret-access-key-file",
+          str(sec))
+    p = m.ctl("bucket", "update", "g2", "--provider", "azure",
+              "--account-name", helpers.AZURITE_ACCOUNT, "--bucket-name",
+              b.remote, "--endpoint", b.rgw.endpoint, check=False)
+    assert p.returncode == 1 and "account-key" in p.stderr, p.stderr
+    m.ctl("bucket", "update", "g2", "--provider", "azure",
+          "--account-name", helpers.AZURITE_ACCOUNT, "--bucket-name",
+          b.remote, "--endpoint", b.rgw.endpoint, "--account-key-file",
+          b.secret_file)
+    out = m.ctl("bucket", "show", "g2").stdout
+    assert "region: -" in out and "access_key_id: -" in out, out
+    m.ctl("bucket", "test", "g2")
