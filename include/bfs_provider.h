@@ -83,7 +83,7 @@ enum bfs_list_flags {
 };
 
 struct bfs_provider_ops {
-	const char *name;        /* "local" | "s3" | "r2" */
+	const char *name;        /* "local" | "s3" | "azure" */
 
 	/* Creates the per-bucket state from its settings. */
 	int (*create)(const struct bfs_bucket_conf *bc, void **state,
@@ -168,7 +168,8 @@ struct bfs_provider_ops {
 };
 
 extern const struct bfs_provider_ops bfs_provider_local;
-extern const struct bfs_provider_ops bfs_provider_s3;   /* serves s3 and r2 */
+extern const struct bfs_provider_ops bfs_provider_s3;   /* serves s3, r2, gcs */
+extern const struct bfs_provider_ops bfs_provider_azure;
 
 /* A live provider instance of one bucket. */
 struct bfs_provider {

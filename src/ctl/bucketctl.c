@@ -41,7 +41,7 @@ static const struct {
 	const char *hint;            /* argument shown in help */
 	const char *help;
 } opt_info[OPT_COUNT] = {
-	[OPT_PROVIDER] = { "provider", CTL_OPT_ARG, "s3|r2|local", "storage provider" },
+	[OPT_PROVIDER] = { "provider", CTL_OPT_ARG, "s3|r2|local|azure|gcs", "storage provider" },
 	[OPT_DESCRIPTION] = { "description", CTL_OPT_ARG, "TEXT", "free text shown by `bucket show`" },
 	[OPT_BUCKET_NAME] = { "bucket-name", CTL_OPT_ARG, "B", "remote bucket (s3, r2)" },
 	[OPT_PREFIX] = { "prefix", CTL_OPT_ARG, "P", "add, update: scope inside the remote bucket (\"app1/\"); files: keys under this path" },
@@ -65,12 +65,18 @@ static const struct {
 	[OPT_DIR_MODE] = { "dir-mode", CTL_OPT_ARG, "OCTAL", "mode of folders without metadata (default 0755)" },
 	[OPT_TO] = { "to", CTL_OPT_ARG, "NAME", "context move: assign the context to bucket NAME first" },
 	[OPT_DRY_RUN] = { "dry-run", CTL_OPT_FLAG, NULL, "print what would move, change nothing" },
+	[OPT_ACCOUNT_NAME] = { "account-name", CTL_OPT_ARG, "A", "azure storage account (endpoint ACCOUNT.blob.core.windows.net)" },
+	[OPT_ACCOUNT_KEY_STDIN] = { "account-key-stdin", CTL_OPT_FLAG, NULL, "azure: read the account key from stdin (one line)" },
+	[OPT_ACCOUNT_KEY_FILE] = { "account-key-file", CTL_OPT_ARG, "F", "azure: read the account key from file F (mode 0600)" },
+	[OPT_SAS_TOKEN_FILE] = { "sas-token-file", CTL_OPT_ARG, "F", "azure: read a SAS token from file F (mode 0600)" },
 };
 
 #define SETTINGS_OPTS OPT_DESCRIPTION, OPT_BUCKET_NAME, OPT_PREFIX, \
 	OPT_REGION, OPT_ENDPOINT, OPT_ACCOUNT_ID, OPT_PATH_STYLE, OPT_PATH, \
 	OPT_ACCESS_KEY_ID, OPT_SECRET_STDIN, OPT_SECRET_FILE, OPT_READ_ONLY, \
-	OPT_OWNER, OPT_GROUP, OPT_MODE, OPT_FILE_MODE, OPT_DIR_MODE
+	OPT_OWNER, OPT_GROUP, OPT_MODE, OPT_FILE_MODE, OPT_DIR_MODE, \
+	OPT_ACCOUNT_NAME, OPT_ACCOUNT_KEY_STDIN, OPT_ACCOUNT_KEY_FILE, \
+	OPT_SAS_TOKEN_FILE
 
 static const enum ctl_opt_id no_opts[] = { OPT_COUNT };
 static const enum ctl_opt_id add_opts[] = { OPT_PROVIDER, SETTINGS_OPTS, OPT_COUNT };

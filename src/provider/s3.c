@@ -35,6 +35,7 @@
  * which keep the upload id in the journal and never abort on failure.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -84,13 +85,22 @@ struct s3_flavor {
 	const char *endpoint_fmt;    /* default endpoint; %s = account or region */
 	int endpoint_from_account;   /* endpoint_fmt takes account_id */
 	int force_path_style;        /* host/bucket/key always */
+	int no_part_copy;            /* no UploadPartCopy: a copy over the
+				      * single-copy limit streams */
 };
 
 static const struct s3_flavor flavor_s3 = {
-	"s3", NULL, "https://s3.%s.amazonaws.com", 0, 0
+	"s3", NULL, "https://s3.%s.amazonaws.com", 0, 0, 0
 };
 static const struct s3_flavor flavor_r2 = {
-	"r2", "auto", "https://%s.r2.cloudflarestorage.com", 1, 1
+	"r2", "auto", "https://%s.r2.cloudflarestorage.com", 1, 1, 0
+};
+/* Google Cloud Storage's XML API with HMAC keys: virtual-hosted, region
+ * "auto", no UploadPartCopy.  It rewrites Accept-Encoding, so that header
+ * must never be signed: this code never sends it (s3_call signs host, the
+ * x-amz-* headers and the few it adds: content-type, range, if-match). */
+static const struct s3_flavor flavor_gcs = {
+	"gcs", "auto", "https://storage.googleapis.com", 0, 0, 1
 };
 
 struct s3_state {
@@ -582,7 +592,8 @@ static int s3_create(const struct bfs_bucket_conf *bc, void **out, char *err,
 		goto out;
 	}
 	pthread_mutex_init(&st->hidden_lock, NULL);
-	st->fl = bc->provider == BFS_PROV_R2 ? &flavor_r2 : &flavor_s3;
+	st->fl = bc->provider == BFS_PROV_R2 ? &flavor_r2 :
+		 bc->provider == BFS_PROV_GCS ? &flavor_gcs : &flavor_s3;
 	bfs_retry_policy_default(&st->retry);
 	if (!bc->bucket_name || !*bc->bucket_name || !bc->access_key_id ||
 	    !bc->secret_access_key) {
@@ -607,8 +618,10 @@ static int s3_create(const struct bfs_bucket_conf *bc, void **out, char *err,
 			goto out;
 		}
 		r = bfs_buf_addf(&ep, st->fl->endpoint_fmt, bc->account_id);
-	} else {
+	} else if (strstr(st->fl->endpoint_fmt, "%s")) {
 		r = bfs_buf_addf(&ep, st->fl->endpoint_fmt, st->region);
+	} else {
+		r = bfs_buf_adds(&ep, st->fl->endpoint_fmt);
 	}
 	if (r < 0)
 		goto out;
@@ -1415,6 +1428,30 @@ static char *s3_copy_source(const struct s3_state *st, const char *src)
 }
 
 /*
+ * A copy through this host for services without UploadPartCopy (gcs):
+ * src is read into an unnamed temporary file ($TMPDIR, else /tmp) and
+ * stored as dst by multipart upload with m (NULL: the source's sm).
+ */
+static int s3_copy_streamed(struct s3_state *st, const char *src,
+			    const char *dst, const struct bfs_meta *sm,
+			    const struct bfs_meta *m)
+{
+	const char *dir = getenv("TMPDIR");
+	struct bfs_meta got;
+	int fd, r;
+
+	fd = open(dir && *dir ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return bfs_err_from_errno(errno);
+	BFS_DEBUG("%s: copy of %s streams (%s has no UploadPartCopy)", st->name,
+		  src, st->fl->name);
+	if ((r = s3_get_fd(st, src, fd, &got)) == 0)
+		r = s3_multipart(st, dst, fd, NULL, got.size, m ? m : sm, NULL, 0);
+	close(fd);
+	return r;
+}
+
+/*
  * Server-side copy src -> dst.  m NULL: metadata copied (COPY); else
  * replaced by m (REPLACE), keeping the source's other user metadata
  * (extra, from s3_head_ex).  sm: the source's metadata from a HEAD.
@@ -1447,6 +1484,10 @@ static int s3_copy_across(struct s3_state *st, const struct s3_state *srcst,
 	bfs_http_resp_init(&resp);
 	if (!(cs = s3_copy_source(srcst, src)))
 		goto out;
+	if (sm->size > S3_COPY_MAX && st->fl->no_part_copy) {
+		r = s3_copy_streamed(st, src, dst, sm, m);
+		goto out;
+	}
 	if (sm->size > S3_COPY_MAX) {
 		/* UploadPartCopy: metadata of the new object set at create */
 		r = s3_multipart(st, dst, -1, cs, sm->size, m ? m : sm, NULL, 0);

@@ -23,6 +23,7 @@ import pytest
 
 from helpers import expect_errno, ls_a, run, wait_for
 import conftest
+import helpers
 
 ENOTSUP = (errno.EPERM, errno.EOPNOTSUPP)   # INTERFACE: "EPERM/ENOTSUP"
 T2001 = 981173106                           # 2001-02-03 04:05:06 UTC
@@ -767,7 +768,13 @@ def test_index_rows(mb):
     r = idx[("b1", "report.txt")]
     assert r["size"] == 11
     assert r["content_type"] == "text/plain"
-    assert r["etag"].strip('"') == hashlib.md5(b"hello world").hexdigest()
+    if mb.provider == "azure":
+        # opaque "0x..." etags, not content MD5s; the chmod below (Set
+        # Blob Metadata) gives the blob a new one
+        assert r["etag"].strip('"').startswith("0x")
+    else:
+        assert r["etag"].strip('"') == \
+            hashlib.md5(b"hello world").hexdigest()
     assert r["uid"] == os.getuid() and r["gid"] == os.getgid()
     assert abs(r["mtime"] - time.time()) < 300
     assert r["created_at"] and r["updated_at"]
@@ -816,23 +823,50 @@ def big_remote(rgw):
     return name
 
 
+@pytest.fixture(scope="module")
+def big_container(azurite):
+    """AZ_BIG blobs in an Azurite container: two List Blobs pages of 5,000
+    (what the test is about), without paying Azurite's ~100 PUT/s for
+    N_BIG; with the x-ms-meta-mode bucketfs writes: List Blobs
+    carries metadata (include=metadata), so no HEAD per entry is needed
+    (Azurite answers HEADs far slower than RGW)."""
+    name = conftest.unique_bucket_name("big")
+    c = helpers.AzureClient(azurite.endpoint, keepalive=True)
+    c.create_bucket(name)
+
+    def put(i):
+        st = c.put(name, "f%05d.txt" % i, b"%d" % i,
+                   headers={"x-ms-meta-mode": str(stat.S_IFREG | 0o644)})
+        assert st == 200, "PUT f%05d.txt: %d" % (i, st)
+    with ThreadPoolExecutor(16) as ex:
+        list(ex.map(put, range(AZ_BIG)))
+    return name
+
+
+AZ_BIG = 5500
+
+
 def test_listing_10000_entries(provider, backend, mount, request):
     if provider == "local":
         b = backend("local")
         for i in range(N_BIG):
             write(os.path.join(b.path, "f%05d.txt" % i), b"%d" % i)
+    elif provider == "azure":
+        b = backend(provider, remote=request.getfixturevalue(
+            "big_container"), create=False)
     else:
         b = backend(provider, remote=request.getfixturevalue("big_remote"),
                     create=False)
     m = mount([b])
-    want = {"f%05d.txt" % i for i in range(N_BIG)}
+    n = AZ_BIG if provider == "azure" else N_BIG
+    want = {"f%05d.txt" % i for i in range(n)}
     t = time.monotonic()
     names = os.listdir(m.path("b1"))
     took = time.monotonic() - t
-    assert len(names) == N_BIG and set(names) == want
+    assert len(names) == n and set(names) == want
     out = run("ls", m.path("b1")).stdout.split()
-    assert len(out) == N_BIG
-    for i in (0, 4999, N_BIG - 1):
+    assert len(out) == n
+    for i in (0, 4999, n - 1):
         assert read(m.path("b1", "f%05d.txt" % i)) == b"%d" % i
     assert took < 60, "listing took %.1f s" % took
 
@@ -858,7 +892,12 @@ def test_unsafe_remote_keys_hidden(mb):
     need_remote(mb)
     mb.b.put("good.txt", b"ok")
     mb.b.put("dir/fine.txt", b"fine")
-    planted = [k for k in UNSAFE if mb.b.put(k, b"bad") == 200]
+    # Azurite answers 500 to a listing holding a C0 control character
+    # (Azure itself sends such names percent-encoded, Encoded="true",
+    # which the parser decodes: unit test azxml_encoded_name)
+    keys = [k for k in UNSAFE if mb.provider != "azure" or
+            not any(ord(c) < 32 for c in k)]
+    planted = [k for k in keys if mb.b.put(k, b"bad") == 200]
     assert planted, "RGW refused every unsafe key"
     check_hidden(mb.dir, ["good.txt", "dir"])
     for sub, gone in (("a", "b"), ("x", "y")):   # a/../b, a//b, x/./y

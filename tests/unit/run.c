@@ -29,6 +29,7 @@ int main(void)
 		{ "xattr", xattr_suite },
 		{ "strset", strset_suite },
 		{ "view", view_suite },
+		{ "azure", azure_suite },
 	};
 	SRunner *sr = NULL;
 	int failed, missing = 0;

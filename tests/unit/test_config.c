@@ -130,12 +130,14 @@ START_TEST(names)
 	ck_assert_int_eq(bfs_provider_kind_parse("r2"), BFS_PROV_R2);
 	ck_assert_int_eq(bfs_provider_kind_parse("local"), BFS_PROV_LOCAL);
 	ck_assert_int_eq(bfs_provider_kind_parse("S3"), -1);
-	ck_assert_int_eq(bfs_provider_kind_parse("gcs"), -1);
+	ck_assert_int_eq(bfs_provider_kind_parse("gcs"), BFS_PROV_GCS);
+	ck_assert_int_eq(bfs_provider_kind_parse("b2"), -1);
 	ck_assert_int_eq(bfs_provider_kind_parse(NULL), -1);
 	ck_assert_str_eq(bfs_provider_kind_name(BFS_PROV_S3), "s3");
 	ck_assert_str_eq(bfs_provider_kind_name(BFS_PROV_R2), "r2");
 	ck_assert_str_eq(bfs_provider_kind_name(BFS_PROV_LOCAL), "local");
-	ck_assert_ptr_null(bfs_provider_kind_name(3));
+	ck_assert_str_eq(bfs_provider_kind_name(BFS_PROV_AZURE), "azure");
+	ck_assert_ptr_null(bfs_provider_kind_name(5));
 }
 END_TEST
 
@@ -777,11 +779,12 @@ END_TEST
 
 START_TEST(bucket_errors)
 {
-	parse_err("[bucket x]\nprovider = gcs\n",
-		  FAKE ":2: key 'provider': unknown provider 'gcs' (expected s3, r2 or local)");
+	parse_err("[bucket x]\nprovider = b2\n",
+		  FAKE ":2: key 'provider': unknown provider 'b2' (expected s3, r2, "
+		  "local, azure or gcs)");
 	parse_err("[bucket x]\nbucket_name = b\n\n[bucket y]\nprovider = local\npath = /y\n",
-		  FAKE ":1: key 'provider': required (s3, r2 or local)");
-	parse_err("\n[bucket x]\n", FAKE ":2: key 'provider': required (s3, r2 or local)");
+		  FAKE ":1: key 'provider': required (s3, r2, local, azure or gcs)");
+	parse_err("\n[bucket x]\n", FAKE ":2: key 'provider': required (s3, r2, local, azure or gcs)");
 	parse_err("[bucket x]\nprovider = s3\n",
 		  FAKE ":1: key 'bucket_name': required for provider s3");
 	parse_err("[bucket x]\n\nprovider = r2\n\n[bucket y]\nprovider = local\npath = /y\n",
@@ -1129,7 +1132,7 @@ START_TEST(conf_copy_clear_validate)
 	ck_assert_int_eq(bfs_bucket_conf_validate(&b, err, sizeof(err)), 0);
 	b.provider = 7;
 	ck_assert_int_eq(bfs_bucket_conf_validate(&b, err, sizeof(err)), BFS_ERR_INVAL);
-	ck_assert_str_eq(err, "key 'provider': required (s3, r2 or local)");
+	ck_assert_str_eq(err, "key 'provider': required (s3, r2, local, azure or gcs)");
 	b.provider = BFS_PROV_R2;
 	b.path = NULL;
 	b.bucket_name = s6;
