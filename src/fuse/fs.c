@@ -64,9 +64,10 @@ struct fs_fh {
 	struct fs_dirlist *dir;   /* bucket folders: the entries readdir
 				   * hands out (libfuse serializes readdir
 				   * calls on one handle) */
-	atomic_int flushed;       /* a close() (FLUSH) came and no read or
-				   * write since: its RELEASE is likely on
-				   * the way (fs_unlink waits for it) */
+	pid_t opener;             /* the process (thread) that opened it */
+	atomic_int flushed;       /* its opener close()d it (FLUSH) and no
+				   * read or write came since: the handle is
+				   * going, its RELEASE on the way (fs_unlink) */
 };
 
 #define FS_FH_DIR (-2)
@@ -972,6 +973,7 @@ static struct fs_fh *fh_new(int ctl, struct bfs_ofile *of)
 		return NULL;
 	fh->ctl = ctl;
 	fh->of = of;
+	fh->opener = fuse_get_context() ? fuse_get_context()->pid : 0;
 	if (of) {
 		pthread_mutex_lock(&of->mu);
 		of->handles++;
@@ -1625,7 +1627,9 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 		ctl_size_note(fh->ctl, SIZE_MAX);   /* it may have applied */
 		return neg(r);
 	}
-	if (fh)
+	/* a close by another process (a forked child closing what it
+	 * inherited) says nothing of the opener's use of it */
+	if (fh && fuse_get_context() && fuse_get_context()->pid == fh->opener)
 		atomic_store(&fh->flushed, 1);
 	return upload_errno(upload_fh(fh));
 }
@@ -2260,14 +2264,17 @@ out:
  * file's handles read its staging file.
  */
 /*
- * 1 when of still has a handle after the RELEASEs already on their way
- * are in.  close() returns after FLUSH but before the kernel's RELEASE
- * reaches us, so "close(); unlink()" finds the file still open; a handle
- * closed (FLUSH) and not used since is taken as going, and waited for a
- * moment (up to 200 ms, no lock held), so such an unlink deletes the
- * object at once instead of keeping it for a handle nobody reads.  A
- * handle in use (read or written since its last FLUSH, or never closed)
- * ends the wait at once: it is open.
+ * 1 when of has a handle still in use.  close() returns after FLUSH but
+ * before the kernel's RELEASE reaches us, so "close(); unlink()" finds the
+ * file still open.  A handle its opener closed (FLUSH from the process
+ * that opened it) and nobody read or wrote since is taken as closed: its
+ * RELEASE is waited for a moment (up to 200 ms, no lock held), and the
+ * unlink then deletes the object at once even if it has not come.  A
+ * handle in use (read or written since, never closed, or closed only by
+ * another process such as a forked child) is open: its reads keep the
+ * object (keep_for_handles).  The one case this gets wrong: a process
+ * that closes one of two dup()ed descriptors, and reads through the other
+ * after the unlink, gets EIO.
  */
 static int still_open(const struct bfs_ofile *of)
 {
@@ -2284,10 +2291,10 @@ static int still_open(const struct bfs_ofile *of)
 			}
 		pthread_mutex_unlock(&fs_fh_mu);
 		if (n == 0 || live)
-			return n != 0;
+			return live != 0;
 		usleep(5000);
 	}
-	return 1;
+	return 0;
 }
 
 static int fs_unlink(const char *path)
