@@ -1865,7 +1865,7 @@ static int remote_set_attr(struct bfs_rbucket *b, const char *key, int dir,
  * Waits (on of->cv, mu released meanwhile) until no attribute change of
  * the file is on the wire and no rename fences its name.  mu held.
  */
-static void attr_wait_locked(struct bfs_ofile *of)
+void attr_wait_locked(struct bfs_ofile *of)
 {
 	struct timespec ts;
 
@@ -1925,14 +1925,15 @@ static int change_attrs(const char *path, struct fuse_file_info *fi,
 	}
 	if (of) {
 		pthread_mutex_lock(&of->mu);
-		if (of->b->read_only) {    /* mu held: a rename swaps of->b */
+		/* one change at a time per file, none during a rename of it;
+		 * the copy on the server runs without mu (attr_busy) */
+		attr_wait_locked(of);
+		if (of->b->read_only) {    /* mu held: a rename swaps of->b,
+					    * and the wait let one finish */
 			pthread_mutex_unlock(&of->mu);
 			r = BFS_ERR_READONLY;
 			goto out;
 		}
-		/* one change at a time per file, none during a rename of it;
-		 * the copy on the server runs without mu (attr_busy) */
-		attr_wait_locked(of);
 		apply_change(c, &of->mode, &of->uid, &of->gid, &of->mtime);
 		if (of->dirty)
 			of->gen++;     /* a running upload carries old attributes */
@@ -2126,8 +2127,9 @@ static int dir_is_empty(struct bfs_rbucket *b, const char *dkey_slash,
 	fc.prefix = dkey_slash;
 	fc.skip_kept = 1;
 	fc.found = 0;
-	if ((r = b->prov->ops->list(b->prov->st, dkey_slash, 0, stop_first,
-				    &fc)) != 0)
+	/* unsafe keys too: the folder stats for them (lookup_key) */
+	if ((r = b->prov->ops->list(b->prov->st, dkey_slash, BFS_LIST_UNSAFE,
+				    stop_first, &fc)) != 0)
 		return r;
 	if (fc.found)
 		return 0;

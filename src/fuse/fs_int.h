@@ -424,6 +424,10 @@ void bfs_fs_bucket_dir_stat(const struct bfs_rbucket *b, struct stat *st);
  * always 0 in head mode, where the kernel saw the true attributes. */
 int bfs_fs_listing_access(const struct bfs_rbucket *b, const struct stat *st,
 			  unsigned want);
+/* Waits (on of->cv, mu released meanwhile) until no metadata copy of the
+ * file is on the wire (attr_busy) and no rename fences its name; mu held.
+ * A setter of attr_busy clears it and broadcasts of->cv under mu. */
+void attr_wait_locked(struct bfs_ofile *of);
 const struct fuse_operations *bfs_fs_operations(void);
 /* After the loop ended (and bfs_upq_shutdown): drops every handle the
  * kernel never released, closing their open files and staging files, and

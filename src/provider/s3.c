@@ -1429,12 +1429,14 @@ static char *s3_copy_source(const struct s3_state *st, const char *src)
 
 /*
  * A copy through this host for services without UploadPartCopy (gcs):
- * src is read into an unnamed temporary file ($TMPDIR, else /tmp) and
- * stored as dst by multipart upload with m (NULL: the source's sm).
+ * src of srcst (st itself, or another bucket's state) is read into an
+ * unnamed temporary file ($TMPDIR, else /tmp) and stored as dst of st by
+ * multipart upload with m (NULL: the source's sm).
  */
-static int s3_copy_streamed(struct s3_state *st, const char *src,
-			    const char *dst, const struct bfs_meta *sm,
-			    const struct bfs_meta *m)
+static int s3_copy_streamed(struct s3_state *st,
+			    const struct s3_state *srcst,
+			    const char *src, const char *dst,
+			    const struct bfs_meta *sm, const struct bfs_meta *m)
 {
 	const char *dir = getenv("TMPDIR");
 	struct bfs_meta got;
@@ -1445,7 +1447,8 @@ static int s3_copy_streamed(struct s3_state *st, const char *src,
 		return bfs_err_from_errno(errno);
 	BFS_DEBUG("%s: copy of %s streams (%s has no UploadPartCopy)", st->name,
 		  src, st->fl->name);
-	if ((r = s3_get_fd(st, src, fd, &got)) == 0)
+	/* the ops take a non-const state; a GET changes none of it */
+	if ((r = s3_get_fd((void *)(uintptr_t)srcst, src, fd, &got)) == 0)
 		r = s3_multipart(st, dst, fd, NULL, got.size, m ? m : sm, NULL, 0);
 	close(fd);
 	return r;
@@ -1485,7 +1488,7 @@ static int s3_copy_across(struct s3_state *st, const struct s3_state *srcst,
 	if (!(cs = s3_copy_source(srcst, src)))
 		goto out;
 	if (sm->size > S3_COPY_MAX && st->fl->no_part_copy) {
-		r = s3_copy_streamed(st, src, dst, sm, m);
+		r = s3_copy_streamed(st, srcst, src, dst, sm, m);
 		goto out;
 	}
 	if (sm->size > S3_COPY_MAX) {

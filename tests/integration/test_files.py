@@ -936,6 +936,10 @@ def test_folder_of_unsafe_keys_stats(backend, mount):
             out.stdout + out.stderr
     assert read(os.path.join(d, "ok.txt")) == b"ok"
     expect_errno(errno.ENOENT, os.stat, os.path.join(d, "bad", "key"))
+    # a folder that stats is not empty for rmdir: its hidden keys stay
+    for n in folders:
+        expect_errno(errno.ENOTEMPTY, os.rmdir, os.path.join(d, n))
+        assert stat.S_ISDIR(os.stat(os.path.join(d, n)).st_mode), n
 
 
 def test_local_unsafe_names_hidden(backend, mount):

@@ -127,6 +127,27 @@ def test_view_write_read_list_without_mkdir(prov, backend, mount):
 
 
 @pytest.mark.parametrize("prov", conftest.PROVIDERS)
+def test_view_folders_answer_xattrs(prov, backend, mount):
+    """Every folder under a view answers the user.bucketfs.* attributes
+    (INTERFACE.md "Extended attributes"), also a context folder that has
+    no marker object and a folder that only an old bucket holds."""
+    m, a, b = two(backend, mount, prov)
+    fresh = m.path("@chat", "fresh42")
+    assert os.getxattr(fresh, "user.bucketfs.bucket") == b"alpha"
+    assert os.getxattr(fresh, "user.bucketfs.key").rstrip(b"/") == \
+        b"chat/fresh42"
+    # re-route: a subfolder only the old bucket holds is still a folder
+    os.mkdir(m.path("@chat", "moved", "sub"))
+    write(m.path("@chat", "moved", "sub", "f.txt"), b"old")
+    write_ctl(m.path(".assignments"), "chat/moved = beta\n")
+    sub = m.path("@chat", "moved", "sub")
+    assert os.path.isdir(sub)
+    assert os.getxattr(sub, "user.bucketfs.bucket") in (b"alpha", b"beta")
+    assert os.getxattr(os.path.join(sub, "f.txt"),
+                       "user.bucketfs.bucket") == b"alpha"
+
+
+@pytest.mark.parametrize("prov", conftest.PROVIDERS)
 def test_view_unlink_rmdir_rename(prov, backend, mount):
     m, a, b = two(backend, mount, prov)
     v = m.path("@chat", "g1")
