@@ -676,6 +676,11 @@ static int rd_elsewhere_row(void *arg, const struct bfs_ctx_row *row)
 	char *sub = NULL;
 	int r, dir;
 
+	if (bfs_strset_count(&c->names) >= FS_LIST_MAX) {
+		BFS_WARN("%s/%s: listing cut at %u entries", c->b->name,
+			 c->prefix, FS_LIST_MAX);
+		return 1;
+	}
 	if (strncmp(row->rel, c->rel, rl) != 0 || row->rel[rl] != '/')
 		return 0;
 	name = row->rel + rl + 1;

@@ -1536,6 +1536,7 @@ struct az_list_ctx {
 	const char *prefix;
 	bfs_list_fn fn;
 	void *arg;
+	unsigned flags;          /* BFS_LIST_UNSAFE: hidden names as NULL */
 	int stopped;
 	/* names of folder blobs given, so a BlobPrefix of the same folder
 	 * is not given again: open addressing over 64-bit hashes */
@@ -1607,6 +1608,13 @@ static int az_list_blob(void *arg, const struct bfs_azxml_blob *b)
 	}
 	if (!rel || n == 0 || n > BFS_KEY_MAX) {
 		BFS_DEBUG("%s: blob name is not a safe path: hidden", c->st->name);
+		/* BFS_LIST_UNSAFE: its folder exists all the same */
+		if (!(c->flags & BFS_LIST_UNSAFE))
+			return 0;
+		if (c->fn(c->arg, NULL, is_dir, NULL) != 0) {
+			c->stopped = 1;
+			return BFS_AZXML_STOPPED;
+		}
 		return 0;
 	}
 	memcpy(name, rel, n);
@@ -1655,6 +1663,7 @@ static int az_list(void *vst, const char *prefix, unsigned flags,
 	c.prefix = prefix ? prefix : "";
 	c.fn = fn;
 	c.arg = arg;
+	c.flags = flags;
 	for (;;) {
 		az_req_init(&q, "GET", NULL, BFS_OP_LIST);
 		if ((r = az_q(&q, "restype", "container")) < 0 ||
