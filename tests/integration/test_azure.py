@@ -8,6 +8,7 @@ The file, tree, cache and multipart suites also run on azure (conftest
 AZURE_MODULES); these are the azure-specific checks on top.
 """
 
+import errno
 import os
 import stat
 import time
@@ -380,3 +381,24 @@ def test_sas_token_instead_of_key(backend, mount, tmp_path):
     sas.write_text(container_sas(b.remote, perms="rl") + "\n")
     m.start()
     assert os.listdir(m.path("b1")) == ["d"]
+
+
+def test_folder_of_unsafe_blob_names_stats(backend, mount):
+    """As on s3 (test_files.py): a folder whose only blob name is unsafe
+    (`bad//key`) is listed by its parent, so it stats, as an empty folder
+    that rmdir leaves (ENOTEMPTY); the blob stays hidden."""
+    b = backend("azure")
+    assert b.put("bad//key", b"unsafe") in (200, 201)
+    assert b.put("ok.txt", b"ok") in (200, 201)
+    m = mount([b])
+    d = m.path("b1")
+    assert sorted(os.listdir(d)) == ["bad", "ok.txt"]
+    assert stat.S_ISDIR(os.stat(os.path.join(d, "bad")).st_mode)
+    assert os.listdir(os.path.join(d, "bad")) == []
+    try:
+        os.rmdir(os.path.join(d, "bad"))
+    except OSError as e:
+        assert e.errno == errno.ENOTEMPTY
+    else:
+        raise AssertionError("rmdir of a folder with a hidden blob worked")
+    assert "bad//key" in dict(b.client.list_blobs(b.remote))
