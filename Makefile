@@ -43,7 +43,7 @@ LIBS     := $(PKG_LIBS) $(SYSTEMD_LIBS) -lpthread
 # route + fuse + daemon -> bucketfs; ctl -> bucketctl.
 LIB_SRCS    := $(wildcard src/util/*.c src/crypto/*.c src/store/*.c \
                  src/http/*.c src/provider/*.c)
-DAEMON_SRCS := $(wildcard src/route/*.c src/fuse/*.c src/daemon/*.c)
+DAEMON_SRCS := $(wildcard src/route/*.c src/vfs/*.c src/fuse/*.c src/daemon/*.c)
 CTL_SRCS    := $(wildcard src/ctl/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/*.c)
 

@@ -40,7 +40,7 @@
 #include "bfs_provider.h"
 #include "bfs_route.h"
 #include "bfs_store.h"
-#include "../fuse/fs_int.h"
+#include "../vfs/vfs_int.h"
 
 #define BFS_VERSION "1.0.0"
 

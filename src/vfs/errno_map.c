@@ -8,7 +8,7 @@
 #include <errno.h>
 
 #include "bfs_error.h"
-#include "fs_int.h"
+#include "vfs_int.h"
 
 static const struct {
 	int err;

@@ -63,7 +63,7 @@
 #include "bfs_log.h"
 #include "bfs_mpu.h"
 #include "bfs_store.h"
-#include "fs_int.h"
+#include "vfs_int.h"
 
 #define MP_FILE_PARTS 8          /* parts in flight per file */
 #define MP_ALL_PARTS 16          /* parts in flight in all */

@@ -42,7 +42,7 @@
 #include "bfs_strset.h"
 #include "bfs_view.h"
 #include "attrcache.h"
-#include "fs_int.h"
+#include "vfs_int.h"
 #include "readcache.h"
 
 #define FS_LIST_MAX (10u * 1000 * 1000)   /* entries in one readdir */

@@ -73,7 +73,7 @@
 #include "bfs_metrics.h"
 #include "bfs_provider.h"
 #include "attrcache.h"
-#include "fs_int.h"
+#include "vfs_int.h"
 #include "readcache.h"
 
 #define RC_SLACK (256u * 1024)          /* directory and extent overhead */

@@ -43,7 +43,7 @@
 
 #include "bfs_error.h"
 #include "bfs_log.h"
-#include "fs_int.h"
+#include "vfs_int.h"
 
 struct bfs_fence {
 	char *bucket;

@@ -49,7 +49,7 @@
 #include "bfs_xattr.h"
 #include "attrcache.h"
 #include "bfs_perm.h"
-#include "fs_int.h"
+#include "vfs_int.h"
 
 #define XA_OWN "user.bucketfs."
 #define XA_SLOTS 4096

@@ -89,7 +89,7 @@
 #include "bfs_log.h"
 #include "bfs_metrics.h"
 #include "bfs_store.h"
-#include "fs_int.h"
+#include "vfs_int.h"
 
 #define UPQ_TICK_MS 1000
 #define UPQ_BACKOFF_MAX 30        /* seconds between retries of one file */

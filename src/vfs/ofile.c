@@ -52,7 +52,7 @@
 #include "bfs_log.h"
 #include "bfs_metrics.h"
 #include "bfs_store.h"
-#include "fs_int.h"
+#include "vfs_int.h"
 #include "readcache.h"
 
 #define OFILE_SLOTS 1024

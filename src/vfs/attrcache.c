@@ -40,7 +40,7 @@
 #include "bfs_metrics.h"
 #include "bfs_strset.h"
 #include "attrcache.h"
-#include "fs_int.h"
+#include "vfs_int.h"
 #include "readcache.h"
 
 #define ATTR_SLOTS 16384
