@@ -39,11 +39,12 @@ endif
 LDFLAGS  += $(SANFLAGS)
 LIBS     := $(PKG_LIBS) $(SYSTEMD_LIBS) -lpthread
 
-# Layers: util, crypto, store, http, provider -> libbfs.a (no FUSE);
-# route + fuse + daemon -> bucketfs; ctl -> bucketctl.
+# Layers: util, crypto, store, http, provider, route, vfs -> libbfs.a (no
+# FUSE: the unit tests link it); the FUSE adapter + daemon -> bucketfs;
+# ctl -> bucketctl.
 LIB_SRCS    := $(wildcard src/util/*.c src/crypto/*.c src/store/*.c \
-                 src/http/*.c src/provider/*.c)
-DAEMON_SRCS := $(wildcard src/route/*.c src/vfs/*.c src/fuse/*.c src/daemon/*.c)
+                 src/http/*.c src/provider/*.c src/route/*.c src/vfs/*.c)
+DAEMON_SRCS := $(wildcard src/fuse/*.c src/daemon/*.c)
 CTL_SRCS    := $(wildcard src/ctl/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/*.c)
 

@@ -7,27 +7,27 @@
  * config, an unreachable database or a wrong master key exit 1 with one
  * line on stderr and mount nothing: load config -> open store -> master
  * key -> sync the config's buckets into the store -> build the registry
- * (opens providers) -> cache folder -> fuse_new/fuse_mount ->
- * fuse_daemonize (the parent exits 0 only now that the mount is live).
+ * (opens providers) -> the filesystem context (bfs_vfs_new: cache folder)
+ * -> mount (src/fuse/mount.c: fuse_new/fuse_mount) -> daemonize (the
+ * parent exits 0 only now that the mount is live).
  * Threads start only after daemonizing.  SIGHUP asks the registry thread to
  * reload the config file (a bad new config is refused and logged; the old
- * one keeps serving).  The upload queue (src/fuse/upload.c) starts last:
+ * one keeps serving).  The upload queue (src/vfs/upload.c) starts last:
  * it adopts the upload journal left by a crash and finishes it in the
  * background.  On SIGTERM or unmount the loop returns and every dirty
  * file is uploaded (bounded by upload_timeout, logged); what cannot be
- * stored stays journaled for the next start.
+ * stored stays journaled for the next start.  No FUSE header here: libfuse
+ * is behind bfs_mount.h (src/fuse), the filesystem behind bfs_vfs.h
+ * (src/vfs).
  */
 #include <errno.h>
 #include <signal.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fuse.h>
-#include <fuse_lowlevel.h>
 #include <openssl/crypto.h>
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -36,34 +36,14 @@
 #include "bfs_config.h"
 #include "bfs_crypto.h"
 #include "bfs_error.h"
+#include "bfs_mount.h"
 #include "bfs_log.h"
 #include "bfs_provider.h"
 #include "bfs_route.h"
 #include "bfs_store.h"
-#include "../vfs/vfs_int.h"
+#include "bfs_vfs.h"
 
 #define BFS_VERSION "1.0.0"
-
-enum { KEY_HELP, KEY_VERSION, KEY_FG, KEY_DEBUG };
-
-struct main_opts {
-	char *bucket;            /* -o bucket=NAME */
-	char *config;
-	char *mountpoint;
-	int help, version, foreground, debug, extra;
-};
-
-static const struct fuse_opt main_optspec[] = {
-	{ "bucket=%s", offsetof(struct main_opts, bucket), 0 },
-	FUSE_OPT_KEY("-h", KEY_HELP),
-	FUSE_OPT_KEY("--help", KEY_HELP),
-	FUSE_OPT_KEY("-V", KEY_VERSION),
-	FUSE_OPT_KEY("--version", KEY_VERSION),
-	FUSE_OPT_KEY("-f", KEY_FG),
-	FUSE_OPT_KEY("-d", KEY_DEBUG),
-	FUSE_OPT_KEY("debug", KEY_DEBUG),
-	FUSE_OPT_END
-};
 
 /* State the SIGHUP reload works on (touched by the registry thread only
  * after start-up). */
@@ -71,46 +51,10 @@ static struct {
 	struct bfs_config *cfg;
 	struct bfs_store *store;
 	struct bfs_registry *reg;
+	struct bfs_vfs *vfs;
 	int debug;
 	int quiet;               /* not yet detached from the caller's stderr */
 } g;
-
-static int main_opt_proc(void *data, const char *arg, int key,
-			 struct fuse_args *outargs)
-{
-	struct main_opts *o = data;
-
-	(void)outargs;
-	switch (key) {
-	case KEY_HELP:
-		o->help = 1;
-		return 0;
-	case KEY_VERSION:
-		o->version = 1;
-		return 0;
-	case KEY_FG:
-		o->foreground = 1;
-		return 0;
-	case KEY_DEBUG:
-		o->debug = 1;
-		o->foreground = 1;
-		return 1;            /* libfuse traces requests too */
-	case FUSE_OPT_KEY_NONOPT:
-		if (!o->config) {
-			o->config = strdup(arg);
-			return 0;
-		}
-		if (!o->mountpoint) {
-			o->mountpoint = strdup(arg);
-			return 0;
-		}
-		o->extra = 1;
-		fprintf(stderr, "bucketfs: unexpected argument '%s'\n", arg);
-		return -1;
-	default:
-		return 1;            /* a FUSE option: pass it through */
-	}
-}
 
 static void usage(FILE *f)
 {
@@ -123,32 +67,6 @@ static void usage(FILE *f)
 		"  -o OPT          FUSE options (allow_other, default_permissions, ...)\n"
 		"  -h, --help      this help\n"
 		"  -V, --version   print the version\n");
-}
-
-/* mkdir -p with mode 0700 for the parts it creates. */
-static int mkdir_p(const char *path)
-{
-	char *p = strdup(path), *s;
-	int r = 0;
-
-	if (!p)
-		return BFS_ERR_NOMEM;
-	for (s = p + 1; ; s++) {
-		if (*s == '/' || *s == '\0') {
-			char c = *s;
-
-			*s = '\0';
-			if (mkdir(p, 0700) < 0 && errno != EEXIST) {
-				r = bfs_err_from_errno(errno);
-				break;
-			}
-			*s = c;
-			if (!c)
-				break;
-		}
-	}
-	free(p);
-	return r;
 }
 
 /*
@@ -220,12 +138,6 @@ static void set_log_level(const struct bfs_config *cfg)
 	bfs_log_set_level(level);
 }
 
-/* The gid owning the writable control files, -1 without admin_group. */
-static int64_t admin_gid_of(const struct bfs_config *cfg)
-{
-	return cfg->admin_group ? (int64_t)cfg->admin_gid : -1;
-}
-
 /* SIGHUP, run on the registry thread: reload the config file. */
 static void reload_config(void *arg)
 {
@@ -251,9 +163,7 @@ static void reload_config(void *arg)
 		goto out;
 	}
 	set_log_level(nc);
-	atomic_store(&bfs_fs.list_metadata, nc->list_metadata);
-	atomic_store(&bfs_fs.presign_expires, nc->presign_expires);
-	atomic_store(&bfs_fs.admin_gid, admin_gid_of(nc));
+	bfs_vfs_reconfigure(g.vfs, nc);
 	if (have_key)
 		bfs_registry_set_key(g.reg, key);
 	if (bfs_registry_reload(g.reg, err, sizeof(err)) != 0)
@@ -275,27 +185,20 @@ static void on_sighup(int sig)
 	bfs_registry_request_hook(g.reg);
 }
 
+
 int main(int argc, char **argv)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct main_opts o;
-	struct fuse *fuse = NULL;
-	struct fuse_session *se;
-	/* FUSE_USE_VERSION 35: fuse_loop_mt() is fuse_loop_mt_32(), which
-	 * takes this public {clone_fd, max_idle_threads} struct.  A struct
-	 * from fuse_loop_cfg_create() (the 3.12 API) would be misread there
-	 * as max_idle_threads = 1: a new thread for every request. */
-	struct fuse_loop_config lc;
+	struct bfs_mount_opts o;
+	struct bfs_mount *mnt = NULL;
 	struct sigaction sa;
 	unsigned char key[BFS_MASTER_KEY_LEN];
 	struct bfs_provider_globals pg;
-	char err[1024], *staging = NULL;
-	int have_key = 0, mounted = 0, handlers = 0, upq = 0, ret = 1, r;
+	char err[1024];
+	int have_key = 0, started = 0, ret = 1, r;
 
-	memset(&o, 0, sizeof(o));
 	memset(&g, 0, sizeof(g));
 	err[0] = '\0';
-	if (fuse_opt_parse(&args, &o, main_optspec, main_opt_proc) != 0) {
+	if (bfs_mount_parse(argc, argv, &o, &mnt) != 0) {
 		usage(stderr);
 		ret = 2;
 		goto out;
@@ -306,7 +209,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (o.version) {
-		printf("bucketfs %s (libfuse %d)\n", BFS_VERSION, fuse_version());
+		printf("bucketfs %s (libfuse %d)\n", BFS_VERSION,
+		       bfs_fuse_version());
 		ret = 0;
 		goto out;
 	}
@@ -365,52 +269,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bucketfs: %s\n", err[0] ? err : bfs_strerror(r));
 		goto out;
 	}
-
-	if (!(staging = malloc(strlen(g.cfg->cache_dir) + 16))) {
-		fprintf(stderr, "bucketfs: out of memory\n");
+	if (bfs_vfs_new(g.cfg, g.reg, &g.vfs, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bucketfs: %s\n", err);
 		goto out;
 	}
-	sprintf(staging, "%s/staging", g.cfg->cache_dir);
-	if ((r = mkdir_p(staging)) != 0) {
-		fprintf(stderr, "bucketfs: cache folder %s: %s\n", staging,
-			bfs_strerror(r));
+	if (bfs_mount_start(mnt, g.vfs, o.mountpoint, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bucketfs: %s\n", err);
 		goto out;
 	}
-	bfs_fs.reg = g.reg;
-	bfs_fs.staging_dir = staging;
-	/* the mounting user: owner of the root, the control files and (by
-	 * default) every bucket folder */
-	bfs_fs.uid = geteuid();
-	bfs_fs.gid = getegid();
-	atomic_store(&bfs_fs.admin_gid, admin_gid_of(g.cfg));
-	bfs_registry_set_changed_fn(g.reg, bfs_attr_drop_bucket);
-	bfs_fs.upload_timeout = g.cfg->upload_timeout;
-	atomic_store(&bfs_fs.list_metadata, g.cfg->list_metadata);
-	atomic_store(&bfs_fs.presign_expires, g.cfg->presign_expires);
-	bfs_mp_set_max_age(g.cfg);
-	bfs_fs.cache_size = g.cfg->cache_size;
-
-	/* The kernel checks every access against the modes and owners
-	 * (INTERFACE.md "Who may do what"), whatever options the caller
-	 * gave: with allow_other and without it, every user could read and
-	 * write everything, the control files included. */
-	if (fuse_opt_add_arg(&args, "-osubtype=bucketfs") != 0 ||
-	    fuse_opt_add_arg(&args, "-ofsname=bucketfs") != 0 ||
-	    fuse_opt_add_arg(&args, "-odefault_permissions") != 0) {
-		fprintf(stderr, "bucketfs: out of memory\n");
-		goto out;
-	}
-	fuse = fuse_new(&args, bfs_fs_operations(), sizeof(struct fuse_operations),
-			NULL);
-	if (!fuse) {
-		fprintf(stderr, "bucketfs: bad FUSE options\n");
-		goto out;
-	}
-	if (fuse_mount(fuse, o.mountpoint) != 0) {
-		fprintf(stderr, "bucketfs: cannot mount on %s\n", o.mountpoint);
-		goto out;
-	}
-	mounted = 1;
 	/* An SQLite connection must not cross fork(): the child would hold
 	 * none of the parent's POSIX locks, and the next bucketctl would then
 	 * think itself alone and delete the WAL under the daemon.  Close it
@@ -420,7 +286,7 @@ int main(int argc, char **argv)
 		bfs_store_close(g.store);
 		g.store = NULL;
 	}
-	if (fuse_daemonize(o.foreground) != 0) {
+	if (bfs_mount_daemonize(mnt, o.foreground) != 0) {
 		fprintf(stderr, "bucketfs: cannot daemonize\n");
 		goto out;
 	}
@@ -435,12 +301,10 @@ int main(int argc, char **argv)
 		}
 		bfs_registry_set_store(g.reg, g.store);
 	}
-	se = fuse_get_session(fuse);
-	if (fuse_set_signal_handlers(se) != 0) {
+	if (bfs_mount_signals(mnt) != 0) {
 		BFS_ERROR("cannot install signal handlers");
 		goto out;
 	}
-	handlers = 1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sighup;
 	sigemptyset(&sa.sa_mask);
@@ -453,57 +317,40 @@ int main(int argc, char **argv)
 	/* Adopts what the upload journal holds from a crash (local work
 	 * only) before the loop serves anything; the uploads themselves run
 	 * on the queue's worker. */
-	if ((r = bfs_upq_start()) != 0) {
+	if ((r = bfs_vfs_start(g.vfs)) != 0) {
 		BFS_ERROR("cannot start the upload queue: %s", bfs_strerror(r));
 		goto out;
 	}
-	upq = 1;
+	started = 1;
 	BFS_INFO("mounted %s on %s%s%s", g.cfg->file, o.mountpoint,
 		 o.bucket ? " bucket=" : "", o.bucket ? o.bucket : "");
 #ifdef HAVE_SYSTEMD
 	sd_notify(0, "READY=1");
 #endif
-	memset(&lc, 0, sizeof(lc));
-	lc.clone_fd = 1;
-	lc.max_idle_threads = 10;
-	r = fuse_loop_mt(fuse, &lc);
+	r = bfs_mount_loop(mnt);
 #ifdef HAVE_SYSTEMD
 	sd_notify(0, "STOPPING=1");
 #endif
 	BFS_INFO("unmounting; flushing pending uploads");
-	/* libfuse reports the signal that ended the loop; SIGTERM/SIGINT
-	 * are an ordinary stop, like fusermount3 -u. */
-	if (r < 0)
-		r = -r;
+	/* SIGTERM/SIGINT are an ordinary stop, like fusermount3 -u. */
 	ret = (r == 0 || r == SIGTERM || r == SIGINT) ? 0 : 1;
-	if (bfs_upq_shutdown(bfs_fs.upload_timeout) != 0) {
+	started = 0;
+	if (bfs_vfs_shutdown(g.vfs) != 0) {
 		BFS_ERROR("some uploads stay journaled for the next start "
 			  "(bucketctl pending)");
 		ret = 1;
 	}
-	upq = 0;
-	bfs_fs_release_all();
 out:
-	if (upq)
-		bfs_upq_shutdown(bfs_fs.upload_timeout);
+	if (started)
+		bfs_vfs_shutdown(g.vfs);
 	if (g.reg)
 		bfs_registry_stop(g.reg);
-	if (handlers)
-		fuse_remove_signal_handlers(fuse_get_session(fuse));
-	if (mounted)
-		fuse_unmount(fuse);
-	if (fuse)
-		fuse_destroy(fuse);
-	bfs_attr_destroy();
-	bfs_xattr_destroy();
+	bfs_mount_free(mnt);
+	bfs_vfs_free(g.vfs);
 	bfs_registry_free(g.reg);
 	bfs_store_close(g.store);
 	bfs_config_free(g.cfg);
 	OPENSSL_cleanse(key, sizeof(key));
-	free(staging);
-	free(o.bucket);
-	free(o.config);
-	free(o.mountpoint);
-	fuse_opt_free_args(&args);
+	bfs_mount_opts_free(&o);
 	return ret;
 }

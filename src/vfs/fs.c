@@ -1,5 +1,9 @@
 /*
- * fs.c - the FUSE operations (high-level, path-based API).
+ * fs.c - the filesystem operations of src/vfs, path-based like libfuse's
+ * high-level API (src/vfs/vfs.c calls them through bfs_fs_operations()
+ * for the bfs_vfs_* entry points; src/fuse/ops.c maps fuse_operations
+ * onto those).  No FUSE header here: handles are struct bfs_vfs_file,
+ * the caller is bfs_vfs_caller_cur().
  *
  * Every operation resolves its path through the routing layer
  * (bfs_route_resolve: root, control file or bucket + relative path), turns
@@ -76,7 +80,7 @@ static struct timespec fs_start_time;
 static pthread_mutex_t fs_fh_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct fs_fh *fs_fhs;                 /* fs_fh_mu; every live handle */
 
-static inline struct fs_fh *get_fh(struct fuse_file_info *fi)
+static inline struct fs_fh *get_fh(struct bfs_vfs_file *fi)
 {
 	return fi ? (struct fs_fh *)(uintptr_t)fi->fh : NULL;
 }
@@ -443,7 +447,7 @@ static int route_lookup(const char *path, struct bfs_route *rt, char **key,
 }
 
 static int fs_getattr(const char *path, struct stat *st,
-		      struct fuse_file_info *fi)
+		      struct bfs_vfs_file *fi)
 {
 	struct fs_fh *fh = get_fh(fi);
 	struct bfs_route rt;
@@ -793,7 +797,7 @@ out:
 }
 
 /* The view folders (@general, @chat, @form) a bucket can serve now. */
-static void readdir_views(void *buf, fuse_fill_dir_t filler)
+static void readdir_views(void *buf, bfs_vfs_fill_t filler)
 {
 	int present[BFS_VIEW_COUNT];
 	struct stat st;
@@ -810,7 +814,7 @@ static void readdir_views(void *buf, fuse_fill_dir_t filler)
 /* @chat, @form: the IDs with an assignment or indexed files.  Their
  * attributes come from lookups (each ID may route to its own bucket). */
 static int readdir_view_ids(const struct bfs_route *rt, void *buf,
-			    fuse_fill_dir_t filler)
+			    bfs_vfs_fill_t filler)
 {
 	struct stat st;
 	char **ids = NULL;
@@ -829,9 +833,9 @@ static int readdir_view_ids(const struct bfs_route *rt, void *buf,
 	return 0;
 }
 
-static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
-		      off_t off, struct fuse_file_info *fi,
-		      enum fuse_readdir_flags flags)
+static int fs_readdir(const char *path, void *buf, bfs_vfs_fill_t filler,
+		      off_t off, struct bfs_vfs_file *fi,
+		      unsigned flags)
 {
 	struct fs_fh *fh = get_fh(fi);
 	struct fs_dirlist *dl;
@@ -850,7 +854,7 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		filler(buf, "..", NULL, 0, 0);
 		for (i = 0; i < BFS_CTL_COUNT; i++) {
 			ctl_stat((int)i, &st);
-			filler(buf, bfs_ctl_name((int)i), &st, 0, FUSE_FILL_DIR_PLUS);
+			filler(buf, bfs_ctl_name((int)i), &st, 0, BFS_VFS_FILL_PLUS);
 		}
 		if ((r = bfs_registry_names(bfs_fs.reg, &names, &n)) != 0)
 			goto out;
@@ -862,7 +866,7 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 			/* gone since the names were read: no attributes */
 			bfs_fs_bucket_dir_stat(b, &st);
 			full = filler(buf, names[i], &st, 0,
-				      b ? FUSE_FILL_DIR_PLUS : 0) != 0;
+				      b ? BFS_VFS_FILL_PLUS : 0) != 0;
 			bfs_rbucket_put(b);
 			if (full)
 				break;
@@ -896,7 +900,7 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		struct fs_dent *d = &dl->e[i];
 
 		if (filler(buf, dl->names + d->name, &d->st, (off_t)(i + 1),
-			   d->plus ? FUSE_FILL_DIR_PLUS : 0) != 0)
+			   d->plus ? BFS_VFS_FILL_PLUS : 0) != 0)
 			break;
 	}
 	r = 0;
@@ -924,7 +928,7 @@ out:
 static struct fs_fh *fh_new(int ctl, struct bfs_ofile *of);
 static void fh_free(struct fs_fh *fh);
 
-static int fs_opendir(const char *path, struct fuse_file_info *fi)
+static int fs_opendir(const char *path, struct bfs_vfs_file *fi)
 {
 	struct bfs_route rt;
 	char *prefix = NULL;
@@ -961,7 +965,7 @@ out:
 	return neg(r);
 }
 
-static int fs_releasedir(const char *path, struct fuse_file_info *fi)
+static int fs_releasedir(const char *path, struct bfs_vfs_file *fi)
 {
 	(void)path;
 	fh_free(get_fh(fi));
@@ -978,7 +982,7 @@ static struct fs_fh *fh_new(int ctl, struct bfs_ofile *of)
 		return NULL;
 	fh->ctl = ctl;
 	fh->of = of;
-	fh->opener = fuse_get_context() ? fuse_get_context()->pid : 0;
+	fh->opener = bfs_vfs_caller_cur() ? bfs_vfs_caller_cur()->pid : 0;
 	if (of) {
 		pthread_mutex_lock(&of->mu);
 		of->handles++;
@@ -1018,7 +1022,7 @@ static void now_ts(struct timespec *ts)
 	clock_gettime(CLOCK_REALTIME, ts);
 }
 
-static int ctl_open(int kind, struct fuse_file_info *fi)
+static int ctl_open(int kind, struct bfs_vfs_file *fi)
 {
 	struct fs_fh *fh;
 	int acc = fi->flags & O_ACCMODE, r;
@@ -1124,7 +1128,7 @@ static int ofile_truncate_locked(struct bfs_ofile *of, uint64_t size);
 int bfs_fs_listing_access(const struct bfs_rbucket *b, const struct stat *st,
 			  unsigned want)
 {
-	struct fuse_context *fc = fuse_get_context();
+	const struct bfs_vfs_caller *fc = bfs_vfs_caller_cur();
 	struct bfs_perm_who who;
 	gid_t g[64];
 	uint32_t groups[64];
@@ -1139,7 +1143,7 @@ int bfs_fs_listing_access(const struct bfs_rbucket *b, const struct stat *st,
 		return 0;
 	/* refused by the primary ids alone: the supplementary groups may
 	 * still grant it (read from /proc only then) */
-	if ((n = fuse_getgroups(64, g)) > 0) {
+	if ((n = bfs_vfs_caller_groups(fc, 64, g)) > 0) {
 		for (i = 0; i < n && i < 64; i++)
 			groups[i] = (uint32_t)g[i];
 		who.groups = groups;
@@ -1151,7 +1155,7 @@ int bfs_fs_listing_access(const struct bfs_rbucket *b, const struct stat *st,
 	return BFS_ERR_ACCESS;
 }
 
-static int fs_open(const char *path, struct fuse_file_info *fi)
+static int fs_open(const char *path, struct bfs_vfs_file *fi)
 {
 	struct bfs_route rt;
 	struct bfs_ofile *of = NULL;
@@ -1242,9 +1246,9 @@ out:
 	return neg(r);
 }
 
-static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+static int fs_create(const char *path, mode_t mode, struct bfs_vfs_file *fi)
 {
-	struct fuse_context *fc = fuse_get_context();
+	const struct bfs_vfs_caller *fc = bfs_vfs_caller_cur();
 	struct bfs_route rt;
 	struct bfs_ofile *of = NULL;
 	struct fs_fh *fh = NULL;
@@ -1422,7 +1426,7 @@ static int read_served(struct bfs_ofile *of, unsigned gen)
 }
 
 static int fs_read(const char *path, char *buf, size_t size, off_t off,
-		   struct fuse_file_info *fi)
+		   struct bfs_vfs_file *fi)
 {
 	struct fs_fh *fh = get_fh(fi);
 	struct bfs_ofile *of;
@@ -1528,7 +1532,7 @@ static int write_failed(struct bfs_ofile *of, int err, size_t size, off_t off,
 }
 
 static int fs_write(const char *path, const char *buf, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+		    struct bfs_vfs_file *fi)
 {
 	struct fs_fh *fh = get_fh(fi);
 	struct bfs_ofile *of;
@@ -1621,7 +1625,7 @@ static int upload_errno(int r)
  * control.c): with one writer (the common case) that is the whole session,
  * and its close() reports EINVAL.
  */
-static int fs_flush(const char *path, struct fuse_file_info *fi)
+static int fs_flush(const char *path, struct bfs_vfs_file *fi)
 {
 	struct fs_fh *fh = get_fh(fi);
 
@@ -1634,19 +1638,20 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 	}
 	/* a close by another process (a forked child closing what it
 	 * inherited) says nothing of the opener's use of it */
-	if (fh && fuse_get_context() && fuse_get_context()->pid == fh->opener)
+	if (fh && bfs_vfs_caller_cur() &&
+	    bfs_vfs_caller_cur()->pid == fh->opener)
 		atomic_store(&fh->flushed, 1);
 	return upload_errno(upload_fh(fh));
 }
 
-static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+static int fs_fsync(const char *path, int datasync, struct bfs_vfs_file *fi)
 {
 	(void)path;
 	(void)datasync;
 	return upload_errno(upload_fh(get_fh(fi)));
 }
 
-static int fs_release(const char *path, struct fuse_file_info *fi)
+static int fs_release(const char *path, struct bfs_vfs_file *fi)
 {
 	struct fs_fh *fh = get_fh(fi);
 	int dirty;
@@ -1748,7 +1753,7 @@ static int ofile_truncate_locked(struct bfs_ofile *of, uint64_t size)
  * there, and its release may already have looked at (clean) of->dirty,
  * so nobody else would upload the cut.
  */
-static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+static int fs_truncate(const char *path, off_t size, struct bfs_vfs_file *fi)
 {
 	struct fs_fh *fh = get_fh(fi);
 	struct bfs_route rt;
@@ -1891,7 +1896,7 @@ void attr_wait_locked(struct bfs_ofile *of)
 	}
 }
 
-static int change_attrs(const char *path, struct fuse_file_info *fi,
+static int change_attrs(const char *path, struct bfs_vfs_file *fi,
 			const struct attr_change *c)
 {
 	struct fs_fh *fh = get_fh(fi);
@@ -1999,7 +2004,7 @@ out:
 	return neg(r);
 }
 
-static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+static int fs_chmod(const char *path, mode_t mode, struct bfs_vfs_file *fi)
 {
 	struct attr_change c;
 
@@ -2010,7 +2015,7 @@ static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 }
 
 static int fs_chown(const char *path, uid_t uid, gid_t gid,
-		    struct fuse_file_info *fi)
+		    struct bfs_vfs_file *fi)
 {
 	struct attr_change c;
 
@@ -2025,7 +2030,7 @@ static int fs_chown(const char *path, uid_t uid, gid_t gid,
 }
 
 static int fs_utimens(const char *path, const struct timespec tv[2],
-		      struct fuse_file_info *fi)
+		      struct bfs_vfs_file *fi)
 {
 	struct attr_change c;
 
@@ -2066,7 +2071,7 @@ static int modify_route(const char *path, struct bfs_route *rt, int dir,
 
 static void caller_meta(struct bfs_meta *m, uint32_t mode)
 {
-	struct fuse_context *fc = fuse_get_context();
+	const struct bfs_vfs_caller *fc = bfs_vfs_caller_cur();
 	struct timespec ts;
 
 	now_ts(&ts);
@@ -3001,27 +3006,7 @@ static int fs_mknod(const char *path, mode_t mode, dev_t dev)
 	return -EPERM;
 }
 
-static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
-{
-	cfg->entry_timeout = 1.0;
-	cfg->attr_timeout = 1.0;
-	cfg->negative_timeout = 0.5;
-	cfg->use_ino = 0;
-	cfg->nullpath_ok = 0;
-	cfg->hard_remove = 1;
-	cfg->kernel_cache = 0;
-	cfg->auto_cache = 0;
-	conn->max_write = BFS_FS_IO_SIZE;
-	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-	if (conn->capable & FUSE_CAP_ASYNC_READ)
-		conn->want |= FUSE_CAP_ASYNC_READ;
-	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
-		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
-	return &bfs_fs;
-}
-
-static const struct fuse_operations fs_ops = {
-	.init = fs_init,
+static const struct bfs_vfs_ops fs_ops = {
 	.getattr = fs_getattr,
 	.opendir = fs_opendir,
 	.releasedir = fs_releasedir,
@@ -3072,7 +3057,7 @@ void bfs_fs_release_all(void)
 	pthread_mutex_unlock(&walk_mu);
 }
 
-const struct fuse_operations *bfs_fs_operations(void)
+const struct bfs_vfs_ops *bfs_fs_operations(void)
 {
 	clock_gettime(CLOCK_REALTIME, &fs_start_time);
 	bfs_attr_init();

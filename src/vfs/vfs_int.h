@@ -1,17 +1,19 @@
 /*
- * fs_int.h - private interface of the FUSE layer (src/fuse) used by its own
- * files and by src/daemon/main.c.  Only this layer includes FUSE headers.
+ * vfs_int.h - private interface of the filesystem layer (src/vfs), used by
+ * its own files only.  No FUSE header: the public API is bfs_vfs.h, which
+ * the FUSE adapter (src/fuse) and the unit tests call.
  *
- * Pieces: errno_map.c (the ONE BFS_ERR_* -> errno table), attrcache.c (a
+ * Pieces: vfs.c (the context and the bfs_vfs_* entry points),
+ * errno_map.c (the ONE BFS_ERR_* -> errno table), attrcache.c (a
  * short-lived stat cache filled by listings and heads), ofile.c (the table
  * of open files with their staging files, journal rows and the staging
  * byte budget), upload.c (upload jobs, the pending-upload queue and its
  * worker, start-up recovery from the journal), xattr.c (extended
  * attributes), fence.c (rename fences and the objects kept for files
- * unlinked while open) and fs.c (the fuse_operations).
+ * unlinked while open) and fs.c (the path-based operations).
  */
-#ifndef BFS_FS_INT_H
-#define BFS_FS_INT_H
+#ifndef BFS_VFS_INT_H
+#define BFS_VFS_INT_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,19 +22,23 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include <fuse.h>
-
 #include "bfs_provider.h"
 #include "bfs_route.h"
 #include "bfs_store.h"
+#include "bfs_vfs.h"
 
-/*
- * The FUSE write size (max_write) and the I/O size files report in
- * st_blksize: tools that size their buffers by it (cp, Python's open)
- * then write whole 1 MiB requests instead of 128 KiB ones (8x fewer
- * round trips through the kernel; folders and control files keep 4096).
- */
-#define BFS_FS_IO_SIZE (1024 * 1024)
+/* BFS_FS_IO_SIZE (the st_blksize of files, the adapter's max_write):
+ * bfs_vfs.h. */
+
+/* ---- vfs.c: the caller of the running call ---- */
+
+/* The caller the bfs_vfs_* entry point running on this thread was given
+ * (NULL: none, or outside an entry point: the mount's own user). */
+const struct bfs_vfs_caller *bfs_vfs_caller_cur(void);
+/* Its supplementary groups (bfs_vfs_caller.getgroups): up to n into
+ * list; how many it has, or a negative errno (-ENOSYS: unknown). */
+int bfs_vfs_caller_groups(const struct bfs_vfs_caller *who, int n,
+			  gid_t *list);
 
 /* ---- errno_map.c ---- */
 
@@ -377,7 +383,7 @@ void bfs_mp_sweep(void);
 /* Takes multipart_max_age (global and per bucket) from the config. */
 void bfs_mp_set_max_age(const struct bfs_config *cfg);
 
-/* ---- xattr.c: extended attributes (the fuse_operations) ---- */
+/* ---- xattr.c: extended attributes (the operations) ---- */
 
 int bfs_fs_getxattr(const char *path, const char *name, char *value,
 		    size_t size);
@@ -419,7 +425,7 @@ void bfs_fs_meta_to_stat(const struct bfs_rbucket *b, const struct bfs_meta *m,
 /* The stat of bucket b's folder (its owner, group and mode; INTERFACE.md
  * "Who may do what"); b NULL: the mount's defaults. */
 void bfs_fs_bucket_dir_stat(const struct bfs_rbucket *b, struct stat *st);
-/* list_metadata = listing: may the caller of this FUSE request access
+/* list_metadata = listing: may the caller of this call access
  * (BFS_PERM_R/W) an object whose lookup found st?  0 or BFS_ERR_ACCESS;
  * always 0 in head mode, where the kernel saw the true attributes. */
 int bfs_fs_listing_access(const struct bfs_rbucket *b, const struct stat *st,
@@ -428,14 +434,56 @@ int bfs_fs_listing_access(const struct bfs_rbucket *b, const struct stat *st,
  * file is on the wire (attr_busy) and no rename fences its name; mu held.
  * A setter of attr_busy clears it and broadcasts of->cv under mu. */
 void attr_wait_locked(struct bfs_ofile *of);
-const struct fuse_operations *bfs_fs_operations(void);
+/* The path-based operations (fs.c; their FUSE-style signatures: 0, a
+ * count or a negative errno), which vfs.c's entry points call with the
+ * caller set.  The first call starts the attribute cache and the open-file
+ * table. */
+struct bfs_vfs_ops {
+	int (*getattr)(const char *path, struct stat *st,
+		       struct bfs_vfs_file *fi);
+	int (*opendir)(const char *path, struct bfs_vfs_file *fi);
+	int (*releasedir)(const char *path, struct bfs_vfs_file *fi);
+	int (*readdir)(const char *path, void *buf, bfs_vfs_fill_t filler,
+		       off_t off, struct bfs_vfs_file *fi, unsigned flags);
+	int (*open)(const char *path, struct bfs_vfs_file *fi);
+	int (*create)(const char *path, mode_t mode, struct bfs_vfs_file *fi);
+	int (*read)(const char *path, char *buf, size_t size, off_t off,
+		    struct bfs_vfs_file *fi);
+	int (*write)(const char *path, const char *buf, size_t size, off_t off,
+		     struct bfs_vfs_file *fi);
+	int (*flush)(const char *path, struct bfs_vfs_file *fi);
+	int (*fsync)(const char *path, int datasync, struct bfs_vfs_file *fi);
+	int (*release)(const char *path, struct bfs_vfs_file *fi);
+	int (*truncate)(const char *path, off_t size, struct bfs_vfs_file *fi);
+	int (*chmod)(const char *path, mode_t mode, struct bfs_vfs_file *fi);
+	int (*chown)(const char *path, uid_t uid, gid_t gid,
+		     struct bfs_vfs_file *fi);
+	int (*utimens)(const char *path, const struct timespec tv[2],
+		       struct bfs_vfs_file *fi);
+	int (*mkdir)(const char *path, mode_t mode);
+	int (*rmdir)(const char *path);
+	int (*unlink)(const char *path);
+	int (*symlink)(const char *target, const char *linkpath);
+	int (*readlink)(const char *path, char *buf, size_t size);
+	int (*rename)(const char *from, const char *to, unsigned int flags);
+	int (*statfs)(const char *path, struct statvfs *sv);
+	int (*link)(const char *from, const char *to);
+	int (*mknod)(const char *path, mode_t mode, dev_t dev);
+	int (*getxattr)(const char *path, const char *name, char *value,
+			size_t size);
+	int (*setxattr)(const char *path, const char *name, const char *value,
+			size_t size, int flags);
+	int (*listxattr)(const char *path, char *list, size_t size);
+	int (*removexattr)(const char *path, const char *name);
+};
+const struct bfs_vfs_ops *bfs_fs_operations(void);
 /* After the loop ended (and bfs_upq_shutdown): drops every handle the
  * kernel never released, closing their open files and staging files, and
  * what the walk prefetch remembers. */
 void bfs_fs_release_all(void);
 
 /*
- * FNV-1a, the one string hash of the FUSE layer's tables (open files,
+ * FNV-1a, the one string hash of the vfs layer's tables (open files,
  * attributes, listing generations, cached blocks).  bfs_fnv1a continues from
  * h (start with BFS_FNV_INIT); bfs_key_hash hashes "bucket/key".
  */
