@@ -1,0 +1,665 @@
+/*
+ * test_vfs.c - the filesystem layer (src/vfs) driven through bfs_vfs.h
+ * with no FUSE, no root and no server: a store (SQLite) and a local
+ * bucket "t" in a private temporary folder, a vfs context over them.
+ *
+ * Faults: the bucket's provider ops table is replaced by a copy of the
+ * local provider's whose put_fd can fail (fail_puts) or wait at a gate
+ * (hold_puts) before it stores; everything else goes to the local
+ * provider unchanged.
+ *
+ * Each test runs in its own process (Check's fork mode).  The checked
+ * fixture makes a per-test folder below a per-case base folder that the
+ * unchecked fixture (run in the runner's own process) removes, so nothing
+ * is left behind even when a test fails or crashes.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bfs_config.h"
+#include "bfs_error.h"
+#include "bfs_log.h"
+#include "bfs_provider.h"
+#include "bfs_route.h"
+#include "bfs_store.h"
+#include "bfs_vfs.h"
+#include "unit.h"
+
+#define WAIT_S 60                /* generous bound of every wait loop */
+
+static char base[64];            /* per test case (unchecked fixture) */
+static char dir[128];            /* per test: base/NNN */
+static char bdir[160];           /* the bucket's folder: dir/b */
+static struct bfs_config *cfg;
+static struct bfs_store *store;
+static struct bfs_registry *reg;
+static struct bfs_vfs *vfs;
+static struct bfs_vfs_caller who;
+
+/* ---- the fault-injecting provider ---- */
+
+static const struct bfs_provider_ops *local_ops;
+static struct bfs_provider_ops fault_ops;
+static pthread_mutex_t fault_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fault_cv = PTHREAD_COND_INITIALIZER;
+static int fail_puts;            /* fault_mu: put_fd fails (BFS_ERR_IO) */
+static int hold_puts;            /* fault_mu: put_fd waits while set */
+static int puts_held;            /* fault_mu: put_fd calls at the gate */
+static int puts_failed;          /* fault_mu: put_fd calls failed */
+
+static int fault_put_fd(void *st, const char *key, int fd, uint64_t size,
+			const struct bfs_meta *m, char *etag, size_t elen)
+{
+	int fail;
+
+	pthread_mutex_lock(&fault_mu);
+	while (hold_puts) {
+		puts_held++;
+		pthread_cond_broadcast(&fault_cv);
+		pthread_cond_wait(&fault_cv, &fault_mu);
+		puts_held--;
+	}
+	fail = fail_puts;
+	if (fail)
+		puts_failed++;
+	pthread_mutex_unlock(&fault_mu);
+	if (fail)
+		return BFS_ERR_IO;
+	return local_ops->put_fd(st, key, fd, size, m, etag, elen);
+}
+
+static void set_fail(int on)
+{
+	pthread_mutex_lock(&fault_mu);
+	fail_puts = on;
+	pthread_mutex_unlock(&fault_mu);
+}
+
+static void set_hold(int on)
+{
+	pthread_mutex_lock(&fault_mu);
+	hold_puts = on;
+	pthread_cond_broadcast(&fault_cv);
+	pthread_mutex_unlock(&fault_mu);
+}
+
+/* Waits until an upload job is held at the gate. */
+static void wait_held(void)
+{
+	struct timespec dl;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += WAIT_S;
+	pthread_mutex_lock(&fault_mu);
+	while (!puts_held &&
+	       pthread_cond_timedwait(&fault_cv, &fault_mu, &dl) == 0)
+		;
+	ck_assert_msg(puts_held > 0, "no upload reached the provider");
+	pthread_mutex_unlock(&fault_mu);
+}
+
+/* ---- fixtures ---- */
+
+static int rm_ent(const char *p, const struct stat *sb, int flag,
+		  struct FTW *ftw)
+{
+	(void)sb; (void)flag; (void)ftw;
+	return remove(p);
+}
+
+static void rm_tree(const char *p)
+{
+	if (p[0])
+		nftw(p, rm_ent, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void case_setup(void)
+{
+	snprintf(base, sizeof(base), "/tmp/bfs-vfs-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(base));
+}
+
+static void case_teardown(void)
+{
+	rm_tree(base);
+	base[0] = '\0';
+}
+
+/* A new context over the current config, registry and store. */
+static void vfs_up(void)
+{
+	char err[512] = "";
+
+	ck_assert_msg(bfs_vfs_new(cfg, reg, &vfs, err, sizeof(err)) == 0,
+		      "bfs_vfs_new: %s", err);
+	ck_assert_int_eq(bfs_vfs_start(vfs), 0);
+}
+
+static void setup(void)
+{
+	static int n;
+	struct bfs_rbucket *b;
+	char path[256], err[512] = "";
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/%d-%d", base, (int)getpid(), n++);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(bdir, sizeof(bdir), "%s/b", dir);
+	ck_assert_int_eq(mkdir(bdir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/bucketfs.conf", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fprintf(f, "[bucketfs]\ndatabase = %s/bucketfs.db\n"
+		"cache_dir = %s/cache\nupload_timeout = 2\nlog_level = error\n"
+		"\n[bucket t]\nprovider = local\npath = %s\n", dir, dir, bdir);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_msg(bfs_config_load(path, &cfg, err, sizeof(err)) == 0,
+		      "config: %s", err);
+	bfs_log_set_level(BFS_LOG_ERROR);
+	ck_assert_msg(bfs_store_open(cfg->database, &store, err,
+				     sizeof(err)) == 0, "store: %s", err);
+	ck_assert_msg(bfs_store_sync_config(store, cfg, NULL, err,
+					    sizeof(err)) == 0, "sync: %s", err);
+	ck_assert_msg(bfs_registry_new(store, NULL, NULL, &reg, err,
+				       sizeof(err)) == 0, "registry: %s", err);
+	/* the test provider: local's table with put_fd wrapped */
+	ck_assert_ptr_nonnull(b = bfs_registry_get(reg, "t"));
+	ck_assert_ptr_nonnull(b->prov);
+	local_ops = b->prov->ops;
+	fault_ops = *local_ops;
+	fault_ops.put_fd = fault_put_fd;
+	b->prov->ops = &fault_ops;
+	bfs_rbucket_put(b);
+	memset(&who, 0, sizeof(who));
+	who.uid = getuid();
+	who.gid = getgid();
+	who.pid = getpid();
+	vfs_up();
+}
+
+static void teardown(void)
+{
+	set_hold(0);
+	set_fail(0);
+	bfs_vfs_free(vfs);
+	vfs = NULL;
+	bfs_registry_free(reg);
+	reg = NULL;
+	bfs_store_close(store);
+	store = NULL;
+	bfs_config_free(cfg);
+	cfg = NULL;
+	rm_tree(dir);
+}
+
+/* ---- helpers ---- */
+
+static void disk_path(char *buf, size_t len, const char *key)
+{
+	snprintf(buf, len, "%s/%s", bdir, key);
+}
+
+/* The stored object's bytes (NULL when absent); caller frees. */
+static char *disk_read(const char *key)
+{
+	char p[512];
+
+	disk_path(p, sizeof(p), key);
+	if (access(p, F_OK) != 0)
+		return NULL;
+	return unit_read_file(p, NULL);
+}
+
+static int disk_exists(const char *key)
+{
+	char p[512];
+
+	disk_path(p, sizeof(p), key);
+	return access(p, F_OK) == 0;
+}
+
+static size_t journal_rows(void)
+{
+	struct bfs_journal_entry *e = NULL;
+	size_t n = 0;
+
+	ck_assert_int_eq(bfs_store_journal_list(store, &e, &n), 0);
+	bfs_journal_entries_free(e, n);
+	return n;
+}
+
+/* 1 when the index has a row for key (its size in *size). */
+static int index_row(const char *key, uint64_t *size)
+{
+	struct bfs_file_row row;
+	int r;
+
+	memset(&row, 0, sizeof(row));
+	r = bfs_store_file_get(store, "t", key, &row);
+	if (r == 0 && size)
+		*size = row.size;
+	bfs_file_row_clear(&row);
+	ck_assert_msg(r == 0 || r == BFS_ERR_NOTFOUND, "file_get: %d", r);
+	return r == 0;
+}
+
+/* Waits until key holds exactly want on disk and no journal row is left. */
+static void wait_stored(const char *key, const char *want)
+{
+	time_t end = time(NULL) + WAIT_S;
+	char *got = NULL;
+	size_t rows = 1;
+
+	for (;;) {
+		free(got);
+		got = disk_read(key);
+		rows = journal_rows();
+		if ((got && !strcmp(got, want) && rows == 0) ||
+		    time(NULL) > end)
+			break;
+		usleep(20 * 1000);
+	}
+	ck_assert_msg(got && !strcmp(got, want), "%s holds '%s', not '%s'",
+		      key, got ? got : "(absent)", want);
+	ck_assert_msg(rows == 0, "%zu journal rows left", rows);
+	free(got);
+}
+
+static void vcreate(const char *path, struct bfs_vfs_file *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->flags = O_CREAT | O_WRONLY | O_TRUNC;
+	ck_assert_int_eq(bfs_vfs_create(vfs, &who, path, 0644, f), 0);
+}
+
+static void vopen(const char *path, int flags, struct bfs_vfs_file *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->flags = flags;
+	ck_assert_int_eq(bfs_vfs_open(vfs, &who, path, f), 0);
+}
+
+static void vwrite(const char *path, struct bfs_vfs_file *f, const char *s,
+		   off_t off)
+{
+	ck_assert_int_eq(bfs_vfs_write(vfs, &who, path, s, strlen(s), off, f),
+			 (int)strlen(s));
+}
+
+/* Writes a new file and closes it (flush + release): stored. */
+static void put_file(const char *path, const char *s)
+{
+	struct bfs_vfs_file f;
+
+	vcreate(path, &f);
+	vwrite(path, &f, s, 0);
+	ck_assert_int_eq(bfs_vfs_flush(vfs, &who, path, &f), 0);
+	ck_assert_int_eq(bfs_vfs_release(vfs, &who, path, &f), 0);
+}
+
+/* readdir's names, without . and .., sorted and joined as "|a|b|". */
+struct names {
+	char *v[64];
+	size_t n;
+	char s[4096];
+};
+
+static int collect(void *buf, const char *name, const struct stat *st,
+		   off_t off, unsigned flags)
+{
+	struct names *n = buf;
+
+	(void)st; (void)off; (void)flags;
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return 0;
+	ck_assert_uint_lt(n->n, 64);
+	ck_assert_ptr_nonnull(n->v[n->n++] = strdup(name));
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void list_dir(const char *path, struct names *n)
+{
+	struct bfs_vfs_file f;
+	size_t i, l;
+
+	memset(&f, 0, sizeof(f));
+	memset(n, 0, sizeof(*n));
+	ck_assert_int_eq(bfs_vfs_opendir(vfs, &who, path, &f), 0);
+	ck_assert_int_eq(bfs_vfs_readdir(vfs, &who, path, n, collect, 0, &f),
+			 0);
+	ck_assert_int_eq(bfs_vfs_releasedir(vfs, &who, path, &f), 0);
+	qsort(n->v, n->n, sizeof(n->v[0]), cmp_str);
+	for (i = 0; i < n->n; i++) {
+		l = strlen(n->s);
+		snprintf(n->s + l, sizeof(n->s) - l, "%s%s|", i ? "" : "|",
+			 n->v[i]);
+		free(n->v[i]);
+	}
+}
+
+/* ---- tests ---- */
+
+/* create + write + release: the object is stored and indexed, the
+ * journal row (written before the write was acknowledged) is gone. */
+START_TEST(test_create_write_release)
+{
+	struct bfs_vfs_file f;
+	struct stat st;
+	uint64_t size = 0;
+	char *got;
+
+	vcreate("/t/a.txt", &f);
+	vwrite("/t/a.txt", &f, "hello", 0);
+	ck_assert_uint_eq(journal_rows(), 1);
+	ck_assert_int_eq(bfs_vfs_flush(vfs, &who, "/t/a.txt", &f), 0);
+	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/t/a.txt", &f), 0);
+	ck_assert_ptr_nonnull(got = disk_read("a.txt"));
+	ck_assert_str_eq(got, "hello");
+	free(got);
+	ck_assert_int_eq(index_row("a.txt", &size), 1);
+	ck_assert_uint_eq(size, 5);
+	ck_assert_uint_eq(journal_rows(), 0);
+	ck_assert_int_eq(bfs_vfs_getattr(vfs, &who, "/t/a.txt", &st, NULL), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_int_eq(st.st_size, 5);
+	ck_assert_uint_eq(st.st_uid, who.uid);
+}
+END_TEST
+
+/* An existing object opened read-write: a write in the middle, read
+ * back through the handle, stored at close; a new open reads it. */
+START_TEST(test_partial_overwrite)
+{
+	struct bfs_vfs_file f;
+	char buf[64], *got;
+
+	put_file("/t/x.bin", "abcdefghij");
+	/* a fresh context: nothing of the first write is cached or open */
+	bfs_vfs_free(vfs);
+	vfs_up();
+	vopen("/t/x.bin", O_RDWR, &f);
+	vwrite("/t/x.bin", &f, "XY", 3);
+	memset(buf, 0, sizeof(buf));
+	ck_assert_int_eq(bfs_vfs_read(vfs, &who, "/t/x.bin", buf, sizeof(buf),
+				      0, &f), 10);
+	ck_assert_str_eq(buf, "abcXYfghij");
+	ck_assert_int_eq(bfs_vfs_flush(vfs, &who, "/t/x.bin", &f), 0);
+	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/t/x.bin", &f), 0);
+	ck_assert_ptr_nonnull(got = disk_read("x.bin"));
+	ck_assert_str_eq(got, "abcXYfghij");
+	free(got);
+	vopen("/t/x.bin", O_RDONLY, &f);
+	memset(buf, 0, sizeof(buf));
+	ck_assert_int_eq(bfs_vfs_read(vfs, &who, "/t/x.bin", buf, 4, 6, &f), 4);
+	ck_assert_str_eq(buf, "ghij");
+	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/t/x.bin", &f), 0);
+}
+END_TEST
+
+/* Released without a flush: the staged, journaled file goes to the
+ * pending queue, whose worker stores it and ends the journal row. */
+START_TEST(test_release_goes_to_queue)
+{
+	struct bfs_vfs_file f;
+	struct bfs_journal_entry *e = NULL;
+	size_t n = 0;
+
+	vcreate("/t/q.txt", &f);
+	vwrite("/t/q.txt", &f, "queued", 0);
+	ck_assert_int_eq(bfs_store_journal_list(store, &e, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(e[0].key, "q.txt");
+	ck_assert_int_eq(access(e[0].staging_path, F_OK), 0);
+	bfs_journal_entries_free(e, n);
+	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/t/q.txt", &f), 0);
+	wait_stored("q.txt", "queued");
+	ck_assert_int_eq(index_row("q.txt", NULL), 1);
+}
+END_TEST
+
+/* A failing provider: fsync and flush report EIO after upload_timeout,
+ * the data stays staged and journaled with the error; once the provider
+ * works again the queue stores it. */
+START_TEST(test_failed_upload_kept_then_resumed)
+{
+	struct bfs_vfs_file f;
+	struct bfs_journal_entry *e = NULL;
+	size_t n = 0;
+	char *staged;
+
+	set_fail(1);
+	vcreate("/t/f.txt", &f);
+	vwrite("/t/f.txt", &f, "keep me", 0);
+	ck_assert_int_eq(bfs_vfs_fsync(vfs, &who, "/t/f.txt", 0, &f), -EIO);
+	ck_assert_int_eq(bfs_vfs_flush(vfs, &who, "/t/f.txt", &f), -EIO);
+	pthread_mutex_lock(&fault_mu);
+	n = (size_t)puts_failed;
+	pthread_mutex_unlock(&fault_mu);
+	ck_assert_uint_gt(n, 0);
+	ck_assert_int_eq(disk_exists("f.txt"), 0);
+	ck_assert_int_eq(bfs_store_journal_list(store, &e, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_gt(e[0].attempts, 0);
+	ck_assert_ptr_nonnull(e[0].last_error);
+	ck_assert_ptr_nonnull(staged = unit_read_file(e[0].staging_path, NULL));
+	ck_assert_str_eq(staged, "keep me");
+	free(staged);
+	bfs_journal_entries_free(e, n);
+	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/t/f.txt", &f), 0);
+	set_fail(0);
+	wait_stored("f.txt", "keep me");
+}
+END_TEST
+
+/* What a context could not store stays journaled; the next context
+ * adopts the row at start and stores it. */
+START_TEST(test_journal_resumed_by_next_context)
+{
+	struct bfs_vfs_file f;
+
+	set_fail(1);
+	vcreate("/t/j.txt", &f);
+	vwrite("/t/j.txt", &f, "after restart", 0);
+	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/t/j.txt", &f), 0);
+	ck_assert_int_eq(bfs_vfs_shutdown(vfs), BFS_ERR_IO);
+	bfs_vfs_free(vfs);
+	vfs = NULL;
+	ck_assert_int_eq(disk_exists("j.txt"), 0);
+	ck_assert_uint_eq(journal_rows(), 1);
+	set_fail(0);
+	vfs_up();
+	wait_stored("j.txt", "after restart");
+}
+END_TEST
+
+/* A file renamed while its upload waits in the queue (failing): it is
+ * stored under the new name only, the old one never comes back. */
+START_TEST(test_rename_file_while_queued)
+{
+	struct bfs_vfs_file f;
+	struct stat st;
+
+	set_fail(1);
+	vcreate("/t/r1", &f);
+	vwrite("/t/r1", &f, "moved", 0);
+	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/t/r1", &f), 0);
+	ck_assert_int_eq(bfs_vfs_rename(vfs, &who, "/t/r1", "/t/r2", 0), 0);
+	ck_assert_int_eq(bfs_vfs_getattr(vfs, &who, "/t/r1", &st, NULL),
+			 -ENOENT);
+	set_fail(0);
+	wait_stored("r2", "moved");
+	/* drained: nothing is left that could store the old name */
+	ck_assert_int_eq(bfs_vfs_shutdown(vfs), 0);
+	ck_assert_int_eq(disk_exists("r1"), 0);
+	ck_assert_int_eq(index_row("r1", NULL), 0);
+	ck_assert_int_eq(index_row("r2", NULL), 1);
+}
+END_TEST
+
+struct rename_arg {
+	const char *from, *to;
+	int r;
+	int done;                   /* fault_mu */
+};
+
+static void *rename_thread(void *p)
+{
+	struct rename_arg *a = p;
+	int r = bfs_vfs_rename(vfs, &who, a->from, a->to, 0);
+
+	pthread_mutex_lock(&fault_mu);
+	a->r = r;
+	a->done = 1;
+	pthread_cond_broadcast(&fault_cv);
+	pthread_mutex_unlock(&fault_mu);
+	return NULL;
+}
+
+/* A folder renamed while the upload of a file in it is on the wire: the
+ * rename waits for it (fence) or the job sees the new name; either way
+ * the file ends under the new folder and the old folder stays gone. */
+START_TEST(test_rename_folder_while_uploading)
+{
+	struct rename_arg a = { "/t/d", "/t/e", -1, 0 };
+	struct bfs_vfs_file f;
+	struct timespec dl;
+	struct names n;
+	struct stat st;
+	pthread_t t;
+
+	ck_assert_int_eq(bfs_vfs_mkdir(vfs, &who, "/t/d", 0755), 0);
+	set_hold(1);
+	vcreate("/t/d/f", &f);
+	vwrite("/t/d/f", &f, "in flight", 0);
+	/* release without flush: a job starts and is held in put_fd */
+	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/t/d/f", &f), 0);
+	wait_held();
+	ck_assert_int_eq(pthread_create(&t, NULL, rename_thread, &a), 0);
+	/* let the rename run as far as it goes while the PUT is held (a
+	 * rename that does not wait for the job finishes here) */
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 1;
+	pthread_mutex_lock(&fault_mu);
+	while (!a.done &&
+	       pthread_cond_timedwait(&fault_cv, &fault_mu, &dl) == 0)
+		;
+	pthread_mutex_unlock(&fault_mu);
+	set_hold(0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(a.r, 0);
+	wait_stored("e/f", "in flight");
+	ck_assert_int_eq(bfs_vfs_shutdown(vfs), 0);
+	ck_assert_int_eq(disk_exists("d/f"), 0);
+	ck_assert_int_eq(disk_exists("d"), 0);
+	ck_assert_int_eq(index_row("d/f", NULL), 0);
+	ck_assert_int_eq(bfs_vfs_getattr(vfs, &who, "/t/d", &st, NULL),
+			 -ENOENT);
+	list_dir("/t", &n);
+	ck_assert_str_eq(n.s, "|e|");
+}
+END_TEST
+
+/* unlink of an open file: the name is gone at once (lookup, listing),
+ * the handle still reads what it opened, the object goes with the last
+ * handle. */
+START_TEST(test_unlink_open_file)
+{
+	struct bfs_vfs_file f;
+	struct names n;
+	struct stat st;
+	char buf[64];
+	time_t end;
+
+	put_file("/t/u", "original bytes");
+	vopen("/t/u", O_RDONLY, &f);
+	memset(buf, 0, sizeof(buf));
+	ck_assert_int_eq(bfs_vfs_read(vfs, &who, "/t/u", buf, 4, 0, &f), 4);
+	ck_assert_int_eq(bfs_vfs_unlink(vfs, &who, "/t/u"), 0);
+	ck_assert_int_eq(bfs_vfs_getattr(vfs, &who, "/t/u", &st, NULL),
+			 -ENOENT);
+	list_dir("/t", &n);
+	ck_assert_str_eq(n.s, "");
+	memset(buf, 0, sizeof(buf));
+	ck_assert_int_eq(bfs_vfs_read(vfs, &who, NULL, buf, sizeof(buf), 0,
+				      &f), 14);
+	ck_assert_str_eq(buf, "original bytes");
+	ck_assert_int_eq(bfs_vfs_release(vfs, &who, NULL, &f), 0);
+	end = time(NULL) + WAIT_S;
+	while (disk_exists("u") && time(NULL) <= end)
+		usleep(20 * 1000);
+	ck_assert_int_eq(disk_exists("u"), 0);
+	ck_assert_int_eq(index_row("u", NULL), 0);
+}
+END_TEST
+
+/* A listing made before changes of this mount never shows the old
+ * state afterwards: creates, unlinks and renames drop it. */
+START_TEST(test_readdir_after_writes)
+{
+	struct names n;
+
+	ck_assert_int_eq(bfs_vfs_mkdir(vfs, &who, "/t/l", 0755), 0);
+	put_file("/t/l/a", "1");
+	put_file("/t/l/b", "2");
+	list_dir("/t/l", &n);
+	ck_assert_str_eq(n.s, "|a|b|");
+	put_file("/t/l/c", "3");
+	list_dir("/t/l", &n);
+	ck_assert_str_eq(n.s, "|a|b|c|");
+	ck_assert_int_eq(bfs_vfs_unlink(vfs, &who, "/t/l/a"), 0);
+	list_dir("/t/l", &n);
+	ck_assert_str_eq(n.s, "|b|c|");
+	ck_assert_int_eq(bfs_vfs_rename(vfs, &who, "/t/l/b", "/t/l/z", 0), 0);
+	list_dir("/t/l", &n);
+	ck_assert_str_eq(n.s, "|c|z|");
+}
+END_TEST
+
+/* The context is one per process: a second one is refused. */
+START_TEST(test_one_context)
+{
+	struct bfs_vfs *v2 = NULL;
+	char err[256] = "";
+
+	ck_assert_int_eq(bfs_vfs_new(cfg, reg, &v2, err, sizeof(err)),
+			 BFS_ERR_EXISTS);
+	ck_assert_ptr_null(v2);
+	ck_assert_str_ne(err, "");
+}
+END_TEST
+
+Suite *vfs_suite(void)
+{
+	Suite *s = suite_create("vfs");
+	TCase *tc = tcase_create("vfs");
+
+	tcase_add_unchecked_fixture(tc, case_setup, case_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_create_write_release);
+	tcase_add_test(tc, test_partial_overwrite);
+	tcase_add_test(tc, test_release_goes_to_queue);
+	tcase_add_test(tc, test_failed_upload_kept_then_resumed);
+	tcase_add_test(tc, test_journal_resumed_by_next_context);
+	tcase_add_test(tc, test_rename_file_while_queued);
+	tcase_add_test(tc, test_rename_folder_while_uploading);
+	tcase_add_test(tc, test_unlink_open_file);
+	tcase_add_test(tc, test_readdir_after_writes);
+	tcase_add_test(tc, test_one_context);
+	suite_add_tcase(s, tc);
+	return s;
+}
