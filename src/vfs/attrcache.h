@@ -1,11 +1,11 @@
 /*
- * attrcache.h - what attrcache.c offers beyond the fs_int.h basics:
+ * attrcache.h - what attrcache.c offers beyond the vfs_int.h basics:
  * etags with the cached attributes, and folder listings with complete
  * attributes (a listing cache plus parallel HEADs for S3 entries that
  * carry no metadata), so `ls -l` of a big folder costs one listing and
  * HEADs in parallel, and nothing again within the TTL.
  *
- * Invalidation: bfs_attr_drop(bucket, key) (fs_int.h) also drops the
+ * Invalidation: bfs_attr_drop(bucket, key) (vfs_int.h) also drops the
  * cached listings of key's folder and of key as a folder, and the cached
  * data blocks of key (readcache.h); bfs_attr_drop_bucket() all of them for
  * the bucket.  Every change this mount makes already calls one of them.

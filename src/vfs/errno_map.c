@@ -1,7 +1,8 @@
 /*
  * errno_map.c - the ONE table from project error codes to errno (sshfs
- * sftp_error_to_errno style).  Everything below the FUSE layer speaks
- * BFS_ERR_*; every FUSE operation returns -bfs_errno(r).  Transient and
+ * sftp_error_to_errno style).  Everything below the vfs entry points
+ * speaks BFS_ERR_*; every bfs_vfs_* call (and so every FUSE operation of
+ * the adapter) returns -bfs_errno(r).  Transient and
  * unknown failures (network, server, timeouts, protocol) become EIO, so an
  * upload failure is never mistaken for a missing file.
  */

@@ -1,7 +1,7 @@
 """test_multipart.py - resumable and streaming multipart uploads.
 
 Files above 8 MiB on s3/r2 go as multipart uploads whose id lives in the
-upload journal (src/fuse/mpu.c, DESIGN).  These tests run the daemon
+upload journal (src/vfs/mpu.c, DESIGN).  These tests run the daemon
 behind the fault proxy (fault_fixtures.faulty_s3, upload_timeout = 5) and
 check on RGW directly (helpers.S3Client, sha256) that:
 
