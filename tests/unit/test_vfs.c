@@ -6,7 +6,10 @@
  * Faults: the bucket's provider ops table is replaced by a copy of the
  * local provider's whose put_fd can fail (fail_puts) or wait at a gate
  * (hold_puts) before it stores; everything else goes to the local
- * provider unchanged.
+ * provider unchanged.  The multipart tests also give it multipart ops
+ * (the local provider has none): parts are files below the test folder,
+ * the completion concatenates them and stores the result by local put_fd;
+ * a chosen part number or the completion can be made to fail.
  *
  * Each test runs in its own process (Check's fork mode).  The checked
  * fixture makes a per-test folder below a per-case base folder that the
@@ -29,6 +32,7 @@
 #include "bfs_config.h"
 #include "bfs_error.h"
 #include "bfs_log.h"
+#include "bfs_mpu.h"
 #include "bfs_provider.h"
 #include "bfs_route.h"
 #include "bfs_store.h"
@@ -106,6 +110,251 @@ static void wait_held(void)
 		;
 	ck_assert_msg(puts_held > 0, "no upload reached the provider");
 	pthread_mutex_unlock(&fault_mu);
+}
+
+/* ---- multipart ops over local (mpu_install) ---- */
+
+#define T_UPLOADS 8
+#define T_PARTS 16
+static struct t_upload {
+	int used;
+	char id[32];
+	char key[256];
+	struct bfs_meta m;
+	uint64_t size[T_PARTS + 1];     /* 0: part not stored */
+	char etag[T_PARTS + 1][33];
+} t_up[T_UPLOADS];                  /* fault_mu */
+static int t_seq;                   /* fault_mu */
+static int parts_sent[T_PARTS + 1]; /* fault_mu: mpu_part calls by number */
+static unsigned fail_part;          /* fault_mu: this part fails (0: none) */
+static int fail_complete;           /* fault_mu: completions fail */
+
+static char mpu_dir[192];           /* dir/mpu: the stored parts */
+
+/* fault_mu held. */
+static struct t_upload *t_find_locked(const char *id)
+{
+	int i;
+
+	for (i = 0; i < T_UPLOADS; i++)
+		if (t_up[i].used && !strcmp(t_up[i].id, id))
+			return &t_up[i];
+	return NULL;
+}
+
+static void part_path(char *buf, size_t len, const char *id, unsigned n)
+{
+	snprintf(buf, len, "%s/%s-%u", mpu_dir, id, n);
+}
+
+static int t_mpu_begin(void *st, const char *key, const struct bfs_meta *m,
+		       char *id, size_t idlen)
+{
+	int i, r = BFS_ERR_NOSPC;
+
+	(void)st;
+	pthread_mutex_lock(&fault_mu);
+	for (i = 0; i < T_UPLOADS; i++) {
+		if (t_up[i].used)
+			continue;
+		memset(&t_up[i], 0, sizeof(t_up[i]));
+		t_up[i].used = 1;
+		snprintf(t_up[i].id, sizeof(t_up[i].id), "up%d", ++t_seq);
+		snprintf(t_up[i].key, sizeof(t_up[i].key), "%s", key);
+		t_up[i].m = *m;
+		snprintf(id, idlen, "%s", t_up[i].id);
+		r = 0;
+		break;
+	}
+	pthread_mutex_unlock(&fault_mu);
+	return r;
+}
+
+/* Copies fd [off, off + len) to path. */
+static int copy_range(int fd, uint64_t off, uint64_t len, const char *path)
+{
+	char buf[65536];
+	int out, r = BFS_ERR_IO;
+	ssize_t n;
+
+	if ((out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
+		return BFS_ERR_IO;
+	while (len > 0) {
+		n = pread(fd, buf, len < sizeof(buf) ? len : sizeof(buf),
+			  (off_t)off);
+		if (n <= 0 || write(out, buf, (size_t)n) != n)
+			goto out;
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	r = 0;
+out:
+	close(out);
+	return r;
+}
+
+static int t_mpu_part(void *st, const char *key, const char *id,
+		      unsigned number, int fd, uint64_t off, uint64_t len,
+		      char *etag, size_t elen)
+{
+	struct t_upload *u;
+	char path[256], md5[33];
+	int fail;
+
+	(void)st; (void)key;
+	pthread_mutex_lock(&fault_mu);
+	if (number <= T_PARTS)
+		parts_sent[number]++;
+	fail = number > T_PARTS || fail_part == number;
+	u = t_find_locked(id);
+	pthread_mutex_unlock(&fault_mu);
+	if (fail)
+		return BFS_ERR_IO;
+	if (!u)
+		return BFS_ERR_NOTFOUND;
+	part_path(path, sizeof(path), id, number);
+	if (copy_range(fd, off, len, path) != 0 ||
+	    bfs_mpu_md5_fd(fd, off, len, md5) != 0)
+		return BFS_ERR_IO;
+	pthread_mutex_lock(&fault_mu);
+	if ((u = t_find_locked(id)) != NULL) {
+		u->size[number] = len;
+		memcpy(u->etag[number], md5, sizeof(md5));
+	}
+	pthread_mutex_unlock(&fault_mu);
+	snprintf(etag, elen, "%s", md5);
+	return u ? 0 : BFS_ERR_NOTFOUND;
+}
+
+static int t_mpu_list_parts(void *st, const char *key, const char *id,
+			    struct bfs_mpu_part **parts, size_t *n)
+{
+	struct t_upload *u;
+	unsigned i;
+	int r = BFS_ERR_NOTFOUND;
+
+	(void)st; (void)key;
+	*parts = NULL;
+	*n = 0;
+	pthread_mutex_lock(&fault_mu);
+	if (!(u = t_find_locked(id)))
+		goto out;
+	r = BFS_ERR_NOMEM;
+	if (!(*parts = calloc(T_PARTS, sizeof(**parts))))
+		goto out;
+	for (i = 1; i <= T_PARTS; i++) {
+		if (!u->size[i])
+			continue;
+		(*parts)[*n].number = i;
+		(*parts)[*n].size = u->size[i];
+		snprintf((*parts)[*n].etag, sizeof((*parts)[*n].etag), "%s",
+			 u->etag[i]);
+		(*n)++;
+	}
+	r = 0;
+out:
+	pthread_mutex_unlock(&fault_mu);
+	return r;
+}
+
+/* Appends len bytes of in (from its start) to out; 0 or -1. */
+static int append_fd(int out, int in, off_t len)
+{
+	char buf[65536];
+	ssize_t n;
+
+	while (len > 0) {
+		n = read(in, buf, (size_t)len < sizeof(buf) ? (size_t)len :
+			 sizeof(buf));
+		if (n <= 0 || write(out, buf, (size_t)n) != n)
+			return -1;
+		len -= n;
+	}
+	return 0;
+}
+
+static int t_mpu_complete(void *st, const char *key, const char *id,
+			  const struct bfs_mpu_part *parts, size_t n,
+			  char *etag_out, size_t etag_len)
+{
+	struct t_upload *u, copy;
+	char path[256], all[256];
+	uint64_t size = 0;
+	size_t i;
+	int fd = -1, pfd, k, r = BFS_ERR_IO;
+	struct stat sb;
+
+	pthread_mutex_lock(&fault_mu);
+	u = t_find_locked(id);
+	if (u)
+		copy = *u;
+	r = fail_complete ? BFS_ERR_IO : u ? 0 : BFS_ERR_NOTFOUND;
+	pthread_mutex_unlock(&fault_mu);
+	if (r != 0)
+		return r;
+	r = BFS_ERR_IO;
+	snprintf(all, sizeof(all), "%s/%s.all", mpu_dir, id);
+	if ((fd = open(all, O_RDWR | O_CREAT | O_TRUNC, 0600)) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		part_path(path, sizeof(path), id, parts[i].number);
+		if (parts[i].number > T_PARTS ||
+		    strcmp(parts[i].etag, copy.etag[parts[i].number]) ||
+		    (pfd = open(path, O_RDONLY)) < 0)
+			goto out;
+		k = fstat(pfd, &sb) == 0 ? append_fd(fd, pfd, sb.st_size) : -1;
+		close(pfd);
+		if (k != 0)
+			goto out;
+		size += (uint64_t)sb.st_size;
+	}
+	copy.m.size = size;
+	if ((r = local_ops->put_fd(st, key, fd, size, &copy.m, etag_out,
+				   etag_len)) != 0)
+		goto out;
+	pthread_mutex_lock(&fault_mu);
+	if ((u = t_find_locked(id)) != NULL)
+		u->used = 0;
+	pthread_mutex_unlock(&fault_mu);
+out:
+	if (fd >= 0)
+		close(fd);
+	unlink(all);
+	return r;
+}
+
+static int t_mpu_abort(void *st, const char *key, const char *id)
+{
+	struct t_upload *u;
+
+	(void)st; (void)key;
+	pthread_mutex_lock(&fault_mu);
+	if ((u = t_find_locked(id)) != NULL)
+		u->used = 0;
+	pthread_mutex_unlock(&fault_mu);
+	return 0;
+}
+
+/* Gives the test provider multipart ops (before any file is opened). */
+static void mpu_install(void)
+{
+	snprintf(mpu_dir, sizeof(mpu_dir), "%s/mpu", dir);
+	ck_assert_int_eq(mkdir(mpu_dir, 0700), 0);
+	fault_ops.mpu_begin = t_mpu_begin;
+	fault_ops.mpu_part = t_mpu_part;
+	fault_ops.mpu_list_parts = t_mpu_list_parts;
+	fault_ops.mpu_complete = t_mpu_complete;
+	fault_ops.mpu_abort = t_mpu_abort;
+}
+
+static int sent(unsigned n)
+{
+	int v;
+
+	pthread_mutex_lock(&fault_mu);
+	v = parts_sent[n];
+	pthread_mutex_unlock(&fault_mu);
+	return v;
 }
 
 /* ---- fixtures ---- */
@@ -629,6 +878,136 @@ START_TEST(test_readdir_after_writes)
 }
 END_TEST
 
+#define BIG_LEN (BFS_MPU_SINGLE_MAX + 12345)   /* two parts */
+
+static char *big_pattern(void)
+{
+	char *b = malloc(BIG_LEN);
+	size_t i;
+
+	ck_assert_ptr_nonnull(b);
+	for (i = 0; i < BIG_LEN; i++)
+		b[i] = (char)((i * 2654435761u) >> 24);
+	return b;
+}
+
+/* Writes buf[0..BIG_LEN) sequentially in 1 MiB requests (streams). */
+static void write_big(const char *path, struct bfs_vfs_file *f,
+		      const char *buf)
+{
+	size_t off, n;
+
+	for (off = 0; off < BIG_LEN; off += n) {
+		n = BIG_LEN - off < (1u << 20) ? BIG_LEN - off : (1u << 20);
+		ck_assert_int_eq(bfs_vfs_write(vfs, &who, path, buf + off, n,
+					       (off_t)off, f), (int)n);
+	}
+}
+
+/* 1 when the stored object key holds exactly want[0..len). */
+static int disk_same(const char *key, const char *want, size_t len)
+{
+	char p[512], *got;
+	size_t n = 0;
+	int same;
+
+	disk_path(p, sizeof(p), key);
+	if (access(p, F_OK) != 0)
+		return 0;
+	got = unit_read_file(p, &n);
+	same = n == len && memcmp(got, want, len) == 0;
+	free(got);
+	return same;
+}
+
+/* The upload id of the one journal row (NULL when none; caller frees). */
+static char *journal_upload_id(void)
+{
+	struct bfs_journal_entry *e = NULL;
+	size_t n = 0;
+	char *id = NULL;
+
+	ck_assert_int_eq(bfs_store_journal_list(store, &e, &n), 0);
+	if (n == 1 && e[0].upload_id)
+		id = strdup(e[0].upload_id);
+	bfs_journal_entries_free(e, n);
+	return id;
+}
+
+/* A streamed multipart upload whose second part fails: flush reports
+ * EIO and keeps the journaled id; the next flush sends only what is
+ * missing (part 1, streamed while writing, never again) and completes. */
+START_TEST(test_multipart_resumes_after_failed_part)
+{
+	struct bfs_vfs_file f;
+	char *big = big_pattern(), *id;
+
+	mpu_install();
+	pthread_mutex_lock(&fault_mu);
+	fail_part = 2;
+	pthread_mutex_unlock(&fault_mu);
+	vcreate("/t/big", &f);
+	write_big("/t/big", &f, big);
+	ck_assert_int_eq(bfs_vfs_flush(vfs, &who, "/t/big", &f), -EIO);
+	ck_assert_ptr_nonnull(id = journal_upload_id());
+	free(id);
+	ck_assert_int_eq(disk_exists("big"), 0);
+	ck_assert_int_eq(sent(1), 1);
+	ck_assert_int_ge(sent(2), 1);
+	pthread_mutex_lock(&fault_mu);
+	fail_part = 0;
+	pthread_mutex_unlock(&fault_mu);
+	ck_assert_int_eq(bfs_vfs_flush(vfs, &who, "/t/big", &f), 0);
+	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/t/big", &f), 0);
+	ck_assert(disk_same("big", big, BIG_LEN));
+	ck_assert_uint_eq(journal_rows(), 0);
+	ck_assert_int_eq(sent(1), 1);
+	free(big);
+}
+END_TEST
+
+/* Every part stored, the completion failing until the context stops:
+ * the next context adopts the journal row with its upload id, finds
+ * both parts stored with the staged bytes' MD5 and completes without
+ * sending any part again. */
+START_TEST(test_multipart_resumed_by_next_context)
+{
+	struct bfs_vfs_file f;
+	char *big = big_pattern();
+	time_t end;
+
+	mpu_install();
+	pthread_mutex_lock(&fault_mu);
+	fail_complete = 1;
+	pthread_mutex_unlock(&fault_mu);
+	vcreate("/t/big", &f);
+	write_big("/t/big", &f, big);
+	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/t/big", &f), 0);
+	end = time(NULL) + WAIT_S;
+	while ((sent(1) < 1 || sent(2) < 1) && time(NULL) <= end)
+		usleep(20 * 1000);
+	ck_assert_int_eq(sent(1), 1);
+	ck_assert_int_eq(sent(2), 1);
+	ck_assert_int_eq(bfs_vfs_shutdown(vfs), BFS_ERR_IO);
+	bfs_vfs_free(vfs);
+	vfs = NULL;
+	ck_assert_int_eq(disk_exists("big"), 0);
+	pthread_mutex_lock(&fault_mu);
+	fail_complete = 0;
+	pthread_mutex_unlock(&fault_mu);
+	vfs_up();
+	end = time(NULL) + WAIT_S;
+	while ((!disk_same("big", big, BIG_LEN) || journal_rows() != 0) &&
+	       time(NULL) <= end)
+		usleep(50 * 1000);
+	ck_assert(disk_same("big", big, BIG_LEN));
+	ck_assert_uint_eq(journal_rows(), 0);
+	ck_assert_int_eq(sent(1), 1);
+	ck_assert_int_eq(sent(2), 1);
+	free(big);
+}
+END_TEST
+
 /* The context is one per process: a second one is refused. */
 START_TEST(test_one_context)
 {
@@ -659,6 +1038,8 @@ Suite *vfs_suite(void)
 	tcase_add_test(tc, test_rename_folder_while_uploading);
 	tcase_add_test(tc, test_unlink_open_file);
 	tcase_add_test(tc, test_readdir_after_writes);
+	tcase_add_test(tc, test_multipart_resumes_after_failed_part);
+	tcase_add_test(tc, test_multipart_resumed_by_next_context);
 	tcase_add_test(tc, test_one_context);
 	suite_add_tcase(s, tc);
 	return s;
