@@ -5,7 +5,6 @@
  * fuse_daemonize, libfuse's signal handlers and the multi-threaded loop,
  * and the unmount.
  */
-#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>

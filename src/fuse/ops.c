@@ -10,9 +10,7 @@
  * (fh, direct_io, keep_cache, cache_readdir) copied back.  Results are the
  * vfs's own: 0, a count or a negative errno.
  */
-#include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <fuse.h>
 

@@ -29,7 +29,6 @@
 #include <unistd.h>
 
 #include "bfs_error.h"
-#include "bfs_log.h"
 #include "vfs_int.h"
 
 struct bfs_vfs {
