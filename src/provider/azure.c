@@ -24,9 +24,11 @@
  * Uploads: up to AZ_SINGLE_PUT_MAX one Put Blob; above, Put Block of
  * equal blocks by AZ_WORKERS threads and one Put Block List.  The same
  * requests are the multipart ops of the FUSE layer (src/fuse/mpu.c):
- *   upload id  "az1:RAND:MODE:UID:GID:MTIME:NSEC:FLAGS:CTYPE": a random
- *              16-hex tag plus the attributes Put Block List must set
- *              (Azure takes metadata at commit, S3 at create);
+ *   upload id  "az1:RAND:MODE:UID:GID:MTIME:NSEC:FLAGS:CTYPE[:XATTR]": a
+ *              random 16-hex tag plus the attributes Put Block List must
+ *              set (Azure takes metadata at commit, S3 at create); XATTR,
+ *              the s3fs-encoded user xattrs (never a ':' in it), is there
+ *              when FLAGS has 16;
  *   block id   base64 of RAND + part number (5 digits) + "-" + MD5 of
  *              the block in hex: 54 bytes, the same length for every
  *              block (Azure requires it), and the MD5 comes back in Get
@@ -35,11 +37,14 @@
  *   list parts Get Block List of the uncommitted blocks with that tag;
  *   complete   Put Block List (<Latest>, so a retried commit whose first
  *              answer was lost succeeds again);
- *   abort      nothing to send: Azure has no call that drops uncommitted
- *              blocks; the next commit of the blob (Put Blob or Put Block
- *              List) discards every uncommitted block, and the service
- *              garbage-collects those of a blob never committed after
- *              7 days.  That is the sweep: mpu_list_uploads is NULL.
+ *   abort      Azure has no call that drops uncommitted blocks of one
+ *              upload: a blob never committed is deleted (that deletes
+ *              its blocks); the blocks of a committed blob stay until
+ *              its next commit (Put Blob or Put Block List discards
+ *              every uncommitted block) or the service collects them
+ *              after 7 days.  There is no listing of uploads in
+ *              progress to sweep: mpu_list_uploads is NULL, the ids the
+ *              journal recorded are aborted at start as on S3.
  * Rename copies (Copy Blob, waiting while x-ms-copy-status is pending)
  * then deletes; chmod/chown/utimens are Set Blob Metadata with every
  * other x-ms-meta-* value kept.
@@ -431,18 +436,24 @@ static void az_meta_from_resp(const struct bfs_http_resp *resp,
 		bfs_http_resp_header(resp, "x-ms-meta-mtime", mt, sizeof(mt))
 			? NULL : mt,
 		isdir);
+	/* s3fs's user xattrs under the Azure name of x-amz-meta-xattr */
+	if (bfs_http_resp_header(resp, "x-ms-meta-xattr", m->xattr,
+				 sizeof(m->xattr)) != 0)
+		m->xattr[0] = '\0';
+	m->has_xattr = 1;
 	if (folder)
 		*folder = isdir;
 }
 
 /*
- * The x-ms-meta-* headers of a reply other than mode/uid/gid/mtime
- * (hdi_isfolder, s3fs-style xattr...) as "x-ms-meta-name\0value\0" pairs
+ * The x-ms-meta-* headers of a reply other than mode/uid/gid/mtime/xattr
+ * (hdi_isfolder, other tools' metadata) as "x-ms-meta-name\0value\0" pairs
  * in extra, so that Set Blob Metadata and copies keep them.
  */
 static int az_extra_meta(const struct bfs_http_resp *resp, struct bfs_buf *extra)
 {
-	static const char *const known[] = { "mode", "uid", "gid", "mtime" };
+	static const char *const known[] = { "mode", "uid", "gid", "mtime",
+					     "xattr" };
 	const char *p = bfs_buf_str(&resp->headers), *eol, *colon, *v, *e;
 	size_t i, n = 0;
 	int r, skip;
@@ -551,6 +562,8 @@ static int az_add_meta(struct az_req *q, struct az_meta_hdrs *mh,
 		if ((r = az_h(q, "x-ms-meta-mtime", mh->mtime)) < 0)
 			return r;
 	}
+	if (m->xattr[0] && (r = az_h(q, "x-ms-meta-xattr", m->xattr)) < 0)
+		return r;
 	return 0;
 }
 
@@ -953,13 +966,23 @@ static int az_upload_id(const char *key, const struct bfs_meta *m, char *id,
 	tag[AZ_TAG_LEN] = '\0';
 	if (m) {
 		flags = (m->has_mode ? 1u : 0) | (m->has_uid ? 2u : 0) |
-			(m->has_gid ? 4u : 0) | (m->has_mtime ? 8u : 0);
+			(m->has_gid ? 4u : 0) | (m->has_mtime ? 8u : 0) |
+			(m->xattr[0] ? 16u : 0);
+		/* s3fs's encoding escapes ':' (bfs_xattr.h); the id's last
+		 * field could not hold one */
+		if (strchr(m->xattr, ':'))
+			return BFS_ERR_INVAL;
 	}
+	/* the content type ends at the xattr field's ':' */
 	snprintf(ct, sizeof(ct), "%s", ctype);
+	for (n = 0; (flags & 16) && ct[n]; n++)
+		if (ct[n] == ':')
+			ct[n] = '_';
 	n = snprintf(id, idlen, "az1:%s:%" PRIu32 ":%" PRIu32 ":%" PRIu32 ":%"
-		     PRId64 ":%ld:%u:%s", tag, m ? m->mode : 0, m ? m->uid : 0,
-		     m ? m->gid : 0, m ? m->mtime : 0, m ? m->mtime_nsec : 0,
-		     flags, ct);
+		     PRId64 ":%ld:%u:%s%s%s", tag, m ? m->mode : 0,
+		     m ? m->uid : 0, m ? m->gid : 0, m ? m->mtime : 0,
+		     m ? m->mtime_nsec : 0, flags, ct, flags & 16 ? ":" : "",
+		     flags & 16 ? m->xattr : "");
 	return n < 0 || (size_t)n >= idlen ? BFS_ERR_TOOBIG : 0;
 }
 
@@ -971,6 +994,8 @@ static int az_upload_parse(const char *id, char tag[AZ_TAG_LEN + 1],
 	long long mtime;
 	long nsec;
 	unsigned flags;
+	const char *ct;
+	size_t ctlen;
 	int off = 0;
 
 	memset(m, 0, sizeof(*m));
@@ -991,8 +1016,18 @@ static int az_upload_parse(const char *id, char tag[AZ_TAG_LEN + 1],
 	m->has_uid = !!(flags & 2);
 	m->has_gid = !!(flags & 4);
 	m->has_mtime = !!(flags & 8);
-	snprintf(m->content_type, sizeof(m->content_type), "%s",
-		 id + 5 + AZ_TAG_LEN + off);
+	ct = id + 5 + AZ_TAG_LEN + off;
+	ctlen = strcspn(ct, ":");
+	if (flags & 16) {
+		if (!ct[ctlen] || strlen(ct + ctlen + 1) >= sizeof(m->xattr))
+			return BFS_ERR_NOTFOUND;
+		strcpy(m->xattr, ct + ctlen + 1);
+	} else {
+		ctlen = strlen(ct);      /* ids of before the xattr field */
+	}
+	m->has_xattr = 1;
+	snprintf(m->content_type, sizeof(m->content_type), "%.*s", (int)ctlen,
+		 ct);
 	return 0;
 }
 
@@ -1355,14 +1390,36 @@ static int az_op_mpu_complete(void *vst, const char *key, const char *upload_id,
 	return az_commit(vst, key, upload_id, parts, n, etag_out, etag_len);
 }
 
+/*
+ * Drops the uncommitted blocks of an abandoned upload where Azure can:
+ * a blob never committed (Get Blob Properties: 404) is deleted, which
+ * deletes its uncommitted blocks, with If-None-Match: * so that a blob
+ * another client committed meanwhile is not (412: left as it is).  The
+ * blocks of a committed blob stay until its next commit or the
+ * service's 7-day collection (file comment).  Blocks of every upload of
+ * that blob name go, so a concurrent upload of the same name finds its
+ * blocks gone at commit (InvalidBlockList: NOTFOUND) and starts over.
+ */
 static int az_op_mpu_abort(void *vst, const char *key, const char *upload_id)
 {
-	/* Azure cannot drop uncommitted blocks (file comment): the next
-	 * commit of the blob or the service's 7-day collection does */
-	(void)vst;
-	(void)key;
+	struct az_state *st = vst;
+	struct bfs_http_resp resp;
+	struct bfs_meta m;
+	struct az_req q;
+	int r, folder = 0;
+
 	(void)upload_id;
-	return 0;
+	r = az_head_blob(st, key, &m, &folder, NULL);
+	if (r != BFS_ERR_NOTFOUND)
+		return r;                    /* 0: committed, blocks stay */
+	bfs_http_resp_init(&resp);
+	az_req_init(&q, "DELETE", key, BFS_OP_MULTIPART);
+	if ((r = az_h(&q, "If-None-Match", "*")) == 0)
+		r = az_call(st, &q, &resp);
+	if (r == BFS_ERR_NOTFOUND || r == BFS_ERR_PRECONDITION)
+		r = 0;                       /* no blocks, or committed meanwhile */
+	bfs_http_resp_free(&resp);
+	return r;
 }
 
 /* ------------------------------------------------------------ copy / meta */
@@ -1414,10 +1471,13 @@ static int az_copy_wait(struct az_state *st, const char *dst)
 }
 
 /*
- * Copy Blob src -> dst (blob names).  m NULL: the source's metadata goes
- * along; else m's attributes plus extra (the source's other metadata).
+ * Copy Blob src of container ss (st itself or another bucket's state of
+ * the same account) -> dst (blob names).  m NULL: the source's metadata
+ * goes along; else m's attributes plus extra (the source's other
+ * metadata).
  */
-static int az_copy_blob(struct az_state *st, const char *src, const char *dst,
+static int az_copy_blob(struct az_state *st, const struct az_state *ss,
+			const char *src, const char *dst,
 			const struct bfs_meta *m, const struct bfs_buf *extra)
 {
 	struct bfs_http_resp resp;
@@ -1427,7 +1487,7 @@ static int az_copy_blob(struct az_state *st, const char *src, const char *dst,
 	int r = BFS_ERR_NOMEM;
 
 	bfs_http_resp_init(&resp);
-	if (!(url = az_source_url(st, src)))
+	if (!(url = az_source_url(ss, src)))
 		goto out;
 	az_req_init(&q, "PUT", dst, BFS_OP_COPY);
 	if ((r = az_h(&q, "x-ms-copy-source", url)) < 0)
@@ -1469,14 +1529,45 @@ static int az_copy(void *vst, const char *src, const char *dst,
 		goto out;
 	}
 	if (m) {
+		/* the source's xattrs go along unless m carries a set */
 		nm = *m;
-		r = az_copy_blob(st, blob, dst, &nm, &extra);
+		if (!nm.has_xattr)
+			memcpy(nm.xattr, sm.xattr, sizeof(nm.xattr));
+		r = az_copy_blob(st, st, blob, dst, &nm, &extra);
 	} else {
-		r = az_copy_blob(st, blob, dst, NULL, NULL);
+		r = az_copy_blob(st, st, blob, dst, NULL, NULL);
 	}
 out:
 	free(blob);
 	bfs_buf_free(&extra);
+	return r;
+}
+
+/*
+ * Copy Blob of key src of another bucket's state vsrc into dst, metadata
+ * kept: only within one account on one endpoint (scheme, host, account),
+ * where this bucket's Shared Key (or the source's SAS in its URL)
+ * authorizes reading the source; BFS_ERR_NOTSUP otherwise (the caller
+ * streams).  A folder is written anew as a folder blob.
+ */
+static int az_copy_from(void *vst, void *vsrc, const char *src,
+			const char *dst)
+{
+	struct az_state *st = vst, *ss = vsrc;
+	struct bfs_meta sm;
+	char *blob = NULL;
+	int r;
+
+	if (strcmp(st->scheme, ss->scheme) || strcmp(st->host, ss->host) ||
+	    strcmp(st->account, ss->account) || (!st->keylen && !ss->sas))
+		return BFS_ERR_NOTSUP;
+	if ((r = az_head_ex(ss, src, &sm, NULL, &blob)) < 0)
+		return r;
+	if (az_is_dir_key(src) || az_is_dir_key(dst))
+		r = az_put_single(st, dst, "", 0, -1, 0, &sm, NULL, 0);
+	else
+		r = az_copy_blob(st, ss, blob, dst, NULL, NULL);
+	free(blob);
 	return r;
 }
 
@@ -1513,6 +1604,8 @@ static int az_set_meta(void *vst, const char *key, const struct bfs_meta *m)
 		nm.mtime_nsec = m->mtime_nsec;
 		nm.has_mtime = 1;
 	}
+	if (m->has_xattr)
+		memcpy(nm.xattr, m->xattr, sizeof(nm.xattr));
 	/* Set Blob Metadata replaces all metadata: the others go along */
 	az_req_init(&q, "PUT", blob, BFS_OP_COPY);
 	if ((r = az_q(&q, "comp", "metadata")) < 0 ||
@@ -1756,4 +1849,5 @@ const struct bfs_provider_ops bfs_provider_azure = {
 	.mpu_complete = az_op_mpu_complete,
 	.mpu_abort = az_op_mpu_abort,
 	.mpu_list_uploads = NULL,
+	.copy_from = az_copy_from,
 };

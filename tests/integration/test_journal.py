@@ -15,7 +15,7 @@ import time
 
 import helpers
 from helpers import close_quietly, wait_for
-from fault_fixtures import UPLOAD_TIMEOUT, faulty_s3, kill9  # noqa: F401
+from fault_fixtures import UPLOAD_TIMEOUT, faulty, kill9  # noqa: F401
 
 KIB = 1024
 CONFLICT = re.compile(r"^(.*)\.conflict-\d{8}T\d{6}$")
@@ -43,8 +43,8 @@ def journal_keys(m):
         con.close()
 
 
-def test_journal_row_before_ack_and_conflict_copy_after_kill9(faulty_s3):
-    fs = faulty_s3
+def test_journal_row_before_ack_and_conflict_copy_after_kill9(faulty):
+    fs = faulty
     m = fs.mount()
     b = m.backends["b1"]
     put_file(m.path("b1", "same.txt"), b"version 1 of same\n")
@@ -87,8 +87,8 @@ def test_journal_row_before_ack_and_conflict_copy_after_kill9(faulty_s3):
     assert got[0] in os.listdir(m.path("b1"))
 
 
-def test_orphan_staging_files_removed_at_start(faulty_s3):
-    fs = faulty_s3
+def test_orphan_staging_files_removed_at_start(faulty):
+    fs = faulty
     m = fs.mount(start=False)
     staging = os.path.join(m.dir, "cache", "staging")
     os.makedirs(staging, exist_ok=True)
@@ -100,8 +100,8 @@ def test_orphan_staging_files_removed_at_start(faulty_s3):
         "a staging file no journal row names survived the start"
 
 
-def test_cache_size_bounds_staged_data(faulty_s3):
-    fs = faulty_s3
+def test_cache_size_bounds_staged_data(faulty):
+    fs = faulty
     m = fs.mount(conf_extra="cache_size = 1M\n")
     b = m.backends["b1"]
     big = os.urandom(1000 * KIB)
