@@ -30,6 +30,7 @@ int main(void)
 		{ "strset", strset_suite },
 		{ "view", view_suite },
 		{ "azure", azure_suite },
+		{ "rest", rest_suite },
 	};
 	SRunner *sr = NULL;
 	int failed, missing = 0;
