@@ -39,12 +39,16 @@
  *              answer was lost succeeds again);
  *   abort      Azure has no call that drops uncommitted blocks of one
  *              upload: a blob never committed is deleted (that deletes
- *              its blocks); the blocks of a committed blob stay until
- *              its next commit (Put Blob or Put Block List discards
- *              every uncommitted block) or the service collects them
- *              after 7 days.  There is no listing of uploads in
- *              progress to sweep: mpu_list_uploads is NULL, the ids the
- *              journal recorded are aborted at start as on S3.
+ *              its blocks), and the tag is remembered so that a Put
+ *              Block of it still on the wire is dropped once it lands;
+ *              the blocks of a committed blob stay until its next
+ *              commit (Put Blob or Put Block List discards every
+ *              uncommitted block) or the service collects them after
+ *              7 days.  There is no listing of uploads in progress to
+ *              sweep: mpu_list_uploads is NULL, the ids the journal
+ *              recorded are aborted at start as on S3.
+ * Requests go through the shared REST layer (src/provider/rest.c,
+ * az_dialect): az_call signs, rest.c sends, retries and reads metadata.
  * Rename copies (Copy Blob, waiting while x-ms-copy-status is pending)
  * then deletes; chmod/chown/utimens are Set Blob Metadata with every
  * other x-ms-meta-* value kept.

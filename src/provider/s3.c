@@ -9,7 +9,8 @@
  * for every service - it never sends an ACL header and the part planner
  * only makes equal parts.
  *
- * How a request goes: s3_call() builds the URL (path-style
+ * How a request goes (on the shared REST layer, src/provider/rest.c,
+ * s3_dialect): s3_call() builds the URL (path-style
  * endpoint/bucket/key or virtual-hosted bucket.host/key, every key segment
  * URI-encoded once), signs it with SigV4 at the current time, runs one
  * exchange through the http layer, maps the reply with bfs_s3err_map()
