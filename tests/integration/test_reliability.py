@@ -1,7 +1,8 @@
 """test_reliability.py - bucketfs under S3 faults, outages and kill -9.
 
-The daemon talks to the session RGW through faultproxy.FaultProxy (fixture
-faulty_s3, fault_fixtures.py), which injects 503 SlowDown / 500
+The daemon talks to the session RGW (and, in the tests that take the
+fixture faulty, also to Azurite) through faultproxy.FaultProxy
+(fault_fixtures.py), which injects 503 SlowDown / 500
 InternalError answers, connection resets before and after the server ran
 the request, delays, hangs and full outages.  What is checked comes from
 INTERFACE.md "File semantics": close() and fsync() return only once the
@@ -33,7 +34,7 @@ import pytest
 
 import helpers
 from helpers import close_quietly, wait_stored
-from fault_fixtures import UPLOAD_TIMEOUT, faulty, kill9  # noqa: F401
+from fault_fixtures import UPLOAD_TIMEOUT, faulty, faulty_s3, kill9  # noqa: F401
 from faultproxy import FaultProxy
 
 MIB = 1 << 20
@@ -425,8 +426,10 @@ def test_multipart_complete_reset_after_server_ran_it(faulty):
     assert_serving(fs, m)
 
 
-def test_outage_eio_within_upload_timeout_then_lands(faulty):
-    fs = faulty
+# s3 only: the EIO deadline is the upload worker's, whatever the provider;
+# azure's kept-then-landed path is test_kill9_after_eio_data_recovered[azure]
+def test_outage_eio_within_upload_timeout_then_lands(faulty_s3):
+    fs = faulty_s3
     m = fs.mount()
     b = m.backends["b1"]
     p = m.path("b1", "outage.bin")
@@ -474,11 +477,12 @@ def test_outage_eio_within_upload_timeout_then_lands(faulty):
     assert_serving(fs, m)
 
 
-def test_hung_server_eio_within_upload_timeout(faulty):
+# s3 only: the stall timeout is the http layer's, shared by every provider
+def test_hung_server_eio_within_upload_timeout(faulty_s3):
     """A server that accepts and never answers: close must still fail
     with EIO within upload_timeout, not after curl's minute-long stall
     timeout times the retry attempts."""
-    fs = faulty
+    fs = faulty_s3
     m = fs.mount()
     p = m.path("b1", "hung.bin")
     fd = os.open(p, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
