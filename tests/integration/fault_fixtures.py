@@ -307,8 +307,6 @@ class FaultyStore:
         return problems
 
 
-FaultyS3 = FaultyStore
-
 
 def _faulty(provider, request, mount, tmp_path):
     if provider == "azure":
