@@ -4,7 +4,7 @@
  * Every function below the FUSE layer returns 0 or one of these negative
  * codes (openssh ssherr.h style).  HTTP status + S3 <Code> are mapped to them
  * in ONE table (src/http/s3err.c); they are mapped to errno in ONE table in
- * the FUSE layer (src/fuse/errno_map.c).  bfs_strerror() gives the message.
+ * the vfs layer (src/vfs/errno_map.c).  bfs_strerror() gives the message.
  */
 #ifndef BFS_ERROR_H
 #define BFS_ERROR_H

@@ -63,7 +63,8 @@ struct bfs_mpu_part {
 	char etag[96];           /* without quotes */
 };
 
-#define BFS_MPU_ID_MAX 1024      /* room for an upload id, NUL included */
+/* room for an upload id, NUL included (azure ids carry the xattrs) */
+#define BFS_MPU_ID_MAX (BFS_META_XATTR_MAX + 1024)
 
 /*
  * Multipart listing callback (ListMultipartUploads): key is the full

@@ -23,10 +23,12 @@
  *
  * Uploads: up to AZ_SINGLE_PUT_MAX one Put Blob; above, Put Block of
  * equal blocks by AZ_WORKERS threads and one Put Block List.  The same
- * requests are the multipart ops of the FUSE layer (src/fuse/mpu.c):
- *   upload id  "az1:RAND:MODE:UID:GID:MTIME:NSEC:FLAGS:CTYPE": a random
- *              16-hex tag plus the attributes Put Block List must set
- *              (Azure takes metadata at commit, S3 at create);
+ * requests are the multipart ops of the vfs layer (src/vfs/mpu.c):
+ *   upload id  "az1:RAND:MODE:UID:GID:MTIME:NSEC:FLAGS:CTYPE[:XATTR]": a
+ *              random 16-hex tag plus the attributes Put Block List must
+ *              set (Azure takes metadata at commit, S3 at create); XATTR,
+ *              the s3fs-encoded user xattrs (never a ':' in it), is there
+ *              when FLAGS has 16;
  *   block id   base64 of RAND + part number (5 digits) + "-" + MD5 of
  *              the block in hex: 54 bytes, the same length for every
  *              block (Azure requires it), and the MD5 comes back in Get
@@ -35,11 +37,18 @@
  *   list parts Get Block List of the uncommitted blocks with that tag;
  *   complete   Put Block List (<Latest>, so a retried commit whose first
  *              answer was lost succeeds again);
- *   abort      nothing to send: Azure has no call that drops uncommitted
- *              blocks; the next commit of the blob (Put Blob or Put Block
- *              List) discards every uncommitted block, and the service
- *              garbage-collects those of a blob never committed after
- *              7 days.  That is the sweep: mpu_list_uploads is NULL.
+ *   abort      Azure has no call that drops uncommitted blocks of one
+ *              upload: a blob never committed is deleted (that deletes
+ *              its blocks), and the tag is remembered so that a Put
+ *              Block of it still on the wire is dropped once it lands;
+ *              the blocks of a committed blob stay until its next
+ *              commit (Put Blob or Put Block List discards every
+ *              uncommitted block) or the service collects them after
+ *              7 days.  There is no listing of uploads in progress to
+ *              sweep: mpu_list_uploads is NULL, the ids the journal
+ *              recorded are aborted at start as on S3.
+ * Requests go through the shared REST layer (src/provider/rest.c,
+ * az_dialect): az_call signs, rest.c sends, retries and reads metadata.
  * Rename copies (Copy Blob, waiting while x-ms-copy-status is pending)
  * then deletes; chmod/chown/utimens are Set Blob Metadata with every
  * other x-ms-meta-* value kept.
@@ -70,6 +79,7 @@
 #include "bfs_metrics.h"
 #include "bfs_mpu.h"
 #include "bfs_provider.h"
+#include "bfs_rest.h"
 
 #define AZ_SINGLE_PUT_MAX (8ull << 20)
 #define AZ_BLOCK_MIN (8ull << 20)
@@ -77,15 +87,16 @@
 #define AZ_WORKERS 4
 #define AZ_LIST_PAGE "5000"
 #define AZ_URL_MAX (16 * 1024)
-#define AZ_MAX_HDRS 32
 #define AZ_MAX_EXTRA_META 16
 #define AZ_EXTRA_META_MAX 8192       /* Azure's whole-metadata limit */
 #define AZ_TAG_LEN 16
 #define AZ_BLOCKID_RAW 54            /* tag 16 + part 5 + '-' + md5 32 */
 #define AZ_COPY_WAIT_MS 600000       /* a pending Copy Blob: 10 minutes */
 #define AZ_DEFAULT_ENDPOINT "https://%s.blob.core.windows.net"
+#define AZ_ABORTED_MAX 64            /* tags of uploads aborted here, kept */
 
 struct az_state {
+	const struct bfs_rest_dialect *dialect;  /* first: bfs_rest_op_* */
 	char *name;                  /* bucket dir name, for logs */
 	char *account;
 	char *container;
@@ -97,59 +108,16 @@ struct az_state {
 	char *sas;                   /* SAS query without '?'; wiped */
 	struct bfs_http *http;
 	struct bfs_retry_policy retry;
-};
-
-struct az_req {
-	const char *method;
-	const char *key;             /* blob name; NULL: the container */
-	struct bfs_sigv4_kv query[8];
-	size_t nquery;
-	struct bfs_sigv4_kv hdr[AZ_MAX_HDRS];
-	size_t nhdr;
-	int op;
-	const void *body;
-	size_t body_len;
-	int body_fd;
-	uint64_t fd_off, fd_len;
-	int has_body;                /* PUT: Content-Length is sent */
-	int sink;
-	size_t max_body;
-	int out_fd;
-	char *out_mem;
-	size_t out_cap;
+	/* The last AZ_ABORTED_MAX upload tags mpu_abort dropped, so that a
+	 * Put Block of one still on the wire (Azure ties no block to an
+	 * upload: it would land as a new uncommitted blob) is dropped again
+	 * and answers NOTFOUND, as UploadPart after an abort does on S3. */
+	pthread_mutex_t aborted_lock;
+	char aborted[AZ_ABORTED_MAX][AZ_TAG_LEN + 1]; /* guarded by aborted_lock */
+	unsigned aborted_next;       /* next slot; guarded by aborted_lock */
 };
 
 /* ---------------------------------------------------------------- helpers */
-
-static void az_req_init(struct az_req *q, const char *method, const char *key,
-			int op)
-{
-	memset(q, 0, sizeof(*q));
-	q->method = method;
-	q->key = key;
-	q->op = op;
-	q->body_fd = -1;
-	q->out_fd = -1;
-	q->sink = BFS_HTTP_TO_BUF;
-}
-
-static int az_q(struct az_req *q, const char *name, const char *value)
-{
-	if (q->nquery >= sizeof(q->query) / sizeof(q->query[0]))
-		return BFS_ERR_TOOBIG;
-	q->query[q->nquery].name = name;
-	q->query[q->nquery++].value = value;
-	return 0;
-}
-
-static int az_h(struct az_req *q, const char *name, const char *value)
-{
-	if (q->nhdr >= AZ_MAX_HDRS)
-		return BFS_ERR_TOOBIG;
-	q->hdr[q->nhdr].name = name;
-	q->hdr[q->nhdr++].value = value;
-	return 0;
-}
 
 /* "/base/a%20b/c": the encoded path of blob key (NULL: the container). */
 static int az_path(const struct az_state *st, const char *key, struct bfs_buf *b)
@@ -166,28 +134,93 @@ static int az_path(const struct az_state *st, const char *key, struct bfs_buf *b
 
 /* ------------------------------------------------------------ the request */
 
+/* What one attempt of az_call() signs with (bfs_rest_run callbacks). */
+struct az_sign_ctx {
+	struct az_state *st;
+	const char *path;            /* encoded path of the URL */
+	char date[32], clen[32];
+	char auth[256];              /* this attempt's signature; wiped */
+};
+
+/* x-ms-date, x-ms-version, q's headers, the Shared Key Authorization
+ * (none with a SAS token: it is in the URL) and an empty Expect. */
+static int az_sign(void *vc, const struct bfs_rest_req *q,
+		   struct bfs_sigv4_kv *out, size_t cap, size_t *n)
+{
+	struct az_sign_ctx *c = vc;
+	struct az_state *st = c->st;
+	struct bfs_azsign_req ar;
+	size_t i, ns = 0;
+	int r;
+
+	if (q->nhdr + 5 > cap)
+		return BFS_ERR_TOOBIG;
+	bfs_azsign_date(time(NULL), c->date);
+	out[ns].name = "x-ms-date";
+	out[ns++].value = c->date;
+	out[ns].name = "x-ms-version";
+	out[ns++].value = BFS_AZ_VERSION;
+	for (i = 0; i < q->nhdr; i++)
+		out[ns++] = q->hdr[i];
+	if (st->keylen) {
+		/* Content-Length is signed, but curl sends it: signed from a
+		 * slot past the lines sent */
+		out[ns].name = "content-length";
+		out[ns].value = q->has_body ? c->clen : "";
+		memset(&ar, 0, sizeof(ar));
+		ar.method = q->method;
+		ar.account = st->account;
+		ar.path = c->path;
+		ar.query = q->query;
+		ar.nquery = q->nquery;
+		ar.headers = out;
+		ar.nheaders = ns + 1;
+		if ((r = bfs_azsign_sign(&ar, st->key, st->keylen, c->auth,
+					 sizeof(c->auth), NULL)) < 0)
+			return r;
+		out[ns].name = "Authorization";
+		out[ns++].value = c->auth;
+	}
+	/* no "Expect: 100-continue" round trip per block */
+	out[ns].name = "Expect";
+	out[ns++].value = NULL;
+	*n = ns;
+	return 0;
+}
+
+/* The x-ms-error-code header first, then the status: bfs_s3err_map(). */
+static int az_map(void *vc, const struct bfs_rest_req *q,
+		  const struct bfs_http_resp *resp)
+{
+	struct az_sign_ctx *c = vc;
+	char code[128];
+
+	code[0] = '\0';
+	if (resp->status >= 300 &&
+	    bfs_http_resp_header(resp, "x-ms-error-code", code,
+				 sizeof(code)) == 0)
+		BFS_DEBUG("azure %s %s %s: %d %s", c->st->name, q->method,
+			  q->key ? q->key : "", resp->status, code);
+	return bfs_s3err_map(resp->status, code);
+}
+
 /*
- * Sends q with retries; resp (initialized by the caller) holds the last
- * reply.  0 on a 2xx, else the mapped error.
+ * Sends q with retries (bfs_rest_run), signed afresh each attempt;
+ * resp (initialized by the caller) holds the last reply.  0 on a 2xx,
+ * else the mapped error.
  */
-static int az_call(struct az_state *st, const struct az_req *q,
+static int az_call(void *vst, const struct bfs_rest_req *q,
 		   struct bfs_http_resp *resp)
 {
-	struct bfs_buf path, url, lines;
-	struct bfs_sigv4_kv sh[AZ_MAX_HDRS + 3];
-	struct bfs_azsign_req ar;
-	struct bfs_http_req hr;
-	const char *hl[AZ_MAX_HDRS + 4];
-	size_t line_off[AZ_MAX_HDRS + 4];
-	char date[32], clen[32], auth[256], code[128];
-	size_t i, nl, ns;
-	int r = 0, attempt;
-	uint64_t blen = q->body_fd >= 0 ? q->fd_len : q->body_len;
+	struct az_state *st = vst;
+	struct az_sign_ctx c;
+	struct bfs_buf path, url;
+	size_t i;
+	int r = 0;
 
 	bfs_buf_init(&path, AZ_URL_MAX);
 	bfs_buf_init(&url, 2 * AZ_URL_MAX);
-	bfs_buf_init(&lines, 64 * 1024);
-	auth[0] = '\0';
+	memset(&c, 0, sizeof(c));
 	if ((r = az_path(st, q->key, &path)) < 0 ||
 	    (r = bfs_buf_addf(&url, "%s://%s%s", st->scheme, st->host,
 			      bfs_buf_str(&path))) < 0)
@@ -203,98 +236,14 @@ static int az_call(struct az_state *st, const struct az_req *q,
 	if (st->sas && (r = bfs_buf_addf(&url, "%s%s", q->nquery ? "&" : "?",
 					 st->sas)) < 0)
 		goto out;
-	snprintf(clen, sizeof(clen), "%" PRIu64, blen);
-
-	for (attempt = 1;; attempt++) {
-		bfs_azsign_date(time(NULL), date);
-		ns = 0;
-		sh[ns].name = "x-ms-date";
-		sh[ns++].value = date;
-		sh[ns].name = "x-ms-version";
-		sh[ns++].value = BFS_AZ_VERSION;
-		for (i = 0; i < q->nhdr; i++)
-			sh[ns++] = q->hdr[i];
-		if (st->keylen) {
-			/* Content-Length is signed, but curl sends it */
-			struct bfs_sigv4_kv all[AZ_MAX_HDRS + 3];
-
-			memcpy(all, sh, ns * sizeof(sh[0]));
-			all[ns].name = "content-length";
-			all[ns].value = q->has_body ? clen : "";
-			memset(&ar, 0, sizeof(ar));
-			ar.method = q->method;
-			ar.account = st->account;
-			ar.path = bfs_buf_str(&path);
-			ar.query = q->query;
-			ar.nquery = q->nquery;
-			ar.headers = all;
-			ar.nheaders = ns + 1;
-			if ((r = bfs_azsign_sign(&ar, st->key, st->keylen, auth,
-						 sizeof(auth), NULL)) < 0)
-				goto out;
-		}
-		bfs_buf_reset(&lines);
-		nl = 0;
-		for (i = 0; i < ns + 1; i++) {
-			const char *n, *v;
-
-			if (i < ns) {
-				n = sh[i].name;
-				v = sh[i].value ? sh[i].value : "";
-			} else if (st->keylen) {
-				n = "Authorization";
-				v = auth;
-			} else {
-				continue;
-			}
-			line_off[nl++] = lines.len;
-			if ((r = bfs_buf_addf(&lines, "%s: %s", n, v)) < 0 ||
-			    (r = bfs_buf_add(&lines, "", 1)) < 0)
-				goto out;
-		}
-		/* no "Expect: 100-continue" round trip per block */
-		line_off[nl++] = lines.len;
-		if ((r = bfs_buf_adds(&lines, "Expect:")) < 0 ||
-		    (r = bfs_buf_add(&lines, "", 1)) < 0)
-			goto out;
-		for (i = 0; i < nl; i++)
-			hl[i] = lines.p + line_off[i];
-
-		memset(&hr, 0, sizeof(hr));
-		hr.method = q->method;
-		hr.url = bfs_buf_str(&url);
-		hr.headers = hl;
-		hr.nheaders = nl;
-		hr.op = q->op;
-		hr.log_key = q->key;
-		hr.body = q->body;
-		hr.body_fd = q->body_fd;
-		hr.body_off = q->fd_off;
-		hr.body_len = blen;
-		hr.sink = q->sink;
-		hr.max_body = q->max_body;
-		hr.out_fd = q->out_fd;
-		hr.out_mem = q->out_mem;
-		hr.out_cap = q->out_cap;
-
-		r = bfs_http_do(st->http, &hr, resp);
-		if (r == 0) {
-			code[0] = '\0';
-			if (resp->status >= 300 &&
-			    bfs_http_resp_header(resp, "x-ms-error-code", code,
-						 sizeof(code)) == 0)
-				BFS_DEBUG("azure %s %s %s: %d %s", st->name, q->method,
-					  q->key ? q->key : "", resp->status, code);
-			r = bfs_s3err_map(resp->status, code);
-		}
-		if (r == 0 || !bfs_retry_next(&st->retry, attempt, r))
-			break;
-	}
+	c.st = st;
+	c.path = bfs_buf_str(&path);
+	snprintf(c.clen, sizeof(c.clen), "%" PRIu64,
+		 q->body_fd >= 0 ? q->fd_len : (uint64_t)q->body_len);
+	r = bfs_rest_run(st->http, &st->retry, q, bfs_buf_str(&url), az_sign,
+			 az_map, &c, resp);
 out:
-	OPENSSL_cleanse(auth, sizeof(auth));
-	if (lines.p)
-		OPENSSL_cleanse(lines.p, lines.len);
-	bfs_buf_free(&lines);
+	OPENSSL_cleanse(c.auth, sizeof(c.auth));
 	if (url.p && st->sas)
 		OPENSSL_cleanse(url.p, url.len);
 	bfs_buf_free(&url);
@@ -304,201 +253,41 @@ out:
 
 /* --------------------------------------------------------------- metadata */
 
-static int64_t az_http_date(const char *s)
-{
-	struct tm tm;
-	time_t t;
-
-	memset(&tm, 0, sizeof(tm));
-	if (!strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm))
-		return 0;
-	t = timegm(&tm);
-	return t == (time_t)-1 ? 0 : (int64_t)t;
-}
-
-static int az_parse_u32(const char *s, uint32_t *out)
-{
-	char *end = NULL;
-	unsigned long v;
-
-	if (!s || *s < '0' || *s > '9')
-		return BFS_ERR_INVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v > UINT32_MAX)
-		return BFS_ERR_INVAL;
-	*out = (uint32_t)v;
-	return 0;
-}
-
-/* "SECONDS" or "SECONDS.FRACTION" (s3fs) -> sec, nsec. */
-static int az_parse_mtime(const char *s, int64_t *sec, long *nsec)
-{
-	char *end = NULL;
-	long long v;
-	long ns = 0;
-	int digits = 0;
-
-	if (!s || !((*s >= '0' && *s <= '9') || *s == '-'))
-		return BFS_ERR_INVAL;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || end == s)
-		return BFS_ERR_INVAL;
-	if (*end == '.') {
-		for (end++; *end >= '0' && *end <= '9'; end++)
-			if (digits++ < 9)
-				ns = ns * 10 + (*end - '0');
-		for (; digits < 9; digits++)
-			ns *= 10;
-	}
-	if (*end)
-		return BFS_ERR_INVAL;
-	*sec = v;
-	*nsec = ns;
-	return 0;
-}
-
-/* Fills the s3fs-style fields of m from metadata values (any may be NULL). */
+/* Fills the s3fs-style fields of m from metadata values (any may be
+ * NULL); a folder blob without a mode is a 0755 folder. */
 static void az_meta_values(struct bfs_meta *m, const char *mode,
 			   const char *uid, const char *gid, const char *mtime,
 			   int folder)
 {
-	if (mtime && az_parse_mtime(mtime, &m->mtime, &m->mtime_nsec) == 0)
-		m->has_mtime = 1;
-	if (mode && az_parse_u32(mode, &m->mode) == 0) {
-		m->has_mode = 1;
-		if (!(m->mode & S_IFMT))
-			m->mode |= folder ? S_IFDIR : S_IFREG;
-	}
+	bfs_rest_meta_values(m, mode, uid, gid, mtime, folder);
 	if (folder && !(m->mode & S_IFMT))
 		m->mode = S_IFDIR | 0755;
-	if (uid && az_parse_u32(uid, &m->uid) == 0)
-		m->has_uid = 1;
-	if (gid && az_parse_u32(gid, &m->gid) == 0)
-		m->has_gid = 1;
 }
 
 /* Fills m from the headers of a HEAD / GET; *folder: hdi_isfolder=true. */
 static void az_meta_from_resp(const struct bfs_http_resp *resp,
-			      struct bfs_meta *m, int *folder)
+			      const char *key, struct bfs_meta *m, int *folder)
 {
-	char v[256], mode[32], uid[32], gid[32], mt[64];
-	char *end;
-	int isdir = 0;
+	char v[16];
+	int isdir;
 
-	memset(m, 0, sizeof(*m));
-	if (bfs_http_resp_header(resp, "content-length", v, sizeof(v)) == 0) {
-		uint64_t size = strtoull(v, &end, 10);
-
-		if (!*end)
-			m->size = size;
-	}
-	if (bfs_http_resp_header(resp, "content-range", v, sizeof(v)) == 0) {
-		const char *slash = strrchr(v, '/');
-
-		if (slash && slash[1] != '*')
-			m->size = strtoull(slash + 1, NULL, 10);
-	}
-	if (bfs_http_resp_header(resp, "etag", v, sizeof(v)) == 0) {
-		const char *e = v;
-		size_t n = strlen(e);
-
-		if (n >= 2 && e[0] == '"' && e[n - 1] == '"') {
-			e++;
-			n -= 2;
-		}
-		if (n < sizeof(m->etag)) {
-			memcpy(m->etag, e, n);
-			m->etag[n] = '\0';
-		}
-	}
-	if (bfs_http_resp_header(resp, "content-type", v, sizeof(v)) == 0 &&
-	    strlen(v) < sizeof(m->content_type))
-		strcpy(m->content_type, v);
-	if (bfs_http_resp_header(resp, "last-modified", v, sizeof(v)) == 0)
-		m->mtime = az_http_date(v);
-	if (bfs_http_resp_header(resp, "x-ms-meta-hdi_isfolder", v,
-				 sizeof(v)) == 0 && !strcasecmp(v, "true"))
-		isdir = 1;
-	az_meta_values(m,
-		bfs_http_resp_header(resp, "x-ms-meta-mode", mode, sizeof(mode))
-			? NULL : mode,
-		bfs_http_resp_header(resp, "x-ms-meta-uid", uid, sizeof(uid))
-			? NULL : uid,
-		bfs_http_resp_header(resp, "x-ms-meta-gid", gid, sizeof(gid))
-			? NULL : gid,
-		bfs_http_resp_header(resp, "x-ms-meta-mtime", mt, sizeof(mt))
-			? NULL : mt,
-		isdir);
+	(void)key;
+	bfs_rest_meta_base(resp, m);
+	isdir = bfs_http_resp_header(resp, "x-ms-meta-hdi_isfolder", v,
+				     sizeof(v)) == 0 && !strcasecmp(v, "true");
+	/* s3fs's user xattrs go as x-ms-meta-xattr */
+	bfs_rest_meta_posix(resp, "x-ms-meta-", isdir, m);
+	if (isdir && !(m->mode & S_IFMT))
+		m->mode = S_IFDIR | 0755;
 	if (folder)
 		*folder = isdir;
 }
 
-/*
- * The x-ms-meta-* headers of a reply other than mode/uid/gid/mtime
- * (hdi_isfolder, s3fs-style xattr...) as "x-ms-meta-name\0value\0" pairs
- * in extra, so that Set Blob Metadata and copies keep them.
- */
-static int az_extra_meta(const struct bfs_http_resp *resp, struct bfs_buf *extra)
-{
-	static const char *const known[] = { "mode", "uid", "gid", "mtime" };
-	const char *p = bfs_buf_str(&resp->headers), *eol, *colon, *v, *e;
-	size_t i, n = 0;
-	int r, skip;
-
-	for (; *p; p = *eol ? eol + 1 : eol) {
-		eol = strchr(p, '\n');
-		if (!eol)
-			eol = p + strlen(p);
-		colon = memchr(p, ':', (size_t)(eol - p));
-		if (!colon || colon - p <= 10 || strncasecmp(p, "x-ms-meta-", 10))
-			continue;
-		skip = 0;
-		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-			if ((size_t)(colon - p - 10) == strlen(known[i]) &&
-			    !strncasecmp(p + 10, known[i], strlen(known[i])))
-				skip = 1;
-		if (skip)
-			continue;
-		if (++n > AZ_MAX_EXTRA_META)
-			return BFS_ERR_TOOBIG;
-		v = colon + 1;
-		while (v < eol && (*v == ' ' || *v == '\t'))
-			v++;
-		e = eol;
-		while (e > v && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		if ((r = bfs_buf_add(extra, p, (size_t)(colon - p))) < 0 ||
-		    (r = bfs_buf_add(extra, "", 1)) < 0 ||
-		    (r = bfs_buf_add(extra, v, (size_t)(e - v))) < 0 ||
-		    (r = bfs_buf_add(extra, "", 1)) < 0)
-			return r;
-	}
-	return 0;
-}
-
-/* Adds the "name\0value\0" pairs of extra as headers. */
-static int az_add_extra(struct az_req *q, const struct bfs_buf *extra)
-{
-	const char *p, *end, *v;
-	int r;
-
-	if (!extra || !extra->len)
-		return 0;
-	for (p = extra->p, end = extra->p + extra->len; p < end;) {
-		v = p + strlen(p) + 1;
-		if ((r = az_h(q, p, v)) < 0)
-			return r;
-		p = v + strlen(v) + 1;
-	}
-	return 0;
-}
-
-/* Storage for the metadata header values of one request. */
-struct az_meta_hdrs {
-	char mode[16], uid[16], gid[16], mtime[48];
-	char ctype[128];
+static const struct bfs_rest_dialect az_dialect = {
+	.meta_prefix = "x-ms-meta-",
+	.range_hdr = "x-ms-range",
+	.call = az_call,
+	.meta = az_meta_from_resp,
 };
 
 static const char *az_content_type(const char *key, const struct bfs_meta *m)
@@ -513,7 +302,7 @@ static const char *az_content_type(const char *key, const struct bfs_meta *m)
 }
 
 /* Adds the x-ms-meta-* headers of m (and its content type when ctype). */
-static int az_add_meta(struct az_req *q, struct az_meta_hdrs *mh,
+static int az_add_meta(struct bfs_rest_req *q, struct bfs_rest_meta_hdrs *mh,
 		       const char *key, const struct bfs_meta *m,
 		       const char *ctype_hdr)
 {
@@ -522,36 +311,10 @@ static int az_add_meta(struct az_req *q, struct az_meta_hdrs *mh,
 	if (ctype_hdr) {
 		snprintf(mh->ctype, sizeof(mh->ctype), "%s",
 			 az_content_type(key, m));
-		if ((r = az_h(q, ctype_hdr, mh->ctype)) < 0)
+		if ((r = bfs_rest_h(q, ctype_hdr, mh->ctype)) < 0)
 			return r;
 	}
-	if (!m)
-		return 0;
-	if (m->has_mode) {
-		snprintf(mh->mode, sizeof(mh->mode), "%" PRIu32, m->mode);
-		if ((r = az_h(q, "x-ms-meta-mode", mh->mode)) < 0)
-			return r;
-	}
-	if (m->has_uid) {
-		snprintf(mh->uid, sizeof(mh->uid), "%" PRIu32, m->uid);
-		if ((r = az_h(q, "x-ms-meta-uid", mh->uid)) < 0)
-			return r;
-	}
-	if (m->has_gid) {
-		snprintf(mh->gid, sizeof(mh->gid), "%" PRIu32, m->gid);
-		if ((r = az_h(q, "x-ms-meta-gid", mh->gid)) < 0)
-			return r;
-	}
-	if (m->has_mtime) {
-		if (m->mtime_nsec > 0 && m->mtime_nsec < 1000000000L)
-			snprintf(mh->mtime, sizeof(mh->mtime), "%" PRId64 ".%09ld",
-				 m->mtime, m->mtime_nsec);
-		else
-			snprintf(mh->mtime, sizeof(mh->mtime), "%" PRId64, m->mtime);
-		if ((r = az_h(q, "x-ms-meta-mtime", mh->mtime)) < 0)
-			return r;
-	}
-	return 0;
+	return bfs_rest_add_meta(q, mh, "x-ms-meta-", m);
 }
 
 static int az_is_dir_key(const char *key)
@@ -579,6 +342,7 @@ static void az_destroy(void *vst)
 		return;
 	bfs_http_free(st->http);
 	OPENSSL_cleanse(st->key, sizeof(st->key));
+	pthread_mutex_destroy(&st->aborted_lock);
 	if (st->sas) {
 		OPENSSL_cleanse(st->sas, strlen(st->sas));
 		free(st->sas);
@@ -608,6 +372,8 @@ static int az_create(const struct bfs_bucket_conf *bc, void **out, char *err,
 		r = BFS_ERR_NOMEM;
 		goto out;
 	}
+	pthread_mutex_init(&st->aborted_lock, NULL);
+	st->dialect = &az_dialect;
 	bfs_retry_policy_default(&st->retry);
 	if (!bc->bucket_name || !*bc->bucket_name || !bc->account_id ||
 	    !*bc->account_id ||
@@ -691,22 +457,8 @@ out:
 static int az_head_blob(struct az_state *st, const char *blob,
 			struct bfs_meta *m, int *folder, struct bfs_buf *extra)
 {
-	struct bfs_http_resp resp;
-	struct az_req q;
-	int r;
-
-	memset(m, 0, sizeof(*m));
-	bfs_http_resp_init(&resp);
-	az_req_init(&q, "HEAD", blob, BFS_OP_HEAD);
-	if ((r = az_call(st, &q, &resp)) < 0)
-		goto out;
-	az_meta_from_resp(&resp, m, folder);
-	if (extra && (r = az_extra_meta(&resp, extra)) < 0)
-		goto out;
-	r = 0;
-out:
-	bfs_http_resp_free(&resp);
-	return r;
+	return bfs_rest_head(&az_dialect, st, blob, m, folder, extra,
+			     AZ_MAX_EXTRA_META);
 }
 
 /*
@@ -761,98 +513,17 @@ static int az_head(void *vst, const char *key, struct bfs_meta *m)
 	return az_head_ex(vst, key, m, NULL, NULL);
 }
 
-static int az_get_range(void *vst, const char *key, uint64_t off, size_t len,
-			char *buf, size_t *got, const char *if_match)
-{
-	struct az_state *st = vst;
-	struct bfs_http_resp resp;
-	struct az_req q;
-	char range[64], cond[112];
-	int r;
-
-	*got = 0;
-	if (len == 0)
-		return 0;
-	bfs_http_resp_init(&resp);
-	az_req_init(&q, "GET", key, BFS_OP_GET);
-	snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off,
-		 off + len - 1);
-	if ((r = az_h(&q, "x-ms-range", range)) < 0)
-		goto out;
-	if (if_match && if_match[0]) {
-		/* 412 ConditionNotMet -> BFS_ERR_PRECONDITION */
-		if (strlen(if_match) + 3 > sizeof(cond)) {
-			r = BFS_ERR_INVAL;
-			goto out;
-		}
-		snprintf(cond, sizeof(cond), "\"%s\"", if_match);
-		if ((r = az_h(&q, "If-Match", cond)) < 0)
-			goto out;
-	}
-	q.sink = BFS_HTTP_TO_MEM;
-	q.out_mem = buf;
-	q.out_cap = len;
-	r = az_call(st, &q, &resp);
-	if (r == BFS_ERR_RANGE) {
-		r = 0;                 /* at or past the end: nothing to read */
-		goto out;
-	}
-	if (r < 0)
-		goto out;
-	if (resp.status == 200 && off > 0) {
-		r = BFS_ERR_PROTOCOL;  /* the server ignored the range */
-		goto out;
-	}
-	*got = (size_t)resp.got;
-	r = 0;
-out:
-	bfs_http_resp_free(&resp);
-	return r;
-}
-
-static int az_get_fd(void *vst, const char *key, int fd, struct bfs_meta *m)
-{
-	struct az_state *st = vst;
-	struct bfs_http_resp resp;
-	struct az_req q;
-	int r;
-
-	if (m)
-		memset(m, 0, sizeof(*m));
-	bfs_http_resp_init(&resp);
-	az_req_init(&q, "GET", key, BFS_OP_GET);
-	q.sink = BFS_HTTP_TO_FD;
-	q.out_fd = fd;
-	if ((r = az_call(st, &q, &resp)) < 0)
-		goto out;
-	if (ftruncate(fd, (off_t)resp.got) < 0 && errno != EINVAL) {
-		r = bfs_err_from_errno(errno);
-		goto out;
-	}
-	if (m) {
-		az_meta_from_resp(&resp, m, NULL);
-		m->size = resp.got;
-	}
-	r = 0;
-out:
-	bfs_http_resp_free(&resp);
-	return r;
-}
-
 /* One Put Blob of a memory body or a file, with metadata. */
 static int az_put_single(struct az_state *st, const char *key, const void *data,
 			 size_t len, int fd, uint64_t fdlen,
 			 const struct bfs_meta *m, char *etag_out, size_t etag_len)
 {
-	struct bfs_http_resp resp;
-	struct az_meta_hdrs mh;
-	struct bfs_meta got;
-	struct az_req q;
+	struct bfs_rest_meta_hdrs mh;
+	struct bfs_rest_req q;
 	char *fb = NULL;
 	const char *blob = key;
 	int r;
 
-	bfs_http_resp_init(&resp);
 	if (az_is_dir_key(key)) {
 		/* a folder: blobfuse2's zero-length "a/b" + hdi_isfolder */
 		if (!(fb = az_folder_blob(key))) {
@@ -864,10 +535,10 @@ static int az_put_single(struct az_state *st, const char *key, const void *data,
 		len = 0;
 		fd = -1;
 	}
-	az_req_init(&q, "PUT", blob, BFS_OP_PUT);
-	if ((r = az_h(&q, "x-ms-blob-type", "BlockBlob")) < 0 ||
+	bfs_rest_req_init(&q, "PUT", blob, BFS_OP_PUT);
+	if ((r = bfs_rest_h(&q, "x-ms-blob-type", "BlockBlob")) < 0 ||
 	    (r = az_add_meta(&q, &mh, key, m, "x-ms-blob-content-type")) < 0 ||
-	    (fb && (r = az_h(&q, "x-ms-meta-hdi_isfolder", "true")) < 0))
+	    (fb && (r = bfs_rest_h(&q, "x-ms-meta-hdi_isfolder", "true")) < 0))
 		goto out;
 	q.has_body = 1;
 	if (fd >= 0) {
@@ -877,15 +548,9 @@ static int az_put_single(struct az_state *st, const char *key, const void *data,
 		q.body = data;
 		q.body_len = len;
 	}
-	if ((r = az_call(st, &q, &resp)) < 0)
-		goto out;
-	az_meta_from_resp(&resp, &got, NULL);
-	if (etag_out && etag_len)
-		snprintf(etag_out, etag_len, "%s", got.etag);
-	r = 0;
+	r = bfs_rest_send(&az_dialect, st, &q, etag_out, etag_len);
 out:
 	free(fb);
-	bfs_http_resp_free(&resp);
 	return r;
 }
 
@@ -899,17 +564,7 @@ static int az_put_buf(void *vst, const char *key, const void *data, size_t len,
 
 static int az_del_blob(struct az_state *st, const char *blob)
 {
-	struct bfs_http_resp resp;
-	struct az_req q;
-	int r;
-
-	bfs_http_resp_init(&resp);
-	az_req_init(&q, "DELETE", blob, BFS_OP_DELETE);
-	r = az_call(st, &q, &resp);
-	if (r == BFS_ERR_NOTFOUND)
-		r = 0;                  /* already gone: the goal is reached */
-	bfs_http_resp_free(&resp);
-	return r;
+	return bfs_rest_delete(&az_dialect, st, blob);
 }
 
 static int az_del(void *vst, const char *key)
@@ -953,13 +608,23 @@ static int az_upload_id(const char *key, const struct bfs_meta *m, char *id,
 	tag[AZ_TAG_LEN] = '\0';
 	if (m) {
 		flags = (m->has_mode ? 1u : 0) | (m->has_uid ? 2u : 0) |
-			(m->has_gid ? 4u : 0) | (m->has_mtime ? 8u : 0);
+			(m->has_gid ? 4u : 0) | (m->has_mtime ? 8u : 0) |
+			(m->xattr[0] ? 16u : 0);
+		/* s3fs's encoding escapes ':' (bfs_xattr.h); the id's last
+		 * field could not hold one */
+		if (strchr(m->xattr, ':'))
+			return BFS_ERR_INVAL;
 	}
+	/* the content type ends at the xattr field's ':' */
 	snprintf(ct, sizeof(ct), "%s", ctype);
+	for (n = 0; (flags & 16) && ct[n]; n++)
+		if (ct[n] == ':')
+			ct[n] = '_';
 	n = snprintf(id, idlen, "az1:%s:%" PRIu32 ":%" PRIu32 ":%" PRIu32 ":%"
-		     PRId64 ":%ld:%u:%s", tag, m ? m->mode : 0, m ? m->uid : 0,
-		     m ? m->gid : 0, m ? m->mtime : 0, m ? m->mtime_nsec : 0,
-		     flags, ct);
+		     PRId64 ":%ld:%u:%s%s%s", tag, m ? m->mode : 0,
+		     m ? m->uid : 0, m ? m->gid : 0, m ? m->mtime : 0,
+		     m ? m->mtime_nsec : 0, flags, ct, flags & 16 ? ":" : "",
+		     flags & 16 ? m->xattr : "");
 	return n < 0 || (size_t)n >= idlen ? BFS_ERR_TOOBIG : 0;
 }
 
@@ -971,6 +636,8 @@ static int az_upload_parse(const char *id, char tag[AZ_TAG_LEN + 1],
 	long long mtime;
 	long nsec;
 	unsigned flags;
+	const char *ct;
+	size_t ctlen;
 	int off = 0;
 
 	memset(m, 0, sizeof(*m));
@@ -991,8 +658,18 @@ static int az_upload_parse(const char *id, char tag[AZ_TAG_LEN + 1],
 	m->has_uid = !!(flags & 2);
 	m->has_gid = !!(flags & 4);
 	m->has_mtime = !!(flags & 8);
-	snprintf(m->content_type, sizeof(m->content_type), "%s",
-		 id + 5 + AZ_TAG_LEN + off);
+	ct = id + 5 + AZ_TAG_LEN + off;
+	ctlen = strcspn(ct, ":");
+	if (flags & 16) {
+		if (!ct[ctlen] || strlen(ct + ctlen + 1) >= sizeof(m->xattr))
+			return BFS_ERR_NOTFOUND;
+		strcpy(m->xattr, ct + ctlen + 1);
+	} else {
+		ctlen = strlen(ct);      /* ids of before the xattr field */
+	}
+	m->has_xattr = 1;
+	snprintf(m->content_type, sizeof(m->content_type), "%.*s", (int)ctlen,
+		 ct);
 	return 0;
 }
 
@@ -1036,42 +713,88 @@ static int az_block_parse(const char *b64, const char *tag, unsigned *number,
 
 /* ----------------------------------------------------------------- blocks */
 
+/* 1 when the upload tagged tag was aborted here (mark: record it). */
+static int az_aborted(struct az_state *st, const char *tag, int mark)
+{
+	unsigned i;
+	int found = 0;
+
+	pthread_mutex_lock(&st->aborted_lock);
+	for (i = 0; i < AZ_ABORTED_MAX && !found; i++)
+		found = !strcmp(st->aborted[i], tag);
+	if (mark && !found) {
+		snprintf(st->aborted[st->aborted_next], AZ_TAG_LEN + 1, "%s", tag);
+		st->aborted_next = (st->aborted_next + 1) % AZ_ABORTED_MAX;
+	}
+	pthread_mutex_unlock(&st->aborted_lock);
+	return found;
+}
+
+/*
+ * Deletes the uncommitted blocks of key where Azure can: a blob never
+ * committed (Get Blob Properties: 404) is deleted, which deletes its
+ * uncommitted blocks, with If-None-Match: * so that a blob another
+ * client committed meanwhile is not (412: left as it is).  The blocks
+ * of a committed blob stay until its next commit or the service's
+ * 7-day collection (file comment).
+ */
+static int az_drop_uncommitted(struct az_state *st, const char *key)
+{
+	struct bfs_http_resp resp;
+	struct bfs_meta m;
+	struct bfs_rest_req q;
+	int r, folder = 0;
+
+	r = bfs_rest_head(&az_dialect, st, key, &m, &folder, NULL, 0);
+	if (r != BFS_ERR_NOTFOUND)
+		return r;                    /* 0: committed, blocks stay */
+	bfs_http_resp_init(&resp);
+	bfs_rest_req_init(&q, "DELETE", key, BFS_OP_MULTIPART);
+	if ((r = bfs_rest_h(&q, "If-None-Match", "*")) == 0)
+		r = az_call(st, &q, &resp);
+	if (r == BFS_ERR_NOTFOUND || r == BFS_ERR_PRECONDITION)
+		r = 0;                       /* no blocks, or committed meanwhile */
+	bfs_http_resp_free(&resp);
+	return r;
+}
+
 /* Put Block `number` of the upload tagged tag from fd [off, off + len). */
 static int az_put_block(struct az_state *st, const char *key, const char *tag,
 			unsigned number, int fd, uint64_t off, uint64_t len,
 			char *etag, size_t etag_len)
 {
-	struct bfs_http_resp resp;
-	struct az_req q;
+	struct bfs_rest_req q;
 	unsigned char bin[16];
 	char md5[33], bid[80], md5b64[32];
 	int r;
 
-	bfs_http_resp_init(&resp);
+	if (az_aborted(st, tag, 0))
+		return BFS_ERR_NOTFOUND;     /* the upload is gone */
 	if ((r = bfs_mpu_md5_fd(fd, off, len, md5)) < 0)
-		goto out;
-	if (bfs_hex_decode(md5, 16, bin) < 0) {
-		r = BFS_ERR_INTERNAL;
-		goto out;
-	}
+		return r;
+	if (bfs_hex_decode(md5, 16, bin) < 0)
+		return BFS_ERR_INTERNAL;
 	EVP_EncodeBlock((unsigned char *)md5b64, bin, 16);
 	az_block_id(tag, number, md5, bid);
-	az_req_init(&q, "PUT", key, BFS_OP_MULTIPART);
-	if ((r = az_q(&q, "comp", "block")) < 0 ||
-	    (r = az_q(&q, "blockid", bid)) < 0 ||
-	    (r = az_h(&q, "Content-MD5", md5b64)) < 0)
-		goto out;
+	bfs_rest_req_init(&q, "PUT", key, BFS_OP_MULTIPART);
+	if ((r = bfs_rest_q(&q, "comp", "block")) < 0 ||
+	    (r = bfs_rest_q(&q, "blockid", bid)) < 0 ||
+	    (r = bfs_rest_h(&q, "Content-MD5", md5b64)) < 0)
+		return r;
 	q.has_body = 1;
 	q.body_fd = fd;
 	q.fd_off = off;
 	q.fd_len = len;
-	if ((r = az_call(st, &q, &resp)) < 0)
-		goto out;
+	if ((r = bfs_rest_send(&az_dialect, st, &q, NULL, 0)) < 0)
+		return r;
+	if (az_aborted(st, tag, 0)) {
+		/* aborted while this block was on the wire: drop it too */
+		az_drop_uncommitted(st, key);
+		return BFS_ERR_NOTFOUND;
+	}
+	/* the part's etag is its MD5: Get Block List gives it back */
 	snprintf(etag, etag_len, "%s", md5);
-	r = 0;
-out:
-	bfs_http_resp_free(&resp);
-	return r;
+	return 0;
 }
 
 /*
@@ -1085,10 +808,10 @@ static int az_commit(struct az_state *st, const char *key, const char *id,
 		     char *etag_out, size_t etag_len)
 {
 	struct bfs_http_resp resp;
-	struct az_meta_hdrs mh;
+	struct bfs_rest_meta_hdrs mh;
 	struct bfs_meta m, got;
 	struct bfs_buf body;
-	struct az_req q;
+	struct bfs_rest_req q;
 	char tag[AZ_TAG_LEN + 1], bid[80], code[64];
 	size_t i;
 	int r;
@@ -1111,8 +834,8 @@ static int az_commit(struct az_state *st, const char *key, const char *id,
 	}
 	if ((r = bfs_buf_adds(&body, "</BlockList>")) < 0)
 		goto out;
-	az_req_init(&q, "PUT", key, BFS_OP_MULTIPART);
-	if ((r = az_q(&q, "comp", "blocklist")) < 0 ||
+	bfs_rest_req_init(&q, "PUT", key, BFS_OP_MULTIPART);
+	if ((r = bfs_rest_q(&q, "comp", "blocklist")) < 0 ||
 	    (r = az_add_meta(&q, &mh, key, &m, "x-ms-blob-content-type")) < 0)
 		goto out;
 	q.has_body = 1;
@@ -1126,7 +849,7 @@ static int az_commit(struct az_state *st, const char *key, const char *id,
 		r = BFS_ERR_NOTFOUND;
 	if (r < 0)
 		goto out;
-	az_meta_from_resp(&resp, &got, NULL);
+	az_meta_from_resp(&resp, key, &got, NULL);
 	if (etag_out && etag_len)
 		snprintf(etag_out, etag_len, "%s", got.etag);
 	r = 0;
@@ -1145,41 +868,19 @@ struct az_up {
 	uint64_t size, block;
 	unsigned nblocks;
 	struct bfs_mpu_part *parts;  /* per block; written by its worker only */
-	pthread_mutex_t lock;
-	unsigned next;               /* guarded by lock */
-	int err;                     /* guarded by lock */
 };
 
-static void *az_up_worker(void *arg)
+/* Put Block of block i (0-based) of u (a bfs_rest_parallel() job). */
+static int az_up_block(void *vu, unsigned i)
 {
-	struct az_up *u = arg;
-	uint64_t off, len;
-	unsigned i;
-	int r;
+	struct az_up *u = vu;
+	uint64_t off = (uint64_t)i * u->block;
+	uint64_t len = u->size - off < u->block ? u->size - off : u->block;
 
-	for (;;) {
-		pthread_mutex_lock(&u->lock);
-		if (u->err || u->next >= u->nblocks) {
-			pthread_mutex_unlock(&u->lock);
-			break;
-		}
-		i = u->next++;
-		pthread_mutex_unlock(&u->lock);
-		off = (uint64_t)i * u->block;
-		len = u->size - off < u->block ? u->size - off : u->block;
-		u->parts[i].number = i + 1;
-		u->parts[i].size = len;
-		r = az_put_block(u->st, u->key, u->tag, i + 1, u->fd, off, len,
-				 u->parts[i].etag, sizeof(u->parts[i].etag));
-		if (r < 0) {
-			pthread_mutex_lock(&u->lock);
-			if (!u->err)
-				u->err = r;
-			pthread_mutex_unlock(&u->lock);
-			break;
-		}
-	}
-	return NULL;
+	u->parts[i].number = i + 1;
+	u->parts[i].size = len;
+	return az_put_block(u->st, u->key, u->tag, i + 1, u->fd, off, len,
+			    u->parts[i].etag, sizeof(u->parts[i].etag));
 }
 
 static int az_put_fd(void *vst, const char *key, int fd, uint64_t size,
@@ -1187,10 +888,9 @@ static int az_put_fd(void *vst, const char *key, int fd, uint64_t size,
 {
 	struct az_state *st = vst;
 	struct az_up u;
-	pthread_t th[AZ_WORKERS];
 	char id[BFS_MPU_ID_MAX], tag[AZ_TAG_LEN + 1];
 	struct bfs_meta pm;
-	int nth = 0, i, r;
+	int r;
 
 	if (etag_out && etag_len)
 		etag_out[0] = '\0';
@@ -1198,7 +898,6 @@ static int az_put_fd(void *vst, const char *key, int fd, uint64_t size,
 		return az_put_single(st, key, NULL, 0, fd, size, m, etag_out,
 				     etag_len);
 	memset(&u, 0, sizeof(u));
-	pthread_mutex_init(&u.lock, NULL);
 	if ((r = az_upload_id(key, m, id, sizeof(id))) < 0 ||
 	    (r = az_upload_parse(id, tag, &pm)) < 0)
 		goto out;
@@ -1215,21 +914,11 @@ static int az_put_fd(void *vst, const char *key, int fd, uint64_t size,
 		r = BFS_ERR_NOMEM;
 		goto out;
 	}
-	for (i = 0; i < AZ_WORKERS && (unsigned)i < u.nblocks; i++) {
-		if (pthread_create(&th[nth], NULL, az_up_worker, &u) != 0)
-			break;
-		nth++;
-	}
-	if (nth == 0)
-		az_up_worker(&u);
-	for (i = 0; i < nth; i++)
-		pthread_join(th[i], NULL);
-	if ((r = u.err) < 0)
+	if ((r = bfs_rest_parallel(u.nblocks, AZ_WORKERS, az_up_block, &u)) < 0)
 		goto out;
 	r = az_commit(st, key, id, u.parts, u.nblocks, etag_out, etag_len);
 out:
 	free(u.parts);
-	pthread_mutex_destroy(&u.lock);
 	return r;
 }
 
@@ -1307,7 +996,7 @@ static int az_op_mpu_list_parts(void *vst, const char *key,
 	struct az_blocks_ctx c;
 	struct bfs_http_resp resp;
 	struct bfs_meta m;
-	struct az_req q;
+	struct bfs_rest_req q;
 	char tag[AZ_TAG_LEN + 1];
 	int r;
 
@@ -1318,9 +1007,9 @@ static int az_op_mpu_list_parts(void *vst, const char *key,
 	if ((r = az_upload_parse(upload_id, tag, &m)) < 0)
 		goto out;
 	c.tag = tag;
-	az_req_init(&q, "GET", key, BFS_OP_MULTIPART);
-	if ((r = az_q(&q, "comp", "blocklist")) < 0 ||
-	    (r = az_q(&q, "blocklisttype", "uncommitted")) < 0)
+	bfs_rest_req_init(&q, "GET", key, BFS_OP_MULTIPART);
+	if ((r = bfs_rest_q(&q, "comp", "blocklist")) < 0 ||
+	    (r = bfs_rest_q(&q, "blocklisttype", "uncommitted")) < 0)
 		goto out;
 	q.max_body = 8u << 20;
 	r = az_call(st, &q, &resp);
@@ -1355,14 +1044,23 @@ static int az_op_mpu_complete(void *vst, const char *key, const char *upload_id,
 	return az_commit(vst, key, upload_id, parts, n, etag_out, etag_len);
 }
 
+/*
+ * Drops the blocks of an abandoned upload where Azure can
+ * (az_drop_uncommitted): blocks of every upload of that blob name go, so
+ * a concurrent upload of the same name finds its blocks gone at commit
+ * (InvalidBlockList: NOTFOUND) and starts over.  The tag is remembered
+ * first, so that a Put Block of this upload still on the wire is
+ * dropped after it lands.
+ */
 static int az_op_mpu_abort(void *vst, const char *key, const char *upload_id)
 {
-	/* Azure cannot drop uncommitted blocks (file comment): the next
-	 * commit of the blob or the service's 7-day collection does */
-	(void)vst;
-	(void)key;
-	(void)upload_id;
-	return 0;
+	struct az_state *st = vst;
+	char tag[AZ_TAG_LEN + 1];
+	struct bfs_meta m;
+
+	if (az_upload_parse(upload_id, tag, &m) == 0)
+		az_aborted(st, tag, 1);
+	return az_drop_uncommitted(st, key);
 }
 
 /* ------------------------------------------------------------ copy / meta */
@@ -1386,13 +1084,13 @@ static char *az_source_url(const struct az_state *st, const char *key)
 static int az_copy_wait(struct az_state *st, const char *dst)
 {
 	struct bfs_http_resp resp;
-	struct az_req q;
+	struct bfs_rest_req q;
 	char status[32];
 	int r, waited = 0, step = 50;
 
 	for (;;) {
 		bfs_http_resp_init(&resp);
-		az_req_init(&q, "HEAD", dst, BFS_OP_HEAD);
+		bfs_rest_req_init(&q, "HEAD", dst, BFS_OP_HEAD);
 		r = az_call(st, &q, &resp);
 		status[0] = '\0';
 		if (r == 0)
@@ -1414,26 +1112,29 @@ static int az_copy_wait(struct az_state *st, const char *dst)
 }
 
 /*
- * Copy Blob src -> dst (blob names).  m NULL: the source's metadata goes
- * along; else m's attributes plus extra (the source's other metadata).
+ * Copy Blob src of container ss (st itself or another bucket's state of
+ * the same account) -> dst (blob names).  m NULL: the source's metadata
+ * goes along; else m's attributes plus extra (the source's other
+ * metadata).
  */
-static int az_copy_blob(struct az_state *st, const char *src, const char *dst,
+static int az_copy_blob(struct az_state *st, const struct az_state *ss,
+			const char *src, const char *dst,
 			const struct bfs_meta *m, const struct bfs_buf *extra)
 {
 	struct bfs_http_resp resp;
-	struct az_meta_hdrs mh;
-	struct az_req q;
+	struct bfs_rest_meta_hdrs mh;
+	struct bfs_rest_req q;
 	char *url = NULL, status[32];
 	int r = BFS_ERR_NOMEM;
 
 	bfs_http_resp_init(&resp);
-	if (!(url = az_source_url(st, src)))
+	if (!(url = az_source_url(ss, src)))
 		goto out;
-	az_req_init(&q, "PUT", dst, BFS_OP_COPY);
-	if ((r = az_h(&q, "x-ms-copy-source", url)) < 0)
+	bfs_rest_req_init(&q, "PUT", dst, BFS_OP_COPY);
+	if ((r = bfs_rest_h(&q, "x-ms-copy-source", url)) < 0)
 		goto out;
 	if (m && ((r = az_add_meta(&q, &mh, dst, m, NULL)) < 0 ||
-		  (r = az_add_extra(&q, extra)) < 0))
+		  (r = bfs_rest_h_pairs(&q, extra)) < 0))
 		goto out;
 	q.has_body = 1;
 	q.body = "";
@@ -1469,10 +1170,13 @@ static int az_copy(void *vst, const char *src, const char *dst,
 		goto out;
 	}
 	if (m) {
+		/* the source's xattrs go along unless m carries a set */
 		nm = *m;
-		r = az_copy_blob(st, blob, dst, &nm, &extra);
+		if (!nm.has_xattr)
+			memcpy(nm.xattr, sm.xattr, sizeof(nm.xattr));
+		r = az_copy_blob(st, st, blob, dst, &nm, &extra);
 	} else {
-		r = az_copy_blob(st, blob, dst, NULL, NULL);
+		r = az_copy_blob(st, st, blob, dst, NULL, NULL);
 	}
 out:
 	free(blob);
@@ -1480,14 +1184,42 @@ out:
 	return r;
 }
 
+/*
+ * Copy Blob of key src of another bucket's state vsrc into dst, metadata
+ * kept: only within one account on one endpoint (scheme, host, account),
+ * where this bucket's Shared Key (or the source's SAS in its URL)
+ * authorizes reading the source; BFS_ERR_NOTSUP otherwise (the caller
+ * streams).  A folder is written anew as a folder blob.
+ */
+static int az_copy_from(void *vst, void *vsrc, const char *src,
+			const char *dst)
+{
+	struct az_state *st = vst, *ss = vsrc;
+	struct bfs_meta sm;
+	char *blob = NULL;
+	int r;
+
+	if (strcmp(st->scheme, ss->scheme) || strcmp(st->host, ss->host) ||
+	    strcmp(st->account, ss->account) || (!st->keylen && !ss->sas))
+		return BFS_ERR_NOTSUP;
+	if ((r = az_head_ex(ss, src, &sm, NULL, &blob)) < 0)
+		return r;
+	if (az_is_dir_key(src) || az_is_dir_key(dst))
+		r = az_put_single(st, dst, "", 0, -1, 0, &sm, NULL, 0);
+	else
+		r = az_copy_blob(st, ss, blob, dst, NULL, NULL);
+	free(blob);
+	return r;
+}
+
 static int az_set_meta(void *vst, const char *key, const struct bfs_meta *m)
 {
 	struct az_state *st = vst;
 	struct bfs_http_resp resp;
-	struct az_meta_hdrs mh;
+	struct bfs_rest_meta_hdrs mh;
 	struct bfs_meta cur, nm;
 	struct bfs_buf extra;
-	struct az_req q;
+	struct bfs_rest_req q;
 	char *blob = NULL;
 	int r;
 
@@ -1496,28 +1228,12 @@ static int az_set_meta(void *vst, const char *key, const struct bfs_meta *m)
 	if ((r = az_head_ex(st, key, &cur, &extra, &blob)) < 0)
 		goto out;
 	nm = cur;
-	if (m->has_mode) {
-		nm.mode = m->mode;
-		nm.has_mode = 1;
-	}
-	if (m->has_uid) {
-		nm.uid = m->uid;
-		nm.has_uid = 1;
-	}
-	if (m->has_gid) {
-		nm.gid = m->gid;
-		nm.has_gid = 1;
-	}
-	if (m->has_mtime) {
-		nm.mtime = m->mtime;
-		nm.mtime_nsec = m->mtime_nsec;
-		nm.has_mtime = 1;
-	}
+	bfs_rest_meta_merge(&nm, m);
 	/* Set Blob Metadata replaces all metadata: the others go along */
-	az_req_init(&q, "PUT", blob, BFS_OP_COPY);
-	if ((r = az_q(&q, "comp", "metadata")) < 0 ||
+	bfs_rest_req_init(&q, "PUT", blob, BFS_OP_COPY);
+	if ((r = bfs_rest_q(&q, "comp", "metadata")) < 0 ||
 	    (r = az_add_meta(&q, &mh, key, &nm, NULL)) < 0 ||
-	    (r = az_add_extra(&q, &extra)) < 0)
+	    (r = bfs_rest_h_pairs(&q, &extra)) < 0)
 		goto out;
 	q.has_body = 1;
 	q.body = "";
@@ -1653,7 +1369,7 @@ static int az_list(void *vst, const char *prefix, unsigned flags,
 	struct az_state *st = vst;
 	struct az_list_ctx c;
 	struct bfs_http_resp resp;
-	struct az_req q;
+	struct bfs_rest_req q;
 	char *marker = NULL, *next = NULL;
 	int r;
 
@@ -1665,15 +1381,15 @@ static int az_list(void *vst, const char *prefix, unsigned flags,
 	c.arg = arg;
 	c.flags = flags;
 	for (;;) {
-		az_req_init(&q, "GET", NULL, BFS_OP_LIST);
-		if ((r = az_q(&q, "restype", "container")) < 0 ||
-		    (r = az_q(&q, "comp", "list")) < 0 ||
-		    (r = az_q(&q, "prefix", c.prefix)) < 0 ||
-		    (r = az_q(&q, "maxresults", AZ_LIST_PAGE)) < 0 ||
-		    (r = az_q(&q, "include", "metadata")) < 0 ||
+		bfs_rest_req_init(&q, "GET", NULL, BFS_OP_LIST);
+		if ((r = bfs_rest_q(&q, "restype", "container")) < 0 ||
+		    (r = bfs_rest_q(&q, "comp", "list")) < 0 ||
+		    (r = bfs_rest_q(&q, "prefix", c.prefix)) < 0 ||
+		    (r = bfs_rest_q(&q, "maxresults", AZ_LIST_PAGE)) < 0 ||
+		    (r = bfs_rest_q(&q, "include", "metadata")) < 0 ||
 		    (!(flags & BFS_LIST_RECURSIVE) &&
-		     (r = az_q(&q, "delimiter", "/")) < 0) ||
-		    (marker && (r = az_q(&q, "marker", marker)) < 0))
+		     (r = bfs_rest_q(&q, "delimiter", "/")) < 0) ||
+		    (marker && (r = bfs_rest_q(&q, "marker", marker)) < 0))
 			goto out;
 		/* the whole page arrives before any callback runs, so a
 		 * retried request never delivers an entry twice */
@@ -1739,8 +1455,8 @@ const struct bfs_provider_ops bfs_provider_azure = {
 	.create = az_create,
 	.destroy = az_destroy,
 	.head = az_head,
-	.get_range = az_get_range,
-	.get_fd = az_get_fd,
+	.get_range = bfs_rest_op_get_range,
+	.get_fd = bfs_rest_op_get_fd,
 	.put_fd = az_put_fd,
 	.put_buf = az_put_buf,
 	.del = az_del,
@@ -1756,4 +1472,5 @@ const struct bfs_provider_ops bfs_provider_azure = {
 	.mpu_complete = az_op_mpu_complete,
 	.mpu_abort = az_op_mpu_abort,
 	.mpu_list_uploads = NULL,
+	.copy_from = az_copy_from,
 };

@@ -9,7 +9,8 @@
  * for every service - it never sends an ACL header and the part planner
  * only makes equal parts.
  *
- * How a request goes: s3_call() builds the URL (path-style
+ * How a request goes (on the shared REST layer, src/provider/rest.c,
+ * s3_dialect): s3_call() builds the URL (path-style
  * endpoint/bucket/key or virtual-hosted bucket.host/key, every key segment
  * URI-encoded once), signs it with SigV4 at the current time, runs one
  * exchange through the http layer, maps the reply with bfs_s3err_map()
@@ -56,6 +57,7 @@
 #include "bfs_log.h"
 #include "bfs_metrics.h"
 #include "bfs_provider.h"
+#include "bfs_rest.h"
 #include "bfs_s3xml.h"
 #include "bfs_sigv4.h"
 
@@ -71,7 +73,6 @@
 #define S3_WORKERS 4
 #define S3_LIST_PAGE "1000"
 #define S3_URL_MAX (16 * 1024)
-#define S3_MAX_HDRS 32
 #define S3_MAX_EXTRA_META 12             /* other x-amz-meta-* kept by REPLACE */
 #define S3_EXTRA_META_MAX 2048           /* S3's own user-metadata limit */
 #define S3_HIDDEN_SLOTS 4096
@@ -104,6 +105,7 @@ static const struct s3_flavor flavor_gcs = {
 };
 
 struct s3_state {
+	const struct bfs_rest_dialect *dialect;  /* first: bfs_rest_op_* */
 	const struct s3_flavor *fl;
 	char *name;                  /* bucket dir name, for logs */
 	char *bucket;
@@ -123,58 +125,7 @@ struct s3_state {
 	size_t nhidden;              /* guarded by hidden_lock */
 };
 
-/* One S3 request as s3_call() sends it. */
-struct s3_req {
-	const char *method;
-	const char *key;             /* NULL: the bucket itself */
-	struct bfs_sigv4_kv query[8];
-	size_t nquery;
-	struct bfs_sigv4_kv hdr[S3_MAX_HDRS];
-	size_t nhdr;
-	int op;
-	const void *body;            /* memory body */
-	size_t body_len;
-	int body_fd;                 /* file range body when >= 0 */
-	uint64_t fd_off, fd_len;
-	int sink;
-	size_t max_body;
-	int out_fd;
-	char *out_mem;
-	size_t out_cap;
-	int check_200_error;         /* a 2xx may carry <Error> (copy, complete) */
-};
-
 /* ---------------------------------------------------------------- helpers */
-
-static void s3_req_init(struct s3_req *q, const char *method, const char *key,
-			int op)
-{
-	memset(q, 0, sizeof(*q));
-	q->method = method;
-	q->key = key;
-	q->op = op;
-	q->body_fd = -1;
-	q->out_fd = -1;
-	q->sink = BFS_HTTP_TO_BUF;
-}
-
-static int s3_q(struct s3_req *q, const char *name, const char *value)
-{
-	if (q->nquery >= sizeof(q->query) / sizeof(q->query[0]))
-		return BFS_ERR_TOOBIG;
-	q->query[q->nquery].name = name;
-	q->query[q->nquery++].value = value;
-	return 0;
-}
-
-static int s3_h(struct s3_req *q, const char *name, const char *value)
-{
-	if (q->nhdr >= S3_MAX_HDRS)
-		return BFS_ERR_TOOBIG;
-	q->hdr[q->nhdr].name = name;
-	q->hdr[q->nhdr++].value = value;
-	return 0;
-}
 
 /* "/bucket/a%20b/c" or "/a%20b/c": the canonical URI of key. */
 static int s3_uri(const struct s3_state *st, const char *key, struct bfs_buf *b)
@@ -190,7 +141,7 @@ static int s3_uri(const struct s3_state *st, const char *key, struct bfs_buf *b)
 }
 
 /* Query string for the URL: "a=b&uploads" (no '=' for empty values). */
-static int s3_url_query(const struct s3_req *q, struct bfs_buf *b)
+static int s3_url_query(const struct bfs_rest_req *q, struct bfs_buf *b)
 {
 	size_t i;
 	int r;
@@ -209,31 +160,102 @@ static int s3_url_query(const struct s3_req *q, struct bfs_buf *b)
 
 /* ------------------------------------------------------------ the request */
 
+/* What one attempt of s3_call() signs with (bfs_rest_run callbacks). */
+struct s3_sign_ctx {
+	struct s3_state *st;
+	const char *uri;             /* canonical URI */
+	const char *hash;            /* payload hash */
+	struct bfs_sigv4_out so;     /* this attempt's signature; wiped */
+};
+
+/* host, q's headers, x-amz-date, x-amz-content-sha256, the token, the
+ * Authorization of a SigV4 signature made now. */
+static int s3_sign(void *vc, const struct bfs_rest_req *q,
+		   struct bfs_sigv4_kv *out, size_t cap, size_t *n)
+{
+	struct s3_sign_ctx *c = vc;
+	struct s3_state *st = c->st;
+	struct bfs_sigv4_req sr;
+	size_t i;
+	int r;
+
+	if (q->nhdr + 5 > cap)
+		return BFS_ERR_TOOBIG;
+	out[0].name = "host";
+	out[0].value = st->host;
+	for (i = 0; i < q->nhdr; i++)
+		out[i + 1] = q->hdr[i];
+	memset(&sr, 0, sizeof(sr));
+	sr.method = q->method;
+	sr.uri = c->uri;
+	sr.query = q->query;
+	sr.nquery = q->nquery;
+	sr.headers = out;
+	sr.nheaders = q->nhdr + 1;
+	sr.payload_hash = c->hash;
+	sr.region = st->region;
+	sr.service = "s3";
+	sr.access_key = st->access_key;
+	sr.secret = st->secret;
+	sr.session_token = st->token;
+	sr.add_content_sha256 = 1;
+	sr.now = time(NULL);
+	if ((r = bfs_sigv4_sign(&sr, &c->so, NULL, NULL)) < 0)
+		return r;
+	*n = q->nhdr + 1;
+	out[*n].name = "x-amz-date";
+	out[(*n)++].value = c->so.amz_date;
+	out[*n].name = "x-amz-content-sha256";
+	out[(*n)++].value = c->so.content_sha256;
+	if (st->token) {
+		out[*n].name = "x-amz-security-token";
+		out[(*n)++].value = st->token;
+	}
+	out[*n].name = "Authorization";
+	out[(*n)++].value = c->so.authorization;
+	return 0;
+}
+
+/* The error document's <Code> first (also in a 2xx when asked), then
+ * the status: bfs_s3err_map(). */
+static int s3_map(void *vc, const struct bfs_rest_req *q,
+		  const struct bfs_http_resp *resp)
+{
+	struct s3_sign_ctx *c = vc;
+	struct bfs_s3xml_reply reply;
+	const char *code = NULL;
+	int is2xx = resp->status >= 200 && resp->status < 300;
+
+	if ((!is2xx || q->check_200_error) && resp->body.len &&
+	    bfs_s3xml_parse_reply(resp->body.p, resp->body.len, &reply) == 0 &&
+	    bfs_s3xml_is_error(&reply)) {
+		code = reply.code;
+		BFS_DEBUG("s3 %s %s %s: %d %s request %s", c->st->name,
+			  q->method, q->key ? q->key : "", resp->status,
+			  reply.code, reply.request_id);
+	}
+	return bfs_s3err_map(resp->status, code);
+}
+
 /*
- * Sends q with retries.  resp (initialized by the caller) holds the last
- * reply.  Returns 0 on a 2xx (without <Error> when check_200_error), else
- * the mapped error.  A sink writing to memory or a file restarts at its
- * beginning on each attempt.
+ * Sends q with retries (bfs_rest_run), signed afresh each attempt.
+ * resp (initialized by the caller) holds the last reply.  Returns 0 on
+ * a 2xx (without <Error> when check_200_error), else the mapped error.
+ * A sink writing to memory or a file restarts at its beginning on each
+ * attempt.
  */
-static int s3_call(struct s3_state *st, const struct s3_req *q,
+static int s3_call(void *vst, const struct bfs_rest_req *q,
 		   struct bfs_http_resp *resp)
 {
-	struct bfs_buf uri, url, lines;
-	const char *hl[S3_MAX_HDRS + 8];
-	struct bfs_sigv4_kv sh[S3_MAX_HDRS + 1];
-	struct bfs_sigv4_req sr;
-	struct bfs_sigv4_out so;
-	struct bfs_http_req hr;
-	struct bfs_s3xml_reply reply;
+	struct s3_state *st = vst;
+	struct s3_sign_ctx c;
+	struct bfs_buf uri, url;
 	char hash[65];
-	size_t line_off[S3_MAX_HDRS + 8];
-	size_t i, nl;
-	int r = 0, attempt;
+	int r = 0;
 
 	bfs_buf_init(&uri, S3_URL_MAX);
 	bfs_buf_init(&url, S3_URL_MAX);
-	bfs_buf_init(&lines, 64 * 1024);
-	memset(&so, 0, sizeof(so));
+	memset(&c, 0, sizeof(c));
 
 	/* payload hash: memory bodies always, file ranges unless https */
 	if (q->body_fd >= 0 && st->https)
@@ -250,167 +272,19 @@ static int s3_call(struct s3_state *st, const struct s3_req *q,
 			      bfs_buf_str(&uri))) < 0 ||
 	    (r = s3_url_query(q, &url)) < 0)
 		goto out;
-
-	sh[0].name = "host";
-	sh[0].value = st->host;
-	for (i = 0; i < q->nhdr; i++)
-		sh[i + 1] = q->hdr[i];
-
-	for (attempt = 1;; attempt++) {
-		memset(&sr, 0, sizeof(sr));
-		sr.method = q->method;
-		sr.uri = bfs_buf_str(&uri);
-		sr.query = q->query;
-		sr.nquery = q->nquery;
-		sr.headers = sh;
-		sr.nheaders = q->nhdr + 1;
-		sr.payload_hash = hash;
-		sr.region = st->region;
-		sr.service = "s3";
-		sr.access_key = st->access_key;
-		sr.secret = st->secret;
-		sr.session_token = st->token;
-		sr.add_content_sha256 = 1;
-		sr.now = time(NULL);
-		if ((r = bfs_sigv4_sign(&sr, &so, NULL, NULL)) < 0)
-			goto out;
-
-		/* header lines: ours, then the signer's */
-		bfs_buf_reset(&lines);
-		nl = 0;
-		for (i = 0; i < q->nhdr + 1 + 4; i++) {
-			const char *n, *v;
-
-			if (i < q->nhdr + 1) {
-				n = sh[i].name;
-				v = sh[i].value ? sh[i].value : "";
-			} else if (i == q->nhdr + 1) {
-				n = "x-amz-date";
-				v = so.amz_date;
-			} else if (i == q->nhdr + 2) {
-				n = "x-amz-content-sha256";
-				v = so.content_sha256;
-			} else if (i == q->nhdr + 3) {
-				if (!st->token)
-					continue;
-				n = "x-amz-security-token";
-				v = st->token;
-			} else {
-				n = "Authorization";
-				v = so.authorization;
-			}
-			line_off[nl++] = lines.len;
-			if ((r = bfs_buf_addf(&lines, "%s: %s", n, v)) < 0 ||
-			    (r = bfs_buf_add(&lines, "", 1)) < 0)
-				goto out;
-		}
-		for (i = 0; i < nl; i++)
-			hl[i] = lines.p + line_off[i];
-
-		memset(&hr, 0, sizeof(hr));
-		hr.method = q->method;
-		hr.url = bfs_buf_str(&url);
-		hr.headers = hl;
-		hr.nheaders = nl;
-		hr.op = q->op;
-		hr.log_key = q->key;
-		hr.body = q->body;
-		hr.body_fd = q->body_fd;
-		hr.body_off = q->fd_off;
-		hr.body_len = q->body_fd >= 0 ? q->fd_len : q->body_len;
-		hr.sink = q->sink;
-		hr.max_body = q->max_body;
-		hr.out_fd = q->out_fd;
-		hr.out_mem = q->out_mem;
-		hr.out_cap = q->out_cap;
-
-		r = bfs_http_do(st->http, &hr, resp);
-		if (r == 0) {
-			const char *code = NULL;
-			int is2xx = resp->status >= 200 && resp->status < 300;
-
-			if ((!is2xx || q->check_200_error) && resp->body.len &&
-			    bfs_s3xml_parse_reply(resp->body.p, resp->body.len,
-						  &reply) == 0 &&
-			    bfs_s3xml_is_error(&reply)) {
-				code = reply.code;
-				BFS_DEBUG("s3 %s %s %s: %d %s request %s", st->name,
-					  q->method, q->key ? q->key : "",
-					  resp->status, reply.code, reply.request_id);
-			}
-			r = bfs_s3err_map(resp->status, code);
-		}
-		if (r == 0 || !bfs_retry_next(&st->retry, attempt, r))
-			break;
-	}
+	c.st = st;
+	c.uri = bfs_buf_str(&uri);
+	c.hash = hash;
+	r = bfs_rest_run(st->http, &st->retry, q, bfs_buf_str(&url), s3_sign,
+			 s3_map, &c, resp);
 out:
-	OPENSSL_cleanse(&so, sizeof(so));
-	if (lines.p)
-		OPENSSL_cleanse(lines.p, lines.len);
-	bfs_buf_free(&lines);
+	OPENSSL_cleanse(&c.so, sizeof(c.so));
 	bfs_buf_free(&url);
 	bfs_buf_free(&uri);
 	return r;
 }
 
 /* --------------------------------------------------------------- metadata */
-
-static int64_t s3_parse_http_date(const char *s)
-{
-	struct tm tm;
-	const char *end;
-	time_t t;
-
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	if (!end)
-		return 0;
-	t = timegm(&tm);
-	return t == (time_t)-1 ? 0 : (int64_t)t;
-}
-
-static int s3_parse_u32(const char *s, uint32_t *out)
-{
-	char *end = NULL;
-	unsigned long v;
-
-	if (*s < '0' || *s > '9')
-		return BFS_ERR_INVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v > UINT32_MAX)
-		return BFS_ERR_INVAL;
-	*out = (uint32_t)v;
-	return 0;
-}
-
-/* "SECONDS" or "SECONDS.FRACTION" (s3fs, rclone) -> sec, nsec. */
-static int s3_parse_mtime(const char *s, int64_t *sec, long *nsec)
-{
-	char *end = NULL;
-	long long v;
-	long ns = 0;
-	int digits = 0;
-
-	if (!((*s >= '0' && *s <= '9') || *s == '-'))
-		return BFS_ERR_INVAL;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || end == s)
-		return BFS_ERR_INVAL;
-	if (*end == '.') {
-		for (end++; *end >= '0' && *end <= '9'; end++)
-			if (digits++ < 9)
-				ns = ns * 10 + (*end - '0');
-		for (; digits < 9; digits++)
-			ns *= 10;
-	}
-	if (*end)
-		return BFS_ERR_INVAL;
-	*sec = v;
-	*nsec = ns;
-	return 0;
-}
 
 /*
  * Fills m from the reply headers of a HEAD / GET of key.  A mode without
@@ -419,73 +293,23 @@ static int s3_parse_mtime(const char *s, int64_t *sec, long *nsec)
  * S_IFREG, as s3fs itself reads them.
  */
 static void s3_meta_from_resp(const struct bfs_http_resp *resp, const char *key,
-			      struct bfs_meta *m)
+			      struct bfs_meta *m, int *folder)
 {
-	char v[256];
-	uint64_t size;
-	char *end;
+	size_t n = key ? strlen(key) : 0;
 
-	memset(m, 0, sizeof(*m));
-	if (bfs_http_resp_header(resp, "content-length", v, sizeof(v)) == 0) {
-		size = strtoull(v, &end, 10);
-		if (!*end)
-			m->size = size;
-	}
-	if (bfs_http_resp_header(resp, "content-range", v, sizeof(v)) == 0) {
-		const char *slash = strrchr(v, '/');
-
-		if (slash && slash[1] != '*')
-			m->size = strtoull(slash + 1, NULL, 10);
-	}
-	if (bfs_http_resp_header(resp, "etag", v, sizeof(v)) == 0) {
-		const char *e = v;
-		size_t n = strlen(e);
-
-		if (n >= 2 && e[0] == '"' && e[n - 1] == '"') {
-			e++;
-			n -= 2;
-		}
-		if (n < sizeof(m->etag)) {
-			memcpy(m->etag, e, n);
-			m->etag[n] = '\0';
-		}
-	}
-	if (bfs_http_resp_header(resp, "content-type", v, sizeof(v)) == 0 &&
-	    strlen(v) < sizeof(m->content_type))
-		strcpy(m->content_type, v);
-	if (bfs_http_resp_header(resp, "last-modified", v, sizeof(v)) == 0)
-		m->mtime = s3_parse_http_date(v);
-	if (bfs_http_resp_header(resp, "x-amz-meta-mtime", v, sizeof(v)) == 0 &&
-	    s3_parse_mtime(v, &m->mtime, &m->mtime_nsec) == 0)
-		m->has_mtime = 1;
-	if (bfs_http_resp_header(resp, "x-amz-meta-mode", v, sizeof(v)) == 0 &&
-	    s3_parse_u32(v, &m->mode) == 0) {
-		size_t n = key ? strlen(key) : 0;
-
-		m->has_mode = 1;
-		if (!(m->mode & S_IFMT))
-			m->mode |= (n && key[n - 1] == '/') ||
-				   !strcmp(m->content_type, S3_DIR_CTYPE)
-				   ? S_IFDIR : S_IFREG;
-	}
-	if (bfs_http_resp_header(resp, "x-amz-meta-uid", v, sizeof(v)) == 0 &&
-	    s3_parse_u32(v, &m->uid) == 0)
-		m->has_uid = 1;
-	if (bfs_http_resp_header(resp, "x-amz-meta-gid", v, sizeof(v)) == 0 &&
-	    s3_parse_u32(v, &m->gid) == 0)
-		m->has_gid = 1;
-	/* s3fs's user xattrs; a value too long for m is dropped (cannot be
-	 * s3fs's own: S3 caps user metadata at 2 KB) */
-	if (bfs_http_resp_header(resp, "x-amz-meta-xattr", m->xattr,
-				 sizeof(m->xattr)) != 0)
-		m->xattr[0] = '\0';
-	m->has_xattr = 1;
+	bfs_rest_meta_base(resp, m);
+	bfs_rest_meta_posix(resp, "x-amz-meta-",
+			    (n && key[n - 1] == '/') ||
+			    !strcmp(m->content_type, S3_DIR_CTYPE), m);
+	if (folder)
+		*folder = 0;
 }
 
-/* Storage for the metadata header values of one request. */
-struct s3_meta_hdrs {
-	char mode[16], uid[16], gid[16], mtime[48];
-	char ctype[128];
+static const struct bfs_rest_dialect s3_dialect = {
+	.meta_prefix = "x-amz-meta-",
+	.range_hdr = "range",
+	.call = s3_call,
+	.meta = s3_meta_from_resp,
 };
 
 static const char *s3_content_type(const char *key, const struct bfs_meta *m)
@@ -502,44 +326,15 @@ static const char *s3_content_type(const char *key, const struct bfs_meta *m)
 }
 
 /* Adds Content-Type and the x-amz-meta-* headers of m to q. */
-static int s3_add_meta(struct s3_req *q, struct s3_meta_hdrs *mh,
+static int s3_add_meta(struct bfs_rest_req *q, struct bfs_rest_meta_hdrs *mh,
 		       const char *key, const struct bfs_meta *m)
 {
 	int r;
 
 	snprintf(mh->ctype, sizeof(mh->ctype), "%s", s3_content_type(key, m));
-	if ((r = s3_h(q, "content-type", mh->ctype)) < 0)
+	if ((r = bfs_rest_h(q, "content-type", mh->ctype)) < 0)
 		return r;
-	if (!m)
-		return 0;
-	if (m->has_mode) {
-		snprintf(mh->mode, sizeof(mh->mode), "%" PRIu32, m->mode);
-		if ((r = s3_h(q, "x-amz-meta-mode", mh->mode)) < 0)
-			return r;
-	}
-	if (m->has_uid) {
-		snprintf(mh->uid, sizeof(mh->uid), "%" PRIu32, m->uid);
-		if ((r = s3_h(q, "x-amz-meta-uid", mh->uid)) < 0)
-			return r;
-	}
-	if (m->has_gid) {
-		snprintf(mh->gid, sizeof(mh->gid), "%" PRIu32, m->gid);
-		if ((r = s3_h(q, "x-amz-meta-gid", mh->gid)) < 0)
-			return r;
-	}
-	if (m->has_mtime) {
-		/* s3fs str(timespec): seconds, ".%09ld" only when nsec != 0 */
-		if (m->mtime_nsec > 0 && m->mtime_nsec < 1000000000L)
-			snprintf(mh->mtime, sizeof(mh->mtime), "%" PRId64 ".%09ld",
-				 m->mtime, m->mtime_nsec);
-		else
-			snprintf(mh->mtime, sizeof(mh->mtime), "%" PRId64, m->mtime);
-		if ((r = s3_h(q, "x-amz-meta-mtime", mh->mtime)) < 0)
-			return r;
-	}
-	if (m->xattr[0] && (r = s3_h(q, "x-amz-meta-xattr", m->xattr)) < 0)
-		return r;
-	return 0;
+	return bfs_rest_add_meta(q, mh, "x-amz-meta-", m);
 }
 
 static void s3_copy_etag(const char *etag, char *out, size_t outlen)
@@ -592,6 +387,7 @@ static int s3_create(const struct bfs_bucket_conf *bc, void **out, char *err,
 		goto out;
 	}
 	pthread_mutex_init(&st->hidden_lock, NULL);
+	st->dialect = &s3_dialect;
 	st->fl = bc->provider == BFS_PROV_R2 ? &flavor_r2 :
 		 bc->provider == BFS_PROV_GCS ? &flavor_gcs : &flavor_s3;
 	bfs_retry_policy_default(&st->retry);
@@ -684,70 +480,12 @@ out:
 
 /* ------------------------------------------------------------ simple ops */
 
-/*
- * The x-amz-meta-* headers of a reply other than mode/uid/gid/mtime/xattr
- * (s3fs's atime, ctime...) as "name\0value\0" pairs in extra, so
- * that a REPLACE copy keeps them.  At most S3_MAX_EXTRA_META.
- */
-static int s3_extra_meta(const struct bfs_http_resp *resp, struct bfs_buf *extra)
-{
-	static const char *const known[] = { "mode", "uid", "gid", "mtime",
-					     "xattr" };
-	const char *p = bfs_buf_str(&resp->headers), *eol, *colon, *v, *e;
-	size_t i, n = 0;
-	int r, skip;
-
-	for (; *p; p = *eol ? eol + 1 : eol) {
-		eol = strchr(p, '\n');
-		if (!eol)
-			eol = p + strlen(p);
-		colon = memchr(p, ':', (size_t)(eol - p));
-		if (!colon || colon - p <= 11 || strncasecmp(p, "x-amz-meta-", 11))
-			continue;
-		skip = 0;
-		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-			if ((size_t)(colon - p - 11) == strlen(known[i]) &&
-			    !strncasecmp(p + 11, known[i], strlen(known[i])))
-				skip = 1;
-		if (skip)
-			continue;
-		if (++n > S3_MAX_EXTRA_META)
-			return BFS_ERR_TOOBIG;
-		v = colon + 1;
-		while (v < eol && (*v == ' ' || *v == '\t'))
-			v++;
-		e = eol;
-		while (e > v && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		if ((r = bfs_buf_add(extra, p, (size_t)(colon - p))) < 0 ||
-		    (r = bfs_buf_add(extra, "", 1)) < 0 ||
-		    (r = bfs_buf_add(extra, v, (size_t)(e - v))) < 0 ||
-		    (r = bfs_buf_add(extra, "", 1)) < 0)
-			return r;
-	}
-	return 0;
-}
-
 /* HEAD of key into m; extra (may be NULL) gets the other user metadata. */
 static int s3_head_ex(struct s3_state *st, const char *key, struct bfs_meta *m,
 		      struct bfs_buf *extra)
 {
-	struct bfs_http_resp resp;
-	struct s3_req q;
-	int r;
-
-	memset(m, 0, sizeof(*m));
-	bfs_http_resp_init(&resp);
-	s3_req_init(&q, "HEAD", key, BFS_OP_HEAD);
-	if ((r = s3_call(st, &q, &resp)) < 0)
-		goto out;
-	s3_meta_from_resp(&resp, key, m);
-	if (extra && (r = s3_extra_meta(&resp, extra)) < 0)
-		goto out;
-	r = 0;
-out:
-	bfs_http_resp_free(&resp);
-	return r;
+	return bfs_rest_head(&s3_dialect, st, key, m, NULL, extra,
+			     S3_MAX_EXTRA_META);
 }
 
 static int s3_head(void *vst, const char *key, struct bfs_meta *m)
@@ -755,99 +493,18 @@ static int s3_head(void *vst, const char *key, struct bfs_meta *m)
 	return s3_head_ex(vst, key, m, NULL);
 }
 
-static int s3_get_range(void *vst, const char *key, uint64_t off, size_t len,
-			char *buf, size_t *got, const char *if_match)
-{
-	struct s3_state *st = vst;
-	struct bfs_http_resp resp;
-	struct s3_req q;
-	char range[64], cond[112];
-	int r;
-
-	*got = 0;
-	if (len == 0)
-		return 0;
-	bfs_http_resp_init(&resp);
-	s3_req_init(&q, "GET", key, BFS_OP_GET);
-	snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off,
-		 off + len - 1);
-	if ((r = s3_h(&q, "range", range)) < 0)
-		goto out;
-	if (if_match && if_match[0]) {
-		/* 412 PreconditionFailed -> BFS_ERR_PRECONDITION (s3err.c) */
-		if (strlen(if_match) + 3 > sizeof(cond)) {
-			r = BFS_ERR_INVAL;
-			goto out;
-		}
-		snprintf(cond, sizeof(cond), "\"%s\"", if_match);
-		if ((r = s3_h(&q, "if-match", cond)) < 0)
-			goto out;
-	}
-	q.sink = BFS_HTTP_TO_MEM;
-	q.out_mem = buf;
-	q.out_cap = len;
-	r = s3_call(st, &q, &resp);
-	if (r == BFS_ERR_RANGE) {
-		r = 0;                 /* at or past the end: nothing to read */
-		goto out;
-	}
-	if (r < 0)
-		goto out;
-	if (resp.status == 200 && off > 0) {
-		r = BFS_ERR_PROTOCOL;  /* the server ignored Range */
-		goto out;
-	}
-	*got = (size_t)resp.got;
-	r = 0;
-out:
-	bfs_http_resp_free(&resp);
-	return r;
-}
-
-static int s3_get_fd(void *vst, const char *key, int fd, struct bfs_meta *m)
-{
-	struct s3_state *st = vst;
-	struct bfs_http_resp resp;
-	struct s3_req q;
-	int r;
-
-	if (m)
-		memset(m, 0, sizeof(*m));
-	bfs_http_resp_init(&resp);
-	s3_req_init(&q, "GET", key, BFS_OP_GET);
-	q.sink = BFS_HTTP_TO_FD;
-	q.out_fd = fd;
-	if ((r = s3_call(st, &q, &resp)) < 0)
-		goto out;
-	if (ftruncate(fd, (off_t)resp.got) < 0 && errno != EINVAL) {
-		r = bfs_err_from_errno(errno);
-		goto out;
-	}
-	if (m) {
-		s3_meta_from_resp(&resp, key, m);
-		m->size = resp.got;
-	}
-	r = 0;
-out:
-	bfs_http_resp_free(&resp);
-	return r;
-}
-
 /* One PUT of a memory body or a file range, with metadata. */
 static int s3_put_single(struct s3_state *st, const char *key, const void *data,
 			 size_t len, int fd, uint64_t fdlen,
 			 const struct bfs_meta *m, char *etag_out, size_t etag_len)
 {
-	struct bfs_http_resp resp;
-	struct s3_meta_hdrs mh;
-	struct bfs_meta got;
-	struct s3_req q;
+	struct bfs_rest_meta_hdrs mh;
+	struct bfs_rest_req q;
 	int r;
 
-	bfs_http_resp_init(&resp);
-	s3_req_init(&q, "PUT", key, BFS_OP_PUT);
+	bfs_rest_req_init(&q, "PUT", key, BFS_OP_PUT);
 	if ((r = s3_add_meta(&q, &mh, key, m)) < 0)
-		goto out;
+		return r;
 	if (fd >= 0) {
 		q.body_fd = fd;
 		q.fd_off = 0;
@@ -856,14 +513,7 @@ static int s3_put_single(struct s3_state *st, const char *key, const void *data,
 		q.body = data;
 		q.body_len = len;
 	}
-	if ((r = s3_call(st, &q, &resp)) < 0)
-		goto out;
-	s3_meta_from_resp(&resp, key, &got);
-	s3_copy_etag(got.etag, etag_out, etag_len);
-	r = 0;
-out:
-	bfs_http_resp_free(&resp);
-	return r;
+	return bfs_rest_send(&s3_dialect, st, &q, etag_out, etag_len);
 }
 
 static int s3_put_buf(void *vst, const char *key, const void *data, size_t len,
@@ -876,18 +526,7 @@ static int s3_put_buf(void *vst, const char *key, const void *data, size_t len,
 
 static int s3_del(void *vst, const char *key)
 {
-	struct s3_state *st = vst;
-	struct bfs_http_resp resp;
-	struct s3_req q;
-	int r;
-
-	bfs_http_resp_init(&resp);
-	s3_req_init(&q, "DELETE", key, BFS_OP_DELETE);
-	r = s3_call(st, &q, &resp);
-	if (r == BFS_ERR_NOTFOUND)
-		r = 0;                  /* already gone: the goal is reached */
-	bfs_http_resp_free(&resp);
-	return r;
+	return bfs_rest_delete(&s3_dialect, vst, key);
 }
 
 /* -------------------------------------------------------------- multipart */
@@ -902,9 +541,6 @@ struct s3_mpu {
 	uint64_t size, part_size;
 	unsigned nparts;
 	char (*etags)[96];           /* per part; written by its worker only */
-	pthread_mutex_t lock;
-	unsigned next;               /* next part index; guarded by lock */
-	int err;                     /* first failure; guarded by lock */
 };
 
 /* Equal parts (R2 rule) of at least S3_PART_MIN, at most 10,000 of them. */
@@ -922,13 +558,13 @@ static int s3_mpu_create(struct s3_state *st, const char *key,
 {
 	struct bfs_http_resp resp;
 	struct bfs_s3xml_reply reply;
-	struct s3_meta_hdrs mh;
-	struct s3_req q;
+	struct bfs_rest_meta_hdrs mh;
+	struct bfs_rest_req q;
 	int r;
 
 	bfs_http_resp_init(&resp);
-	s3_req_init(&q, "POST", key, BFS_OP_MULTIPART);
-	if ((r = s3_q(&q, "uploads", "")) < 0 ||
+	bfs_rest_req_init(&q, "POST", key, BFS_OP_MULTIPART);
+	if ((r = bfs_rest_q(&q, "uploads", "")) < 0 ||
 	    (r = s3_add_meta(&q, &mh, key, m)) < 0 ||
 	    (r = s3_call(st, &q, &resp)) < 0)
 		goto out;
@@ -950,12 +586,12 @@ out:
 static int s3_abort_id(struct s3_state *st, const char *key, const char *id)
 {
 	struct bfs_http_resp resp;
-	struct s3_req q;
+	struct bfs_rest_req q;
 	int r;
 
 	bfs_http_resp_init(&resp);
-	s3_req_init(&q, "DELETE", key, BFS_OP_MULTIPART);
-	if ((r = s3_q(&q, "uploadId", id)) == 0)
+	bfs_rest_req_init(&q, "DELETE", key, BFS_OP_MULTIPART);
+	if ((r = bfs_rest_q(&q, "uploadId", id)) == 0)
 		r = s3_call(st, &q, &resp);
 	if (r == BFS_ERR_NOTFOUND)
 		r = 0;
@@ -977,37 +613,30 @@ static int s3_part_fd(struct s3_state *st, const char *key, const char *id,
 		      unsigned number, int fd, uint64_t off, uint64_t len,
 		      char *etag, size_t etag_len)
 {
-	struct bfs_http_resp resp;
-	struct bfs_meta got;
-	struct s3_req q;
+	struct bfs_rest_req q;
 	char pn[16];
 	int r;
 
-	bfs_http_resp_init(&resp);
 	snprintf(pn, sizeof(pn), "%u", number);
-	s3_req_init(&q, "PUT", key, BFS_OP_MULTIPART);
-	if ((r = s3_q(&q, "partNumber", pn)) < 0 ||
-	    (r = s3_q(&q, "uploadId", id)) < 0)
-		goto out;
+	bfs_rest_req_init(&q, "PUT", key, BFS_OP_MULTIPART);
+	if ((r = bfs_rest_q(&q, "partNumber", pn)) < 0 ||
+	    (r = bfs_rest_q(&q, "uploadId", id)) < 0)
+		return r;
 	q.body_fd = fd;
 	q.fd_off = off;
 	q.fd_len = len;
-	if ((r = s3_call(st, &q, &resp)) < 0)
-		goto out;
-	s3_meta_from_resp(&resp, key, &got);
-	snprintf(etag, etag_len, "%s", got.etag);
-	r = got.etag[0] ? 0 : BFS_ERR_PROTOCOL;
-out:
-	bfs_http_resp_free(&resp);
-	return r;
+	if ((r = bfs_rest_send(&s3_dialect, st, &q, etag, etag_len)) < 0)
+		return r;
+	return etag[0] ? 0 : BFS_ERR_PROTOCOL;
 }
 
-/* Sends part i (0-based) of u. */
-static int s3_mpu_part(struct s3_mpu *u, unsigned i)
+/* Sends part i (0-based) of u (a bfs_rest_parallel() job). */
+static int s3_mpu_part(void *vu, unsigned i)
 {
+	struct s3_mpu *u = vu;
 	struct bfs_http_resp resp;
 	struct bfs_s3xml_reply reply;
-	struct s3_req q;
+	struct bfs_rest_req q;
 	char pn[16], range[64];
 	uint64_t off = (uint64_t)i * u->part_size;
 	uint64_t len = u->size - off < u->part_size ? u->size - off : u->part_size;
@@ -1020,11 +649,11 @@ static int s3_mpu_part(struct s3_mpu *u, unsigned i)
 	snprintf(pn, sizeof(pn), "%u", i + 1);
 	snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off,
 		 off + len - 1);
-	s3_req_init(&q, "PUT", u->key, BFS_OP_MULTIPART);
-	if ((r = s3_q(&q, "partNumber", pn)) < 0 ||
-	    (r = s3_q(&q, "uploadId", u->upload_id)) < 0 ||
-	    (r = s3_h(&q, "x-amz-copy-source", u->copy_src)) < 0 ||
-	    (r = s3_h(&q, "x-amz-copy-source-range", range)) < 0)
+	bfs_rest_req_init(&q, "PUT", u->key, BFS_OP_MULTIPART);
+	if ((r = bfs_rest_q(&q, "partNumber", pn)) < 0 ||
+	    (r = bfs_rest_q(&q, "uploadId", u->upload_id)) < 0 ||
+	    (r = bfs_rest_h(&q, "x-amz-copy-source", u->copy_src)) < 0 ||
+	    (r = bfs_rest_h(&q, "x-amz-copy-source-range", range)) < 0)
 		goto out;
 	q.check_200_error = 1;
 	if ((r = s3_call(u->st, &q, &resp)) < 0)
@@ -1039,31 +668,6 @@ out:
 	return r;
 }
 
-static void *s3_mpu_worker(void *arg)
-{
-	struct s3_mpu *u = arg;
-	unsigned i;
-	int r;
-
-	for (;;) {
-		pthread_mutex_lock(&u->lock);
-		if (u->err || u->next >= u->nparts) {
-			pthread_mutex_unlock(&u->lock);
-			break;
-		}
-		i = u->next++;
-		pthread_mutex_unlock(&u->lock);
-		if ((r = s3_mpu_part(u, i)) < 0) {
-			pthread_mutex_lock(&u->lock);
-			if (!u->err)
-				u->err = r;
-			pthread_mutex_unlock(&u->lock);
-			break;
-		}
-	}
-	return NULL;
-}
-
 /*
  * Sends a CompleteMultipartUpload body for (key, id); the new etag out
  * (HEADed when the server answers an empty one).
@@ -1074,13 +678,13 @@ static int s3_complete_send(struct s3_state *st, const char *key,
 {
 	struct bfs_http_resp resp;
 	struct bfs_s3xml_reply reply;
-	struct s3_req q;
+	struct bfs_rest_req q;
 	int r;
 
 	bfs_http_resp_init(&resp);
-	s3_req_init(&q, "POST", key, BFS_OP_MULTIPART);
-	if ((r = s3_q(&q, "uploadId", id)) < 0 ||
-	    (r = s3_h(&q, "content-type", "application/xml")) < 0)
+	bfs_rest_req_init(&q, "POST", key, BFS_OP_MULTIPART);
+	if ((r = bfs_rest_q(&q, "uploadId", id)) < 0 ||
+	    (r = bfs_rest_h(&q, "content-type", "application/xml")) < 0)
 		goto out;
 	q.body = body->p;
 	q.body_len = body->len;
@@ -1137,11 +741,9 @@ static int s3_multipart(struct s3_state *st, const char *key, int fd,
 			const struct bfs_meta *m, char *etag_out, size_t etag_len)
 {
 	struct s3_mpu u;
-	pthread_t th[S3_WORKERS];
-	int nth = 0, i, r, created = 0;
+	int r, created = 0;
 
 	memset(&u, 0, sizeof(u));
-	pthread_mutex_init(&u.lock, NULL);
 	u.st = st;
 	u.key = key;
 	u.fd = fd;
@@ -1156,16 +758,7 @@ static int s3_multipart(struct s3_state *st, const char *key, int fd,
 	if ((r = s3_mpu_create(st, key, m, u.upload_id, sizeof(u.upload_id))) < 0)
 		goto out;
 	created = 1;
-	for (i = 0; i < S3_WORKERS && (unsigned)i < u.nparts; i++) {
-		if (pthread_create(&th[nth], NULL, s3_mpu_worker, &u) != 0)
-			break;
-		nth++;
-	}
-	if (nth == 0)
-		s3_mpu_worker(&u);      /* no thread: do it here */
-	for (i = 0; i < nth; i++)
-		pthread_join(th[i], NULL);
-	if ((r = u.err) < 0)
+	if ((r = bfs_rest_parallel(u.nparts, S3_WORKERS, s3_mpu_part, &u)) < 0)
 		goto out;
 	if ((r = s3_mpu_complete(&u, etag_out, etag_len)) < 0)
 		goto out;
@@ -1175,7 +768,6 @@ out:
 	if (r < 0 && created)
 		s3_mpu_abort(&u);
 	free(u.etags);
-	pthread_mutex_destroy(&u.lock);
 	return r;
 }
 
@@ -1244,7 +836,7 @@ static int s3_op_mpu_list_parts(void *vst, const char *key,
 	struct bfs_s3xml_list_cb cb;
 	struct bfs_s3xml_page page;
 	struct bfs_http_resp resp;
-	struct s3_req q;
+	struct bfs_rest_req q;
 	char marker[16];
 	unsigned last = 0;
 	int r;
@@ -1259,10 +851,10 @@ static int s3_op_mpu_list_parts(void *vst, const char *key,
 	bfs_http_resp_init(&resp);
 	for (;;) {
 		snprintf(marker, sizeof(marker), "%u", last);
-		s3_req_init(&q, "GET", key, BFS_OP_MULTIPART);
-		if ((r = s3_q(&q, "uploadId", upload_id)) < 0 ||
-		    (r = s3_q(&q, "max-parts", S3_LIST_PAGE)) < 0 ||
-		    (last && (r = s3_q(&q, "part-number-marker", marker)) < 0))
+		bfs_rest_req_init(&q, "GET", key, BFS_OP_MULTIPART);
+		if ((r = bfs_rest_q(&q, "uploadId", upload_id)) < 0 ||
+		    (r = bfs_rest_q(&q, "max-parts", S3_LIST_PAGE)) < 0 ||
+		    (last && (r = bfs_rest_q(&q, "part-number-marker", marker)) < 0))
 			goto out;
 		q.max_body = BFS_S3XML_LIST_MAX;
 		if ((r = s3_call(st, &q, &resp)) < 0)
@@ -1352,7 +944,7 @@ static int s3_op_mpu_list_uploads(void *vst, const char *prefix,
 	struct bfs_s3xml_list_cb cb;
 	struct bfs_s3xml_page page;
 	struct bfs_http_resp resp;
-	struct s3_req q;
+	struct bfs_rest_req q;
 	char *km = NULL, *im = NULL;
 	int r;
 
@@ -1365,13 +957,13 @@ static int s3_op_mpu_list_uploads(void *vst, const char *prefix,
 	cb.arg = &c;
 	bfs_http_resp_init(&resp);
 	for (;;) {
-		s3_req_init(&q, "GET", NULL, BFS_OP_MULTIPART);
-		if ((r = s3_q(&q, "uploads", "")) < 0 ||
-		    (r = s3_q(&q, "prefix", prefix ? prefix : "")) < 0 ||
-		    (r = s3_q(&q, "max-uploads", S3_LIST_PAGE)) < 0 ||
-		    (r = s3_q(&q, "encoding-type", "url")) < 0 ||
-		    (km && (r = s3_q(&q, "key-marker", km)) < 0) ||
-		    (im && (r = s3_q(&q, "upload-id-marker", im)) < 0))
+		bfs_rest_req_init(&q, "GET", NULL, BFS_OP_MULTIPART);
+		if ((r = bfs_rest_q(&q, "uploads", "")) < 0 ||
+		    (r = bfs_rest_q(&q, "prefix", prefix ? prefix : "")) < 0 ||
+		    (r = bfs_rest_q(&q, "max-uploads", S3_LIST_PAGE)) < 0 ||
+		    (r = bfs_rest_q(&q, "encoding-type", "url")) < 0 ||
+		    (km && (r = bfs_rest_q(&q, "key-marker", km)) < 0) ||
+		    (im && (r = bfs_rest_q(&q, "upload-id-marker", im)) < 0))
 			goto out;
 		q.max_body = BFS_S3XML_LIST_MAX;
 		if ((r = s3_call(st, &q, &resp)) < 0)
@@ -1448,7 +1040,8 @@ static int s3_copy_streamed(struct s3_state *st,
 	BFS_DEBUG("%s: copy of %s streams (%s has no UploadPartCopy)", st->name,
 		  src, st->fl->name);
 	/* the ops take a non-const state; a GET changes none of it */
-	if ((r = s3_get_fd((void *)(uintptr_t)srcst, src, fd, &got)) == 0)
+	if ((r = bfs_rest_get_fd(&s3_dialect, (void *)(uintptr_t)srcst, src, fd,
+				 &got)) == 0)
 		r = s3_multipart(st, dst, fd, NULL, got.size, m ? m : sm, NULL, 0);
 	close(fd);
 	return r;
@@ -1477,10 +1070,9 @@ static int s3_copy_across(struct s3_state *st, const struct s3_state *srcst,
 			  const struct bfs_meta *sm, const struct bfs_meta *m,
 			  const struct bfs_buf *extra)
 {
-	const char *p, *end;
 	struct bfs_http_resp resp;
-	struct s3_meta_hdrs mh;
-	struct s3_req q;
+	struct bfs_rest_meta_hdrs mh;
+	struct bfs_rest_req q;
 	char *cs = NULL;
 	int r = BFS_ERR_NOMEM;
 
@@ -1496,21 +1088,14 @@ static int s3_copy_across(struct s3_state *st, const struct s3_state *srcst,
 		r = s3_multipart(st, dst, -1, cs, sm->size, m ? m : sm, NULL, 0);
 		goto out;
 	}
-	s3_req_init(&q, "PUT", dst, BFS_OP_COPY);
-	if ((r = s3_h(&q, "x-amz-copy-source", cs)) < 0 ||
-	    (r = s3_h(&q, "x-amz-metadata-directive", m ? "REPLACE" : "COPY")) < 0)
+	bfs_rest_req_init(&q, "PUT", dst, BFS_OP_COPY);
+	if ((r = bfs_rest_h(&q, "x-amz-copy-source", cs)) < 0 ||
+	    (r = bfs_rest_h(&q, "x-amz-metadata-directive", m ? "REPLACE" : "COPY")) < 0)
 		goto out;
 	if (m && (r = s3_add_meta(&q, &mh, dst, m)) < 0)
 		goto out;
-	if (m && extra && extra->len) {
-		for (p = extra->p, end = extra->p + extra->len; p < end;) {
-			const char *v = p + strlen(p) + 1;
-
-			if ((r = s3_h(&q, p, v)) < 0)
-				goto out;
-			p = v + strlen(v) + 1;
-		}
-	}
+	if (m && (r = bfs_rest_h_pairs(&q, extra)) < 0)
+		goto out;
 	q.check_200_error = 1;
 	r = s3_call(st, &q, &resp);
 out:
@@ -1593,27 +1178,7 @@ static int s3_set_meta(void *vst, const char *key, const struct bfs_meta *m)
 		goto out;
 	/* fields m does not carry keep their stored value */
 	nm = cur;
-	if (m->has_mode) {
-		nm.mode = m->mode;
-		nm.has_mode = 1;
-	}
-	if (m->has_uid) {
-		nm.uid = m->uid;
-		nm.has_uid = 1;
-	}
-	if (m->has_gid) {
-		nm.gid = m->gid;
-		nm.has_gid = 1;
-	}
-	if (m->has_mtime) {
-		nm.mtime = m->mtime;
-		nm.mtime_nsec = m->mtime_nsec;
-		nm.has_mtime = 1;
-	}
-	if (m->content_type[0])
-		memcpy(nm.content_type, m->content_type, sizeof(nm.content_type));
-	if (m->has_xattr)
-		memcpy(nm.xattr, m->xattr, sizeof(nm.xattr));
+	bfs_rest_meta_merge(&nm, m);
 	r = s3_copy_with(st, key, key, &cur, &nm, &extra);
 out:
 	bfs_buf_free(&extra);
@@ -1741,7 +1306,7 @@ static int s3_list(void *vst, const char *prefix, unsigned flags,
 	struct bfs_s3xml_list_cb cb;
 	struct bfs_s3xml_page page;
 	struct bfs_http_resp resp;
-	struct s3_req q;
+	struct bfs_rest_req q;
 	char *token = NULL;
 	int r;
 
@@ -1758,14 +1323,14 @@ static int s3_list(void *vst, const char *prefix, unsigned flags,
 	cb.prefix = s3_list_prefix;
 	cb.arg = &c;
 	for (;;) {
-		s3_req_init(&q, "GET", NULL, BFS_OP_LIST);
-		if ((r = s3_q(&q, "list-type", "2")) < 0 ||
-		    (r = s3_q(&q, "prefix", c.prefix)) < 0 ||
-		    (r = s3_q(&q, "max-keys", S3_LIST_PAGE)) < 0 ||
-		    (r = s3_q(&q, "encoding-type", "url")) < 0 ||
+		bfs_rest_req_init(&q, "GET", NULL, BFS_OP_LIST);
+		if ((r = bfs_rest_q(&q, "list-type", "2")) < 0 ||
+		    (r = bfs_rest_q(&q, "prefix", c.prefix)) < 0 ||
+		    (r = bfs_rest_q(&q, "max-keys", S3_LIST_PAGE)) < 0 ||
+		    (r = bfs_rest_q(&q, "encoding-type", "url")) < 0 ||
 		    (!(flags & BFS_LIST_RECURSIVE) &&
-		     (r = s3_q(&q, "delimiter", "/")) < 0) ||
-		    (token && (r = s3_q(&q, "continuation-token", token)) < 0))
+		     (r = bfs_rest_q(&q, "delimiter", "/")) < 0) ||
+		    (token && (r = bfs_rest_q(&q, "continuation-token", token)) < 0))
 			goto out;
 		/* the whole page is received before any callback runs, so a
 		 * retried request never delivers an entry twice */
@@ -1850,8 +1415,8 @@ const struct bfs_provider_ops bfs_provider_s3 = {
 	.create = s3_create,
 	.destroy = s3_destroy,
 	.head = s3_head,
-	.get_range = s3_get_range,
-	.get_fd = s3_get_fd,
+	.get_range = bfs_rest_op_get_range,
+	.get_fd = bfs_rest_op_get_fd,
 	.put_fd = s3_put_fd,
 	.put_buf = s3_put_buf,
 	.del = s3_del,

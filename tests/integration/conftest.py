@@ -52,7 +52,7 @@ BUCKETCTL = os.path.join(BUILD, "bucketctl")
 PROVIDERS = ["local", "s3", "r2"]
 # modules whose provider-parametrized tests also run on azure (Azurite)
 AZURE_MODULES = {"test_files", "test_caches", "test_badinput", "test_service",
-                 "test_azure"}
+                 "test_azure", "test_xattr", "test_views", "test_perms"}
 # modules whose provider-parametrized tests also run on gcs pointed at RGW
 # (endpoint override + path_style): the gcs preset through the S3 code
 GCS_MODULES = {"test_files"}

@@ -1,4 +1,7 @@
-"""helpers.py - a tiny S3 client (AWS SigV4, stdlib only) and test utilities.
+"""helpers.py - tiny S3 (AWS SigV4) and Azure Blob (Shared Key) clients,
+stdlib only, and test utilities.  Both clients sign in their own
+request() and share the exchange and the object reads (get, get_digest,
+head_object, put_ok) through their base class StoreClient.
 
 The integration tests use it to talk to the S3 server directly, behind the
 daemon's back: create buckets, plant objects (also with keys the daemon
@@ -40,9 +43,77 @@ def _hmac(key, msg):
     return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
 
 
-class S3Client:
-    """Signs and sends one request per call on a fresh connection (tests
-    are not about throughput; no connection state to go stale)."""
+class StoreClient:
+    """What the S3 and Azure test clients share: the exchange and the
+    object reads built on a subclass's request(method, bucket, key,
+    ..., sink=None) -> (status, headers, body)."""
+
+    def _exchange(self, method, target, body, hdrs, sink):
+        """One request on a fresh connection (tests are not about
+        throughput; no connection state to go stale).  With sink, a 200
+        body is passed to sink(chunk) in 1 MiB pieces (never held whole)
+        and b"" is returned for it."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        try:
+            conn.request(method, target, body=body, headers=hdrs)
+            r = conn.getresponse()
+            if sink is not None and r.status == 200:
+                while True:
+                    chunk = r.read(1 << 20)
+                    if not chunk:
+                        break
+                    sink(chunk)
+                data = b""
+            else:
+                data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        finally:
+            conn.close()
+
+    def _ok(self, what, status, body, want=(200,)):
+        if status not in want:
+            raise S3Error(status, body, what)
+
+    def put_ok(self, bucket, key, data=b"", headers=None):
+        st = self.put(bucket, key, data, headers)
+        if st != 200:
+            raise S3Error(st, b"", "put %s/%s" % (bucket, key))
+
+    def get(self, bucket, key):
+        """Object bytes, or None when absent."""
+        st, _, body = self.request("GET", bucket, key)
+        if st == 404:
+            return None
+        self._ok("get %s/%s" % (bucket, key), st, body)
+        return body
+
+    def get_digest(self, bucket, key):
+        """(size, sha256 hex) of an object, streamed (for objects too big
+        to hold in memory); None when absent."""
+        h = hashlib.sha256()
+        n = [0]
+
+        def sink(chunk):
+            h.update(chunk)
+            n[0] += len(chunk)
+        st, _, body = self.request("GET", bucket, key, sink=sink)
+        if st == 404:
+            return None
+        self._ok("get %s/%s" % (bucket, key), st, body)
+        return n[0], h.hexdigest()
+
+    def head_object(self, bucket, key):
+        """Headers (lower-case names) of the object itself, or None when
+        absent."""
+        st, hdrs, body = self.request("HEAD", bucket, key)
+        if st == 404:
+            return None
+        self._ok("head %s/%s" % (bucket, key), st, body)
+        return hdrs
+
+
+class S3Client(StoreClient):
+    """Signs and sends one request per call (StoreClient._exchange)."""
 
     def __init__(self, endpoint, access_key, secret_key, region="us-east-1"):
         u = urllib.parse.urlsplit(endpoint)
@@ -88,27 +159,8 @@ class S3Client:
         hdrs["authorization"] = (
             "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, "
             "Signature=%s" % (self.access_key, scope, ";".join(signed), sig))
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
-        try:
-            conn.request(method, path + ("?" + qs if qs else ""), body=body,
-                         headers=hdrs)
-            r = conn.getresponse()
-            if sink is not None and r.status == 200:
-                while True:
-                    chunk = r.read(1 << 20)
-                    if not chunk:
-                        break
-                    sink(chunk)
-                data = b""
-            else:
-                data = r.read()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-        finally:
-            conn.close()
-
-    def _ok(self, what, status, body, want=(200,)):
-        if status not in want:
-            raise S3Error(status, body, what)
+        return self._exchange(method, path + ("?" + qs if qs else ""), body,
+                              hdrs, sink)
 
     # ---- buckets ----
     def create_bucket(self, bucket):
@@ -130,41 +182,9 @@ class S3Client:
                                    headers=headers, raw_key=raw_key)
         return st
 
-    def put_ok(self, bucket, key, data=b"", headers=None):
-        st = self.put(bucket, key, data, headers)
-        if st != 200:
-            raise S3Error(st, b"", "put %s/%s" % (bucket, key))
-
-    def get(self, bucket, key):
-        """Object bytes, or None when absent."""
-        st, _, body = self.request("GET", bucket, key)
-        if st == 404:
-            return None
-        self._ok("get %s/%s" % (bucket, key), st, body)
-        return body
-
-    def get_digest(self, bucket, key):
-        """(size, sha256 hex) of an object, streamed (for objects too big
-        to hold in memory); None when absent."""
-        h = hashlib.sha256()
-        n = [0]
-
-        def sink(chunk):
-            h.update(chunk)
-            n[0] += len(chunk)
-        st, _, body = self.request("GET", bucket, key, sink=sink)
-        if st == 404:
-            return None
-        self._ok("get %s/%s" % (bucket, key), st, body)
-        return n[0], h.hexdigest()
-
     def head(self, bucket, key):
         """Headers (lower-case names) or None when absent."""
-        st, hdrs, body = self.request("HEAD", bucket, key)
-        if st == 404:
-            return None
-        self._ok("head %s/%s" % (bucket, key), st, body)
-        return hdrs
+        return self.head_object(bucket, key)
 
     def delete(self, bucket, key, raw_key=False):
         st, _, body = self.request("DELETE", bucket, key, raw_key=raw_key)
@@ -304,7 +324,7 @@ AZURITE_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6"
 AZ_VERSION = "2021-08-06"
 
 
-class AzureClient:
+class AzureClient(StoreClient):
     """A tiny Azure Blob client (Shared Key, stdlib only) with the same
     methods as S3Client, so a Backend can plant and check blobs behind the
     daemon's back.  Containers stand for buckets.  Folder blobs (zero
@@ -366,23 +386,8 @@ class AzureClient:
         if self.keepalive and sink is None:
             return self._keepalive(method, path + ("?" + qs if qs else ""),
                                    body, hdrs)
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
-        try:
-            conn.request(method, path + ("?" + qs if qs else ""), body=body,
-                         headers=hdrs)
-            r = conn.getresponse()
-            if sink is not None and r.status == 200:
-                while True:
-                    chunk = r.read(1 << 20)
-                    if not chunk:
-                        break
-                    sink(chunk)
-                data = b""
-            else:
-                data = r.read()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-        finally:
-            conn.close()
+        return self._exchange(method, path + ("?" + qs if qs else ""), body,
+                              hdrs, sink)
 
     def _keepalive(self, method, target, body, hdrs):
         for attempt in (1, 2):
@@ -402,10 +407,6 @@ class AzureClient:
                 if attempt == 2:
                     raise
 
-    def _ok(self, what, status, body, want=(200,)):
-        if status not in want:
-            raise S3Error(status, body, what)
-
     def create_bucket(self, container):
         st, _, body = self.request("PUT", container,
                                    query={"restype": "container"})
@@ -424,46 +425,14 @@ class AzureClient:
         st, _, _ = self.request("PUT", container, key, body=data, headers=h)
         return 200 if st == 201 else st
 
-    def put_ok(self, container, key, data=b"", headers=None):
-        st = self.put(container, key, data, headers)
-        if st != 200:
-            raise S3Error(st, b"", "put %s/%s" % (container, key))
-
-    def get(self, container, key):
-        st, _, body = self.request("GET", container, key)
-        if st == 404:
-            return None
-        self._ok("get %s/%s" % (container, key), st, body)
-        return body
-
-    def get_digest(self, container, key):
-        h = hashlib.sha256()
-        n = [0]
-
-        def sink(chunk):
-            h.update(chunk)
-            n[0] += len(chunk)
-        st, _, body = self.request("GET", container, key, sink=sink)
-        if st == 404:
-            return None
-        self._ok("get %s/%s" % (container, key), st, body)
-        return n[0], h.hexdigest()
-
-    def head_blob(self, container, key):
-        st, hdrs, body = self.request("HEAD", container, key)
-        if st == 404:
-            return None
-        self._ok("head %s/%s" % (container, key), st, body)
-        return hdrs
-
     def head(self, container, key):
         """Headers of key; a folder key "a/" is the folder blob "a"
         (hdi_isfolder) or an "a/" marker blob.  None when absent."""
         if key.endswith("/") and len(key) > 1:
-            h = self.head_blob(container, key[:-1])
+            h = self.head_object(container, key[:-1])
             if h is not None and h.get("x-ms-meta-hdi_isfolder") == "true":
                 return h
-        return self.head_blob(container, key)
+        return self.head_object(container, key)
 
     def delete(self, container, key, raw_key=False):
         st, _, body = self.request("DELETE", container, key)

@@ -4,8 +4,11 @@ error), presigned SAS URLs (fetched with urllib, refused after expiry),
 and the container layout blobfuse2 reads (folder blobs with
 hdi_isfolder=true, x-ms-meta-* attributes) surviving a remount.
 
-The file, tree, cache and multipart suites also run on azure (conftest
-AZURE_MODULES); these are the azure-specific checks on top.
+The file, tree, cache, xattr, view and permission suites also run on
+azure (conftest AZURE_MODULES), the reliability, journal and multipart
+suites through the fault proxy (fault_fixtures.faulty: kill -9 resume
+from uncommitted blocks, outages, transient faults); these are the
+azure-specific checks on top.
 """
 
 import errno
@@ -18,6 +21,7 @@ import urllib.request
 import pytest
 
 import helpers
+from fault_fixtures import faulty_azure  # noqa: F401  (fixture)
 
 
 @pytest.fixture
@@ -125,144 +129,15 @@ MIB = 1 << 20
 PART = 8 * MIB
 
 
-class _ProxiedAzurite:
-    """Looks like the azurite fixture to conftest.Backend, but names the
-    fault proxy as endpoint; client stays Azurite's own (direct)."""
-
-    def __init__(self, azurite, proxy):
-        self.endpoint = proxy.endpoint + "/" + helpers.AZURITE_ACCOUNT
-        self.client = azurite.client
-
-
-@pytest.fixture
-def faulty_az(azurite, mount, tmp_path):
-    """(proxy, mount factory through it, backend maker).  Teardown (as in
-    fault_fixtures.faulty_s3): faults off, the mounts made here unmounted
-    with the usual checks (an unmount flushes, which needs the server),
-    killed ones force-detached, and only then the proxy stopped."""
-    import conftest
-    from fault_fixtures import force_detach
-    from faultproxy import FaultProxy
-    proxy = FaultProxy("127.0.0.1", azurite.port).start()
-    server = _ProxiedAzurite(azurite, proxy)
-    made = []
-    problems = []
-
-    def backend(name="b1"):
-        return conftest.Backend("azure", name, str(tmp_path), rgw=server)
-
-    def mnt(backends):
-        m = mount(backends, conf_extra="upload_timeout = 5\n")
-        made.append(m)
-        return m
-    try:
-        yield proxy, mnt, backend
-    finally:
-        proxy.passthrough()
-        for m in made:
-            try:
-                if m.proc is not None or m.pid is not None:
-                    m.unmount()
-            except conftest.MountError as e:
-                problems.append(str(e))
-            finally:
-                force_detach(m.mnt)
-        left = proxy.stop()
-        if left:
-            problems.append("fault proxy threads still alive: %s" % left)
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
-
-
-def block_parts(query):
-    """Part number of a Put Block request's blockid (azure.c layout:
-    16-hex tag, 5-digit part number, '-', MD5 hex), or None."""
-    import base64
-    import urllib.parse
-    q = urllib.parse.parse_qs(query)
-    if q.get("comp") != ["block"] or "blockid" not in q:
-        return None
-    raw = base64.b64decode(q["blockid"][0])
-    return int(raw[16:21])
-
-
-def uncommitted(b, key):
-    st, _, body = b.client.request("GET", b.remote, key, query={
-        "comp": "blocklist", "blocklisttype": "uncommitted"})
-    if st == 404:
-        return []
-    assert st == 200, body
-    import re
-    return re.findall(rb"<Name>(.*?)</Name>", body)
-
-
-def test_kill9_mid_stream_resumes_from_uncommitted_blocks(faulty_az):
-    """kill -9 while a large file streams out as Put Block requests: after
-    the restart the journaled upload is resumed from Get Block List (the
-    MD5 in each block id says which blocks hold the staged bytes), only
-    missing blocks are sent, the blob is byte-exact and no uncommitted
-    block is left."""
-    import hashlib
-    import random
-    import threading
-    import urllib.parse
-    from fault_fixtures import kill9
-    from helpers import wait_for, wait_stored, close_quietly
-    proxy, mnt, backend = faulty_az
-    b = backend()
-    m = mnt([b])
-    head = random.Random(2).randbytes(2 * PART + 5 * MIB)
-    more = random.Random(3).randbytes(3 * PART)
-    p = m.path("b1", "killed.bin")
-    fd = os.open(p, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, head)
-        os.fsync(fd)
-        assert b.read("killed.bin") == head
-        for o in range(0, len(more), MIB):
-            os.write(fd, more[o:o + MIB])
-        assert wait_for(lambda: len(uncommitted(b, "killed.bin")) >= 2, 30), \
-            "no streamed block on the server:\n" + m.stderr()[-3000:]
-        kill9(m)
-    finally:
-        close_quietly(fd)
-    sent = []
-    lock = threading.Lock()
-
-    def match(method, target):
-        n = block_parts(urllib.parse.urlsplit(target).query) \
-            if method == "PUT" else None
-        if n is not None:
-            with lock:
-                sent.append(n)
-        return False
-    proxy.inject_next("error_500", match=match, count=10 ** 9)
-    want = head + more
-    m.start()
-    got = wait_stored(b, "killed.bin", want, 60)
-    assert got is not None and hashlib.sha256(got).hexdigest() == \
-        hashlib.sha256(want).hexdigest(), m.stderr()[-3000:]
-    import re
-    kept = re.findall(r"resuming multipart upload: (\d+) stored part",
-                      m.stderr())
-    assert kept and int(kept[-1]) >= 2, m.stderr()[-3000:]
-    nparts = 5                   # ramp plan: 4 parts of 8 MiB, then 13
-    assert len(sent) == len(set(sent)) and \
-        len(sent) <= nparts - int(kept[-1]), (kept, sent)
-    assert uncommitted(b, "killed.bin") == []
-    with open(p, "rb") as f:
-        assert f.read() == want
-
-
-def test_faults_byte_verified(faulty_az):
+def test_faults_byte_verified(faulty_azure):
     """503s, 500s and connection resets on a third of the requests (never
     more than two in a row): every file written, renamed, chmod'ed and
     listed through the mount is stored byte-exact."""
     import hashlib
     import random
-    proxy, mnt, backend = faulty_az
-    b = backend()
-    m = mnt([b])
+    proxy = faulty_azure.proxy
+    m = faulty_azure.mount()
+    b = m.backends["b1"]
     proxy.configure(error_rate=0.2, error_codes=(503, 500),
                     reset_before_rate=0.07, reset_after_rate=0.07,
                     max_streak=2)

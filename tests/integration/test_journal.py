@@ -2,7 +2,8 @@
 recovery after kill -9 with conflict copies, orphan staging files, and the
 cache_size bound on staged data (docs/RELIABILITY.md).
 
-Every mount goes through faultproxy (fixture faulty_s3, upload_timeout 5 s)
+Every mount goes through faultproxy (fixture faulty: s3 and azure, or
+faulty_s3; upload_timeout 5 s)
 so a test can take the server away; what is stored is checked on RGW
 directly.
 """
@@ -15,7 +16,7 @@ import time
 
 import helpers
 from helpers import close_quietly, wait_for
-from fault_fixtures import UPLOAD_TIMEOUT, faulty_s3, kill9  # noqa: F401
+from fault_fixtures import UPLOAD_TIMEOUT, faulty, faulty_s3, kill9  # noqa: F401
 
 KIB = 1024
 CONFLICT = re.compile(r"^(.*)\.conflict-\d{8}T\d{6}$")
@@ -43,8 +44,8 @@ def journal_keys(m):
         con.close()
 
 
-def test_journal_row_before_ack_and_conflict_copy_after_kill9(faulty_s3):
-    fs = faulty_s3
+def test_journal_row_before_ack_and_conflict_copy_after_kill9(faulty):
+    fs = faulty
     m = fs.mount()
     b = m.backends["b1"]
     put_file(m.path("b1", "same.txt"), b"version 1 of same\n")
@@ -87,6 +88,8 @@ def test_journal_row_before_ack_and_conflict_copy_after_kill9(faulty_s3):
     assert got[0] in os.listdir(m.path("b1"))
 
 
+# s3 only (this and the next): staging files and their bound are local,
+# whatever the provider
 def test_orphan_staging_files_removed_at_start(faulty_s3):
     fs = faulty_s3
     m = fs.mount(start=False)

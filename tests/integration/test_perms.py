@@ -135,7 +135,8 @@ def shared(request):
     s.dir = base
 
     def bucket(prov, name="b1", **kw):
-        server = request.getfixturevalue("rgw") if prov != "local" else None
+        server = None if prov == "local" else request.getfixturevalue(
+            "azurite" if prov == "azure" else "rgw")
         b = conftest.Backend(prov, name, base, rgw=server, **kw)
         if b.remote:
             remotes.append(b)
@@ -208,7 +209,7 @@ def owner_mode(path):
     return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
 
 
-@pytest.mark.parametrize("prov", ["local", "s3"])
+@pytest.mark.parametrize("prov", ["local", "s3", "azure"])
 def test_refusals_change_nothing(users, shared, prov):
     u = users.user
     b = shared.bucket(prov, default="general")
@@ -292,7 +293,7 @@ def test_refusals_change_nothing(users, shared, prov):
     assert sorted(os.listdir(d)) == ["dir", "pub.txt", "secret.txt"]
 
 
-@pytest.mark.parametrize("prov", ["local", "s3"])
+@pytest.mark.parametrize("prov", ["local", "s3", "azure"])
 def test_xattrs_follow_the_modes(users, shared, prov):
     """getxattr needs read and setxattr/removexattr write permission of
     the file (the kernel checks user.* attributes with default_permissions
@@ -427,7 +428,7 @@ def test_single_bucket_mode_root_is_the_bucket_folder(users, shared):
     assert users.nobody.op("os.listdir(%r)" % m.mnt) == "EACCES"
 
 
-@pytest.mark.parametrize("prov", ["local", "s3"])
+@pytest.mark.parametrize("prov", ["local", "s3", "azure"])
 def test_owner_of_bucket_and_admin_group(users, shared, prov):
     u, nobody = users.user, users.nobody
     app = shared.bucket(prov, "app", owner=u.name, mode="0750")
@@ -481,7 +482,7 @@ def test_owner_of_bucket_and_admin_group(users, shared, prov):
     assert "chat = app" in read(m.path(".defaults")).decode()
 
 
-@pytest.mark.parametrize("prov", ["local", "s3"])
+@pytest.mark.parametrize("prov", ["local", "s3", "azure"])
 def test_objects_without_metadata(users, shared, prov):
     u, nobody = users.user, users.nobody
     b = shared.bucket(prov, owner=u.name, group=users.admin_group,
@@ -522,7 +523,7 @@ def test_objects_without_metadata(users, shared, prov):
     assert owner_mode(m.path("b1", "root.txt")) == (0, 0, 0o600)
 
 
-@pytest.mark.parametrize("prov", ["local", "s3"])
+@pytest.mark.parametrize("prov", ["local", "s3", "azure"])
 def test_imported_objects_show_bucket_owner(users, shared, prov):
     """bucketctl import of objects without metadata records no owner and
     no permission bits: listings (which take attributes from the index)

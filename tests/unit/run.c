@@ -31,6 +31,7 @@ int main(void)
 		{ "view", view_suite },
 		{ "azure", azure_suite },
 		{ "vfs", vfs_suite },
+		{ "rest", rest_suite },
 	};
 	SRunner *sr = NULL;
 	int failed, missing = 0;
