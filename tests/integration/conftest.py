@@ -328,7 +328,7 @@ class Backend:
 def pytest_generate_tests(metafunc):
     """The provider parametrization: PROVIDERS, plus azure in the modules
     of AZURE_MODULES (a test that parametrizes "provider" itself keeps
-    its own list)."""
+    its own list); BUCKETFS_TEST_PROVIDERS=a,b keeps only those."""
     if "provider" not in metafunc.fixturenames:
         return
     for mark in metafunc.definition.iter_markers("parametrize"):
@@ -342,6 +342,9 @@ def pytest_generate_tests(metafunc):
         provs.append("gcs")
     if mod in AZURE_MODULES:
         provs.append("azure")
+    only = os.environ.get("BUCKETFS_TEST_PROVIDERS")
+    if only:
+        provs = [p for p in provs if p in only.split(",")]
     metafunc.parametrize("provider", provs)
 
 
