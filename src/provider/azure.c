@@ -76,6 +76,7 @@
 #define AZ_MAX_BLOCKS 10000ull
 #define AZ_WORKERS 4
 #define AZ_LIST_PAGE "5000"
+#define AZ_LIST_ONE_PAGE "1000"     /* BFS_LIST_PAGE_KEYS */
 #define AZ_URL_MAX (16 * 1024)
 #define AZ_MAX_HDRS 32
 #define AZ_MAX_EXTRA_META 16
@@ -1669,7 +1670,8 @@ static int az_list(void *vst, const char *prefix, unsigned flags,
 		if ((r = az_q(&q, "restype", "container")) < 0 ||
 		    (r = az_q(&q, "comp", "list")) < 0 ||
 		    (r = az_q(&q, "prefix", c.prefix)) < 0 ||
-		    (r = az_q(&q, "maxresults", AZ_LIST_PAGE)) < 0 ||
+		    (r = az_q(&q, "maxresults", (flags & BFS_LIST_ONE_PAGE) ?
+			       AZ_LIST_ONE_PAGE : AZ_LIST_PAGE)) < 0 ||
 		    (r = az_q(&q, "include", "metadata")) < 0 ||
 		    (!(flags & BFS_LIST_RECURSIVE) &&
 		     (r = az_q(&q, "delimiter", "/")) < 0) ||
@@ -1688,6 +1690,10 @@ static int az_list(void *vst, const char *prefix, unsigned flags,
 		}
 		if (r < 0)
 			goto out;
+		if (flags & BFS_LIST_ONE_PAGE) {
+			r = next ? BFS_LIST_MORE : 0;
+			goto out;
+		}
 		if (!next)
 			break;
 		if (marker && !strcmp(marker, next)) {
