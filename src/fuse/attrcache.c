@@ -1069,7 +1069,8 @@ int bfs_dir_list_mode(const struct bfs_rbucket *b)
 	return v == BFS_LIST_META_LISTING ? v : BFS_LIST_META_HEAD;
 }
 
-/* Finished entries of s are known to lookups too (attribute cache). */
+/* Finished entries of s are known to lookups too (attribute cache),
+ * with the listing's etag, which an open pins (If-Match) as a HEAD's. */
 static void snap_put_attrs(struct bfs_rbucket *b, const struct dir_snap *s)
 {
 	size_t i, pl = strlen(s->prefix);
@@ -1086,7 +1087,7 @@ static void snap_put_attrs(struct bfs_rbucket *b, const struct dir_snap *s)
 		memcpy(k, s->prefix, pl);
 		strcpy(k + pl, name);
 		dent_to_stat(b, &s->e[i], &st);
-		bfs_attr_put(b->name, k, &st);
+		bfs_attr_put_meta(b->name, k, &st, s->names + s->e[i].etag);
 		free(k);
 	}
 }
