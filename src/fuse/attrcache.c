@@ -1252,11 +1252,8 @@ static int neg_probe(struct bfs_rbucket *b, const char *prefix,
 	if (r != 0)
 		goto out;
 	bfs_rbucket_note(b, 0);
-	/* what the store knows and the listing's own metadata (azure) spare
-	 * the HEADs of later lookups, as a full listing does */
-	known_from_store(b, s);
-	record_known(b, s);
-	snap_put_attrs(b, s);
+	/* names only: a name found is HEADed by its lookup as before, which
+	 * notes its xattrs and the etag an open pins */
 	if ((r = neg_add_names(&tmp, s)) != 0)
 		goto out;
 	if (more && !(tmp.upto = snap_last_name(s))) {

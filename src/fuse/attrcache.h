@@ -70,12 +70,11 @@ enum bfs_dir_hint {
  * cached listing, bfs_dir_note_empty, or a probe) answers for key's name
  * unless this mount changed that name since (bfs_attr_drop).  When the
  * folder has no fresh record and b is not local, the first lookup in it
- * probes it: one listing request of one page (BFS_LIST_PAGE_KEYS
- * entries) becomes its record for BFS_ATTR_LONG_TTL_MS, and what the
- * page and the store tell about its files goes into the attribute cache
- * (so a lookup asks the cache again after this).  A cut page knows
- * only names that sort before its last.  Returns an enum bfs_dir_hint,
- * or the probe's retryable BFS_ERR_* (an outage: fail the lookup).
+ * probes it: the names of one listing request of one page
+ * (BFS_LIST_PAGE_KEYS entries) become its record for
+ * BFS_ATTR_LONG_TTL_MS.  A cut page knows only names that sort before
+ * its last.  Returns an enum bfs_dir_hint, or the probe's retryable
+ * BFS_ERR_* (an outage: fail the lookup).
  */
 int bfs_dir_lookup(struct bfs_rbucket *b, const char *key);
 /* This mount just made folder prefix (ends in '/'), empty. */

@@ -229,15 +229,13 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 	gone = bfs_gone_hidden(b->name, key);
 	if (!gone && bfs_attr_get(b->name, key, st))
 		return 0;
-	/* the folder's names (a probe may fill the attribute cache) */
+	/* the folder's names, probed by the first lookup in it */
 	if ((hint = bfs_dir_lookup(b, key)) == BFS_DIR_ABSENT)
 		return BFS_ERR_NOTFOUND;
 	if (hint < 0 || !p) {
 		r = hint < 0 ? hint : BFS_ERR_IO;
 		goto out;
 	}
-	if (hint != BFS_DIR_UNKNOWN && !gone && bfs_attr_get(b->name, key, st))
-		return 0;
 	memset(&m, 0, sizeof(m));
 	r = hint == BFS_DIR_FOLDER ? BFS_ERR_NOTFOUND
 				   : p->ops->head(p->st, key, &m);
