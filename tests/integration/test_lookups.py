@@ -104,6 +104,7 @@ def test_creates_in_unlisted_folder_local(backend, mount):
     assert sorted(os.listdir(d)) == sorted(["old.txt"] +
                                            ["f%02d" % i for i in range(50)])
     assert b.read("g/f49") == b"x49"
+    assert os.stat(os.path.join(d, "f07")).st_size == 2     # b"x7"
     assert metrics(m).get("list", 0) == 0
 
 
@@ -129,8 +130,10 @@ def test_known_absent_name_created_by_another_client(prov, backend,
     assert b.put("g/late.txt", b"from elsewhere") in (200, 201)
     assert wait_for(lambda: os.path.exists(os.path.join(d, "late.txt")),
                     TTL + 60), "another client's file never appeared"
-    assert read(os.path.join(d, "late.txt")) == b"from elsewhere"
     assert sorted(os.listdir(d)) == ["late.txt", "mine.txt"]
+    # (not a listing last: libfuse may lose a RELEASEDIR racing the
+    # unmount, libfuse issue #647, which LeakSanitizer reports)
+    assert read(os.path.join(d, "late.txt")) == b"from elsewhere"
 
 
 def test_cut_page_knows_only_names_before_its_end(backend, mount):
@@ -148,8 +151,9 @@ def test_cut_page_knows_only_names_before_its_end(backend, mount):
     assert read(os.path.join(d, "f1050")) == b"1050"
     expect_errno(errno.ENOENT, os.stat, os.path.join(d, "g-none"))
     write(os.path.join(d, "zz-new"), b"new")
-    assert b.read("big/zz-new") == b"new"
     assert len(os.listdir(d)) == PAGE + 101
+    assert b.read("big/zz-new") == b"new"
+    assert os.stat(os.path.join(d, "zz-new")).st_size == 3
 
 
 @pytest.mark.parametrize("prov", ["s3", "azure"])
@@ -174,6 +178,6 @@ def test_probe_lookups_give_right_attributes(prov, backend, mount):
     assert st.st_mode & 0o777 == 0o700
     assert os.path.isdir(os.path.join(p, "impl"))
     assert read(os.path.join(p, "impl", "x")) == b"x"
-    expect_errno(errno.ENOENT, os.stat, os.path.join(p, "none"))
     assert sorted(os.listdir(p)) == ["impl", "made", "mine.txt",
                                      "theirs.txt"]
+    expect_errno(errno.ENOENT, os.stat, os.path.join(p, "none"))
