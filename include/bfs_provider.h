@@ -80,8 +80,16 @@ enum bfs_list_flags {
 	 * too, with name NULL, so a folder that holds only such keys still
 	 * exists (its listing shows it) though none of them is shown.
 	 * Providers whose listings never hold an unsafe name ignore it. */
-	BFS_LIST_UNSAFE = 2
+	BFS_LIST_UNSAFE = 2,
+	/* Only the first page (s3, azure: up to BFS_LIST_PAGE_KEYS entries
+	 * of one request); list returns BFS_LIST_MORE instead of 0 when the
+	 * folder holds more.  A provider without pages (local) gives the
+	 * whole listing and 0. */
+	BFS_LIST_ONE_PAGE = 4
 };
+
+#define BFS_LIST_PAGE_KEYS 1000
+#define BFS_LIST_MORE 1          /* BFS_LIST_ONE_PAGE: the page was cut */
 
 struct bfs_provider_ops {
 	const char *name;        /* "local" | "s3" | "azure" */
@@ -115,7 +123,8 @@ struct bfs_provider_ops {
 		       const struct bfs_meta *m, char *etag_out, size_t etag_len);
 	/* Deleting an absent key is not an error.  "a/b/" removes a folder. */
 	int (*del)(void *st, const char *key);
-	/* One level (or all, RECURSIVE) below prefix ("" or ends in '/'). */
+	/* One level (or all, RECURSIVE) below prefix ("" or ends in '/');
+	 * 0, BFS_LIST_MORE (BFS_LIST_ONE_PAGE only) or BFS_ERR_*. */
 	int (*list)(void *st, const char *prefix, unsigned flags,
 		    bfs_list_fn fn, void *arg);
 	/* Server-side copy; m non-NULL replaces the metadata. */

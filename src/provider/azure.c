@@ -86,6 +86,7 @@
 #define AZ_MAX_BLOCKS 10000ull
 #define AZ_WORKERS 4
 #define AZ_LIST_PAGE "5000"
+#define AZ_LIST_ONE_PAGE "1000"     /* BFS_LIST_PAGE_KEYS */
 #define AZ_URL_MAX (16 * 1024)
 #define AZ_MAX_EXTRA_META 16
 #define AZ_EXTRA_META_MAX 8192       /* Azure's whole-metadata limit */
@@ -1385,7 +1386,9 @@ static int az_list(void *vst, const char *prefix, unsigned flags,
 		if ((r = bfs_rest_q(&q, "restype", "container")) < 0 ||
 		    (r = bfs_rest_q(&q, "comp", "list")) < 0 ||
 		    (r = bfs_rest_q(&q, "prefix", c.prefix)) < 0 ||
-		    (r = bfs_rest_q(&q, "maxresults", AZ_LIST_PAGE)) < 0 ||
+		    (r = bfs_rest_q(&q, "maxresults",
+				    (flags & BFS_LIST_ONE_PAGE) ?
+				    AZ_LIST_ONE_PAGE : AZ_LIST_PAGE)) < 0 ||
 		    (r = bfs_rest_q(&q, "include", "metadata")) < 0 ||
 		    (!(flags & BFS_LIST_RECURSIVE) &&
 		     (r = bfs_rest_q(&q, "delimiter", "/")) < 0) ||
@@ -1404,6 +1407,10 @@ static int az_list(void *vst, const char *prefix, unsigned flags,
 		}
 		if (r < 0)
 			goto out;
+		if (flags & BFS_LIST_ONE_PAGE) {
+			r = next ? BFS_LIST_MORE : 0;
+			goto out;
+		}
 		if (!next)
 			break;
 		if (marker && !strcmp(marker, next)) {

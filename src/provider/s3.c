@@ -71,7 +71,7 @@
 #define S3_COPY_PART (512ull << 20)
 #endif
 #define S3_WORKERS 4
-#define S3_LIST_PAGE "1000"
+#define S3_LIST_PAGE "1000"        /* BFS_LIST_PAGE_KEYS too */
 #define S3_URL_MAX (16 * 1024)
 #define S3_MAX_EXTRA_META 12             /* other x-amz-meta-* kept by REPLACE */
 #define S3_EXTRA_META_MAX 2048           /* S3's own user-metadata limit */
@@ -1347,6 +1347,10 @@ static int s3_list(void *vst, const char *prefix, unsigned flags,
 			goto out;
 		if (page.is_error) {
 			r = bfs_s3err_map(200, page.error_code);
+			goto out;
+		}
+		if (flags & BFS_LIST_ONE_PAGE) {
+			r = page.is_truncated ? BFS_LIST_MORE : 0;
 			goto out;
 		}
 		if (!page.is_truncated)

@@ -379,12 +379,20 @@ void bfs_dir_drop(const char *bucket, const char *prefix)
 /*
  * Names known absent (lookups answered ENOENT without a request).  A
  * record says "folder prefix held exactly these names when the record was
- * made": from a listing when it is cached, or empty from this mount's own
- * mkdir.  Unlike the listing, it survives this mount's changes in the
- * folder: each bfs_attr_drop of a key marks its name touched (never
- * answered from the record again) instead of dropping the record, so a
- * run of creates in one folder costs no lookups.  Same TTL as listings,
- * same dir_mu.
+ * made": from a listing when it is cached, empty from this mount's own
+ * mkdir, or from a probe (bfs_dir_lookup: the first page of the folder's
+ * listing, made on the first lookup in a folder that has no record).
+ * Names shown as objects are in present, names shown as folders in dirs,
+ * so a lookup knows which of HEAD key and HEAD key/ can answer.  A probe
+ * whose page was cut (more than BFS_LIST_PAGE_KEYS entries) knows only the
+ * names that sort before the last one it got (upto).  Unlike the listing,
+ * a record survives this mount's changes in the folder: each
+ * bfs_attr_drop of a key marks its name touched (never answered from the
+ * record again) instead of dropping the record, so a run of creates in
+ * one folder costs no lookups; a probe's record is in the table, filling,
+ * before its listing is sent, so a change made while the listing is on
+ * its way is marked too.  Same TTL as listings, counted from before the
+ * listing, same dir_mu.
  */
 #define NEG_SLOTS 256
 #define NEG_MAX 1024                 /* records; all dropped beyond */
@@ -393,18 +401,28 @@ struct neg_dir {
 	struct neg_dir *next;            /* dir_mu */
 	char *bucket, *prefix;
 	int64_t expires_ms;
-	struct bfs_strset present, touched;
+	uint64_t serial;                 /* a probe finds its own record */
+	int filling;                     /* (dir_mu) probe on its way: only
+					  * touched names count yet */
+	char *upto;                      /* (dir_mu) NULL: every name of the
+					  * folder is known; else only ASCII
+					  * names whose "name/" sorts before
+					  * it (a cut page) */
+	struct bfs_strset present, dirs, touched;   /* dir_mu */
 };
 
 static struct neg_dir *neg_slots[NEG_SLOTS];      /* dir_mu */
 static size_t neg_count;                          /* dir_mu */
+static uint64_t neg_serial;                       /* dir_mu */
 
 static void neg_free(struct neg_dir *n)
 {
 	if (!n)
 		return;
 	bfs_strset_free(&n->present);
+	bfs_strset_free(&n->dirs);
 	bfs_strset_free(&n->touched);
+	free(n->upto);
 	free(n->bucket);
 	free(n->prefix);
 	free(n);
@@ -472,32 +490,6 @@ void bfs_dir_note_empty(const char *bucket, const char *prefix)
 	pthread_mutex_unlock(&dir_mu);
 }
 
-int bfs_dir_absent(const char *bucket, const char *key)
-{
-	const char *slash = strrchr(key, '/');
-	size_t pl = slash ? (size_t)(slash - key) + 1 : 0;
-	struct neg_dir **pp;
-	char *prefix;
-	int absent = 0;
-
-	if (!key[pl] || !(prefix = malloc(pl + 1)))
-		return 0;
-	memcpy(prefix, key, pl);
-	prefix[pl] = '\0';
-	pthread_mutex_lock(&dir_mu);
-	if ((pp = neg_find_locked(bucket, prefix)) != NULL) {
-		if ((*pp)->expires_ms <= now_ms())
-			neg_unlink_locked(pp);
-		else
-			absent = !bfs_strset_find(&(*pp)->present, key + pl,
-						  NULL) &&
-				 !bfs_strset_find(&(*pp)->touched, key + pl,
-						  NULL);
-	}
-	pthread_mutex_unlock(&dir_mu);
-	free(prefix);
-	return absent;
-}
 
 /* name of folder prefix changed here: never answer it from the record
  * (a record that cannot remember that is dropped); dir_mu held. */
@@ -657,6 +649,29 @@ static struct dir_gen dir_gen_now(const char *bucket, const char *prefix)
 }
 
 /*
+ * The names of listing s into record n (not in the table yet): objects
+ * in present (a folder entry with metadata is an object of that very
+ * name too: an Azure folder blob), folders in dirs.  0 or BFS_ERR_NOMEM.
+ */
+static int neg_add_names(struct neg_dir *n, const struct dir_snap *s)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < s->n; i++) {
+		const struct dent *d = &s->e[i];
+		const char *name = s->names + d->name;
+
+		if ((!d->is_dir || d->has_meta) &&
+		    (r = bfs_strset_add(&n->present, name, 0)) < 0)
+			return r;
+		if (d->is_dir && (r = bfs_strset_add(&n->dirs, name, 0)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
  * Puts s in the table (replacing an older listing of the same folder),
  * unless its folder (or bucket) was dropped since gen (when the listing
  * started): it may predate that change.
@@ -669,15 +684,10 @@ static void snap_insert(struct dir_snap *s, struct dir_gen gen)
 	size_t i;
 
 	/* the names it holds, for lookups of names it does not hold */
-	if ((neg = neg_new(s->bucket, s->prefix)) != NULL) {
-		for (i = 0; i < s->n; i++) {
-			if (bfs_strset_add(&neg->present,
-					   s->names + s->e[i].name, 0) < 0) {
-				neg_free(neg);
-				neg = NULL;
-				break;
-			}
-		}
+	if ((neg = neg_new(s->bucket, s->prefix)) != NULL &&
+	    neg_add_names(neg, s) < 0) {
+		neg_free(neg);
+		neg = NULL;
 	}
 	pthread_mutex_lock(&dir_mu);
 	now = dir_gen_locked(s->bucket, s->prefix);
@@ -1059,6 +1069,29 @@ int bfs_dir_list_mode(const struct bfs_rbucket *b)
 	return v == BFS_LIST_META_LISTING ? v : BFS_LIST_META_HEAD;
 }
 
+/* Finished entries of s are known to lookups too (attribute cache),
+ * with the listing's etag, which an open pins (If-Match) as a HEAD's. */
+static void snap_put_attrs(struct bfs_rbucket *b, const struct dir_snap *s)
+{
+	size_t i, pl = strlen(s->prefix);
+	struct stat st;
+
+	for (i = 0; i < s->n; i++) {
+		char *k;
+		const char *name = s->names + s->e[i].name;
+
+		if (!s->e[i].plus || !s->e[i].has_meta || s->e[i].need_head)
+			continue;
+		if (!(k = malloc(pl + strlen(name) + 1)))
+			break;
+		memcpy(k, s->prefix, pl);
+		strcpy(k + pl, name);
+		dent_to_stat(b, &s->e[i], &st);
+		bfs_attr_put_meta(b->name, k, &st, s->names + s->e[i].etag);
+		free(k);
+	}
+}
+
 int bfs_dir_list(struct bfs_rbucket *b, const char *prefix, bfs_dir_fn fn,
 		 void *arg)
 {
@@ -1101,21 +1134,7 @@ int bfs_dir_list(struct bfs_rbucket *b, const char *prefix, bfs_dir_fn fn,
 		if (!listing)
 			head_all(b, s);
 		record_known(b, s);
-		/* Finished entries are known to lookups too. */
-		for (i = 0; i < s->n; i++) {
-			char *k;
-			const char *name = s->names + s->e[i].name;
-
-			if (!s->e[i].plus || !s->e[i].has_meta || s->e[i].need_head)
-				continue;
-			if (!(k = malloc(pl + strlen(name) + 1)))
-				break;
-			memcpy(k, prefix, pl);
-			strcpy(k + pl, name);
-			dent_to_stat(b, &s->e[i], &st);
-			bfs_attr_put(b->name, k, &st);
-			free(k);
-		}
+		snap_put_attrs(b, s);
 		snap_insert(s, gen);
 	}
 	bfs_metrics_cache(0);
@@ -1149,6 +1168,170 @@ walk:
 	}
 	snap_unref(s);
 	return 0;
+}
+
+/* 1 when name (ASCII only) followed by '/' sorts before upto (a name
+ * without '/'): in S3's UTF-8 byte order and in any order that puts
+ * every non-ASCII character after ASCII, the page that ended at upto
+ * then held every key of name and below name/. */
+static int sorts_before(const char *name, const char *upto)
+{
+	size_t i;
+
+	for (i = 0; name[i]; i++) {
+		if ((unsigned char)name[i] >= 0x80)
+			return 0;
+		if (name[i] != upto[i])
+			return (unsigned char)name[i] < (unsigned char)upto[i];
+	}
+	return (unsigned char)upto[i] > '/';
+}
+
+/* What record n says about name; dir_mu held. */
+static int neg_hint_locked(const struct neg_dir *n, const char *name)
+{
+	int file, dir;
+
+	if (n->filling || bfs_strset_find(&n->touched, name, NULL))
+		return BFS_DIR_UNKNOWN;
+	file = bfs_strset_find(&n->present, name, NULL);
+	dir = bfs_strset_find(&n->dirs, name, NULL);
+	if (file && dir)
+		return BFS_DIR_UNKNOWN;
+	if (file)
+		return BFS_DIR_FILE;
+	if (dir)
+		return BFS_DIR_FOLDER;
+	if (n->upto && !sorts_before(name, n->upto))
+		return BFS_DIR_UNKNOWN;
+	return BFS_DIR_ABSENT;
+}
+
+/* The largest name of s (a folder's name without '/', which sorts no
+ * later than the folder's own entry), malloc'd; NULL when s is empty or
+ * out of memory. */
+static char *snap_last_name(const struct dir_snap *s)
+{
+	const char *last = NULL;
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (!last || strcmp(s->names + s->e[i].name, last) > 0)
+			last = s->names + s->e[i].name;
+	return last ? strdup(last) : NULL;
+}
+
+/*
+ * The probe of folder prefix of b: its record numbered serial (filling,
+ * put in the table before) gets the names of one page of the folder's
+ * listing, unless it left the table meanwhile (a bucket drop, a full
+ * listing's record replaced it).  Returns 0 (the record is filled, or
+ * gone), or the listing's BFS_ERR_* (the record is removed).
+ */
+static int neg_probe(struct bfs_rbucket *b, const char *prefix,
+		     uint64_t serial)
+{
+	struct bfs_provider *p = b->prov;
+	struct neg_dir tmp, *n, **pp;
+	struct dir_snap *s;
+	struct collect c;
+	int r, more;
+
+	memset(&tmp, 0, sizeof(tmp));
+	if (!(s = calloc(1, sizeof(*s))) || !(s->bucket = strdup(b->name)) ||
+	    !(s->prefix = strdup(prefix))) {
+		r = BFS_ERR_NOMEM;
+		goto out;
+	}
+	memset(&c, 0, sizeof(c));
+	c.s = s;
+	r = p->ops->list(p->st, prefix, BFS_LIST_ONE_PAGE, collect_entry, &c);
+	more = r == BFS_LIST_MORE;
+	if (r == 0 || more)
+		r = c.err;
+	if (r != 0)
+		goto out;
+	bfs_rbucket_note(b, 0);
+	/* names only: a name found is HEADed by its lookup as before, which
+	 * notes its xattrs and the etag an open pins */
+	if ((r = neg_add_names(&tmp, s)) != 0)
+		goto out;
+	if (more && !(tmp.upto = snap_last_name(s))) {
+		r = BFS_ERR_NOMEM;
+		goto out;
+	}
+	r = 0;
+out:
+	BFS_DEBUG("%s/%s: probed for lookups: %zu names%s%s", b->name, prefix,
+		  s ? s->n : 0, tmp.upto ? ", more after " : "",
+		  r ? bfs_strerror(r) : tmp.upto ? tmp.upto : "");
+	pthread_mutex_lock(&dir_mu);
+	pp = neg_find_locked(b->name, prefix);
+	if (pp && (n = *pp)->serial == serial) {
+		if (r != 0) {
+			neg_unlink_locked(pp);
+		} else {
+			n->present = tmp.present;
+			n->dirs = tmp.dirs;
+			n->upto = tmp.upto;
+			memset(&tmp, 0, sizeof(tmp));
+			n->filling = 0;
+		}
+	}
+	pthread_mutex_unlock(&dir_mu);
+	bfs_strset_free(&tmp.present);
+	bfs_strset_free(&tmp.dirs);
+	free(tmp.upto);
+	snap_free(s);
+	return r;
+}
+
+int bfs_dir_lookup(struct bfs_rbucket *b, const char *key)
+{
+	const char *slash = strrchr(key, '/');
+	size_t pl = slash ? (size_t)(slash - key) + 1 : 0;
+	struct neg_dir **pp, *n = NULL;
+	const char *name = key + pl;
+	uint64_t serial = 0;
+	char *prefix;
+	int hint = BFS_DIR_UNKNOWN, r;
+
+	if (!name[0] || !(prefix = strndup(key, pl)))
+		return BFS_DIR_UNKNOWN;
+	pthread_mutex_lock(&dir_mu);
+	if ((pp = neg_find_locked(b->name, prefix)) != NULL &&
+	    (*pp)->expires_ms <= now_ms()) {
+		neg_unlink_locked(pp);
+		pp = NULL;
+	}
+	if (pp) {
+		hint = neg_hint_locked(*pp, name);
+	} else if (b->prov && b->kind != BFS_PROV_LOCAL && b->prefix &&
+		   !strncmp(prefix, b->prefix, strlen(b->prefix)) &&
+		   (n = neg_new(b->name, prefix)) != NULL) {
+		/* in the table before the listing: changes meanwhile touch it */
+		n->filling = 1;
+		n->serial = serial = ++neg_serial;
+		neg_insert_locked(n);
+	}
+	pthread_mutex_unlock(&dir_mu);
+	if (!n)
+		goto out;
+	if ((r = neg_probe(b, prefix, serial)) != 0) {
+		/* an outage fails the lookup as its HEAD would; anything
+		 * else (a LIST this key may not make) leaves it to them */
+		if (bfs_err_retryable(r))
+			hint = r;
+		goto out;
+	}
+	pthread_mutex_lock(&dir_mu);
+	pp = neg_find_locked(b->name, prefix);
+	if (pp && (*pp)->serial == serial)
+		hint = neg_hint_locked(*pp, name);
+	pthread_mutex_unlock(&dir_mu);
+out:
+	free(prefix);
+	return hint;
 }
 
 /* Index of the entry named name in s (from the hint on), or s->n. */

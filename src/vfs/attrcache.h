@@ -58,13 +58,25 @@ int bfs_dir_kept(const char *bucket, const char *prefix);
 /* The list_metadata setting in force for b (bucket's, else global):
  * BFS_LIST_META_HEAD or BFS_LIST_META_LISTING. */
 int bfs_dir_list_mode(const struct bfs_rbucket *b);
+/* What a folder's record of names says about one of them. */
+enum bfs_dir_hint {
+	BFS_DIR_UNKNOWN = 0,     /* ask the provider (HEAD key, key/, ...) */
+	BFS_DIR_ABSENT,          /* neither key nor anything below key/ */
+	BFS_DIR_FILE,            /* an object named key, no folder key/ */
+	BFS_DIR_FOLDER           /* a folder key/, no object named key */
+};
 /*
- * Names known absent: 1 when key's folder has a fresh record (from a
- * cached listing, or from bfs_dir_note_empty) that does not hold key's
- * name and this mount did not change that name since (bfs_attr_drop).
- * Lookups then answer ENOENT without a request.
+ * Names known absent, for lookups: the record of key's folder (from a
+ * cached listing, bfs_dir_note_empty, or a probe) answers for key's name
+ * unless this mount changed that name since (bfs_attr_drop).  When the
+ * folder has no fresh record and b is not local, the first lookup in it
+ * probes it: the names of one listing request of one page
+ * (BFS_LIST_PAGE_KEYS entries) become its record for
+ * BFS_ATTR_LONG_TTL_MS.  A cut page knows only names that sort before
+ * its last.  Returns an enum bfs_dir_hint, or the probe's retryable
+ * BFS_ERR_* (an outage: fail the lookup).
  */
-int bfs_dir_absent(const char *bucket, const char *key);
+int bfs_dir_lookup(struct bfs_rbucket *b, const char *key);
 /* This mount just made folder prefix (ends in '/'), empty. */
 void bfs_dir_note_empty(const char *bucket, const char *prefix);
 /* Forgets the cached listing of (bucket, prefix). */

@@ -209,7 +209,8 @@ static int stop_first(void *arg, const char *name, int is_dir,
 
 /*
  * Attributes of key in bucket b (not a bucket root): open file, cache,
- * head(key), head(key/), one-entry listing of key/.
+ * the folder's record of names (bfs_dir_lookup: absent, or which of the
+ * requests can answer), head(key), head(key/), one-entry listing of key/.
  */
 int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 {
@@ -219,7 +220,7 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 	struct first_ctx fc;
 	size_t klen = strlen(key);
 	char *dkey = NULL;
-	int r, gone;
+	int r, gone, hint;
 
 	if ((of = bfs_ofile_find(b->name, key)) != NULL) {
 		pthread_mutex_lock(&of->mu);
@@ -232,12 +233,16 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 	gone = bfs_gone_hidden(b->name, key);
 	if (!gone && bfs_attr_get(b->name, key, st))
 		return 0;
-	if (bfs_dir_absent(b->name, key))
+	/* the folder's names, probed by the first lookup in it */
+	if ((hint = bfs_dir_lookup(b, key)) == BFS_DIR_ABSENT)
 		return BFS_ERR_NOTFOUND;
-	if (!p)
-		return BFS_ERR_IO;
+	if (hint < 0 || !p) {
+		r = hint < 0 ? hint : BFS_ERR_IO;
+		goto out;
+	}
 	memset(&m, 0, sizeof(m));
-	r = p->ops->head(p->st, key, &m);
+	r = hint == BFS_DIR_FOLDER ? BFS_ERR_NOTFOUND
+				   : p->ops->head(p->st, key, &m);
 	if (r == 0 && !(gone && bfs_gone_hides_etag(b->name, key, m.etag))) {
 		bfs_fs_meta_to_stat(b, &m, 0, st);
 		goto found;
@@ -265,6 +270,10 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 	}
 	if (r != BFS_ERR_NOTFOUND)
 		goto out;
+	if (hint == BFS_DIR_FOLDER) {
+		fill_implied_dir(b, st);  /* its parent's listing showed it */
+		goto found;
+	}
 	/* An implicit folder: any key below it, unsafe ones too, since the
 	 * listing of its parent shows it for those (a/b//c shows a/b). */
 	fc.bucket = b->name;

@@ -20,11 +20,14 @@ import time
 
 import pytest
 
-from helpers import run
+from helpers import run, wait_for
 
 T2001 = 981173106                    # 2001-02-03 04:05:06 UTC
 TOUCH_D = "2001-02-03 04:05:06 UTC"
 MOUNT_TIMEOUT = 20.0
+# attrcache.h BFS_ATTR_LONG_TTL_MS: how long a folder's known names hide
+# another client's new one
+NAMES_TTL = 30.0
 
 
 @pytest.fixture
@@ -182,6 +185,10 @@ def test_s3fs_interop_both_ways(backend, mount, s3fs_mount):
                want)
 
     want = make_tree(s3, "from-s3fs")
+    # bucketfs's own mkdir above looked the root up (its names are known
+    # for the TTL): another client's new name shows once that has passed
+    assert wait_for(lambda: os.path.isdir(os.path.join(bfs, "from-s3fs")),
+                    NAMES_TTL + 30)
     check_tree("s3fs", "s3fs", "bucketfs", s3, bfs, "from-s3fs", want)
 
     # both see both trees at the root

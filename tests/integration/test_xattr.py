@@ -22,7 +22,7 @@ import pytest
 
 from helpers import close_quietly, expect_errno, wait_for
 import conftest
-from test_interop import s3fs_mount  # noqa: F401  (fixture)
+from test_interop import NAMES_TTL, s3fs_mount  # noqa: F401  (fixture)
 from fault_fixtures import faulty, kill9  # noqa: F401  (fixture)
 
 OWN = ["user.bucketfs.bucket", "user.bucketfs.bucket_id",
@@ -402,6 +402,9 @@ def test_s3fs_both_ways(prov, backend, mount, s3fs_mount):  # noqa: F811
     os.setxattr(os.path.join(s3, "from-s3fs"), "user.who", b"s3fs")
     os.setxattr(os.path.join(s3, "from-s3fs"), "user.bin", ODD)
     p = m.path("b1", "from-s3fs")
+    # the write of from-bfs looked the folder up (its names are known for
+    # the TTL): another client's new name shows once that has passed
+    assert wait_for(lambda: os.path.exists(p), NAMES_TTL + 30)
     assert os.getxattr(p, "user.who") == b"s3fs"
     assert os.getxattr(p, "user.bin") == ODD
 
