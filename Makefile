@@ -13,7 +13,7 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 SANITIZE ?=
 CC       ?= cc
-PKGS     := fuse3 libcurl libcrypto sqlite3 inih expat
+PKGS     := fuse3 libcurl libcrypto sqlite3 inih expat libpq
 
 ifeq ($(SANITIZE),)
 BUILD    ?= build

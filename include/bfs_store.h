@@ -27,6 +27,17 @@ struct bfs_store;
 
 int bfs_store_open(const char *path, struct bfs_store **out,
 		   char *err, size_t errlen);
+/*
+ * Opens the store a config names: bfs_store_open(cfg->database), or for a
+ * postgresql:// database the shared PostgreSQL catalog (password
+ * cfg->database_password) with the host-local tables (upload journal,
+ * multipart ids) in CACHE_DIR/local.db (created, with cache_dir, when
+ * missing).  err: one line naming the database and the reason (an
+ * unreachable server: libpq's reason).
+ */
+#define BFS_STORE_LOCAL_DB "local.db"
+int bfs_store_open_config(const struct bfs_config *cfg,
+			  struct bfs_store **out, char *err, size_t errlen);
 void bfs_store_close(struct bfs_store *s);
 
 /*

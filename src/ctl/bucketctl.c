@@ -510,7 +510,7 @@ int ctl_ctx_open_store(struct ctl_ctx *c)
 	char err[CTL_ERR_LEN] = "", keyerr[CTL_ERR_LEN] = "";
 	int r;
 
-	r = bfs_store_open(c->cfg->database, &c->store, err, sizeof(err));
+	r = bfs_store_open_config(c->cfg, &c->store, err, sizeof(err));
 	if (r != 0)
 		return ctl_fail("%s", err[0] ? err : bfs_strerror(r));
 	if (ctl_config_has_secrets(c->cfg))

@@ -341,7 +341,7 @@ int main(int argc, char **argv)
 	pg.ca_bundle = g.cfg->ca_bundle;
 	bfs_provider_set_globals(&pg);
 
-	if (bfs_store_open(g.cfg->database, &g.store, err, sizeof(err)) != 0) {
+	if (bfs_store_open_config(g.cfg, &g.store, err, sizeof(err)) != 0) {
 		fprintf(stderr, "bucketfs: database %s: %s\n", g.cfg->database,
 			err[0] ? err : "cannot open");
 		goto out;
@@ -428,7 +428,7 @@ int main(int argc, char **argv)
 		bfs_log_set_syslog(1);
 		g.quiet = 0;
 		set_log_level(g.cfg);
-		if (bfs_store_open(g.cfg->database, &g.store, err,
+		if (bfs_store_open_config(g.cfg, &g.store, err,
 				   sizeof(err)) != 0) {
 			BFS_ERROR("database %s: %s", g.cfg->database, err);
 			goto out;

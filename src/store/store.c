@@ -26,10 +26,12 @@
  * time), because any commit bumps PRAGMA data_version and makes every
  * running daemon reload.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sqlite3.h>
 
@@ -41,8 +43,12 @@
 #include "bfs_key.h"
 #include "bfs_log.h"
 #include "bfs_perm.h"
+#include "bfs_pg.h"
 #include "bfs_store.h"
 #include "store_int.h"
+/* Last: maps the sqlite3_* calls below onto the SQLite/PostgreSQL layer. */
+#define BFS_SQLDB_REDIRECT
+#include "sqldb.h"
 
 #define BUSY_TIMEOUT_MS 5000
 #define ID_HEX_LEN 32
@@ -361,12 +367,13 @@ out:
 }
 
 /*
- * Contract: opens (creating when missing) the database at path and brings
- * its schema up to date.  *out is NULL on failure; err then holds one line
- * naming the file and SQLite's reason ("file is not a database").
+ * Opens the store: the SQLite file at path, or with local_path the
+ * PostgreSQL catalog at the URI path (password may be NULL) with the
+ * host-local SQLite file local_path (sqldb.h).
  */
-int bfs_store_open(const char *path, struct bfs_store **out,
-		   char *err, size_t errlen)
+static int store_open(const char *path, const char *password,
+		      const char *local_path, struct bfs_store **out,
+		      char *err, size_t errlen)
 {
 	struct bfs_store *s = NULL;
 	char msg[MSG_MAX];
@@ -390,8 +397,24 @@ int bfs_store_open(const char *path, struct bfs_store **out,
 	s->path = strdup(path);
 	if (!s->path)
 		goto fail;
-	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
-			     SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+	if (local_path) {
+		r = bfs_db_open_pg(path, password, local_path, &s->db, msg,
+				   sizeof(msg));
+		if (r != 0) {
+			char m2[MSG_MAX];
+
+			snprintf(m2, sizeof(m2), "database %s: %s", path, msg);
+			snprintf(msg, sizeof(msg), "%s", m2);
+			goto fail;
+		}
+		r = store_pragmas(s, msg, sizeof(msg));
+		if (r != 0)
+			goto fail;
+		*out = s;
+		return 0;
+	}
+	rc = bfs_db_open(path, &s->db, SQLITE_OPEN_READWRITE |
+			 SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX);
 	if (rc != SQLITE_OK) {
 		snprintf(msg, sizeof(msg), "database %s: %s", path,
 			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
@@ -402,7 +425,7 @@ int bfs_store_open(const char *path, struct bfs_store **out,
 	r = store_pragmas(s, msg, sizeof(msg));
 	if (r != 0)
 		goto fail;
-	r = bfs_store_migrate(s->db, path, msg, sizeof(msg));
+	r = bfs_store_migrate(bfs_db_local(s->db), path, msg, sizeof(msg));
 	if (r != 0)
 		goto fail;
 	*out = s;
@@ -412,6 +435,41 @@ fail:
 		snprintf(msg, sizeof(msg), "database %s: out of memory", path);
 	bfs_set_err(err, errlen, "%s", msg);
 	bfs_store_close(s);
+	return r;
+}
+
+/*
+ * Contract: opens (creating when missing) the database at path and brings
+ * its schema up to date.  *out is NULL on failure; err then holds one line
+ * naming the file and SQLite's reason ("file is not a database").
+ */
+int bfs_store_open(const char *path, struct bfs_store **out,
+		   char *err, size_t errlen)
+{
+	return store_open(path, NULL, NULL, out, err, errlen);
+}
+
+int bfs_store_open_config(const struct bfs_config *cfg,
+			  struct bfs_store **out, char *err, size_t errlen)
+{
+	char *local = NULL;
+	int r;
+
+	if (!bfs_pg_is_uri(cfg->database))
+		return store_open(cfg->database, NULL, NULL, out, err, errlen);
+	*out = NULL;
+	if (mkdir(cfg->cache_dir, 0700) != 0 && errno != EEXIST) {
+		bfs_set_err(err, errlen, "cache_dir %s: %s", cfg->cache_dir,
+			    strerror(errno));
+		return BFS_ERR_IO;
+	}
+	if (asprintf(&local, "%s/" BFS_STORE_LOCAL_DB, cfg->cache_dir) < 0) {
+		bfs_set_err(err, errlen, "out of memory");
+		return BFS_ERR_NOMEM;
+	}
+	r = store_open(cfg->database, cfg->database_password, local, out, err,
+		       errlen);
+	free(local);
 	return r;
 }
 
@@ -1246,7 +1304,7 @@ int bfs_store_assign_apply_each(struct bfs_store *s, bfs_assign_next_fn next,
 		    " storage_buckets WHERE name = ?3"
 		    " ON CONFLICT (context_type, context_id) DO UPDATE"
 		    " SET bucket_id = excluded.bucket_id"
-		    " WHERE bucket_id <> excluded.bucket_id",
+		    " WHERE assignments.bucket_id <> excluded.bucket_id",
 		    &up, err, errlen);
 	if (r == 0)
 		r = prepare(s, "DELETE FROM assignments WHERE"

@@ -1,0 +1,718 @@
+/*
+ * sqldb.c - the store's database layer (see sqldb.h): SQLite pass-through,
+ * PostgreSQL through libpq, statement routing between the shared catalog
+ * and the host-local file, and the two-sided transaction.
+ *
+ * A PostgreSQL statement is translated once at prepare (bfs_pg_sql) and
+ * run with PQexecParams at its first step.  Every value travels as text;
+ * one bound as a string is typed text, one bound as a number (or NULL) is
+ * left untyped so the server infers its type from the context, as SQLite
+ * takes any value.  The whole result is then stepped through row by row.
+ * Values come back as text: column_int64 parses them ("t"/"true" read as
+ * 1, "f"/"false" as 0, as SQLite's json_extract returns booleans).
+ *
+ * Locking: none here; the store's lock guards a handle, its connections
+ * and statements for the whole of each call (store.c).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "bfs_error.h"
+#include "bfs_log.h"
+#include "sqldb.h"
+#include "store_int.h"
+
+#define PG_PARAMS_MAX 64
+#define PG_TEXT_OID 25
+#define ERRMSG_MAX 512
+/* Key of the advisory lock every catalog transaction takes ("bfs0"). */
+#define PG_TX_LOCK 0x62667330
+
+struct bfs_db {
+	sqlite3 *lite;          /* the SQLite file (local part for PG) */
+	PGconn *pg;             /* NULL: plain SQLite */
+	int in_tx;              /* BEGIN seen, COMMIT/ROLLBACK not yet */
+	int lite_tx, pg_tx;     /* that side has begun */
+	int64_t mirror_v;       /* catalog version the bucket mirror has;
+				 * -1: unknown */
+	int changes;            /* rows of the last statement */
+	int errcode;            /* SQLite code of the last failure */
+	char errmsg[ERRMSG_MAX];
+};
+
+struct bfs_db_stmt {
+	struct bfs_db *db;
+	sqlite3_stmt *lite;     /* a local statement, or NULL */
+	/* PostgreSQL statement: */
+	char *sql;
+	int nparams;
+	const char *names[BFS_PG_NAMES_MAX];
+	size_t namelen[BFS_PG_NAMES_MAX];
+	int nnames, nfirst;     /* named parameters start at nfirst */
+	char *vals[PG_PARAMS_MAX];
+	char numbuf[PG_PARAMS_MAX][24];
+	Oid types[PG_PARAMS_MAX];  /* text binds: text; numbers: inferred */
+	PGresult *res;
+	int row, nrows;         /* row: the current one (-1 before) */
+};
+
+static int fail(struct bfs_db *db, int code, const char *msg)
+{
+	size_t n;
+
+	snprintf(db->errmsg, sizeof(db->errmsg), "%s", msg ? msg : "error");
+	n = strcspn(db->errmsg, "\n");
+	db->errmsg[n] = '\0';
+	db->errcode = code;
+	return code;
+}
+
+/* The SQLite code of a failed PostgreSQL result. */
+static int pg_code(const PGresult *res)
+{
+	const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (!st)
+		return SQLITE_IOERR;     /* connection trouble */
+	if (strncmp(st, "23", 2) == 0)
+		return SQLITE_CONSTRAINT;
+	if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0 ||
+	    strcmp(st, "55P03") == 0)
+		return SQLITE_BUSY;
+	if (strcmp(st, "53100") == 0)
+		return SQLITE_FULL;
+	return SQLITE_ERROR;
+}
+
+/* Runs a parameterless PostgreSQL command; SQLITE_OK or a code. */
+static int pg_cmd(struct bfs_db *db, const char *sql)
+{
+	PGresult *res = PQexec(db->pg, sql);
+	int rc = SQLITE_OK;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	    PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = fail(db, pg_code(res), PQerrorMessage(db->pg));
+	PQclear(res);
+	return rc;
+}
+
+static int lite_fail(struct bfs_db *db, int rc)
+{
+	return fail(db, rc, sqlite3_errmsg(db->lite));
+}
+
+/* Begins the side a statement goes to when a transaction is open. */
+static int side_begin(struct bfs_db *db, int pg)
+{
+	char sql[96];
+	int rc = SQLITE_OK;
+
+	if (!db->in_tx)
+		return SQLITE_OK;
+	if (pg && !db->pg_tx) {
+		snprintf(sql, sizeof(sql), "BEGIN; SELECT "
+			 "pg_advisory_xact_lock(%d)", PG_TX_LOCK);
+		if ((rc = pg_cmd(db, sql)) == SQLITE_OK)
+			db->pg_tx = 1;
+		else
+			pg_cmd(db, "ROLLBACK");
+	} else if (!pg && !db->lite_tx) {
+		rc = sqlite3_exec(db->lite, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			db->lite_tx = 1;
+		else
+			lite_fail(db, rc);
+	}
+	return rc;
+}
+
+/* ---- open / close ---- */
+
+int bfs_db_open(const char *path, struct bfs_db **out, int flags)
+{
+	struct bfs_db *db = calloc(1, sizeof(*db));
+	int rc;
+
+	*out = NULL;
+	if (!db)
+		return SQLITE_NOMEM;
+	db->mirror_v = -1;
+	rc = sqlite3_open_v2(path, &db->lite, flags, NULL);
+	if (rc != SQLITE_OK)
+		lite_fail(db, rc);
+	*out = db;
+	return rc;
+}
+
+sqlite3 *bfs_db_local(struct bfs_db *db)
+{
+	return db ? db->lite : NULL;
+}
+
+int bfs_db_is_pg(const struct bfs_db *db)
+{
+	return db && db->pg;
+}
+
+int bfs_db_close_v2(struct bfs_db *db)
+{
+	if (!db)
+		return SQLITE_OK;
+	if (db->pg)
+		PQfinish(db->pg);
+	sqlite3_close_v2(db->lite);
+	free(db);
+	return SQLITE_OK;
+}
+
+/* Current catalog version on PostgreSQL, or -1. */
+static int64_t pg_version(struct bfs_db *db)
+{
+	PGresult *res = PQexec(db->pg, "SELECT v FROM bfs_catalog_version");
+	int64_t v = -1;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	else
+		fail(db, pg_code(res), PQerrorMessage(db->pg));
+	PQclear(res);
+	return v;
+}
+
+/*
+ * Applies the PostgreSQL migrations above bfs_catalog_version.schema, each
+ * in one transaction under the advisory lock (so two hosts starting on a
+ * fresh database do not both apply one).
+ */
+static int pg_migrate(struct bfs_db *db, char *err, size_t errlen)
+{
+	char sql[160];
+	PGresult *res = NULL;
+	int v = 0, n = bfs_pg_schema_version(), r = BFS_ERR_DB;
+
+	if (pg_cmd(db, "CREATE TABLE IF NOT EXISTS bfs_schema (version INTEGER"
+		   " NOT NULL)") != SQLITE_OK)
+		goto dberr;
+	for (;;) {
+		snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock"
+			 "(%d)", PG_TX_LOCK);
+		if (pg_cmd(db, sql) != SQLITE_OK)
+			goto dberr;
+		PQclear(res);
+		res = PQexec(db->pg, "SELECT coalesce(max(version), 0) FROM "
+			     "bfs_schema");
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			fail(db, pg_code(res), PQerrorMessage(db->pg));
+			goto dberr;
+		}
+		v = atoi(PQgetvalue(res, 0, 0));
+		if (v > n) {
+			snprintf(err, errlen, "database schema version %d is "
+				 "newer than this program's (%d)", v, n);
+			pg_cmd(db, "ROLLBACK");
+			goto out;
+		}
+		if (v == n)
+			break;
+		if (pg_cmd(db, bfs_pg_migration(v)) != SQLITE_OK)
+			goto dberr;
+		snprintf(sql, sizeof(sql), "DELETE FROM bfs_schema; INSERT INTO"
+			 " bfs_schema VALUES (%d); COMMIT", v + 1);
+		if (pg_cmd(db, sql) != SQLITE_OK)
+			goto dberr;
+	}
+	pg_cmd(db, "COMMIT");
+	r = 0;
+	goto out;
+dberr:
+	snprintf(err, errlen, "schema migration to version %d: %s", v + 1,
+		 db->errmsg);
+	pg_cmd(db, "ROLLBACK");
+out:
+	PQclear(res);
+	return r;
+}
+
+int bfs_db_open_pg(const char *uri, const char *password,
+		   const char *local_path, struct bfs_db **out,
+		   char *err, size_t errlen)
+{
+	const char *keys[4], *vals[4];
+	struct bfs_db *db = NULL;
+	char msg[ERRMSG_MAX];
+	int n = 0, r = BFS_ERR_DB, rc;
+
+	*out = NULL;
+	rc = bfs_db_open(local_path, &db, SQLITE_OPEN_READWRITE |
+			 SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX);
+	if (!db) {
+		r = BFS_ERR_NOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "local database %s: %s", local_path,
+			 db->errmsg);
+		goto out;
+	}
+	sqlite3_busy_timeout(db->lite, 5000);
+	if (sqlite3_exec(db->lite, "PRAGMA journal_mode=WAL; PRAGMA "
+			 "foreign_keys=ON", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "local database %s: %s", local_path,
+			 sqlite3_errmsg(db->lite));
+		goto out;
+	}
+	if (bfs_store_migrate(db->lite, local_path, err, errlen) != 0)
+		goto out;
+	keys[n] = "dbname";
+	vals[n++] = uri;           /* expand_dbname: the URI */
+	if (password) {
+		keys[n] = "password";
+		vals[n++] = password;
+	}
+	keys[n] = "connect_timeout";
+	vals[n++] = "10";
+	keys[n] = NULL;
+	vals[n] = NULL;
+	db->pg = PQconnectdbParams(keys, vals, 1);
+	if (!db->pg || PQstatus(db->pg) != CONNECTION_OK) {
+		/* libpq's reason names host, port and cause, not the
+		 * password. */
+		snprintf(msg, sizeof(msg), "%s",
+			 db->pg ? PQerrorMessage(db->pg) : "out of memory");
+		msg[strcspn(msg, "\n")] = '\0';
+		snprintf(err, errlen, "cannot connect: %s", msg);
+		goto out;
+	}
+	if (pg_cmd(db, "SET TIME ZONE 'UTC'; SET client_min_messages ="
+		   " warning") != SQLITE_OK) {
+		snprintf(err, errlen, "%s", db->errmsg);
+		goto out;
+	}
+	if (pg_migrate(db, err, errlen) != 0)
+		goto out;
+	*out = db;
+	db = NULL;
+	r = 0;
+out:
+	bfs_db_close_v2(db);
+	return r;
+}
+
+int bfs_db_busy_timeout(struct bfs_db *db, int ms)
+{
+	return sqlite3_busy_timeout(db->lite, ms);
+}
+
+const char *bfs_db_errmsg(struct bfs_db *db)
+{
+	if (!db->pg)
+		return sqlite3_errmsg(db->lite);
+	return db->errmsg;
+}
+
+int bfs_db_errcode(struct bfs_db *db)
+{
+	if (!db->pg)
+		return sqlite3_errcode(db->lite);
+	return db->errcode;
+}
+
+int bfs_db_changes(struct bfs_db *db)
+{
+	if (!db->pg)
+		return sqlite3_changes(db->lite);
+	return db->changes;
+}
+
+/* ---- routing ---- */
+
+/* Statements for the host-local file: the journal, upload ids, pragmas
+ * other than data_version. */
+static int is_local(const char *sql)
+{
+	if (strncmp(sql, "PRAGMA", 6) == 0)
+		return strstr(sql, "data_version") == NULL;
+	return strstr(sql, "upload_journal") || strstr(sql, "multipart_uploads");
+}
+
+/*
+ * Before a local statement that looks buckets up: makes the local
+ * storage_buckets mirror hold every PostgreSQL bucket (id, name,
+ * provider), when the catalog version moved since the last refresh.
+ * Rows still referenced by local journal rows stay.
+ */
+static int mirror_refresh(struct bfs_db *db)
+{
+	PGresult *res = NULL;
+	sqlite3_stmt *ins = NULL;
+	int64_t v;
+	int i, rc;
+
+	if ((rc = side_begin(db, 1)) != SQLITE_OK)
+		return rc;
+	v = pg_version(db);
+	if (v < 0)
+		return db->errcode ? db->errcode : SQLITE_ERROR;
+	if (v == db->mirror_v)
+		return SQLITE_OK;
+	res = PQexec(db->pg, "SELECT id, name, provider FROM storage_buckets");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = fail(db, pg_code(res), PQerrorMessage(db->pg));
+		goto out;
+	}
+	if ((rc = side_begin(db, 0)) != SQLITE_OK)
+		goto out;
+	rc = sqlite3_exec(db->lite, "DELETE FROM storage_buckets WHERE NOT"
+			  " EXISTS (SELECT 1 FROM upload_journal j WHERE"
+			  " j.bucket_id = storage_buckets.id)", NULL, NULL,
+			  NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db->lite, "INSERT INTO storage_buckets"
+					" (id, name, provider, config_json)"
+					" VALUES (?1, ?2, ?3, '{}')"
+					" ON CONFLICT DO NOTHING", -1, &ins,
+					NULL);
+	for (i = 0; rc == SQLITE_OK && i < PQntuples(res); i++) {
+		sqlite3_reset(ins);
+		sqlite3_bind_text(ins, 1, PQgetvalue(res, i, 0), -1,
+				  SQLITE_TRANSIENT);
+		sqlite3_bind_text(ins, 2, PQgetvalue(res, i, 1), -1,
+				  SQLITE_TRANSIENT);
+		sqlite3_bind_text(ins, 3, PQgetvalue(res, i, 2), -1,
+				  SQLITE_TRANSIENT);
+		rc = sqlite3_step(ins);
+		if (rc == SQLITE_DONE)
+			rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_OK) {
+		lite_fail(db, rc);
+		goto out;
+	}
+	db->mirror_v = v;
+out:
+	sqlite3_finalize(ins);
+	PQclear(res);
+	return rc;
+}
+
+/* ---- exec and transactions ---- */
+
+static int tx_finish(struct bfs_db *db, int commit)
+{
+	int rc = SQLITE_OK, lrc;
+
+	if (db->pg_tx) {
+		rc = pg_cmd(db, commit ? "COMMIT" : "ROLLBACK");
+		db->pg_tx = 0;
+		if (rc != SQLITE_OK)
+			commit = 0;
+	}
+	if (db->lite_tx) {
+		lrc = sqlite3_exec(db->lite, commit ? "COMMIT" : "ROLLBACK",
+				   NULL, NULL, NULL);
+		if (lrc != SQLITE_OK && commit) {
+			/* SQLite keeps the transaction open on a failed
+			 * COMMIT (busy): the caller's ROLLBACK ends it. */
+			return lite_fail(db, lrc);
+		}
+		db->lite_tx = 0;
+	}
+	if (!commit)
+		db->mirror_v = -1;  /* a refresh may have been undone */
+	db->in_tx = 0;
+	return rc;
+}
+
+int bfs_db_exec(struct bfs_db *db, const char *sql, void *cb, void *arg,
+		char **errmsg)
+{
+	int rc;
+
+	if (!db->pg)
+		return sqlite3_exec(db->lite, sql, (sqlite3_callback)cb, arg,
+				    errmsg);
+	if (strcmp(sql, "BEGIN IMMEDIATE") == 0) {
+		if (db->in_tx)
+			return fail(db, SQLITE_ERROR, "transaction already open");
+		db->in_tx = 1;
+		return SQLITE_OK;
+	}
+	if (strcmp(sql, "COMMIT") == 0)
+		return tx_finish(db, 1);
+	if (strcmp(sql, "ROLLBACK") == 0)
+		return tx_finish(db, 0);
+	if (is_local(sql)) {
+		if (strncmp(sql, "PRAGMA", 6) != 0 &&
+		    (rc = side_begin(db, 0)) != SQLITE_OK)
+			return rc;
+		rc = sqlite3_exec(db->lite, sql, (sqlite3_callback)cb, arg,
+				  errmsg);
+		return rc == SQLITE_OK ? rc : lite_fail(db, rc);
+	}
+	return fail(db, SQLITE_ERROR, "statement not supported on PostgreSQL");
+}
+
+/* ---- statements ---- */
+
+int bfs_db_prepare_v2(struct bfs_db *db, const char *sql, int n,
+		      struct bfs_db_stmt **out, const char **tail)
+{
+	struct bfs_db_stmt *st;
+	int rc;
+
+	*out = NULL;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return fail(db, SQLITE_NOMEM, "out of memory");
+	st->db = db;
+	st->row = -1;
+	if (!db->pg || is_local(sql)) {
+		if (db->pg && strstr(sql, "storage_buckets") &&
+		    (rc = mirror_refresh(db)) != SQLITE_OK)
+			goto fail;
+		rc = sqlite3_prepare_v2(db->lite, sql, n, &st->lite, tail);
+		if (rc != SQLITE_OK) {
+			if (db->pg)
+				lite_fail(db, rc);
+			goto fail;
+		}
+		*out = st;
+		return SQLITE_OK;
+	}
+	if (strcmp(sql, "PRAGMA data_version") == 0)
+		sql = "SELECT v FROM bfs_catalog_version";
+	st->sql = bfs_pg_sql(sql, st->names, st->namelen, &st->nnames,
+			     &st->nparams);
+	if (!st->sql) {
+		rc = fail(db, SQLITE_NOMEM, "out of memory");
+		goto fail;
+	}
+	if (st->nparams > PG_PARAMS_MAX) {
+		rc = fail(db, SQLITE_ERROR, "too many parameters");
+		goto fail;
+	}
+	st->nfirst = st->nparams - st->nnames + 1;
+	*out = st;
+	return SQLITE_OK;
+fail:
+	sqlite3_finalize(st->lite);
+	free(st->sql);
+	free(st);
+	return rc;
+}
+
+static void pg_clear_params(struct bfs_db_stmt *st)
+{
+	int i;
+
+	for (i = 0; i < PG_PARAMS_MAX; i++) {
+		if (st->vals[i] != st->numbuf[i])
+			free(st->vals[i]);
+		st->vals[i] = NULL;
+		st->types[i] = 0;
+	}
+}
+
+int bfs_db_finalize(struct bfs_db_stmt *st)
+{
+	if (!st)
+		return SQLITE_OK;
+	sqlite3_finalize(st->lite);
+	PQclear(st->res);
+	pg_clear_params(st);
+	free(st->sql);
+	free(st);
+	return SQLITE_OK;
+}
+
+int bfs_db_reset(struct bfs_db_stmt *st)
+{
+	if (st->lite)
+		return sqlite3_reset(st->lite);
+	PQclear(st->res);
+	st->res = NULL;
+	st->row = -1;
+	st->nrows = 0;
+	return SQLITE_OK;
+}
+
+int bfs_db_clear_bindings(struct bfs_db_stmt *st)
+{
+	if (st->lite)
+		return sqlite3_clear_bindings(st->lite);
+	pg_clear_params(st);
+	return SQLITE_OK;
+}
+
+static int param_slot(struct bfs_db_stmt *st, int i)
+{
+	if (i < 1 || i > st->nparams)
+		return -1;
+	if (st->vals[i - 1] != st->numbuf[i - 1])
+		free(st->vals[i - 1]);
+	st->vals[i - 1] = NULL;
+	return i - 1;
+}
+
+int bfs_db_bind_text(struct bfs_db_stmt *st, int i, const char *v, int n,
+		     void (*destructor)(void *))
+{
+	int k;
+
+	if (st->lite)
+		return sqlite3_bind_text(st->lite, i, v, n, destructor);
+	if ((k = param_slot(st, i)) < 0)
+		return SQLITE_RANGE;
+	st->vals[k] = n < 0 ? strdup(v) : strndup(v, (size_t)n);
+	st->types[k] = PG_TEXT_OID;
+	return st->vals[k] ? SQLITE_OK : SQLITE_NOMEM;
+}
+
+int bfs_db_bind_int64(struct bfs_db_stmt *st, int i, sqlite3_int64 v)
+{
+	int k;
+
+	if (st->lite)
+		return sqlite3_bind_int64(st->lite, i, v);
+	if ((k = param_slot(st, i)) < 0)
+		return SQLITE_RANGE;
+	snprintf(st->numbuf[k], sizeof(st->numbuf[k]), "%lld", (long long)v);
+	st->vals[k] = st->numbuf[k];
+	st->types[k] = 0;
+	return SQLITE_OK;
+}
+
+int bfs_db_bind_null(struct bfs_db_stmt *st, int i)
+{
+	if (st->lite)
+		return sqlite3_bind_null(st->lite, i);
+	int k = param_slot(st, i);
+
+	if (k < 0)
+		return SQLITE_RANGE;
+	st->types[k] = 0;
+	return SQLITE_OK;
+}
+
+int bfs_db_bind_parameter_count(struct bfs_db_stmt *st)
+{
+	if (st->lite)
+		return sqlite3_bind_parameter_count(st->lite);
+	return st->nparams;
+}
+
+int bfs_db_bind_parameter_index(struct bfs_db_stmt *st, const char *name)
+{
+	int i;
+
+	if (st->lite)
+		return sqlite3_bind_parameter_index(st->lite, name);
+	for (i = 0; i < st->nnames; i++)
+		if (strlen(name) == st->namelen[i] &&
+		    strncmp(name, st->names[i], st->namelen[i]) == 0)
+			return st->nfirst + i;
+	return 0;
+}
+
+int bfs_db_step(struct bfs_db_stmt *st)
+{
+	struct bfs_db *db = st->db;
+	const char *vals[PG_PARAMS_MAX];
+	ExecStatusType es;
+	const char *t;
+	int i, rc;
+
+	if (st->lite) {
+		if (db->pg && (rc = side_begin(db, 0)) != SQLITE_OK)
+			return rc;
+		rc = sqlite3_step(st->lite);
+		if (db->pg) {
+			if (rc == SQLITE_DONE)
+				db->changes = sqlite3_changes(db->lite);
+			else if (rc != SQLITE_ROW)
+				lite_fail(db, rc);
+		}
+		return rc;
+	}
+	if (!st->res) {
+		if ((rc = side_begin(db, 1)) != SQLITE_OK)
+			return rc;
+		for (i = 0; i < st->nparams; i++)
+			vals[i] = st->vals[i];
+		st->res = PQexecParams(db->pg, st->sql, st->nparams,
+				       st->types, vals, NULL, NULL, 0);
+		es = PQresultStatus(st->res);
+		if (es != PGRES_TUPLES_OK && es != PGRES_COMMAND_OK) {
+			rc = fail(db, pg_code(st->res), PQerrorMessage(db->pg));
+			BFS_DEBUG("postgresql: %s: %s", db->errmsg, st->sql);
+			PQclear(st->res);
+			st->res = NULL;
+			return rc;
+		}
+		st->nrows = PQntuples(st->res);
+		t = PQcmdTuples(st->res);
+		db->changes = t && *t ? atoi(t) : 0;
+		st->row = -1;
+	}
+	if (st->row + 1 < st->nrows) {
+		st->row++;
+		return SQLITE_ROW;
+	}
+	st->row = st->nrows;
+	return SQLITE_DONE;
+}
+
+static const char *pg_value(struct bfs_db_stmt *st, int i)
+{
+	if (!st->res || st->row < 0 || st->row >= st->nrows ||
+	    i < 0 || i >= PQnfields(st->res) ||
+	    PQgetisnull(st->res, st->row, i))
+		return NULL;
+	return PQgetvalue(st->res, st->row, i);
+}
+
+const unsigned char *bfs_db_column_text(struct bfs_db_stmt *st, int i)
+{
+	if (st->lite)
+		return sqlite3_column_text(st->lite, i);
+	return (const unsigned char *)pg_value(st, i);
+}
+
+sqlite3_int64 bfs_db_column_int64(struct bfs_db_stmt *st, int i)
+{
+	const char *v;
+
+	if (st->lite)
+		return sqlite3_column_int64(st->lite, i);
+	v = pg_value(st, i);
+	if (!v)
+		return 0;
+	if (strcmp(v, "t") == 0 || strcmp(v, "true") == 0)
+		return 1;
+	return strtoll(v, NULL, 10);
+}
+
+int bfs_db_column_int(struct bfs_db_stmt *st, int i)
+{
+	if (st->lite)
+		return sqlite3_column_int(st->lite, i);
+	return (int)bfs_db_column_int64(st, i);
+}
+
+int bfs_db_column_type(struct bfs_db_stmt *st, int i)
+{
+	if (st->lite)
+		return sqlite3_column_type(st->lite, i);
+	return pg_value(st, i) ? SQLITE_TEXT : SQLITE_NULL;
+}
+
+struct bfs_db *bfs_db_db_handle(struct bfs_db_stmt *st)
+{
+	return st->db;
+}
