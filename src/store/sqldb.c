@@ -56,6 +56,7 @@ struct bfs_db_stmt {
 	char *vals[PG_PARAMS_MAX];
 	char numbuf[PG_PARAMS_MAX][24];
 	Oid types[PG_PARAMS_MAX];  /* text binds: text; numbers: inferred */
+	int unused[PG_PARAMS_MAX]; /* not in the text: sent typed text */
 	PGresult *res;
 	int row, nrows;         /* row: the current one (-1 before) */
 };
@@ -460,6 +461,26 @@ int bfs_db_exec(struct bfs_db *db, const char *sql, void *cb, void *arg,
 
 /* ---- statements ---- */
 
+/*
+ * A parameter the PostgreSQL text never uses (SQLite allows gaps: ?16,
+ * ?18) has nothing to infer its type from: it is typed text.
+ */
+static void mark_unused(struct bfs_db_stmt *st)
+{
+	const char *p;
+	int i, used;
+
+	for (i = 1; i <= st->nparams; i++) {
+		used = 0;
+		for (p = st->sql; (p = strchr(p, '$')) != NULL; p++)
+			if (atoi(p + 1) == i) {
+				used = 1;
+				break;
+			}
+		st->unused[i - 1] = !used;
+	}
+}
+
 int bfs_db_prepare_v2(struct bfs_db *db, const char *sql, int n,
 		      struct bfs_db_stmt **out, const char **tail)
 {
@@ -498,6 +519,7 @@ int bfs_db_prepare_v2(struct bfs_db *db, const char *sql, int n,
 		goto fail;
 	}
 	st->nfirst = st->nparams - st->nnames + 1;
+	mark_unused(st);
 	*out = st;
 	return SQLITE_OK;
 fail:
@@ -643,8 +665,11 @@ int bfs_db_step(struct bfs_db_stmt *st)
 	if (!st->res) {
 		if ((rc = side_begin(db, 1)) != SQLITE_OK)
 			return rc;
-		for (i = 0; i < st->nparams; i++)
+		for (i = 0; i < st->nparams; i++) {
 			vals[i] = st->vals[i];
+			if (st->unused[i])
+				st->types[i] = PG_TEXT_OID;
+		}
 		st->res = PQexecParams(db->pg, st->sql, st->nparams,
 				       st->types, vals, NULL, NULL, 0);
 		es = PQresultStatus(st->res);

@@ -1201,8 +1201,8 @@ static int main_key(struct cfg_ctx *x, int k, const char *v, char *reason,
 				 "database_password_file)");
 			return BFS_ERR_CONFIG;
 		}
-		return db_password_set(c, secret_value(v, &pw, reason, rlen),
-				       pw, reason, rlen);
+		k = secret_value(v, &pw, reason, rlen);
+		return db_password_set(c, k, pw, reason, rlen);
 	case MK_DATABASE_PASSWORD_FILE:
 		if (make_abs(c->dir, v, &file)) {
 			snprintf(reason, rlen, "out of memory");

@@ -37,6 +37,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import helpers  # noqa: E402
 import rgw as rgw_mod  # noqa: E402
+import pg as pg_mod  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -159,6 +160,24 @@ def rgw():
     finally:
         if not ext:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg():
+    """A private PostgreSQL cluster (pg.py) for the whole session, stopped
+    and removed at its end, also when tests failed (and at exit)."""
+    server = pg_mod.Pg()
+    _clusters.append(server)
+    try:
+        server.start()
+    except pg_mod.PgError as e:
+        server.stop()
+        pytest.fail("cannot start the test PostgreSQL:\n%s" % e,
+                    pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def unique_bucket_name(tag="t"):

@@ -1,0 +1,289 @@
+"""test_pg.py - the PostgreSQL catalog (INTERFACE.md "Config file",
+"Database": "Several hosts: PostgreSQL").
+
+Each test gets a fresh database in the session's private cluster (pg.py)
+and mounts or runs bucketctl with `database = postgresql://...` and the
+password in database_password_file.  The catalog is checked in
+PostgreSQL itself (psql); a "host" is a Mount of its own (config, cache
+dir with its local journal file, mount point) on the same database and,
+for S3 buckets, the same RGW.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import BUCKETCTL, BUCKETFS, daemon_env
+
+SECRET_ENV = "BFS_TEST_PG_PASSWORD"
+
+
+def use_pg(m, pg, db, how="file"):
+    """Points Mount m's config at PostgreSQL database db."""
+    with open(m.cfg) as f:
+        text = f.read()
+    if how == "file":
+        pwfile = os.path.join(m.dir, "db.password")
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(pg.password + "\n")
+        extra = "database_password_file = db.password\n"
+    else:
+        extra = "database_password = env:%s\n" % SECRET_ENV
+    text = text.replace("database = bucketfs.db\n",
+                        "database = %s\n%s" % (pg.uri(db), extra), 1)
+    with open(m.cfg, "w") as f:
+        f.write(text)
+
+
+@pytest.fixture
+def pgdb(pg):
+    return pg.new_database()
+
+
+@pytest.fixture
+def host(mount, pg, pgdb):
+    """Factory: host(backends, start=True) -> a Mount on the test's
+    PostgreSQL database (bucketctl init run)."""
+    made = []
+
+    def make(backends, start=True):
+        m = mount(backends, init=False, start=False)
+        use_pg(m, pg, pgdb)
+        if made:
+            # Every host seals and opens secrets with the same master key.
+            shutil.copy(os.path.join(made[0].dir, "master.key"),
+                        os.path.join(m.dir, "master.key"))
+            os.chmod(os.path.join(m.dir, "master.key"), 0o600)
+        made.append(m)
+        m.ctl("init")
+        if start:
+            m.start()
+        return m
+    return make
+
+
+def wait_for(pred, timeout=10.0):
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > end:
+            return v
+        time.sleep(0.1)
+
+
+def pg_files(pg, db):
+    return {(r[0], r[1]): int(r[2]) for r in pg.sql(
+        db, "SELECT b.name, f.key, f.size FROM files f JOIN storage_buckets"
+            " b ON b.id = f.bucket_id ORDER BY 1, 2")}
+
+
+def one_line_error(p):
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert len(lines) == 1 and lines[0].startswith("bucketctl: "), p.stderr
+    return lines[0]
+
+
+def test_bucketctl_commands_on_pg(host, backend, rgw, pg, pgdb):
+    """Every catalog command works against PostgreSQL and its rows are
+    there (seed table and column names), secrets sealed; nothing of the
+    catalog goes to a SQLite file."""
+    b1 = backend("local", "b1", default="general")
+    s3 = backend("s3", "s3b", create=True)
+    m = host([b1], start=False)
+    assert not os.path.exists(m.db)          # no SQLite catalog
+    m.ctl("bucket", "add", "s3b", "--provider", "s3", "--bucket-name",
+          s3.remote, "--endpoint", rgw.endpoint, "--region", rgw.region,
+          "--path-style", "--access-key-id", rgw.access_key,
+          "--secret-access-key-file", s3.secret_file)
+    out = m.ctl("bucket", "list").stdout
+    assert "b1" in out and "s3b" in out
+    show = m.ctl("bucket", "show", "s3b").stdout
+    assert "secret_access_key: (set)" in show and rgw.secret_key not in show
+    m.ctl("defaults", "set", "chat", "s3b")
+    assert "chat = s3b" in m.ctl("defaults").stdout
+    m.ctl("assign", "chat", "g1", "b1")
+    m.ctl("assign", "form", "f9", "s3b")
+    assert m.ctl("assignments").stdout == "chat/g1 = b1\nform/f9 = s3b\n"
+    m.ctl("unassign", "form", "f9")
+    assert m.ctl("assignments").stdout == "chat/g1 = b1\n"
+    rows = pg.sql(pgdb, "SELECT name, provider, is_default, is_default_chat,"
+                        " managed_by FROM storage_buckets ORDER BY name")
+    assert rows == [["b1", "local", "1", "0", "config"],
+                    ["s3b", "s3", "0", "1", "bucketctl"]]
+    cj = pg.sql(pgdb, "SELECT config_json FROM storage_buckets WHERE"
+                      " name = 's3b'")[0][0]
+    assert rgw.secret_key not in cj and '"v1:' in cj
+    assert pg.sql(pgdb, "SELECT a.context_type, a.context_id, b.name FROM"
+                        " assignments a JOIN storage_buckets b ON"
+                        " b.id = a.bucket_id") == [["chat", "g1", "b1"]]
+    # The sealed secret works: a real S3 round trip through bucket test.
+    m.ctl("bucket", "test", "s3b")
+    p = m.ctl("bucket", "remove", "b1", check=False)
+    assert "managed by" in one_line_error(p) or "config" in p.stderr
+    m.ctl("bucket", "remove", "s3b", "--force")
+    assert [r[0] for r in pg.sql(pgdb, "SELECT name FROM storage_buckets")] \
+        == ["b1"]
+    assert json.loads(m.ctl("files", "--json").stdout) == []
+
+
+def test_mount_index_rows_in_pg(host, backend, rgw, pg, pgdb):
+    """Files written, renamed and deleted through a mount on PostgreSQL
+    have their index rows in PostgreSQL; the journal stays local."""
+    s3 = backend("s3", "s3b", default="general")
+    m = host([s3])
+    d = m.path("s3b")
+    for i in range(5):
+        with open(os.path.join(d, "f%d.txt" % i), "wb") as f:
+            f.write(b"x" * (i + 1))
+    os.makedirs(os.path.join(d, "dir"))
+    with open(os.path.join(d, "dir", "a.bin"), "wb") as f:
+        f.write(b"abc")
+    want = {("s3b", "f%d.txt" % i): i + 1 for i in range(5)}
+    want[("s3b", "dir/a.bin")] = 3
+    assert wait_for(lambda: pg_files(pg, pgdb) == want), pg_files(pg, pgdb)
+    os.rename(os.path.join(d, "f0.txt"), os.path.join(d, "g0.txt"))
+    os.unlink(os.path.join(d, "f1.txt"))
+    os.rename(os.path.join(d, "dir"), os.path.join(d, "dir2"))
+    del want[("s3b", "f0.txt")], want[("s3b", "f1.txt")]
+    del want[("s3b", "dir/a.bin")]
+    want[("s3b", "g0.txt")] = 1
+    want[("s3b", "dir2/a.bin")] = 3
+    assert wait_for(lambda: pg_files(pg, pgdb) == want), pg_files(pg, pgdb)
+    with open(os.path.join(d, "g0.txt"), "rb") as f:
+        assert f.read() == b"x"
+    assert sorted(os.listdir(d)) == ["dir2", "f2.txt", "f3.txt", "f4.txt",
+                                     "g0.txt"]
+    # The host-local part: the journal file under cache_dir, empty now.
+    local = os.path.join(m.dir, "cache", "local.db")
+    assert os.path.exists(local) and not os.path.exists(m.db)
+    rows = json.loads(m.ctl("files", "--json").stdout)
+    assert sorted((r["key"], r["size"]) for r in rows) == sorted(
+        (k, v) for (_, k), v in want.items())
+
+
+def test_two_hosts_share_the_catalog(host, backend, rgw, pg, pgdb):
+    """Two daemons (own configs, cache dirs, mount points) on one
+    PostgreSQL database and one RGW: a bucket, default and assignment made
+    on one host show on the other's mount; files written on one are in the
+    other's index and readable there."""
+    b = backend("s3", "shared", default="general")
+    a = host([b])
+    bb = host([b])
+    assert a.cfg != bb.cfg and a.mnt != bb.mnt
+    # A new bucket added on host B appears on host A's mount.
+    extra = backend("s3", "extra")
+    bb.ctl("bucket", "add", "extra", "--provider", "s3", "--bucket-name",
+           extra.remote, "--endpoint", rgw.endpoint, "--region", rgw.region,
+           "--path-style", "--access-key-id", rgw.access_key,
+           "--secret-access-key-file", extra.secret_file)
+    assert wait_for(lambda: os.path.isdir(a.path("extra")), 5), \
+        os.listdir(a.mnt)
+    bb.ctl("assign", "chat", "g2", "extra")
+    bb.ctl("defaults", "set", "forms", "extra")
+
+    def read(m, name):
+        with open(m.path(name)) as f:
+            return f.read()
+    assert wait_for(lambda: read(a, ".assignments") == "chat/g2 = extra\n",
+                    5), read(a, ".assignments")
+    assert wait_for(lambda: "forms = extra" in read(a, ".defaults"), 5)
+    # A file written on host A: in the shared index, readable on host B.
+    with open(a.path("shared", "from-a.txt"), "wb") as f:
+        f.write(b"hello from a")
+    rows = json.loads(bb.ctl("files", "--bucket", "shared",
+                             "--json").stdout)
+    assert [(r["key"], r["size"]) for r in rows] == [("from-a.txt", 12)]
+    with open(bb.path("shared", "from-a.txt"), "rb") as f:
+        assert f.read() == b"hello from a"
+    # Both hosts writing into one folder at once lose no index row.
+    procs = []
+    for m, tag in ((a, "a"), (bb, "b")):
+        script = ("import os\nfor i in range(40):\n"
+                  "    with open(os.path.join(%r, '%s%%02d' %% i), 'wb')"
+                  " as f:\n        f.write(b'z' * i)\n"
+                  % (m.path("shared", "dir"), tag))
+        os.makedirs(m.path("shared", "dir"), exist_ok=True)
+        procs.append(subprocess.Popen(["/usr/bin/python3", "-c", script]))
+    for p in procs:
+        assert p.wait(timeout=300) == 0
+    n = int(pg.sql(pgdb, "SELECT count(*) FROM files WHERE key LIKE"
+                         " 'dir/%'")[0][0])
+    assert n == 80
+
+
+def test_password_from_env(mount, backend, pg, pgdb):
+    """database_password = env:VAR works; without the variable the
+    config is refused naming the key (and no password is printed)."""
+    m = mount([backend("local", "b1")], init=False, start=False)
+    use_pg(m, pg, pgdb, how="env")
+    env = daemon_env()
+    env.pop(SECRET_ENV, None)
+    p = subprocess.run([BUCKETCTL, "-c", m.cfg, "init"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    line = one_line_error(p)
+    assert "database_password" in line and SECRET_ENV in line
+    env[SECRET_ENV] = pg.password
+    p = subprocess.run([BUCKETCTL, "-c", m.cfg, "init"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert pg.password not in p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("uri,what", [
+    ("postgresql://bfs:hunter2pw@127.0.0.1:5432/db", "password in the URI"),
+    ("postgresql://bfs@127.0.0.1:5432/db?password=hunter2pw",
+     "password in the URI"),
+    ("postgresql://bfs@127.0.0.1:5432/db?sslmode=bogus", "sslmode"),
+    ("postgresql://bfs@127.0.0.1:5432/db?nosuchoption=1", "not a valid"),
+    ("postgresql://bfs@127.0.0.1:5432", "no database"),
+])
+def test_bad_uri_refused(mount, backend, uri, what):
+    """A bad postgresql:// URI: bucketctl exits 1 with one line naming the
+    config line and key, never echoing a password; the daemon does not
+    mount."""
+    m = mount([backend("local", "b1")], init=False, start=False)
+    with open(m.cfg) as f:
+        text = f.read().replace("database = bucketfs.db",
+                                "database = " + uri)
+    with open(m.cfg, "w") as f:
+        f.write(text)
+    p = m.ctl("bucket", "list", check=False)
+    line = one_line_error(p)
+    assert "key 'database'" in line and what in line, line
+    assert "hunter2pw" not in p.stderr
+    d = subprocess.run([BUCKETFS, "-f", m.cfg, m.mnt], capture_output=True,
+                       text=True, timeout=60, env=daemon_env())
+    assert d.returncode != 0 and not os.path.ismount(m.mnt)
+    assert "hunter2pw" not in d.stderr and what in d.stderr
+
+
+def test_unreachable_database(mount, backend, pg, pgdb):
+    """Nothing listening, or a wrong password: one clear line, exit 1, no
+    mount."""
+    from rgw import free_port
+    m = mount([backend("local", "b1")], init=False, start=False)
+    use_pg(m, pg, pgdb)
+    with open(m.cfg) as f:
+        good = f.read()
+    dead = good.replace(":%d/" % pg.port, ":%d/" % free_port())
+    with open(m.cfg, "w") as f:
+        f.write(dead)
+    line = one_line_error(m.ctl("bucket", "list", check=False))
+    assert "cannot connect" in line and "127.0.0.1" in line, line
+    d = subprocess.run([BUCKETFS, "-f", m.cfg, m.mnt], capture_output=True,
+                       text=True, timeout=60, env=daemon_env())
+    assert d.returncode != 0 and not os.path.ismount(m.mnt)
+    assert "cannot connect" in d.stderr
+    with open(os.path.join(m.dir, "db.password"), "w") as f:
+        f.write("wrong-password\n")
+    with open(m.cfg, "w") as f:
+        f.write(good)
+    line = one_line_error(m.ctl("bucket", "list", check=False))
+    assert "password authentication failed" in line, line
+    assert "wrong-password" not in line
