@@ -376,8 +376,11 @@ static size_t rewrite(struct tr *t, const char *s, size_t i, size_t w,
 		return c + 1;
 	}
 	if (len == 8 && strncasecmp(s + i, "strftime", len) == 0 && a2 < c) {
+		size_t x = a2 + 1, y = c;
+
+		trim(s, &x, &y);
 		puts_(t, "floor(extract(epoch from CAST(");
-		emit(t, s, a2 + 1, c, 0);
+		emit(t, s, x, y, 0);
 		puts_(t, " AS timestamp)))");
 		return c + 1;
 	}
@@ -388,8 +391,11 @@ static size_t rewrite(struct tr *t, const char *s, size_t i, size_t w,
 		return c + 1;
 	}
 	if (len == 5 && strncasecmp(s + i, "instr", len) == 0 && a2 < c) {
+		size_t x = a2 + 1, y = c;
+
+		trim(s, &x, &y);
 		puts_(t, "position(");
-		emit(t, s, a2 + 1, c, 0);
+		emit(t, s, x, y, 0);
 		puts_(t, " in ");
 		emit(t, s, a1, a2, 0);
 		puts_(t, ")");

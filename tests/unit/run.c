@@ -27,6 +27,7 @@ int main(void)
 		{ "s3xml", s3xml_suite },
 		{ "local", local_suite },
 		{ "xattr", xattr_suite },
+		{ "pgsql", pgsql_suite },
 	};
 	SRunner *sr = NULL;
 	int failed, missing = 0;

@@ -15,6 +15,7 @@ UNIT_SUITE(sigv4_suite);
 UNIT_SUITE(s3xml_suite);
 UNIT_SUITE(local_suite);
 UNIT_SUITE(xattr_suite);
+UNIT_SUITE(pgsql_suite);
 
 /* Directory holding test data (tests/), from $BUCKETFS_TESTS or ./tests. */
 const char *unit_data_dir(void);
