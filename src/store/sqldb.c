@@ -107,6 +107,28 @@ static int lite_fail(struct bfs_db *db, int rc)
 	return fail(db, rc, sqlite3_errmsg(db->lite));
 }
 
+/*
+ * Before a PostgreSQL statement outside a transaction: a connection the
+ * server dropped (restart, network) is re-opened once with the same
+ * parameters (PQreset), so the store recovers by itself when the server
+ * is back.  Inside a transaction a lost connection fails the transaction.
+ */
+static int pg_ready(struct bfs_db *db)
+{
+	PGresult *res;
+
+	if (PQstatus(db->pg) == CONNECTION_OK || db->pg_tx)
+		return SQLITE_OK;
+	PQreset(db->pg);
+	if (PQstatus(db->pg) != CONNECTION_OK)
+		return fail(db, SQLITE_IOERR, PQerrorMessage(db->pg));
+	BFS_INFO("postgresql: reconnected");
+	res = PQexec(db->pg, "SET TIME ZONE 'UTC'");
+	PQclear(res);
+	db->mirror_v = -1;
+	return SQLITE_OK;
+}
+
 /* Begins the side a statement goes to when a transaction is open. */
 static int side_begin(struct bfs_db *db, int pg)
 {
@@ -114,11 +136,17 @@ static int side_begin(struct bfs_db *db, int pg)
 	int rc = SQLITE_OK;
 
 	if (!db->in_tx)
-		return SQLITE_OK;
+		return pg ? pg_ready(db) : SQLITE_OK;
 	if (pg && !db->pg_tx) {
+		if ((rc = pg_ready(db)) != SQLITE_OK)
+			return rc;
 		snprintf(sql, sizeof(sql), "BEGIN; SELECT "
 			 "pg_advisory_xact_lock(%d)", PG_TX_LOCK);
-		if ((rc = pg_cmd(db, sql)) == SQLITE_OK)
+		rc = pg_cmd(db, sql);
+		if (rc != SQLITE_OK && PQstatus(db->pg) == CONNECTION_BAD &&
+		    pg_ready(db) == SQLITE_OK)
+			rc = pg_cmd(db, sql);   /* the server came back */
+		if (rc == SQLITE_OK)
 			db->pg_tx = 1;
 		else
 			pg_cmd(db, "ROLLBACK");
@@ -673,6 +701,17 @@ int bfs_db_step(struct bfs_db_stmt *st)
 		st->res = PQexecParams(db->pg, st->sql, st->nparams,
 				       st->types, vals, NULL, NULL, 0);
 		es = PQresultStatus(st->res);
+		if (es != PGRES_TUPLES_OK && es != PGRES_COMMAND_OK &&
+		    !db->pg_tx && PQstatus(db->pg) == CONNECTION_BAD &&
+		    pg_ready(db) == SQLITE_OK) {
+			/* Lost before it ran (the server restarted): once
+			 * more on the new connection.  Outside a transaction
+			 * every statement is one idempotent write or a read. */
+			PQclear(st->res);
+			st->res = PQexecParams(db->pg, st->sql, st->nparams,
+					       st->types, vals, NULL, NULL, 0);
+			es = PQresultStatus(st->res);
+		}
 		if (es != PGRES_TUPLES_OK && es != PGRES_COMMAND_OK) {
 			rc = fail(db, pg_code(st->res), PQerrorMessage(db->pg));
 			BFS_DEBUG("postgresql: %s: %s", db->errmsg, st->sql);

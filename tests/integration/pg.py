@@ -121,6 +121,13 @@ class Pg:
                        % (ROLE, self.password))
         return self
 
+    def restart(self):
+        """Restarts the server (every client connection is dropped)."""
+        # -l again: without it the new server would write to our pipes.
+        self._run([os.path.join(PG_BIN, "pg_ctl"), "-D", self.data,
+                   "-l", os.path.join(self.root, "server.log"),
+                   "-m", "fast", "-w", "-t", "60", "restart"], timeout=90)
+
     def log(self):
         try:
             with open(os.path.join(self.root, "server.log"),

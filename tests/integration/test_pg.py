@@ -287,3 +287,27 @@ def test_unreachable_database(mount, backend, pg, pgdb):
     line = one_line_error(m.ctl("bucket", "list", check=False))
     assert "password authentication failed" in line, line
     assert "wrong-password" not in line
+
+
+def test_server_restart_reconnects(host, backend, pg, pgdb):
+    """A restart of PostgreSQL drops the daemon's and bucketctl's
+    connections; the daemon reconnects by itself: files written after it
+    are indexed, bucketctl changes still reach the mount."""
+    s3 = backend("s3", "s3b", default="general")
+    m = host([s3])
+    with open(m.path("s3b", "before.txt"), "wb") as f:
+        f.write(b"1")
+    assert wait_for(lambda: ("s3b", "before.txt") in pg_files(pg, pgdb))
+    pg.restart()
+    with open(m.path("s3b", "after.txt"), "wb") as f:
+        f.write(b"22")
+    assert wait_for(lambda: pg_files(pg, pgdb) == {
+        ("s3b", "before.txt"): 1, ("s3b", "after.txt"): 2}), \
+        pg_files(pg, pgdb)
+    m.ctl("assign", "chat", "g5", "s3b")
+
+    def assigned():
+        with open(m.path(".assignments")) as f:
+            return f.read() == "chat/g5 = s3b\n"
+    assert wait_for(assigned, 5)
+    assert "reconnected" in m.stderr()
