@@ -8,6 +8,11 @@
  * serializes its own use with an internal mutex, so one handle may be
  * shared by FUSE worker threads.  Only src/store includes sqlite3.h.
  *
+ * With a postgresql:// database (bfs_store_open_config) the same API
+ * keeps the shared catalog (buckets, defaults, assignments, the file
+ * index) in PostgreSQL and the host-local tables (upload journal,
+ * multipart ids) in a SQLite file under cache_dir (src/store/sqldb.h).
+ *
  * Secrets: config_json never holds a plain secret; secret_access_key and
  * session_token are sealed with bfs_crypto_seal() (aad = bucket id).
  * Functions that return bucket settings take the master key; with key ==

@@ -8,6 +8,10 @@
  * exception is bfs_store_journal_put_lazy).  The schema
  * comes from the numbered migrations in migrations.c.
  *
+ * The same code serves a PostgreSQL catalog: the sqlite3_* calls below
+ * go through sqldb.h, which runs the catalog's statements on PostgreSQL
+ * (translated by dialect.c) and the journal's on a host-local SQLite file.
+ *
  * Locking: struct bfs_store.lock guards the connection for the whole of
  * every public function, so a multi-statement operation (BEGIN IMMEDIATE
  * ... COMMIT) is never interleaved with another thread's statements and

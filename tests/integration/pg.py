@@ -17,6 +17,7 @@ Queries from tests go through psql (-At, one value per line), with the
 password in PGPASSWORD of that child only.
 """
 
+import json
 import os
 import pwd
 import shutil
@@ -156,6 +157,10 @@ class Pg:
         """Runs sql in db as the test role; rows as lists of strings."""
         out = self._psql(sql, ROLE, self.password, db)
         return [line.split("|") for line in out.splitlines() if line]
+
+    def sql_json(self, db, sql):
+        """One JSON value (sql selects exactly one), parsed."""
+        return json.loads(self._psql(sql, ROLE, self.password, db))
 
     def new_database(self, tag="t"):
         name = "%s_%s" % (tag, uuid.uuid4().hex[:12])

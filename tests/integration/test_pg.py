@@ -52,7 +52,7 @@ def host(mount, pg, pgdb):
     made = []
 
     def make(backends, start=True):
-        m = mount(backends, init=False, start=False)
+        m = mount(backends, init=False, start=False, pg=None)
         use_pg(m, pg, pgdb)
         if made:
             # Every host seals and opens secrets with the same master key.
@@ -220,7 +220,7 @@ def test_two_hosts_share_the_catalog(host, backend, rgw, pg, pgdb):
 def test_password_from_env(mount, backend, pg, pgdb):
     """database_password = env:VAR works; without the variable the
     config is refused naming the key (and no password is printed)."""
-    m = mount([backend("local", "b1")], init=False, start=False)
+    m = mount([backend("local", "b1")], init=False, start=False, pg=None)
     use_pg(m, pg, pgdb, how="env")
     env = daemon_env()
     env.pop(SECRET_ENV, None)
@@ -247,7 +247,7 @@ def test_bad_uri_refused(mount, backend, uri, what):
     """A bad postgresql:// URI: bucketctl exits 1 with one line naming the
     config line and key, never echoing a password; the daemon does not
     mount."""
-    m = mount([backend("local", "b1")], init=False, start=False)
+    m = mount([backend("local", "b1")], init=False, start=False, pg=None)
     with open(m.cfg) as f:
         text = f.read().replace("database = bucketfs.db",
                                 "database = " + uri)
@@ -267,7 +267,7 @@ def test_unreachable_database(mount, backend, pg, pgdb):
     """Nothing listening, or a wrong password: one clear line, exit 1, no
     mount."""
     from rgw import free_port
-    m = mount([backend("local", "b1")], init=False, start=False)
+    m = mount([backend("local", "b1")], init=False, start=False, pg=None)
     use_pg(m, pg, pgdb)
     with open(m.cfg) as f:
         good = f.read()
