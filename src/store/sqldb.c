@@ -39,6 +39,8 @@ struct bfs_db {
 	int lite_tx, pg_tx;     /* that side has begun */
 	int64_t mirror_v;       /* catalog version the bucket mirror has;
 				 * -1: unknown */
+	int64_t seen_v;         /* catalog version last read (the daemon
+				 * polls it); -1: unknown */
 	int changes;            /* rows of the last statement */
 	int errcode;            /* SQLite code of the last failure */
 	char errmsg[ERRMSG_MAX];
@@ -59,6 +61,8 @@ struct bfs_db_stmt {
 	int unused[PG_PARAMS_MAX]; /* not in the text: sent typed text */
 	PGresult *res;
 	int row, nrows;         /* row: the current one (-1 before) */
+	int is_version;         /* reads the catalog version */
+	int writes_buckets;     /* may change storage_buckets */
 };
 
 static int fail(struct bfs_db *db, int code, const char *msg)
@@ -171,6 +175,7 @@ int bfs_db_open(const char *path, struct bfs_db **out, int flags)
 	if (!db)
 		return SQLITE_NOMEM;
 	db->mirror_v = -1;
+	db->seen_v = -1;
 	rc = sqlite3_open_v2(path, &db->lite, flags, NULL);
 	if (rc != SQLITE_OK)
 		lite_fail(db, rc);
@@ -385,9 +390,16 @@ static int mirror_refresh(struct bfs_db *db)
 
 	if ((rc = side_begin(db, 1)) != SQLITE_OK)
 		return rc;
+	/* Up to date with the last version read: no round trip.  The
+	 * daemon reads it every 250 ms and routes to a new bucket only after
+	 * the reload that read brought; this process's own bucket writes
+	 * reset mirror_v. */
+	if (db->mirror_v >= 0 && db->mirror_v == db->seen_v)
+		return SQLITE_OK;
 	v = pg_version(db);
 	if (v < 0)
 		return db->errcode ? db->errcode : SQLITE_ERROR;
+	db->seen_v = v;
 	if (v == db->mirror_v)
 		return SQLITE_OK;
 	res = PQexec(db->pg, "SELECT id, name, provider FROM storage_buckets");
@@ -534,8 +546,14 @@ int bfs_db_prepare_v2(struct bfs_db *db, const char *sql, int n,
 		*out = st;
 		return SQLITE_OK;
 	}
-	if (strcmp(sql, "PRAGMA data_version") == 0)
+	if (strcmp(sql, "PRAGMA data_version") == 0) {
 		sql = "SELECT v FROM bfs_catalog_version";
+		st->is_version = 1;
+	} else if (strncmp(sql, "INSERT INTO storage_buckets", 27) == 0 ||
+		   strncmp(sql, "UPDATE storage_buckets", 22) == 0 ||
+		   strncmp(sql, "DELETE FROM storage_buckets", 27) == 0) {
+		st->writes_buckets = 1;
+	}
 	st->sql = bfs_pg_sql(sql, st->names, st->namelen, &st->nnames,
 			     &st->nparams);
 	if (!st->sql) {
@@ -720,6 +738,11 @@ int bfs_db_step(struct bfs_db_stmt *st)
 			return rc;
 		}
 		st->nrows = PQntuples(st->res);
+		if (st->is_version && st->nrows == 1)
+			db->seen_v = strtoll(PQgetvalue(st->res, 0, 0), NULL,
+					     10);
+		if (st->writes_buckets)
+			db->mirror_v = -1;
 		t = PQcmdTuples(st->res);
 		db->changes = t && *t ? atoi(t) : 0;
 		st->row = -1;
