@@ -44,6 +44,16 @@ int bfs_store_open(const char *path, struct bfs_store **out,
 int bfs_store_open_config(const struct bfs_config *cfg,
 			  struct bfs_store **out, char *err, size_t errlen);
 void bfs_store_close(struct bfs_store *s);
+/*
+ * bucketctl migrate-db: copies the catalog of the SQLite store src into
+ * the empty PostgreSQL store dst (one transaction, row counts verified;
+ * sealed secrets copied as they are: the bucket id, their AAD, is kept).
+ * counts: buckets, settings, files, assignments copied.  BFS_ERR_EXISTS
+ * when dst is not empty, BFS_ERR_BUSY while src has pending uploads;
+ * err says why.  Lock order: src, then dst.
+ */
+int bfs_store_migrate_db(struct bfs_store *src, struct bfs_store *dst,
+			 int64_t counts[4], char *err, size_t errlen);
 
 /*
  * A number that changes whenever another connection (bucketctl, another

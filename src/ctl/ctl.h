@@ -172,5 +172,6 @@ int ctl_cmd_import(struct ctl_ctx *c, const struct ctl_args *a);
 int ctl_cmd_presign(struct ctl_ctx *c, const struct ctl_args *a);
 int ctl_cmd_stats(struct ctl_ctx *c, const struct ctl_args *a);
 int ctl_cmd_pending(struct ctl_ctx *c, const struct ctl_args *a);
+int ctl_cmd_migrate_db(struct ctl_ctx *c, const struct ctl_args *a);
 
 #endif

@@ -803,3 +803,167 @@ struct bfs_db *bfs_db_db_handle(struct bfs_db_stmt *st)
 {
 	return st->db;
 }
+
+/* ---- copying a SQLite catalog into PostgreSQL (migrate-db) ---- */
+
+/* The catalog tables in reference order, with the columns both have. */
+static const char *const copy_tables[][2] = {
+	{ "storage_buckets", "id, name, description, provider, is_default,"
+	  " is_default_chat, is_default_forms, config_json, managed_by,"
+	  " created_by, created_at, updated_at" },
+	{ "settings", "key, value" },
+	{ "files", "id, bucket_id, key, size, etag, content_type, mode, uid,"
+	  " gid, mtime, created_at, updated_at, last_modified" },
+	{ "assignments", "context_type, context_id, bucket_id" },
+	{ "object_meta", "bucket_id, key, etag, size, last_modified, mode, uid,"
+	  " gid, mtime, mtime_nsec" },
+};
+
+#define COPY_NTABLES (sizeof(copy_tables) / sizeof(copy_tables[0]))
+
+static int64_t lite_count(sqlite3 *db, const char *table)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[96];
+	int64_t n = -1;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static int64_t pg_count(struct bfs_db *db, const char *table)
+{
+	char sql[96];
+	PGresult *res;
+	int64_t n = -1;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+	res = PQexec(db->pg, sql);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return n;
+}
+
+/* Copies every row of table i from src to dst; *n rows copied. */
+static int copy_table(sqlite3 *src, struct bfs_db *dst, size_t i,
+		      int64_t *n, char *err, size_t errlen)
+{
+	const char *vals[PG_PARAMS_MAX];
+	char sel[512], ins[1024];
+	sqlite3_stmt *st = NULL;
+	PGresult *res;
+	size_t off;
+	int ncol, c, rc, r = BFS_ERR_DB;
+
+	*n = 0;
+	snprintf(sel, sizeof(sel), "SELECT %s FROM %s", copy_tables[i][1],
+		 copy_tables[i][0]);
+	if (sqlite3_prepare_v2(src, sel, -1, &st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "reading %s: %s", copy_tables[i][0],
+			 sqlite3_errmsg(src));
+		goto out;
+	}
+	ncol = sqlite3_column_count(st);
+	off = (size_t)snprintf(ins, sizeof(ins), "INSERT INTO %s (%s) VALUES (",
+			       copy_tables[i][0], copy_tables[i][1]);
+	for (c = 0; c < ncol && off < sizeof(ins); c++)
+		off += (size_t)snprintf(ins + off, sizeof(ins) - off, "%s$%d",
+					c ? ", " : "", c + 1);
+	if (off + 2 > sizeof(ins) || ncol > PG_PARAMS_MAX) {
+		snprintf(err, errlen, "internal: statement too long");
+		goto out;
+	}
+	memcpy(ins + off, ")", 2);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (c = 0; c < ncol; c++)
+			vals[c] = (const char *)sqlite3_column_text(st, c);
+		res = PQexecParams(dst->pg, ins, ncol, NULL, vals, NULL, NULL,
+				   0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			fail(dst, pg_code(res), PQerrorMessage(dst->pg));
+			PQclear(res);
+			snprintf(err, errlen, "writing %s: %s",
+				 copy_tables[i][0], dst->errmsg);
+			goto out;
+		}
+		PQclear(res);
+		(*n)++;
+	}
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errlen, "reading %s: %s", copy_tables[i][0],
+			 sqlite3_errmsg(src));
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int bfs_db_copy_catalog(sqlite3 *src, struct bfs_db *dst,
+			int64_t counts[BFS_DB_COPY_COUNTS], char *err,
+			size_t errlen)
+{
+	char sql[96];
+	int64_t n, have = 0, pending;
+	size_t i;
+	int r = BFS_ERR_DB;
+
+	if (!dst->pg || dst->in_tx) {
+		snprintf(err, errlen, "the target is not a PostgreSQL catalog");
+		return BFS_ERR_INVAL;
+	}
+	pending = lite_count(src, "upload_journal");
+	if (pending != 0) {
+		snprintf(err, errlen, "%lld upload(s) still pending in the "
+			 "SQLite journal; let the daemon store them first "
+			 "(bucketctl pending)", (long long)pending);
+		return BFS_ERR_BUSY;
+	}
+	snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%d)",
+		 PG_TX_LOCK);
+	if (pg_ready(dst) != SQLITE_OK || pg_cmd(dst, sql) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", dst->errmsg);
+		return BFS_ERR_DB;
+	}
+	for (i = 0; i < COPY_NTABLES; i++)
+		have += pg_count(dst, copy_tables[i][0]);
+	if (have != 0) {
+		snprintf(err, errlen, "the target database is not empty (%lld "
+			 "catalog rows); migrate-db only fills an empty one",
+			 (long long)have);
+		r = BFS_ERR_EXISTS;
+		goto out;
+	}
+	for (i = 0; i < COPY_NTABLES; i++) {
+		if ((r = copy_table(src, dst, i, &n, err, errlen)) != 0)
+			goto out;
+		/* Verified: what PostgreSQL now holds is what SQLite has. */
+		if (pg_count(dst, copy_tables[i][0]) != n ||
+		    lite_count(src, copy_tables[i][0]) != n) {
+			snprintf(err, errlen, "%s: row counts differ after the "
+				 "copy", copy_tables[i][0]);
+			r = BFS_ERR_DB;
+			goto out;
+		}
+		if (i < BFS_DB_COPY_COUNTS)
+			counts[i] = n;
+	}
+	if (pg_cmd(dst, "SELECT setval(pg_get_serial_sequence('files', 'id'),"
+		   " coalesce(max(id), 0) + 1, false) FROM files") != SQLITE_OK ||
+	    pg_cmd(dst, "COMMIT") != SQLITE_OK) {
+		snprintf(err, errlen, "%s", dst->errmsg);
+		r = BFS_ERR_DB;
+		goto out;
+	}
+	dst->mirror_v = -1;
+	return 0;
+out:
+	pg_cmd(dst, "ROLLBACK");
+	return r;
+}

@@ -34,6 +34,7 @@
 #ifndef BFS_SQLDB_H
 #define BFS_SQLDB_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sqlite3.h>
 
@@ -95,6 +96,19 @@ char *bfs_pg_sql(const char *sql, const char *names[BFS_PG_NAMES_MAX],
 /* The PostgreSQL migrations (dialect.c): count and text of step i. */
 int bfs_pg_schema_version(void);
 const char *bfs_pg_migration(int i);
+
+/*
+ * migrate-db: copies the catalog tables of the SQLite file src
+ * (storage_buckets with their sealed secrets as they are, settings,
+ * files, assignments, object_meta) into the empty PostgreSQL catalog dst
+ * in one transaction, verifying each table's row count.  counts[]: rows
+ * of storage_buckets, settings, files, assignments.  BFS_ERR_EXISTS when
+ * dst holds catalog rows, BFS_ERR_BUSY while src has pending uploads.
+ */
+#define BFS_DB_COPY_COUNTS 4
+int bfs_db_copy_catalog(sqlite3 *src, struct bfs_db *dst,
+			int64_t counts[BFS_DB_COPY_COUNTS], char *err,
+			size_t errlen);
 
 #ifdef BFS_SQLDB_REDIRECT
 #define sqlite3 bfs_db

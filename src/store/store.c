@@ -2889,3 +2889,23 @@ out:
 	bfs_mpu_recs_free(a, cnt);
 	return r;
 }
+
+/* ---- migrate-db ---- */
+
+int bfs_store_migrate_db(struct bfs_store *src, struct bfs_store *dst,
+			 int64_t counts[4], char *err, size_t errlen)
+{
+	int r;
+
+	if (bfs_db_is_pg(src->db)) {
+		bfs_set_err(err, errlen, "the source is not a SQLite database");
+		return BFS_ERR_INVAL;
+	}
+	pthread_mutex_lock(&src->lock);
+	pthread_mutex_lock(&dst->lock);
+	r = bfs_db_copy_catalog(bfs_db_local(src->db), dst->db, counts, err,
+				errlen);
+	pthread_mutex_unlock(&dst->lock);
+	pthread_mutex_unlock(&src->lock);
+	return r;
+}
