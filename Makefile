@@ -176,7 +176,8 @@ check: deps test-deps
 TSAN_TESTS := tests/integration/test_files.py tests/integration/test_reliability.py \
               tests/integration/test_journal.py tests/integration/test_service.py \
               tests/integration/test_tree.py tests/integration/test_diskfull.py \
-              tests/integration/test_multipart.py tests/integration/test_ctlsession.py
+              tests/integration/test_multipart.py tests/integration/test_ctlsession.py \
+              tests/integration/test_caches.py
 tsan:
 	@$(MAKE) --no-print-directory SANITIZE=thread BUILD=build-tsan \
 		build-tsan/bucketfs build-tsan/bucketctl

@@ -13,7 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum bfs_provider_kind { BFS_PROV_LOCAL = 0, BFS_PROV_S3 = 1, BFS_PROV_R2 = 2 };
+enum bfs_provider_kind { BFS_PROV_LOCAL = 0, BFS_PROV_S3 = 1, BFS_PROV_R2 = 2,
+			 BFS_PROV_AZURE = 3, BFS_PROV_GCS = 4 };
 
 enum bfs_role { BFS_ROLE_GENERAL = 0, BFS_ROLE_CHAT = 1, BFS_ROLE_FORMS = 2,
 		BFS_ROLE_COUNT = 3 };
@@ -22,7 +23,7 @@ enum bfs_role { BFS_ROLE_GENERAL = 0, BFS_ROLE_CHAT = 1, BFS_ROLE_FORMS = 2,
 /* "general" | "chat" | "forms" <-> role; -1 / NULL when unknown. */
 int bfs_role_parse(const char *s);
 const char *bfs_role_name(int role);
-/* "s3" | "r2" | "local" <-> kind. */
+/* "s3" | "r2" | "local" | "azure" | "gcs" <-> kind. */
 int bfs_provider_kind_parse(const char *s);
 const char *bfs_provider_kind_name(int kind);
 
@@ -51,14 +52,16 @@ struct bfs_bucket_conf {
 	char *prefix;            /* "" or ends with '/' */
 	char *region;            /* s3: default us-east-1; r2: "auto" */
 	char *endpoint;          /* NULL: AWS / R2 default */
-	char *account_id;        /* r2 */
+	char *account_id;        /* r2; azure: account_name */
 	char *path;              /* local: absolute folder */
 	int path_style;          /* 1: https://host/bucket/key */
 	int read_only;
 	int list_metadata;       /* enum bfs_list_meta; UNSET: the global one */
 	char *access_key_id;
-	char *secret_access_key; /* plain text, memory only; wiped on free */
-	char *session_token;     /* optional, memory only; wiped on free */
+	char *secret_access_key; /* plain text, memory only; wiped on free;
+				  * azure: the base64 account_key */
+	char *session_token;     /* optional, memory only; wiped on free;
+				  * azure: the sas_token */
 	int has_secret;          /* a secret_access_key is stored (set even when
 				  * listed without the master key) */
 	int has_session_token;

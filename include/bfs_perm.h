@@ -33,4 +33,21 @@ int bfs_perm_group(const char *s, uint32_t *gid, char *reason, size_t rlen);
 int bfs_perm_mode(const char *s, uint32_t max, uint32_t *mode, char *reason,
 		  size_t rlen);
 
+/* Who asks: a process's fsuid, fsgid and supplementary groups. */
+struct bfs_perm_who {
+	uint32_t uid, gid;
+	const uint32_t *groups;
+	size_t ngroups;
+};
+#define BFS_PERM_R 4u
+#define BFS_PERM_W 2u
+/*
+ * 1 when who may access a file of mode/fuid/fgid for want (BFS_PERM_R |
+ * BFS_PERM_W), by the kernel's own rule (generic_permission): root may,
+ * the owner gets the owner bits, a member of the group (primary or
+ * supplementary) the group bits, everyone else the other bits.
+ */
+int bfs_perm_may(uint32_t mode, uint32_t fuid, uint32_t fgid,
+		 const struct bfs_perm_who *who, unsigned want);
+
 #endif

@@ -50,7 +50,8 @@ struct bfs_meta {
  * Listing callback: name relative to the listed prefix, without trailing
  * '/'; is_dir for common prefixes and folder markers (and local folders);
  * meta may be NULL for a common prefix with no marker.  Return 0 to go on,
- * non-zero to stop (list then returns 0).  Unsafe keys never reach it.
+ * non-zero to stop (list then returns 0).  Unsafe keys never reach it
+ * (but see BFS_LIST_UNSAFE).
  */
 typedef int (*bfs_list_fn)(void *arg, const char *name, int is_dir,
 			   const struct bfs_meta *meta);
@@ -73,11 +74,16 @@ typedef int (*bfs_mpu_upload_fn)(void *arg, const char *key,
 				 const char *upload_id, int64_t initiated);
 
 enum bfs_list_flags {
-	BFS_LIST_RECURSIVE = 1   /* no delimiter: every key below prefix */
+	BFS_LIST_RECURSIVE = 1,  /* no delimiter: every key below prefix */
+	/* An existence check: entries with unsafe keys reach the callback
+	 * too, with name NULL, so a folder that holds only such keys still
+	 * exists (its listing shows it) though none of them is shown.
+	 * Providers whose listings never hold an unsafe name ignore it. */
+	BFS_LIST_UNSAFE = 2
 };
 
 struct bfs_provider_ops {
-	const char *name;        /* "local" | "s3" | "r2" */
+	const char *name;        /* "local" | "s3" | "azure" */
 
 	/* Creates the per-bucket state from its settings. */
 	int (*create)(const struct bfs_bucket_conf *bc, void **state,
@@ -150,10 +156,20 @@ struct bfs_provider_ops {
 	/* Every upload in progress whose key starts with prefix. */
 	int (*mpu_list_uploads)(void *st, const char *prefix,
 				bfs_mpu_upload_fn fn, void *arg);
+
+	/*
+	 * Server-side copy of key src of another bucket of the same provider
+	 * (its state src_st) into dst, metadata kept; BFS_ERR_NOTSUP when the
+	 * two cannot copy server-side (another service or account), then the
+	 * caller streams the body.  NULL when the provider has none.
+	 */
+	int (*copy_from)(void *st, void *src_st, const char *src,
+			 const char *dst);
 };
 
 extern const struct bfs_provider_ops bfs_provider_local;
-extern const struct bfs_provider_ops bfs_provider_s3;   /* serves s3 and r2 */
+extern const struct bfs_provider_ops bfs_provider_s3;   /* serves s3, r2, gcs */
+extern const struct bfs_provider_ops bfs_provider_azure;
 
 /* A live provider instance of one bucket. */
 struct bfs_provider {

@@ -118,26 +118,70 @@ enum bfs_route_kind {
 	BFS_ROUTE_ROOT = 0,      /* the mount root (multi-bucket mode) */
 	BFS_ROUTE_CTL,           /* a control file; ctl says which */
 	BFS_ROUTE_BUCKET,        /* inside a bucket (rel "" = its root) */
-	BFS_ROUTE_RESERVED       /* a root name starting with '.' or '@' */
+	BFS_ROUTE_RESERVED,      /* a root name starting with '.' or '@' */
+	BFS_ROUTE_VIEW           /* @chat or @form: the folder of context IDs
+				  * (view says which) */
 };
 
+/*
+ * A resolved path.  Bucket folders and context views both resolve to
+ * kind BUCKET with the bucket b and the path rel inside it, so that a view
+ * path and its bucket path are one (bucket, key) to every cache, staging
+ * file, upload and open-file entry: @chat/team42/a.jpg is bucket b, rel
+ * "chat/team42/a.jpg", exactly as b/chat/team42/a.jpg.
+ */
 struct bfs_route {
 	int kind;
 	int ctl;                 /* enum bfs_ctl_kind */
 	struct bfs_rbucket *b;   /* referenced when kind == BUCKET */
-	const char *rel;         /* points into the resolved path ("" root) */
+	const char *rel;         /* into the path, or into own ("" root) */
 	const char *name;        /* last path component (into the path) */
+	/* context views (view != BFS_VIEW_NONE) */
+	int view;                /* enum bfs_view (bfs_view.h) */
+	int ctx_type;            /* 0 chat, 1 form; -1 for no context */
+	char ctx_id[129];        /* the context ID (BFS_CTX_ID_MAX + 1) */
+	unsigned ctx_root : 1;   /* @chat/ID itself: a folder that exists
+				  * for every valid ID with a bucket */
+	unsigned elsewhere : 1;  /* b is not the context's current bucket:
+				  * it holds the context's indexed file */
+	unsigned dir_elsewhere : 1; /* no file here; other buckets hold
+				  * indexed files below it (a folder) */
+	unsigned indexed : 1;    /* the index holds rel in b (a file) */
+	char *own;               /* rel when the route built it (owned) */
 };
 
 /*
  * Resolves an absolute FUSE path.  BFS_ERR_NOTFOUND for an unknown bucket
- * or control file name at the root; a RESERVED route otherwise names a root
- * entry that never exists.  The route borrows from path; release with
- * bfs_route_clear().
+ * or control file name at the root, and for a view no bucket serves (no
+ * assignment, no default: logged once per routing snapshot); BFS_ERR_INVAL
+ * for a context ID that is not [A-Za-z0-9_-]{1,128}.  A RESERVED route
+ * names a root entry that never exists.  Views (multi-bucket mode only):
+ * "@general[/P]" routes to the general default, "@chat/ID[/P]" and
+ * "@form/ID[/P]" by bfs_view_pick over the routing snapshot, then, for a
+ * path below the context, the file index: a file indexed only in another
+ * bucket (stored before a re-routing) is served from there (elsewhere).
+ * The route may borrow from path; release with bfs_route_clear().
  */
 int bfs_route_resolve(struct bfs_registry *r, const char *path,
 		      struct bfs_route *out);
 void bfs_route_clear(struct bfs_route *rt);
+/* Which view folders exist at the root now (present[BFS_VIEW_*] 1 when a
+ * bucket can serve it); all 0 in single-bucket mode. */
+void bfs_registry_views(struct bfs_registry *r, int *present, size_t n);
+/*
+ * The IDs of contexts of type (0 chat, 1 form) that have an assignment or
+ * indexed files, sorted, valid IDs only; free with bfs_registry_names_free.
+ */
+int bfs_route_ctx_ids(struct bfs_registry *r, int type, char ***ids,
+		      size_t *n);
+/*
+ * The indexed files of a context folder route (view chat/form, kind
+ * BUCKET) at or below rt->rel + "/", in every bucket (the caller lets the
+ * current bucket's live listing win): one index query.  cb as
+ * bfs_store_ctx_folder's (store lock held).
+ */
+int bfs_route_ctx_elsewhere(struct bfs_registry *r, const struct bfs_route *rt,
+			    bfs_ctx_row_fn cb, void *arg);
 /* Remote key of a bucket route (dir: with '/'); caller frees *key.
  * BFS_ERR_INVAL / BFS_ERR_NAMETOOLONG for a path that makes an unsafe key. */
 int bfs_route_key(const struct bfs_route *rt, int dir, char **key);

@@ -211,6 +211,60 @@ int bfs_store_meta_folder(struct bfs_store *s, const char *bucket,
 int bfs_store_meta_record(struct bfs_store *s, const char *bucket,
 			  const struct bfs_meta_rec *r, size_t n);
 
+/* ---- context views ---- */
+
+/*
+ * One index row of a context file as the view queries see it: bucket
+ * name and rel, the key without the bucket's prefix ("chat/ID/a.jpg").
+ * Strings are valid during the callback only; callbacks run with the
+ * store lock held and must not call the store; non-zero stops.
+ */
+struct bfs_ctx_row {
+	const char *bucket;
+	const char *rel;
+	uint64_t size;
+	uint32_t mode, uid, gid;
+	int64_t mtime;
+	const char *etag;        /* may be NULL */
+	int exact;               /* where: 1 the file itself, 0 files below */
+	uint64_t files;          /* ctx_stats: the number of files */
+};
+typedef int (*bfs_ctx_row_fn)(void *arg, const struct bfs_ctx_row *r);
+/*
+ * Which buckets hold rel ("chat/ID/P"): a row (exact 1) per bucket whose
+ * prefix + rel is indexed, and a row (exact 0) per bucket with indexed
+ * keys below prefix + rel + "/".  One query.
+ */
+int bfs_store_ctx_where(struct bfs_store *s, const char *rel,
+			bfs_ctx_row_fn cb, void *arg);
+/*
+ * Every indexed row at or below rel_prefix ("chat/ID/" or deeper, ending
+ * in '/') in every bucket but skip_bucket (NULL: all), sorted by bucket,
+ * rel.  One query: a context listing's files in other buckets.
+ */
+int bfs_store_ctx_folder(struct bfs_store *s, const char *rel_prefix,
+			 const char *skip_bucket, bfs_ctx_row_fn cb, void *arg);
+/* The distinct IDs (in r->rel) of contexts of type (0 chat, 1 form) with
+ * indexed files, sorted; not validated. */
+int bfs_store_ctx_ids(struct bfs_store *s, int type, bfs_ctx_row_fn cb,
+		      void *arg);
+/* Per context ("chat/ID" in r->rel) and bucket: r->files files of
+ * r->size bytes, sorted by context, bucket. */
+int bfs_store_ctx_stats(struct bfs_store *s, bfs_ctx_row_fn cb, void *arg);
+
+/*
+ * Moves in progress (bucketctl context move): a durable note per file
+ * whose index row moved to its new bucket before the old object was
+ * deleted, so a run after an interruption finishes the delete.  Kept in
+ * the settings table under keys starting with "move:".  value NULL
+ * deletes the note.  The list callback runs with the store lock held.
+ */
+typedef int (*bfs_setting_fn)(void *arg, const char *key, const char *value);
+int bfs_store_move_note(struct bfs_store *s, const char *key,
+			const char *value);
+int bfs_store_move_list(struct bfs_store *s, const char *prefix,
+			bfs_setting_fn cb, void *arg);
+
 struct bfs_bucket_stats {
 	char *bucket;
 	uint64_t files, bytes;

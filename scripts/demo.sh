@@ -66,7 +66,10 @@ bucketfs is mounted at ./mnt (buckets stored under ./demo). Try:
   cat mnt/.defaults
   cat mnt/.buckets
   echo hello > mnt/general/hello.txt && ls demo/general
+  echo photo > mnt/@chat/team42/photo.jpg && ls demo/media/chat/team42
   echo 'chat = general' > mnt/.defaults && cat mnt/.defaults
+  ls mnt/@chat/team42    # still there: the index knows its bucket
+  $rel_build/bucketctl -c demo/bucketfs.conf files --context chat/team42
   $rel_build/bucketctl -c demo/bucketfs.conf files
   $rel_build/bucketctl -c demo/bucketfs.conf bucket list
 

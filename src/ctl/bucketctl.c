@@ -41,7 +41,7 @@ static const struct {
 	const char *hint;            /* argument shown in help */
 	const char *help;
 } opt_info[OPT_COUNT] = {
-	[OPT_PROVIDER] = { "provider", CTL_OPT_ARG, "s3|r2|local", "storage provider" },
+	[OPT_PROVIDER] = { "provider", CTL_OPT_ARG, "s3|r2|local|azure|gcs", "storage provider" },
 	[OPT_DESCRIPTION] = { "description", CTL_OPT_ARG, "TEXT", "free text shown by `bucket show`" },
 	[OPT_BUCKET_NAME] = { "bucket-name", CTL_OPT_ARG, "B", "remote bucket (s3, r2)" },
 	[OPT_PREFIX] = { "prefix", CTL_OPT_ARG, "P", "add, update: scope inside the remote bucket (\"app1/\"); files: keys under this path" },
@@ -63,18 +63,27 @@ static const struct {
 	[OPT_MODE] = { "mode", CTL_OPT_ARG, "OCTAL", "mode of the bucket folder (default 0755)" },
 	[OPT_FILE_MODE] = { "file-mode", CTL_OPT_ARG, "OCTAL", "mode of objects without metadata (default 0644)" },
 	[OPT_DIR_MODE] = { "dir-mode", CTL_OPT_ARG, "OCTAL", "mode of folders without metadata (default 0755)" },
+	[OPT_TO] = { "to", CTL_OPT_ARG, "NAME", "context move: assign the context to bucket NAME first" },
+	[OPT_DRY_RUN] = { "dry-run", CTL_OPT_FLAG, NULL, "print what would move, change nothing" },
+	[OPT_ACCOUNT_NAME] = { "account-name", CTL_OPT_ARG, "A", "azure storage account (endpoint ACCOUNT.blob.core.windows.net)" },
+	[OPT_ACCOUNT_KEY_STDIN] = { "account-key-stdin", CTL_OPT_FLAG, NULL, "azure: read the account key from stdin (one line)" },
+	[OPT_ACCOUNT_KEY_FILE] = { "account-key-file", CTL_OPT_ARG, "F", "azure: read the account key from file F (mode 0600)" },
+	[OPT_SAS_TOKEN_FILE] = { "sas-token-file", CTL_OPT_ARG, "F", "azure: read a SAS token from file F (mode 0600)" },
 };
 
 #define SETTINGS_OPTS OPT_DESCRIPTION, OPT_BUCKET_NAME, OPT_PREFIX, \
 	OPT_REGION, OPT_ENDPOINT, OPT_ACCOUNT_ID, OPT_PATH_STYLE, OPT_PATH, \
 	OPT_ACCESS_KEY_ID, OPT_SECRET_STDIN, OPT_SECRET_FILE, OPT_READ_ONLY, \
-	OPT_OWNER, OPT_GROUP, OPT_MODE, OPT_FILE_MODE, OPT_DIR_MODE
+	OPT_OWNER, OPT_GROUP, OPT_MODE, OPT_FILE_MODE, OPT_DIR_MODE, \
+	OPT_ACCOUNT_NAME, OPT_ACCOUNT_KEY_STDIN, OPT_ACCOUNT_KEY_FILE, \
+	OPT_SAS_TOKEN_FILE
 
 static const enum ctl_opt_id no_opts[] = { OPT_COUNT };
 static const enum ctl_opt_id add_opts[] = { OPT_PROVIDER, SETTINGS_OPTS, OPT_COUNT };
 static const enum ctl_opt_id remove_opts[] = { OPT_FORCE, OPT_COUNT };
 static const enum ctl_opt_id files_opts[] = { OPT_BUCKET, OPT_PREFIX, OPT_CONTEXT, OPT_COUNT };
 static const enum ctl_opt_id presign_opts[] = { OPT_EXPIRES, OPT_COUNT };
+static const enum ctl_opt_id move_opts[] = { OPT_TO, OPT_DRY_RUN, OPT_COUNT };
 
 static const char help_settings[] =
 	"The secret key is never taken as an argument: use\n"
@@ -95,10 +104,9 @@ static const char help_files[] =
 	"prefix is put in front).\n"
 	"\n"
 	"--context chat/ID lists the files of one chat group (form/ID: one\n"
-	"form): in the bucket serving that context - its assignment, else the\n"
-	"default bucket of the role chat (forms), else the general default;\n"
-	"--bucket overrides - the keys under \"chat/ID/\" (\"form/ID/\"), with\n"
-	"--prefix P below that.\n";
+	"form): the keys under \"chat/ID/\" (\"form/ID/\") in every bucket -\n"
+	"files stored before its assignment or default changed stay where\n"
+	"they are - or in --bucket only, with --prefix P below that.\n";
 
 static const struct ctl_cmd commands[] = {
 	{ "init", "", "create the database and the master key file if missing",
@@ -194,6 +202,27 @@ static const struct ctl_cmd commands[] = {
 	  "journal with pending uploads.  The config is not changed: the\n"
 	  "output says what to set.\n",
 	  no_opts, 1, 1, 0, CTL_CTX_FULL, ctl_cmd_migrate_db },
+	{ "contexts", "", "contexts with their routed bucket and files per bucket",
+	  "Columns: CONTEXT BUCKET FILES BYTES BY_BUCKET.  Every chat group and\n"
+	  "form with an assignment or indexed files; BUCKET is the one new files\n"
+	  "go to (its assignment, else the chat / forms default, else the\n"
+	  "general default; - when none), FILES and BYTES count the context's\n"
+	  "indexed files in every bucket, BY_BUCKET as NAME=FILES/BYTES (files\n"
+	  "stored before a re-routing stay in their bucket; `context move`\n"
+	  "brings them over).  From the index.\n",
+	  no_opts, 0, 0, 1, CTL_CTX_FULL, ctl_cmd_contexts },
+	{ "context move", "chat|form ID [--to NAME] [--dry-run]",
+	  "move a context's files into its routed bucket",
+	  "Copies each indexed file of the context that another bucket holds\n"
+	  "into the context's routed bucket (--to NAME assigns it there first),\n"
+	  "under the same path; verifies size and checksum, moves the index\n"
+	  "row, then deletes the old object.  A file the routed bucket already\n"
+	  "holds at the same path is kept where it is (the mount shows the\n"
+	  "routed bucket's).  Safe to interrupt and run again: a run finishes\n"
+	  "what an earlier one left half done.  A running mount keeps serving\n"
+	  "the context at the same paths.  Progress on stderr when it is a\n"
+	  "terminal; --dry-run lists what would move; --json a summary.\n",
+	  move_opts, 2, 2, 1, CTL_CTX_FULL, ctl_cmd_context_move },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -241,7 +241,7 @@ int ctl_cmd_bucket_show(struct ctl_ctx *c, const struct ctl_args *a)
 	char defs[64];
 	uint64_t files = 0, bytes = 0;
 	size_t nst = 0;
-	int r, rc = CTL_EXIT_FAIL;
+	int r, rc = CTL_EXIT_FAIL, az;
 
 	bfs_buf_init(&o, CTL_JSON_ROW_MAX);
 	if (ctl_bucket_get(c, a->pos[0], 0, &b) != 0)
@@ -252,6 +252,7 @@ int ctl_cmd_bucket_show(struct ctl_ctx *c, const struct ctl_args *a)
 	}
 	stats_for(st, nst, b.name, &files, &bytes);
 	ctl_defaults_str(b.defaults, defs, sizeof(defs));
+	az = b.provider == BFS_PROV_AZURE;
 	if (!a->json) {
 		printf("name: %s\n", b.name);
 		printf("id: %s\n", or_dash(b.id));
@@ -261,13 +262,16 @@ int ctl_cmd_bucket_show(struct ctl_ctx *c, const struct ctl_args *a)
 		printf("prefix: %s\n", or_dash(b.prefix));
 		printf("region: %s\n", or_dash(b.region));
 		printf("endpoint: %s\n", or_dash(b.endpoint));
-		printf("account_id: %s\n", or_dash(b.account_id));
+		/* azure keeps its account, key and SAS token in these slots */
+		printf("%s: %s\n", az ? "account_name" : "account_id",
+		       or_dash(b.account_id));
 		printf("path: %s\n", or_dash(b.path));
 		printf("path_style: %s\n", b.path_style ? "true" : "false");
 		printf("read_only: %s\n", b.read_only ? "true" : "false");
 		printf("access_key_id: %s\n", or_dash(b.access_key_id));
-		printf("secret_access_key: %s\n", b.has_secret ? "(set)" : "(not set)");
-		printf("session_token: %s\n",
+		printf("%s: %s\n", az ? "account_key" : "secret_access_key",
+		       b.has_secret ? "(set)" : "(not set)");
+		printf("%s: %s\n", az ? "sas_token" : "session_token",
 		       b.has_session_token ? "(set)" : "(not set)");
 		printf("defaults: %s\n", defs);
 		print_perms(&b);
@@ -288,7 +292,7 @@ int ctl_cmd_bucket_show(struct ctl_ctx *c, const struct ctl_args *a)
 			{ "prefix", b.prefix },
 			{ "region", b.region },
 			{ "endpoint", b.endpoint },
-			{ "account_id", b.account_id },
+			{ az ? "account_name" : "account_id", b.account_id },
 			{ "path", b.path },
 			{ "access_key_id", b.access_key_id },
 		};
@@ -296,12 +300,14 @@ int ctl_cmd_bucket_show(struct ctl_ctx *c, const struct ctl_args *a)
 		JADD(json_str_fields(&o, kv, sizeof(kv) / sizeof(kv[0])));
 	}
 	JADD(json_perms(&o, &b));
-	JADD(bfs_buf_addf(&o, ", \"secret_access_key\": %s, \"session_token\": %s,"
+	JADD(bfs_buf_addf(&o, ", \"%s\": %s, \"%s\": %s,"
 			      " \"path_style\": %s, \"read_only\": %s,"
 			      " \"is_default\": %s, \"is_default_chat\": %s,"
 			      " \"is_default_forms\": %s, \"managed_by\": \"%s\","
 			      " \"files\": %" PRIu64 ", \"bytes\": %" PRIu64 "}\n",
+			      az ? "account_key" : "secret_access_key",
 			      b.has_secret ? "\"(set)\"" : "null",
+			      az ? "sas_token" : "session_token",
 			      b.has_session_token ? "\"(set)\"" : "null",
 			      b.path_style ? "true" : "false",
 			      b.read_only ? "true" : "false",
@@ -480,8 +486,18 @@ static void drop_foreign_settings(struct bfs_bucket_conf *b,
 			b->path_style = 0;
 	} else {
 		DROP(OPT_PATH, path);
-		if (b->provider == BFS_PROV_S3)
+		if (b->provider == BFS_PROV_S3 || b->provider == BFS_PROV_GCS)
 			DROP(OPT_ACCOUNT_ID, account_id);
+		if (b->provider == BFS_PROV_AZURE) {
+			/* azure has no region, key id or path style */
+			DROP(OPT_REGION, region);
+			if (!o[OPT_ACCESS_KEY_ID].set) {
+				bfs_secret_free(b->access_key_id);
+				b->access_key_id = NULL;
+			}
+			if (!o[OPT_PATH_STYLE].set)
+				b->path_style = 0;
+		}
 	}
 #undef DROP
 }
@@ -544,17 +560,33 @@ static int apply_settings(struct ctl_ctx *c, const struct ctl_args *a,
 	struct stat sb;
 	int kind, r;
 
-	if (o[OPT_SECRET_STDIN].set && o[OPT_SECRET_FILE].set)
-		return ctl_usage(c->cmd, "give --secret-access-key-stdin or "
-				 "--secret-access-key-file, not both");
+	if (o[OPT_SECRET_STDIN].set + o[OPT_SECRET_FILE].set +
+	    o[OPT_ACCOUNT_KEY_STDIN].set + o[OPT_ACCOUNT_KEY_FILE].set > 1)
+		return ctl_usage(c->cmd, "give one of --secret-access-key-stdin, "
+				 "--secret-access-key-file, --account-key-stdin, "
+				 "--account-key-file");
 	if (o[OPT_PROVIDER].set) {
 		kind = bfs_provider_kind_parse(o[OPT_PROVIDER].arg);
 		if (kind < 0)
 			return ctl_usage(c->cmd, "--provider: unknown provider '%.64s' "
-					 "(s3, r2 or local)", o[OPT_PROVIDER].arg);
+					 "(s3, r2, local, azure or gcs)",
+					 o[OPT_PROVIDER].arg);
 		if (update && kind != b->provider) {
+			/* to or from azure: the stored secrets mean something
+			 * else (account key vs secret access key) */
+			int az_change = (b->provider == BFS_PROV_AZURE) !=
+					(kind == BFS_PROV_AZURE);
+
 			b->provider = kind;
 			drop_foreign_settings(b, a);
+			if (az_change) {
+				bfs_secret_free(b->secret_access_key);
+				b->secret_access_key = NULL;
+				b->has_secret = 0;
+				bfs_secret_free(b->session_token);
+				b->session_token = NULL;
+				b->has_session_token = 0;
+			}
 		}
 		b->provider = kind;
 	}
@@ -580,6 +612,31 @@ static int apply_settings(struct ctl_ctx *c, const struct ctl_args *a,
 		return CTL_EXIT_FAIL;
 	if (o[OPT_ACCOUNT_ID].set && set_str(&b->account_id, o[OPT_ACCOUNT_ID].arg, 1))
 		return CTL_EXIT_FAIL;
+	/* azure: account name, key and SAS token share the r2 account and
+	 * the s3 secret / session token slots (bfs_config.h) */
+	if (o[OPT_ACCOUNT_NAME].set &&
+	    set_str(&b->account_id, o[OPT_ACCOUNT_NAME].arg, 1))
+		return CTL_EXIT_FAIL;
+	if (o[OPT_ACCOUNT_KEY_STDIN].set || o[OPT_ACCOUNT_KEY_FILE].set ||
+	    o[OPT_SAS_TOKEN_FILE].set) {
+		char *sec = NULL;
+		int rc = o[OPT_ACCOUNT_KEY_STDIN].set ? read_secret_stdin(&sec) :
+			 read_secret_file(o[OPT_SAS_TOKEN_FILE].set ?
+					  o[OPT_SAS_TOKEN_FILE].arg :
+					  o[OPT_ACCOUNT_KEY_FILE].arg, &sec);
+
+		if (rc != 0)
+			return rc;
+		if (o[OPT_SAS_TOKEN_FILE].set) {
+			bfs_secret_free(b->session_token);
+			b->session_token = sec;
+			b->has_session_token = 1;
+		} else {
+			bfs_secret_free(b->secret_access_key);
+			b->secret_access_key = sec;
+			b->has_secret = 1;
+		}
+	}
 	if (o[OPT_PATH_STYLE].set)
 		b->path_style = o[OPT_PATH_STYLE].bval;
 	if (o[OPT_READ_ONLY].set)
@@ -629,7 +686,9 @@ static int apply_settings(struct ctl_ctx *c, const struct ctl_args *a,
 	if (!b->prefix && !(b->prefix = strdup("")))
 		return ctl_fail("%s", bfs_strerror(BFS_ERR_NOMEM));
 	if (!b->region && b->provider != BFS_PROV_LOCAL &&
-	    !(b->region = strdup(b->provider == BFS_PROV_R2 ? "auto" : "us-east-1")))
+	    b->provider != BFS_PROV_AZURE &&
+	    !(b->region = strdup(b->provider == BFS_PROV_R2 ||
+				 b->provider == BFS_PROV_GCS ? "auto" : "us-east-1")))
 		return ctl_fail("%s", bfs_strerror(BFS_ERR_NOMEM));
 	return 0;
 }

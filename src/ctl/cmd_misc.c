@@ -416,36 +416,6 @@ static int parse_context(struct ctl_ctx *c, const char *s, int *type,
 	return 0;
 }
 
-/*
- * The bucket serving context (type, id): its assignment, else the
- * default of its role (chat / forms), else the general default.
- */
-static int context_bucket(struct ctl_ctx *c, int type, const char *id,
-			  char **bucket)
-{
-	char *names[BFS_ROLE_COUNT] = { NULL, NULL, NULL };
-	int role = type == 0 ? BFS_ROLE_CHAT : BFS_ROLE_FORMS, r;
-
-	if (find_assignment(c, type, id, bucket) != 0)
-		return CTL_EXIT_FAIL;
-	if (*bucket)
-		return 0;
-	if ((r = bfs_store_defaults_get(c->store, names)) != 0)
-		return ctl_fail("defaults: %s", bfs_strerror(r));
-	if (names[role] && names[role][0])
-		*bucket = strdup(names[role]);
-	else if (names[BFS_ROLE_GENERAL] && names[BFS_ROLE_GENERAL][0])
-		*bucket = strdup(names[BFS_ROLE_GENERAL]);
-	else
-		r = BFS_ERR_NOTFOUND;
-	bfs_store_names_free(names);
-	if (r)
-		return ctl_fail("no bucket serves %s/%s (no assignment, no %s or "
-				"general default)", bfs_ctx_type_name(type), id,
-				bfs_role_name(role));
-	return *bucket ? 0 : ctl_fail("%s", bfs_strerror(BFS_ERR_NOMEM));
-}
-
 int ctl_cmd_files(struct ctl_ctx *c, const struct ctl_args *a)
 {
 	const struct ctl_optval *o = a->opt;
@@ -479,9 +449,10 @@ int ctl_cmd_files(struct ctl_ctx *c, const struct ctl_args *a)
 			ctl_fail("%s", bfs_strerror(BFS_ERR_NOMEM));
 			goto out;
 		}
-	} else if (type >= 0 && context_bucket(c, type, id, &only) != 0) {
-		goto out;
 	}
+	/* A context's files are in every bucket that served it: files stored
+	 * before a re-routing stay where they are (INTERFACE.md "Context
+	 * views"), so --context alone lists them all. */
 	/* The path inside the bucket the listing is limited to. */
 	filtered = o[OPT_PREFIX].set || type >= 0;
 	snprintf(rel, sizeof(rel), "%s%s%s%s", type >= 0 ? bfs_ctx_type_name(type) : "",

@@ -36,6 +36,9 @@ enum ctl_opt_id {
 	OPT_ACCESS_KEY_ID, OPT_SECRET_STDIN, OPT_SECRET_FILE, OPT_READ_ONLY,
 	OPT_FORCE, OPT_BUCKET, OPT_CONTEXT, OPT_EXPIRES,
 	OPT_OWNER, OPT_GROUP, OPT_MODE, OPT_FILE_MODE, OPT_DIR_MODE,
+	OPT_TO, OPT_DRY_RUN,
+	OPT_ACCOUNT_NAME, OPT_ACCOUNT_KEY_STDIN, OPT_ACCOUNT_KEY_FILE,
+	OPT_SAS_TOKEN_FILE,
 	OPT_COUNT
 };
 
@@ -151,7 +154,7 @@ int ctl_table_add(struct ctl_table *t, const char *const *cells);
 int ctl_table_flush(struct ctl_table *t);
 void ctl_table_free(struct ctl_table *t);
 
-/* ---- commands (cmd_bucket.c, cmd_misc.c) ---- */
+/* ---- commands (cmd_bucket.c, cmd_misc.c, cmd_context.c) ---- */
 
 int ctl_cmd_bucket_list(struct ctl_ctx *c, const struct ctl_args *a);
 int ctl_cmd_bucket_show(struct ctl_ctx *c, const struct ctl_args *a);
@@ -173,5 +176,9 @@ int ctl_cmd_presign(struct ctl_ctx *c, const struct ctl_args *a);
 int ctl_cmd_stats(struct ctl_ctx *c, const struct ctl_args *a);
 int ctl_cmd_pending(struct ctl_ctx *c, const struct ctl_args *a);
 int ctl_cmd_migrate_db(struct ctl_ctx *c, const struct ctl_args *a);
+
+/* cmd_context.c */
+int ctl_cmd_contexts(struct ctl_ctx *c, const struct ctl_args *a);
+int ctl_cmd_context_move(struct ctl_ctx *c, const struct ctl_args *a);
 
 #endif

@@ -23,6 +23,10 @@
  *
  * Locks: attr_mu and dir_mu are leaves and never held together or across
  * a provider call; drops call into readcache.c after releasing them.
+ * attr_mu is also taken inside the store lock (known_row, a callback of
+ * bfs_store_meta_folder).  A listing under construction is cached only
+ * if its own folder (or bucket) saw no drop meanwhile (gen_dir,
+ * gen_bucket).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -34,6 +38,7 @@
 #include "bfs_key.h"
 #include "bfs_log.h"
 #include "bfs_metrics.h"
+#include "bfs_strset.h"
 #include "attrcache.h"
 #include "fs_int.h"
 #include "readcache.h"
@@ -295,7 +300,30 @@ struct dir_snap {
 static pthread_mutex_t dir_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct dir_snap *dir_slots[DIR_SLOTS];     /* dir_mu */
 static size_t dir_total;                          /* dir_mu: entries */
-static uint64_t dir_gen;                          /* dir_mu: drops so far */
+/*
+ * Drop generations: a listing is cached only if nothing dropped its
+ * folder while it was being made (it may predate that change).  Counted
+ * per (bucket, folder) and per bucket (bfs_attr_drop_bucket), in small
+ * hash tables: a collision only costs a listing that is not cached, and
+ * writes in one folder never keep another folder's listing out.
+ */
+#define GEN_SLOTS 4096
+static uint64_t gen_dir[GEN_SLOTS];               /* dir_mu */
+static uint64_t gen_bucket[GEN_SLOTS];            /* dir_mu */
+
+struct dir_gen {
+	uint64_t dir, bucket;
+};
+
+static unsigned gen_dir_slot(const char *bucket, const char *prefix)
+{
+	return bfs_key_hash(bucket, prefix) % GEN_SLOTS;
+}
+
+static unsigned gen_bucket_slot(const char *bucket)
+{
+	return bfs_fnv1a(BFS_FNV_INIT, bucket) % GEN_SLOTS;
+}
 
 static unsigned dir_hash(const char *bucket, const char *prefix)
 {
@@ -337,7 +365,7 @@ void bfs_dir_drop(const char *bucket, const char *prefix)
 	struct dir_snap *s, **pp;
 
 	pthread_mutex_lock(&dir_mu);
-	dir_gen++;
+	gen_dir[gen_dir_slot(bucket, prefix)]++;
 	for (pp = &dir_slots[dir_hash(bucket, prefix)]; (s = *pp) != NULL;
 	     pp = &s->next) {
 		if (strcmp(s->bucket, bucket) == 0 && strcmp(s->prefix, prefix) == 0) {
@@ -361,89 +389,22 @@ void bfs_dir_drop(const char *bucket, const char *prefix)
 #define NEG_SLOTS 256
 #define NEG_MAX 1024                 /* records; all dropped beyond */
 
-struct sset {                        /* open-addressing set of strings */
-	char **slot;
-	size_t cap, n;
-};
-
 struct neg_dir {
 	struct neg_dir *next;            /* dir_mu */
 	char *bucket, *prefix;
 	int64_t expires_ms;
-	struct sset present, touched;
+	struct bfs_strset present, touched;
 };
 
 static struct neg_dir *neg_slots[NEG_SLOTS];      /* dir_mu */
 static size_t neg_count;                          /* dir_mu */
 
-static uint32_t sset_hash(const char *s)
-{
-	return bfs_fnv1a(BFS_FNV_INIT, s);
-}
-
-static int sset_has(const struct sset *ss, const char *name)
-{
-	size_t j;
-
-	if (!ss->cap)
-		return 0;
-	for (j = sset_hash(name) & (ss->cap - 1); ss->slot[j];
-	     j = (j + 1) & (ss->cap - 1))
-		if (strcmp(ss->slot[j], name) == 0)
-			return 1;
-	return 0;
-}
-
-/* 0, or BFS_ERR_NOMEM (the set is unchanged). */
-static int sset_add(struct sset *ss, const char *name)
-{
-	size_t i, j;
-
-	if (sset_has(ss, name))
-		return 0;
-	if ((ss->n + 1) * 2 > ss->cap) {
-		size_t nc = ss->cap ? ss->cap * 2 : 16;
-		char **n2 = calloc(nc, sizeof(*n2));
-
-		if (!n2)
-			return BFS_ERR_NOMEM;
-		for (i = 0; i < ss->cap; i++) {
-			if (!ss->slot[i])
-				continue;
-			for (j = sset_hash(ss->slot[i]) & (nc - 1); n2[j];
-			     j = (j + 1) & (nc - 1))
-				;
-			n2[j] = ss->slot[i];
-		}
-		free(ss->slot);
-		ss->slot = n2;
-		ss->cap = nc;
-	}
-	for (j = sset_hash(name) & (ss->cap - 1); ss->slot[j];
-	     j = (j + 1) & (ss->cap - 1))
-		;
-	if (!(ss->slot[j] = strdup(name)))
-		return BFS_ERR_NOMEM;
-	ss->n++;
-	return 0;
-}
-
-static void sset_free(struct sset *ss)
-{
-	size_t i;
-
-	for (i = 0; i < ss->cap; i++)
-		free(ss->slot[i]);
-	free(ss->slot);
-	memset(ss, 0, sizeof(*ss));
-}
-
 static void neg_free(struct neg_dir *n)
 {
 	if (!n)
 		return;
-	sset_free(&n->present);
-	sset_free(&n->touched);
+	bfs_strset_free(&n->present);
+	bfs_strset_free(&n->touched);
 	free(n->bucket);
 	free(n->prefix);
 	free(n);
@@ -528,8 +489,10 @@ int bfs_dir_absent(const char *bucket, const char *key)
 		if ((*pp)->expires_ms <= now_ms())
 			neg_unlink_locked(pp);
 		else
-			absent = !sset_has(&(*pp)->present, key + pl) &&
-				 !sset_has(&(*pp)->touched, key + pl);
+			absent = !bfs_strset_find(&(*pp)->present, key + pl,
+						  NULL) &&
+				 !bfs_strset_find(&(*pp)->touched, key + pl,
+						  NULL);
 	}
 	pthread_mutex_unlock(&dir_mu);
 	free(prefix);
@@ -543,7 +506,7 @@ static void neg_touch_locked(const char *bucket, const char *prefix,
 {
 	struct neg_dir **pp = neg_find_locked(bucket, prefix);
 
-	if (pp && sset_add(&(*pp)->touched, name) != 0)
+	if (pp && bfs_strset_add(&(*pp)->touched, name, 0) < 0)
 		neg_unlink_locked(pp);
 }
 
@@ -577,7 +540,7 @@ static void dir_drop_bucket(const char *bucket)
 	size_t i;
 
 	pthread_mutex_lock(&dir_mu);
-	dir_gen++;
+	gen_bucket[gen_bucket_slot(bucket)]++;
 	neg_drop_bucket_locked(bucket);
 	for (i = 0; i < DIR_SLOTS; i++) {
 		pp = &dir_slots[i];
@@ -673,23 +636,34 @@ static struct dir_snap *snap_get(const char *bucket, const char *prefix)
 	return s;
 }
 
-static uint64_t dir_gen_now(void)
+/* The drop generations of folder prefix of bucket now; dir_mu held. */
+static struct dir_gen dir_gen_locked(const char *bucket, const char *prefix)
 {
-	uint64_t g;
+	struct dir_gen g;
+
+	g.dir = gen_dir[gen_dir_slot(bucket, prefix)];
+	g.bucket = gen_bucket[gen_bucket_slot(bucket)];
+	return g;
+}
+
+static struct dir_gen dir_gen_now(const char *bucket, const char *prefix)
+{
+	struct dir_gen g;
 
 	pthread_mutex_lock(&dir_mu);
-	g = dir_gen;
+	g = dir_gen_locked(bucket, prefix);
 	pthread_mutex_unlock(&dir_mu);
 	return g;
 }
 
 /*
  * Puts s in the table (replacing an older listing of the same folder),
- * unless something was dropped since gen (when the listing started): it
- * may predate that change.
+ * unless its folder (or bucket) was dropped since gen (when the listing
+ * started): it may predate that change.
  */
-static void snap_insert(struct dir_snap *s, uint64_t gen)
+static void snap_insert(struct dir_snap *s, struct dir_gen gen)
 {
+	struct dir_gen now;
 	struct dir_snap *o, **pp;
 	struct neg_dir *neg;
 	size_t i;
@@ -697,7 +671,8 @@ static void snap_insert(struct dir_snap *s, uint64_t gen)
 	/* the names it holds, for lookups of names it does not hold */
 	if ((neg = neg_new(s->bucket, s->prefix)) != NULL) {
 		for (i = 0; i < s->n; i++) {
-			if (sset_add(&neg->present, s->names + s->e[i].name) != 0) {
+			if (bfs_strset_add(&neg->present,
+					   s->names + s->e[i].name, 0) < 0) {
 				neg_free(neg);
 				neg = NULL;
 				break;
@@ -705,7 +680,8 @@ static void snap_insert(struct dir_snap *s, uint64_t gen)
 		}
 	}
 	pthread_mutex_lock(&dir_mu);
-	if (dir_gen != gen) {
+	now = dir_gen_locked(s->bucket, s->prefix);
+	if (now.dir != gen.dir || now.bucket != gen.bucket) {
 		pthread_mutex_unlock(&dir_mu);
 		neg_free(neg);
 		return;
@@ -945,8 +921,7 @@ struct known_ctx {
 	struct dir_snap *s;
 	struct bfs_rbucket *b;
 	size_t plen;
-	size_t *slot;            /* open addressing: entry index + 1, 0 free */
-	size_t cap;
+	struct bfs_strset idx;   /* name -> its entry's index in s */
 };
 
 static int known_row(void *arg, const struct bfs_meta_rec *r)
@@ -958,13 +933,8 @@ static int known_row(void *arg, const struct bfs_meta_rec *r)
 	struct stat st;
 	size_t j;
 
-	for (j = bfs_fnv1a(BFS_FNV_INIT, name) & (k->cap - 1); k->slot[j];
-	     j = (j + 1) & (k->cap - 1)) {
-		if (!strcmp(k->s->names + k->s->e[k->slot[j] - 1].name, name)) {
-			d = &k->s->e[k->slot[j] - 1];
-			break;
-		}
-	}
+	if (bfs_strset_find(&k->idx, name, &j))
+		d = &k->s->e[j];
 	if (!d || !d->need_head || d->plus || !d->has_meta ||
 	    d->size != r->size || strcmp(k->s->names + d->etag, r->etag) != 0)
 		return 0;
@@ -1004,7 +974,7 @@ static void known_from_store(struct bfs_rbucket *b, struct dir_snap *s)
 	struct bfs_store *store = bfs_fs.reg ? bfs_registry_store(bfs_fs.reg)
 					     : NULL;
 	struct known_ctx k;
-	size_t i, j, want = 0;
+	size_t i, want = 0;
 
 	for (i = 0; i < s->n; i++)
 		want += s->e[i].need_head && s->e[i].has_meta &&
@@ -1015,22 +985,17 @@ static void known_from_store(struct bfs_rbucket *b, struct dir_snap *s)
 	k.s = s;
 	k.b = b;
 	k.plen = strlen(s->prefix);
-	for (k.cap = 16; k.cap < want * 2; k.cap *= 2)
-		;
-	if (!(k.slot = calloc(k.cap, sizeof(*k.slot))))
-		return;
 	for (i = 0; i < s->n; i++) {
 		if (!s->e[i].need_head || !s->e[i].has_meta ||
 		    !s->names[s->e[i].etag])
 			continue;
-		for (j = bfs_fnv1a(BFS_FNV_INIT, s->names + s->e[i].name) &
-			 (k.cap - 1); k.slot[j]; j = (j + 1) & (k.cap - 1))
-			;
-		k.slot[j] = i + 1;
+		if (bfs_strset_add(&k.idx, s->names + s->e[i].name, i) < 0)
+			goto out;      /* no memory: the HEADs decide */
 	}
 	if (bfs_store_meta_folder(store, b->name, s->prefix, known_row, &k) != 0)
 		BFS_DEBUG("%s/%s: known metadata not read", b->name, s->prefix);
-	free(k.slot);
+out:
+	bfs_strset_free(&k.idx);
 }
 
 /* Keeps what this listing learned (HEAD results, the first LastModified
@@ -1104,7 +1069,7 @@ int bfs_dir_list(struct bfs_rbucket *b, const char *prefix, bfs_dir_fn fn,
 	int listing = bfs_dir_list_mode(b) == BFS_LIST_META_LISTING;
 	char *key = NULL;
 	size_t pl = strlen(prefix);
-	uint64_t gen;
+	struct dir_gen gen;
 	size_t i;
 	int r;
 
@@ -1120,7 +1085,7 @@ int bfs_dir_list(struct bfs_rbucket *b, const char *prefix, bfs_dir_fn fn,
 		return BFS_ERR_NOMEM;
 	}
 	s->refs = 1;
-	gen = dir_gen_now();
+	gen = dir_gen_now(b->name, prefix);
 	memset(&c, 0, sizeof(c));
 	c.s = s;
 	r = p->ops->list(p->st, prefix, 0, collect_entry, &c);

@@ -37,7 +37,10 @@
 #include "bfs_error.h"
 #include "bfs_key.h"
 #include "bfs_log.h"
+#include "bfs_perm.h"
 #include "bfs_store.h"
+#include "bfs_strset.h"
+#include "bfs_view.h"
 #include "attrcache.h"
 #include "fs_int.h"
 #include "readcache.h"
@@ -61,6 +64,10 @@ struct fs_fh {
 	struct fs_dirlist *dir;   /* bucket folders: the entries readdir
 				   * hands out (libfuse serializes readdir
 				   * calls on one handle) */
+	pid_t opener;             /* the process (thread) that opened it */
+	atomic_int flushed;       /* its opener close()d it (FLUSH) and no
+				   * read or write came since: the handle is
+				   * going, its RELEASE on the way (fs_unlink) */
 };
 
 #define FS_FH_DIR (-2)
@@ -159,16 +166,40 @@ static int create_route_err(const char *path, int r)
 	return neg(r);
 }
 
+static char *cat3(const char *a, const char *b, const char *c);
+
+/* A one-level listing that stops at the first entry: not the folder's
+ * own marker and, with skip_kept, not a file unlinked while open whose
+ * object is kept under its name (fence.c).  Such a file still makes its
+ * folder exist (listings show the folder until its last close), but does
+ * not make it non-empty. */
+struct first_ctx {
+	const char *bucket;
+	const char *prefix;           /* the listed folder, "a/" */
+	int skip_kept;
+	int found;
+};
+
 static int stop_first(void *arg, const char *name, int is_dir,
 		      const struct bfs_meta *meta)
 {
-	int *found = arg;
+	struct first_ctx *c = arg;
+	char *k;
+	int hidden;
 
-	(void)is_dir;
-	(void)meta;
-	if (!name[0])
+	if (name && !name[0])
 		return 0;     /* the folder's own marker */
-	*found = 1;
+	if (name && !is_dir && c->skip_kept) {
+		if (!(k = cat3(c->prefix, name, "")))
+			hidden = 0;       /* shown: at worst ENOTEMPTY */
+		else
+			hidden = bfs_gone_hides_etag(c->bucket, k, meta ?
+						     meta->etag : NULL);
+		free(k);
+		if (hidden)
+			return 0;
+	}
+	c->found = 1;
 	return 1;
 }
 
@@ -181,9 +212,10 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 	struct bfs_provider *p = b->prov;
 	struct bfs_ofile *of;
 	struct bfs_meta m;
+	struct first_ctx fc;
 	size_t klen = strlen(key);
 	char *dkey = NULL;
-	int r, found = 0;
+	int r, gone;
 
 	if ((of = bfs_ofile_find(b->name, key)) != NULL) {
 		pthread_mutex_lock(&of->mu);
@@ -192,7 +224,9 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 		bfs_ofile_put(of);
 		return 0;
 	}
-	if (bfs_attr_get(b->name, key, st))
+	/* unlinked while open, its object kept: a cached entry may be it */
+	gone = bfs_gone_hidden(b->name, key);
+	if (!gone && bfs_attr_get(b->name, key, st))
 		return 0;
 	if (bfs_dir_absent(b->name, key))
 		return BFS_ERR_NOTFOUND;
@@ -200,10 +234,12 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 		return BFS_ERR_IO;
 	memset(&m, 0, sizeof(m));
 	r = p->ops->head(p->st, key, &m);
-	if (r == 0) {
+	if (r == 0 && !(gone && bfs_gone_hides_etag(b->name, key, m.etag))) {
 		bfs_fs_meta_to_stat(b, &m, 0, st);
 		goto found;
 	}
+	if (r == 0)
+		r = BFS_ERR_NOTFOUND;     /* the kept object: look for a folder */
 	if (r != BFS_ERR_NOTFOUND)
 		goto out;
 	if (klen + 1 > BFS_KEY_MAX) {
@@ -225,9 +261,16 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 	}
 	if (r != BFS_ERR_NOTFOUND)
 		goto out;
-	if ((r = p->ops->list(p->st, dkey, 0, stop_first, &found)) != 0)
+	/* An implicit folder: any key below it, unsafe ones too, since the
+	 * listing of its parent shows it for those (a/b//c shows a/b). */
+	fc.bucket = b->name;
+	fc.prefix = dkey;
+	fc.skip_kept = 0;
+	fc.found = 0;
+	if ((r = p->ops->list(p->st, dkey, BFS_LIST_UNSAFE, stop_first,
+			      &fc)) != 0)
 		goto out;
-	if (!found) {
+	if (!fc.found) {
 		r = BFS_ERR_NOTFOUND;
 		goto out;
 	}
@@ -244,14 +287,80 @@ out:
 	return r;
 }
 
+/*
+ * Sizes of the control files for getattr and the root's readdir without
+ * rendering each time: .buckets is a GROUP BY over the whole index under
+ * the store mutex, and `ls -l` of the root or a stat loop would run it
+ * per call.  A rendering (by ctl_stat or by an open, which renders its
+ * snapshot anyway) is remembered for CTL_SIZE_TTL_MS, the kernel's own
+ * attr_timeout; this mount's writes to a control file forget it.  Reads
+ * never depend on the size: every open reads its own snapshot with
+ * direct_io up to its end.  .metrics, rendered from atomics and changing
+ * all the time, is rendered every time.
+ */
+#define CTL_SIZE_TTL_MS 1000
+
+static pthread_mutex_t ctl_size_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	size_t size;
+	struct timespec at;          /* CLOCK_MONOTONIC; 0: unknown */
+} ctl_sizes[BFS_CTL_COUNT];      /* ctl_size_mu */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Remembers size as kind's rendered size now (SIZE_MAX: forgets it). */
+static void ctl_size_note(int kind, size_t size)
+{
+	if (kind < 0 || kind >= BFS_CTL_COUNT || kind == BFS_CTL_METRICS)
+		return;
+	pthread_mutex_lock(&ctl_size_mu);
+	ctl_sizes[kind].size = size;
+	if (size == SIZE_MAX)
+		memset(&ctl_sizes[kind].at, 0, sizeof(ctl_sizes[kind].at));
+	else
+		clock_gettime(CLOCK_MONOTONIC, &ctl_sizes[kind].at);
+	pthread_mutex_unlock(&ctl_size_mu);
+}
+
+/* 1 and *size when kind was rendered within CTL_SIZE_TTL_MS. */
+static int ctl_size_known(int kind, size_t *size)
+{
+	int64_t at;
+	int known = 0;
+
+	if (kind < 0 || kind >= BFS_CTL_COUNT || kind == BFS_CTL_METRICS)
+		return 0;
+	pthread_mutex_lock(&ctl_size_mu);
+	at = (int64_t)ctl_sizes[kind].at.tv_sec * 1000 +
+	     ctl_sizes[kind].at.tv_nsec / 1000000;
+	if (at && mono_ms() - at < CTL_SIZE_TTL_MS) {
+		*size = ctl_sizes[kind].size;
+		known = 1;
+	}
+	pthread_mutex_unlock(&ctl_size_mu);
+	return known;
+}
+
 static int ctl_stat(int kind, struct stat *st)
 {
 	struct bfs_buf b;
 	int64_t admin_gid;
-	int r;
+	size_t size = 0;
 
-	bfs_buf_init(&b, BFS_CTL_RENDER_MAX);
-	r = bfs_ctl_render(bfs_fs.reg, kind, &b);
+	if (!ctl_size_known(kind, &size)) {
+		bfs_buf_init(&b, BFS_CTL_RENDER_MAX);
+		if (bfs_ctl_render(bfs_fs.reg, kind, &b) == 0) {
+			size = b.len;
+			ctl_size_note(kind, size);
+		}
+		bfs_buf_free(&b);
+	}
 	memset(st, 0, sizeof(*st));
 	admin_gid = atomic_load(&bfs_fs.admin_gid);
 	/* INTERFACE.md "Who may do what": the mounting user's; the routing
@@ -264,13 +373,73 @@ static int ctl_stat(int kind, struct stat *st)
 	st->st_uid = bfs_fs.uid;
 	st->st_gid = bfs_ctl_writable(kind) && admin_gid >= 0 ?
 		     (gid_t)admin_gid : bfs_fs.gid;
-	st->st_size = r == 0 ? (off_t)b.len : 0;
+	st->st_size = (off_t)size;
 	st->st_blksize = 4096;
-	st->st_blocks = (blkcnt_t)((b.len + 511) / 512);
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
 	clock_gettime(CLOCK_REALTIME, &st->st_mtim);
 	st->st_ctim = st->st_atim = st->st_mtim;
-	bfs_buf_free(&b);
 	return 0;
+}
+
+/*
+ * The context folder of a view (@chat/ID) exists for every valid ID its
+ * bucket serves and looks like that bucket's folder: owner, group and
+ * mode of the routed bucket's folder (INTERFACE.md "Who may do what").
+ * One function, so the bucket-folder attributes have one source.
+ */
+static void view_ctx_stat(const struct bfs_rbucket *b, struct stat *st)
+{
+	bfs_fs_bucket_dir_stat(b, st);
+}
+
+/* lookup_key, and once more after dropping the caches when the index
+ * places the file in this bucket (moved here by bucketctl context move
+ * after a listing called the name absent). */
+static int lookup_indexed(const struct bfs_route *rt, const char *key,
+			  struct stat *st)
+{
+	int r = lookup_key(rt->b, key, st);
+
+	if (r == BFS_ERR_NOTFOUND && rt->indexed) {
+		bfs_attr_drop(rt->b->name, key);
+		r = lookup_key(rt->b, key, st);
+	}
+	return r;
+}
+
+/*
+ * Attributes of the bucket route rt of path (below a bucket root) and its
+ * key (*key, caller frees).  A context file served from another bucket
+ * (rt->elsewhere) that is gone there - moved into the routed bucket
+ * meanwhile by bucketctl context move - is routed afresh: *rt is then
+ * replaced by the new route, so the caller works on where the file is.
+ */
+static int route_lookup(const char *path, struct bfs_route *rt, char **key,
+			struct stat *st)
+{
+	struct bfs_route again;
+	int r;
+
+	*key = NULL;
+	if ((r = bfs_route_key(rt, 0, key)) != 0)
+		return r;
+	r = lookup_indexed(rt, *key, st);
+	if (r != BFS_ERR_NOTFOUND || !rt->elsewhere)
+		return r;
+	if (bfs_route_resolve(bfs_fs.reg, path, &again) != 0)
+		return r;
+	if (again.kind != BFS_ROUTE_BUCKET ||
+	    strcmp(again.b->name, rt->b->name) == 0) {
+		bfs_route_clear(&again);
+		return r;
+	}
+	bfs_route_clear(rt);
+	*rt = again;                  /* the route's own strings move along */
+	free(*key);
+	*key = NULL;
+	if ((r = bfs_route_key(rt, 0, key)) != 0)
+		return r;
+	return lookup_indexed(rt, *key, st);
 }
 
 static int fs_getattr(const char *path, struct stat *st,
@@ -300,15 +469,27 @@ static int fs_getattr(const char *path, struct stat *st,
 	case BFS_ROUTE_RESERVED:
 		r = BFS_ERR_NOTFOUND;
 		break;
+	case BFS_ROUTE_VIEW:
+		fill_dir(st, 0755);
+		r = 0;
+		break;
 	default:
 		if (!rt.rel[0]) {
 			bfs_fs_bucket_dir_stat(rt.b, st);
 			r = 0;
 			break;
 		}
-		if ((r = bfs_route_key(&rt, 0, &key)) != 0)
+		if (rt.ctx_root) {
+			view_ctx_stat(rt.b, st);
+			r = 0;
 			break;
-		r = lookup_key(rt.b, key, st);
+		}
+		r = route_lookup(path, &rt, &key, st);
+		if (r == BFS_ERR_NOTFOUND && rt.dir_elsewhere) {
+			/* a folder of the context's files in other buckets */
+			view_ctx_stat(rt.b, st);
+			r = 0;
+		}
 		break;
 	}
 	free(key);
@@ -317,59 +498,6 @@ static int fs_getattr(const char *path, struct stat *st,
 }
 
 /* ---- readdir ---- */
-
-/* A set of names already given to the filler (dedupes "a" and "a/"). */
-struct name_set {
-	char **slot;
-	size_t cap, n;
-};
-
-static uint32_t name_hash(const char *s)
-{
-	return bfs_fnv1a(BFS_FNV_INIT, s);
-}
-
-/* 1 when newly added, 0 when present, negative on error. */
-static int name_set_add(struct name_set *ns, const char *name)
-{
-	size_t i, j;
-	char **ns2;
-
-	if (ns->n * 2 >= ns->cap) {
-		size_t ncap = ns->cap ? ns->cap * 2 : 1024;
-
-		if (!(ns2 = calloc(ncap, sizeof(*ns2))))
-			return BFS_ERR_NOMEM;
-		for (i = 0; i < ns->cap; i++) {
-			if (!ns->slot[i])
-				continue;
-			for (j = name_hash(ns->slot[i]) & (ncap - 1); ns2[j];
-			     j = (j + 1) & (ncap - 1))
-				;
-			ns2[j] = ns->slot[i];
-		}
-		free(ns->slot);
-		ns->slot = ns2;
-		ns->cap = ncap;
-	}
-	for (j = name_hash(name) & (ns->cap - 1); ns->slot[j];
-	     j = (j + 1) & (ns->cap - 1))
-		if (strcmp(ns->slot[j], name) == 0)
-			return 0;
-	if (!(ns->slot[j] = strdup(name)))
-		return BFS_ERR_NOMEM;
-	ns->n++;
-	return 1;
-}
-
-static void name_set_free(struct name_set *ns)
-{
-	size_t i;
-
-	for (i = 0; i < ns->cap; i++)
-		free(ns->slot[i]);
-	free(ns->slot);
-}
 
 /*
  * The entries of one open bucket folder, numbered from 1 for the filler's
@@ -446,8 +574,9 @@ struct rd_ctx {
 	struct bfs_rbucket *b;
 	const char *prefix;       /* listing prefix: "" or ends with '/' */
 	size_t plen;
-	struct name_set names;
+	struct bfs_strset names;  /* given to the filler ("a" and "a/" once) */
 	char *keybuf;             /* prefix + name scratch */
+	const char *rel;          /* context folders: the route's rel */
 	int err;
 };
 
@@ -463,12 +592,19 @@ static int rd_entry(void *arg, const char *name, const struct stat *lst,
 	size_t nlen = strlen(name);
 	int r;
 
-	if (c->names.n >= FS_LIST_MAX) {
+	if (bfs_strset_count(&c->names) >= FS_LIST_MAX) {
 		BFS_WARN("%s/%s: listing cut at %u entries", c->b->name,
 			 c->prefix, FS_LIST_MAX);
 		return 1;
 	}
-	if ((r = name_set_add(&c->names, name)) <= 0) {
+	/* unlinked while open here, its object kept under the name */
+	if (!S_ISDIR(st.st_mode) && c->plen + nlen <= BFS_KEY_MAX) {
+		memcpy(c->keybuf, c->prefix, c->plen);
+		memcpy(c->keybuf + c->plen, name, nlen + 1);
+		if (bfs_gone_hidden(c->b->name, c->keybuf))
+			return 0;
+	}
+	if ((r = bfs_strset_add(&c->names, name, 0)) <= 0) {
 		if (r < 0) {
 			c->err = r;
 			return 1;
@@ -492,30 +628,121 @@ static int rd_entry(void *arg, const char *name, const struct stat *lst,
 	return 0;
 }
 
-/* Open files directly in the folder that the listing did not show yet
- * (created, not uploaded until close). */
+/*
+ * Open files directly in the folder that the listing did not show yet
+ * (created, not uploaded until close).  The name is copied under of->mu:
+ * a rename may rekey the file meanwhile (bfs_ofile_rekey frees the old
+ * key under that mutex), and a file renamed out of the folder, whose key
+ * no longer starts with the prefix, is not listed here.
+ */
 static int rd_open_file(void *arg, struct bfs_ofile *of)
 {
 	struct rd_ctx *c = arg;
 	struct stat st;
-	const char *name;
-	int r, gone;
+	char *name = NULL;
+	int r;
 
 	pthread_mutex_lock(&of->mu);
-	name = of->key + c->plen;
-	gone = of->unlinked || !name[0] || strchr(name, '/');
-	if (!gone)
+	if (!of->unlinked && strcmp(of->b->name, c->b->name) == 0 &&
+	    strncmp(of->key, c->prefix, c->plen) == 0 &&
+	    of->key[c->plen] && !strchr(of->key + c->plen, '/')) {
 		bfs_ofile_stat_locked(of, &st);
+		name = strdup(of->key + c->plen);
+		r = name ? 0 : BFS_ERR_NOMEM;
+	} else {
+		r = 1;          /* not (any more) an entry of this folder */
+	}
 	pthread_mutex_unlock(&of->mu);
-	if (gone)
-		return 0;
-	if ((r = name_set_add(&c->names, name)) <= 0)
-		return r < 0 ? 1 : 0;
-	if ((r = dirlist_add(c->dl, name, &st, 1)) != 0) {
+	if (r == 0 && (r = bfs_strset_add(&c->names, name, 0)) == 1)
+		r = dirlist_add(c->dl, name, &st, 1);
+	else if (r == 1)
+		r = 0;
+	free(name);
+	if (r < 0) {
 		c->err = r;
 		return 1;
 	}
 	return 0;
+}
+
+/* One indexed file of the context in another bucket (rd_elsewhere). */
+static int rd_elsewhere_row(void *arg, const struct bfs_ctx_row *row)
+{
+	struct rd_ctx *c = arg;
+	struct bfs_meta m;
+	struct stat st;
+	const char *name, *slash;
+	size_t rl = strlen(c->rel);
+	char *sub = NULL;
+	int r, dir;
+
+	if (bfs_strset_count(&c->names) >= FS_LIST_MAX) {
+		BFS_WARN("%s/%s: listing cut at %u entries", c->b->name,
+			 c->prefix, FS_LIST_MAX);
+		return 1;
+	}
+	if (strncmp(row->rel, c->rel, rl) != 0 || row->rel[rl] != '/')
+		return 0;
+	name = row->rel + rl + 1;
+	if (!name[0] || bfs_key_check(name, 0) != 0)
+		return 0;
+	slash = strchr(name, '/');
+	dir = slash != NULL;
+	if (dir) {
+		if (!(sub = strndup(name, (size_t)(slash - name)))) {
+			c->err = BFS_ERR_NOMEM;
+			return 1;
+		}
+		name = sub;
+	}
+	if ((r = bfs_strset_add(&c->names, name, 0)) <= 0) {
+		/* the current bucket's entry wins */
+		free(sub);
+		if (r < 0) {
+			c->err = r;
+			return 1;
+		}
+		return 0;
+	}
+	memset(&m, 0, sizeof(m));
+	m.size = row->size;
+	m.mode = row->mode;
+	m.has_mode = row->mode != 0;
+	m.uid = row->uid;
+	m.has_uid = row->mode != 0;
+	m.gid = row->gid;
+	m.has_gid = row->mode != 0;
+	m.mtime = row->mtime;
+	if (dir)
+		view_ctx_stat(c->b, &st);
+	else
+		/* a row without metadata (imported) looks like the
+		 * context's other files: the routed bucket's defaults */
+		bfs_fs_meta_to_stat(c->b, &m, 0, &st);
+	r = dirlist_add(c->dl, name, &st, !dir);
+	free(sub);
+	if (r != 0) {
+		c->err = r;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Stable paths across re-routing: a context folder lists its current
+ * bucket (above) plus the context's indexed files that other buckets
+ * hold below it, from ONE index query; a name the current bucket (or an
+ * open file) already gave is not repeated.  Indexed files of the current
+ * bucket that its (cached) listing does not show yet - moved in by
+ * bucketctl context move - are added the same way.
+ */
+static int dirlist_elsewhere(struct bfs_route *rt, struct rd_ctx *c)
+{
+	int r;
+
+	c->rel = rt->rel;
+	r = bfs_route_ctx_elsewhere(bfs_fs.reg, rt, rd_elsewhere_row, c);
+	return r != 0 ? r : c->err;
 }
 
 /* Builds the entry list of the bucket folder of rt ("." and ".." first). */
@@ -553,15 +780,53 @@ static int dirlist_build(struct bfs_route *rt, struct fs_dirlist *dl)
 	r = bfs_dir_list(rt->b, prefix, rd_entry, &c);
 	if (r == 0)
 		r = c.err;
-	if (r == 0) {
-		bfs_ofile_each(rt->b->name, prefix, rd_open_file, &c);
+	if (r == 0 &&
+	    (r = bfs_ofile_each(rt->b->name, prefix, rd_open_file, &c)) >= 0)
 		r = c.err;
-	}
+	if (r == 0 && rt->ctx_type >= 0)
+		r = dirlist_elsewhere(rt, &c);
 out:
 	free(c.keybuf);
-	name_set_free(&c.names);
+	bfs_strset_free(&c.names);
 	free(prefix);
 	return r;
+}
+
+/* The view folders (@general, @chat, @form) a bucket can serve now. */
+static void readdir_views(void *buf, fuse_fill_dir_t filler)
+{
+	int present[BFS_VIEW_COUNT];
+	struct stat st;
+	int v;
+
+	bfs_registry_views(bfs_fs.reg, present, BFS_VIEW_COUNT);
+	fill_dir(&st, 0755);
+	for (v = 1; v < BFS_VIEW_COUNT; v++)
+		if (present[v] &&
+		    filler(buf, bfs_view_dir_name(v), &st, 0, 0) != 0)
+			break;
+}
+
+/* @chat, @form: the IDs with an assignment or indexed files.  Their
+ * attributes come from lookups (each ID may route to its own bucket). */
+static int readdir_view_ids(const struct bfs_route *rt, void *buf,
+			    fuse_fill_dir_t filler)
+{
+	struct stat st;
+	char **ids = NULL;
+	size_t n = 0, i;
+	int r;
+
+	fill_dir(&st, 0755);
+	filler(buf, ".", &st, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	if ((r = bfs_route_ctx_ids(bfs_fs.reg, rt->ctx_type, &ids, &n)) != 0)
+		return r;
+	for (i = 0; i < n; i++)
+		if (filler(buf, ids[i], NULL, 0, 0) != 0)
+			break;
+	bfs_registry_names_free(ids, n);
+	return 0;
 }
 
 static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
@@ -602,7 +867,12 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 			if (full)
 				break;
 		}
+		readdir_views(buf, filler);
 		r = 0;
+		goto out;
+	}
+	if (rt.kind == BFS_ROUTE_VIEW) {
+		r = readdir_view_ids(&rt, buf, filler);
 		goto out;
 	}
 	if (rt.kind != BFS_ROUTE_BUCKET) {
@@ -678,7 +948,10 @@ static int fs_opendir(const char *path, struct fuse_file_info *fi)
 		if (prov_of(&rt) &&
 		    bfs_route_key(&rt, rt.rel[0] ? 1 : 0, &prefix) == 0) {
 			fi->cache_readdir = 1;
-			fi->keep_cache = bfs_dir_kept(rt.b->name, prefix) != 0;
+			/* a context folder also shows index rows of other
+			 * buckets, which the listing cache does not track */
+			fi->keep_cache = rt.ctx_type < 0 &&
+					 bfs_dir_kept(rt.b->name, prefix) != 0;
 		}
 	}
 	r = 0;
@@ -705,6 +978,7 @@ static struct fs_fh *fh_new(int ctl, struct bfs_ofile *of)
 		return NULL;
 	fh->ctl = ctl;
 	fh->of = of;
+	fh->opener = fuse_get_context() ? fuse_get_context()->pid : 0;
 	if (of) {
 		pthread_mutex_lock(&of->mu);
 		of->handles++;
@@ -761,6 +1035,7 @@ static int ctl_open(int kind, struct fuse_file_info *fi)
 		fh_free(fh);
 		return neg(r);
 	}
+	ctl_size_note(kind, fh->snap.len);
 	fi->fh = (uintptr_t)fh;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
@@ -790,17 +1065,22 @@ static void walk_prefetch(struct bfs_rbucket *b, const char *key)
 	size_t bl = strlen(b->name), kl = strlen(key), i, n = 0;
 	struct bfs_ofile *of;
 	struct stat st;
+	int same;
 
 	if (!(cur = malloc(bl + kl + 2)))
 		return;
 	memcpy(cur, b->name, bl);
 	cur[bl] = '/';
 	memcpy(cur + bl + 1, key, kl + 1);
+	/* cur belongs to walk_last once published: the next open takes it
+	 * as its prev and frees it, so it is compared before the unlock and
+	 * never touched after; prev is ours alone from here on. */
 	pthread_mutex_lock(&walk_mu);
 	prev = walk_last;
 	walk_last = cur;
+	same = prev && !strncmp(prev, cur, bl + 1);
 	pthread_mutex_unlock(&walk_mu);
-	if (prev && !strncmp(prev, cur, bl + 1))
+	if (same)
 		n = bfs_dir_next_files(b->name, key, prev + bl + 1, next,
 				       BFS_RC_NEXT_FILES);
 	free(prev);
@@ -831,27 +1111,44 @@ static void pin_read_version(struct bfs_ofile *of)
 	pthread_mutex_unlock(&of->mu);
 }
 
-/*
- * This mount just changed the metadata or the name of the clean open file
- * of, now key in b: on S3 that is a copy, same bytes, but the etag may
- * change (an object uploaded in parts).  Its reads move to the etag the
- * server gives now, so they do not fail as if another client had replaced
- * it.  mu held.
- */
-void repin_read_version_locked(struct bfs_ofile *of, struct bfs_rbucket *b,
-			       const char *key)
-{
-	struct bfs_meta m;
-	char *e;
+static int ofile_truncate_locked(struct bfs_ofile *of, uint64_t size);
 
-	if (!of->read_etag || of->staged || !b->prov)
-		return;
-	memset(&m, 0, sizeof(m));
-	if (b->prov->ops->head(b->prov->st, key, &m) == 0 && m.etag[0] &&
-	    m.size == of->size && (e = strdup(m.etag)) != NULL) {
-		free(of->read_etag);
-		of->read_etag = e;
+/*
+ * list_metadata = listing hands the kernel a listing's attributes (the
+ * bucket's owner and file_mode) for objects no HEAD has told yet, and the
+ * kernel's check (default_permissions) used those.  So an open in that
+ * mode checks the caller again against what its lookup found: an object
+ * another client stored 0600 stays closed to others (INTERFACE.md "Who
+ * may do what").  0 or BFS_ERR_ACCESS.
+ */
+int bfs_fs_listing_access(const struct bfs_rbucket *b, const struct stat *st,
+			  unsigned want)
+{
+	struct fuse_context *fc = fuse_get_context();
+	struct bfs_perm_who who;
+	gid_t g[64];
+	uint32_t groups[64];
+	int n, i;
+
+	if (bfs_dir_list_mode(b) != BFS_LIST_META_LISTING || !fc)
+		return 0;
+	memset(&who, 0, sizeof(who));
+	who.uid = (uint32_t)fc->uid;
+	who.gid = (uint32_t)fc->gid;
+	if (bfs_perm_may(st->st_mode, st->st_uid, st->st_gid, &who, want))
+		return 0;
+	/* refused by the primary ids alone: the supplementary groups may
+	 * still grant it (read from /proc only then) */
+	if ((n = fuse_getgroups(64, g)) > 0) {
+		for (i = 0; i < n && i < 64; i++)
+			groups[i] = (uint32_t)g[i];
+		who.groups = groups;
+		who.ngroups = (size_t)(n < 64 ? n : 64);
+		if (bfs_perm_may(st->st_mode, st->st_uid, st->st_gid, &who,
+				 want))
+			return 0;
 	}
+	return BFS_ERR_ACCESS;
 }
 
 static int fs_open(const char *path, struct fuse_file_info *fi)
@@ -887,12 +1184,20 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	if ((r = bfs_route_key(&rt, 0, &key)) != 0)
 		goto out;
 	if (!(of = bfs_ofile_find(rt.b->name, key))) {
-		if ((r = lookup_key(rt.b, key, &st)) != 0)
+		free(key);
+		if ((r = route_lookup(path, &rt, &key, &st)) != 0)
 			goto out;
+		if (wr && rt.b->read_only) {
+			r = BFS_ERR_READONLY;
+			goto out;
+		}
 		if (S_ISDIR(st.st_mode)) {
 			r = BFS_ERR_ISDIR;
 			goto out;
 		}
+		if ((r = bfs_fs_listing_access(rt.b, &st, (wr ? BFS_PERM_W : 0) |
+					       (acc != O_WRONLY ? BFS_PERM_R : 0))) != 0)
+			goto out;
 		if (S_ISLNK(st.st_mode)) {
 			/* The kernel took a symlink for a file: a listing
 			 * (list_metadata = listing) showed it before a HEAD
@@ -904,19 +1209,19 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 		}
 		if ((r = bfs_ofile_get(rt.b, key, &st, &of, NULL)) != 0)
 			goto out;
+	} else if (bfs_dir_list_mode(rt.b) == BFS_LIST_META_LISTING) {
+		pthread_mutex_lock(&of->mu);
+		bfs_ofile_stat_locked(of, &st);
+		pthread_mutex_unlock(&of->mu);
+		if ((r = bfs_fs_listing_access(rt.b, &st, (wr ? BFS_PERM_W : 0) |
+					       (acc != O_WRONLY ? BFS_PERM_R : 0))) != 0)
+			goto out;
 	}
 	pin_read_version(of);
 	if (trunc && wr) {
 		pthread_mutex_lock(&of->mu);
-		if (of->staged || of->size != 0 || !of->exists_remote) {
-			of->staged = 0;
-			r = bfs_ofile_stage_locked(of, 1);
-			if (r == 0) {
-				of->size = 0;
-				now_ts(&of->mtime);
-				r = bfs_ofile_set_dirty_locked(of, 1);
-			}
-		}
+		if (of->staged || of->size != 0 || !of->exists_remote)
+			r = ofile_truncate_locked(of, 0);
 		pthread_mutex_unlock(&of->mu);
 		if (r != 0)
 			goto out;
@@ -984,16 +1289,10 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	if ((r = bfs_ofile_get(rt.b, key, NULL, &of, NULL)) != 0)
 		goto out;
 	pthread_mutex_lock(&of->mu);
-	of->staged = 0;
-	r = bfs_ofile_stage_locked(of, 1);
-	if (r == 0) {
-		of->size = 0;
-		of->mode = S_IFREG | (mode & 07777);
-		of->uid = fc ? fc->uid : bfs_fs.uid;
-		of->gid = fc ? fc->gid : bfs_fs.gid;
-		now_ts(&of->mtime);
-		r = bfs_ofile_set_dirty_locked(of, 1);
-	}
+	of->mode = S_IFREG | (mode & 07777);
+	of->uid = fc ? fc->uid : bfs_fs.uid;
+	of->gid = fc ? fc->gid : bfs_fs.gid;
+	r = ofile_truncate_locked(of, 0);
 	pthread_mutex_unlock(&of->mu);
 	if (r != 0)
 		goto out;
@@ -1141,6 +1440,7 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 		return -EBADF;
 	if (fh->ctl >= 0)
 		return ctl_read(fh, buf, size, off);
+	atomic_store(&fh->flushed, 0);
 	of = fh->of;
 again:
 	pthread_mutex_lock(&of->mu);
@@ -1165,18 +1465,14 @@ again:
 		pthread_mutex_unlock(&of->mu);
 		return -EIO;
 	}
-	key = strdup(of->key);
-	b = of->b;
+	r = bfs_ofile_where_locked(of, &b, &key);
 	fsize = of->size;       /* the version read: size, mtime, etag */
 	mtime = of->mtime;
 	snprintf(etag, sizeof(etag), "%s", of->read_etag ? of->read_etag : "");
 	gen = of->read_gen;
-	bfs_rbucket_ref(b);
 	pthread_mutex_unlock(&of->mu);
-	if (!key) {
-		bfs_rbucket_put(b);
-		return -ENOMEM;
-	}
+	if (r != 0)
+		return neg(r);
 	moved = 0;
 	if (off < 0)
 		r = BFS_ERR_INVAL;
@@ -1252,10 +1548,13 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 					  fi->lock_owner);
 		return r ? neg(r) : (int)size;
 	}
+	atomic_store(&fh->flushed, 0);
 	of = fh->of;
-	if (of->b->read_only)
-		return -EROFS;
 	pthread_mutex_lock(&of->mu);
+	if (of->b->read_only) {         /* of->b: mu held (rename swaps it) */
+		r = BFS_ERR_READONLY;
+		goto out;
+	}
 	if ((r = bfs_ofile_stage_locked(of, 0)) != 0)
 		goto out;
 	if ((uint64_t)off + size > of->size &&
@@ -1327,8 +1626,16 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 	struct fs_fh *fh = get_fh(fi);
 
 	(void)path;
-	if (fh && fh->sess)
-		return neg(bfs_ctl_session_commit(fh->sess, fi->lock_owner));
+	if (fh && fh->sess) {
+		int r = bfs_ctl_session_commit(fh->sess, fi->lock_owner);
+
+		ctl_size_note(fh->ctl, SIZE_MAX);   /* it may have applied */
+		return neg(r);
+	}
+	/* a close by another process (a forked child closing what it
+	 * inherited) says nothing of the opener's use of it */
+	if (fh && fuse_get_context() && fuse_get_context()->pid == fh->opener)
+		atomic_store(&fh->flushed, 1);
 	return upload_errno(upload_fh(fh));
 }
 
@@ -1351,6 +1658,7 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 		/* flush applied the session; writes no flush saw apply now */
 		bfs_ctl_session_end(fh->sess, 1);
 		fh->sess = NULL;
+		ctl_size_note(fh->ctl, SIZE_MAX);
 	}
 	if (fh->of) {
 		/* flush (close) already waited; what is still dirty (a failed
@@ -1403,14 +1711,21 @@ out:
 	return r;
 }
 
-/* Sets the size of an open file (staging it first); mu held. */
+/*
+ * Sets the size of an open file (staging it first: a cut to 0 stages an
+ * empty file, never downloads), marks it dirty and tells the multipart
+ * state which sent parts no longer hold its bytes.  The one way to cut a
+ * file: truncate, ftruncate, open(O_TRUNC) and create.  mu held.
+ */
 static int ofile_truncate_locked(struct bfs_ofile *of, uint64_t size)
 {
-	uint64_t from = size < of->size ? size : of->size;
+	uint64_t from;
 	int r;
 
 	if ((r = bfs_ofile_stage_locked(of, size == 0)) != 0)
 		return r;
+	/* (after the stage: it may have released mu) */
+	from = size < of->size ? size : of->size;
 	if (size > of->size && (r = bfs_ofile_budget_locked(of, size)) != 0)
 		return r;
 	if (ftruncate(of->fd, (off_t)size) < 0)
@@ -1446,10 +1761,10 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		return 0;      /* `>` on a control file never wipes it */
 	if (fh) {
 		of = fh->of;
-		if (of->b->read_only)
-			return -EROFS;
 		pthread_mutex_lock(&of->mu);
-		r = ofile_truncate_locked(of, (uint64_t)size);
+		/* of->b: mu held (a rename swaps it) */
+		r = of->b->read_only ? BFS_ERR_READONLY :
+		    ofile_truncate_locked(of, (uint64_t)size);
 		pthread_mutex_unlock(&of->mu);
 		return neg(r);
 	}
@@ -1530,10 +1845,12 @@ static int remote_set_attr(struct bfs_rbucket *b, const char *key, int dir,
 	if (!dir) {
 		r = p->ops->set_meta(p->st, key, m);
 		bfs_rbucket_note(b, r);
-		if (r == 0)
-			bfs_store_file_set_attr(bfs_registry_store(bfs_fs.reg),
-						b->name, key, m->mode, m->uid,
-						m->gid, m->mtime);
+		if (r == 0 &&
+		    bfs_store_file_set_attr(bfs_registry_store(bfs_fs.reg),
+					    b->name, key, m->mode, m->uid,
+					    m->gid, m->mtime) != 0)
+			BFS_WARN("%s/%s: attributes stored, but not in the index",
+				 b->name, key);
 		return r;
 	}
 	if (!(dkey = malloc(klen + 2)))
@@ -1548,6 +1865,32 @@ static int remote_set_attr(struct bfs_rbucket *b, const char *key, int dir,
 	return r;
 }
 
+
+/*
+ * Waits (on of->cv, mu released meanwhile) until no attribute change of
+ * the file is on the wire and no rename fences its name.  mu held.
+ */
+void attr_wait_locked(struct bfs_ofile *of)
+{
+	struct timespec ts;
+
+	for (;;) {
+		if (of->attr_busy) {
+			pthread_cond_wait(&of->cv, &of->mu);
+			continue;
+		}
+		if (of->unlinked || !bfs_fence_covers(of->b->name, of->key))
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 20 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&of->cv, &of->mu, &ts);
+	}
+}
+
 static int change_attrs(const char *path, struct fuse_file_info *fi,
 			const struct attr_change *c)
 {
@@ -1559,7 +1902,9 @@ static int change_attrs(const char *path, struct fuse_file_info *fi,
 	char *key = NULL;
 	uint32_t mode, uid, gid;
 	struct timespec mt;
-	int r, queue;
+	struct bfs_rbucket *sb = NULL;
+	char *skey = NULL;
+	int r, queue, send;
 
 	memset(&rt, 0, sizeof(rt));
 	if (fh && fh->ctl >= 0)
@@ -1584,11 +1929,16 @@ static int change_attrs(const char *path, struct fuse_file_info *fi,
 		of = bfs_ofile_find(rt.b->name, key);
 	}
 	if (of) {
-		if (of->b->read_only) {
+		pthread_mutex_lock(&of->mu);
+		/* one change at a time per file, none during a rename of it;
+		 * the copy on the server runs without mu (attr_busy) */
+		attr_wait_locked(of);
+		if (of->b->read_only) {    /* mu held: a rename swaps of->b,
+					    * and the wait let one finish */
+			pthread_mutex_unlock(&of->mu);
 			r = BFS_ERR_READONLY;
 			goto out;
 		}
-		pthread_mutex_lock(&of->mu);
 		apply_change(c, &of->mode, &of->uid, &of->gid, &of->mtime);
 		if (of->dirty)
 			of->gen++;     /* a running upload carries old attributes */
@@ -1596,15 +1946,33 @@ static int change_attrs(const char *path, struct fuse_file_info *fi,
 		 * release of the last handle may have passed already */
 		queue = of->dirty && !of->unlinked && of->handles == 0;
 		r = 0;
-		if (!of->dirty && !of->unlinked && of->exists_remote) {
+		send = !of->dirty && !of->unlinked && of->exists_remote;
+		if (send) {
 			meta_from_attrs(&m, of->mode, of->uid, of->gid, &of->mtime);
 			m.size = of->size;
-			r = remote_set_attr(of->b, of->key, 0, &m);
-			if (r == 0)
-				repin_read_version_locked(of, of->b, of->key);
+			if (!(skey = strdup(of->key))) {
+				r = BFS_ERR_NOMEM;
+				send = 0;
+			} else {
+				sb = of->b;
+				bfs_rbucket_ref(sb);
+				of->attr_busy = 1;
+			}
 		}
 		bfs_attr_drop(of->b->name, of->key);
 		pthread_mutex_unlock(&of->mu);
+		if (send) {
+			r = remote_set_attr(sb, skey, 0, &m);
+			if (r == 0)
+				repin_read_version(of, sb, skey);
+			bfs_attr_drop(sb->name, skey);
+			pthread_mutex_lock(&of->mu);
+			of->attr_busy = 0;
+			pthread_cond_broadcast(&of->cv);
+			pthread_mutex_unlock(&of->mu);
+			bfs_rbucket_put(sb);
+			free(skey);
+		}
 		if (queue)
 			bfs_upq_add(of);
 		goto out;
@@ -1736,6 +2104,7 @@ out:
 	return neg(r);
 }
 
+/* bfs_ofile_each callback: *found = 1 at an open file still named. */
 static int open_child(void *arg, struct bfs_ofile *of)
 {
 	int *found = arg;
@@ -1747,21 +2116,52 @@ static int open_child(void *arg, struct bfs_ofile *of)
 	return *found;
 }
 
+/*
+ * *empty: folder dkey_slash ("a/") of b shows no entry: nothing listed
+ * (but its marker and kept objects of files unlinked while open) and no
+ * file open under it.
+ */
+static int dir_is_empty(struct bfs_rbucket *b, const char *dkey_slash,
+			int *empty)
+{
+	struct first_ctx fc;
+	int found = 0, r;
+
+	*empty = 0;
+	fc.bucket = b->name;
+	fc.prefix = dkey_slash;
+	fc.skip_kept = 1;
+	fc.found = 0;
+	/* unsafe keys too: the folder stats for them (lookup_key) */
+	if ((r = b->prov->ops->list(b->prov->st, dkey_slash, BFS_LIST_UNSAFE,
+				    stop_first, &fc)) != 0)
+		return r;
+	if (fc.found)
+		return 0;
+	r = bfs_ofile_each(b->name, dkey_slash, open_child, &found);
+	if (r < 0)
+		return r;     /* not known: not "empty" */
+	*empty = !found;
+	return 0;
+}
+
 static int fs_rmdir(const char *path)
 {
 	struct bfs_route rt;
 	struct bfs_provider *p;
 	char *key = NULL;
-	int r, found = 0;
+	int r, empty;
 
 	if ((r = modify_route(path, &rt, 1, &key)) != 0)
 		goto out;
-	p = rt.b->prov;
-	if ((r = p->ops->list(p->st, key, 0, stop_first, &found)) != 0)
+	if (rt.dir_elsewhere) {
+		r = BFS_ERR_NOTEMPTY;     /* the context's files elsewhere */
 		goto out;
-	if (!found)
-		bfs_ofile_each(rt.b->name, key, open_child, &found);
-	if (found) {
+	}
+	p = rt.b->prov;
+	if ((r = dir_is_empty(rt.b, key, &empty)) != 0)
+		goto out;
+	if (!empty) {
 		r = BFS_ERR_NOTEMPTY;
 		goto out;
 	}
@@ -1775,32 +2175,168 @@ out:
 	return neg(r);
 }
 
+/*
+ * Where unlink puts the object of a file still open when the provider can
+ * rename: a hidden name at the bucket's root (the local provider never
+ * lists ".bfs-tmp-" names), unique within this process and across starts.
+ */
+#define FS_ASIDE_PREFIX ".bfs-tmp-gone-"
+
+static int aside_key(const struct bfs_rbucket *b, char **out)
+{
+	static atomic_uint seq;
+	struct timespec ts;
+	char name[64];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(name, sizeof(name), FS_ASIDE_PREFIX "%llx-%x-%x",
+		 (unsigned long long)ts.tv_sec * 1000000000ull +
+		 (unsigned long long)ts.tv_nsec, (unsigned)getpid(),
+		 atomic_fetch_add(&seq, 1));
+	*out = cat3(b->prefix, name, "");
+	return *out ? 0 : BFS_ERR_NOMEM;
+}
+
+/*
+ * Keeps the object of key for the open handles of of, whose reads go to
+ * it (clean, never staged), when key is about to lose it (unlink, or the
+ * target of a rename with hide 0): moved aside when the provider renames,
+ * else, with hide, left under its key and hidden (fence.c).  Returns 0
+ * with *g NULL when nothing needs keeping (or cannot be: rename onto a
+ * file of a provider without rename), else with *g, *aside (or NULL) and
+ * *etag for bfs_ofile_set_gone after the detach.  No GET; a HEAD when the
+ * reads were not pinned yet.  No lock held.
+ */
+static int keep_for_handles(struct bfs_rbucket *b, const char *key,
+			    struct bfs_ofile *of, int hide, char **aside,
+			    char **etag, struct bfs_gone **g)
+{
+	struct bfs_provider *p = b->prov;
+	struct bfs_meta m;
+	int r = 0, keep;
+
+	*aside = *etag = NULL;
+	*g = NULL;
+	pthread_mutex_lock(&of->mu);
+	keep = !of->staged && of->exists_remote && !of->unlinked &&
+	       (hide || p->ops->rename);
+	if (keep && of->read_etag && !(*etag = strdup(of->read_etag)))
+		r = BFS_ERR_NOMEM;
+	pthread_mutex_unlock(&of->mu);
+	if (!keep || r != 0)
+		goto out;
+	if (!*etag) {
+		/* the version its reads will be pinned to */
+		memset(&m, 0, sizeof(m));
+		r = p->ops->head(p->st, key, &m);
+		bfs_rbucket_note(b, r);
+		if (r == BFS_ERR_NOTFOUND) {
+			r = 0;               /* nothing left to keep */
+			goto out;
+		}
+		if (r != 0)
+			goto out;
+		if (m.etag[0] && !(*etag = strdup(m.etag))) {
+			r = BFS_ERR_NOMEM;
+			goto out;
+		}
+	}
+	if (p->ops->rename && (r = aside_key(b, aside)) != 0)
+		goto out;
+	if ((r = bfs_gone_add(b->name, *aside ? *aside : key, *etag, !*aside,
+			      g)) != 0)
+		goto out;
+	if (*aside) {
+		r = p->ops->rename(p->st, key, *aside);
+		bfs_rbucket_note(b, r);
+		if (r != 0) {
+			bfs_gone_drop(*g);
+			*g = NULL;
+		}
+	}
+out:
+	if (r != 0 || !*g) {
+		free(*aside);
+		free(*etag);
+		*aside = *etag = NULL;
+	}
+	return r;
+}
+
+/*
+ * unlink(2).  The name goes at once: the object, its index row and its
+ * cached attributes.  A file open here whose reads go to the remote
+ * object keeps that object for its handles until the last one closes,
+ * without any GET (keep_for_handles, fence.c "GONE NAMES").  A staged
+ * file's handles read its staging file.
+ */
+/*
+ * 1 when of has a handle still in use.  close() returns after FLUSH but
+ * before the kernel's RELEASE reaches us, so "close(); unlink()" finds the
+ * file still open.  A handle its opener closed (FLUSH from the process
+ * that opened it) and nobody read or wrote since is taken as closed: its
+ * RELEASE is waited for a moment (up to 200 ms, no lock held), and the
+ * unlink then deletes the object at once even if it has not come.  A
+ * handle in use (read or written since, never closed, or closed only by
+ * another process such as a forked child) is open: its reads keep the
+ * object (keep_for_handles).  The one case this gets wrong: a process
+ * that closes one of two dup()ed descriptors, and reads through the other
+ * after the unlink, gets EIO.
+ */
+static int still_open(const struct bfs_ofile *of)
+{
+	struct fs_fh *fh;
+	int n, live, i;
+
+	for (i = 0; i < 40; i++) {
+		n = live = 0;
+		pthread_mutex_lock(&fs_fh_mu);
+		for (fh = fs_fhs; fh; fh = fh->next)
+			if (fh->of == of) {
+				n++;
+				live += !atomic_load(&fh->flushed);
+			}
+		pthread_mutex_unlock(&fs_fh_mu);
+		if (n == 0 || live)
+			return live != 0;
+		usleep(5000);
+	}
+	return 0;
+}
+
 static int fs_unlink(const char *path)
 {
 	struct bfs_route rt;
+	struct bfs_provider *p;
 	struct bfs_ofile *of = NULL;
-	char *key = NULL;
+	struct bfs_gone *g = NULL;
+	char *key = NULL, *aside = NULL, *etag = NULL;
 	int r;
 
 	if ((r = modify_route(path, &rt, 0, &key)) != 0)
 		goto out;
-	if ((of = bfs_ofile_find(rt.b->name, key)) != NULL) {
-		/* Keep open fds working from the staging file. */
-		pthread_mutex_lock(&of->mu);
-		if (!of->staged && (r = bfs_ofile_stage_locked(of, 0)) != 0)
-			BFS_WARN("%s/%s: unlinked while open and not readable "
-				 "any more: %s", rt.b->name, key, bfs_strerror(r));
-		pthread_mutex_unlock(&of->mu);
+	p = rt.b->prov;
+	if ((of = bfs_ofile_find(rt.b->name, key)) != NULL && still_open(of) &&
+	    (r = keep_for_handles(rt.b, key, of, 1, &aside, &etag, &g)) != 0)
+		goto out;
+	if (of)
 		bfs_ofile_detach(of);
+	if (g) {
+		bfs_ofile_set_gone(of, aside, etag, g);
+		aside = etag = NULL;
+		g = NULL;
+	} else {
+		r = p->ops->del(p->st, key);
+		bfs_rbucket_note(rt.b, r);
 	}
-	r = rt.b->prov->ops->del(rt.b->prov->st, key);
-	bfs_rbucket_note(rt.b, r);
 	bfs_attr_drop(rt.b->name, key);
 	if (r == 0 && bfs_store_file_delete(bfs_registry_store(bfs_fs.reg),
 					    rt.b->name, key) != 0)
 		BFS_WARN("%s/%s: deleted, but not from the index", rt.b->name, key);
 out:
 	bfs_ofile_put(of);
+	free(aside);
+	free(etag);
 	free(key);
 	bfs_route_clear(&rt);
 	return neg(r);
@@ -1809,24 +2345,7 @@ out:
 static void index_put(struct bfs_rbucket *b, const char *key,
 		      const struct bfs_meta *m, const char *etag)
 {
-	struct bfs_file_row row;
-	const char *name = strrchr(key, '/') ? strrchr(key, '/') + 1 : key;
-
-	memset(&row, 0, sizeof(row));
-	row.bucket = b->name;
-	row.key = (char *)(uintptr_t)key;
-	row.size = m->size;
-	row.etag = (char *)(uintptr_t)(etag ? etag : "");
-	row.content_type = (char *)(uintptr_t)(m->content_type[0] ?
-					       m->content_type :
-					       bfs_content_type(name));
-	row.mode = m->mode;
-	row.uid = m->uid;
-	row.gid = m->gid;
-	row.mtime = m->mtime;
-	row.created_at = row.updated_at = (int64_t)time(NULL);
-	if (bfs_store_file_put(bfs_registry_store(bfs_fs.reg), &row) != 0)
-		BFS_WARN("%s/%s: stored, but the index row failed", b->name, key);
+	bfs_index_put(b->name, key, m, etag, NULL);    /* logs a failure */
 }
 
 static int fs_symlink(const char *target, const char *linkpath)
@@ -1855,8 +2374,10 @@ static int fs_symlink(const char *target, const char *linkpath)
 				     etag, sizeof(etag));
 	bfs_rbucket_note(rt.b, r);
 	bfs_attr_drop(rt.b->name, key);
-	if (r == 0)
+	if (r == 0) {
 		index_put(rt.b, key, &m, etag);
+		bfs_gone_supersede(rt.b->name, key, 0);
+	}
 out:
 	free(key);
 	bfs_route_clear(&rt);
@@ -2004,6 +2525,7 @@ static int move_key(struct bfs_rbucket *sb, const char *skey,
 index:
 	if (r != 0 || (klen && dkey[klen - 1] == '/'))
 		goto out;
+	bfs_gone_supersede(db->name, dkey, 0);
 	/* The index follows the object; a file it did not know gets a row. */
 	memset(&row, 0, sizeof(row));
 	if (bfs_store_file_get(bfs_registry_store(bfs_fs.reg), sb->name, skey,
@@ -2036,16 +2558,30 @@ struct mv_list {
 	struct mv_entry *v;
 	size_t n, cap;
 	int err;
+	const char *bucket;      /* the source folder, for kept objects */
+	const char *dir;
 };
 
 static int mv_collect(void *arg, const char *name, int is_dir,
 		      const struct bfs_meta *meta)
 {
 	struct mv_list *l = arg;
+	char *k;
+	int kept;
 
-	(void)meta;
 	if (!name[0])
 		return 0;
+	if (!is_dir) {
+		/* the kept object of a file unlinked while open stays */
+		if (!(k = cat3(l->dir, name, ""))) {
+			l->err = BFS_ERR_NOMEM;
+			return 1;
+		}
+		kept = bfs_gone_hides_etag(l->bucket, k, meta ? meta->etag : NULL);
+		free(k);
+		if (kept)
+			return 0;
+	}
 	if (l->n >= FS_MOVE_MAX) {
 		l->err = BFS_ERR_TOOBIG;
 		return 1;
@@ -2105,6 +2641,8 @@ static int move_dir(struct bfs_rbucket *sb, const char *sdir,
 	int r;
 
 	memset(&l, 0, sizeof(l));
+	l.bucket = sb->name;
+	l.dir = sdir;
 	if (same_bucket(sb, db) && sp->ops->rename) {
 		r = sp->ops->rename(sp->st, sdir, ddir);
 		goto index;
@@ -2183,54 +2721,150 @@ out:
 	return r;
 }
 
-static int rename_file(struct bfs_rbucket *sb, const char *skey,
-		       struct bfs_rbucket *db, const char *dkey)
+/* bfs_ofile_each callback: waits until no upload job and no attribute
+ * change runs on the file. */
+static int wait_job(void *arg, struct bfs_ofile *of)
 {
-	struct bfs_ofile *sof, *dof;
-	int r = 0, dirty, exists;
+	(void)arg;
+	pthread_mutex_lock(&of->mu);
+	while (of->uploading || of->attr_busy)
+		pthread_cond_wait(&of->cv, &of->mu);
+	pthread_mutex_unlock(&of->mu);
+	return 0;
+}
 
-	/* A file open under the destination name is replaced. */
-	if ((dof = bfs_ofile_find(db->name, dkey)) != NULL) {
-		bfs_ofile_detach(dof);
-		bfs_ofile_put(dof);
-	}
-	if (!(sof = bfs_ofile_find(sb->name, skey)))
-		return move_key(sb, skey, db, dkey);
-	pthread_mutex_lock(&sof->mu);
-	/* an upload under the old name must not land after the move */
-	bfs_ofile_wait_idle_locked(sof);
-	dirty = sof->dirty;
-	exists = sof->exists_remote;
-	if (!dirty) {
-		/* Held across the move so no upload races with it. */
-		r = move_key(sb, skey, db, dkey);
-		if (r == 0)
-			repin_read_version_locked(sof, db, dkey);
-	}
-	pthread_mutex_unlock(&sof->mu);
-	if (r == 0)
-		bfs_ofile_rekey(sb->name, skey, db, dkey, 0, dirty);
-	if (r == 0 && dirty && exists) {
-		/* The content lives in the staging file and goes up under the
-		 * new key at close; the old object goes now. */
-		r = sb->prov->ops->del(sb->prov->st, skey);
-		if (r == 0)
-			bfs_store_file_delete(bfs_registry_store(bfs_fs.reg),
-					      sb->name, skey);
-	}
-	bfs_ofile_put(sof);
+/*
+ * Fences the source and destination of a rename (a key, or with prefix a
+ * folder "a/") and waits for the upload jobs that started before on files
+ * there: until rename_unfence no upload stores anything under either
+ * name, so none lands under a name the move just emptied (fence.c).
+ */
+static int rename_fence(const struct bfs_rbucket *sb, const char *src,
+			const struct bfs_rbucket *db, const char *dst,
+			int prefix, struct bfs_fence *f[2])
+{
+	int r;
+
+	f[0] = f[1] = NULL;
+	if ((r = bfs_fence_add(sb->name, src, prefix, &f[0])) != 0 ||
+	    (r = bfs_fence_add(db->name, dst, prefix, &f[1])) != 0)
+		goto fail;
+	if ((r = bfs_ofile_each(sb->name, src, wait_job, NULL)) < 0 ||
+	    (r = bfs_ofile_each(db->name, dst, wait_job, NULL)) < 0)
+		goto fail;
+	return 0;
+fail:
+	bfs_fence_del(f[1]);
+	bfs_fence_del(f[0]);
+	f[0] = f[1] = NULL;
 	return r;
 }
 
-static int dir_is_empty(struct bfs_rbucket *b, const char *dkey_slash,
-			int *empty)
+static void rename_unfence(struct bfs_fence *f[2])
 {
-	int found = 0, r;
+	bfs_fence_del(f[1]);
+	bfs_fence_del(f[0]);
+}
 
-	r = b->prov->ops->list(b->prov->st, dkey_slash, 0, stop_first, &found);
-	if (r == 0 && !found)
-		bfs_ofile_each(b->name, dkey_slash, open_child, &found);
-	*empty = !found;
+/*
+ * A clean open file's reads are pinned to an etag; after this mount moved
+ * the object to (b, key) by a copy, they follow the etag the server gives
+ * there now (same bytes).  The HEAD runs without of->mu.
+ */
+void repin_read_version(struct bfs_ofile *of, struct bfs_rbucket *b,
+			const char *key)
+{
+	struct bfs_meta m;
+	char *e;
+	int want;
+
+	pthread_mutex_lock(&of->mu);
+	want = of->read_etag && !of->staged;
+	pthread_mutex_unlock(&of->mu);
+	if (!want || !b->prov)
+		return;
+	memset(&m, 0, sizeof(m));
+	if (b->prov->ops->head(b->prov->st, key, &m) != 0 || !m.etag[0])
+		return;
+	pthread_mutex_lock(&of->mu);
+	if (of->read_etag && !of->staged && m.size == of->size &&
+	    (e = strdup(m.etag)) != NULL) {
+		free(of->read_etag);
+		of->read_etag = e;
+	}
+	pthread_mutex_unlock(&of->mu);
+}
+
+/*
+ * Renames a file (not a folder) skey -> dkey.  Under a fence on both
+ * names: a file open under dkey is replaced (detached); a clean source
+ * moves on the provider and its open file follows; a dirty one keeps its
+ * content staged for the upload under dkey and its old object is deleted.
+ */
+static int rename_file(struct bfs_rbucket *sb, const char *skey,
+		       struct bfs_rbucket *db, const char *dkey)
+{
+	struct bfs_fence *f[2];
+	struct bfs_ofile *sof = NULL, *dof;
+	struct bfs_gone *g = NULL;
+	char *aside = NULL, *etag = NULL, *back = NULL;
+	int r, dirty = 0, exists = 0;
+
+	if ((r = rename_fence(sb, skey, db, dkey, 0, f)) != 0)
+		return r;
+	/* A file open under the destination name is replaced; with a
+	 * provider rename its handles keep reading the replaced object. */
+	if ((dof = bfs_ofile_find(db->name, dkey)) != NULL) {
+		if ((r = keep_for_handles(db, dkey, dof, 0, &aside, &etag,
+					  &g)) != 0) {
+			bfs_ofile_put(dof);
+			goto out;
+		}
+		bfs_ofile_detach(dof);
+		if (g) {
+			back = aside ? strdup(aside) : NULL;
+			bfs_ofile_set_gone(dof, aside, etag, g);
+		}
+		bfs_ofile_put(dof);
+	}
+	if ((sof = bfs_ofile_find(sb->name, skey)) != NULL) {
+		pthread_mutex_lock(&sof->mu);
+		dirty = sof->dirty;
+		exists = sof->exists_remote;
+		pthread_mutex_unlock(&sof->mu);
+	}
+	if (!dirty) {
+		if ((r = move_key(sb, skey, db, dkey)) != 0) {
+			/* the replaced file goes back to its name (its old
+			 * descriptors lose it: they read the aside key) */
+			if (back && db->prov->ops->rename(db->prov->st, back,
+							  dkey) != 0)
+				BFS_ERROR("%s/%s: rename failed and the "
+					  "replaced file could not be moved "
+					  "back: it is %s, deleted at its last "
+					  "close", db->name, dkey, back);
+			goto out;
+		}
+		if (sof)
+			repin_read_version(sof, db, dkey);
+	}
+	if (sof && (r = bfs_ofile_rekey(sb->name, skey, db, dkey, 0,
+					dirty)) != 0)
+		goto out;
+	if (dirty && exists) {
+		/* The content lives in the staging file and goes up under the
+		 * new key at close; the old object goes now. */
+		r = sb->prov->ops->del(sb->prov->st, skey);
+		bfs_rbucket_note(sb, r);
+		if (r == 0 && bfs_store_file_delete(bfs_registry_store(bfs_fs.reg),
+						    sb->name, skey) != 0)
+			BFS_WARN("%s/%s: deleted, but not from the index",
+				 sb->name, skey);
+	}
+out:
+	rename_unfence(f);
+	bfs_ofile_put(sof);
+	free(back);
 	return r;
 }
 
@@ -2238,8 +2872,9 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 {
 	struct bfs_route rs, rd;
 	struct stat sst, dst;
+	struct bfs_fence *fence[2];
 	char *skey = NULL, *dkey = NULL, *sdir = NULL, *ddir = NULL;
-	int r, dexists = 0, empty;
+	int r, dexists = 0, empty, fenced = 0;
 
 	memset(&rd, 0, sizeof(rd));
 	if (flags & ~(unsigned)RENAME_NOREPLACE)
@@ -2291,9 +2926,14 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 			if ((r = rd.b->prov->ops->del(rd.b->prov->st, ddir)) != 0)
 				goto out;
 		}
+		if ((r = rename_fence(rs.b, sdir, rd.b, ddir, 1, fence)) != 0)
+			goto out;
+		fenced = 1;
 		if ((r = move_dir(rs.b, sdir, rd.b, ddir)) != 0)
 			goto out;
-		bfs_ofile_rekey(rs.b->name, sdir, rd.b, ddir, 1, 1);
+		/* open files follow (their journal rows too) before any of
+		 * them may upload again: under the fence */
+		r = bfs_ofile_rekey(rs.b->name, sdir, rd.b, ddir, 1, 1);
 		bfs_attr_drop_bucket(rs.b->name);
 		bfs_attr_drop_bucket(rd.b->name);
 	} else {
@@ -2306,6 +2946,8 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 		bfs_attr_drop(rd.b->name, dkey);
 	}
 out:
+	if (fenced)
+		rename_unfence(fence);
 	if (r != 0 && r != BFS_ERR_NOTFOUND && r != BFS_ERR_EXISTS)
 		BFS_DEBUG("rename %s -> %s: %s", from, to, bfs_strerror(r));
 	free(sdir);
@@ -2424,6 +3066,10 @@ void bfs_fs_release_all(void)
 		fh_free(fh);
 	}
 	bfs_ofile_spares_drop();
+	pthread_mutex_lock(&walk_mu);
+	free(walk_last);
+	walk_last = NULL;
+	pthread_mutex_unlock(&walk_mu);
 }
 
 const struct fuse_operations *bfs_fs_operations(void)

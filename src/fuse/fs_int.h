@@ -7,7 +7,8 @@
  * of open files with their staging files, journal rows and the staging
  * byte budget), upload.c (upload jobs, the pending-upload queue and its
  * worker, start-up recovery from the journal), xattr.c (extended
- * attributes) and fs.c (the fuse_operations).
+ * attributes), fence.c (rename fences and the objects kept for files
+ * unlinked while open) and fs.c (the fuse_operations).
  */
 #ifndef BFS_FS_INT_H
 #define BFS_FS_INT_H
@@ -56,7 +57,8 @@ void bfs_attr_drop_bucket(const char *bucket);
 /* ---- ofile.c: the open-file table ---- */
 
 /*
- * One open file, shared by every fd of the same (bucket, key).
+ * One open file, shared by every fd of the same (bucket, key); its states
+ * and what may run under which lock: ofile.c's opening comment.
  * Lock order: the table lock (ofile.c) -> ofile.mu.  Fields marked (T)
  * change only with both held (so either lock suffices to read them);
  * (M) fields are guarded by mu alone.
@@ -74,10 +76,17 @@ struct bfs_ofile {
 	struct bfs_ofile *qnext;      /* (queue lock) */
 
 	pthread_mutex_t mu;
-	pthread_cond_t cv;            /* (M) an upload job ended; monotonic */
+	pthread_cond_t cv;            /* (M) an upload job or a stage ended;
+				       * monotonic */
 	int fd;                       /* (M) staging file, -1 until staged */
 	char *staging_path;           /* (M) */
 	int staged;                   /* (M) fd holds the whole current content */
+	int stage_busy;               /* (M) a stage runs its download or HEAD
+				       * without mu; other stages wait on cv */
+	int attr_busy;                /* (M) chmod/chown/utimens of the clean
+				       * file is copying the object without
+				       * mu (fs.c change_attrs); others and
+				       * renames wait on cv */
 	int exists_remote;            /* (M) an object to download exists */
 	int dirty;                    /* (M) staged content not uploaded */
 	int handles;                  /* (M) open file handles (fs.c): a
@@ -115,6 +124,10 @@ struct bfs_ofile {
 				       * NULL: none */
 	int xattr_known;              /* (M) xattr is the object's set (new
 				       * file, learned at staging, or set) */
+	struct bfs_gone *gone;        /* (T) set once, after the detach of an
+				       * unlink that kept the object for the
+				       * open handles (fence.c): deleted by
+				       * the last reference */
 };
 
 struct bfs_fs_ctx {
@@ -153,7 +166,12 @@ struct bfs_ofile *bfs_ofile_find(const char *bucket, const char *key);
 /* -1 ref; the last one removes it, closes and (when clean) deletes its
  * staging file. */
 void bfs_ofile_put(struct bfs_ofile *of);
-/* Makes of->fd hold the content (downloads it when needed).  mu held. */
+/*
+ * Makes of->fd hold the content (downloads it when needed; want_empty: an
+ * empty file, never downloaded).  mu held; released across the download
+ * (or HEAD), during which of->stage_busy is set and other stages wait on
+ * of->cv: the caller re-checks what it read before.
+ */
 int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty);
 /*
  * Marks the staged content dirty (or clean); mu held.  The first time a
@@ -169,6 +187,9 @@ void bfs_ofile_spares_drop(void);
 /* Writes the journal row of a dirty file with its current attributes;
  * durable: fsync'd (synchronous=FULL), else lazily (survives kill -9). */
 int bfs_ofile_journal_put_locked(struct bfs_ofile *of, int durable);
+/* The same, durably, for a file whose mu the caller does not hold: the
+ * staging file is fsync'd and the row committed without mu (exit). */
+int bfs_ofile_journal_sync(struct bfs_ofile *of);
 /*
  * Reserves staging bytes so the staged size can become new_size (or
  * returns them when smaller).  When the budget (cache_size) is exhausted,
@@ -185,22 +206,38 @@ void bfs_ofile_stat_locked(struct bfs_ofile *of, struct stat *st);
 void bfs_ofile_meta_locked(const struct bfs_ofile *of, struct bfs_meta *m);
 /*
  * Detaches from the table (unlink, overwritten by rename): no upload
- * starts any more, its journal row goes, and a job already running is
- * waited for (so the caller's delete comes after it).  No lock held.
+ * starts any more, a job already running is waited for (so the caller's
+ * delete comes after it), then its journal row goes (not under any
+ * lock).  No lock held.
  */
 void bfs_ofile_detach(struct bfs_ofile *of);
 /* Only takes it out of the table (no lock held; a conflict copy). */
 void bfs_ofile_unhook(struct bfs_ofile *of);
 /*
  * Moves the entry of (src bucket, src key) or, with prefix, every entry
- * whose key starts with src to the new bucket/key (rename).  mark_dirty:
- * a moved file with staged content is marked dirty, so its content is
- * uploaded under the new key at close whatever raced with the move.  A
- * file already open under a new key is detached (it was replaced).
+ * whose key starts with src to the new bucket/key (rename), and their
+ * journal rows (after the table lock is released).  mark_dirty: a moved
+ * file with staged content is marked dirty, so its content is uploaded
+ * under the new key whatever raced with the move (by the queue when no
+ * handle is left).  A file already open under a new key is detached (it
+ * was replaced).  The caller fences src and dst and waited for their
+ * jobs (fs.c rename_fence).  BFS_ERR_NOMEM: nothing moved.  No lock held.
  */
 int bfs_ofile_rekey(const char *sbucket, const char *src,
 		    struct bfs_rbucket *db, const char *dst, int prefix,
 		    int mark_dirty);
+/*
+ * Where of is now, to use after of->mu is released: +1 ref on its bucket
+ * in *b (the caller puts it) and, when key is not NULL, a copy of its key
+ * in *key (the caller frees it).  A rename (bfs_ofile_rekey) swaps of->b
+ * and of->key under of->mu and drops the old bucket's reference, so they
+ * are read only with of->mu (or the table lock) held, and kept beyond it
+ * only through this.  0, or BFS_ERR_NOMEM with *b (and *key) NULL.
+ * bfs_ofile_where takes of->mu; the _locked variant runs with it held.
+ */
+int bfs_ofile_where(struct bfs_ofile *of, struct bfs_rbucket **b, char **key);
+int bfs_ofile_where_locked(struct bfs_ofile *of, struct bfs_rbucket **b,
+			   char **key);
 /* Calls fn on every open file whose bucket is `bucket` and key starts with
  * prefix (+1 ref held during the call). */
 typedef int (*bfs_ofile_fn)(void *arg, struct bfs_ofile *of);
@@ -215,6 +252,49 @@ int bfs_ofile_each(const char *bucket, const char *prefix, bfs_ofile_fn fn,
 int bfs_ofile_adopt(struct bfs_rbucket *b, const struct bfs_journal_entry *e,
 		    struct bfs_ofile **out);
 
+/*
+ * After bfs_ofile_detach by an unlink that keeps the object for the open
+ * handles: the last reference deletes it (bfs_gone_finish).  aside: the
+ * key the object was moved to (the open file reads it there from now on),
+ * or NULL; etag: the version its reads are pinned to when they were not
+ * yet (NULL: leave them).  Takes aside, etag and g (malloc'd).  No lock
+ * held.
+ */
+void bfs_ofile_set_gone(struct bfs_ofile *of, char *aside, char *etag,
+			struct bfs_gone *g);
+
+/* ---- fence.c: fences and the names unlinked while open ---- */
+
+struct bfs_fence;
+struct bfs_gone;
+/* While a fence is up no upload job starts on (bucket, key) or, with
+ * prefix, on any key below it.  No lock held (fence.c's lock is a leaf). */
+int bfs_fence_add(const char *bucket, const char *key, int prefix,
+		  struct bfs_fence **out);
+void bfs_fence_del(struct bfs_fence *f);
+int bfs_fence_covers(const char *bucket, const char *key);
+/*
+ * Records an object kept for the open handles of an unlinked file: key is
+ * deleted at bfs_gone_finish.  hide: the object still has the name (no
+ * provider rename), lookups and listings must not show it; etag: the
+ * version kept (NULL: unknown).
+ */
+int bfs_gone_add(const char *bucket, const char *key, const char *etag,
+		 int hide, struct bfs_gone **out);
+/* 1 when a kept object hides (bucket, key) from listings. */
+int bfs_gone_hidden(const char *bucket, const char *key);
+/* 1 when the object (bucket, key) with etag (a HEAD's) is a kept one. */
+int bfs_gone_hides_etag(const char *bucket, const char *key,
+			const char *etag);
+/* This mount stored a new object at key (or below the folder key, with
+ * prefix): kept objects of that name are not hidden nor deleted any more. */
+void bfs_gone_supersede(const char *bucket, const char *key, int prefix);
+/* Forgets g without deleting anything (the unlink failed). */
+void bfs_gone_drop(struct bfs_gone *g);
+/* The last reference of the open file went: deletes the kept object when
+ * it is still ours (see fence.c), frees g.  Network; no lock held. */
+void bfs_gone_finish(struct bfs_gone *g, struct bfs_rbucket *b);
+
 /* ---- upload.c: upload jobs, the pending queue, recovery ---- */
 
 /*
@@ -225,6 +305,19 @@ int bfs_ofile_adopt(struct bfs_rbucket *b, const struct bfs_journal_entry *e,
  * journaled.  mu held (released while waiting).
  */
 int bfs_ofile_sync_locked(struct bfs_ofile *of, int timeout);
+/*
+ * The index row of a stored object (bucket, key) with metadata m and etag
+ * (NULL: none; an empty content type comes from the name) and, when
+ * done_key is not NULL, the end of journal row done_key, in one
+ * transaction (synchronous=FULL with a done_key).  If that fails the journal row is still
+ * ended on its own (the object is stored; a left-over row would make
+ * recovery see our own upload as a change by someone else), and the
+ * failure logged.  0 or the store's error.  The one builder of index rows
+ * for what the mount stores (uploads, symlinks, copies).
+ */
+int bfs_index_put(const char *bucket, const char *key,
+		  const struct bfs_meta *m, const char *etag,
+		  const char *done_key);
 /* Starts an upload job when dirty and none runs; mu held. */
 void bfs_ofile_kick_locked(struct bfs_ofile *of);
 /* Waits until no upload job runs on of; mu held. */
@@ -248,8 +341,10 @@ int bfs_upq_shutdown(int timeout);
 
 /* ---- mpu.c: resumable and streaming multipart uploads ---- */
 struct bfs_mp;
-/* 1 when a file of size bytes is stored as a multipart upload. */
-int bfs_mp_wanted(const struct bfs_ofile *of, uint64_t size);
+/* 1 when a file of size bytes in bucket b (the upload job's referenced
+ * bucket: of->b may change under a rename) is stored as a multipart
+ * upload. */
+int bfs_mp_wanted(const struct bfs_rbucket *b, uint64_t size);
 /*
  * The staged bytes [off, off + len) changed (write; truncate: off = the
  * smaller size, len = UINT64_MAX - off); mu held, after the change and
@@ -312,9 +407,10 @@ void bfs_ofile_xattr_meta_locked(const struct bfs_ofile *of,
  */
 int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st);
 /* The metadata or name of the clean open file of (now key in b) changed
- * on the server: its reads move to the etag the server gives now; mu held. */
-void repin_read_version_locked(struct bfs_ofile *of, struct bfs_rbucket *b,
-			       const char *key);
+ * on the server: its reads move to the etag the server gives now (one
+ * HEAD, made without of->mu; no lock held). */
+void repin_read_version(struct bfs_ofile *of, struct bfs_rbucket *b,
+			const char *key);
 /* meta of a remote object of bucket b -> st (dir: it was found as a
  * folder); what the metadata lacks comes from b (owner, group, file_mode,
  * dir_mode) or, with b NULL, the mount's defaults. */
@@ -323,14 +419,24 @@ void bfs_fs_meta_to_stat(const struct bfs_rbucket *b, const struct bfs_meta *m,
 /* The stat of bucket b's folder (its owner, group and mode; INTERFACE.md
  * "Who may do what"); b NULL: the mount's defaults. */
 void bfs_fs_bucket_dir_stat(const struct bfs_rbucket *b, struct stat *st);
+/* list_metadata = listing: may the caller of this FUSE request access
+ * (BFS_PERM_R/W) an object whose lookup found st?  0 or BFS_ERR_ACCESS;
+ * always 0 in head mode, where the kernel saw the true attributes. */
+int bfs_fs_listing_access(const struct bfs_rbucket *b, const struct stat *st,
+			  unsigned want);
+/* Waits (on of->cv, mu released meanwhile) until no metadata copy of the
+ * file is on the wire (attr_busy) and no rename fences its name; mu held.
+ * A setter of attr_busy clears it and broadcasts of->cv under mu. */
+void attr_wait_locked(struct bfs_ofile *of);
 const struct fuse_operations *bfs_fs_operations(void);
 /* After the loop ended (and bfs_upq_shutdown): drops every handle the
- * kernel never released, closing their open files and staging files. */
+ * kernel never released, closing their open files and staging files, and
+ * what the walk prefetch remembers. */
 void bfs_fs_release_all(void);
 
 /*
  * FNV-1a, the one string hash of the FUSE layer's tables (open files,
- * attributes, cached blocks, readdir name sets).  bfs_fnv1a continues from
+ * attributes, listing generations, cached blocks).  bfs_fnv1a continues from
  * h (start with BFS_FNV_INIT); bfs_key_hash hashes "bucket/key".
  */
 #define BFS_FNV_INIT 2166136261u

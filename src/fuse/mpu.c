@@ -118,9 +118,9 @@ static int capable(const struct bfs_rbucket *b)
 	       o->mpu_complete && o->mpu_abort && !b->read_only;
 }
 
-int bfs_mp_wanted(const struct bfs_ofile *of, uint64_t size)
+int bfs_mp_wanted(const struct bfs_rbucket *b, uint64_t size)
 {
-	return size > BFS_MPU_SINGLE_MAX && capable(of->b);
+	return size > BFS_MPU_SINGLE_MAX && capable(b);
 }
 
 void bfs_mp_reap_soon(void)
@@ -604,7 +604,9 @@ int bfs_mp_store(struct bfs_ofile *of, const char *key,
 	snprintf(id, sizeof(id), "%s", mp->id);
 	pthread_mutex_unlock(&of->mu);
 
-	/* the job's own requests: no lock held, mp stays ours (final) */
+	/* the job's own requests: no lock held, mp stays ours (final);
+	 * names come from mp->b, the bucket of its upload id (referenced,
+	 * fixed), never of->b, which a rename swaps under mu */
 	if (id[0] && !listed) {
 		struct bfs_mpu_part *lp = NULL;
 		size_t nl = 0, i;
@@ -616,8 +618,8 @@ int bfs_mp_store(struct bfs_ofile *of, const char *key,
 		r = mp_list(mp, id, mp->base, mp->grow, fd, m->size, &lp, &nl);
 		if (r == BFS_ERR_NOTFOUND) {
 			BFS_INFO("%s/%s: multipart upload gone; starting a new "
-				 "one", of->b->name, key);
-			bfs_store_mpu_clear(store(), of->b->name, key, id);
+				 "one", mp->b->name, key);
+			bfs_store_mpu_clear(store(), mp->b->name, key, id);
 			bfs_store_mpu_forget(store(), id);
 			id[0] = '\0';
 		} else if (r != 0) {
@@ -640,7 +642,7 @@ int bfs_mp_store(struct bfs_ofile *of, const char *key,
 			}
 			pthread_mutex_unlock(&of->mu);
 			BFS_INFO("%s/%s: resuming multipart upload: %u stored "
-				 "part(s) kept", of->b->name, key, kept);
+				 "part(s) kept", mp->b->name, key, kept);
 		}
 		free(lp);
 	}
@@ -718,14 +720,14 @@ int bfs_mp_store(struct bfs_ofile *of, const char *key,
 	if (r == BFS_ERR_NOTFOUND &&
 	    completed_before(mp, v, last, etag_out, etag_len)) {
 		BFS_INFO("%s/%s: multipart upload was completed by a request "
-			 "whose answer was lost", of->b->name, key);
+			 "whose answer was lost", mp->b->name, key);
 		r = 0;
 	}
 	if (r == BFS_ERR_NOTFOUND) {
 		pthread_mutex_lock(&of->mu);
 		mp->gone = 1;
 		pthread_mutex_unlock(&of->mu);
-		bfs_store_mpu_clear(store(), of->b->name, key, id);
+		bfs_store_mpu_clear(store(), mp->b->name, key, id);
 	}
 	if (r != 0)
 		goto fail;
@@ -734,7 +736,7 @@ int bfs_mp_store(struct bfs_ofile *of, const char *key,
 		/* begun with other attributes (a stream: mtime moved) */
 		if ((r = p->ops->set_meta(p->st, key, m)) != 0) {
 			BFS_WARN("%s/%s: stored, but its attributes were not "
-				 "updated: %s", of->b->name, key,
+				 "updated: %s", mp->b->name, key,
 				 bfs_strerror(r));
 			r = 0;
 		} else if (p->ops->head(p->st, key, &mp->meta) == 0) {

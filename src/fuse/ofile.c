@@ -21,10 +21,22 @@
  * Staged bytes are bounded by cache_size (bfs_ofile_budget_locked): a
  * process-wide atomic counter, each file's share in of->acct.
  *
- * Locking: table_mu guards the hash chains, refs reaching 0 and every (T) field of
- * struct bfs_ofile (those change with both table_mu and ofile.mu held).
- * Lock order: table_mu -> ofile.mu.  An upload holds only ofile.mu, so a
- * slow provider blocks users of that one file, not the table.
+ * States (flags under ofile.mu): clean and not staged (reads go to the
+ * provider) -> staging (stage_busy: the download or HEAD runs without
+ * mu, other stages wait on cv) -> staged -> dirty (journal row) ->
+ * uploading (a job sends without mu) -> clean again when nothing changed
+ * meanwhile; detached (unlinked, out of the table: unlink, replaced by a
+ * rename) until the last reference frees it and deletes the object kept
+ * for its handles (gone, fence.c).  attr_busy: fs.c copies the object for
+ * new attributes without mu.  Renames fence their names (fence.c) and
+ * rekey in two phases: keys under table_mu, journal rows after it.
+ *
+ * Locking: table_mu guards the hash chains, refs reaching 0 and every (T)
+ * field of struct bfs_ofile (those change with both table_mu and
+ * ofile.mu held).  Lock order: table_mu -> ofile.mu -> fence_mu.  No
+ * network call or sleep happens with table_mu or ofile.mu held, and no
+ * store call with table_mu held; the durable journal commits of an
+ * upload's bookkeeping and of a failed attempt run under ofile.mu.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -189,6 +201,8 @@ static void ofile_free(struct bfs_ofile *of)
 	free(of->read_etag);
 	free(of->xattr);
 	free(of->staging_path);
+	/* an unlinked file's kept object goes with its last handle */
+	bfs_gone_finish(of->gone, of->b);
 	free(of->key);
 	bfs_rbucket_put(of->b);
 	pthread_cond_destroy(&of->cv);
@@ -301,36 +315,85 @@ static struct bfs_store *store(void)
 	return bfs_registry_store(bfs_fs.reg);
 }
 
-/* The journal row of a dirty file goes with it (unlink, replaced by a
- * rename); mu held. */
-static void journal_drop_locked(struct bfs_ofile *of)
+/*
+ * Takes a file out of the table for good (unlink, replaced by a rename):
+ * no job starts on it any more, its multipart upload is forgotten.
+ * Returns 1 when its journal row is to be deleted (the caller does it
+ * after the locks are released: journal_drop).  table_mu and mu held.
+ */
+static int retire_locked(struct bfs_ofile *of)
+{
+	int journaled = of->dirty && !of->unlinked;
+
+	unlink_locked(of);
+	if (journaled)
+		bfs_metrics_pending_add(-1);
+	bfs_mp_drop_locked(of);
+	of->unlinked = 1;
+	of->gen++;
+	return journaled;
+}
+
+/* Deletes the journal row of a retired file (bucket and key are those it
+ * was retired with and no longer change); no lock held. */
+static void journal_drop(struct bfs_ofile *of, const char *bucket,
+			 const char *key)
 {
 	int r;
 
-	if (!of->dirty || of->unlinked)
-		return;
-	bfs_metrics_pending_add(-1);
-	if ((r = bfs_store_journal_done(store(), of->b->name, of->key)) != 0) {
-		BFS_WARN("%s/%s: journal row not removed: %s", of->b->name,
-			 of->key, bfs_strerror(r));
+	if ((r = bfs_store_journal_done(store(), bucket, key)) != 0) {
+		BFS_WARN("%s/%s: journal row not removed: %s", bucket, key,
+			 bfs_strerror(r));
+		pthread_mutex_lock(&of->mu);
 		of->keep_path = 1;
+		pthread_mutex_unlock(&of->mu);
 	}
 }
 
 void bfs_ofile_detach(struct bfs_ofile *of)
 {
+	int journaled;
+
 	pthread_mutex_lock(&table_mu);
 	pthread_mutex_lock(&of->mu);
-	unlink_locked(of);
-	journal_drop_locked(of);
-	bfs_mp_drop_locked(of);
-	of->unlinked = 1;
-	of->gen++;
+	journaled = retire_locked(of);
 	pthread_mutex_unlock(&table_mu);
 	/* No job starts on an unlinked file; one already running may still
 	 * store the old name, so the caller's delete must come after it. */
 	bfs_ofile_wait_idle_locked(of);
 	pthread_mutex_unlock(&of->mu);
+	/* retired: nothing changes b and key any more (set_gone is ours) */
+	if (journaled)
+		journal_drop(of, of->b->name, of->key);
+}
+
+void bfs_ofile_set_gone(struct bfs_ofile *of, char *aside, char *etag,
+			struct bfs_gone *g)
+{
+	char *ok = NULL;
+
+	pthread_mutex_lock(&table_mu);
+	pthread_mutex_lock(&of->mu);
+	if (aside) {
+		ok = of->key;
+		of->key = aside;
+		of->gen++;
+	}
+	if (!of->read_etag && etag) {
+		of->read_etag = etag;
+		etag = NULL;
+	}
+	if (!of->gone) {
+		of->gone = g;
+		g = NULL;
+	}
+	pthread_mutex_unlock(&of->mu);
+	pthread_mutex_unlock(&table_mu);
+	free(ok);
+	free(etag);
+	/* a second record cannot happen (an unlink detaches first) */
+	if (g)
+		bfs_gone_finish(g, of->b);
 }
 
 void bfs_ofile_unhook(struct bfs_ofile *of)
@@ -449,7 +512,9 @@ static int make_staging(struct bfs_ofile *of)
 			  bfs_fs.staging_dir, strerror(errno));
 		goto out;
 	}
-	fchmod(fd, 0600);
+	/* mkostemp makes it 0600 already; a failure is only logged */
+	if (fchmod(fd, 0600) != 0)
+		BFS_WARN("%s: chmod 0600: %s", path, strerror(errno));
 	of->fd = fd;
 	of->staging_path = path;
 	path = NULL;
@@ -468,36 +533,80 @@ static void set_base(struct bfs_ofile *of, const char *etag)
 }
 
 /*
+ * The network part of staging (the download, a HEAD) runs WITHOUT mu:
+ * of->stage_busy is set meanwhile and every other stage waits for it on
+ * of->cv, so readers, stat and readdir of the file never wait for the
+ * server, and writers wait on the condition variable, not on the lock.
+ * This takes what the request needs under mu (the bucket referenced, the
+ * key copied: a rename may change both meanwhile) and, on success,
+ * releases mu (stage_end_locked takes it back); on failure mu stays held.
+ */
+static int stage_begin_locked(struct bfs_ofile *of, struct bfs_rbucket **b,
+			      char **key)
+{
+	if (!(*key = strdup(of->key)))
+		return BFS_ERR_NOMEM;
+	*b = of->b;
+	bfs_rbucket_ref(*b);
+	of->stage_busy = 1;
+	pthread_mutex_unlock(&of->mu);
+	return 0;
+}
+
+/* Back under mu: wakes the waiters; frees what stage_begin took. */
+static void stage_end_locked(struct bfs_ofile *of, struct bfs_rbucket *b,
+			     char *key)
+{
+	pthread_mutex_lock(&of->mu);
+	of->stage_busy = 0;
+	pthread_cond_broadcast(&of->cv);
+	bfs_rbucket_put(b);
+	free(key);
+}
+
+/*
  * Learns the etag of the object a truncating write replaces, so the
  * journal can tell later whether someone else changed it (conflict
  * copies).  A failed HEAD leaves the base unknown (NULL): the staging
- * goes on; at worst a recovery stores a conflict copy.  mu held.
+ * goes on; at worst a recovery stores a conflict copy.  mu held
+ * (released across the HEAD).
  */
 static void learn_base(struct bfs_ofile *of)
 {
+	struct bfs_rbucket *b;
 	struct bfs_meta m;
+	char *key;
 	int r;
 
 	if (of->base_known || !of->exists_remote || !of->b->prov)
 		return;
+	if (stage_begin_locked(of, &b, &key) != 0)
+		return;                 /* (mu still held) */
 	memset(&m, 0, sizeof(m));
-	r = of->b->prov->ops->head(of->b->prov->st, of->key, &m);
+	r = b->prov->ops->head(b->prov->st, key, &m);
+	if (r != 0 && r != BFS_ERR_NOTFOUND)
+		BFS_DEBUG("%s/%s: base etag unknown: %s", b->name, key,
+			  bfs_strerror(r));
+	stage_end_locked(of, b, key);
+	if (of->base_known)
+		return;
 	if (r == 0) {
 		set_base(of, m.etag);
 		bfs_ofile_learn_xattr_locked(of, &m);
 	} else if (r == BFS_ERR_NOTFOUND)
 		set_base(of, NULL);
-	else
-		BFS_DEBUG("%s/%s: base etag unknown: %s", of->b->name, of->key,
-			  bfs_strerror(r));
 }
 
 int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty)
 {
+	struct bfs_rbucket *b;
 	struct bfs_meta m;
 	struct stat st;
-	int r;
+	char *key;
+	int r, fd;
 
+	while (of->stage_busy)
+		pthread_cond_wait(&of->cv, &of->mu);
 	if (of->staged)
 		return 0;
 	/*
@@ -520,12 +629,24 @@ int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty)
 			return BFS_ERR_IO;
 		if ((r = bfs_ofile_budget_locked(of, of->size)) != 0)
 			return r;
+		/* the budget wait may have let another stage finish */
+		while (of->stage_busy)
+			pthread_cond_wait(&of->cv, &of->mu);
+		if (of->staged)
+			return 0;
+		/* the fd stays: it is closed only with the last reference
+		 * (the caller's), truncated only by a stage (we are it) */
+		fd = of->fd;
+		if ((r = stage_begin_locked(of, &b, &key)) != 0)
+			return r;
 		memset(&m, 0, sizeof(m));
-		r = of->b->prov->ops->get_fd(of->b->prov->st, of->key, of->fd, &m);
-		bfs_rbucket_note(of->b, r);
-		if (r != 0) {
+		r = b->prov->ops->get_fd(b->prov->st, key, fd, &m);
+		bfs_rbucket_note(b, r);
+		if (r != 0)
 			BFS_WARN("%s/%s: download for writing failed: %s",
-				 of->b->name, of->key, bfs_strerror(r));
+				 b->name, key, bfs_strerror(r));
+		stage_end_locked(of, b, key);
+		if (r != 0) {
 			if (ftruncate(of->fd, 0) < 0)
 				BFS_WARN("staging truncate: %s", strerror(errno));
 			bfs_ofile_budget_locked(of, 0);
@@ -545,6 +666,7 @@ int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty)
 			set_base(of, NULL);
 		else if (!of->dirty)
 			learn_base(of);
+		/* (learn_base may release mu: nothing else stages meanwhile) */
 		of->size = 0;
 	}
 	of->staged = 1;
@@ -567,90 +689,185 @@ void bfs_ofile_stat_locked(struct bfs_ofile *of, struct stat *st)
 }
 
 /*
- * Keeps the journal true for a file moved from (sb, sk) by a rename: a
- * dirty file's row moves with it (a row in the way is replaced).  mu held.
+ * The journal row of a dirty file written durably from a snapshot of its
+ * state taken under mu (the commit is made without it).  Rename: a dirty
+ * file whose row was not found where it lived.
  */
-static void journal_move_locked(struct bfs_ofile *of, const char *sb,
-				const char *sk)
+static int journal_put_durable(struct bfs_ofile *of)
 {
-	int r;
+	struct bfs_journal_entry e;
+	int r = 0, want;
 
-	if (!of->dirty || of->unlinked)
-		return;
-	r = bfs_store_journal_rename(store(), sb, sk, of->b->name, of->key);
-	if (r == BFS_ERR_NOTFOUND)
-		r = bfs_ofile_journal_put_locked(of, 1);
-	if (r != 0)
-		BFS_ERROR("%s/%s: journal row not moved from %s/%s: %s",
-			  of->b->name, of->key, sb, sk, bfs_strerror(r));
+	memset(&e, 0, sizeof(e));
+	pthread_mutex_lock(&of->mu);
+	want = of->dirty && !of->unlinked && of->staging_path;
+	if (want) {
+		e.bucket = strdup(of->b->name);
+		e.key = strdup(of->key);
+		e.staging_path = strdup(of->staging_path);
+		e.base_etag = of->base_etag ? strdup(of->base_etag) : NULL;
+		e.size = of->size;
+		e.mode = of->mode;
+		e.uid = of->uid;
+		e.gid = of->gid;
+		e.mtime = of->mtime.tv_sec;
+		if (!e.bucket || !e.key || !e.staging_path ||
+		    (of->base_etag && !e.base_etag))
+			r = BFS_ERR_NOMEM;
+	}
+	pthread_mutex_unlock(&of->mu);
+	if (want && r == 0)
+		r = bfs_store_journal_put(store(), &e);
+	free(e.bucket);
+	free(e.key);
+	free(e.staging_path);
+	free(e.base_etag);
+	return r;
 }
 
+int bfs_ofile_journal_sync(struct bfs_ofile *of)
+{
+	int fd;
+
+	pthread_mutex_lock(&of->mu);
+	fd = of->fd;
+	pthread_mutex_unlock(&of->mu);
+	if (fd >= 0 && fsync(fd) < 0)
+		BFS_WARN("staging fsync: %s", strerror(errno));
+	return journal_put_durable(of);
+}
+
+/* One file of a rekey: its new key and what phase 2 does for it. */
+struct rekey_ent {
+	struct bfs_ofile *of;         /* referenced during the rekey */
+	char *nk;                     /* new key (moves into of->key) */
+	char *ok;                     /* old key (after the swap) */
+	int journaled;                /* had a journal row to move */
+	struct bfs_ofile *old;        /* referenced: replaced at nk */
+	int old_journaled;
+};
+
+/*
+ * Phase 1, under table_mu (memory only): every match is unhooked, gets
+ * its new key and bucket and goes back in; files open under a new key
+ * are retired.  Phase 2, without the table lock: the journal follows
+ * (one commit for a folder), moved staged files are marked dirty.  The
+ * caller fences src and dst (fence.c) and waited for their jobs, so no
+ * job runs or starts between the phases.
+ */
 int bfs_ofile_rekey(const char *sbucket, const char *src,
 		    struct bfs_rbucket *db, const char *dst, int prefix,
 		    int mark_dirty)
 {
-	struct bfs_ofile *of, *moved = NULL, *n, *old;
-	size_t slen = strlen(src), dlen = strlen(dst), i;
-	char *nk, *ok;
-	int r = 0;
+	struct bfs_ofile *of;
+	struct rekey_ent *v = NULL;
+	size_t slen = strlen(src), dlen = strlen(dst), i, n = 0;
+	int r = BFS_ERR_NOMEM, any = 0, jr, queue;
 
 	pthread_mutex_lock(&table_mu);
-	/* Unhook every match first, then re-insert under the new keys. */
-	for (i = 0; i < OFILE_SLOTS; i++) {
-		struct bfs_ofile **pp = &table[i];
-
-		while ((of = *pp) != NULL) {
+	for (i = 0; i < OFILE_SLOTS; i++)
+		for (of = table[i]; of; of = of->next)
 			if (strcmp(of->b->name, sbucket) == 0 &&
 			    (prefix ? strncmp(of->key, src, slen) == 0 :
-				      strcmp(of->key, src) == 0)) {
-				*pp = of->next;
-				of->in_table = 0;
-				of->next = moved;
-				moved = of;
-			} else {
-				pp = &of->next;
-			}
+				      strcmp(of->key, src) == 0))
+				n++;
+	/* Everything allocated before anything changes: ENOMEM moves none. */
+	if (n && !(v = calloc(n, sizeof(*v))))
+		goto fail;
+	n = 0;
+	for (i = 0; i < OFILE_SLOTS; i++) {
+		for (of = table[i]; of; of = of->next) {
+			if (strcmp(of->b->name, sbucket) != 0 ||
+			    (prefix ? strncmp(of->key, src, slen) != 0 :
+				      strcmp(of->key, src) != 0))
+				continue;
+			if (!(v[n].nk = malloc(dlen + strlen(of->key) - slen + 1)))
+				goto fail;
+			memcpy(v[n].nk, dst, dlen);
+			strcpy(v[n].nk + dlen, of->key + slen);
+			v[n++].of = of;
 		}
 	}
-	for (of = moved; of; of = n) {
-		n = of->next;
-		nk = malloc(dlen + strlen(of->key) - slen + 1);
-		if (nk) {
-			memcpy(nk, dst, dlen);
-			strcpy(nk + dlen, of->key + slen);
-			/* A file already open under the new name is replaced
-			 * (its journal row goes before ours moves there). */
-			if ((old = find_locked(db->name, nk)) != NULL) {
-				unlink_locked(old);
-				pthread_mutex_lock(&old->mu);
-				journal_drop_locked(old);
-				bfs_mp_drop_locked(old);
-				old->unlinked = 1;
-				old->gen++;
-				pthread_mutex_unlock(&old->mu);
-			}
+	/* Unhook every match first, then re-insert under the new keys. */
+	for (i = 0; i < n; i++) {
+		unlink_locked(v[i].of);
+		v[i].of->refs++;
+	}
+	for (i = 0; i < n; i++) {
+		of = v[i].of;
+		/* A file already open under the new name is replaced. */
+		if ((v[i].old = find_locked(db->name, v[i].nk)) != NULL) {
+			v[i].old->refs++;
+			pthread_mutex_lock(&v[i].old->mu);
+			v[i].old_journaled = retire_locked(v[i].old);
+			pthread_mutex_unlock(&v[i].old->mu);
 		}
 		pthread_mutex_lock(&of->mu);
-		if (nk) {
-			ok = of->key;
-			of->key = nk;
-			if (of->b != db) {
-				bfs_rbucket_ref(db);
-				bfs_rbucket_put(of->b);
-				of->b = db;
-			}
-			of->gen++;
-			journal_move_locked(of, sbucket, ok);
-			free(ok);
-		} else {
-			r = BFS_ERR_NOMEM;
+		v[i].ok = of->key;
+		of->key = v[i].nk;
+		v[i].nk = NULL;
+		if (of->b != db) {
+			bfs_rbucket_ref(db);
+			bfs_rbucket_put(of->b);
+			of->b = db;
 		}
-		if (mark_dirty && of->staged && !of->unlinked)
-			bfs_ofile_set_dirty_locked(of, 1);
+		of->gen++;
+		v[i].journaled = of->dirty && !of->unlinked;
+		any |= v[i].journaled;
 		pthread_mutex_unlock(&of->mu);
 		insert_locked(of);
 	}
 	pthread_mutex_unlock(&table_mu);
+
+	/* Phase 2: rows of replaced files go before ours move there. */
+	for (i = 0; i < n; i++)
+		if (v[i].old && v[i].old_journaled)
+			journal_drop(v[i].old, v[i].old->b->name, v[i].old->key);
+	if (prefix && any &&
+	    (jr = bfs_store_journal_rename_prefix(store(), sbucket, src,
+						  db->name, dst)) != 0)
+		BFS_ERROR("%s/%s: journal rows not moved from %s/%s: %s",
+			  db->name, dst, sbucket, src, bfs_strerror(jr));
+	for (i = 0; i < n; i++) {
+		of = v[i].of;
+		if (!prefix && v[i].journaled) {
+			jr = bfs_store_journal_rename(store(), sbucket, v[i].ok,
+						      db->name, dst);
+			if (jr == BFS_ERR_NOTFOUND)
+				jr = journal_put_durable(of);
+			if (jr != 0)
+				BFS_ERROR("%s/%s: journal row not moved from "
+					  "%s/%s: %s", db->name, dst, sbucket,
+					  v[i].ok, bfs_strerror(jr));
+		}
+		if (mark_dirty) {
+			pthread_mutex_lock(&of->mu);
+			if (of->staged && !of->unlinked)
+				bfs_ofile_set_dirty_locked(of, 1);
+			/* no handle left to upload it at close: the queue */
+			queue = of->dirty && !of->unlinked && of->handles == 0;
+			pthread_mutex_unlock(&of->mu);
+			if (queue)
+				bfs_upq_add(of);
+		}
+	}
+	r = 0;
+	goto out;
+fail:
+	pthread_mutex_unlock(&table_mu);
+	BFS_ERROR("%s/%s: out of memory: open files not moved to %s/%s",
+		  sbucket, src, db->name, dst);
+	n = v ? n : 0;
+	for (i = 0; i < n; i++)
+		v[i].of = NULL;       /* no reference taken yet */
+out:
+	for (i = 0; v && i < n; i++) {
+		bfs_ofile_put(v[i].old);
+		bfs_ofile_put(v[i].of);
+		free(v[i].nk);
+		free(v[i].ok);
+	}
+	free(v);
 	return r;
 }
 
@@ -715,6 +932,27 @@ out:
 	}
 	if (fd >= 0)
 		close(fd);
+	return r;
+}
+
+int bfs_ofile_where_locked(struct bfs_ofile *of, struct bfs_rbucket **b,
+			   char **key)
+{
+	*b = NULL;
+	if (key && !(*key = strdup(of->key)))
+		return BFS_ERR_NOMEM;
+	bfs_rbucket_ref(of->b);
+	*b = of->b;
+	return 0;
+}
+
+int bfs_ofile_where(struct bfs_ofile *of, struct bfs_rbucket **b, char **key)
+{
+	int r;
+
+	pthread_mutex_lock(&of->mu);
+	r = bfs_ofile_where_locked(of, b, key);
+	pthread_mutex_unlock(&of->mu);
 	return r;
 }
 

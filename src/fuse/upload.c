@@ -14,7 +14,11 @@
  * slow or hung server.  At most one job runs per file (of->uploading).  A
  * job marks the file clean (and deletes its journal row) only when
  * nothing changed while it ran (same gen, same name); otherwise the file
- * stays dirty and another job follows.  Retries of single requests (503
+ * stays dirty and another job follows.  No job starts on a name a rename
+ * (or the deferred delete of an unlinked file) fences (fence.c): the
+ * rename waits for the running ones first, so no job stores a file under
+ * a name the move just emptied; close/fsync wait for the fence, the
+ * queue retries at its next tick.  Retries of single requests (503
  * SlowDown, 500, RequestTimeout, resets, timeouts) happen below, in the
  * http layer, with exponential backoff and full jitter; a job reports
  * only what is left after those.  The staging file is fsync'd only when
@@ -163,26 +167,22 @@ void bfs_ofile_meta_locked(const struct bfs_ofile *of, struct bfs_meta *m)
 	bfs_ofile_xattr_meta_locked(of, m);
 }
 
-/*
- * The bookkeeping of a stored object: its index row and, when done_key is
- * not NULL, the end of the journal row done_key, in one transaction.  If
- * that fails the journal row is still ended on its own (the object is
- * stored; a left-over row would make recovery see our own upload as a
- * change by someone else).
- */
-static int index_row(const char *bucket, const char *key,
-		     const struct bfs_meta *m, const char *etag,
-		     const char *done_key)
+int bfs_index_put(const char *bucket, const char *key,
+		  const struct bfs_meta *m, const char *etag,
+		  const char *done_key)
 {
+	const char *name = strrchr(key, '/') ? strrchr(key, '/') + 1 : key;
 	struct bfs_file_row row;
 	int r;
 
 	memset(&row, 0, sizeof(row));
-	row.bucket = (char *)bucket;
-	row.key = (char *)key;
+	row.bucket = (char *)(uintptr_t)bucket;
+	row.key = (char *)(uintptr_t)key;
 	row.size = m->size;
-	row.etag = (char *)etag;
-	row.content_type = (char *)m->content_type;
+	row.etag = (char *)(uintptr_t)(etag ? etag : "");
+	row.content_type = (char *)(uintptr_t)(m->content_type[0] ?
+					       m->content_type :
+					       bfs_content_type(name));
 	row.mode = m->mode;
 	row.uid = m->uid;
 	row.gid = m->gid;
@@ -201,9 +201,11 @@ static int index_row(const char *bucket, const char *key,
  * The recovery check of an adopted file: *target becomes key (the remote
  * is what the staged copy was based on) or a new conflict key (caller
  * frees).  Errors of the HEAD are returned (the job fails and retries).
+ * An unchanged remote also gives the job's metadata jm its stored user
+ * xattrs when jm has none (the journal does not keep them).
  */
 static int recovery_target(struct bfs_provider *p, const char *key,
-			   const char *base, char **target)
+			   const char *base, char **target, struct bfs_meta *jm)
 {
 	struct bfs_meta m;
 	int r, changed;
@@ -217,9 +219,28 @@ static int recovery_target(struct bfs_provider *p, const char *key,
 		changed = !base || strcmp(base, m.etag) != 0;
 	else
 		return r;
+	if (!changed && !jm->has_xattr && r == 0 && m.has_xattr) {
+		memcpy(jm->xattr, m.xattr, sizeof(jm->xattr));
+		jm->has_xattr = 1;
+	}
 	if (!changed)
 		return (*target = strdup(key)) ? 0 : BFS_ERR_NOMEM;
 	return bfs_conflict_key(key, time(NULL), target);
+}
+
+/* Records a failed upload in the journal row (bucket, key), durably; a
+ * row that moved meanwhile (rename) is logged at debug, any other store
+ * failure as an error: the data is still staged, only the row's reason
+ * is older. */
+static void journal_fail(const char *bucket, const char *key, const char *msg)
+{
+	int r = bfs_store_journal_fail(store(), bucket, key, msg);
+
+	if (r == BFS_ERR_NOTFOUND)
+		BFS_DEBUG("%s/%s: journal row moved meanwhile", bucket, key);
+	else if (r != 0)
+		BFS_ERROR("%s/%s: upload failure not journaled: %s", bucket,
+			  key, bfs_strerror(r));
 }
 
 /*
@@ -234,6 +255,26 @@ static void sync_staging(const char *bucket, const char *key, int fd)
 	if (fd >= 0 && fsync(fd) < 0)
 		BFS_WARN("%s/%s: staging fsync: %s", bucket, key,
 			 strerror(errno));
+}
+
+/*
+ * The same for a file whose mu the caller holds: mu is released across
+ * the fsync (the fd stays valid: it is closed only when the last
+ * reference goes, and the caller holds one).  mu held on entry and exit.
+ */
+static void sync_staging_unlocked(struct bfs_ofile *of)
+{
+	int fd = of->fd, err = 0;
+
+	if (fd < 0)
+		return;
+	pthread_mutex_unlock(&of->mu);
+	if (fsync(fd) < 0)
+		err = errno;
+	pthread_mutex_lock(&of->mu);
+	if (err)
+		BFS_WARN("%s/%s: staging fsync: %s", of->b->name, of->key,
+			 strerror(err));
 }
 
 struct job {
@@ -284,11 +325,11 @@ static void job_run(struct job *j)
 	if (!p) {
 		r = BFS_ERR_IO;
 	} else if (j->recovered &&
-		   (r = recovery_target(p, j->key, j->base, &target)) != 0) {
+		   (r = recovery_target(p, j->key, j->base, &target, &j->m)) != 0) {
 		;
 	} else {
 		conflict = target && strcmp(target, j->key) != 0;
-		if (!conflict && bfs_mp_wanted(of, j->m.size)) {
+		if (!conflict && bfs_mp_wanted(j->b, j->m.size)) {
 			/* resumable: see mpu.c */
 			r = bfs_mp_store(of, j->key, &j->m, etag, sizeof(etag));
 			multipart = 1;
@@ -313,17 +354,16 @@ static void job_run(struct job *j)
 	if (r != 0) {
 		BFS_WARN("%s/%s: upload failed: %s", j->b->name, j->key,
 			 bfs_strerror(r));
-		if (!of->unlinked && bfs_store_journal_fail(store(), j->b->name,
-				j->key, bfs_strerror(r)) == BFS_ERR_NOTFOUND)
-			BFS_DEBUG("%s/%s: journal row moved meanwhile",
-				  j->b->name, j->key);
+		if (!of->unlinked)
+			journal_fail(j->b->name, j->key, bfs_strerror(r));
 		backoff_locked(of);
 	} else if (conflict) {
 		BFS_WARN("%s/%s: changed on the server since the staged copy "
 			 "was based on it; the staged copy is stored as %s/%s",
 			 j->b->name, j->key, j->b->name, target);
-		if (index_row(j->b->name, target, &j->m, etag, j->key))
+		if (bfs_index_put(j->b->name, target, &j->m, etag, j->key))
 			of->keep_path = 1;      /* the row may name it */
+		bfs_gone_supersede(j->b->name, target, 0);
 		/* The copy is a new entry of the folder: a cached listing
 		 * of that folder must not hide it. */
 		bfs_attr_drop(j->b->name, target);
@@ -335,9 +375,11 @@ static void job_run(struct job *j)
 	} else {
 		bfs_metrics_upload_latency((double)(t1.tv_sec - t0.tv_sec) +
 					   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-		if (index_row(j->b->name, j->key, &j->m, etag,
-			      same ? j->key : NULL) && same)
+		if (bfs_index_put(j->b->name, j->key, &j->m, etag,
+				  same ? j->key : NULL) && same)
 			of->keep_path = 1;      /* the row may name it */
+		/* a kept object of an unlinked file is not this name's now */
+		bfs_gone_supersede(j->b->name, j->key, 0);
 		bfs_attr_drop(j->b->name, j->key);
 		of->recovered = 0;
 		of->backoff_s = 0;
@@ -453,6 +495,9 @@ void bfs_ofile_kick_locked(struct bfs_ofile *of)
 	if (!of->dirty || of->unlinked || of->uploading || !of->staged ||
 	    of->fd < 0 || of->b->read_only)
 		return;
+	/* a rename or deferred delete of this name is under way (fence.c) */
+	if (bfs_fence_covers(of->b->name, of->key))
+		return;
 	if (!(j = calloc(1, sizeof(*j))) || !(j->key = strdup(of->key)) ||
 	    (of->base_etag && !(j->base = strdup(of->base_etag)))) {
 		if (j) {
@@ -531,6 +576,17 @@ int bfs_ofile_sync_locked(struct bfs_ofile *of, int timeout)
 					;
 				continue;
 			}
+			if (bfs_fence_covers(of->b->name, of->key)) {
+				/* renamed right now: the job starts after */
+				mono_now(&until);
+				if (!ts_before(&until, &deadline)) {
+					r = BFS_ERR_TIMEOUT;
+					goto fail;
+				}
+				ts_add_ms(&until, 20);
+				pthread_cond_timedwait(&of->cv, &of->mu, &until);
+				continue;
+			}
 			bfs_ofile_kick_locked(of);
 			if (!of->uploading) {
 				r = of->last_err ? of->last_err : BFS_ERR_IO;
@@ -559,8 +615,8 @@ fail:
 	if (!of->unlinked) {
 		/* EIO promises the data is kept: durable now (a job still
 		 * running at the deadline has not synced it). */
-		sync_staging(of->b->name, of->key, of->fd);
-		bfs_store_journal_fail(store(), of->b->name, of->key, msg);
+		sync_staging_unlocked(of);
+		journal_fail(of->b->name, of->key, msg);
 	}
 out:
 	return r;
@@ -815,15 +871,15 @@ static int drain_one(void *arg, struct bfs_ofile *of)
  * running, or a file never closed, has not synced its staging file). */
 static int count_dirty(void *arg, struct bfs_ofile *of)
 {
-	int *n = arg;
+	int *n = arg, dirty;
 
 	pthread_mutex_lock(&of->mu);
-	if (of->dirty && !of->unlinked) {
-		(*n)++;
-		sync_staging(of->b->name, of->key, of->fd);
-		bfs_ofile_journal_put_locked(of, 1);
-	}
+	dirty = of->dirty && !of->unlinked;
 	pthread_mutex_unlock(&of->mu);
+	if (dirty) {
+		(*n)++;
+		bfs_ofile_journal_sync(of);
+	}
 	return 0;
 }
 

@@ -48,6 +48,7 @@
 #include "bfs_log.h"
 #include "bfs_xattr.h"
 #include "attrcache.h"
+#include "bfs_perm.h"
 #include "fs_int.h"
 
 #define XA_OWN "user.bucketfs."
@@ -269,6 +270,14 @@ static int xa_resolve(const char *path, struct xa_obj *o)
 	}
 	if ((r = bfs_route_key(&o->rt, 0, &o->key)) != 0)
 		return r;
+	if (o->rt.ctx_root || o->rt.dir_elsewhere) {
+		/* a context folder (@chat/ID) exists without a marker, and a
+		 * folder only other buckets hold has none here: folders all
+		 * the same, as getattr says */
+		bfs_fs_bucket_dir_stat(o->rt.b, &o->st);
+		o->kind = XA_DIR;
+		return 0;
+	}
 	if ((r = lookup_key(o->rt.b, o->key, &o->st)) != 0)
 		return r;
 	o->kind = S_ISDIR(o->st.st_mode) ? XA_DIR : XA_FILE;
@@ -489,6 +498,12 @@ int bfs_fs_getxattr(const char *path, const char *name, char *value,
 		r = -ENODATA;
 		goto out;
 	}
+	/* the kernel's read check may have used a listing's attributes */
+	if (o.kind == XA_FILE &&
+	    (r = bfs_fs_listing_access(o.rt.b, &o.st, BFS_PERM_R)) != 0) {
+		r = -bfs_errno(r);
+		goto out;
+	}
 	if ((i = xa_own_index(name)) >= 0) {
 		r = xa_own_value(&o, i, &val);
 		if (r == 0)
@@ -681,7 +696,7 @@ static int xa_modify(const char *path, const char *name, const char *value,
 	struct bfs_ofile *of = NULL;
 	struct xa_obj o;
 	char *enc = NULL;
-	int r, queue = 0;
+	int r, queue = 0, repin = 0;
 
 	bfs_buf_init(&nenc, BFS_META_XATTR_MAX);
 	memset(&o, 0, sizeof(o));
@@ -709,6 +724,15 @@ static int xa_modify(const char *path, const char *name, const char *value,
 		of = bfs_ofile_find(o.rt.b->name, o.key);
 	if (of) {
 		pthread_mutex_lock(&of->mu);
+		/* one change of its metadata at a time, none while a rename
+		 * of it runs (chmod's copy, fs.c); then still this name? */
+		attr_wait_locked(of);
+		if (strcmp(of->b->name, o.rt.b->name) != 0 ||
+		    strcmp(of->key, o.key) != 0) {
+			pthread_mutex_unlock(&of->mu);
+			r = -ENOENT;     /* renamed meanwhile */
+			goto out;
+		}
 		if (of->xattr_known || of->dirty || of->unlinked ||
 		    !of->exists_remote) {
 			/* the open file's own set, changed under its lock */
@@ -716,10 +740,16 @@ static int xa_modify(const char *path, const char *name, const char *value,
 				      size, flags, del, xa_limit(o.rt.b), &nenc);
 			if (r == 0 && !of->dirty && !of->unlinked &&
 			    of->exists_remote) {
-				r = xa_store(&o, of->key, bfs_buf_str(&nenc));
-				if (r == 0)
-					repin_read_version_locked(of, of->b,
-								  of->key);
+				/* the clean object's metadata copy runs
+				 * without mu, as chmod's (attr_busy keeps
+				 * other changes and renames waiting) */
+				of->attr_busy = 1;
+				pthread_mutex_unlock(&of->mu);
+				r = xa_store(&o, o.key, bfs_buf_str(&nenc));
+				pthread_mutex_lock(&of->mu);
+				of->attr_busy = 0;
+				pthread_cond_broadcast(&of->cv);
+				repin = r == 0;  /* after mu: it HEADs */
 				r = r ? xa_store_errno(r) : 0;
 			} else if (r == 0 && of->dirty) {
 				of->gen++;    /* a running upload has the old set */
@@ -731,6 +761,8 @@ static int xa_modify(const char *path, const char *name, const char *value,
 			pthread_mutex_unlock(&of->mu);
 			if (queue)
 				bfs_upq_add(of);
+			if (repin)
+				repin_read_version(of, o.rt.b, o.key);
 			goto dropped;
 		}
 		pthread_mutex_unlock(&of->mu);

@@ -6,7 +6,9 @@
  * The <Code> decides when known (a 400 can be a bad argument or a
  * RequestTimeout); otherwise the status does.  Codes are the ones AWS
  * documents ("Error responses" in the S3 API reference) plus the ones
- * Ceph RGW, R2 and MinIO send.
+ * Ceph RGW, R2 and MinIO send, and Azure Blob Storage's x-ms-error-code
+ * values ("Blob service error codes"; the azure provider passes that
+ * header as the code).
  */
 #include <stddef.h>
 #include <string.h>
@@ -76,6 +78,46 @@ static const struct s3err_ent s3err_codes[] = {
 	{ "MalformedXML", BFS_ERR_INVAL },
 	{ "MissingContentLength", BFS_ERR_INVAL },
 	{ "InvalidStorageClass", BFS_ERR_INVAL },
+	/* Azure Blob Storage (x-ms-error-code) */
+	{ "BlobNotFound", BFS_ERR_NOTFOUND },
+	{ "ResourceNotFound", BFS_ERR_NOTFOUND },
+	{ "ContainerNotFound", BFS_ERR_NOBUCKET },
+	{ "ContainerBeingDeleted", BFS_ERR_NOBUCKET },
+	{ "AuthenticationFailed", BFS_ERR_ACCESS },
+	{ "AuthorizationFailure", BFS_ERR_ACCESS },
+	{ "AuthorizationPermissionMismatch", BFS_ERR_ACCESS },
+	{ "AuthorizationProtocolMismatch", BFS_ERR_ACCESS },
+	{ "AuthorizationResourceTypeMismatch", BFS_ERR_ACCESS },
+	{ "AuthorizationSourceIPMismatch", BFS_ERR_ACCESS },
+	{ "InsufficientAccountPermissions", BFS_ERR_ACCESS },
+	{ "AccountIsDisabled", BFS_ERR_ACCESS },
+	{ "InvalidAuthenticationInfo", BFS_ERR_ACCESS },
+	{ "BlobArchived", BFS_ERR_ACCESS },
+	{ "ServerBusy", BFS_ERR_THROTTLED },
+	{ "OperationTimedOut", BFS_ERR_TIMEOUT },
+	{ "Md5Mismatch", BFS_ERR_NETWORK },
+	{ "ConditionNotMet", BFS_ERR_PRECONDITION },
+	{ "TargetConditionNotMet", BFS_ERR_PRECONDITION },
+	{ "SourceConditionNotMet", BFS_ERR_PRECONDITION },
+	{ "BlobAlreadyExists", BFS_ERR_EXISTS },
+	{ "ContainerAlreadyExists", BFS_ERR_EXISTS },
+	{ "LeaseIdMissing", BFS_ERR_BUSY },
+	{ "LeaseAlreadyPresent", BFS_ERR_BUSY },
+	{ "PendingCopyOperation", BFS_ERR_BUSY },
+	{ "RequestBodyTooLarge", BFS_ERR_TOOBIG },
+	{ "BlockCountExceedsLimit", BFS_ERR_TOOBIG },
+	{ "BlockListTooLong", BFS_ERR_TOOBIG },
+	{ "InvalidBlockId", BFS_ERR_INVAL },
+	{ "InvalidBlockList", BFS_ERR_INVAL },
+	{ "InvalidBlobOrBlock", BFS_ERR_INVAL },
+	{ "InvalidHeaderValue", BFS_ERR_INVAL },
+	{ "InvalidQueryParameterValue", BFS_ERR_INVAL },
+	{ "InvalidResourceName", BFS_ERR_INVAL },
+	{ "InvalidUri", BFS_ERR_INVAL },
+	{ "InvalidXmlDocument", BFS_ERR_INVAL },
+	{ "MissingRequiredHeader", BFS_ERR_INVAL },
+	{ "UnsupportedHeader", BFS_ERR_INVAL },
+	{ "OutOfRangeInput", BFS_ERR_INVAL },
 };
 
 static int s3err_from_status(int status)

@@ -2,8 +2,9 @@
  * provider.c - picks the ops table of a bucket's provider kind and keeps
  * the process-wide provider settings (CA bundle, timeouts).
  *
- * s3 and r2 share bfs_provider_s3 (r2 differs only by settings the s3
- * code reads from the bucket conf); local has its own table.  The globals
+ * s3, r2 and gcs share bfs_provider_s3 (r2 and gcs differ only by
+ * settings and quirk flags the s3 code reads from the bucket conf); local
+ * and azure have their own tables.  The globals
  * are set once at start (before any provider is opened) and only read
  * afterwards, so they need no lock.
  */
@@ -30,7 +31,10 @@ static const struct bfs_provider_ops *provider_ops_for(int kind)
 		return &bfs_provider_local;
 	case BFS_PROV_S3:
 	case BFS_PROV_R2:
+	case BFS_PROV_GCS:
 		return &bfs_provider_s3;
+	case BFS_PROV_AZURE:
+		return &bfs_provider_azure;
 	default:
 		return NULL;
 	}

@@ -35,6 +35,7 @@
  * which keep the upload id in the journal and never abort on failure.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -84,13 +85,22 @@ struct s3_flavor {
 	const char *endpoint_fmt;    /* default endpoint; %s = account or region */
 	int endpoint_from_account;   /* endpoint_fmt takes account_id */
 	int force_path_style;        /* host/bucket/key always */
+	int no_part_copy;            /* no UploadPartCopy: a copy over the
+				      * single-copy limit streams */
 };
 
 static const struct s3_flavor flavor_s3 = {
-	"s3", NULL, "https://s3.%s.amazonaws.com", 0, 0
+	"s3", NULL, "https://s3.%s.amazonaws.com", 0, 0, 0
 };
 static const struct s3_flavor flavor_r2 = {
-	"r2", "auto", "https://%s.r2.cloudflarestorage.com", 1, 1
+	"r2", "auto", "https://%s.r2.cloudflarestorage.com", 1, 1, 0
+};
+/* Google Cloud Storage's XML API with HMAC keys: virtual-hosted, region
+ * "auto", no UploadPartCopy.  It rewrites Accept-Encoding, so that header
+ * must never be signed: this code never sends it (s3_call signs host, the
+ * x-amz-* headers and the few it adds: content-type, range, if-match). */
+static const struct s3_flavor flavor_gcs = {
+	"gcs", "auto", "https://storage.googleapis.com", 0, 0, 1
 };
 
 struct s3_state {
@@ -582,7 +592,8 @@ static int s3_create(const struct bfs_bucket_conf *bc, void **out, char *err,
 		goto out;
 	}
 	pthread_mutex_init(&st->hidden_lock, NULL);
-	st->fl = bc->provider == BFS_PROV_R2 ? &flavor_r2 : &flavor_s3;
+	st->fl = bc->provider == BFS_PROV_R2 ? &flavor_r2 :
+		 bc->provider == BFS_PROV_GCS ? &flavor_gcs : &flavor_s3;
 	bfs_retry_policy_default(&st->retry);
 	if (!bc->bucket_name || !*bc->bucket_name || !bc->access_key_id ||
 	    !bc->secret_access_key) {
@@ -607,8 +618,10 @@ static int s3_create(const struct bfs_bucket_conf *bc, void **out, char *err,
 			goto out;
 		}
 		r = bfs_buf_addf(&ep, st->fl->endpoint_fmt, bc->account_id);
-	} else {
+	} else if (strstr(st->fl->endpoint_fmt, "%s")) {
 		r = bfs_buf_addf(&ep, st->fl->endpoint_fmt, st->region);
+	} else {
+		r = bfs_buf_adds(&ep, st->fl->endpoint_fmt);
 	}
 	if (r < 0)
 		goto out;
@@ -1415,13 +1428,54 @@ static char *s3_copy_source(const struct s3_state *st, const char *src)
 }
 
 /*
+ * A copy through this host for services without UploadPartCopy (gcs):
+ * src of srcst (st itself, or another bucket's state) is read into an
+ * unnamed temporary file ($TMPDIR, else /tmp) and stored as dst of st by
+ * multipart upload with m (NULL: the source's sm).
+ */
+static int s3_copy_streamed(struct s3_state *st,
+			    const struct s3_state *srcst,
+			    const char *src, const char *dst,
+			    const struct bfs_meta *sm, const struct bfs_meta *m)
+{
+	const char *dir = getenv("TMPDIR");
+	struct bfs_meta got;
+	int fd, r;
+
+	fd = open(dir && *dir ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return bfs_err_from_errno(errno);
+	BFS_DEBUG("%s: copy of %s streams (%s has no UploadPartCopy)", st->name,
+		  src, st->fl->name);
+	/* the ops take a non-const state; a GET changes none of it */
+	if ((r = s3_get_fd((void *)(uintptr_t)srcst, src, fd, &got)) == 0)
+		r = s3_multipart(st, dst, fd, NULL, got.size, m ? m : sm, NULL, 0);
+	close(fd);
+	return r;
+}
+
+/*
  * Server-side copy src -> dst.  m NULL: metadata copied (COPY); else
  * replaced by m (REPLACE), keeping the source's other user metadata
  * (extra, from s3_head_ex).  sm: the source's metadata from a HEAD.
  */
+static int s3_copy_across(struct s3_state *st, const struct s3_state *srcst,
+			  const char *src, const char *dst,
+			  const struct bfs_meta *sm, const struct bfs_meta *m,
+			  const struct bfs_buf *extra);
+
 static int s3_copy_with(struct s3_state *st, const char *src, const char *dst,
 			const struct bfs_meta *sm, const struct bfs_meta *m,
 			const struct bfs_buf *extra)
+{
+	return s3_copy_across(st, st, src, dst, sm, m, extra);
+}
+
+/* s3_copy_with from key src of bucket srcst (same service and account). */
+static int s3_copy_across(struct s3_state *st, const struct s3_state *srcst,
+			  const char *src, const char *dst,
+			  const struct bfs_meta *sm, const struct bfs_meta *m,
+			  const struct bfs_buf *extra)
 {
 	const char *p, *end;
 	struct bfs_http_resp resp;
@@ -1431,8 +1485,12 @@ static int s3_copy_with(struct s3_state *st, const char *src, const char *dst,
 	int r = BFS_ERR_NOMEM;
 
 	bfs_http_resp_init(&resp);
-	if (!(cs = s3_copy_source(st, src)))
+	if (!(cs = s3_copy_source(srcst, src)))
 		goto out;
+	if (sm->size > S3_COPY_MAX && st->fl->no_part_copy) {
+		r = s3_copy_streamed(st, srcst, src, dst, sm, m);
+		goto out;
+	}
 	if (sm->size > S3_COPY_MAX) {
 		/* UploadPartCopy: metadata of the new object set at create */
 		r = s3_multipart(st, dst, -1, cs, sm->size, m ? m : sm, NULL, 0);
@@ -1488,6 +1546,41 @@ out:
 	return r;
 }
 
+/* The service host without a virtual-hosted "bucket." in front. */
+static const char *s3_service_host(const struct s3_state *st)
+{
+	size_t bl = strlen(st->bucket);
+
+	if (!st->uri_base[0] && !strncmp(st->host, st->bucket, bl) &&
+	    st->host[bl] == '.')
+		return st->host + bl + 1;
+	return st->host;
+}
+
+/*
+ * Server-side copy of key src of another bucket's state vsrc into dst:
+ * only where both buckets are one service (flavor, scheme, host, region)
+ * and one account (access key), since the request is signed with this
+ * bucket's credentials; BFS_ERR_NOTSUP otherwise (the caller streams).
+ * The object keeps its metadata.
+ */
+static int s3_copy_from(void *vst, void *vsrc, const char *src,
+			const char *dst)
+{
+	struct s3_state *st = vst, *ss = vsrc;
+	struct bfs_meta sm;
+	int r;
+
+	if (st->fl != ss->fl || strcmp(st->scheme, ss->scheme) ||
+	    strcmp(s3_service_host(st), s3_service_host(ss)) ||
+	    strcmp(st->region, ss->region) ||
+	    strcmp(st->access_key, ss->access_key))
+		return BFS_ERR_NOTSUP;
+	if ((r = s3_head_ex(ss, src, &sm, NULL)) < 0)
+		return r;
+	return s3_copy_across(st, ss, src, dst, &sm, NULL, NULL);
+}
+
 static int s3_set_meta(void *vst, const char *key, const struct bfs_meta *m)
 {
 	struct s3_state *st = vst;
@@ -1534,6 +1627,7 @@ struct s3_list_ctx {
 	const char *prefix;
 	bfs_list_fn fn;
 	void *arg;
+	unsigned flags;          /* BFS_LIST_UNSAFE: hidden keys as NULL */
 	int stopped;
 };
 
@@ -1595,17 +1689,19 @@ static int s3_list_emit(struct s3_list_ctx *c, const char *key, int is_dir_hint,
 	if (!strcmp(key, c->prefix))
 		return 0;                /* the listed folder's own marker */
 	rel = bfs_key_strip_prefix(c->prefix, key);
-	if (!rel) {
-		s3_hidden(c->st, key);
-		return 0;
-	}
-	n = strlen(rel);
+	n = rel ? strlen(rel) : 0;
 	if (n && rel[n - 1] == '/') {
 		is_dir = 1;
 		n--;
 	}
-	if (n == 0 || n > BFS_KEY_MAX) {
+	if (!rel || n == 0 || n > BFS_KEY_MAX) {
 		s3_hidden(c->st, key);
+		if (!(c->flags & BFS_LIST_UNSAFE))
+			return 0;
+		if (c->fn(c->arg, NULL, is_dir, m) != 0) {
+			c->stopped = 1;
+			return BFS_S3XML_STOPPED;
+		}
 		return 0;
 	}
 	memcpy(name, rel, n);
@@ -1654,6 +1750,7 @@ static int s3_list(void *vst, const char *prefix, unsigned flags,
 	memset(&c, 0, sizeof(c));
 	c.st = st;
 	c.prefix = prefix ? prefix : "";
+	c.flags = flags;
 	c.fn = fn;
 	c.arg = arg;
 	memset(&cb, 0, sizeof(cb));
@@ -1770,4 +1867,5 @@ const struct bfs_provider_ops bfs_provider_s3 = {
 	.mpu_complete = s3_op_mpu_complete,
 	.mpu_abort = s3_op_mpu_abort,
 	.mpu_list_uploads = s3_op_mpu_list_uploads,
+	.copy_from = s3_copy_from,
 };

@@ -8,12 +8,22 @@
  * and a reload never pulls a provider out from under an operation: the old
  * bucket is freed (and its provider closed) when its last reference drops.
  *
- * Reload: read the bucket list, build a new array reusing every bucket whose
- * settings did not change (same provider instance, same status), open
- * providers for new or changed ones, then swap the arrays under the mutex.
+ * Reload: read the bucket list and the assignments, build a new snapshot
+ * reusing every bucket whose settings did not change (same provider
+ * instance, same status), open providers for new or changed ones, then
+ * swap the snapshots under the mutex.
  * The poll thread compares bfs_store_data_version every 250 ms (outside
  * commits from bucketctl) and runs the reload; it also runs the SIGHUP hook
  * requested through an atomic flag.
+ *
+ * Routing snapshot: each reload publishes one refcounted struct rsnap
+ * holding the buckets, the defaults and the assignments read in that
+ * reload.  A lookup takes a reference on the current snapshot under mu and
+ * routes without any store query (bfs_view_pick over the snapshot's plain
+ * data); only a context file's path asks the file index (one local query,
+ * never under mu) whether an older file of the context lives in another
+ * bucket.  A snapshot never changes once published; the next reload swaps
+ * in a new one and the old one goes with its last reference.
  *
  * Lock order (write it once): reload_mu -> mu.  The store's own mutex is
  * only taken inside store calls, never while mu is held.  rbucket fields
@@ -39,6 +49,7 @@
 #include "bfs_log.h"
 #include "bfs_perm.h"
 #include "bfs_route.h"
+#include "bfs_view.h"
 
 #define REGISTRY_POLL_NS (250L * 1000 * 1000)
 #define REGISTRY_MAX_BUCKETS 4096
@@ -51,9 +62,8 @@ struct bfs_registry {
 	unsigned char key[BFS_MASTER_KEY_LEN];
 	int has_key;
 
-	pthread_mutex_t mu;               /* guards b, n */
-	struct bfs_rbucket **b;           /* sorted by name */
-	size_t n;
+	pthread_mutex_t mu;               /* guards snap (the pointer) */
+	struct rsnap *snap;               /* the current routing snapshot */
 
 	pthread_t thread;
 	int thread_started;
@@ -63,6 +73,21 @@ struct bfs_registry {
 	void *hook_arg;
 	int64_t data_version;             /* only touched by the poll thread */
 	bfs_registry_changed_fn changed;  /* set before the thread starts */
+};
+
+/*
+ * One routing snapshot: everything a lookup needs, read by one reload.
+ * Immutable once published, except refs and logged (atomics).
+ */
+struct rsnap {
+	_Atomic int refs;
+	struct bfs_rbucket **b;           /* referenced, sorted by name */
+	size_t n;
+	struct bfs_assignment *as;        /* owned: the strings of rules.as */
+	size_t nas;
+	struct bfs_view_assign *vas;      /* rules.as, sorted by (type, id) */
+	struct bfs_view_rules rules;      /* def[] point into b[i]->name */
+	_Atomic int logged[BFS_VIEW_COUNT]; /* "no bucket for this view" said */
 };
 
 static void rbucket_free(struct bfs_rbucket *b)
@@ -230,24 +255,118 @@ static void array_put(struct bfs_rbucket **a, size_t n)
 	free(a);
 }
 
+static void snap_put(struct rsnap *sn)
+{
+	if (!sn || atomic_fetch_sub(&sn->refs, 1) != 1)
+		return;
+	array_put(sn->b, sn->n);
+	bfs_assignments_free(sn->as, sn->nas);
+	free(sn->vas);
+	free(sn);
+}
+
+/* +1 reference on the current snapshot (never NULL after the first
+ * reload). */
+static struct rsnap *snap_get(struct bfs_registry *r)
+{
+	struct rsnap *sn;
+
+	pthread_mutex_lock(&r->mu);
+	sn = r->snap;
+	if (sn)
+		atomic_fetch_add(&sn->refs, 1);
+	pthread_mutex_unlock(&r->mu);
+	return sn;
+}
+
+static int vas_cmp(const void *a, const void *b)
+{
+	const struct bfs_view_assign *x = a, *y = b;
+
+	if (x->type != y->type)
+		return x->type < y->type ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+/* Bucket name in the snapshot (+1 ref), or NULL. */
+static struct bfs_rbucket *snap_bucket(const struct rsnap *sn, const char *name)
+{
+	size_t i;
+
+	if (!sn || !name)
+		return NULL;
+	for (i = 0; i < sn->n; i++) {
+		if (strcmp(sn->b[i]->name, name) == 0) {
+			bfs_rbucket_ref(sn->b[i]);
+			return sn->b[i];
+		}
+	}
+	return NULL;
+}
+
+/*
+ * A new snapshot (refs 1) of buckets nb[0..n) (taken over) with the
+ * defaults of confs and the assignments as (taken over).  On failure
+ * everything handed over is released.
+ */
+static int snap_new(struct bfs_rbucket **nb, size_t n,
+		    const struct bfs_bucket_conf *confs,
+		    struct bfs_assignment *as, size_t nas, struct rsnap **out)
+{
+	struct rsnap *sn;
+	size_t i;
+	int role;
+
+	*out = NULL;
+	if (!(sn = calloc(1, sizeof(*sn))) ||
+	    (nas && !(sn->vas = calloc(nas, sizeof(*sn->vas))))) {
+		free(sn);
+		array_put(nb, n);
+		bfs_assignments_free(as, nas);
+		return BFS_ERR_NOMEM;
+	}
+	atomic_init(&sn->refs, 1);
+	for (i = 0; i < BFS_VIEW_COUNT; i++)
+		atomic_init(&sn->logged[i], 0);
+	sn->b = nb;
+	sn->n = n;
+	sn->as = as;
+	sn->nas = nas;
+	for (i = 0; i < n; i++)
+		for (role = 0; role < BFS_ROLE_COUNT; role++)
+			if (confs[i].defaults & BFS_ROLE_BIT(role))
+				sn->rules.def[role] = nb[i]->name;
+	for (i = 0; i < nas; i++) {
+		sn->vas[i].type = as[i].context_type;
+		sn->vas[i].id = as[i].context_id ? as[i].context_id : "";
+		sn->vas[i].bucket = as[i].bucket;
+	}
+	if (nas)
+		qsort(sn->vas, nas, sizeof(*sn->vas), vas_cmp);
+	sn->rules.as = sn->vas;
+	sn->rules.nas = nas;
+	*out = sn;
+	return 0;
+}
+
 /* +1 ref on the current bucket with exactly these settings, or NULL. */
 static struct bfs_rbucket *find_same(struct bfs_registry *r,
 				     const struct bfs_bucket_conf *c)
 {
 	struct bfs_rbucket *found = NULL;
+	struct rsnap *sn = snap_get(r);
 	size_t i;
 
-	pthread_mutex_lock(&r->mu);
-	for (i = 0; i < r->n; i++) {
-		if (strcmp(r->b[i]->name, c->name ? c->name : "") == 0) {
-			if (conf_same(&r->b[i]->conf, c)) {
-				found = r->b[i];
+	for (i = 0; sn && i < sn->n; i++) {
+		if (strcmp(sn->b[i]->name, c->name ? c->name : "") == 0) {
+			if (conf_same(&sn->b[i]->conf, c)) {
+				found = sn->b[i];
 				bfs_rbucket_ref(found);
 			}
 			break;
 		}
 	}
-	pthread_mutex_unlock(&r->mu);
+	snap_put(sn);
 	return found;
 }
 
@@ -278,8 +397,10 @@ static int registry_reload_locked(struct bfs_registry *r, char *err,
 				  size_t errlen)
 {
 	struct bfs_bucket_conf *confs = NULL;
-	struct bfs_rbucket **nb = NULL, **old;
-	size_t n = 0, i, oldn;
+	struct bfs_rbucket **nb = NULL;
+	struct bfs_assignment *as = NULL;
+	struct rsnap *sn = NULL, *old;
+	size_t n = 0, i, nas = 0;
 	int rc;
 
 	if (err && errlen)
@@ -289,6 +410,12 @@ static int registry_reload_locked(struct bfs_registry *r, char *err,
 	if (rc != 0) {
 		if (err && errlen)
 			snprintf(err, errlen, "cannot read the bucket list: %s",
+				 bfs_strerror(rc));
+		goto out;
+	}
+	if ((rc = bfs_store_assign_list(r->store, &as, &nas)) != 0) {
+		if (err && errlen)
+			snprintf(err, errlen, "cannot read the assignments: %s",
 				 bfs_strerror(rc));
 		goto out;
 	}
@@ -314,18 +441,24 @@ static int registry_reload_locked(struct bfs_registry *r, char *err,
 			 bfs_provider_kind_name(nb[i]->kind),
 			 nb[i]->prov ? "ready" : "unavailable");
 	}
-	pthread_mutex_lock(&r->mu);
-	old = r->b;
-	oldn = r->n;
-	r->b = nb;
-	r->n = n;
-	pthread_mutex_unlock(&r->mu);
-	if (r->changed)
-		notify_changed(r, old, oldn, nb, n);
+	rc = snap_new(nb, n, confs, as, nas, &sn);
 	nb = NULL;
-	array_put(old, oldn);
+	as = NULL;
+	nas = 0;
+	if (rc != 0)
+		goto out;
+	pthread_mutex_lock(&r->mu);
+	old = r->snap;
+	r->snap = sn;
+	pthread_mutex_unlock(&r->mu);
+	/* sn stays current: reloads are serialized by reload_mu */
+	if (r->changed)
+		notify_changed(r, old ? old->b : NULL, old ? old->n : 0,
+			       sn->b, sn->n);
+	snap_put(old);
 	rc = 0;
 out:
+	bfs_assignments_free(as, nas);
 	bfs_bucket_conf_array_free(confs, n);
 	return rc;
 }
@@ -404,7 +537,7 @@ void bfs_registry_free(struct bfs_registry *r)
 	if (!r)
 		return;
 	bfs_registry_stop(r);
-	array_put(r->b, r->n);
+	snap_put(r->snap);
 	OPENSSL_cleanse(r->key, sizeof(r->key));
 	pthread_mutex_destroy(&r->mu);
 	pthread_mutex_destroy(&r->reload_mu);
@@ -468,17 +601,19 @@ void bfs_registry_request_hook(struct bfs_registry *r)
 struct bfs_rbucket *bfs_registry_get(struct bfs_registry *r, const char *name)
 {
 	struct bfs_rbucket *b = NULL;
+	struct rsnap *sn;
 	size_t lo, hi, mid;
 	int c;
 
 	pthread_mutex_lock(&r->mu);
+	sn = r->snap;
 	lo = 0;
-	hi = r->n;
+	hi = sn ? sn->n : 0;
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		c = strcmp(name, r->b[mid]->name);
+		c = strcmp(name, sn->b[mid]->name);
 		if (c == 0) {
-			b = r->b[mid];
+			b = sn->b[mid];
 			bfs_rbucket_ref(b);
 			break;
 		}
@@ -487,11 +622,11 @@ struct bfs_rbucket *bfs_registry_get(struct bfs_registry *r, const char *name)
 		else
 			lo = mid + 1;
 	}
-	if (!b) {
+	if (!b && sn) {
 		/* The store sorts by name but maybe not bytewise: fall back. */
-		for (mid = 0; mid < r->n; mid++) {
-			if (strcmp(name, r->b[mid]->name) == 0) {
-				b = r->b[mid];
+		for (mid = 0; mid < sn->n; mid++) {
+			if (strcmp(name, sn->b[mid]->name) == 0) {
+				b = sn->b[mid];
 				bfs_rbucket_ref(b);
 				break;
 			}
@@ -518,13 +653,18 @@ int bfs_registry_names(struct bfs_registry *r, char ***names, size_t *n)
 	size_t i, cnt = 0;
 	int rc = BFS_ERR_NOMEM;
 
+	struct rsnap *sn = snap_get(r);
+
 	*names = NULL;
 	*n = 0;
-	pthread_mutex_lock(&r->mu);
-	if (r->n && !(v = calloc(r->n, sizeof(*v))))
+	if (!sn) {
+		rc = 0;
 		goto out;
-	for (i = 0; i < r->n; i++) {
-		if (!(v[i] = strdup(r->b[i]->name)))
+	}
+	if (sn->n && !(v = calloc(sn->n, sizeof(*v))))
+		goto out;
+	for (i = 0; i < sn->n; i++) {
+		if (!(v[i] = strdup(sn->b[i]->name)))
 			goto out;
 		cnt++;
 	}
@@ -533,7 +673,7 @@ int bfs_registry_names(struct bfs_registry *r, char ***names, size_t *n)
 	v = NULL;
 	rc = 0;
 out:
-	pthread_mutex_unlock(&r->mu);
+	snap_put(sn);
 	bfs_registry_names_free(v, cnt);
 	return rc;
 }
@@ -555,16 +695,175 @@ const char *bfs_registry_single(struct bfs_registry *r)
 
 /* ---- routing ---- */
 
+/* 1 when some context of the view can be served (the view folder exists). */
+static int view_servable(const struct rsnap *sn, int view)
+{
+	int type = bfs_view_ctx_type(view);
+	size_t i;
+
+	if (bfs_view_pick(&sn->rules, view, NULL, NULL))
+		return 1;
+	for (i = 0; type >= 0 && i < sn->rules.nas; i++)
+		if (sn->rules.as[i].type == type)
+			return 1;
+	return 0;
+}
+
+/* Logs once per snapshot and view why a view path has no bucket. */
+static void view_unrouted(struct rsnap *sn, int view, const char *id,
+			  const char *why)
+{
+	if (atomic_exchange(&sn->logged[view], 1))
+		return;
+	BFS_WARN("%s%s%s: no bucket serves it (%s); the folder does not exist",
+		 bfs_view_dir_name(view), id ? "/" : "", id ? id : "",
+		 why ? why : "no bucket");
+}
+
+void bfs_registry_views(struct bfs_registry *r, int *present, size_t n)
+{
+	struct rsnap *sn;
+	size_t v;
+
+	memset(present, 0, n * sizeof(*present));
+	if (r->single || !(sn = snap_get(r)))
+		return;
+	for (v = 1; v < n && v < BFS_VIEW_COUNT; v++)
+		present[v] = view_servable(sn, (int)v);
+	snap_put(sn);
+}
+
+struct where_acc {
+	const char *cur;                  /* the context's current bucket */
+	char other[BFS_BUCKET_NAME_MAX + 1];
+	int exact_cur, under_cur, exact_other, under_other;
+};
+
+static int where_cb(void *arg, const struct bfs_ctx_row *row)
+{
+	struct where_acc *w = arg;
+	int cur = strcmp(row->bucket, w->cur) == 0;
+
+	if (row->exact && cur) {
+		w->exact_cur = 1;
+	} else if (row->exact && !w->exact_other &&
+		   strlen(row->bucket) <= BFS_BUCKET_NAME_MAX) {
+		w->exact_other = 1;
+		strcpy(w->other, row->bucket);
+	} else if (!row->exact) {
+		if (cur)
+			w->under_cur = 1;
+		else
+			w->under_other = 1;
+	}
+	return 0;
+}
+
+/*
+ * Stable paths across re-routing: asks the index whether rt->rel is a file
+ * of another bucket (stored before the context was routed elsewhere) and
+ * not one of the current bucket; then the route serves it from there.  A
+ * folder only other buckets hold files below is marked dir_elsewhere.  An
+ * index error leaves the route on the current bucket.
+ */
+static void route_elsewhere(struct bfs_registry *r, struct bfs_route *rt)
+{
+	struct where_acc w;
+	struct bfs_rbucket *ob;
+	int e;
+
+	memset(&w, 0, sizeof(w));
+	w.cur = rt->b->name;
+	if ((e = bfs_store_ctx_where(r->store, rt->rel, where_cb, &w)) != 0) {
+		BFS_DEBUG("%s: index not asked (%s): served by '%s'", rt->rel,
+			  bfs_strerror(e), rt->b->name);
+		return;
+	}
+	if (!rt->ctx_root && !w.exact_cur && w.exact_other &&
+	    (ob = bfs_registry_get(r, w.other)) != NULL) {
+		bfs_rbucket_put(rt->b);
+		rt->b = ob;
+		rt->elsewhere = 1;
+		rt->indexed = 1;
+		return;
+	}
+	rt->indexed = w.exact_cur;
+	if (!w.exact_cur && w.under_other && (rt->ctx_root || !w.under_cur))
+		rt->dir_elsewhere = 1;
+}
+
+/* A path below the mount root starting with "@": a view (sub-path p). */
+static int route_view(struct bfs_registry *r, const struct bfs_view_path *vp,
+		      struct bfs_route *out)
+{
+	struct rsnap *sn = snap_get(r);
+	const char *bn, *why = NULL;
+	size_t idl, subl;
+	int rc = BFS_ERR_NOTFOUND;
+
+	out->view = vp->view;
+	out->ctx_type = bfs_view_ctx_type(vp->view);
+	if (!sn)
+		goto out;
+	if (vp->view != BFS_VIEW_GENERAL && !vp->has_id) {
+		if (!view_servable(sn, vp->view)) {
+			view_unrouted(sn, vp->view, NULL,
+				      bfs_view_ctx_type(vp->view) == 0 ?
+				      "no assignment, no chat default and no "
+				      "general default bucket" :
+				      "no assignment, no forms default and no "
+				      "general default bucket");
+			goto out;
+		}
+		out->kind = BFS_ROUTE_VIEW;
+		out->rel = "";
+		rc = 0;
+		goto out;
+	}
+	bn = bfs_view_pick(&sn->rules, vp->view, vp->id, &why);
+	if (!bn || !(out->b = snap_bucket(sn, bn))) {
+		view_unrouted(sn, vp->view, vp->has_id ? vp->id : NULL, why);
+		goto out;
+	}
+	out->kind = BFS_ROUTE_BUCKET;
+	if (vp->view == BFS_VIEW_GENERAL) {
+		out->rel = vp->sub;
+		rc = 0;
+		goto out;
+	}
+	snprintf(out->ctx_id, sizeof(out->ctx_id), "%s", vp->id);
+	idl = strlen(vp->id);
+	subl = strlen(vp->sub);
+	if (!(out->own = malloc(5 + idl + 1 + subl + 1))) {
+		rc = BFS_ERR_NOMEM;
+		goto out;
+	}
+	snprintf(out->own, 5 + idl + 1 + subl + 1, "%s/%s%s%s",
+		 out->ctx_type == 0 ? "chat" : "form", vp->id,
+		 subl ? "/" : "", vp->sub);
+	out->rel = out->own;
+	out->ctx_root = subl == 0;
+	snap_put(sn);
+	sn = NULL;
+	route_elsewhere(r, out);
+	rc = 0;
+out:
+	snap_put(sn);
+	return rc;
+}
+
 int bfs_route_resolve(struct bfs_registry *r, const char *path,
 		      struct bfs_route *out)
 {
+	struct bfs_view_path vp;
 	char name[BFS_BUCKET_NAME_MAX + 2];
 	const char *p, *slash, *last;
 	size_t len;
-	int ctl;
+	int ctl, rc;
 
 	memset(out, 0, sizeof(*out));
 	out->ctl = -1;
+	out->ctx_type = -1;
 	if (!path || path[0] != '/')
 		return BFS_ERR_INVAL;
 	p = path + 1;
@@ -584,6 +883,16 @@ int bfs_route_resolve(struct bfs_registry *r, const char *path,
 	}
 	slash = strchr(p, '/');
 	len = slash ? (size_t)(slash - p) : strlen(p);
+	if (p[0] == '@') {
+		rc = bfs_view_parse(p, &vp);
+		if (rc == 0) {
+			if ((rc = route_view(r, &vp, out)) != 0)
+				bfs_route_clear(out);
+			return rc;
+		}
+		if (rc != BFS_ERR_NOTFOUND)
+			return rc;
+	}
 	if (p[0] == '.' || p[0] == '@') {
 		if (!slash && (ctl = bfs_ctl_lookup(p)) >= 0) {
 			out->kind = BFS_ROUTE_CTL;
@@ -608,12 +917,112 @@ int bfs_route_resolve(struct bfs_registry *r, const char *path,
 	return 0;
 }
 
+struct ids_acc {
+	char **v;
+	size_t n, cap;
+	int err;
+};
+
+static int ids_add(struct ids_acc *a, const char *id)
+{
+	char **nv;
+
+	if (!bfs_ctx_id_valid(id))
+		return 0;
+	if (a->n == a->cap) {
+		size_t nc = a->cap ? a->cap * 2 : 64;
+
+		if (nc > 10u * 1000 * 1000 || !(nv = realloc(a->v, nc * sizeof(*nv)))) {
+			a->err = BFS_ERR_NOMEM;
+			return 1;
+		}
+		a->v = nv;
+		a->cap = nc;
+	}
+	if (!(a->v[a->n] = strdup(id))) {
+		a->err = BFS_ERR_NOMEM;
+		return 1;
+	}
+	a->n++;
+	return 0;
+}
+
+static int ids_cb(void *arg, const struct bfs_ctx_row *row)
+{
+	return ids_add(arg, row->rel);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int bfs_route_ctx_ids(struct bfs_registry *r, int type, char ***ids,
+		      size_t *n)
+{
+	struct ids_acc a;
+	struct rsnap *sn = snap_get(r);
+	size_t i, j;
+	int rc = 0;
+
+	memset(&a, 0, sizeof(a));
+	*ids = NULL;
+	*n = 0;
+	for (i = 0; sn && i < sn->rules.nas && !a.err; i++)
+		if (sn->rules.as[i].type == type)
+			ids_add(&a, sn->rules.as[i].id);
+	snap_put(sn);
+	if (!a.err && (rc = bfs_store_ctx_ids(r->store, type, ids_cb, &a)) != 0)
+		goto out;
+	if ((rc = a.err) != 0)
+		goto out;
+	if (a.n)
+		qsort(a.v, a.n, sizeof(*a.v), str_cmp);
+	for (i = j = 0; i < a.n; i++) {
+		if (j && strcmp(a.v[j - 1], a.v[i]) == 0) {
+			free(a.v[i]);
+			continue;
+		}
+		a.v[j++] = a.v[i];
+	}
+	*ids = a.v;
+	*n = j;
+	a.v = NULL;
+	a.n = 0;
+out:
+	bfs_registry_names_free(a.v, a.n);
+	return rc;
+}
+
+int bfs_route_ctx_elsewhere(struct bfs_registry *r, const struct bfs_route *rt,
+			    bfs_ctx_row_fn cb, void *arg)
+{
+	size_t l;
+	char *pfx;
+	int rc;
+
+	if (rt->kind != BFS_ROUTE_BUCKET || rt->ctx_type < 0 || !rt->b)
+		return 0;
+	l = strlen(rt->rel);
+	if (!(pfx = malloc(l + 2)))
+		return BFS_ERR_NOMEM;
+	memcpy(pfx, rt->rel, l);
+	pfx[l] = '/';
+	pfx[l + 1] = '\0';
+	rc = bfs_store_ctx_folder(r->store, pfx, NULL, cb, arg);
+	free(pfx);
+	return rc;
+}
+
 void bfs_route_clear(struct bfs_route *rt)
 {
 	if (!rt)
 		return;
 	bfs_rbucket_put(rt->b);
 	rt->b = NULL;
+	free(rt->own);
+	rt->own = NULL;
+	rt->rel = "";
 }
 
 int bfs_route_key(const struct bfs_route *rt, int dir, char **key)

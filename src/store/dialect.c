@@ -18,6 +18,8 @@
  *   CAST(X AS TEXT)          convert_from(X, 'UTF8')
  *   CAST(X AS INTEGER)       CAST(X AS BIGINT)
  *   instr(A, B)              position(B in A)
+ *   CROSS JOIN T ON ...      JOIN T ON ... (SQLite's CROSS JOIN only
+ *                            fixes the join order; PostgreSQL's takes no ON)
  *   INSERT OR REPLACE INTO T (cols) ...
  *                            INSERT INTO T (cols) ... ON CONFLICT (T's
  *                            key) DO UPDATE SET c = excluded.c, ...
@@ -116,6 +118,12 @@ static const char *const pg_migrations[] = {
 	" ON assignments FOR EACH STATEMENT EXECUTE FUNCTION bfs_catalog_bump();"
 	"CREATE TRIGGER settings_bump AFTER INSERT OR UPDATE OR DELETE"
 	" ON settings FOR EACH STATEMENT EXECUTE FUNCTION bfs_catalog_bump();",
+	/* 2: providers azure and gcs (SQLite migration 5). */
+	"ALTER TABLE storage_buckets DROP CONSTRAINT"
+	" storage_buckets_provider_check;"
+	"ALTER TABLE storage_buckets ADD CONSTRAINT"
+	" storage_buckets_provider_check CHECK (provider IN"
+	" ('r2','s3','local','azure','gcs'));",
 };
 
 int bfs_pg_schema_version(void)
@@ -301,6 +309,11 @@ static size_t rewrite(struct tr *t, const char *s, size_t i, size_t w,
 		puts_(t, "to_char(now() AT TIME ZONE 'UTC',"
 		      " 'YYYY-MM-DD HH24:MI:SS')");
 		return w;
+	}
+	if (len == 5 && strncasecmp(s + i, "CROSS", 5) == 0 &&
+	    strncasecmp(s + w, " JOIN ", 6) == 0) {
+		puts_(t, "JOIN ");
+		return w + 6;
 	}
 	if (len == 6 && strncasecmp(s + i, "INSERT", 6) == 0 &&
 	    strncasecmp(s + w, " OR REPLACE INTO ", 17) == 0) {

@@ -113,6 +113,16 @@ static const char *const migrations[] = {
 	" mtime INTEGER,"
 	" mtime_nsec INTEGER,"
 	" PRIMARY KEY (bucket_id, key));",
+	/* 5: providers azure and gcs.  SQLite cannot ALTER a CHECK; widening
+	 *    one is the "other schema change" sqlite.org documents
+	 *    (lang_altertable.html#otheralter): edit the table's SQL in the
+	 *    schema table.  Every stored row satisfies the wider check. */
+	"PRAGMA writable_schema=ON;"
+	"UPDATE sqlite_master SET sql = replace(sql,"
+	" 'CHECK (provider IN (''r2'',''s3'',''local''))',"
+	" 'CHECK (provider IN (''r2'',''s3'',''local'',''azure'',''gcs''))')"
+	" WHERE type = 'table' AND name = 'storage_buckets';"
+	"PRAGMA writable_schema=RESET;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

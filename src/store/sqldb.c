@@ -799,6 +799,14 @@ int bfs_db_column_type(struct bfs_db_stmt *st, int i)
 	return pg_value(st, i) ? SQLITE_TEXT : SQLITE_NULL;
 }
 
+/* Columns of the result; a PostgreSQL statement knows them once it ran. */
+int bfs_db_column_count(struct bfs_db_stmt *st)
+{
+	if (st->lite)
+		return sqlite3_column_count(st->lite);
+	return st->res ? PQnfields(st->res) : 0;
+}
+
 struct bfs_db *bfs_db_db_handle(struct bfs_db_stmt *st)
 {
 	return st->db;

@@ -82,6 +82,7 @@ const unsigned char *bfs_db_column_text(struct bfs_db_stmt *st, int i);
 sqlite3_int64 bfs_db_column_int64(struct bfs_db_stmt *st, int i);
 int bfs_db_column_int(struct bfs_db_stmt *st, int i);
 int bfs_db_column_type(struct bfs_db_stmt *st, int i);
+int bfs_db_column_count(struct bfs_db_stmt *st);
 struct bfs_db *bfs_db_db_handle(struct bfs_db_stmt *st);
 
 /*
@@ -134,6 +135,7 @@ int bfs_db_copy_catalog(sqlite3 *src, struct bfs_db *dst,
 #define sqlite3_column_int64 bfs_db_column_int64
 #define sqlite3_column_int bfs_db_column_int
 #define sqlite3_column_type bfs_db_column_type
+#define sqlite3_column_count bfs_db_column_count
 #define sqlite3_db_handle bfs_db_db_handle
 #endif
 

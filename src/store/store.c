@@ -2909,3 +2909,213 @@ int bfs_store_migrate_db(struct bfs_store *src, struct bfs_store *dst,
 	pthread_mutex_unlock(&src->lock);
 	return r;
 }
+
+/* ---- context views ---- */
+
+/*
+ * The buckets with their prefixes, for the queries that find a context's
+ * files in every bucket: a file of context chat/ID is the row whose key is
+ * the bucket's prefix + "chat/ID/...".  Each query walks the few buckets
+ * and looks up (bucket_id, key) ranges in the unique index, so its cost
+ * does not grow with the files of other contexts (CROSS JOIN keeps the
+ * buckets the outer loop: SQLite never reorders it).
+ */
+#define CTX_BUCKETS \
+	"WITH b AS (SELECT id, name, coalesce(json_extract(config_json," \
+	" '$.prefix'), '') AS p FROM storage_buckets) "
+
+/* Runs st (bound by the caller) and hands each row to cb as a ctx row:
+ * columns bucket, rel, size, mode, uid, gid, mtime, etag. */
+static int ctx_rows(struct bfs_store *s, sqlite3_stmt *st, bfs_ctx_row_fn cb,
+		    void *arg, const char *what)
+{
+	struct bfs_ctx_row row;
+	int rc, r = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&row, 0, sizeof(row));
+		row.bucket = (const char *)sqlite3_column_text(st, 0);
+		row.rel = (const char *)sqlite3_column_text(st, 1);
+		if (!row.bucket || !row.rel)
+			continue;
+		row.size = (uint64_t)sqlite3_column_int64(st, 2);
+		row.mode = (uint32_t)sqlite3_column_int64(st, 3);
+		row.uid = (uint32_t)sqlite3_column_int64(st, 4);
+		row.gid = (uint32_t)sqlite3_column_int64(st, 5);
+		row.mtime = sqlite3_column_int64(st, 6);
+		row.etag = (const char *)sqlite3_column_text(st, 7);
+		row.exact = sqlite3_column_int(st, 8);
+		if (sqlite3_column_count(st) > 9)
+			row.files = (uint64_t)sqlite3_column_int64(st, 9);
+		if ((r = cb(arg, &row)) != 0)
+			return r;
+	}
+	return rc == SQLITE_DONE ? 0 : db_fail(s, rc, NULL, 0, what);
+}
+
+int bfs_store_ctx_where(struct bfs_store *s, const char *rel,
+			bfs_ctx_row_fn cb, void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK, r;
+
+	pthread_mutex_lock(&s->lock);
+	r = prepare(s, CTX_BUCKETS
+		    "SELECT b.name, ?1, f.size, f.mode, f.uid, f.gid, f.mtime,"
+		    " f.etag, 1 FROM b CROSS JOIN files f ON f.bucket_id = b.id"
+		    " AND f.key = b.p || ?1"
+		    " UNION ALL SELECT b.name, ?1, 0, 0, 0, 0, 0, NULL, 0 FROM b"
+		    " WHERE EXISTS (SELECT 1 FROM files f WHERE f.bucket_id ="
+		    " b.id AND f.key > b.p || ?1 || '/' AND f.key < b.p || ?1"
+		    " || '0')", &st, NULL, 0);
+	if (r != 0)
+		goto out;
+	bind_str(&rc, st, 1, rel);
+	r = rc == SQLITE_OK ? ctx_rows(s, st, cb, arg, "find a context file") :
+			      db_fail(s, rc, NULL, 0, "find a context file");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* "a/b/" -> "a/b0": every key below "a/b/" sorts in [a/b/, a/b0). */
+static int upper_of(const char *prefix, char **out)
+{
+	size_t pl = strlen(prefix);
+
+	*out = NULL;
+	if (!pl || prefix[pl - 1] != '/')
+		return BFS_ERR_INVAL;
+	if (!(*out = strdup(prefix)))
+		return BFS_ERR_NOMEM;
+	(*out)[pl - 1] = '0';
+	return 0;
+}
+
+int bfs_store_ctx_folder(struct bfs_store *s, const char *rel_prefix,
+			 const char *skip_bucket, bfs_ctx_row_fn cb, void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	char *upper = NULL;
+	int rc = SQLITE_OK, r;
+
+	if ((r = upper_of(rel_prefix, &upper)) != 0)
+		return r;
+	pthread_mutex_lock(&s->lock);
+	r = prepare(s, CTX_BUCKETS
+		    "SELECT b.name, substr(f.key, length(b.p) + 1), f.size,"
+		    " f.mode, f.uid, f.gid, f.mtime, f.etag, 1 FROM b CROSS JOIN files f"
+		    " ON f.bucket_id = b.id AND f.key >= b.p || ?1"
+		    " AND f.key < b.p || ?2 WHERE ?3 IS NULL OR b.name <> ?3"
+		    " ORDER BY 1, 2", &st, NULL, 0);
+	if (r != 0)
+		goto out;
+	bind_str(&rc, st, 1, rel_prefix);
+	bind_str(&rc, st, 2, upper);
+	bind_str(&rc, st, 3, skip_bucket);
+	r = rc == SQLITE_OK ? ctx_rows(s, st, cb, arg, "list a context folder") :
+			      db_fail(s, rc, NULL, 0, "list a context folder");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	free(upper);
+	return r;
+}
+
+int bfs_store_ctx_ids(struct bfs_store *s, int type, bfs_ctx_row_fn cb,
+		      void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK, r;
+
+	if (type != 0 && type != 1)
+		return BFS_ERR_INVAL;
+	pthread_mutex_lock(&s->lock);
+	r = prepare(s, CTX_BUCKETS
+		    "SELECT DISTINCT '', substr(r, 1, instr(r, '/') - 1),"
+		    " 0, 0, 0, 0, 0, NULL, 0 FROM (SELECT substr(f.key,"
+		    " length(b.p) + 6) AS r FROM b CROSS JOIN files f"
+		    " ON f.bucket_id = b.id AND f.key >= b.p || ?1"
+		    " AND f.key < b.p || ?2) AS x WHERE instr(r, '/') > 1"
+		    " ORDER BY 2", &st, NULL, 0);
+	if (r != 0)
+		goto out;
+	bind_str(&rc, st, 1, type == 0 ? "chat/" : "form/");
+	bind_str(&rc, st, 2, type == 0 ? "chat0" : "form0");
+	r = rc == SQLITE_OK ? ctx_rows(s, st, cb, arg, "list context ids") :
+			      db_fail(s, rc, NULL, 0, "list context ids");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int bfs_store_ctx_stats(struct bfs_store *s, bfs_ctx_row_fn cb, void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = prepare(s, CTX_BUCKETS
+		    ", x AS (SELECT b.name AS bn, substr(f.key, length(b.p) + 1)"
+		    " AS r, f.size AS sz FROM b CROSS JOIN files f ON f.bucket_id = b.id)"
+		    " SELECT bn, substr(r, 1, 5 + instr(substr(r, 6), '/') - 1),"
+		    " coalesce(sum(sz), 0), 0, 0, 0, 0, NULL, 0, count(*) FROM x"
+		    " WHERE substr(r, 1, 5) IN ('chat/', 'form/')"
+		    " AND instr(substr(r, 6), '/') > 1"
+		    " GROUP BY 2, 1 ORDER BY 2, 1", &st, NULL, 0);
+	if (r == 0)
+		r = ctx_rows(s, st, cb, arg, "count context files");
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* ---- moves in progress (bucketctl context move) ---- */
+
+int bfs_store_move_note(struct bfs_store *s, const char *key,
+			const char *value)
+{
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	if (value)
+		r = exec_sql(s, "INSERT INTO settings (key, value) VALUES (?1, ?2)"
+			     " ON CONFLICT (key) DO UPDATE SET value ="
+			     " excluded.value", key, value, NULL, 0);
+	else
+		r = exec_sql(s, "DELETE FROM settings WHERE key = ?1", key, NULL,
+			     NULL, 0);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int bfs_store_move_list(struct bfs_store *s, const char *prefix,
+			bfs_setting_fn cb, void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK, r;
+
+	pthread_mutex_lock(&s->lock);
+	r = prepare(s, "SELECT key, value FROM settings WHERE"
+		    " substr(CAST(key AS BLOB), 1, ?2) = CAST(?1 AS BLOB)"
+		    " ORDER BY key", &st, NULL, 0);
+	if (r != 0)
+		goto out;
+	bind_str(&rc, st, 1, prefix);
+	bind_i64(&rc, st, 2, (int64_t)strlen(prefix));
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+		const char *v = (const char *)sqlite3_column_text(st, 1);
+
+		if (k && v && (r = cb(arg, k, v)) != 0)
+			goto out;
+		rc = SQLITE_OK;
+	}
+	r = rc == SQLITE_DONE ? 0 : db_fail(s, rc, NULL, 0, "list moves");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}

@@ -19,7 +19,8 @@
  * Cross-field rules of a bucket are checked when its section ends, by the
  * same bucket_check() that bfs_bucket_conf_validate() exposes to bucketctl.
  *
- * Secrets (secret_access_key, session_token) are resolved while parsing:
+ * Secrets (secret_access_key, session_token; azure's account_key and
+ * sas_token, kept in the same two slots) are resolved while parsing:
  * "env:VAR" from the environment, secret_access_key_file from a file that
  * others cannot access; every copy is wiped with OPENSSL_cleanse.
  */
@@ -56,7 +57,9 @@
 static const char *const role_names[BFS_ROLE_COUNT] = {
 	"general", "chat", "forms"
 };
-static const char *const provider_names[] = { "local", "s3", "r2" };
+static const char *const provider_names[] = { "local", "s3", "r2", "azure",
+					      "gcs" };
+#define PROVIDER_KINDS 5
 
 int bfs_role_parse(const char *s)
 {
@@ -79,7 +82,7 @@ int bfs_provider_kind_parse(const char *s)
 {
 	int i;
 
-	for (i = 0; s && i < 3; i++)
+	for (i = 0; s && i < PROVIDER_KINDS; i++)
 		if (strcmp(s, provider_names[i]) == 0)
 			return i;
 	return -1;
@@ -87,7 +90,7 @@ int bfs_provider_kind_parse(const char *s)
 
 const char *bfs_provider_kind_name(int kind)
 {
-	if (kind < 0 || kind > 2)
+	if (kind < 0 || kind >= PROVIDER_KINDS)
 		return NULL;
 	return provider_names[kind];
 }
@@ -220,6 +223,21 @@ static int account_id_valid(const char *s)
 	return all_chars(s, NULL, 64);
 }
 
+/* Azure container names: 3-63 of [a-z0-9-], starting with a letter or
+ * digit, no "--". */
+static int container_valid(const char *s)
+{
+	size_t i, n = s ? strlen(s) : 0;
+
+	if (n < 3 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] == '-' && s[i + 1] != '-')))
+			return 0;
+	return 1;
+}
+
 /* http:// or https:// followed by a host, no blanks or control bytes. */
 static int endpoint_valid(const char *s)
 {
@@ -261,7 +279,8 @@ enum bkey {
 	BK_ACCESS_KEY_ID, BK_SECRET, BK_SECRET_FILE, BK_SESSION_TOKEN,
 	BK_DEFAULT, BK_LIST_METADATA, BK_MULTIPART_MAX_AGE,
 	BK_OWNER, BK_GROUP, BK_MODE, BK_FILE_MODE, BK_DIR_MODE,
-	BK_COUNT,
+	BK_ACCOUNT_NAME, BK_ACCOUNT_KEY, BK_ACCOUNT_KEY_FILE, BK_SAS_TOKEN,
+	BK_SAS_TOKEN_FILE, BK_COUNT,
 	BK_NAME = BK_COUNT           /* the section name, for messages */
 };
 
@@ -271,7 +290,8 @@ static const char *const bkey_names[BK_COUNT + 1] = {
 	"access_key_id", "secret_access_key", "secret_access_key_file",
 	"session_token", "default", "list_metadata", "multipart_max_age",
 	"owner", "group", "mode", "file_mode", "dir_mode",
-	"name"
+	"account_name", "account_key", "account_key_file", "sas_token",
+	"sas_token_file", "name"
 };
 
 enum mkey {
@@ -445,7 +465,8 @@ static int perms_check(const struct bfs_bucket_conf *b, int *key,
 static int bucket_check(const struct bfs_bucket_conf *b, int *key,
 			char *reason, size_t rlen)
 {
-	int remote = b->provider == BFS_PROV_S3 || b->provider == BFS_PROV_R2;
+	int remote = b->provider == BFS_PROV_S3 || b->provider == BFS_PROV_R2 ||
+		     b->provider == BFS_PROV_GCS;
 	int has_secret = b->secret_access_key || b->has_secret;
 	int has_token = b->session_token || b->has_session_token;
 	const char *pname = bfs_provider_kind_name(b->provider);
@@ -456,7 +477,7 @@ static int bucket_check(const struct bfs_bucket_conf *b, int *key,
 	if (!b->name || !bfs_bucket_name_valid(b->name))
 		FAIL(BK_NAME, "invalid bucket name (expected [a-z0-9][a-z0-9._-]{0,62})");
 	if (!pname)
-		FAIL(BK_PROVIDER, "required (s3, r2 or local)");
+		FAIL(BK_PROVIDER, "required (s3, r2, local, azure or gcs)");
 	if (b->prefix && !prefix_valid(b->prefix))
 		FAIL(BK_PREFIX, "not a safe key prefix");
 	if (b->defaults & ~((1u << BFS_ROLE_COUNT) - 1))
@@ -496,8 +517,8 @@ static int bucket_check(const struct bfs_bucket_conf *b, int *key,
 			FAIL(BK_ACCOUNT_ID, "must be letters and digits");
 		if (b->provider == BFS_PROV_R2 && !b->account_id && !b->endpoint)
 			FAIL(BK_ACCOUNT_ID, "required for provider r2 (or endpoint)");
-		if (b->provider == BFS_PROV_S3 && b->account_id)
-			FAIL(BK_ACCOUNT_ID, "not used by provider s3");
+		if (b->provider != BFS_PROV_R2 && b->account_id)
+			FAIL(BK_ACCOUNT_ID, "not used by provider %s", pname);
 		if (has_secret && !b->access_key_id)
 			FAIL(BK_ACCESS_KEY_ID, "required with secret_access_key");
 		if (b->access_key_id && !has_secret)
@@ -508,6 +529,32 @@ static int bucket_check(const struct bfs_bucket_conf *b, int *key,
 	}
 	if (perms_check(b, key, reason, rlen) != 0)
 		return BFS_ERR_INVAL;
+	if (b->provider == BFS_PROV_AZURE) {
+		/* account_name, account_key and sas_token live in the
+		 * account_id, secret_access_key and session_token slots */
+		if (b->path)
+			FAIL(BK_PATH, "not used by provider azure");
+		if (!b->bucket_name)
+			FAIL(BK_BUCKET_NAME, "required for provider azure (the container)");
+		if (!container_valid(b->bucket_name))
+			FAIL(BK_BUCKET_NAME, "invalid container name (3-63 of a-z, 0-9, -)");
+		if (!b->account_id)
+			FAIL(BK_ACCOUNT_NAME, "required for provider azure");
+		if (!account_id_valid(b->account_id))
+			FAIL(BK_ACCOUNT_NAME, "must be letters and digits");
+		if (b->endpoint && !endpoint_valid(b->endpoint))
+			FAIL(BK_ENDPOINT, "must be an http:// or https:// URL");
+		if (b->region)
+			FAIL(BK_REGION, "not used by provider azure");
+		if (b->access_key_id)
+			FAIL(BK_ACCESS_KEY_ID, "not used by provider azure "
+			     "(account_key or sas_token)");
+		if (has_secret && has_token)
+			FAIL(BK_SAS_TOKEN, "give account_key or sas_token, not both");
+		if (!has_secret && !has_token)
+			FAIL(BK_ACCOUNT_KEY, "required for provider azure "
+			     "(or sas_token)");
+	}
 #undef FAIL
 	return 0;
 }
@@ -660,6 +707,34 @@ out:
 
 /* ---- section handling ------------------------------------------------ */
 
+/*
+ * azure's own key names share slots with the S3 ones (account_id,
+ * secret_access_key, session_token): each family only with its providers.
+ * Fails the parse and returns 1 on a key of the other family.
+ */
+static int azure_keys_check(struct cfg_ctx *x, const struct bfs_bucket_conf *b)
+{
+	static const int az_only[] = { BK_ACCOUNT_NAME, BK_ACCOUNT_KEY,
+		BK_ACCOUNT_KEY_FILE, BK_SAS_TOKEN, BK_SAS_TOKEN_FILE };
+	static const int s3_only[] = { BK_ACCOUNT_ID, BK_ACCESS_KEY_ID,
+		BK_SECRET, BK_SECRET_FILE, BK_SESSION_TOKEN, BK_PATH_STYLE };
+	int az = b->provider == BFS_PROV_AZURE;
+	const int *v = az ? s3_only : az_only;
+	size_t i, n = az ? sizeof(s3_only) / sizeof(s3_only[0])
+		      : sizeof(az_only) / sizeof(az_only[0]);
+
+	for (i = 0; i < n; i++) {
+		if (!x->key_line[v[i]])
+			continue;
+		cfg_fail(x, x->key_line[v[i]], BFS_ERR_CONFIG,
+			 "key '%s': not used by provider %s%s", bkey_names[v[i]],
+			 bfs_provider_kind_name(b->provider),
+			 az ? " (account_name, account_key, sas_token)" : "");
+		return 1;
+	}
+	return 0;
+}
+
 /* Applies defaults and checks a finished bucket section. */
 static void bucket_finish(struct cfg_ctx *x)
 {
@@ -670,15 +745,19 @@ static void bucket_finish(struct cfg_ctx *x)
 
 	if (!x->key_line[BK_PROVIDER]) {
 		cfg_fail(x, x->sec_line, BFS_ERR_CONFIG,
-			 "key 'provider': required (s3, r2 or local)");
+			 "key 'provider': required (s3, r2, local, azure or gcs)");
 		return;
 	}
 	if (!b->prefix && !(b->prefix = strdup(""))) {
 		cfg_fail(x, x->sec_line, BFS_ERR_NOMEM, "out of memory");
 		return;
 	}
-	if (!b->region && b->provider != BFS_PROV_LOCAL) {
-		b->region = strdup(b->provider == BFS_PROV_R2 ? "auto" : "us-east-1");
+	if (azure_keys_check(x, b))
+		return;
+	if (!b->region && b->provider != BFS_PROV_LOCAL &&
+	    b->provider != BFS_PROV_AZURE) {
+		b->region = strdup(b->provider == BFS_PROV_R2 ||
+				   b->provider == BFS_PROV_GCS ? "auto" : "us-east-1");
 		if (!b->region) {
 			cfg_fail(x, x->sec_line, BFS_ERR_NOMEM, "out of memory");
 			return;
@@ -979,7 +1058,8 @@ static int bucket_key(struct cfg_ctx *x, int k, const char *v, char *reason,
 	case BK_PROVIDER:
 		b->provider = bfs_provider_kind_parse(v);
 		if (b->provider < 0) {
-			snprintf(reason, rlen, "unknown provider '%s' (expected s3, r2 or local)", v);
+			snprintf(reason, rlen, "unknown provider '%s' (expected "
+				 "s3, r2, local, azure or gcs)", v);
 			goto out;
 		}
 		break;
@@ -1038,6 +1118,11 @@ static int bucket_key(struct cfg_ctx *x, int k, const char *v, char *reason,
 			b->endpoint[--n] = '\0';
 		break;
 	case BK_ACCOUNT_ID:
+	case BK_ACCOUNT_NAME:
+		if (b->account_id) {
+			snprintf(reason, rlen, "the account is already given");
+			goto out;
+		}
 		if (!account_id_valid(v)) {
 			snprintf(reason, rlen, "must be letters and digits");
 			goto out;
@@ -1075,12 +1160,17 @@ static int bucket_key(struct cfg_ctx *x, int k, const char *v, char *reason,
 		break;
 	case BK_SECRET:
 	case BK_SECRET_FILE:
+	case BK_ACCOUNT_KEY:
+	case BK_ACCOUNT_KEY_FILE:
 		if (b->secret_access_key) {
 			snprintf(reason, rlen, "the secret is already given by '%s'",
-				 bkey_names[k == BK_SECRET ? BK_SECRET_FILE : BK_SECRET]);
+				 k == BK_SECRET || k == BK_SECRET_FILE ?
+				 bkey_names[k == BK_SECRET ? BK_SECRET_FILE : BK_SECRET] :
+				 bkey_names[k == BK_ACCOUNT_KEY ? BK_ACCOUNT_KEY_FILE
+					    : BK_ACCOUNT_KEY]);
 			goto out;
 		}
-		if (k == BK_SECRET) {
+		if (k == BK_SECRET || k == BK_ACCOUNT_KEY) {
 			r = secret_value(v, &b->secret_access_key, reason, rlen);
 		} else {
 			char *path = NULL;
@@ -1096,6 +1186,28 @@ static int bucket_key(struct cfg_ctx *x, int k, const char *v, char *reason,
 		break;
 	case BK_SESSION_TOKEN:
 		r = secret_value(v, &b->session_token, reason, rlen);
+		if (r)
+			goto out;
+		b->has_session_token = 1;
+		break;
+	case BK_SAS_TOKEN:
+	case BK_SAS_TOKEN_FILE:
+		if (b->session_token) {
+			snprintf(reason, rlen, "the SAS token is already given by '%s'",
+				 bkey_names[k == BK_SAS_TOKEN ? BK_SAS_TOKEN_FILE
+					    : BK_SAS_TOKEN]);
+			goto out;
+		}
+		if (k == BK_SAS_TOKEN) {
+			r = secret_value(v, &b->session_token, reason, rlen);
+		} else {
+			char *path = NULL;
+
+			if (make_abs(x->cfg->dir, v, &path))
+				goto nomem;
+			r = secret_file(path, &b->session_token, reason, rlen);
+			free(path);
+		}
 		if (r)
 			goto out;
 		b->has_session_token = 1;

@@ -166,3 +166,26 @@ bad:
 			 "");
 	return BFS_ERR_INVAL;
 }
+
+int bfs_perm_may(uint32_t mode, uint32_t fuid, uint32_t fgid,
+		 const struct bfs_perm_who *who, unsigned want)
+{
+	unsigned bits;
+	size_t i;
+
+	if (who->uid == 0)            /* CAP_DAC_OVERRIDE, as the kernel */
+		return 1;
+	if (who->uid == fuid) {
+		bits = (mode >> 6) & 7;
+	} else {
+		bits = mode & 7;
+		if (who->gid == fgid)
+			bits = (mode >> 3) & 7;
+		for (i = 0; i < who->ngroups && who->gid != fgid; i++)
+			if (who->groups[i] == fgid) {
+				bits = (mode >> 3) & 7;
+				break;
+			}
+	}
+	return (bits & want) == want;
+}

@@ -7,7 +7,11 @@ one named by $BUCKETFS_RGW_ENDPOINT (then it must know the fixed test keys
 of rgw.py).  Fixtures:
 
   rgw        session: the server (endpoint, access_key, secret_key, client)
-  provider   "local" | "s3" | "r2"; tests that take it run once per provider
+  azurite    session: an Azurite blob server (azurite.py), started on
+             loopback the first time an azure backend is asked for
+  provider   "local" | "s3" | "r2", plus "azure" in the modules named in
+             AZURE_MODULES and "gcs" (against RGW) in GCS_MODULES; tests
+             that take it run once per provider
   backend    factory: backend(provider, name="b1", ...) makes a fresh remote
              bucket (s3, r2; unique name) or folder (local) and returns a
              Backend that knows its config section and reads the stored
@@ -35,6 +39,7 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import azurite as azurite_mod  # noqa: E402
 import helpers  # noqa: E402
 import rgw as rgw_mod  # noqa: E402
 import pg as pg_mod  # noqa: E402
@@ -46,6 +51,12 @@ BUILD = os.path.abspath(os.environ.get("BUCKETFS_BUILD")
 BUCKETFS = os.path.join(BUILD, "bucketfs")
 BUCKETCTL = os.path.join(BUILD, "bucketctl")
 PROVIDERS = ["local", "s3", "r2"]
+# modules whose provider-parametrized tests also run on azure (Azurite)
+AZURE_MODULES = {"test_files", "test_caches", "test_badinput", "test_service",
+                 "test_azure"}
+# modules whose provider-parametrized tests also run on gcs pointed at RGW
+# (endpoint override + path_style): the gcs preset through the S3 code
+GCS_MODULES = {"test_files"}
 MOUNT_TIMEOUT = 20.0
 EXIT_TIMEOUT = 30.0
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "runtime error:",
@@ -53,6 +64,7 @@ SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "runtime error:",
 
 _live_mounts = set()           # Mount objects not yet unmounted
 _clusters = []                 # Rgw objects to stop at exit
+_azurites = []                 # Azurite servers to stop at exit
 
 
 def _cleanup_all():
@@ -61,7 +73,7 @@ def _cleanup_all():
             m.unmount(check=False)
         except Exception:      # at exit: best effort, keep going
             pass
-    for c in _clusters:
+    for c in _clusters + _azurites:
         try:
             c.stop()
         except Exception:
@@ -180,6 +192,23 @@ def pg():
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """An Azurite blob server on a free loopback port with a private data
+    folder; stopped at the end of the session (also on failure)."""
+    server = azurite_mod.Azurite(str(tmp_path_factory.mktemp("azurite")))
+    _azurites.append(server)
+    try:
+        server.start()
+    except azurite_mod.AzuriteError as e:
+        pytest.fail("cannot start Azurite:\n%s" % e, pytrace=False)
+    server.client = helpers.AzureClient(server.endpoint)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def unique_bucket_name(tag="t"):
     return "bfs-%s-%s" % (tag, uuid.uuid4().hex[:12])
 
@@ -203,6 +232,17 @@ class Backend:
         if provider == "local":
             self.path = os.path.join(workdir, "local-" + name)
             os.makedirs(self.path, exist_ok=True)
+        elif provider == "azure":
+            self.client = rgw.client
+            self.remote = remote or unique_bucket_name(
+                name.replace(".", "-").replace("_", "-"))
+            if create:
+                self.client.create_bucket(self.remote)
+            self.secret_file = os.path.join(workdir, "secret-" + name)
+            fd = os.open(self.secret_file,
+                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(helpers.AZURITE_KEY + "\n")
         else:
             self.client = rgw.client
             self.remote = remote or unique_bucket_name(name.replace(".", "-"))
@@ -219,6 +259,11 @@ class Backend:
         lines = ["[bucket %s]" % self.name, "provider = %s" % self.provider]
         if self.provider == "local":
             lines.append("path = %s" % self.path)
+        elif self.provider == "azure":
+            lines += ["bucket_name = %s" % self.remote,
+                      "endpoint = %s" % self.rgw.endpoint,
+                      "account_name = %s" % helpers.AZURITE_ACCOUNT,
+                      "account_key_file = %s" % self.secret_file]
         else:
             lines += ["bucket_name = %s" % self.remote,
                       "endpoint = %s" % self.rgw.endpoint,
@@ -227,8 +272,10 @@ class Backend:
                       "secret_access_key_file = %s" % self.secret_file]
             if self.provider == "s3":
                 lines.append("region = %s" % self.rgw.region)
-            else:
+            elif self.provider == "r2":
                 lines.append("account_id = test")
+            # gcs: the preset's region "auto", endpoint and path_style
+            # overridden to reach RGW
         if self.prefix:
             lines.append("prefix = %s" % self.prefix)
         for k, v in self.extra.items():
@@ -256,13 +303,15 @@ class Backend:
         return self.client.head(self.remote, self.prefix + rel) is not None
 
     def meta(self, rel):
-        """x-amz-meta-* headers of rel (s3, r2), names without the
-        prefix: {"mode": "33188", ...}; None when absent."""
+        """x-amz-meta-* headers of rel (s3, r2; x-ms-meta-* on azure),
+        names without the prefix: {"mode": "33188", ...}; None when
+        absent."""
         h = self.client.head(self.remote, self.prefix + rel)
         if h is None:
             return None
-        return {k[len("x-amz-meta-"):]: v for k, v in h.items()
-                if k.startswith("x-amz-meta-")}
+        pfx = "x-ms-meta-" if self.provider == "azure" else "x-amz-meta-"
+        return {k[len(pfx):]: v for k, v in h.items() if k.startswith(pfx)
+                and k != "x-ms-meta-hdi_isfolder"}
 
     def headers(self, rel):
         return self.client.head(self.remote, self.prefix + rel)
@@ -295,16 +344,35 @@ class Backend:
         return sorted(out)
 
 
-@pytest.fixture(params=PROVIDERS)
-def provider(request):
-    return request.param
+def pytest_generate_tests(metafunc):
+    """The provider parametrization: PROVIDERS, plus azure in the modules
+    of AZURE_MODULES (a test that parametrizes "provider" itself keeps
+    its own list)."""
+    if "provider" not in metafunc.fixturenames:
+        return
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        if "provider" in (names.split(",") if isinstance(names, str)
+                          else names):
+            return
+    provs = list(PROVIDERS)
+    mod = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if mod in GCS_MODULES:
+        provs.append("gcs")
+    if mod in AZURE_MODULES:
+        provs.append("azure")
+    metafunc.parametrize("provider", provs)
 
 
 @pytest.fixture
 def backend(request, tmp_path):
     """Factory: backend(provider, name="b1", **config) -> Backend."""
     def make(prov, name="b1", **kw):
-        server = request.getfixturevalue("rgw") if prov != "local" else None
+        if prov == "azure":
+            server = request.getfixturevalue("azurite")
+        else:
+            server = request.getfixturevalue("rgw") if prov != "local" \
+                else None
         return Backend(prov, name, str(tmp_path), rgw=server, **kw)
     return make
 

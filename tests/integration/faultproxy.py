@@ -180,6 +180,9 @@ class FaultProxy:
         self._stop = threading.Event()
         self._release = threading.Event()    # set: hung requests go on
         self._release.set()
+        self._hold_match = None              # hold(): requests to hold
+        self._hold_go = threading.Event()
+        self._hold_go.set()
         self._rng = random.Random(seed)
         self._threads = set()
         self._socks = set()
@@ -214,7 +217,9 @@ class FaultProxy:
             self._outage = False
             self._streak.clear()
             self._targeted = []
+            self._hold_match = None
         self._release.set()
+        self._hold_go.set()
 
     def inject_next(self, action, match=None, count=1):
         """Targeted faults: the next `count` requests for which
@@ -241,6 +246,20 @@ class FaultProxy:
         """Every request from now on is held before forwarding until
         restore() (or stop()); then it goes on as configured."""
         self._release.clear()
+
+    def hold(self, match):
+        """Requests for which match(method, target) is true are held
+        (after their body arrived, before forwarding) until release();
+        stats()["held"] counts them.  Other requests go on."""
+        with self._lock:
+            self._hold_match = match
+            self._hold_go.clear()
+
+    def release(self):
+        """Lets held requests (and later matching ones) go on."""
+        with self._lock:
+            self._hold_match = None
+        self._hold_go.set()
 
     def restore(self):
         """Ends an outage and releases hung requests; the fault mix stays."""
@@ -286,6 +305,7 @@ class FaultProxy:
         still alive after timeout (empty when clean)."""
         self._stop.set()
         self._release.set()
+        self._hold_go.set()
         with self._lock:
             socks = list(self._socks)
         for s in socks:
@@ -461,6 +481,14 @@ class FaultProxy:
                     self._socks.discard(conn)
                     _reset(conn)
                     raise _Closed("outage")
+        with self._lock:
+            held = self._hold_match is not None and \
+                self._hold_match(method, target)
+        if held:
+            self._count("held")
+            while not self._hold_go.wait(0.2):
+                if self._stop.is_set():
+                    raise _Closed("stopped")
         if delay > 0:
             self._count("delayed")
             if self._stop.wait(delay):

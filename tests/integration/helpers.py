@@ -293,3 +293,206 @@ def assert_serving(m, bucket="b1", backend=None):
     os.unlink(probe)
     if backend is not None:
         assert not backend.exists(".serving-probe")
+
+
+# ---------------------------------------------------------------- azure
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's documented well-known key of devstoreaccount1 (not a secret)
+AZURITE_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6"
+               "tq/K1SZFPTOtr/KBHBeksoGMGw==")
+AZ_VERSION = "2021-08-06"
+
+
+class AzureClient:
+    """A tiny Azure Blob client (Shared Key, stdlib only) with the same
+    methods as S3Client, so a Backend can plant and check blobs behind the
+    daemon's back.  Containers stand for buckets.  Folder blobs (zero
+    length, metadata hdi_isfolder=true, as blobfuse2 and bucketfs write
+    them) are listed as "name/" like S3 folder markers."""
+
+    def __init__(self, endpoint, account=AZURITE_ACCOUNT, key=AZURITE_KEY,
+                 keepalive=False):
+        """keepalive: one persistent connection per thread (bulk fills);
+        otherwise a fresh connection per request."""
+        import threading
+        self.keepalive = keepalive
+        self._tls = threading.local()
+        u = urllib.parse.urlsplit(endpoint)
+        self.host = u.hostname
+        self.port = u.port or 80
+        self.base = u.path.rstrip("/")           # "/devstoreaccount1"
+        self.account = account
+        self.key = key
+
+    def sign(self, method, path, query, hdrs):
+        std = ["content-encoding", "content-language", "content-length",
+               "content-md5", "content-type", "date", "if-modified-since",
+               "if-match", "if-none-match", "if-unmodified-since", "range"]
+        vals = []
+        for h in std:
+            v = hdrs.get(h, "")
+            if h == "content-length" and v == "0":
+                v = ""
+            vals.append(v)
+        xms = "".join("%s:%s\n" % (k, hdrs[k]) for k in sorted(hdrs)
+                      if k.startswith("x-ms-"))
+        res = "/%s%s" % (self.account, path)
+        for k in sorted(query):
+            res += "\n%s:%s" % (k.lower(), query[k])
+        sts = method + "\n" + "\n".join(vals) + "\n" + xms + res
+        import base64
+        sig = base64.b64encode(hmac.new(base64.b64decode(self.key),
+                                        sts.encode("utf-8"),
+                                        hashlib.sha256).digest()).decode()
+        return "SharedKey %s:%s" % (self.account, sig)
+
+    def request(self, method, container, key=None, query=None, body=b"",
+                headers=None, sink=None):
+        path = self.base + "/" + container
+        if key is not None:
+            path += "/" + _uri_encode(key, True)
+        query = query or {}
+        qs = "&".join("%s=%s" % (_uri_encode(k, False), _uri_encode(v, False))
+                      for k, v in sorted(query.items()))
+        hdrs = {"x-ms-date": time.strftime("%a, %d %b %Y %H:%M:%S GMT",
+                                           time.gmtime()),
+                "x-ms-version": AZ_VERSION}
+        for k, v in (headers or {}).items():
+            hdrs[k.lower()] = str(v).strip()
+        if method in ("PUT", "POST") or body:
+            hdrs["content-length"] = str(len(body))
+        hdrs["authorization"] = self.sign(method, path, query, hdrs)
+        if self.keepalive and sink is None:
+            return self._keepalive(method, path + ("?" + qs if qs else ""),
+                                   body, hdrs)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        try:
+            conn.request(method, path + ("?" + qs if qs else ""), body=body,
+                         headers=hdrs)
+            r = conn.getresponse()
+            if sink is not None and r.status == 200:
+                while True:
+                    chunk = r.read(1 << 20)
+                    if not chunk:
+                        break
+                    sink(chunk)
+                data = b""
+            else:
+                data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        finally:
+            conn.close()
+
+    def _keepalive(self, method, target, body, hdrs):
+        for attempt in (1, 2):
+            conn = getattr(self._tls, "conn", None)
+            if conn is None:
+                conn = self._tls.conn = http.client.HTTPConnection(
+                    self.host, self.port, timeout=60)
+            try:
+                conn.request(method, target, body=body, headers=hdrs)
+                r = conn.getresponse()
+                data = r.read()
+                return r.status, {k.lower(): v for k, v in
+                                  r.getheaders()}, data
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                self._tls.conn = None
+                if attempt == 2:
+                    raise
+
+    def _ok(self, what, status, body, want=(200,)):
+        if status not in want:
+            raise S3Error(status, body, what)
+
+    def create_bucket(self, container):
+        st, _, body = self.request("PUT", container,
+                                   query={"restype": "container"})
+        self._ok("create container " + container, st, body, (201,))
+
+    def delete_bucket(self, container, force=True):
+        st, _, body = self.request("DELETE", container,
+                                   query={"restype": "container"})
+        self._ok("delete container " + container, st, body, (202, 404))
+
+    def put(self, container, key, data=b"", headers=None, raw_key=False):
+        h = {"x-ms-blob-type": "BlockBlob"}
+        # s3fs-style names as another tool would write them on Azure
+        h.update({("x-ms-meta-" + k[11:] if k.lower().startswith(
+            "x-amz-meta-") else k): v for k, v in (headers or {}).items()})
+        st, _, _ = self.request("PUT", container, key, body=data, headers=h)
+        return 200 if st == 201 else st
+
+    def put_ok(self, container, key, data=b"", headers=None):
+        st = self.put(container, key, data, headers)
+        if st != 200:
+            raise S3Error(st, b"", "put %s/%s" % (container, key))
+
+    def get(self, container, key):
+        st, _, body = self.request("GET", container, key)
+        if st == 404:
+            return None
+        self._ok("get %s/%s" % (container, key), st, body)
+        return body
+
+    def get_digest(self, container, key):
+        h = hashlib.sha256()
+        n = [0]
+
+        def sink(chunk):
+            h.update(chunk)
+            n[0] += len(chunk)
+        st, _, body = self.request("GET", container, key, sink=sink)
+        if st == 404:
+            return None
+        self._ok("get %s/%s" % (container, key), st, body)
+        return n[0], h.hexdigest()
+
+    def head_blob(self, container, key):
+        st, hdrs, body = self.request("HEAD", container, key)
+        if st == 404:
+            return None
+        self._ok("head %s/%s" % (container, key), st, body)
+        return hdrs
+
+    def head(self, container, key):
+        """Headers of key; a folder key "a/" is the folder blob "a"
+        (hdi_isfolder) or an "a/" marker blob.  None when absent."""
+        if key.endswith("/") and len(key) > 1:
+            h = self.head_blob(container, key[:-1])
+            if h is not None and h.get("x-ms-meta-hdi_isfolder") == "true":
+                return h
+        return self.head_blob(container, key)
+
+    def delete(self, container, key, raw_key=False):
+        st, _, body = self.request("DELETE", container, key)
+        self._ok("delete %s/%s" % (container, key), st, body, (202, 404))
+
+    def list_blobs(self, container, prefix=""):
+        """[(name, metadata dict)] of every blob under prefix."""
+        out = []
+        marker = None
+        while True:
+            q = {"restype": "container", "comp": "list",
+                 "include": "metadata", "maxresults": "5000"}
+            if prefix:
+                q["prefix"] = prefix
+            if marker:
+                q["marker"] = marker
+            st, _, body = self.request("GET", container, query=q)
+            self._ok("list " + container, st, body)
+            root = ET.fromstring(body)
+            for b in root.iter("Blob"):
+                md = b.find("Metadata")
+                meta = {c.tag.lower(): c.text or "" for c in md} \
+                    if md is not None else {}
+                out.append((b.find("Name").text or "", meta))
+            nm = root.find("NextMarker")
+            marker = nm.text if nm is not None else None
+            if not marker:
+                return out
+
+    def list_keys(self, container, prefix=""):
+        return sorted(n + "/" if m.get("hdi_isfolder") == "true" else n
+                      for n, m in self.list_blobs(container, prefix))

@@ -36,7 +36,7 @@ USER_ID = "bfstest"
 MARKER = ".bfs-rgw"            # a folder holding this file is ours to wipe
 OWNER = "owner.pid"            # the test session owning an automatic cluster
 START_TIMEOUT = 120.0          # seconds for the whole start
-BLOCK_SIZE = 8 << 30           # sparse bluestore block file
+BLOCK_SIZE = 16 << 30          # sparse bluestore block file
 
 
 def free_port():

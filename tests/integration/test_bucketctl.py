@@ -609,23 +609,25 @@ def test_files_context(ctl):
     put_file(ctl.scratch, "form/f1/form.txt")
     ctl.ok("import", "media")
     ctl.ok("import", "scratch")
-    # No assignment: the chat default (media).
+    # Every bucket holding the context's files (files stored before a
+    # re-routing stay where they are); "chat/g10/" is not under "chat/g1/".
     keys = [(r["bucket"], r["key"])
             for r in ctl.json("files", "--context", "chat/g1")]
-    assert keys == [("media", "chat/g1/in-media.txt")]
-    # Assigned: that bucket; "chat/g10/" is not under "chat/g1/".
+    assert keys == [("media", "chat/g1/in-media.txt"),
+                    ("scratch", "chat/g1/in-scratch.txt")]
+    # Routing does not change what is listed...
     ctl.ok("assign", "chat", "g1", "scratch")
     keys = [(r["bucket"], r["key"])
             for r in ctl.json("files", "--context", "chat/g1")]
+    assert keys == [("media", "chat/g1/in-media.txt"),
+                    ("scratch", "chat/g1/in-scratch.txt")]
+    # ...--bucket limits it.
+    keys = [(r["bucket"], r["key"]) for r in
+            ctl.json("files", "--context", "chat/g1", "--bucket", "scratch")]
     assert keys == [("scratch", "chat/g1/in-scratch.txt")]
-    # Forms: no forms default, so the general default (media)...
     keys = [r["key"] for r in ctl.json("files", "--context", "form/f1")]
-    assert keys == ["form/f1/form-in-media.txt"]
-    # ...until forms gets its own.
-    ctl.ok("defaults", "set", "forms", "scratch")
-    keys = [r["key"] for r in ctl.json("files", "--context", "form/f1")]
-    assert keys == ["form/f1/form.txt"]
-    out = ctl.ok("files", "--context", "form/f1")
+    assert keys == ["form/f1/form-in-media.txt", "form/f1/form.txt"]
+    out = ctl.ok("files", "--context", "form/f1", "--bucket", "scratch")
     assert "form/f1/form.txt" in out and "in-media" not in out
     ctl.fail("files", "--context", "chat", code=2)
     ctl.fail("files", "--context", "room/1", code=2)

@@ -541,3 +541,96 @@ def test_listing_known_metadata_without_head(s3):
     assert lines["theirs"].startswith("-rw----r--"), lines["theirs"]
     assert lines["mine"].startswith("-rw-r-----")
     assert heads_since_start(s3.m) != []
+
+
+# ------------------------------------------------ listings under writes
+
+def requests_of(m, op):
+    """Provider requests of op so far (.metrics, every status)."""
+    n = 0
+    for ln in read(m.path(".metrics")).decode().splitlines():
+        if ln.startswith('bucketfs_requests_total{op="%s",' % op):
+            n += int(float(ln.rsplit(" ", 1)[1]))
+    return n
+
+
+def test_listing_cached_while_other_folder_written(s3):
+    """Writes in folder w drop only w's cached listing: a listing of
+    folder a made while files are written in w is cached, so listing a
+    again sends no LIST (a drop anywhere used to keep every listing under
+    construction out of the cache)."""
+    with ThreadPoolExecutor(8) as ex:
+        codes = list(ex.map(lambda i: s3.b.put("a%d/o%03d" % (i // 150,
+                                                             i % 150),
+                                               b"x"), range(450)))
+    assert set(codes) == {200}
+    os.mkdir(s3.p("w"))
+    stop = threading.Event()
+    done = [0, 0]
+    errors = []
+
+    def writer(t):
+        i = 0
+        try:
+            while not stop.is_set():
+                write(s3.p("w", "f%d-%d" % (t, i)), b"y" * 100)
+                done[t] += 1
+                i += 1
+        except OSError as e:          # reported by the test, not lost
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in (0, 1)]
+    for t in threads:
+        t.start()
+    overlapped = []
+    try:
+        assert wait_for(lambda: sum(done) >= 2, 60), errors
+        for i in range(3):
+            d = s3.p("a%d" % i)
+            w0 = sum(done)
+            assert len(os.listdir(d)) == 150   # LIST + 150 HEADs
+            if sum(done) - w0 >= 2:   # a whole write (its drops) inside
+                overlapped.append(d)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors
+    assert overlapped, "no write completed during any listing"
+    for d in overlapped:
+        os.stat(d)
+        lists = requests_of(s3.m, "list")
+        assert len(os.listdir(d)) == 150
+        assert requests_of(s3.m, "list") == lists, d
+
+
+ROUNDS, WALKERS = 15, 8        # enough for TSan to catch the old race
+
+
+def test_parallel_walks_right_bytes(backend, mount):
+    """Several readers walk folders of two buckets at once, each open a
+    walk step (walk_prefetch hands the last opened key from one open to
+    the next, and one in another bucket is freed at once): every file
+    reads right, and no open reads a key another one already freed (the
+    TSan run checks that)."""
+    m = mount([backend("s3"), backend("local", name="b2")])
+    files = {}
+    for bucket in ("b1", "b2"):
+        os.mkdir(m.path(bucket, "walk"))
+        for i in range(12):
+            p = m.path(bucket, "walk", "f%02d" % i)
+            files[p] = rbytes(1000 + i, seed=i)
+            write(p, files[p])
+    order = sorted(files, key=lambda p: (p.rsplit("/", 1)[1], p))
+    errors = []
+
+    def walker(t):
+        for _ in range(ROUNDS):
+            for p in order:
+                if read(p) != files[p]:
+                    errors.append("walker %d: %s wrong" % (t, p))
+                    return
+
+    with ThreadPoolExecutor(WALKERS) as ex:
+        list(ex.map(walker, range(WALKERS)))
+    assert not errors, errors

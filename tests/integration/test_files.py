@@ -15,13 +15,15 @@ import random
 import stat
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from helpers import expect_errno, ls_a, run
+from helpers import expect_errno, ls_a, run, wait_for
 import conftest
+import helpers
 
 ENOTSUP = (errno.EPERM, errno.EOPNOTSUPP)   # INTERFACE: "EPERM/ENOTSUP"
 T2001 = 981173106                           # 2001-02-03 04:05:06 UTC
@@ -228,6 +230,178 @@ def test_unlink(mb):
     expect_errno(errno.EISDIR, os.unlink, mb.p("d"))
 
 
+# Size of the file test_unlink_open_file_reads_on_no_get holds open: the
+# acceptance figure is 1 GiB (BUCKETFS_UNLINK_OPEN_MIB=1024); 64 MiB by
+# default keeps the suite quick on a shared machine.
+UNLINK_OPEN_MIB = int(os.environ.get("BUCKETFS_UNLINK_OPEN_MIB", "64"))
+MIB = 1 << 20
+
+
+def pread_all(fd, n):
+    out = b""
+    while len(out) < n:
+        chunk = os.pread(fd, n - len(out), len(out))
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def request_count(m, op):
+    """Provider requests of kind op ("get", "head", ...) so far, all
+    statuses, from the mount's .metrics."""
+    n = 0
+    with open(m.path(".metrics")) as f:
+        for line in f:
+            if line.startswith('bucketfs_requests_total{op="%s",' % op):
+                n += int(float(line.split()[-1]))
+    return n
+
+
+def test_unlink_open_file_reads_on_no_get(mb):
+    """unlink of a file another descriptor holds open for reading: the name
+    is gone at once and no byte is downloaded for it; the descriptor reads
+    the whole file as it was (POSIX); the object goes with the last close."""
+    size = UNLINK_OPEN_MIB * MIB
+    # in 16 MiB pieces: randbytes() takes at most 2**31 bits at once
+    data = b"".join(rbytes(min(16 * MIB, size - o), 41 + o // MIB)
+                    for o in range(0, size, 16 * MIB))
+    want = hashlib.sha256(data).hexdigest()
+    mb.b.put("big.bin", data)
+    fd = os.open(mb.p("big.bin"), os.O_RDONLY)
+    try:
+        gets = request_count(mb.m, "get")
+        os.unlink(mb.p("big.bin"))
+        assert request_count(mb.m, "get") == gets, "unlink downloaded"
+        expect_errno(errno.ENOENT, os.stat, mb.p("big.bin"))
+        assert "big.bin" not in os.listdir(mb.dir)
+        expect_errno(errno.ENOENT, os.open, mb.p("big.bin"), os.O_RDONLY)
+        h = hashlib.sha256()
+        while True:
+            chunk = os.read(fd, MIB)
+            if not chunk:
+                break
+            h.update(chunk)
+        assert h.hexdigest() == want, "the open descriptor read wrong bytes"
+        assert "big.bin" not in os.listdir(mb.dir)
+    finally:
+        os.close(fd)
+    # the kept object (s3: under its key, local: moved aside) goes after
+    # the last handle's release, which the kernel sends after close
+    assert wait_for(lambda: mb.b.keys() == [], 30), mb.b.keys()
+    assert ("b1", "big.bin") not in mb.m.index()
+
+
+def test_close_then_unlink_deletes_at_once(mb):
+    """close() returns before the kernel's RELEASE reaches the daemon, so
+    an unlink right after it finds the file still open: the object must
+    still be gone from the server when unlink returns (a handle closed and
+    not used since is waited for, not kept open).  The window is narrow:
+    a fault run (test_transient_faults_never_surface) found it; 100 rounds
+    give it a chance here."""
+    for i in range(100):
+        name = "c%d.txt" % i
+        with open(mb.p(name), "wb") as f:
+            f.write(b"x" * 100)
+        with open(mb.p(name), "rb") as f:
+            assert f.read() == b"x" * 100
+        os.unlink(mb.p(name))
+        assert not mb.b.exists(name), "%s still stored after unlink" % name
+    assert mb.b.keys() == []
+
+
+def test_unlink_open_file_then_same_name(mb):
+    """A file created under the name of an unlinked file still open is a
+    new file; the deferred delete of the old object at its last close does
+    not touch it."""
+    data = rbytes(3 * MIB, 42)
+    mb.b.put("f.bin", data)
+    mb.b.put("g.bin", b"g")
+    fd = os.open(mb.p("f.bin"), os.O_RDONLY)
+    try:
+        assert os.pread(fd, 10, 0) == data[:10]
+        os.unlink(mb.p("f.bin"))
+        expect_errno(errno.ENOENT, os.stat, mb.p("f.bin"))
+        fd2 = os.open(mb.p("f.bin"), os.O_CREAT | os.O_EXCL | os.O_WRONLY,
+                      0o644)
+        try:
+            os.write(fd2, b"new")
+        finally:
+            os.close(fd2)
+        assert os.stat(mb.p("f.bin")).st_size == 3
+        assert read(mb.p("f.bin")) == b"new"
+        assert sorted(os.listdir(mb.dir)) == ["f.bin", "g.bin"]
+        if mb.provider == "local":
+            # moved aside: the old descriptor still reads the old file
+            assert pread_all(fd, len(data) + 1) == data
+        else:
+            # the new object replaced the kept one: never its bytes
+            try:
+                got = pread_all(fd, len(data) + 1)
+            except OSError as e:
+                assert e.errno == errno.EIO
+            else:
+                assert got == data
+        # an unlink of a folder entry it was listed beside
+        os.unlink(mb.p("g.bin"))
+    finally:
+        os.close(fd)
+    mb.m.wait_index(lambda i: ("b1", "f.bin") in i)
+    # the release of fd comes after close: wait until its delete decided
+    assert wait_for(lambda: "f.bin: unlinked while open; kept object "
+                    "not deleted" in mb.m.stderr() or
+                    mb.provider == "local", 30), mb.m.stderr()[-3000:]
+    assert wait_for(lambda: mb.b.keys() == ["f.bin"], 30), mb.b.keys()
+    assert mb.b.read("f.bin") == b"new"
+    assert read(mb.p("f.bin")) == b"new"
+
+
+def test_rename_onto_open_file(mb):
+    """rename onto a file another descriptor holds open for reading: the
+    name has the new content at once; on local (a provider that renames)
+    the descriptor still reads what it opened, and nothing is left behind
+    after it closes."""
+    old = rbytes(2 * MIB, 44)
+    mb.b.put("k.bin", old)
+    mb.b.put("x.bin", b"replacement")
+    fd = os.open(mb.p("k.bin"), os.O_RDONLY)
+    try:
+        os.rename(mb.p("x.bin"), mb.p("k.bin"))
+        assert read(mb.p("k.bin")) == b"replacement"
+        assert sorted(os.listdir(mb.dir)) == ["k.bin"]
+        if mb.provider == "local":
+            assert pread_all(fd, len(old) + 1) == old
+    finally:
+        os.close(fd)
+    assert wait_for(lambda: mb.b.keys() == ["k.bin"], 30), mb.b.keys()
+    assert mb.b.read("k.bin") == b"replacement"
+
+
+def test_rmdir_with_unlinked_open_file(mb):
+    """A folder whose only file was unlinked while still open is empty:
+    rmdir succeeds and the descriptor still reads.  On s3/r2 the kept
+    object still makes the (implicit) folder show until the last close;
+    a folder shown is always one stat finds."""
+    data = rbytes(2 * MIB, 43)
+    mb.b.put("d/f.bin", data)
+    fd = os.open(mb.p("d", "f.bin"), os.O_RDONLY)
+    try:
+        os.unlink(mb.p("d", "f.bin"))
+        assert os.listdir(mb.p("d")) == []
+        os.rmdir(mb.p("d"))
+        if mb.provider == "local":
+            expect_errno(errno.ENOENT, os.stat, mb.p("d"))
+        for name in os.listdir(mb.dir):
+            assert stat.S_ISDIR(os.stat(mb.p(name)).st_mode)
+        assert pread_all(fd, len(data) + 1) == data
+    finally:
+        os.close(fd)
+    assert wait_for(lambda: mb.b.keys() == [], 30), mb.b.keys()
+    assert wait_for(lambda: os.listdir(mb.dir) == [], 30)
+    # (the kernel may keep its dentry of d for entry_timeout = 1 s)
+    assert wait_for(lambda: not os.path.lexists(mb.p("d")), 30)
+
+
 def test_mkdir_rmdir(mb):
     os.mkdir(mb.p("d"))
     os.mkdir(mb.p("d", "e"))
@@ -317,6 +491,69 @@ def _rename_across(m, b1, b2):
     idx = m.wait_index(lambda i: {k for k in i if not k[1].endswith("/")}
                        == want)
     assert {k for k in idx if not k[1].endswith("/")} == want
+
+
+def test_listing_beside_renames_of_open_files(backend, mount):
+    """readdir of a folder while files open in it are renamed within it,
+    out of it to a shorter key and back: each listing shows only names
+    the files really had, and the daemon reads no freed or foreign key
+    memory (the sanitizer builds report it; teardown scans for it).  A
+    stress test: the old race's window is a few microseconds, and it was
+    not caught on 7c762be in the runs made when it was written."""
+    b = backend("local")
+    m = mount([b])
+    d = m.path("b1", "dir")
+    os.mkdir(d)
+    n = 30
+    fds = []
+    for i in range(n):
+        fd = os.open(os.path.join(d, "file-%d" % i), os.O_CREAT | os.O_WRONLY)
+        os.write(fd, b"%d" % i)
+        fds.append(fd)
+    allowed = {"file-%d" % i for i in range(n)} | \
+        {"renamed-with-a-longer-name-%d" % i for i in range(n)}
+    stop = threading.Event()
+    errors = []
+
+    def renamer():
+        try:
+            names = ["file-%d" % i for i in range(n)]
+            for rnd in range(20):
+                for i in range(n):
+                    src = os.path.join(d, names[i])
+                    if rnd % 3 == 2:        # out of the folder and back
+                        os.rename(src, m.path("b1", "x%d" % i))
+                        os.rename(m.path("b1", "x%d" % i), src)
+                        continue
+                    names[i] = ("renamed-with-a-longer-name-%d" % i
+                                if names[i].startswith("file")
+                                else "file-%d" % i)
+                    os.rename(src, os.path.join(d, names[i]))
+        except OSError as e:
+            errors.append("rename: %s" % e)
+        finally:
+            stop.set()
+
+    def lister():
+        try:
+            while not stop.is_set():
+                got = set(os.listdir(d))
+                if not got <= allowed:
+                    errors.append("listed: %s" % sorted(got - allowed))
+                    return
+        except OSError as e:
+            errors.append("list: %s" % e)
+
+    threads = [threading.Thread(target=renamer)] + \
+        [threading.Thread(target=lister) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for fd in fds:
+        os.close(fd)
+    assert not errors, errors
+    assert len(os.listdir(d)) == n
 
 
 def test_rename_across_buckets(provider, backend, mount):
@@ -531,7 +768,13 @@ def test_index_rows(mb):
     r = idx[("b1", "report.txt")]
     assert r["size"] == 11
     assert r["content_type"] == "text/plain"
-    assert r["etag"].strip('"') == hashlib.md5(b"hello world").hexdigest()
+    if mb.provider == "azure":
+        # opaque "0x..." etags, not content MD5s; the chmod below (Set
+        # Blob Metadata) gives the blob a new one
+        assert r["etag"].strip('"').startswith("0x")
+    else:
+        assert r["etag"].strip('"') == \
+            hashlib.md5(b"hello world").hexdigest()
     assert r["uid"] == os.getuid() and r["gid"] == os.getgid()
     assert abs(r["mtime"] - time.time()) < 300
     assert r["created_at"] and r["updated_at"]
@@ -580,23 +823,50 @@ def big_remote(rgw):
     return name
 
 
+@pytest.fixture(scope="module")
+def big_container(azurite):
+    """AZ_BIG blobs in an Azurite container: two List Blobs pages of 5,000
+    (what the test is about), without paying Azurite's ~100 PUT/s for
+    N_BIG; with the x-ms-meta-mode bucketfs writes: List Blobs
+    carries metadata (include=metadata), so no HEAD per entry is needed
+    (Azurite answers HEADs far slower than RGW)."""
+    name = conftest.unique_bucket_name("big")
+    c = helpers.AzureClient(azurite.endpoint, keepalive=True)
+    c.create_bucket(name)
+
+    def put(i):
+        st = c.put(name, "f%05d.txt" % i, b"%d" % i,
+                   headers={"x-ms-meta-mode": str(stat.S_IFREG | 0o644)})
+        assert st == 200, "PUT f%05d.txt: %d" % (i, st)
+    with ThreadPoolExecutor(16) as ex:
+        list(ex.map(put, range(AZ_BIG)))
+    return name
+
+
+AZ_BIG = 5500
+
+
 def test_listing_10000_entries(provider, backend, mount, request):
     if provider == "local":
         b = backend("local")
         for i in range(N_BIG):
             write(os.path.join(b.path, "f%05d.txt" % i), b"%d" % i)
+    elif provider == "azure":
+        b = backend(provider, remote=request.getfixturevalue(
+            "big_container"), create=False)
     else:
         b = backend(provider, remote=request.getfixturevalue("big_remote"),
                     create=False)
     m = mount([b])
-    want = {"f%05d.txt" % i for i in range(N_BIG)}
+    n = AZ_BIG if provider == "azure" else N_BIG
+    want = {"f%05d.txt" % i for i in range(n)}
     t = time.monotonic()
     names = os.listdir(m.path("b1"))
     took = time.monotonic() - t
-    assert len(names) == N_BIG and set(names) == want
+    assert len(names) == n and set(names) == want
     out = run("ls", m.path("b1")).stdout.split()
-    assert len(out) == N_BIG
-    for i in (0, 4999, N_BIG - 1):
+    assert len(out) == n
+    for i in (0, 4999, n - 1):
         assert read(m.path("b1", "f%05d.txt" % i)) == b"%d" % i
     assert took < 60, "listing took %.1f s" % took
 
@@ -622,7 +892,12 @@ def test_unsafe_remote_keys_hidden(mb):
     need_remote(mb)
     mb.b.put("good.txt", b"ok")
     mb.b.put("dir/fine.txt", b"fine")
-    planted = [k for k in UNSAFE if mb.b.put(k, b"bad") == 200]
+    # Azurite answers 500 to a listing holding a C0 control character
+    # (Azure itself sends such names percent-encoded, Encoded="true",
+    # which the parser decodes: unit test azxml_encoded_name)
+    keys = [k for k in UNSAFE if mb.provider != "azure" or
+            not any(ord(c) < 32 for c in k)]
+    planted = [k for k in keys if mb.b.put(k, b"bad") == 200]
     assert planted, "RGW refused every unsafe key"
     check_hidden(mb.dir, ["good.txt", "dir"])
     for sub, gone in (("a", "b"), ("x", "y")):   # a/../b, a//b, x/./y
@@ -632,6 +907,39 @@ def test_unsafe_remote_keys_hidden(mb):
     assert read(mb.p("good.txt")) == b"ok"
     for k in ("ctl\x01x", "del\x7f"):
         expect_errno((errno.ENOENT, errno.EINVAL), os.stat, mb.p(k))
+
+
+def test_folder_of_unsafe_keys_stats(backend, mount):
+    """Every name readdir gives stats: a remote folder whose only keys are
+    unsafe (`pre/bad//key`, `pre/dots/../x`) is shown by the listing of
+    its parent (S3 gives its common prefix), so it is an empty folder;
+    its keys stay hidden and are never followed."""
+    b = backend("s3", prefix="pre/")
+    c = b.client
+    planted = [k for k in ("pre/bad//key", "pre/dots/../x")
+               if c.put(b.remote, k, b"unsafe") == 200]
+    assert planted, "RGW refused every unsafe key"
+    assert c.put(b.remote, "pre/ok.txt", b"ok") == 200
+    m = mount([b])
+    d = m.path("b1")
+    names = check_hidden(d, ["ok.txt"])
+    folders = [n for n in names if n not in (".", "..", "ok.txt")]
+    assert folders, names
+    for n in folders:
+        st = os.stat(os.path.join(d, n))          # ENOENT before
+        assert stat.S_ISDIR(st.st_mode), n
+        assert os.listdir(os.path.join(d, n)) == [], n
+        # ls -l of the parent: every entry stats
+        out = subprocess.run(["ls", "-la", d], capture_output=True,
+                             text=True)
+        assert out.returncode == 0 and "?" not in out.stdout, \
+            out.stdout + out.stderr
+    assert read(os.path.join(d, "ok.txt")) == b"ok"
+    expect_errno(errno.ENOENT, os.stat, os.path.join(d, "bad", "key"))
+    # a folder that stats is not empty for rmdir: its hidden keys stay
+    for n in folders:
+        expect_errno(errno.ENOTEMPTY, os.rmdir, os.path.join(d, n))
+        assert stat.S_ISDIR(os.stat(os.path.join(d, n)).st_mode), n
 
 
 def test_local_unsafe_names_hidden(backend, mount):

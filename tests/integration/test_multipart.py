@@ -477,3 +477,32 @@ def test_streaming_rename_mid_stream(faulty_s3):
     assert b.read("old.bin") is None
     assert wait_for(lambda: list_uploads(b) == [], 10), \
         "left over: %s\n%s" % (list_uploads(b), tail(m))
+
+
+def test_open_trunc_mid_stream_forgets_sent_parts(faulty_s3):
+    """open(O_TRUNC) of a file whose first parts already streamed out:
+    those parts no longer hold its bytes.  The new content leaves the
+    first two parts' range unwritten (zeros); what lands must be zeros
+    there, not the streamed old bytes (fs_open and fs_create cut the
+    file with the bookkeeping of truncate)."""
+    fs = faulty_s3
+    m = fs.mount()
+    b = m.backends["b1"]
+    pc = PartCounter(fs.proxy)
+    p = m.path("b1", "otrunc.bin")
+    fd1 = os.open(p, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+    fd2 = -1
+    try:
+        write_all(fd1, rbytes(3 * PART, 13))
+        assert wait_for(lambda: 2 in pc.parts(), 20), \
+            "part 2 never streamed"
+        fd2 = os.open(p, os.O_WRONLY | os.O_TRUNC)
+        new = rbytes(PART + 5, 14)
+        write_all(fd2, new, off=2 * PART)
+    finally:
+        close_quietly(fd2, fd1)
+    want = bytes(2 * PART) + new
+    got = b.read("otrunc.bin")
+    assert digest(got) == digest(want), tail(m)
+    assert wait_for(lambda: list_uploads(b) == [], 10), \
+        "left over: %s" % list_uploads(b)

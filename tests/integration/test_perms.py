@@ -31,7 +31,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 
 import pytest
@@ -204,15 +203,6 @@ def read(path):
         return f.read()
 
 
-def wait_for(pred, timeout=15.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
-
-
 def owner_mode(path):
     st = os.lstat(path)
     return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
@@ -302,6 +292,83 @@ def test_refusals_change_nothing(users, shared, prov):
     assert sorted(os.listdir(d)) == ["dir", "pub.txt", "secret.txt"]
 
 
+@pytest.mark.parametrize("prov", ["local", "s3"])
+def test_xattrs_follow_the_modes(users, shared, prov):
+    """getxattr needs read and setxattr/removexattr write permission of
+    the file (the kernel checks user.* attributes with default_permissions
+    before the daemon sees them): a presigned url, the key and the user's
+    own attributes of a file a user may not read stay hidden, and a file
+    the user may not write keeps its attributes."""
+    u = users.user
+    b = shared.bucket(prov, default="general")
+    m = shared.mount([b])
+    d = m.path("b1")
+    p = lambda *x: os.path.join(d, *x)          # noqa: E731
+    fd = os.open(p("secret.txt"), os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                 0o600)
+    os.write(fd, b"root only\n")
+    os.close(fd)
+    os.chmod(p("secret.txt"), 0o600)
+    with open(p("pub.txt"), "w") as f:
+        f.write("everyone reads\n")
+    os.chmod(p("pub.txt"), 0o644)
+    os.mkdir(p("private"), 0o700)
+    os.chmod(p("private"), 0o700)
+    with open(p("private", "in.txt"), "w") as f:
+        f.write("x")
+    for f in ("secret.txt", "pub.txt", "private/in.txt"):
+        os.setxattr(p(f), "user.tag", b"root's")
+    names = ["user.bucketfs.key", "user.bucketfs.bucket", "user.tag"]
+    if prov != "local":
+        names.append("user.bucketfs.url")
+        assert os.getxattr(p("secret.txt"), "user.bucketfs.url")
+    for f in ("secret.txt", "private/in.txt"):
+        for n in names:
+            assert u.op("os.getxattr(%r, %r)" % (p(f), n)) == "EACCES", \
+                (f, n)
+    for n in names:
+        assert u.op("os.getxattr(%r, %r)" % (p("pub.txt"), n)) == "OK", n
+    stored0 = {f: b.meta(f).get("xattr") if prov != "local" else None
+               for f in ("secret.txt", "pub.txt")}
+    for f in ("secret.txt", "pub.txt", "private/in.txt"):
+        assert u.op("os.setxattr(%r, 'user.x', b'1')" % p(f)) == "EACCES", f
+        assert u.op("os.removexattr(%r, 'user.tag')" % p(f)) == "EACCES", f
+    # bucket folder, mount root, control files: nobody's to change
+    for path in (d, m.mnt, m.path(".defaults")):
+        assert u.op("os.setxattr(%r, 'user.x', b'1')" % path) in \
+            ("EACCES", "EPERM"), path
+    m.remount()
+    for f in ("secret.txt", "pub.txt", "private/in.txt"):
+        assert os.getxattr(p(f), "user.tag") == b"root's", f
+        helpers.expect_errno(errno.ENODATA, os.getxattr, p(f), "user.x")
+    if prov != "local":
+        for f, v in stored0.items():
+            assert b.meta(f).get("xattr") == v, f
+    else:
+        assert "user.x" not in os.listxattr(os.path.join(b.path,
+                                                         "secret.txt"))
+
+
+def test_listing_mode_hides_what_other_clients_protected(users, shared):
+    """An object another client stored with s3fs metadata 0600 root:root,
+    in a bucket with list_metadata = listing: a stranger who lists the
+    folder first still may not read it, nor get its presigned url."""
+    b = shared.bucket("s3", list_metadata="listing")
+    m = shared.mount([b])
+    meta = {"x-amz-meta-mode": str(0o100600), "x-amz-meta-uid": "0",
+            "x-amz-meta-gid": "0"}
+    b.client.put_ok(b.remote, "secret.txt", b"root only\n", headers=meta)
+    b.client.put_ok(b.remote, "other.txt", b"root only\n", headers=meta)
+    d = m.path("b1")
+    p = os.path.join(d, "secret.txt")
+    q = os.path.join(d, "other.txt")
+    nobody = users.nobody
+    assert nobody.op("os.listdir(%r); open(%r).read()" % (d, p)) == "EACCES"
+    assert nobody.op("os.listdir(%r); os.getxattr(%r, 'user.bucketfs.url')"
+                     % (d, q)) == "EACCES"
+    assert owner_mode(p) == (0, 0, 0o600)
+
+
 def test_control_files_owner_and_modes(users, shared):
     b = shared.bucket("local")
     m = shared.mount([b])
@@ -340,7 +407,8 @@ def test_admin_group_follows_sighup(users, shared):
                              % users.admin_group, 1))
     os.kill(m.proc.pid, signal.SIGHUP)
     want = (me[0], users.admin_gid, 0o664)
-    assert wait_for(lambda: owner_mode(m.path(".defaults")) == want), \
+    assert helpers.wait_for(
+        lambda: owner_mode(m.path(".defaults")) == want, 15), \
         owner_mode(m.path(".defaults"))
     assert owner_mode(m.path(".assignments")) == want
     assert users.user.op("open(%r, 'w').write('chat = b1\\n')"
@@ -510,7 +578,7 @@ def test_bucketctl_owner_group_mode(users, shared):
             j["dir_mode"]) == (u.name, str(users.admin_gid), "0750", "0600",
                                "0755")
     d = m.path("extra")
-    assert wait_for(lambda: os.path.isdir(d))
+    assert helpers.wait_for(lambda: os.path.isdir(d), 15)
     assert owner_mode(d) == (u.uid, users.admin_gid, 0o750)
     f = os.path.join(d, "copied.txt")
     assert owner_mode(f) == (u.uid, users.admin_gid, 0o600)
@@ -520,8 +588,10 @@ def test_bucketctl_owner_group_mode(users, shared):
     m.ctl("bucket", "update", "extra", "--owner", "", "--group", "",
           "--mode", "0700", "--file-mode", "", "--dir-mode", "0711")
     me = (os.geteuid(), os.getegid())
-    assert wait_for(lambda: owner_mode(d) == me + (0o700,)), owner_mode(d)
-    assert wait_for(lambda: owner_mode(f) == me + (0o644,)), owner_mode(f)
+    assert helpers.wait_for(lambda: owner_mode(d) == me + (0o700,), 15), \
+        owner_mode(d)
+    assert helpers.wait_for(lambda: owner_mode(f) == me + (0o644,), 15), \
+        owner_mode(f)
     assert owner_mode(os.path.join(d, "sub")) == me + (0o711,)
     show = m.ctl("bucket", "show", "extra").stdout
     assert "owner: (mounting user)\n" in show

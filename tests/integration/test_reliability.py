@@ -681,3 +681,157 @@ def test_parallel_writers_and_readers(faulty_s3):
         got = b.read("shared/" + name)
         assert digest(got) == digest(data), "%s on RGW: %s" % (name, describe(got, data))
     assert_serving(fs, m)
+
+
+def test_folder_rename_during_upload_no_resurrection(faulty_s3):
+    """A folder renamed while a background upload of a file in it is on
+    the wire (the close gave up with EIO, the job goes on): the upload
+    must not bring the source folder back (the object under the old key,
+    its index row).  The rename waits for the running job and no job
+    starts while it moves (fence.c).  (While a close still waits, libfuse
+    itself keeps the rename of the folder out.)"""
+    fs = faulty_s3
+    m = fs.mount()
+    b = m.backends["b1"]
+    data = b"written in d, lands in e\n" * 100
+    os.mkdir(m.path("b1", "d"))
+    fd = os.open(m.path("b1", "d", "f"), os.O_CREAT | os.O_WRONLY, 0o644)
+    os.write(fd, data)
+    fs.proxy.hold(lambda method, target: method == "PUT" and
+                  target.split("?")[0].endswith("/d/f"))
+    res = {}
+
+    def renamer():
+        try:
+            os.rename(m.path("b1", "d"), m.path("b1", "e"))
+            res["rename"] = 0
+        except OSError as e:
+            res["rename"] = e.errno
+
+    tr = None
+    try:
+        try:
+            os.close(fd)
+            res["close"] = 0
+        except OSError as e:
+            res["close"] = e.errno       # EIO: gave up, job still running
+        assert fs.proxy.stats().get("held", 0) >= 1, res
+        tr = threading.Thread(target=renamer)
+        tr.start()
+        # the rename may wait for the held upload (it should); give it
+        # the time to run meanwhile if it does not
+        tr.join(2)
+    finally:
+        fs.proxy.release()
+        if tr is not None:
+            tr.join(60)
+    assert res == {"close": errno.EIO, "rename": 0}, res
+    assert helpers.wait_for(lambda: b.keys() == ["e/", "e/f"], 30), b.keys()
+    assert b.read("e/f") == data
+    assert sorted(os.listdir(m.path("b1"))) == ["e"]
+    assert os.listdir(m.path("b1", "e")) == ["f"]
+    idx = m.wait_index(lambda i: ("b1", "e/f") in i)
+    assert ("b1", "d/f") not in idx, idx
+    assert_serving(fs, m)
+
+
+def test_stat_not_blocked_by_download_for_write(faulty_s3):
+    """The first write to an existing object downloads it into the
+    staging file; that download runs without the file's lock, so a
+    listing and stat of its folder do not wait for the server (here: a
+    GET the proxy holds) while the writer does."""
+    fs = faulty_s3
+    m = fs.mount()
+    b = m.backends["b1"]
+    data = rbytes(2 * MIB, 21)
+    b.put("dl.bin", data)
+    p = m.path("b1", "dl.bin")
+    fd = os.open(p, os.O_RDWR)
+    res = {}
+
+    def writer():
+        try:
+            res["write"] = os.pwrite(fd, b"X", 5)
+        except OSError as e:
+            res["write"] = -e.errno
+
+    def stater():
+        # a listing always reaches the daemon (nothing listed before);
+        # it asks the open file for its attributes
+        res["list"] = sorted(os.listdir(m.path("b1")))
+        res["size"] = os.stat(p).st_size
+
+    fs.proxy.hold(lambda method, target: method == "GET" and
+                  target.split("?")[0].endswith("/dl.bin"))
+    tw = threading.Thread(target=writer)
+    ts = None
+    try:
+        tw.start()
+        assert helpers.wait_for(lambda: fs.proxy.stats().get("held", 0) >= 1,
+                                20), "the download never reached the proxy"
+        ts = threading.Thread(target=stater)
+        ts.start()
+        ts.join(20)
+        blocked = ts.is_alive()
+    finally:
+        fs.proxy.release()
+        tw.join(60)
+        if ts is not None:
+            ts.join(60)
+    try:
+        assert not blocked, "stat waited for the writer's download"
+        assert res["list"] == ["dl.bin"] and res["size"] == len(data), res
+        assert res["write"] == 1, res
+    finally:
+        os.close(fd)
+    want = data[:5] + b"X" + data[6:]
+    assert b.read("dl.bin") == want
+    assert_serving(fs, m)
+
+
+def test_listing_not_blocked_by_chmod_copy(faulty_s3):
+    """chmod of a clean file held open copies the object onto itself on
+    S3 (new metadata); that copy runs without the file's lock, so a
+    listing of its folder does not wait for the server (a PUT the proxy
+    holds) meanwhile, and the mode lands."""
+    fs = faulty_s3
+    m = fs.mount()
+    b = m.backends["b1"]
+    b.put("ch.bin", b"same bytes\n")
+    p = m.path("b1", "ch.bin")
+    fd = os.open(p, os.O_RDONLY)
+    res = {}
+
+    def chmoder():
+        try:
+            os.chmod(p, 0o600)
+            res["chmod"] = 0
+        except OSError as e:
+            res["chmod"] = e.errno
+
+    def lister():
+        res["list"] = sorted(os.listdir(m.path("b1")))
+
+    fs.proxy.hold(lambda method, target: method == "PUT" and
+                  target.split("?")[0].endswith("/ch.bin"))
+    tc = threading.Thread(target=chmoder)
+    tl = None
+    try:
+        tc.start()
+        assert helpers.wait_for(lambda: fs.proxy.stats().get("held", 0) >= 1,
+                                20), "the copy never reached the proxy"
+        tl = threading.Thread(target=lister)
+        tl.start()
+        tl.join(20)
+        blocked = tl.is_alive()
+    finally:
+        fs.proxy.release()
+        tc.join(60)
+        if tl is not None:
+            tl.join(60)
+        os.close(fd)
+    assert not blocked, "the listing waited for chmod's copy"
+    assert res == {"chmod": 0, "list": ["ch.bin"]}, res
+    assert int(b.meta("ch.bin")["mode"]) & 0o777 == 0o600
+    assert b.read("ch.bin") == b"same bytes\n"
+    assert_serving(fs, m)

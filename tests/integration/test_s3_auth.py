@@ -17,8 +17,8 @@ from test_bucketctl import Ctl
 
 
 def _add(ctl, rgw, prov, remote, secret):
-    extra = ["--region", rgw.region] if prov == "s3" else \
-        ["--account-id", "test"]
+    extra = {"s3": ["--region", rgw.region], "r2": ["--account-id", "test"],
+             "gcs": []}[prov]
     p = ctl("bucket", "add", "real", "--provider", prov,
             "--bucket-name", remote, "--endpoint", rgw.endpoint,
             "--path-style", "--access-key-id", rgw.access_key,
@@ -34,7 +34,7 @@ def remote(rgw):
     rgw.client.delete_bucket(name)
 
 
-@pytest.mark.parametrize("prov", ["s3", "r2"])
+@pytest.mark.parametrize("prov", ["s3", "r2", "gcs"])
 def test_wrong_secret_bucket_test_fails(tmp_path, rgw, remote, prov):
     ctl = Ctl(tmp_path)
     ctl.ok("init")

@@ -175,6 +175,23 @@ def test_metrics_file(backend, mount):
     assert any(re.search(r"\s[1-9][0-9.eE+]*$", s) for s in samples), text
 
 
+def test_control_file_sizes(backend, mount):
+    """stat of a control file gives the size a read of it returns (the
+    size is kept from the last rendering for the kernel's attribute
+    timeout, so it may lag a change by that much, never a read)."""
+    m = mount([backend("local", "alpha")])
+    with open(m.path("alpha", "f.txt"), "wb") as f:
+        f.write(b"x" * 100)
+    for c in (".buckets", ".defaults", ".assignments"):
+        p = m.path(c)
+        data = read_text(p)
+        assert data or c == ".assignments", c
+        assert wait_for(lambda: os.stat(p).st_size == len(
+            read_text(p).encode()), 10), (c, os.stat(p).st_size, data)
+    names = {e.name: e.stat().st_size for e in os.scandir(m.mnt)}
+    assert names[".buckets"] == len(read_text(m.path(".buckets")).encode())
+
+
 # ------------------------------------------------------------- modes
 
 @pytest.mark.parametrize("prov", conftest.PROVIDERS)

@@ -28,6 +28,9 @@ int main(void)
 		{ "local", local_suite },
 		{ "xattr", xattr_suite },
 		{ "pgsql", pgsql_suite },
+		{ "strset", strset_suite },
+		{ "view", view_suite },
+		{ "azure", azure_suite },
 	};
 	SRunner *sr = NULL;
 	int failed, missing = 0;

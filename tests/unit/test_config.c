@@ -130,12 +130,14 @@ START_TEST(names)
 	ck_assert_int_eq(bfs_provider_kind_parse("r2"), BFS_PROV_R2);
 	ck_assert_int_eq(bfs_provider_kind_parse("local"), BFS_PROV_LOCAL);
 	ck_assert_int_eq(bfs_provider_kind_parse("S3"), -1);
-	ck_assert_int_eq(bfs_provider_kind_parse("gcs"), -1);
+	ck_assert_int_eq(bfs_provider_kind_parse("gcs"), BFS_PROV_GCS);
+	ck_assert_int_eq(bfs_provider_kind_parse("b2"), -1);
 	ck_assert_int_eq(bfs_provider_kind_parse(NULL), -1);
 	ck_assert_str_eq(bfs_provider_kind_name(BFS_PROV_S3), "s3");
 	ck_assert_str_eq(bfs_provider_kind_name(BFS_PROV_R2), "r2");
 	ck_assert_str_eq(bfs_provider_kind_name(BFS_PROV_LOCAL), "local");
-	ck_assert_ptr_null(bfs_provider_kind_name(3));
+	ck_assert_str_eq(bfs_provider_kind_name(BFS_PROV_AZURE), "azure");
+	ck_assert_ptr_null(bfs_provider_kind_name(5));
 }
 END_TEST
 
@@ -635,6 +637,37 @@ START_TEST(list_metadata_key)
 }
 END_TEST
 
+/* The kernel's rule (generic_permission), which bfs_perm_may repeats for
+ * opens in list_metadata = listing: owner bits for the owner even where
+ * the group or others get more, group bits for members (primary or
+ * supplementary), other bits for the rest, root always. */
+START_TEST(perm_may_rule)
+{
+	uint32_t sup[] = { 7, 42 };
+	struct bfs_perm_who root = { 0, 0, NULL, 0 };
+	struct bfs_perm_who owner = { 1000, 1000, NULL, 0 };
+	struct bfs_perm_who member = { 2000, 2000, sup, 2 };
+	struct bfs_perm_who stranger = { 3000, 3000, NULL, 0 };
+	struct bfs_perm_who primary = { 4000, 42, NULL, 0 };
+
+	ck_assert(bfs_perm_may(0600, 0, 0, &root, BFS_PERM_R | BFS_PERM_W));
+	ck_assert(bfs_perm_may(0000, 0, 0, &root, BFS_PERM_R));
+	ck_assert(!bfs_perm_may(0600, 0, 0, &stranger, BFS_PERM_R));
+	ck_assert(bfs_perm_may(0644, 0, 0, &stranger, BFS_PERM_R));
+	ck_assert(!bfs_perm_may(0644, 0, 0, &stranger, BFS_PERM_W));
+	ck_assert(bfs_perm_may(0600, 1000, 5, &owner, BFS_PERM_R | BFS_PERM_W));
+	/* the owner gets the owner bits only */
+	ck_assert(!bfs_perm_may(0066, 1000, 5, &owner, BFS_PERM_R));
+	ck_assert(bfs_perm_may(0640, 0, 42, &member, BFS_PERM_R));
+	ck_assert(!bfs_perm_may(0640, 0, 42, &member, BFS_PERM_W));
+	ck_assert(bfs_perm_may(0640, 0, 42, &primary, BFS_PERM_R));
+	/* a member gets the group bits only, not the others' */
+	ck_assert(!bfs_perm_may(0604, 0, 42, &member, BFS_PERM_R));
+	ck_assert(bfs_perm_may(0604, 0, 43, &member, BFS_PERM_R));
+	ck_assert(!bfs_perm_may(0640, 0, 43, &member, BFS_PERM_R));
+}
+END_TEST
+
 START_TEST(perms_keys)
 {
 	struct bfs_config *c = parse_ok("");
@@ -746,11 +779,12 @@ END_TEST
 
 START_TEST(bucket_errors)
 {
-	parse_err("[bucket x]\nprovider = gcs\n",
-		  FAKE ":2: key 'provider': unknown provider 'gcs' (expected s3, r2 or local)");
+	parse_err("[bucket x]\nprovider = b2\n",
+		  FAKE ":2: key 'provider': unknown provider 'b2' (expected s3, r2, "
+		  "local, azure or gcs)");
 	parse_err("[bucket x]\nbucket_name = b\n\n[bucket y]\nprovider = local\npath = /y\n",
-		  FAKE ":1: key 'provider': required (s3, r2 or local)");
-	parse_err("\n[bucket x]\n", FAKE ":2: key 'provider': required (s3, r2 or local)");
+		  FAKE ":1: key 'provider': required (s3, r2, local, azure or gcs)");
+	parse_err("\n[bucket x]\n", FAKE ":2: key 'provider': required (s3, r2, local, azure or gcs)");
 	parse_err("[bucket x]\nprovider = s3\n",
 		  FAKE ":1: key 'bucket_name': required for provider s3");
 	parse_err("[bucket x]\n\nprovider = r2\n\n[bucket y]\nprovider = local\npath = /y\n",
@@ -1098,7 +1132,7 @@ START_TEST(conf_copy_clear_validate)
 	ck_assert_int_eq(bfs_bucket_conf_validate(&b, err, sizeof(err)), 0);
 	b.provider = 7;
 	ck_assert_int_eq(bfs_bucket_conf_validate(&b, err, sizeof(err)), BFS_ERR_INVAL);
-	ck_assert_str_eq(err, "key 'provider': required (s3, r2 or local)");
+	ck_assert_str_eq(err, "key 'provider': required (s3, r2, local, azure or gcs)");
 	b.provider = BFS_PROV_R2;
 	b.path = NULL;
 	b.bucket_name = s6;
@@ -1222,6 +1256,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, bucket_errors);
 	tcase_add_test(tc, list_metadata_key);
 	tcase_add_test(tc, perms_keys);
+	tcase_add_test(tc, perm_may_rule);
 	tcase_add_test(tc, env_secrets);
 	tcase_add_test(tc, secret_files);
 	tcase_add_test(tc, load_errors);

@@ -2017,6 +2017,118 @@ START_TEST(journal_age_strings)
 }
 END_TEST
 
+/* ---- context views: the index queries ---- */
+
+struct ctx_seen {
+	char rows[16][160];
+	size_t n;
+};
+
+static int ctx_collect(void *arg, const struct bfs_ctx_row *r)
+{
+	struct ctx_seen *c = arg;
+
+	ck_assert_uint_lt(c->n, 16);
+	snprintf(c->rows[c->n++], sizeof(c->rows[0]), "%s %s %d %llu %llu",
+		 r->bucket, r->rel, r->exact, (unsigned long long)r->size,
+		 (unsigned long long)r->files);
+	return 0;
+}
+
+static int note_collect(void *arg, const char *k, const char *v)
+{
+	struct ctx_seen *c = arg;
+
+	snprintf(c->rows[c->n++], sizeof(c->rows[0]), "%s=%s", k, v);
+	return 0;
+}
+
+START_TEST(ctx_queries)
+{
+	struct bfs_store *s = open_store();
+	struct bfs_bucket_conf b;
+	struct ctx_seen c;
+	char err[512];
+
+	mk_bucket(&b, "aa", BFS_PROV_S3, "remote-a", NULL);
+	free(b.prefix);
+	b.prefix = xdup("app/");
+	ck_assert_int_eq(bfs_store_bucket_add(s, &b, key1, NULL, err,
+					      sizeof(err)), 0);
+	bfs_bucket_conf_clear(&b);
+	add_bucket(s, "bb", BFS_PROV_LOCAL, NULL);
+	put_file(s, "aa", "app/chat/g1/x", 3);
+	put_file(s, "aa", "app/chat/g1/sub/y", 4);
+	put_file(s, "aa", "app/chat/g10/z", 1);
+	put_file(s, "aa", "app/other", 1);
+	put_file(s, "aa", "chat/g1/not-under-the-prefix", 1);
+	put_file(s, "bb", "chat/g1/x", 5);
+	put_file(s, "bb", "chat/g1/w", 6);
+	put_file(s, "bb", "form/f1/q", 2);
+
+	/* where: the file itself in both, a folder in aa only, nothing */
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(bfs_store_ctx_where(s, "chat/g1/x", ctx_collect, &c), 0);
+	ck_assert_uint_eq(c.n, 2);
+	ck_assert_str_eq(c.rows[0], "aa chat/g1/x 1 3 0");
+	ck_assert_str_eq(c.rows[1], "bb chat/g1/x 1 5 0");
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(bfs_store_ctx_where(s, "chat/g1/sub", ctx_collect, &c), 0);
+	ck_assert_uint_eq(c.n, 1);
+	ck_assert_str_eq(c.rows[0], "aa chat/g1/sub 0 0 0");
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(bfs_store_ctx_where(s, "chat/g1/nope", ctx_collect, &c), 0);
+	ck_assert_uint_eq(c.n, 0);
+
+	/* folder: every bucket's rows below, prefixes stripped; g10 is not
+	 * below g1 */
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(bfs_store_ctx_folder(s, "chat/g1/", NULL, ctx_collect,
+					      &c), 0);
+	ck_assert_uint_eq(c.n, 4);
+	ck_assert_str_eq(c.rows[0], "aa chat/g1/sub/y 1 4 0");
+	ck_assert_str_eq(c.rows[1], "aa chat/g1/x 1 3 0");
+	ck_assert_str_eq(c.rows[2], "bb chat/g1/w 1 6 0");
+	ck_assert_str_eq(c.rows[3], "bb chat/g1/x 1 5 0");
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(bfs_store_ctx_folder(s, "chat/g1/", "aa", ctx_collect,
+					      &c), 0);
+	ck_assert_uint_eq(c.n, 2);
+	ck_assert_int_eq(bfs_store_ctx_folder(s, "chat/g1", NULL, ctx_collect,
+					      &c), BFS_ERR_INVAL);
+
+	/* ids */
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(bfs_store_ctx_ids(s, 0, ctx_collect, &c), 0);
+	ck_assert_uint_eq(c.n, 2);
+	ck_assert_str_eq(c.rows[0], " g1 0 0 0");
+	ck_assert_str_eq(c.rows[1], " g10 0 0 0");
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(bfs_store_ctx_ids(s, 1, ctx_collect, &c), 0);
+	ck_assert_uint_eq(c.n, 1);
+	ck_assert_str_eq(c.rows[0], " f1 0 0 0");
+
+	/* stats per context and bucket */
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(bfs_store_ctx_stats(s, ctx_collect, &c), 0);
+	ck_assert_uint_eq(c.n, 4);
+	ck_assert_str_eq(c.rows[0], "aa chat/g1 0 7 2");
+	ck_assert_str_eq(c.rows[1], "bb chat/g1 0 11 2");
+	ck_assert_str_eq(c.rows[2], "aa chat/g10 0 1 1");
+	ck_assert_str_eq(c.rows[3], "bb form/f1 0 2 1");
+
+	/* move notes */
+	ck_assert_int_eq(bfs_store_move_note(s, "move:bb\nchat/g1/x", "aa\nx"), 0);
+	ck_assert_int_eq(bfs_store_move_note(s, "move:bb\nchat/g1/y", "aa\ny"), 0);
+	ck_assert_int_eq(bfs_store_move_note(s, "move:bb\nchat/g1/y", NULL), 0);
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(bfs_store_move_list(s, "move:", note_collect, &c), 0);
+	ck_assert_uint_eq(c.n, 1);
+	ck_assert_str_eq(c.rows[0], "move:bb\nchat/g1/x=aa\nx");
+	bfs_store_close(s);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -2057,6 +2169,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, journal_conflict_names);
 	tcase_add_test(tc, journal_age_strings);
 	tcase_add_test(tc, known_metadata);
+	tcase_add_test(tc, ctx_queries);
 	suite_add_tcase(s, tc);
 	return s;
 }

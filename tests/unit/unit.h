@@ -16,6 +16,9 @@ UNIT_SUITE(s3xml_suite);
 UNIT_SUITE(local_suite);
 UNIT_SUITE(xattr_suite);
 UNIT_SUITE(pgsql_suite);
+UNIT_SUITE(strset_suite);
+UNIT_SUITE(view_suite);
+UNIT_SUITE(azure_suite);
 
 /* Directory holding test data (tests/), from $BUCKETFS_TESTS or ./tests. */
 const char *unit_data_dir(void);
