@@ -45,6 +45,22 @@ int bfs_store_open_config(const struct bfs_config *cfg,
 			  struct bfs_store **out, char *err, size_t errlen);
 void bfs_store_close(struct bfs_store *s);
 /*
+ * The daemon's periodic upkeep of a PostgreSQL catalog (a no-op on SQLite),
+ * called from one thread (the registry's poll, every 250 ms).  The first
+ * call turns on the outage queue: from then on an index write (file put,
+ * delete, rename, folder rename, attributes, upload done) that finds the
+ * server unreachable is kept in the host-local index_queue and reported
+ * done; later ones queue behind it.  Each call reconnects a lost
+ * connection (back-off 250 ms doubling to 5 s; the connect holds no lock)
+ * and replays queued rows in order, each exactly once (the replayed id is
+ * recorded in PostgreSQL in the same transaction).  0 or the error that
+ * stopped the replay (the rows stay queued).
+ */
+int bfs_store_service(struct bfs_store *s);
+/* PostgreSQL catalog: 1 with *connected and *queued (index_queue rows);
+ * SQLite: 0. */
+int bfs_store_db_state(struct bfs_store *s, int *connected, int64_t *queued);
+/*
  * bucketctl migrate-db: copies the catalog of the SQLite store src into
  * the empty PostgreSQL store dst (one transaction, row counts verified;
  * sealed secrets copied as they are: the bucket id, their AAD, is kept).

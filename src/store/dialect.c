@@ -124,6 +124,11 @@ static const char *const pg_migrations[] = {
 	"ALTER TABLE storage_buckets ADD CONSTRAINT"
 	" storage_buckets_provider_check CHECK (provider IN"
 	" ('r2','s3','local','azure','gcs'));",
+	/* 3: per host, the last index_queue id replayed (store.c): the
+	 *    replay of an entry and this row commit together, so an entry
+	 *    is applied exactly once even if the host dies in between. */
+	"CREATE TABLE bfs_index_replay (host TEXT COLLATE \"C\" PRIMARY KEY,"
+	" seq BIGINT NOT NULL);",
 };
 
 int bfs_pg_schema_version(void)

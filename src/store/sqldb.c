@@ -15,9 +15,11 @@
  * and statements for the whole of each call (store.c).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -32,9 +34,21 @@
 /* Key of the advisory lock every catalog transaction takes ("bfs0"). */
 #define PG_TX_LOCK 0x62667330
 
+/* Session settings every connection gets. */
+#define PG_SESSION_SQL "SET TIME ZONE 'UTC'; SET client_min_messages = warning"
+/* Reconnect back-off while the server is unreachable (milliseconds). */
+#define PG_RETRY_MIN_MS 250
+#define PG_RETRY_MAX_MS 5000
+
 struct bfs_db {
 	sqlite3 *lite;          /* the SQLite file (local part for PG) */
 	PGconn *pg;             /* NULL: plain SQLite */
+	char *uri, *password;   /* connection parameters (immutable) */
+	char host_id[40];       /* this host's id (local file; immutable) */
+	int serviced;           /* a service thread reconnects (bfs_db_pg_*):
+				 * statements never reconnect inline */
+	int64_t retry_at_ms;    /* next reconnect attempt (service thread) */
+	int retry_ms;           /* current back-off (service thread) */
 	int in_tx;              /* BEGIN seen, COMMIT/ROLLBACK not yet */
 	int lite_tx, pg_tx;     /* that side has begun */
 	int64_t mirror_v;       /* catalog version the bucket mirror has;
@@ -123,11 +137,14 @@ static int pg_ready(struct bfs_db *db)
 
 	if (PQstatus(db->pg) == CONNECTION_OK || db->pg_tx)
 		return SQLITE_OK;
+	if (db->serviced)
+		return fail(db, SQLITE_IOERR, "the PostgreSQL server is "
+			    "unreachable (reconnecting)");
 	PQreset(db->pg);
 	if (PQstatus(db->pg) != CONNECTION_OK)
 		return fail(db, SQLITE_IOERR, PQerrorMessage(db->pg));
 	BFS_INFO("postgresql: reconnected");
-	res = PQexec(db->pg, "SET TIME ZONE 'UTC'");
+	res = PQexec(db->pg, PG_SESSION_SQL);
 	PQclear(res);
 	db->mirror_v = -1;
 	return SQLITE_OK;
@@ -200,6 +217,11 @@ int bfs_db_close_v2(struct bfs_db *db)
 	if (db->pg)
 		PQfinish(db->pg);
 	sqlite3_close_v2(db->lite);
+	free(db->uri);
+	if (db->password) {
+		memset(db->password, 0, strlen(db->password));
+		free(db->password);
+	}
 	free(db);
 	return SQLITE_OK;
 }
@@ -272,14 +294,74 @@ out:
 	return r;
 }
 
+/* A new connection to the catalog (NULL only when out of memory); the
+ * caller checks PQstatus.  A network call: never with a lock held. */
+static PGconn *pg_connect(const char *uri, const char *password)
+{
+	const char *keys[4], *vals[4];
+	int n = 0;
+
+	keys[n] = "dbname";
+	vals[n++] = uri;           /* expand_dbname: the URI */
+	if (password) {
+		keys[n] = "password";
+		vals[n++] = password;
+	}
+	keys[n] = "connect_timeout";
+	vals[n++] = "10";
+	keys[n] = NULL;
+	vals[n] = NULL;
+	return PQconnectdbParams(keys, vals, 1);
+}
+
+
+/*
+ * The host-local tables only a PostgreSQL setup has: index_queue (index
+ * writes made while the server was unreachable, replayed in id order;
+ * AUTOINCREMENT: an id is never reused, so "replayed up to id N" in
+ * PostgreSQL stays exact) and local_settings (this host's random id).
+ */
+static int local_setup(struct bfs_db *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_exec(db->lite, "CREATE TABLE IF NOT EXISTS index_queue ("
+			  " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+			  " op TEXT NOT NULL, bucket TEXT NOT NULL,"
+			  " key TEXT NOT NULL, bucket2 TEXT, key2 TEXT,"
+			  " size INTEGER, etag TEXT, content_type TEXT,"
+			  " mode INTEGER, uid INTEGER, gid INTEGER,"
+			  " mtime INTEGER, created_at INTEGER,"
+			  " updated_at INTEGER);"
+			  "CREATE TABLE IF NOT EXISTS local_settings ("
+			  " key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+			  "INSERT OR IGNORE INTO local_settings VALUES"
+			  " ('host_id', lower(hex(randomblob(16))))",
+			  NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db->lite, "SELECT value FROM "
+					"local_settings WHERE key = 'host_id'",
+					-1, &st, NULL);
+	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		snprintf(db->host_id, sizeof(db->host_id), "%s",
+			 (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_OK || !db->host_id[0]) {
+		snprintf(err, errlen, "local database: %s",
+			 sqlite3_errmsg(db->lite));
+		return BFS_ERR_DB;
+	}
+	return 0;
+}
+
 int bfs_db_open_pg(const char *uri, const char *password,
 		   const char *local_path, struct bfs_db **out,
 		   char *err, size_t errlen)
 {
-	const char *keys[4], *vals[4];
 	struct bfs_db *db = NULL;
 	char msg[ERRMSG_MAX];
-	int n = 0, r = BFS_ERR_DB, rc;
+	int r = BFS_ERR_DB, rc;
 
 	*out = NULL;
 	rc = bfs_db_open(local_path, &db, SQLITE_OPEN_READWRITE |
@@ -301,19 +383,17 @@ int bfs_db_open_pg(const char *uri, const char *password,
 			 sqlite3_errmsg(db->lite));
 		goto out;
 	}
-	if (bfs_store_migrate(db->lite, local_path, err, errlen) != 0)
+	if (bfs_store_migrate(db->lite, local_path, err, errlen) != 0 ||
+	    local_setup(db, err, errlen) != 0)
 		goto out;
-	keys[n] = "dbname";
-	vals[n++] = uri;           /* expand_dbname: the URI */
-	if (password) {
-		keys[n] = "password";
-		vals[n++] = password;
+	db->uri = strdup(uri);
+	db->password = password ? strdup(password) : NULL;
+	if (!db->uri || (password && !db->password)) {
+		r = BFS_ERR_NOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
 	}
-	keys[n] = "connect_timeout";
-	vals[n++] = "10";
-	keys[n] = NULL;
-	vals[n] = NULL;
-	db->pg = PQconnectdbParams(keys, vals, 1);
+	db->pg = pg_connect(uri, password);
 	if (!db->pg || PQstatus(db->pg) != CONNECTION_OK) {
 		/* libpq's reason names host, port and cause, not the
 		 * password. */
@@ -323,8 +403,7 @@ int bfs_db_open_pg(const char *uri, const char *password,
 		snprintf(err, errlen, "cannot connect: %s", msg);
 		goto out;
 	}
-	if (pg_cmd(db, "SET TIME ZONE 'UTC'; SET client_min_messages ="
-		   " warning") != SQLITE_OK) {
+	if (pg_cmd(db, PG_SESSION_SQL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s", db->errmsg);
 		goto out;
 	}
@@ -372,7 +451,8 @@ static int is_local(const char *sql)
 {
 	if (strncmp(sql, "PRAGMA", 6) == 0)
 		return strstr(sql, "data_version") == NULL;
-	return strstr(sql, "upload_journal") || strstr(sql, "multipart_uploads");
+	return strstr(sql, "upload_journal") || strstr(sql, "multipart_uploads") ||
+	       strstr(sql, "index_queue") || strstr(sql, "local_settings");
 }
 
 /*
@@ -388,6 +468,10 @@ static int mirror_refresh(struct bfs_db *db)
 	int64_t v;
 	int i, rc;
 
+	/* The server unreachable: the mirror as it is (journal rows keep
+	 * being written; the buckets cannot have changed for this host). */
+	if (db->serviced && PQstatus(db->pg) != CONNECTION_OK)
+		return SQLITE_OK;
 	if ((rc = side_begin(db, 1)) != SQLITE_OK)
 		return rc;
 	/* Up to date with the last version read: no round trip.  The
@@ -810,6 +894,82 @@ int bfs_db_column_count(struct bfs_db_stmt *st)
 struct bfs_db *bfs_db_db_handle(struct bfs_db_stmt *st)
 {
 	return st->db;
+}
+
+/* ---- connection state and reconnecting (the daemon's service thread) ---- */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int bfs_db_pg_down(const struct bfs_db *db)
+{
+	return db && db->pg && PQstatus(db->pg) != CONNECTION_OK;
+}
+
+const char *bfs_db_host_id(const struct bfs_db *db)
+{
+	return db->host_id;
+}
+
+void bfs_db_pg_serviced(struct bfs_db *db)
+{
+	if (db)
+		db->serviced = 1;
+}
+
+PGconn *bfs_db_pg_dial(struct bfs_db *db)
+{
+	PGconn *c;
+	int64_t now = mono_ms();
+
+	if (now < db->retry_at_ms)
+		return NULL;
+	c = pg_connect(db->uri, db->password);
+	if (c && PQstatus(c) == CONNECTION_OK) {
+		PGresult *res = PQexec(c, PG_SESSION_SQL);
+
+		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+			PQclear(res);
+			db->retry_ms = 0;
+			return c;
+		}
+		PQclear(res);
+	}
+	/* Exponential back-off, 250 ms doubling up to 5 s. */
+	db->retry_ms = db->retry_ms ? db->retry_ms * 2 : PG_RETRY_MIN_MS;
+	if (db->retry_ms > PG_RETRY_MAX_MS)
+		db->retry_ms = PG_RETRY_MAX_MS;
+	db->retry_at_ms = now + db->retry_ms;
+	if (c) {
+		char msg[ERRMSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
+		msg[strcspn(msg, "\n")] = '\0';
+		BFS_DEBUG("postgresql: reconnect failed (next in %d ms): %s",
+			  db->retry_ms, msg);
+		PQfinish(c);
+	}
+	return NULL;
+}
+
+void bfs_db_pg_adopt(struct bfs_db *db, PGconn *c)
+{
+	if (!c)
+		return;
+	if (db->pg_tx || !bfs_db_pg_down(db)) {
+		PQfinish(c);    /* cannot happen between transactions */
+		return;
+	}
+	PQfinish(db->pg);
+	db->pg = c;
+	db->mirror_v = -1;
+	db->seen_v = -1;
+	BFS_INFO("postgresql: reconnected");
 }
 
 /* ---- copying a SQLite catalog into PostgreSQL (migrate-db) ---- */

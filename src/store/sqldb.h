@@ -55,6 +55,23 @@ int bfs_db_open(const char *path, struct bfs_db **out, int flags);
 int bfs_db_open_pg(const char *uri, const char *password,
 		   const char *local_path, struct bfs_db **out,
 		   char *err, size_t errlen);
+/*
+ * PostgreSQL connection state.  bfs_db_pg_down: the connection is lost.
+ * Once bfs_db_pg_serviced was called, statements no longer reconnect by
+ * themselves (a connect may take connect_timeout): a lost connection fails
+ * them at once (SQLITE_IOERR) and the service thread reconnects:
+ * bfs_db_pg_dial (no lock held: a network call; only the service thread
+ * calls it, after it saw the connection down) returns a new session when
+ * the back-off (250 ms doubling to 5 s) allows an attempt and it worked,
+ * else NULL; bfs_db_pg_adopt (with the handle's lock) swaps it
+ * in.  bfs_db_host_id: this host's random id, kept in the local file.
+ */
+typedef struct pg_conn PGconn;
+int bfs_db_pg_down(const struct bfs_db *db);
+void bfs_db_pg_serviced(struct bfs_db *db);
+PGconn *bfs_db_pg_dial(struct bfs_db *db);
+void bfs_db_pg_adopt(struct bfs_db *db, PGconn *c);
+const char *bfs_db_host_id(const struct bfs_db *db);
 /* The local SQLite connection (the only one of a SQLite handle). */
 sqlite3 *bfs_db_local(struct bfs_db *db);
 int bfs_db_is_pg(const struct bfs_db *db);

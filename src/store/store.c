@@ -46,6 +46,7 @@
 #include "bfs_error.h"
 #include "bfs_key.h"
 #include "bfs_log.h"
+#include "bfs_metrics.h"
 #include "bfs_perm.h"
 #include "bfs_pg.h"
 #include "bfs_store.h"
@@ -65,6 +66,11 @@ struct bfs_store {
 	pthread_mutex_t lock;   /* guards db for the whole of each call */
 	sqlite3 *db;            /* guarded by lock */
 	char *path;
+	/* PostgreSQL only, guarded by lock: */
+	int tx_depth;           /* open tx_begin()s (nested ones join) */
+	int tx_failed;          /* a nested one failed: the outer rolls back */
+	int serviced;           /* bfs_store_service runs (the daemon) */
+	int64_t iq_len;         /* rows in the local index_queue */
 };
 
 static const char *const role_col[BFS_ROLE_COUNT] = {
@@ -275,11 +281,26 @@ static int query_i64(struct bfs_store *s, const char *sql, const char *p1,
 	return r;
 }
 
+/*
+ * Transactions nest: an inner tx_begin joins the open one and its
+ * tx_end only records a failure (other than BFS_ERR_NOTFOUND, which the
+ * keyed renames report before changing anything), which makes the outer
+ * tx_end roll back.  The queue replay wraps a rename in its transaction.
+ */
 static int tx_begin(struct bfs_store *s, char *err, size_t errlen)
 {
-	int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	int rc;
 
-	return rc == SQLITE_OK ? 0 : db_fail(s, rc, err, errlen, "begin");
+	if (s->tx_depth > 0) {
+		s->tx_depth++;
+		return 0;
+	}
+	rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(s, rc, err, errlen, "begin");
+	s->tx_depth = 1;
+	s->tx_failed = 0;
+	return 0;
 }
 
 /* Commits when r == 0 (returning the commit's result), else rolls back. */
@@ -287,6 +308,15 @@ static int tx_end(struct bfs_store *s, int r, char *err, size_t errlen)
 {
 	int rc;
 
+	if (s->tx_depth > 1) {
+		s->tx_depth--;
+		if (r != 0 && r != BFS_ERR_NOTFOUND)
+			s->tx_failed = 1;
+		return r;
+	}
+	s->tx_depth = 0;
+	if (r == 0 && s->tx_failed)
+		r = BFS_ERR_DB;
 	if (r == 0) {
 		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 		if (rc == SQLITE_OK)
@@ -412,6 +442,9 @@ static int store_open(const char *path, const char *password,
 			goto fail;
 		}
 		r = store_pragmas(s, msg, sizeof(msg));
+		if (r == 0)
+			r = query_i64(s, "SELECT count(*) FROM index_queue", NULL,
+				      &s->iq_len, msg, sizeof(msg));
 		if (r != 0)
 			goto fail;
 		*out = s;
@@ -1827,6 +1860,25 @@ static int file_from_row(sqlite3_stmt *st, struct bfs_file_row *r)
 }
 
 /*
+ * An index write (file put, delete, rename, folder rename, attributes) as
+ * the queue stores it.  rename / rename_prefix: bucket/key the source,
+ * bucket2/key2 the destination (folder prefixes for rename_prefix).  put:
+ * row; attr: row.mode, uid, gid, mtime.
+ */
+enum { IQ_PUT, IQ_DELETE, IQ_RENAME, IQ_RENAME_PREFIX, IQ_ATTR, IQ_NOPS };
+static const char *const iq_names[IQ_NOPS] = {
+	"put", "delete", "rename", "rename_prefix", "attr"
+};
+
+struct iq_entry {
+	int op;
+	const char *bucket, *key, *bucket2, *key2;
+	struct bfs_file_row row;
+};
+
+static int index_write(struct bfs_store *s, const struct iq_entry *e);
+
+/*
  * Contract: upserts the row (bucket, key).  created_at / updated_at of 0
  * mean "now"; created_at of an existing row is kept.  BFS_ERR_NOTFOUND for
  * an unknown bucket.
@@ -1884,12 +1936,16 @@ out:
 
 int bfs_store_file_put(struct bfs_store *s, const struct bfs_file_row *row)
 {
+	struct iq_entry e = { .op = IQ_PUT };
 	int r;
 
 	if (!row->bucket || !row->key)
 		return BFS_ERR_INVAL;
+	e.bucket = row->bucket;
+	e.key = row->key;
+	e.row = *row;
 	pthread_mutex_lock(&s->lock);
-	r = file_put_locked(s, row);
+	r = index_write(s, &e);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -1922,15 +1978,22 @@ out:
 	return r;
 }
 
+static int file_delete_locked(struct bfs_store *s, const char *bucket,
+			      const char *key)
+{
+	return exec_sql(s, "DELETE FROM files WHERE key = ?2 AND bucket_id ="
+			" (SELECT id FROM storage_buckets WHERE name = ?1)",
+			bucket, key, NULL, 0);
+}
+
 int bfs_store_file_delete(struct bfs_store *s, const char *bucket,
 			  const char *key)
 {
+	struct iq_entry e = { .op = IQ_DELETE, .bucket = bucket, .key = key };
 	int r;
 
 	pthread_mutex_lock(&s->lock);
-	r = exec_sql(s, "DELETE FROM files WHERE key = ?2 AND bucket_id ="
-		     " (SELECT id FROM storage_buckets WHERE name = ?1)",
-		     bucket, key, NULL, 0);
+	r = index_write(s, &e);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -2102,11 +2165,15 @@ int bfs_store_file_rename(struct bfs_store *s, const char *src_bucket,
 			  const char *src_key, const char *dst_bucket,
 			  const char *dst_key)
 {
+	struct iq_entry e = { .op = IQ_RENAME, .bucket = src_bucket,
+			      .key = src_key, .bucket2 = dst_bucket,
+			      .key2 = dst_key };
 	int r;
 
+	if (!src_key || !dst_key)
+		return BFS_ERR_INVAL;
 	pthread_mutex_lock(&s->lock);
-	r = keyed_rename(s, &files_table, src_bucket, src_key, dst_bucket,
-			 dst_key);
+	r = index_write(s, &e);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -2116,11 +2183,15 @@ int bfs_store_file_rename_prefix(struct bfs_store *s, const char *src_bucket,
 				 const char *src_prefix, const char *dst_bucket,
 				 const char *dst_prefix)
 {
+	struct iq_entry e = { .op = IQ_RENAME_PREFIX, .bucket = src_bucket,
+			      .key = src_prefix, .bucket2 = dst_bucket,
+			      .key2 = dst_prefix };
 	int r;
 
+	if (!src_prefix || !dst_prefix)
+		return BFS_ERR_INVAL;
 	pthread_mutex_lock(&s->lock);
-	r = keyed_rename_prefix(s, &files_table, src_bucket, src_prefix,
-				dst_bucket, dst_prefix);
+	r = index_write(s, &e);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -2129,10 +2200,26 @@ int bfs_store_file_set_attr(struct bfs_store *s, const char *bucket,
 			    const char *key, uint32_t mode, uint32_t uid,
 			    uint32_t gid, int64_t mtime)
 {
+	struct iq_entry e = { .op = IQ_ATTR, .bucket = bucket, .key = key };
+	int r;
+
+	e.row.mode = mode;
+	e.row.uid = uid;
+	e.row.gid = gid;
+	e.row.mtime = mtime;
+	pthread_mutex_lock(&s->lock);
+	r = index_write(s, &e);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static int file_attr_locked(struct bfs_store *s, const char *bucket,
+			    const char *key, uint32_t mode, uint32_t uid,
+			    uint32_t gid, int64_t mtime)
+{
 	sqlite3_stmt *st = NULL;
 	int rc = SQLITE_OK, r;
 
-	pthread_mutex_lock(&s->lock);
 	r = prepare(s, "UPDATE files SET mode = ?3, uid = ?4, gid = ?5,"
 		    " mtime = ?6, updated_at = CURRENT_TIMESTAMP,"
 		    " last_modified = NULL WHERE key = ?2"
@@ -2152,8 +2239,306 @@ int bfs_store_file_set_attr(struct bfs_store *s, const char *bucket,
 		r = db_fail(s, rc, NULL, 0, "set file attributes");
 out:
 	sqlite3_finalize(st);
+	return r;
+}
+
+/* ---- index writes while PostgreSQL is unreachable (the index queue) ---- */
+
+static int journal_sync_full(struct bfs_store *s);
+static void journal_sync_normal(struct bfs_store *s);
+
+/* Applies e to the catalog (lock held). */
+static int iq_apply(struct bfs_store *s, const struct iq_entry *e)
+{
+	switch (e->op) {
+	case IQ_PUT:
+		return file_put_locked(s, &e->row);
+	case IQ_DELETE:
+		return file_delete_locked(s, e->bucket, e->key);
+	case IQ_RENAME:
+		return keyed_rename(s, &files_table, e->bucket, e->key,
+				    e->bucket2, e->key2);
+	case IQ_RENAME_PREFIX:
+		return keyed_rename_prefix(s, &files_table, e->bucket, e->key,
+					   e->bucket2, e->key2);
+	case IQ_ATTR:
+		return file_attr_locked(s, e->bucket, e->key, e->row.mode,
+					e->row.uid, e->row.gid, e->row.mtime);
+	default:
+		return BFS_ERR_INVAL;
+	}
+}
+
+static void iq_metrics(struct bfs_store *s)
+{
+	bfs_metrics_database(bfs_db_pg_down(s->db) ? 0 : 1, s->iq_len);
+}
+
+/* Appends e to the local index_queue (lock held; the caller counts it in
+ * iq_len once its transaction committed). */
+static int iq_push(struct bfs_store *s, const struct iq_entry *e)
+{
+	sqlite3_stmt *st = NULL;
+	const struct bfs_file_row *w = &e->row;
+	int rc = SQLITE_OK, r;
+
+	r = prepare(s, "INSERT INTO index_queue (op, bucket, key, bucket2, key2,"
+		    " size, etag, content_type, mode, uid, gid, mtime,"
+		    " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+		    " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)", &st, NULL, 0);
+	if (r != 0)
+		return r;
+	bind_str(&rc, st, 1, iq_names[e->op]);
+	bind_str(&rc, st, 2, e->bucket);
+	bind_str(&rc, st, 3, e->key);
+	bind_str(&rc, st, 4, e->bucket2);
+	bind_str(&rc, st, 5, e->key2);
+	bind_i64(&rc, st, 6, (int64_t)w->size);
+	bind_str(&rc, st, 7, w->etag);
+	bind_str(&rc, st, 8, w->content_type);
+	bind_i64(&rc, st, 9, w->mode);
+	if (w->no_uid)
+		bind_str(&rc, st, 10, NULL);
+	else
+		bind_i64(&rc, st, 10, w->uid);
+	if (w->no_gid)
+		bind_str(&rc, st, 11, NULL);
+	else
+		bind_i64(&rc, st, 11, w->gid);
+	bind_i64(&rc, st, 12, w->mtime);
+	bind_i64(&rc, st, 13, w->created_at ? w->created_at : time(NULL));
+	bind_i64(&rc, st, 14, w->updated_at ? w->updated_at : time(NULL));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	r = rc == SQLITE_DONE ? 0 : db_fail(s, rc, NULL, 0, "queue index row");
+	sqlite3_finalize(st);
+	return r;
+}
+
+/*
+ * Queues e, and when done_key is given deletes the journal row
+ * (e->bucket, done_key) in the same local transaction; synchronous=FULL
+ * like every journal write (the queue row is all that is left of an
+ * acknowledged index write).  Lock held.
+ */
+static int iq_enqueue(struct bfs_store *s, const struct iq_entry *e,
+		      const char *done_key)
+{
+	int r;
+
+	if ((r = journal_sync_full(s)) != 0)
+		return r;
+	if ((r = tx_begin(s, NULL, 0)) == 0) {
+		r = iq_push(s, e);
+		if (r == 0 && done_key)
+			r = exec_sql(s, "DELETE FROM upload_journal WHERE key = ?2"
+				     " AND bucket_id = (SELECT id FROM"
+				     " storage_buckets WHERE name = ?1)",
+				     e->bucket, done_key, NULL, 0);
+		r = tx_end(s, r, NULL, 0);
+	}
+	journal_sync_normal(s);
+	if (r == 0) {
+		if (s->iq_len++ == 0)
+			BFS_WARN("postgresql unreachable: index writes are "
+				 "queued locally until it is back");
+		iq_metrics(s);
+	}
+	return r;
+}
+
+/* Index writes go to the queue: the daemon's service replays it, and
+ * while it holds rows every later write queues behind them (order). */
+static int iq_active(struct bfs_store *s)
+{
+	return bfs_db_is_pg(s->db) && (s->serviced || s->iq_len > 0);
+}
+
+/*
+ * Contract (lock held): applies e; with a PostgreSQL catalog that cannot
+ * be reached (or a queue not yet replayed) in a daemon, queues it instead
+ * and returns 0: the write is then acknowledged and happens when the
+ * server is back, in order.
+ */
+static int index_write(struct bfs_store *s, const struct iq_entry *e)
+{
+	int r;
+
+	if (!iq_active(s))
+		return iq_apply(s, e);
+	if (s->iq_len == 0 && !bfs_db_pg_down(s->db)) {
+		r = iq_apply(s, e);
+		if (r == 0 || !bfs_db_pg_down(s->db))
+			return r;
+	}
+	return iq_enqueue(s, e, NULL);
+}
+
+static int iq_col(sqlite3_stmt *st, int i, char **out)
+{
+	return col_dup(st, i, out);
+}
+
+/*
+ * Replays the oldest queue row (lock held): in one transaction on both
+ * sides, unless PostgreSQL's bfs_index_replay says this host already
+ * applied it (a crash between the two commits), applies it, records its
+ * id there, and deletes it locally.  1: the queue is empty; 0: one row
+ * done; else the error (the row stays).  A row that fails for a reason
+ * other than the connection (its bucket removed meanwhile) is logged and
+ * dropped: it can never apply.
+ */
+static int iq_replay_one(struct bfs_store *s)
+{
+	sqlite3_stmt *st = NULL;
+	struct iq_entry e;
+	char *b = NULL, *k = NULL, *b2 = NULL, *k2 = NULL, *op = NULL;
+	char *etag = NULL, *ct = NULL, idbuf[24];
+	int64_t id, seq = 0;
+	int rc = SQLITE_OK, r, i, skip;
+
+	memset(&e, 0, sizeof(e));
+	r = prepare(s, "SELECT id, op, bucket, key, bucket2, key2, size, etag,"
+		    " content_type, mode, uid, gid, mtime, created_at,"
+		    " updated_at FROM index_queue ORDER BY id LIMIT 1", &st,
+		    NULL, 0);
+	if (r != 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		sqlite3_finalize(st);
+		s->iq_len = 0;
+		return 1;
+	}
+	if (rc != SQLITE_ROW) {
+		r = db_fail(s, rc, NULL, 0, "read index queue");
+		sqlite3_finalize(st);
+		return r;
+	}
+	id = sqlite3_column_int64(st, 0);
+	if ((r = iq_col(st, 1, &op)) != 0 || (r = iq_col(st, 2, &b)) != 0 ||
+	    (r = iq_col(st, 3, &k)) != 0 || (r = iq_col(st, 4, &b2)) != 0 ||
+	    (r = iq_col(st, 5, &k2)) != 0 || (r = iq_col(st, 7, &etag)) != 0 ||
+	    (r = iq_col(st, 8, &ct)) != 0)
+		goto out;
+	e.op = -1;
+	for (i = 0; op && i < IQ_NOPS; i++)
+		if (strcmp(op, iq_names[i]) == 0)
+			e.op = i;
+	e.bucket = e.row.bucket = b;
+	e.key = e.row.key = k;
+	e.bucket2 = b2;
+	e.key2 = k2;
+	e.row.size = (uint64_t)sqlite3_column_int64(st, 6);
+	e.row.etag = etag;
+	e.row.content_type = ct;
+	e.row.mode = (uint32_t)sqlite3_column_int64(st, 9);
+	e.row.no_uid = sqlite3_column_type(st, 10) == SQLITE_NULL;
+	e.row.uid = (uint32_t)sqlite3_column_int64(st, 10);
+	e.row.no_gid = sqlite3_column_type(st, 11) == SQLITE_NULL;
+	e.row.gid = (uint32_t)sqlite3_column_int64(st, 11);
+	e.row.mtime = sqlite3_column_int64(st, 12);
+	e.row.created_at = sqlite3_column_int64(st, 13);
+	e.row.updated_at = sqlite3_column_int64(st, 14);
+	sqlite3_finalize(st);
+	st = NULL;
+	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
+	for (skip = 0; skip < 2; skip++) {
+		if ((r = tx_begin(s, NULL, 0)) != 0)
+			goto out;
+		r = query_i64(s, "SELECT coalesce(max(seq), 0) FROM"
+			      " bfs_index_replay WHERE host = ?1",
+			      bfs_db_host_id(s->db), &seq, NULL, 0);
+		if (r == 0 && seq < id && !skip) {
+			r = e.op < 0 ? BFS_ERR_INVAL : iq_apply(s, &e);
+			if (r == BFS_ERR_NOTFOUND) {
+				/* Nothing to move or update any more. */
+				r = 0;
+				s->tx_failed = 0;
+			}
+		}
+		if (r == 0 && seq < id)
+			r = exec_sql(s, "INSERT INTO bfs_index_replay (host, seq)"
+				     " VALUES (?1, CAST(?2 AS INTEGER))"
+				     " ON CONFLICT (host) DO UPDATE SET"
+				     " seq = excluded.seq",
+				     bfs_db_host_id(s->db), idbuf, NULL, 0);
+		if (r == 0)
+			r = exec_sql(s, "DELETE FROM index_queue WHERE id ="
+				     " CAST(?1 AS INTEGER)", idbuf, NULL, NULL,
+				     0);
+		r = tx_end(s, r, NULL, 0);
+		if (r == 0 || bfs_db_pg_down(s->db) || skip)
+			break;
+		BFS_ERROR("queued index %s of %s/%s cannot be applied "
+			  "(dropped): %s", op ? op : "?", b ? b : "?",
+			  k ? k : "?", bfs_strerror(r));
+	}
+	r = tx_end(s, r, NULL, 0);
+	if (r == 0 && s->iq_len > 0)
+		s->iq_len--;
+out:
+	sqlite3_finalize(st);
+	free(op);
+	free(b);
+	free(k);
+	free(b2);
+	free(k2);
+	free(etag);
+	free(ct);
+	return r;
+}
+
+#define IQ_REPLAY_BATCH 256     /* rows per service call */
+
+int bfs_store_service(struct bfs_store *s)
+{
+	PGconn *c;
+	int down, r = 0, n;
+
+	if (!bfs_db_is_pg(s->db))
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	if (!s->serviced) {
+		s->serviced = 1;
+		bfs_db_pg_serviced(s->db);
+	}
+	down = bfs_db_pg_down(s->db);
+	pthread_mutex_unlock(&s->lock);
+	if (down) {
+		/* The connect is a network call: no lock held. */
+		if (!(c = bfs_db_pg_dial(s->db)))
+			goto out;
+		pthread_mutex_lock(&s->lock);
+		bfs_db_pg_adopt(s->db, c);
+		pthread_mutex_unlock(&s->lock);
+	}
+	/* One row per lock hold: writers queue behind, in order. */
+	for (n = 0; n < IQ_REPLAY_BATCH; n++) {
+		pthread_mutex_lock(&s->lock);
+		r = s->iq_len > 0 || n == 0 ? iq_replay_one(s) : 1;
+		pthread_mutex_unlock(&s->lock);
+		if (r != 0)
+			break;
+	}
+	if (r == 1)
+		r = 0;
+out:
+	pthread_mutex_lock(&s->lock);
+	iq_metrics(s);
 	pthread_mutex_unlock(&s->lock);
 	return r;
+}
+
+int bfs_store_db_state(struct bfs_store *s, int *connected, int64_t *queued)
+{
+	if (!bfs_db_is_pg(s->db))
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	*connected = !bfs_db_pg_down(s->db);
+	*queued = s->iq_len;
+	pthread_mutex_unlock(&s->lock);
+	return 1;
 }
 
 /*
@@ -2547,11 +2932,19 @@ int bfs_store_journal_done(struct bfs_store *s, const char *bucket,
 int bfs_store_upload_done(struct bfs_store *s, const struct bfs_file_row *row,
 			  const char *done_key)
 {
+	struct iq_entry e = { .op = IQ_PUT };
 	int r;
 
 	if (!row->bucket || !row->key)
 		return BFS_ERR_INVAL;
+	e.bucket = row->bucket;
+	e.key = row->key;
+	e.row = *row;
 	pthread_mutex_lock(&s->lock);
+	if (iq_active(s) && (s->iq_len > 0 || bfs_db_pg_down(s->db))) {
+		r = iq_enqueue(s, &e, done_key);
+		goto unlock;
+	}
 	if (done_key && (r = journal_sync_full(s)) != 0)
 		goto unlock;
 	if ((r = tx_begin(s, NULL, 0)) != 0)
@@ -2565,6 +2958,9 @@ int bfs_store_upload_done(struct bfs_store *s, const struct bfs_file_row *row,
 out:
 	if (done_key)
 		journal_sync_normal(s);
+	/* The connection was lost on the way: nothing was written; queue. */
+	if (r != 0 && iq_active(s) && bfs_db_pg_down(s->db))
+		r = iq_enqueue(s, &e, done_key);
 unlock:
 	pthread_mutex_unlock(&s->lock);
 	return r;

@@ -58,6 +58,7 @@ class Pg:
         self.admin_password = "adm-" + uuid.uuid4().hex
         self.user = pwd.getpwnam(RUN_AS)
         self.started = False
+        self.opts = ""
 
     # ---- running things as the cluster's user ----
     def _demote(self):
@@ -112,6 +113,7 @@ class Pg:
                            "-l", os.path.join(self.root, "server.log"),
                            "-w", "-t", "60", "-o", opts, "start"],
                           timeout=90)
+                self.opts = opts
                 break
             except PgError:
                 # The port may have been taken meanwhile; retry a new one.
@@ -128,6 +130,18 @@ class Pg:
         self._run([os.path.join(PG_BIN, "pg_ctl"), "-D", self.data,
                    "-l", os.path.join(self.root, "server.log"),
                    "-m", "fast", "-w", "-t", "60", "restart"], timeout=90)
+
+    def pause(self):
+        """Stops the server (fast shutdown: clients are disconnected) and
+        keeps its data and port for resume(); stop() still cleans up."""
+        self._run([os.path.join(PG_BIN, "pg_ctl"), "-D", self.data,
+                   "-m", "fast", "-w", "-t", "60", "stop"], timeout=90)
+
+    def resume(self):
+        """Starts the paused server again on the same port."""
+        self._run([os.path.join(PG_BIN, "pg_ctl"), "-D", self.data,
+                   "-l", os.path.join(self.root, "server.log"),
+                   "-w", "-t", "60", "-o", self.opts, "start"], timeout=90)
 
     def log(self):
         try:

@@ -376,3 +376,127 @@ def test_migrate_db_round_trip(mount, backend, rgw, pg, pgdb):
     m.ctl("bucket", "test", "extra")      # the copied sealed secret opens
     p = m.ctl("migrate-db", pg.uri(pgdb), check=False)
     assert "already PostgreSQL" in one_line_error(p)
+
+
+# ---------------------------------------------------------------- outage
+
+@pytest.fixture
+def outage(pg):
+    """down() stops the session's PostgreSQL, up() starts it again; the
+    fixture starts it again at the end when a test left it stopped."""
+    state = {"down": False}
+
+    class Outage:
+        @staticmethod
+        def down():
+            pg.pause()
+            state["down"] = True
+
+        @staticmethod
+        def up():
+            pg.resume()
+            state["down"] = False
+    yield Outage
+    if state["down"]:
+        pg.resume()
+
+
+def db_metrics(m):
+    """(bucketfs_database_connected, bucketfs_index_queued) of .metrics."""
+    with open(m.path(".metrics")) as f:
+        vals = dict(ln.split()[:2] for ln in f.read().splitlines()
+                    if ln.startswith(("bucketfs_database_connected ",
+                                      "bucketfs_index_queued ")))
+    return (int(vals.get("bucketfs_database_connected", -1)),
+            int(vals.get("bucketfs_index_queued", -1)))
+
+
+def kill9(m):
+    import signal
+    import conftest
+    os.kill(m.proc.pid, signal.SIGKILL)
+    m.proc.wait(timeout=30)
+    m.proc = None
+    conftest._live_mounts.discard(m)
+    subprocess.run(["fusermount3", "-uz", m.mnt], capture_output=True)
+
+
+def test_outage_queues_index_rows(host, backend, pg, pgdb, outage):
+    """PostgreSQL down: files written through the mount are stored (close
+    succeeds, the objects are in the bucket) and readable; their index
+    writes (put, rename, delete, chmod) are queued and .metrics says so;
+    .buckets still answers; a control-file write fails with EIO and
+    bucketctl exits 1 with one line.  Back up: the queued rows are
+    replayed in order, once each."""
+    import errno
+    s3 = backend("s3", "s3b", default="general")
+    m = host([s3])
+    with open(m.path("s3b", "old.txt"), "wb") as f:
+        f.write(b"old")
+    assert wait_for(lambda: ("s3b", "old.txt") in pg_files(pg, pgdb))
+    assert wait_for(lambda: db_metrics(m) == (1, 0)), db_metrics(m)
+    with open(m.path(".buckets")) as f:
+        line = f.read()
+    assert " files=1 " in line and line.endswith(" database=up\n"), line
+    outage.down()
+    for i in range(5):
+        with open(m.path("s3b", "new%d.txt" % i), "wb") as f:
+            f.write(b"x" * (i + 1))
+        assert s3.read("new%d.txt" % i) == b"x" * (i + 1)
+    os.rename(m.path("s3b", "new1.txt"), m.path("s3b", "moved1.txt"))
+    os.rename(m.path("s3b", "old.txt"), m.path("s3b", "old-moved.txt"))
+    os.unlink(m.path("s3b", "new2.txt"))
+    os.chmod(m.path("s3b", "new3.txt"), 0o600)
+    # A name written again after its rename: order matters on replay.
+    with open(m.path("s3b", "new1.txt"), "wb") as f:
+        f.write(b"again")
+    with open(m.path("s3b", "new0.txt"), "rb") as f:
+        assert f.read() == b"x"
+    connected, queued = db_metrics(m)
+    assert connected == 0 and queued >= 9, (connected, queued)
+    with open(m.path(".buckets")) as f:
+        line = f.read()
+    # The counts from before the outage, and the database state.
+    assert line.startswith("s3b provider=s3 ") and " files=1 " in line and \
+        line.endswith(" database=down\n"), line
+    with pytest.raises(OSError) as ei:
+        with open(m.path(".assignments"), "a") as f:
+            f.write("chat/g1 = s3b\n")
+    assert ei.value.errno == errno.EIO
+    line = one_line_error(m.ctl("bucket", "list", check=False))
+    assert "cannot connect" in line or "database" in line, line
+    outage.up()
+    want = {("s3b", "new0.txt"): 1, ("s3b", "moved1.txt"): 2,
+            ("s3b", "new1.txt"): 5, ("s3b", "new3.txt"): 4,
+            ("s3b", "new4.txt"): 5, ("s3b", "old-moved.txt"): 3}
+    assert wait_for(lambda: pg_files(pg, pgdb) == want, 30), \
+        (pg_files(pg, pgdb), m.stderr()[-3000:])
+    assert wait_for(lambda: db_metrics(m) == (1, 0), 10), db_metrics(m)
+    assert int(pg.sql(pgdb, "SELECT count(*) FROM files")[0][0]) == len(want)
+    mode = int(pg.sql(pgdb, "SELECT mode FROM files WHERE key ="
+                            " 'new3.txt'")[0][0])
+    assert mode & 0o777 == 0o600
+    # Replayed once each: the host's replayed id is the queue's length.
+    seq = int(pg.sql(pgdb, "SELECT seq FROM bfs_index_replay")[0][0])
+    assert seq == queued, (seq, queued)
+    assert m.ctl("assignments").stdout.strip() == ""
+
+
+def test_outage_queue_survives_kill9(host, backend, pg, pgdb, outage):
+    """Index rows queued during an outage survive kill -9 of the daemon;
+    the restarted daemon (database back) writes them, each once."""
+    s3 = backend("s3", "s3b", default="general")
+    m = host([s3])
+    outage.down()
+    for i in range(3):
+        with open(m.path("s3b", "k%d" % i), "wb") as f:
+            f.write(b"k" * (i + 1))
+    assert db_metrics(m)[1] == 3
+    kill9(m)
+    outage.up()
+    assert pg_files(pg, pgdb) == {}
+    m.start()
+    want = {("s3b", "k0"): 1, ("s3b", "k1"): 2, ("s3b", "k2"): 3}
+    assert wait_for(lambda: pg_files(pg, pgdb) == want, 30), \
+        (pg_files(pg, pgdb), m.stderr()[-3000:])
+    assert wait_for(lambda: db_metrics(m) == (1, 0), 10)
