@@ -57,6 +57,18 @@ void bfs_store_close(struct bfs_store *s);
  * stopped the replay (the rows stay queued).
  */
 int bfs_store_service(struct bfs_store *s);
+/*
+ * Cross-host changes (PostgreSQL catalog; a no-op returning 0 on SQLite):
+ * starts a thread with its own connection that LISTENs for the file index
+ * changes other hosts (and bucketctl) commit and calls fn(arg, bucket,
+ * key) for each, or fn(arg, NULL, NULL) after its connection was lost and
+ * is back (changes may have been missed: drop everything cached).  fn
+ * runs on that thread.  fn == NULL stops the thread (before whatever fn
+ * touches goes away; bfs_store_close also stops it).
+ */
+typedef void (*bfs_store_change_fn)(void *arg, const char *bucket,
+				    const char *key);
+int bfs_store_watch(struct bfs_store *s, bfs_store_change_fn fn, void *arg);
 /* PostgreSQL catalog: 1 with *connected and *queued (index_queue rows);
  * SQLite: 0. */
 int bfs_store_db_state(struct bfs_store *s, int *connected, int64_t *queued);

@@ -226,6 +226,29 @@ static int64_t admin_gid_of(const struct bfs_config *cfg)
 	return cfg->admin_group ? (int64_t)cfg->admin_gid : -1;
 }
 
+/*
+ * A file index change another host committed (PostgreSQL's change
+ * watcher thread): drop what this mount cached of it, its attributes,
+ * its folder's listing and its data blocks (bfs_attr_drop); bucket NULL:
+ * notifications may have been missed, drop every bucket's.
+ */
+static void on_remote_change(void *arg, const char *bucket, const char *key)
+{
+	char **names = NULL;
+	size_t n = 0, i;
+
+	(void)arg;
+	if (bucket) {
+		bfs_attr_drop(bucket, key);
+		return;
+	}
+	if (bfs_registry_names(g.reg, &names, &n) != 0)
+		return;
+	for (i = 0; i < n; i++)
+		bfs_attr_drop_bucket(names[i]);
+	bfs_registry_names_free(names, n);
+}
+
 /* SIGHUP, run on the registry thread: reload the config file. */
 static void reload_config(void *arg)
 {
@@ -450,6 +473,10 @@ int main(int argc, char **argv)
 		BFS_ERROR("cannot start the registry thread: %s", bfs_strerror(r));
 		goto out;
 	}
+	if ((r = bfs_store_watch(g.store, on_remote_change, NULL)) != 0) {
+		BFS_ERROR("cannot start the change watcher: %s", bfs_strerror(r));
+		goto out;
+	}
 	/* Adopts what the upload journal holds from a crash (local work
 	 * only) before the loop serves anything; the uploads themselves run
 	 * on the queue's worker. */
@@ -488,6 +515,8 @@ out:
 		bfs_upq_shutdown(bfs_fs.upload_timeout);
 	if (g.reg)
 		bfs_registry_stop(g.reg);
+	if (g.store)
+		bfs_store_watch(g.store, NULL, NULL);
 	if (handlers)
 		fuse_remove_signal_handlers(fuse_get_session(fuse));
 	if (mounted)

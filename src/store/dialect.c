@@ -129,6 +129,21 @@ static const char *const pg_migrations[] = {
 	 *    is applied exactly once even if the host dies in between. */
 	"CREATE TABLE bfs_index_replay (host TEXT COLLATE \"C\" PRIMARY KEY,"
 	" seq BIGINT NOT NULL);",
+	/* 4: NOTIFY bfs_changes 'f<TAB>BUCKET<TAB>KEY' for every file index
+	 *    row written, renamed (old and new name) or deleted (listen.c). */
+	"CREATE FUNCTION bfs_files_notify() RETURNS trigger LANGUAGE plpgsql"
+	" AS $$ BEGIN"
+	" IF TG_OP <> 'INSERT' THEN PERFORM pg_notify('bfs_changes', 'f' ||"
+	"  chr(9) || (SELECT name FROM storage_buckets WHERE id ="
+	"  OLD.bucket_id) || chr(9) || OLD.key); END IF;"
+	" IF TG_OP <> 'DELETE' AND (TG_OP = 'INSERT' OR"
+	"  NEW.bucket_id <> OLD.bucket_id OR NEW.key <> OLD.key) THEN"
+	"  PERFORM pg_notify('bfs_changes', 'f' || chr(9) || (SELECT name"
+	"  FROM storage_buckets WHERE id = NEW.bucket_id) || chr(9) ||"
+	"  NEW.key); END IF;"
+	" RETURN NULL; END $$;"
+	"CREATE TRIGGER files_notify AFTER INSERT OR UPDATE OR DELETE ON files"
+	" FOR EACH ROW EXECUTE FUNCTION bfs_files_notify();",
 };
 
 int bfs_pg_schema_version(void)

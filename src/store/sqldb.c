@@ -15,7 +15,7 @@
  * and statements for the whole of each call (store.c).
  */
 #include <errno.h>
-#include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +48,8 @@ struct bfs_db {
 	int serviced;           /* a service thread reconnects (bfs_db_pg_*):
 				 * statements never reconnect inline */
 	int64_t retry_at_ms;    /* next reconnect attempt (service thread) */
+	_Atomic int own_pid;    /* backend pid of pg (the change watcher
+				 * skips this session's notifications) */
 	int retry_ms;           /* current back-off (service thread) */
 	int in_tx;              /* BEGIN seen, COMMIT/ROLLBACK not yet */
 	int lite_tx, pg_tx;     /* that side has begun */
@@ -403,6 +405,7 @@ int bfs_db_open_pg(const char *uri, const char *password,
 		snprintf(err, errlen, "cannot connect: %s", msg);
 		goto out;
 	}
+	atomic_store(&db->own_pid, PQbackendPID(db->pg));
 	if (pg_cmd(db, PG_SESSION_SQL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s", db->errmsg);
 		goto out;
@@ -906,6 +909,16 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+PGconn *bfs_db_pg_connect(struct bfs_db *db)
+{
+	return pg_connect(db->uri, db->password);
+}
+
+int bfs_db_pg_own_pid(struct bfs_db *db)
+{
+	return atomic_load(&db->own_pid);
+}
+
 int bfs_db_pg_down(const struct bfs_db *db)
 {
 	return db && db->pg && PQstatus(db->pg) != CONNECTION_OK;
@@ -967,6 +980,7 @@ void bfs_db_pg_adopt(struct bfs_db *db, PGconn *c)
 	}
 	PQfinish(db->pg);
 	db->pg = c;
+	atomic_store(&db->own_pid, PQbackendPID(c));
 	db->mirror_v = -1;
 	db->seen_v = -1;
 	BFS_INFO("postgresql: reconnected");

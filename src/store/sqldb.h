@@ -72,6 +72,23 @@ void bfs_db_pg_serviced(struct bfs_db *db);
 PGconn *bfs_db_pg_dial(struct bfs_db *db);
 void bfs_db_pg_adopt(struct bfs_db *db, PGconn *c);
 const char *bfs_db_host_id(const struct bfs_db *db);
+/* A new connection with the handle's parameters (the caller checks
+ * PQstatus; a network call); the catalog connection's backend pid. */
+PGconn *bfs_db_pg_connect(struct bfs_db *db);
+int bfs_db_pg_own_pid(struct bfs_db *db);
+
+/*
+ * listen.c: the change watcher (a thread with its own connection that
+ * LISTENs to bfs_changes).  fn(arg, bucket, key) for each file index
+ * change another session committed; fn(arg, NULL, NULL) after it had lost
+ * its connection (drop everything).  fn runs on the watcher's thread.
+ */
+typedef void (*bfs_db_change_fn)(void *arg, const char *bucket,
+				 const char *key);
+struct bfs_db_watch;
+int bfs_db_watch_start(struct bfs_db *db, bfs_db_change_fn fn, void *arg,
+		       struct bfs_db_watch **out);
+void bfs_db_watch_stop(struct bfs_db_watch *w);
 /* The local SQLite connection (the only one of a SQLite handle). */
 sqlite3 *bfs_db_local(struct bfs_db *db);
 int bfs_db_is_pg(const struct bfs_db *db);

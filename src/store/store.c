@@ -71,6 +71,8 @@ struct bfs_store {
 	int tx_failed;          /* a nested one failed: the outer rolls back */
 	int serviced;           /* bfs_store_service runs (the daemon) */
 	int64_t iq_len;         /* rows in the local index_queue */
+	struct bfs_db_watch *watch; /* change watcher (bfs_store_watch's
+				 * caller's thread only) */
 };
 
 static const char *const role_col[BFS_ROLE_COUNT] = {
@@ -358,6 +360,7 @@ void bfs_store_close(struct bfs_store *s)
 {
 	if (!s)
 		return;
+	bfs_db_watch_stop(s->watch);
 	sqlite3_close_v2(s->db);
 	pthread_mutex_destroy(&s->lock);
 	free(s->path);
@@ -2528,6 +2531,15 @@ out:
 	iq_metrics(s);
 	pthread_mutex_unlock(&s->lock);
 	return r;
+}
+
+int bfs_store_watch(struct bfs_store *s, bfs_store_change_fn fn, void *arg)
+{
+	bfs_db_watch_stop(s->watch);
+	s->watch = NULL;
+	if (!fn || !bfs_db_is_pg(s->db))
+		return 0;
+	return bfs_db_watch_start(s->db, fn, arg, &s->watch);
 }
 
 int bfs_store_db_state(struct bfs_store *s, int *connected, int64_t *queued)

