@@ -124,7 +124,7 @@ static int stats_or_last(struct bfs_store *s, struct bfs_bucket_stats **st,
 }
 
 /* One line per bucket: NAME provider=P remote=R status=ok|error files=N
- * bytes=N, and with a PostgreSQL catalog database=up|down (while down,
+ * bytes=N, and while a PostgreSQL catalog is unreachable database=down (then
  * files and bytes are the last counts read). */
 static int render_buckets(struct bfs_registry *r, struct bfs_buf *out)
 {
@@ -158,8 +158,7 @@ static int render_buckets(struct bfs_registry *r, struct bfs_buf *out)
 				  ok ? "ok" : "error",
 				  (unsigned long long)files,
 				  (unsigned long long)bytes,
-				  !pg ? "" : up ? " database=up" :
-				  " database=down");
+				  pg && !up ? " database=down" : "");
 		bfs_rbucket_put(b);
 		if (rc != 0)
 			goto out;
