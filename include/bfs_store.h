@@ -12,6 +12,8 @@
  * keeps the shared catalog (buckets, defaults, assignments, the file
  * index) in PostgreSQL and the host-local tables (upload journal,
  * multipart ids) in a SQLite file under cache_dir (src/store/sqldb.h).
+ * Its calls run on a pool of connections (up to 4 in a daemon), so one
+ * call waiting on the server does not serialize the others.
  *
  * Secrets: config_json never holds a plain secret; secret_access_key and
  * session_token are sealed with bfs_crypto_seal() (aad = bucket id).

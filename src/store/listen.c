@@ -7,8 +7,8 @@
  * to every listening session when the writing transaction commits.  The
  * watcher is one thread with a connection of its own: it LISTENs, waits in
  * poll() on the socket (up to LISTEN_WAKE_MS, to notice a stop), and hands
- * each notification that another session sent (not this process's catalog
- * connection: its changes were already dropped by the mount) to the
+ * each notification that another session sent (not one of this process's
+ * catalog connections: the mount already dropped its own changes) to the
  * callback as (bucket, key).  When its connection is lost it reconnects
  * with back-off (250 ms doubling to 5 s) and, once listening again, calls
  * the callback with (NULL, NULL): notifications sent meanwhile are lost,
@@ -16,8 +16,8 @@
  * its business: the registry polls the catalog version every 250 ms.
  *
  * Threads: the watcher owns its connection; the callback runs on it.
- * own_pid (the backend pid of the store's catalog connection) is written
- * by the store's thread that (re)connects and read here: an atomic.
+ * The backend pids of the process's own catalog connections are atomics
+ * in sqldb.c (bfs_db_pg_own_pid).
  */
 #include <errno.h>
 #include <poll.h>
@@ -81,7 +81,7 @@ static void deliver(struct bfs_db_watch *w, const PGnotify *n)
 {
 	char *p, *tab;
 
-	if (n->be_pid == bfs_db_pg_own_pid(w->db) || !n->extra ||
+	if (bfs_db_pg_own_pid(n->be_pid) || !n->extra ||
 	    strncmp(n->extra, "f\t", 2) != 0)
 		return;
 	if (!(p = strdup(n->extra + 2)))

@@ -36,9 +36,6 @@
 
 /* Session settings every connection gets. */
 #define PG_SESSION_SQL "SET TIME ZONE 'UTC'; SET client_min_messages = warning"
-/* Reconnect back-off while the server is unreachable (milliseconds). */
-#define PG_RETRY_MIN_MS 250
-#define PG_RETRY_MAX_MS 5000
 
 struct bfs_db {
 	sqlite3 *lite;          /* the SQLite file (local part for PG) */
@@ -47,10 +44,7 @@ struct bfs_db {
 	char host_id[40];       /* this host's id (local file; immutable) */
 	int serviced;           /* a service thread reconnects (bfs_db_pg_*):
 				 * statements never reconnect inline */
-	int64_t retry_at_ms;    /* next reconnect attempt (service thread) */
-	_Atomic int own_pid;    /* backend pid of pg (the change watcher
-				 * skips this session's notifications) */
-	int retry_ms;           /* current back-off (service thread) */
+	int own_slot;           /* its entry in own_pids, or -1 */
 	int in_tx;              /* BEGIN seen, COMMIT/ROLLBACK not yet */
 	int lite_tx, pg_tx;     /* that side has begun */
 	int64_t mirror_v;       /* catalog version the bucket mirror has;
@@ -183,6 +177,44 @@ static int side_begin(struct bfs_db *db, int pg)
 	return rc;
 }
 
+/*
+ * The backend pids of this process's catalog connections, so the change
+ * watcher skips notifications of the process's own writes.  A slot is
+ * claimed by a handle at its first connect and freed when it closes;
+ * each entry is an atomic written by the handle's user.
+ */
+#define OWN_PIDS_MAX 32
+static _Atomic int own_pids[OWN_PIDS_MAX];
+static _Atomic int own_used[OWN_PIDS_MAX];
+
+static void own_pid_set(struct bfs_db *db)
+{
+	int i, zero;
+
+	if (db->own_slot < 0) {
+		for (i = 0; i < OWN_PIDS_MAX; i++) {
+			zero = 0;
+			if (atomic_compare_exchange_strong(&own_used[i], &zero,
+							   1)) {
+				db->own_slot = i;
+				break;
+			}
+		}
+	}
+	if (db->own_slot >= 0)
+		atomic_store(&own_pids[db->own_slot], PQbackendPID(db->pg));
+}
+
+int bfs_db_pg_own_pid(int pid)
+{
+	int i;
+
+	for (i = 0; i < OWN_PIDS_MAX; i++)
+		if (atomic_load(&own_used[i]) && atomic_load(&own_pids[i]) == pid)
+			return 1;
+	return 0;
+}
+
 /* ---- open / close ---- */
 
 int bfs_db_open(const char *path, struct bfs_db **out, int flags)
@@ -195,6 +227,7 @@ int bfs_db_open(const char *path, struct bfs_db **out, int flags)
 		return SQLITE_NOMEM;
 	db->mirror_v = -1;
 	db->seen_v = -1;
+	db->own_slot = -1;
 	rc = sqlite3_open_v2(path, &db->lite, flags, NULL);
 	if (rc != SQLITE_OK)
 		lite_fail(db, rc);
@@ -218,6 +251,10 @@ int bfs_db_close_v2(struct bfs_db *db)
 		return SQLITE_OK;
 	if (db->pg)
 		PQfinish(db->pg);
+	if (db->own_slot >= 0) {
+		atomic_store(&own_pids[db->own_slot], 0);
+		atomic_store(&own_used[db->own_slot], 0);
+	}
 	sqlite3_close_v2(db->lite);
 	free(db->uri);
 	if (db->password) {
@@ -256,6 +293,14 @@ static int pg_migrate(struct bfs_db *db, char *err, size_t errlen)
 	if (pg_cmd(db, "CREATE TABLE IF NOT EXISTS bfs_schema (version INTEGER"
 		   " NOT NULL)") != SQLITE_OK)
 		goto dberr;
+	/* Up to date (every start but the first, every further session):
+	 * no advisory lock, so a session opens while a writer holds it. */
+	res = PQexec(db->pg, "SELECT coalesce(max(version), 0) FROM bfs_schema");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK &&
+	    atoi(PQgetvalue(res, 0, 0)) == n) {
+		r = 0;
+		goto out;
+	}
 	for (;;) {
 		snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock"
 			 "(%d)", PG_TX_LOCK);
@@ -405,7 +450,7 @@ int bfs_db_open_pg(const char *uri, const char *password,
 		snprintf(err, errlen, "cannot connect: %s", msg);
 		goto out;
 	}
-	atomic_store(&db->own_pid, PQbackendPID(db->pg));
+	own_pid_set(db);
 	if (pg_cmd(db, PG_SESSION_SQL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s", db->errmsg);
 		goto out;
@@ -901,23 +946,11 @@ struct bfs_db *bfs_db_db_handle(struct bfs_db_stmt *st)
 
 /* ---- connection state and reconnecting (the daemon's service thread) ---- */
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 PGconn *bfs_db_pg_connect(struct bfs_db *db)
 {
 	return pg_connect(db->uri, db->password);
 }
 
-int bfs_db_pg_own_pid(struct bfs_db *db)
-{
-	return atomic_load(&db->own_pid);
-}
 
 int bfs_db_pg_down(const struct bfs_db *db)
 {
@@ -937,34 +970,22 @@ void bfs_db_pg_serviced(struct bfs_db *db)
 
 PGconn *bfs_db_pg_dial(struct bfs_db *db)
 {
-	PGconn *c;
-	int64_t now = mono_ms();
+	char msg[ERRMSG_MAX];
+	PGresult *res;
+	PGconn *c = pg_connect(db->uri, db->password);
 
-	if (now < db->retry_at_ms)
-		return NULL;
-	c = pg_connect(db->uri, db->password);
 	if (c && PQstatus(c) == CONNECTION_OK) {
-		PGresult *res = PQexec(c, PG_SESSION_SQL);
-
+		res = PQexec(c, PG_SESSION_SQL);
 		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
 			PQclear(res);
-			db->retry_ms = 0;
 			return c;
 		}
 		PQclear(res);
 	}
-	/* Exponential back-off, 250 ms doubling up to 5 s. */
-	db->retry_ms = db->retry_ms ? db->retry_ms * 2 : PG_RETRY_MIN_MS;
-	if (db->retry_ms > PG_RETRY_MAX_MS)
-		db->retry_ms = PG_RETRY_MAX_MS;
-	db->retry_at_ms = now + db->retry_ms;
 	if (c) {
-		char msg[ERRMSG_MAX];
-
 		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
 		msg[strcspn(msg, "\n")] = '\0';
-		BFS_DEBUG("postgresql: reconnect failed (next in %d ms): %s",
-			  db->retry_ms, msg);
+		BFS_DEBUG("postgresql: reconnect failed: %s", msg);
 		PQfinish(c);
 	}
 	return NULL;
@@ -980,7 +1001,7 @@ void bfs_db_pg_adopt(struct bfs_db *db, PGconn *c)
 	}
 	PQfinish(db->pg);
 	db->pg = c;
-	atomic_store(&db->own_pid, PQbackendPID(c));
+	own_pid_set(db);
 	db->mirror_v = -1;
 	db->seen_v = -1;
 	BFS_INFO("postgresql: reconnected");

@@ -59,12 +59,11 @@ int bfs_db_open_pg(const char *uri, const char *password,
  * PostgreSQL connection state.  bfs_db_pg_down: the connection is lost.
  * Once bfs_db_pg_serviced was called, statements no longer reconnect by
  * themselves (a connect may take connect_timeout): a lost connection fails
- * them at once (SQLITE_IOERR) and the service thread reconnects:
- * bfs_db_pg_dial (no lock held: a network call; only the service thread
- * calls it, after it saw the connection down) returns a new session when
- * the back-off (250 ms doubling to 5 s) allows an attempt and it worked,
- * else NULL; bfs_db_pg_adopt (with the handle's lock) swaps it
- * in.  bfs_db_host_id: this host's random id, kept in the local file.
+ * them at once (SQLITE_IOERR), and the store reconnects: bfs_db_pg_dial
+ * (a network call: no lock held; reads only the handle's immutable
+ * parameters) returns a new session or NULL, bfs_db_pg_adopt (by the
+ * handle's user) swaps it in.  bfs_db_host_id: this host's random id, kept
+ * in the local file.
  */
 typedef struct pg_conn PGconn;
 int bfs_db_pg_down(const struct bfs_db *db);
@@ -73,9 +72,10 @@ PGconn *bfs_db_pg_dial(struct bfs_db *db);
 void bfs_db_pg_adopt(struct bfs_db *db, PGconn *c);
 const char *bfs_db_host_id(const struct bfs_db *db);
 /* A new connection with the handle's parameters (the caller checks
- * PQstatus; a network call); the catalog connection's backend pid. */
+ * PQstatus; a network call).  bfs_db_pg_own_pid: 1 when pid is the
+ * backend of one of this process's catalog connections. */
 PGconn *bfs_db_pg_connect(struct bfs_db *db);
-int bfs_db_pg_own_pid(struct bfs_db *db);
+int bfs_db_pg_own_pid(int pid);
 
 /*
  * listen.c: the change watcher (a thread with its own connection that

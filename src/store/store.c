@@ -12,12 +12,17 @@
  * go through sqldb.h, which runs the catalog's statements on PostgreSQL
  * (translated by dialect.c) and the journal's on a host-local SQLite file.
  *
- * Locking: struct bfs_store.lock guards the connection for the whole of
- * every public function, so a multi-statement operation (BEGIN IMMEDIATE
+ * Locking: every public function runs between store_lock() and
+ * store_unlock() on one session (struct store_sess: a connection and its
+ * transaction state), so a multi-statement operation (BEGIN IMMEDIATE
  * ... COMMIT) is never interleaved with another thread's statements and
- * sqlite3_errmsg() still describes our own failure.  It is the only lock
- * here; callbacks (bfs_store_file_list) run with it held and must not call
- * back into the store.
+ * sqlite3_errmsg() still describes our own failure.  SQLite: one session,
+ * held under struct bfs_store.lock for the whole call.  PostgreSQL: a
+ * pool of up to STORE_POOL_MAX sessions; the lock guards only the pool,
+ * and the call owns its session, so a round trip to the server never
+ * makes another call wait (unless every session is busy).  Callbacks
+ * (bfs_store_file_list) run with the session held and must not call back
+ * into the store.
  *
  * Secrets: config_json is built with SQLite's json_object() from bound
  * values and read back with json_extract(); the secret fields only ever
@@ -34,9 +39,13 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include <libpq-fe.h>
+#include <openssl/crypto.h>
 #include <sqlite3.h>
 
 #include "bfs_buf.h"
@@ -62,18 +71,132 @@
 #define ASSIGNMENTS_MAX 10000000
 #define MSG_MAX 1024
 
-struct bfs_store {
-	pthread_mutex_t lock;   /* guards db for the whole of each call */
-	sqlite3 *db;            /* guarded by lock */
-	char *path;
-	/* PostgreSQL only, guarded by lock: */
+/*
+ * One database session: a handle (SQLite: the connection; PostgreSQL: a
+ * catalog connection with its own local SQLite connection) and the
+ * transaction state of the call using it.  Only the thread that checked it
+ * out (store_lock) touches db and the tx fields.
+ */
+struct store_sess {
+	sqlite3 *db;
+	int busy;               /* checked out; guarded by bfs_store.lock */
 	int tx_depth;           /* open tx_begin()s (nested ones join) */
 	int tx_failed;          /* a nested one failed: the outer rolls back */
-	int serviced;           /* bfs_store_service runs (the daemon) */
-	int64_t iq_len;         /* rows in the local index_queue */
+};
+
+/* Sessions of a PostgreSQL store: a daemon opens more when all are busy. */
+#define STORE_POOL_MAX 4
+
+struct bfs_store {
+	/* SQLite: guards the one session for the whole of each call.
+	 * PostgreSQL: guards only the pool (sess[].busy, nsess, opening),
+	 * so no round trip to the server happens under it; a call holds a
+	 * session of its own instead (store_lock). */
+	pthread_mutex_t lock;
+	pthread_cond_t free_cv;         /* a session was given back */
+	sqlite3 *db;            /* sess[0].db; its immutable parts (is it
+				 * PostgreSQL, the URI) are read without lock */
+	char *path;
+	int pooled;             /* PostgreSQL (immutable after open) */
+	char *password, *local_path;    /* to open more sessions */
+	struct store_sess sess[STORE_POOL_MAX];
+	int nsess, opening;     /* guarded by lock */
+	_Atomic int serviced;   /* bfs_store_service runs (the daemon) */
+	_Atomic int reachable;  /* the service reached the server since it
+				 * last found its session down */
+	_Atomic int64_t iq_len; /* rows in the local index_queue */
+	int64_t svc_retry_at, svc_retry_ms; /* reconnect back-off (service
+				 * thread only) */
 	struct bfs_db_watch *watch; /* change watcher (bfs_store_watch's
 				 * caller's thread only) */
 };
+
+/* The session the calling thread checked out (between store_lock and
+ * store_unlock); every statement of store.c runs on it. */
+static _Thread_local struct store_sess *tl_sess;
+#define SDB(s) (tl_sess->db)
+
+static int64_t store_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Checks out a session for the calling thread: SQLite, the one session
+ * under the lock for the whole call; PostgreSQL, a free one (waiting
+ * when all are busy; a daemon opens another, up to STORE_POOL_MAX, with
+ * no lock held while it connects).  A session whose connection is lost
+ * reconnects here once the service reached the server again.
+ */
+static void store_lock(struct bfs_store *s)
+{
+	struct store_sess *x = NULL;
+	struct bfs_db *db;
+	char msg[MSG_MAX];
+	PGconn *c;
+	int i, k;
+
+	pthread_mutex_lock(&s->lock);
+	if (!s->pooled) {
+		tl_sess = &s->sess[0];
+		return;
+	}
+	for (;;) {
+		for (i = 0; i < s->nsess && !x; i++)
+			if (!s->sess[i].busy)
+				x = &s->sess[i];
+		if (x)
+			break;
+		if (s->nsess < STORE_POOL_MAX && !s->opening &&
+		    atomic_load(&s->serviced) && atomic_load(&s->reachable)) {
+			s->opening = 1;
+			k = s->nsess;
+			pthread_mutex_unlock(&s->lock);
+			db = NULL;
+			if (bfs_db_open_pg(s->path, s->password, s->local_path,
+					   &db, msg, sizeof(msg)) == 0)
+				bfs_db_pg_serviced(db);
+			else
+				BFS_DEBUG("database session: %s", msg);
+			pthread_mutex_lock(&s->lock);
+			s->opening = 0;
+			if (db) {
+				s->sess[k].db = db;
+				s->nsess++;
+			}
+			continue;
+		}
+		pthread_cond_wait(&s->free_cv, &s->lock);
+	}
+	x->busy = 1;
+	pthread_mutex_unlock(&s->lock);
+	tl_sess = x;
+	if (bfs_db_pg_down(x->db) && atomic_load(&s->reachable)) {
+		/* Only this session waits for the connect. */
+		if ((c = bfs_db_pg_dial(x->db)) != NULL)
+			bfs_db_pg_adopt(x->db, c);
+		else
+			atomic_store(&s->reachable, 0);
+	}
+}
+
+static void store_unlock(struct bfs_store *s)
+{
+	struct store_sess *x = tl_sess;
+
+	tl_sess = NULL;
+	if (!s->pooled) {
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	x->busy = 0;
+	pthread_cond_signal(&s->free_cv);
+	pthread_mutex_unlock(&s->lock);
+}
 
 static const char *const role_col[BFS_ROLE_COUNT] = {
 	"is_default", "is_default_chat", "is_default_forms"
@@ -141,17 +264,17 @@ static int db_fail(struct bfs_store *s, int rc, char *err, size_t errlen,
 {
 	if (err && errlen)
 		bfs_set_err(err, errlen, "database %s: %s: %s", s->path, what,
-			sqlite3_errmsg(s->db));
+			sqlite3_errmsg(SDB(s)));
 	else
 		BFS_ERROR("database %s: %s: %s", s->path, what,
-			  sqlite3_errmsg(s->db));
+			  sqlite3_errmsg(SDB(s)));
 	return map_rc(rc);
 }
 
 static int prepare(struct bfs_store *s, const char *sql, sqlite3_stmt **st,
 		   char *err, size_t errlen)
 {
-	int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+	int rc = sqlite3_prepare_v2(SDB(s), sql, -1, st, NULL);
 
 	if (rc != SQLITE_OK) {
 		sqlite3_finalize(*st);
@@ -193,7 +316,7 @@ static int list_rows(struct bfs_store *s, const char *sql, const char *bind1,
 	char *a;
 	int rc = SQLITE_OK, r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	if ((r = prepare(s, sql, &st, NULL, 0)) != 0)
 		goto out;
 	if (bind1)
@@ -212,7 +335,7 @@ static int list_rows(struct bfs_store *s, const char *sql, const char *bind1,
 	r = rc == SQLITE_DONE ? 0 : db_fail(s, rc, NULL, 0, what);
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -293,15 +416,15 @@ static int tx_begin(struct bfs_store *s, char *err, size_t errlen)
 {
 	int rc;
 
-	if (s->tx_depth > 0) {
-		s->tx_depth++;
+	if (tl_sess->tx_depth > 0) {
+		tl_sess->tx_depth++;
 		return 0;
 	}
-	rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	rc = sqlite3_exec(SDB(s), "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return db_fail(s, rc, err, errlen, "begin");
-	s->tx_depth = 1;
-	s->tx_failed = 0;
+	tl_sess->tx_depth = 1;
+	tl_sess->tx_failed = 0;
 	return 0;
 }
 
@@ -310,22 +433,22 @@ static int tx_end(struct bfs_store *s, int r, char *err, size_t errlen)
 {
 	int rc;
 
-	if (s->tx_depth > 1) {
-		s->tx_depth--;
+	if (tl_sess->tx_depth > 1) {
+		tl_sess->tx_depth--;
 		if (r != 0 && r != BFS_ERR_NOTFOUND)
-			s->tx_failed = 1;
+			tl_sess->tx_failed = 1;
 		return r;
 	}
-	s->tx_depth = 0;
-	if (r == 0 && s->tx_failed)
+	tl_sess->tx_depth = 0;
+	if (r == 0 && tl_sess->tx_failed)
 		r = BFS_ERR_DB;
 	if (r == 0) {
-		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		rc = sqlite3_exec(SDB(s), "COMMIT", NULL, NULL, NULL);
 		if (rc == SQLITE_OK)
 			return 0;
 		r = db_fail(s, rc, err, errlen, "commit");
 	}
-	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_exec(SDB(s), "ROLLBACK", NULL, NULL, NULL);
 	return r;
 }
 
@@ -360,10 +483,20 @@ void bfs_store_close(struct bfs_store *s)
 {
 	if (!s)
 		return;
+	int i;
+
 	bfs_db_watch_stop(s->watch);
+	for (i = 1; i < s->nsess; i++)
+		sqlite3_close_v2(s->sess[i].db);
 	sqlite3_close_v2(s->db);
+	pthread_cond_destroy(&s->free_cv);
 	pthread_mutex_destroy(&s->lock);
 	free(s->path);
+	free(s->local_path);
+	if (s->password) {
+		OPENSSL_cleanse(s->password, strlen(s->password));
+		free(s->password);
+	}
 	free(s);
 }
 
@@ -374,12 +507,12 @@ static int store_pragmas(struct bfs_store *s, char *err, size_t errlen)
 	const unsigned char *mode;
 	int rc, r;
 
-	rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+	rc = sqlite3_prepare_v2(SDB(s), "PRAGMA journal_mode=WAL", -1, &st, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
 		bfs_set_err(err, errlen, "database %s: %s", s->path,
-			sqlite3_errmsg(s->db));
+			sqlite3_errmsg(SDB(s)));
 		r = map_rc(rc);
 		goto out;
 	}
@@ -389,11 +522,11 @@ static int store_pragmas(struct bfs_store *s, char *err, size_t errlen)
 			 s->path, mode ? (const char *)mode : "?");
 	sqlite3_finalize(st);
 	st = NULL;
-	rc = sqlite3_exec(s->db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL",
+	rc = sqlite3_exec(SDB(s), "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL",
 			  NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		bfs_set_err(err, errlen, "database %s: %s", s->path,
-			sqlite3_errmsg(s->db));
+			sqlite3_errmsg(SDB(s)));
 		r = map_rc(rc);
 		goto out;
 	}
@@ -414,6 +547,7 @@ static int store_open(const char *path, const char *password,
 {
 	struct bfs_store *s = NULL;
 	char msg[MSG_MAX];
+	int64_t n = 0;
 	int rc, r = BFS_ERR_NOMEM;
 
 	*out = NULL;
@@ -425,7 +559,8 @@ static int store_open(const char *path, const char *password,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		goto fail;
-	if (pthread_mutex_init(&s->lock, NULL) != 0) {
+	if (pthread_mutex_init(&s->lock, NULL) != 0 ||
+	    pthread_cond_init(&s->free_cv, NULL) != 0) {
 		free(s);
 		s = NULL;
 		r = BFS_ERR_INTERNAL;
@@ -444,10 +579,21 @@ static int store_open(const char *path, const char *password,
 			snprintf(msg, sizeof(msg), "%s", m2);
 			goto fail;
 		}
+		s->sess[0].db = s->db;
+		s->nsess = 1;
+		s->pooled = 1;
+		if (!(s->local_path = strdup(local_path)) ||
+		    (password && !(s->password = strdup(password)))) {
+			r = BFS_ERR_NOMEM;
+			goto fail;
+		}
+		store_lock(s);
 		r = store_pragmas(s, msg, sizeof(msg));
 		if (r == 0)
 			r = query_i64(s, "SELECT count(*) FROM index_queue", NULL,
-				      &s->iq_len, msg, sizeof(msg));
+				      &n, msg, sizeof(msg));
+		store_unlock(s);
+		atomic_store(&s->iq_len, n);
 		if (r != 0)
 			goto fail;
 		*out = s;
@@ -455,6 +601,7 @@ static int store_open(const char *path, const char *password,
 	}
 	rc = bfs_db_open(path, &s->db, SQLITE_OPEN_READWRITE |
 			 SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX);
+	s->sess[0].db = s->db;
 	if (rc != SQLITE_OK) {
 		snprintf(msg, sizeof(msg), "database %s: %s", path,
 			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
@@ -462,7 +609,9 @@ static int store_open(const char *path, const char *password,
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	store_lock(s);
 	r = store_pragmas(s, msg, sizeof(msg));
+	store_unlock(s);
 	if (r != 0)
 		goto fail;
 	r = bfs_store_migrate(bfs_db_local(s->db), path, msg, sizeof(msg));
@@ -517,9 +666,9 @@ int bfs_store_data_version(struct bfs_store *s, int64_t *out)
 {
 	int r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = query_i64(s, "PRAGMA data_version", NULL, out, NULL, 0);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -955,9 +1104,9 @@ int bfs_store_bucket_get(struct bfs_store *s, const char *name,
 {
 	int r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = bucket_read(s, name, key, out, NULL, NULL, NULL, 0);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -990,10 +1139,10 @@ int bfs_store_bucket_add(struct bfs_store *s, const struct bfs_bucket_conf *b,
 	r = seal_opt(key, id, b->name, b->session_token, &token, err, errlen);
 	if (r != 0)
 		goto out;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = bucket_write(s, 1, id, b, sealed, token, "bucketctl", created_by,
 			 err, errlen);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 out:
 	free(token);
 	free(sealed);
@@ -1015,7 +1164,7 @@ int bfs_store_bucket_update(struct bfs_store *s, const struct bfs_bucket_conf *b
 	int r;
 
 	memset(&cur, 0, sizeof(cur));
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = tx_begin(s, err, errlen);
 	if (r != 0)
 		goto unlock;
@@ -1042,7 +1191,7 @@ int bfs_store_bucket_update(struct bfs_store *s, const struct bfs_bucket_conf *b
 out:
 	r = tx_end(s, r, err, errlen);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	free(token);
 	free(sealed);
 	free(old_tok);
@@ -1133,7 +1282,7 @@ int bfs_store_bucket_remove(struct bfs_store *s, const char *name, int force,
 
 	memset(&cur, 0, sizeof(cur));
 	bfs_buf_init(&msg, MSG_MAX);
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = tx_begin(s, err, errlen);
 	if (r != 0)
 		goto unlock;
@@ -1170,7 +1319,7 @@ int bfs_store_bucket_remove(struct bfs_store *s, const char *name, int force,
 out:
 	r = tx_end(s, r, err, errlen);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	bfs_buf_free(&msg);
 	bfs_bucket_conf_clear(&cur);
 	return r;
@@ -1195,7 +1344,7 @@ int bfs_store_defaults_get(struct bfs_store *s, char *names[BFS_ROLE_COUNT])
 
 	for (i = 0; i < BFS_ROLE_COUNT; i++)
 		names[i] = NULL;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = prepare(s, "SELECT name, is_default, is_default_chat,"
 		    " is_default_forms FROM storage_buckets WHERE is_default = 1"
 		    " OR is_default_chat = 1 OR is_default_forms = 1", &st, NULL, 0);
@@ -1214,7 +1363,7 @@ int bfs_store_defaults_get(struct bfs_store *s, char *names[BFS_ROLE_COUNT])
 		r = db_fail(s, rc, NULL, 0, "read defaults");
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	if (r != 0)
 		bfs_store_names_free(names);
 	return r;
@@ -1230,7 +1379,7 @@ int bfs_store_default_set(struct bfs_store *s, int role, const char *bucket,
 		bfs_set_err(err, errlen, "unknown role");
 		return BFS_ERR_INVAL;
 	}
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = tx_begin(s, err, errlen);
 	if (r != 0)
 		goto unlock;
@@ -1243,7 +1392,7 @@ int bfs_store_default_set(struct bfs_store *s, int role, const char *bucket,
 out:
 	r = tx_end(s, r, err, errlen);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -1260,7 +1409,7 @@ int bfs_store_defaults_apply(struct bfs_store *s,
 	char msg[MSG_MAX];
 	int i, r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = tx_begin(s, err, errlen);
 	if (r != 0)
 		goto unlock;
@@ -1286,7 +1435,7 @@ int bfs_store_defaults_apply(struct bfs_store *s,
 out:
 	r = tx_end(s, r, err, errlen);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -1335,7 +1484,7 @@ int bfs_store_assign_apply_each(struct bfs_store *s, bfs_assign_next_fn next,
 	size_t nfound = 0, slot = 0, i;
 	int rc, r, got;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = tx_begin(s, err, errlen);
 	if (r != 0)
 		goto unlock;
@@ -1405,7 +1554,7 @@ out:
 	sqlite3_finalize(del);
 	r = tx_end(s, r, err, errlen);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -1793,7 +1942,7 @@ int bfs_store_sync_config(struct bfs_store *s, const struct bfs_config *cfg,
 				return BFS_ERR_CONFIG;
 			}
 	}
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = tx_begin(s, err, errlen);
 	if (r != 0)
 		goto unlock;
@@ -1809,7 +1958,7 @@ int bfs_store_sync_config(struct bfs_store *s, const struct bfs_config *cfg,
 out:
 	r = tx_end(s, r, err, errlen);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	if (r == 0 && err && errlen)
 		err[0] = '\0';
 	return r;
@@ -1930,7 +2079,7 @@ static int file_put_locked(struct bfs_store *s, const struct bfs_file_row *row)
 		rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		r = db_fail(s, rc, NULL, 0, "index file");
-	else if (sqlite3_changes(s->db) == 0)
+	else if (sqlite3_changes(SDB(s)) == 0)
 		r = BFS_ERR_NOTFOUND;
 out:
 	sqlite3_finalize(st);
@@ -1947,9 +2096,9 @@ int bfs_store_file_put(struct bfs_store *s, const struct bfs_file_row *row)
 	e.bucket = row->bucket;
 	e.key = row->key;
 	e.row = *row;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = index_write(s, &e);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -1960,7 +2109,7 @@ int bfs_store_file_get(struct bfs_store *s, const char *bucket,
 	int rc = SQLITE_OK, r;
 
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = prepare(s, FILE_SELECT " WHERE b.name = ?1 AND f.key = ?2", &st,
 		    NULL, 0);
 	if (r != 0)
@@ -1977,7 +2126,7 @@ int bfs_store_file_get(struct bfs_store *s, const char *bucket,
 		r = db_fail(s, rc, NULL, 0, "read file row");
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -1995,9 +2144,9 @@ int bfs_store_file_delete(struct bfs_store *s, const char *bucket,
 	struct iq_entry e = { .op = IQ_DELETE, .bucket = bucket, .key = key };
 	int r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = index_write(s, &e);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2175,9 +2324,9 @@ int bfs_store_file_rename(struct bfs_store *s, const char *src_bucket,
 
 	if (!src_key || !dst_key)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = index_write(s, &e);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2193,9 +2342,9 @@ int bfs_store_file_rename_prefix(struct bfs_store *s, const char *src_bucket,
 
 	if (!src_prefix || !dst_prefix)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = index_write(s, &e);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2210,9 +2359,9 @@ int bfs_store_file_set_attr(struct bfs_store *s, const char *bucket,
 	e.row.uid = uid;
 	e.row.gid = gid;
 	e.row.mtime = mtime;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = index_write(s, &e);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2274,7 +2423,7 @@ static int iq_apply(struct bfs_store *s, const struct iq_entry *e)
 
 static void iq_metrics(struct bfs_store *s)
 {
-	bfs_metrics_database(bfs_db_pg_down(s->db) ? 0 : 1, s->iq_len);
+	bfs_metrics_database(bfs_db_pg_down(SDB(s)) ? 0 : 1, s->iq_len);
 }
 
 /* Appends e to the local index_queue (lock held; the caller counts it in
@@ -2354,7 +2503,7 @@ static int iq_enqueue(struct bfs_store *s, const struct iq_entry *e,
  * while it holds rows every later write queues behind them (order). */
 static int iq_active(struct bfs_store *s)
 {
-	return bfs_db_is_pg(s->db) && (s->serviced || s->iq_len > 0);
+	return s->pooled && (atomic_load(&s->serviced) || s->iq_len > 0);
 }
 
 /*
@@ -2369,9 +2518,9 @@ static int index_write(struct bfs_store *s, const struct iq_entry *e)
 
 	if (!iq_active(s))
 		return iq_apply(s, e);
-	if (s->iq_len == 0 && !bfs_db_pg_down(s->db)) {
+	if (s->iq_len == 0 && !bfs_db_pg_down(SDB(s))) {
 		r = iq_apply(s, e);
-		if (r == 0 || !bfs_db_pg_down(s->db))
+		if (r == 0 || !bfs_db_pg_down(SDB(s)))
 			return r;
 	}
 	return iq_enqueue(s, e, NULL);
@@ -2451,13 +2600,13 @@ static int iq_replay_one(struct bfs_store *s)
 			goto out;
 		r = query_i64(s, "SELECT coalesce(max(seq), 0) FROM"
 			      " bfs_index_replay WHERE host = ?1",
-			      bfs_db_host_id(s->db), &seq, NULL, 0);
+			      bfs_db_host_id(SDB(s)), &seq, NULL, 0);
 		if (r == 0 && seq < id && !skip) {
 			r = e.op < 0 ? BFS_ERR_INVAL : iq_apply(s, &e);
 			if (r == BFS_ERR_NOTFOUND) {
 				/* Nothing to move or update any more. */
 				r = 0;
-				s->tx_failed = 0;
+				tl_sess->tx_failed = 0;
 			}
 		}
 		if (r == 0 && seq < id)
@@ -2465,13 +2614,13 @@ static int iq_replay_one(struct bfs_store *s)
 				     " VALUES (?1, CAST(?2 AS INTEGER))"
 				     " ON CONFLICT (host) DO UPDATE SET"
 				     " seq = excluded.seq",
-				     bfs_db_host_id(s->db), idbuf, NULL, 0);
+				     bfs_db_host_id(SDB(s)), idbuf, NULL, 0);
 		if (r == 0)
 			r = exec_sql(s, "DELETE FROM index_queue WHERE id ="
 				     " CAST(?1 AS INTEGER)", idbuf, NULL, NULL,
 				     0);
 		r = tx_end(s, r, NULL, 0);
-		if (r == 0 || bfs_db_pg_down(s->db) || skip)
+		if (r == 0 || bfs_db_pg_down(SDB(s)) || skip)
 			break;
 		BFS_ERROR("queued index %s of %s/%s cannot be applied "
 			  "(dropped): %s", op ? op : "?", b ? b : "?",
@@ -2499,37 +2648,54 @@ int bfs_store_service(struct bfs_store *s)
 	PGconn *c;
 	int down, r = 0, n;
 
-	if (!bfs_db_is_pg(s->db))
+	if (!s->pooled)
 		return 0;
-	pthread_mutex_lock(&s->lock);
-	if (!s->serviced) {
-		s->serviced = 1;
+	if (!atomic_load(&s->serviced)) {
+		/* The first call comes before the mount serves anything:
+		 * the pool has its first session only, and nobody uses it. */
 		bfs_db_pg_serviced(s->db);
+		atomic_store(&s->reachable, 1);
+		atomic_store(&s->serviced, 1);
 	}
-	down = bfs_db_pg_down(s->db);
-	pthread_mutex_unlock(&s->lock);
+	store_lock(s);
+	down = bfs_db_pg_down(SDB(s));
+	store_unlock(s);
 	if (down) {
-		/* The connect is a network call: no lock held. */
-		if (!(c = bfs_db_pg_dial(s->db)))
+		atomic_store(&s->reachable, 0);
+		if (store_mono_ms() < s->svc_retry_at)
 			goto out;
-		pthread_mutex_lock(&s->lock);
-		bfs_db_pg_adopt(s->db, c);
-		pthread_mutex_unlock(&s->lock);
+		/* The connect is a network call: no session, no lock held. */
+		if (!(c = bfs_db_pg_dial(s->db))) {
+			s->svc_retry_ms = s->svc_retry_ms ?
+					  s->svc_retry_ms * 2 : 250;
+			if (s->svc_retry_ms > 5000)
+				s->svc_retry_ms = 5000;
+			s->svc_retry_at = store_mono_ms() + s->svc_retry_ms;
+			goto out;
+		}
+		s->svc_retry_ms = 0;
+		store_lock(s);
+		if (bfs_db_pg_down(SDB(s)))
+			bfs_db_pg_adopt(SDB(s), c);
+		else
+			PQfinish(c);
+		store_unlock(s);
+		atomic_store(&s->reachable, 1);
 	}
-	/* One row per lock hold: writers queue behind, in order. */
+	/* One row per session hold: writers queue behind, in order. */
 	for (n = 0; n < IQ_REPLAY_BATCH; n++) {
-		pthread_mutex_lock(&s->lock);
-		r = s->iq_len > 0 || n == 0 ? iq_replay_one(s) : 1;
-		pthread_mutex_unlock(&s->lock);
+		store_lock(s);
+		r = atomic_load(&s->iq_len) > 0 || n == 0 ? iq_replay_one(s) : 1;
+		store_unlock(s);
 		if (r != 0)
 			break;
 	}
 	if (r == 1)
 		r = 0;
 out:
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	iq_metrics(s);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2537,19 +2703,19 @@ int bfs_store_watch(struct bfs_store *s, bfs_store_change_fn fn, void *arg)
 {
 	bfs_db_watch_stop(s->watch);
 	s->watch = NULL;
-	if (!fn || !bfs_db_is_pg(s->db))
+	if (!fn || !s->pooled)
 		return 0;
 	return bfs_db_watch_start(s->db, fn, arg, &s->watch);
 }
 
 int bfs_store_db_state(struct bfs_store *s, int *connected, int64_t *queued)
 {
-	if (!bfs_db_is_pg(s->db))
+	if (!s->pooled)
 		return 0;
-	pthread_mutex_lock(&s->lock);
-	*connected = !bfs_db_pg_down(s->db);
+	store_lock(s);
+	*connected = !bfs_db_pg_down(SDB(s));
 	*queued = s->iq_len;
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return 1;
 }
 
@@ -2566,7 +2732,7 @@ int bfs_store_file_list(struct bfs_store *s, const char *bucket,
 	sqlite3_stmt *st = NULL;
 	int rc = SQLITE_OK, r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = prepare(s, FILE_SELECT " WHERE (?1 IS NULL OR b.name = ?1) AND"
 		    " (?2 IS NULL OR substr(CAST(f.key AS BLOB), 1, ?3) ="
 		    " CAST(?2 AS BLOB)) ORDER BY b.name, f.key", &st, NULL, 0);
@@ -2592,7 +2758,7 @@ int bfs_store_file_list(struct bfs_store *s, const char *bucket,
 		r = db_fail(s, rc, NULL, 0, "list files");
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2667,7 +2833,7 @@ int bfs_store_meta_folder(struct bfs_store *s, const char *bucket,
 			upper[pl - 1]++;
 		}
 	}
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = meta_query(s, "SELECT x.key, x.etag, x.size,"
 		       " coalesce(x.last_modified, 0), x.mode, x.uid, x.gid,"
 		       " x.mtime, 0 FROM files x JOIN storage_buckets b"
@@ -2681,7 +2847,7 @@ int bfs_store_meta_folder(struct bfs_store *s, const char *bucket,
 			       " storage_buckets b ON b.id = x.bucket_id"
 			       " WHERE b.name = ?1" META_CHILD,
 			       bucket, prefix, upper, 0, cb, arg);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	free(upper);
 	return r;
 }
@@ -2695,7 +2861,7 @@ int bfs_store_meta_record(struct bfs_store *s, const char *bucket,
 
 	if (!n)
 		return 0;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	if ((r = tx_begin(s, NULL, 0)) != 0)
 		goto unlock;
 	if ((r = prepare(s, "UPDATE files SET last_modified = ?4 WHERE"
@@ -2740,7 +2906,7 @@ out:
 	sqlite3_finalize(ins);
 	r = tx_end(s, r, NULL, 0);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2809,14 +2975,14 @@ int bfs_store_stats(struct bfs_store *s, const char *bucket,
  */
 static int journal_sync_full(struct bfs_store *s)
 {
-	int rc = sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+	int rc = sqlite3_exec(SDB(s), "PRAGMA synchronous=FULL", NULL, NULL, NULL);
 
 	return rc == SQLITE_OK ? 0 : db_fail(s, rc, NULL, 0, "synchronous=FULL");
 }
 
 static void journal_sync_normal(struct bfs_store *s)
 {
-	int rc = sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL,
+	int rc = sqlite3_exec(SDB(s), "PRAGMA synchronous=NORMAL", NULL, NULL,
 			      NULL);
 
 	if (rc != SQLITE_OK)
@@ -2855,7 +3021,7 @@ static int journal_put(struct bfs_store *s, const struct bfs_journal_entry *e,
 
 	if (!e->bucket || !e->key || !e->staging_path)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = durable ? journal_sync_full(s) : 0;
 	if (r != 0)
 		goto unlock;
@@ -2890,14 +3056,14 @@ static int journal_put(struct bfs_store *s, const struct bfs_journal_entry *e,
 		rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		r = db_fail(s, rc, NULL, 0, "journal upload");
-	else if (sqlite3_changes(s->db) == 0)
+	else if (sqlite3_changes(SDB(s)) == 0)
 		r = BFS_ERR_NOTFOUND;
 out:
 	sqlite3_finalize(st);
 	if (durable)
 		journal_sync_normal(s);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2919,7 +3085,7 @@ int bfs_store_journal_done(struct bfs_store *s, const char *bucket,
 
 	if (!bucket || !key)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = journal_sync_full(s);
 	if (r == 0) {
 		r = exec_sql(s, "DELETE FROM upload_journal WHERE key = ?2 AND"
@@ -2927,7 +3093,7 @@ int bfs_store_journal_done(struct bfs_store *s, const char *bucket,
 			     " name = ?1)", bucket, key, NULL, 0);
 		journal_sync_normal(s);
 	}
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2939,7 +3105,10 @@ int bfs_store_journal_done(struct bfs_store *s, const char *bucket,
  * a power cut, recovery would find the row again with the base etag from
  * before this upload, see our own object as a change by someone else and
  * store a spurious conflict copy (see docs/RELIABILITY.md).  All or
- * nothing: on an error neither change is made.
+ * nothing on SQLite: on an error neither change is made.  PostgreSQL:
+ * the index row first (one statement), then the journal row.  In a daemon
+ * with the server unreachable, the index row is queued instead (the
+ * journal row deleted in the same local transaction).
  */
 int bfs_store_upload_done(struct bfs_store *s, const struct bfs_file_row *row,
 			  const char *done_key)
@@ -2952,29 +3121,34 @@ int bfs_store_upload_done(struct bfs_store *s, const struct bfs_file_row *row,
 	e.bucket = row->bucket;
 	e.key = row->key;
 	e.row = *row;
-	pthread_mutex_lock(&s->lock);
-	if (iq_active(s) && (s->iq_len > 0 || bfs_db_pg_down(s->db))) {
+	store_lock(s);
+	if (iq_active(s) && (s->iq_len > 0 || bfs_db_pg_down(SDB(s)))) {
 		r = iq_enqueue(s, &e, done_key);
 		goto unlock;
 	}
 	if (done_key && (r = journal_sync_full(s)) != 0)
 		goto unlock;
-	if ((r = tx_begin(s, NULL, 0)) != 0)
+	/* PostgreSQL: the upsert alone, one round trip (no transaction, no
+	 * advisory lock: one statement is atomic), then the local journal
+	 * row; a crash between leaves a journal row whose recovery rewrites
+	 * the same index row. */
+	if (!s->pooled && (r = tx_begin(s, NULL, 0)) != 0)
 		goto out;
 	r = file_put_locked(s, row);
 	if (r == 0 && done_key)
 		r = exec_sql(s, "DELETE FROM upload_journal WHERE key = ?2 AND"
 			     " bucket_id = (SELECT id FROM storage_buckets WHERE"
 			     " name = ?1)", row->bucket, done_key, NULL, 0);
-	r = tx_end(s, r, NULL, 0);
+	if (!s->pooled)
+		r = tx_end(s, r, NULL, 0);
 out:
 	if (done_key)
 		journal_sync_normal(s);
 	/* The connection was lost on the way: nothing was written; queue. */
-	if (r != 0 && iq_active(s) && bfs_db_pg_down(s->db))
+	if (r != 0 && iq_active(s) && bfs_db_pg_down(SDB(s)))
 		r = iq_enqueue(s, &e, done_key);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2986,7 +3160,7 @@ int bfs_store_journal_fail(struct bfs_store *s, const char *bucket,
 
 	if (!bucket || !key)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = journal_sync_full(s);
 	if (r != 0)
 		goto unlock;
@@ -3004,13 +3178,13 @@ int bfs_store_journal_fail(struct bfs_store *s, const char *bucket,
 		rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		r = db_fail(s, rc, NULL, 0, "journal failed upload");
-	else if (sqlite3_changes(s->db) == 0)
+	else if (sqlite3_changes(SDB(s)) == 0)
 		r = BFS_ERR_NOTFOUND;
 out:
 	sqlite3_finalize(st);
 	journal_sync_normal(s);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -3031,7 +3205,7 @@ int bfs_store_journal_rename(struct bfs_store *s, const char *sb,
 {
 	int r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = journal_sync_full(s);
 	if (r == 0) {
 		r = keyed_rename(s, &journal_table, sb, sk, dbk, dk);
@@ -3039,7 +3213,7 @@ int bfs_store_journal_rename(struct bfs_store *s, const char *sb,
 			r = exec_sql(s, MPU_CLEAR_MOVED, NULL, NULL, NULL, 0);
 		journal_sync_normal(s);
 	}
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -3049,7 +3223,7 @@ int bfs_store_journal_rename_prefix(struct bfs_store *s, const char *sb,
 {
 	int r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = journal_sync_full(s);
 	if (r == 0) {
 		r = keyed_rename_prefix(s, &journal_table, sb, src_prefix, dbk,
@@ -3060,7 +3234,7 @@ int bfs_store_journal_rename_prefix(struct bfs_store *s, const char *sb,
 			r = exec_sql(s, MPU_CLEAR_MOVED, NULL, NULL, NULL, 0);
 		journal_sync_normal(s);
 	}
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -3139,7 +3313,7 @@ int bfs_store_mpu_begin(struct bfs_store *s, const char *bucket,
 
 	if (!bucket || !key || !upload_id)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	if ((r = journal_sync_full(s)) != 0)
 		goto unlock;
 	if ((r = tx_begin(s, NULL, 0)) != 0)
@@ -3176,7 +3350,7 @@ int bfs_store_mpu_begin(struct bfs_store *s, const char *bucket,
 	if (rc != SQLITE_DONE)
 		r = db_fail(s, rc, NULL, 0, "journal upload id");
 	else
-		changed = sqlite3_changes(s->db);
+		changed = sqlite3_changes(SDB(s));
 	sqlite3_finalize(st);
 end:
 	/* the id is recorded even when the row is gone: committed */
@@ -3186,7 +3360,7 @@ end:
 normal:
 	journal_sync_normal(s);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -3198,7 +3372,7 @@ int bfs_store_mpu_clear(struct bfs_store *s, const char *bucket,
 
 	if (!bucket || !key || !upload_id)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	if ((r = journal_sync_full(s)) != 0)
 		goto unlock;
 	r = prepare(s, "UPDATE upload_journal SET upload_id = NULL WHERE"
@@ -3216,7 +3390,7 @@ int bfs_store_mpu_clear(struct bfs_store *s, const char *bucket,
 	sqlite3_finalize(st);
 	journal_sync_normal(s);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -3226,10 +3400,10 @@ int bfs_store_mpu_forget(struct bfs_store *s, const char *upload_id)
 
 	if (!upload_id)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = exec_sql(s, "DELETE FROM multipart_uploads WHERE upload_id = ?1",
 		     upload_id, NULL, NULL, 0);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -3259,7 +3433,7 @@ int bfs_store_mpu_orphans(struct bfs_store *s, struct bfs_mpu_rec **out,
 
 	*out = NULL;
 	*n = 0;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = prepare(s, "SELECT m.bucket, m.key, m.upload_id, m.created_at"
 		    " FROM multipart_uploads m WHERE NOT EXISTS (SELECT 1 FROM"
 		    " upload_journal j WHERE j.upload_id = m.upload_id)"
@@ -3293,7 +3467,7 @@ int bfs_store_mpu_orphans(struct bfs_store *s, struct bfs_mpu_rec **out,
 	r = 0;
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	bfs_mpu_recs_free(a, cnt);
 	return r;
 }
@@ -3310,10 +3484,10 @@ int bfs_store_migrate_db(struct bfs_store *src, struct bfs_store *dst,
 		return BFS_ERR_INVAL;
 	}
 	pthread_mutex_lock(&src->lock);
-	pthread_mutex_lock(&dst->lock);
-	r = bfs_db_copy_catalog(bfs_db_local(src->db), dst->db, counts, err,
+	store_lock(dst);
+	r = bfs_db_copy_catalog(bfs_db_local(src->db), SDB(dst), counts, err,
 				errlen);
-	pthread_mutex_unlock(&dst->lock);
+	store_unlock(dst);
 	pthread_mutex_unlock(&src->lock);
 	return r;
 }
@@ -3367,7 +3541,7 @@ int bfs_store_ctx_where(struct bfs_store *s, const char *rel,
 	sqlite3_stmt *st = NULL;
 	int rc = SQLITE_OK, r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = prepare(s, CTX_BUCKETS
 		    "SELECT b.name, ?1, f.size, f.mode, f.uid, f.gid, f.mtime,"
 		    " f.etag, 1 FROM b CROSS JOIN files f ON f.bucket_id = b.id"
@@ -3383,7 +3557,7 @@ int bfs_store_ctx_where(struct bfs_store *s, const char *rel,
 			      db_fail(s, rc, NULL, 0, "find a context file");
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -3410,7 +3584,7 @@ int bfs_store_ctx_folder(struct bfs_store *s, const char *rel_prefix,
 
 	if ((r = upper_of(rel_prefix, &upper)) != 0)
 		return r;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = prepare(s, CTX_BUCKETS
 		    "SELECT b.name, substr(f.key, length(b.p) + 1), f.size,"
 		    " f.mode, f.uid, f.gid, f.mtime, f.etag, 1 FROM b CROSS JOIN files f"
@@ -3426,7 +3600,7 @@ int bfs_store_ctx_folder(struct bfs_store *s, const char *rel_prefix,
 			      db_fail(s, rc, NULL, 0, "list a context folder");
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	free(upper);
 	return r;
 }
@@ -3439,7 +3613,7 @@ int bfs_store_ctx_ids(struct bfs_store *s, int type, bfs_ctx_row_fn cb,
 
 	if (type != 0 && type != 1)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = prepare(s, CTX_BUCKETS
 		    "SELECT DISTINCT '', substr(r, 1, instr(r, '/') - 1),"
 		    " 0, 0, 0, 0, 0, NULL, 0 FROM (SELECT substr(f.key,"
@@ -3455,7 +3629,7 @@ int bfs_store_ctx_ids(struct bfs_store *s, int type, bfs_ctx_row_fn cb,
 			      db_fail(s, rc, NULL, 0, "list context ids");
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -3464,7 +3638,7 @@ int bfs_store_ctx_stats(struct bfs_store *s, bfs_ctx_row_fn cb, void *arg)
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = prepare(s, CTX_BUCKETS
 		    ", x AS (SELECT b.name AS bn, substr(f.key, length(b.p) + 1)"
 		    " AS r, f.size AS sz FROM b CROSS JOIN files f ON f.bucket_id = b.id)"
@@ -3476,7 +3650,7 @@ int bfs_store_ctx_stats(struct bfs_store *s, bfs_ctx_row_fn cb, void *arg)
 	if (r == 0)
 		r = ctx_rows(s, st, cb, arg, "count context files");
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -3487,7 +3661,7 @@ int bfs_store_move_note(struct bfs_store *s, const char *key,
 {
 	int r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	if (value)
 		r = exec_sql(s, "INSERT INTO settings (key, value) VALUES (?1, ?2)"
 			     " ON CONFLICT (key) DO UPDATE SET value ="
@@ -3495,7 +3669,7 @@ int bfs_store_move_note(struct bfs_store *s, const char *key,
 	else
 		r = exec_sql(s, "DELETE FROM settings WHERE key = ?1", key, NULL,
 			     NULL, 0);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -3505,7 +3679,7 @@ int bfs_store_move_list(struct bfs_store *s, const char *prefix,
 	sqlite3_stmt *st = NULL;
 	int rc = SQLITE_OK, r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = prepare(s, "SELECT key, value FROM settings WHERE"
 		    " substr(CAST(key AS BLOB), 1, ?2) = CAST(?1 AS BLOB)"
 		    " ORDER BY key", &st, NULL, 0);
@@ -3524,6 +3698,6 @@ int bfs_store_move_list(struct bfs_store *s, const char *prefix,
 	r = rc == SQLITE_DONE ? 0 : db_fail(s, rc, NULL, 0, "list moves");
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }

@@ -580,3 +580,68 @@ def test_watcher_reconnect_drops_caches(host, backend, pg, pgdb):
     assert wait_for(lambda: sorted(os.listdir(m.path("shared"))) ==
                     ["one.txt", "two.txt"], 10)
     assert "change watcher reconnected" in m.stderr()
+
+
+# ---------------------------------------------------------------- pool
+
+PG_TX_LOCK = 0x62667330   # the advisory lock of every catalog transaction
+
+
+def test_blocked_catalog_write_does_not_stall_others(host, backend, pg,
+                                                     pgdb):
+    """A catalog write stuck in PostgreSQL (its transaction waits for the
+    advisory lock another client holds) holds up nothing else: the mount's
+    other catalog calls run on other connections of its pool, and the
+    stuck one finishes once the lock is free."""
+    import threading
+    s3 = backend("s3", "s3b", default="general")
+    m = host([s3])
+    m.ctl("assign", "chat", "g1", "s3b")
+
+    def assignments():
+        with open(m.path(".assignments")) as f:
+            return f.read()
+    assert wait_for(lambda: assignments() == "chat/g1 = s3b\n", 10)
+    with open(m.path("s3b", "stuck.txt"), "wb") as f:
+        f.write(b"s")
+    env = {"PATH": "/usr/bin:/bin", "PGPASSWORD": pg.password}
+    holder = subprocess.Popen(
+        [os.path.join("/usr/lib/postgresql/15/bin", "psql"), "-X", "-At",
+         "-h", pg.host, "-p", str(pg.port), "-U", pg.role, "-d", pgdb,
+         "-c", "SELECT pg_advisory_lock(%d)" % PG_TX_LOCK,
+         "-c", "SELECT pg_sleep(300)"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: pg.sql(
+            pgdb, "SELECT count(*) FROM pg_locks WHERE locktype ="
+                  " 'advisory' AND granted")[0][0] == "1", 20)
+        done = {}
+
+        def write():
+            # The index rename is a transaction: it takes the lock.
+            os.rename(m.path("s3b", "stuck.txt"), m.path("s3b", "moved.txt"))
+            done["write"] = True
+        w = threading.Thread(target=write, daemon=True)
+        w.start()
+        # The daemon's transaction is waiting in PostgreSQL.
+        assert wait_for(lambda: pg.sql(
+            pgdb, "SELECT count(*) FROM pg_locks WHERE locktype ="
+                  " 'advisory' AND NOT granted")[0][0] == "1", 20)
+        got = {}
+
+        def read():
+            got["a"] = assignments()
+        r = threading.Thread(target=read, daemon=True)
+        r.start()
+        r.join(30)
+        assert got.get("a") == "chat/g1 = s3b\n", got
+        assert "write" not in done
+    finally:
+        # The server keeps a killed client's pg_sleep (and lock) running.
+        pg.sql(pgdb, "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE"
+                     " locktype = 'advisory' AND granted")
+        holder.kill()
+        holder.wait()
+    w.join(60)
+    assert done.get("write")
+    assert wait_for(lambda: pg_files(pg, pgdb) == {("s3b", "moved.txt"): 1})
