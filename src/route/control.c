@@ -7,7 +7,9 @@
  * applied at close by the store in one transaction, so a bad line changes
  * nothing (bfs_ctl_session_*, below).  .buckets renders one line per
  * registry bucket with the index stats; .metrics is the Prometheus text of
- * util/metrics.c.  Renderings are capped (BFS_CTL_RENDER_MAX); the FUSE
+ * util/metrics.c.  With a PostgreSQL catalog that cannot be reached, the
+ * last successful rendering of .defaults and .assignments and the last
+ * index stats are served instead of an error.  Renderings are capped (BFS_CTL_RENDER_MAX); the FUSE
  * layer snapshots one rendering per open so reads of one fd are consistent.
  */
 #include <pthread.h>
@@ -170,13 +172,54 @@ out:
 	return rc;
 }
 
+/*
+ * The last successful rendering of .defaults and .assignments, served
+ * while the store cannot be read (a PostgreSQL outage: what the mount
+ * routes with is what the catalog last said).  Guarded by last_ctl_mu.
+ */
+static pthread_mutex_t last_ctl_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *last_ctl[2];
+
+/* Renders kind (defaults or assignments) with the fallback above. */
+static int render_kept(struct bfs_registry *r, int kind, struct bfs_buf *out)
+{
+	struct bfs_buf tmp;
+	int i = kind == BFS_CTL_DEFAULTS ? 0 : 1, rc;
+	char *keep = NULL;
+
+	bfs_buf_init(&tmp, out->max);
+	/* The store call holds no lock here. */
+	rc = i == 0 ? render_defaults(r, &tmp) : render_assignments(r, &tmp);
+	if (rc == 0) {
+		keep = strdup(tmp.p ? tmp.p : "");
+		rc = bfs_buf_add(out, tmp.p ? tmp.p : "", tmp.len);
+	}
+	pthread_mutex_lock(&last_ctl_mu);
+	if (keep) {
+		free(last_ctl[i]);
+		last_ctl[i] = keep;
+	} else if (rc == BFS_ERR_DB && last_ctl[i]) {
+		rc = bfs_buf_adds(out, last_ctl[i]);
+	}
+	pthread_mutex_unlock(&last_ctl_mu);
+	bfs_buf_free(&tmp);
+	return rc;
+}
+
 int bfs_ctl_render(struct bfs_registry *r, int kind, struct bfs_buf *out)
 {
+	struct bfs_store *s = bfs_registry_store(r);
+	int up;
+	int64_t q;
+
 	switch (kind) {
 	case BFS_CTL_DEFAULTS:
-		return render_defaults(r, out);
 	case BFS_CTL_ASSIGNMENTS:
-		return render_assignments(r, out);
+		/* A PostgreSQL catalog: keep serving the last rendering. */
+		if (s && bfs_store_db_state(s, &up, &q))
+			return render_kept(r, kind, out);
+		return kind == BFS_CTL_DEFAULTS ? render_defaults(r, out) :
+						  render_assignments(r, out);
 	case BFS_CTL_BUCKETS:
 		return render_buckets(r, out);
 	case BFS_CTL_METRICS:

@@ -3506,6 +3506,20 @@ int bfs_store_migrate_db(struct bfs_store *src, struct bfs_store *dst,
 	"WITH b AS (SELECT id, name, coalesce(json_extract(config_json," \
 	" '$.prefix'), '') AS p FROM storage_buckets) "
 
+/*
+ * A context query while the PostgreSQL catalog cannot be reached (session
+ * held): the mount keeps serving with what it has, so the view shows the
+ * routed bucket alone rather than failing.  r otherwise.
+ */
+static int ctx_outage(struct bfs_store *s, int r)
+{
+	if (r == BFS_ERR_DB && s->pooled && bfs_db_pg_down(SDB(s))) {
+		BFS_DEBUG("context view without the index: database unreachable");
+		return 0;
+	}
+	return r;
+}
+
 /* Runs st (bound by the caller) and hands each row to cb as a ctx row:
  * columns bucket, rel, size, mode, uid, gid, mtime, etag. */
 static int ctx_rows(struct bfs_store *s, sqlite3_stmt *st, bfs_ctx_row_fn cb,
@@ -3556,6 +3570,7 @@ int bfs_store_ctx_where(struct bfs_store *s, const char *rel,
 	r = rc == SQLITE_OK ? ctx_rows(s, st, cb, arg, "find a context file") :
 			      db_fail(s, rc, NULL, 0, "find a context file");
 out:
+	r = ctx_outage(s, r);
 	sqlite3_finalize(st);
 	store_unlock(s);
 	return r;
@@ -3599,6 +3614,7 @@ int bfs_store_ctx_folder(struct bfs_store *s, const char *rel_prefix,
 	r = rc == SQLITE_OK ? ctx_rows(s, st, cb, arg, "list a context folder") :
 			      db_fail(s, rc, NULL, 0, "list a context folder");
 out:
+	r = ctx_outage(s, r);
 	sqlite3_finalize(st);
 	store_unlock(s);
 	free(upper);
@@ -3628,6 +3644,7 @@ int bfs_store_ctx_ids(struct bfs_store *s, int type, bfs_ctx_row_fn cb,
 	r = rc == SQLITE_OK ? ctx_rows(s, st, cb, arg, "list context ids") :
 			      db_fail(s, rc, NULL, 0, "list context ids");
 out:
+	r = ctx_outage(s, r);
 	sqlite3_finalize(st);
 	store_unlock(s);
 	return r;

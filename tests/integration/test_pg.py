@@ -438,6 +438,8 @@ def test_outage_queues_index_rows(host, backend, pg, pgdb, outage):
     with open(m.path(".buckets")) as f:
         line = f.read()
     assert " files=1 " in line and "database=" not in line, line
+    with open(m.path(".defaults")) as f:
+        assert "general = s3b" in f.read()
     outage.down()
     for i in range(5):
         with open(m.path("s3b", "new%d.txt" % i), "wb") as f:
@@ -463,6 +465,9 @@ def test_outage_queues_index_rows(host, backend, pg, pgdb, outage):
         with open(m.path(".assignments"), "a") as f:
             f.write("chat/g1 = s3b\n")
     assert ei.value.errno == errno.EIO
+    # The last rendering of a control file is still readable.
+    with open(m.path(".defaults")) as f:
+        assert "general = s3b" in f.read()
     line = one_line_error(m.ctl("bucket", "list", check=False))
     assert "cannot connect" in line or "database" in line, line
     outage.up()
@@ -645,3 +650,30 @@ def test_blocked_catalog_write_does_not_stall_others(host, backend, pg,
     w.join(60)
     assert done.get("write")
     assert wait_for(lambda: pg_files(pg, pgdb) == {("s3b", "moved.txt"): 1})
+
+
+def test_outage_context_views_keep_serving(host, backend, pg, pgdb, outage):
+    """PostgreSQL down: a context view keeps routing with the catalog the
+    mount has: its files read and list, a new file is stored in the
+    context's bucket and indexed once the database is back."""
+    s3 = backend("s3", "s3b", default="general")
+    m = host([s3])
+    m.ctl("assign", "chat", "g1", "s3b")
+
+    def assigned():
+        with open(m.path(".assignments")) as f:
+            return f.read() == "chat/g1 = s3b\n"
+    assert wait_for(assigned, 10)
+    with open(m.path("@chat", "g1", "a.txt"), "wb") as f:
+        f.write(b"a")
+    outage.down()
+    with open(m.path("@chat", "g1", "a.txt"), "rb") as f:
+        assert f.read() == b"a"
+    with open(m.path("@chat", "g1", "b.txt"), "wb") as f:
+        f.write(b"bb")
+    assert s3.read("chat/g1/b.txt") == b"bb"
+    assert sorted(os.listdir(m.path("@chat", "g1"))) == ["a.txt", "b.txt"]
+    outage.up()
+    assert wait_for(lambda: pg_files(pg, pgdb) == {
+        ("s3b", "chat/g1/a.txt"): 1, ("s3b", "chat/g1/b.txt"): 2}, 30), \
+        pg_files(pg, pgdb)
