@@ -128,8 +128,12 @@ static void *watch_thread(void *arg)
 		if (poll(&pfd, 1, LISTEN_WAKE_MS) < 0 && errno != EINTR)
 			pfd.revents = POLLERR;
 		if (pfd.revents && PQconsumeInput(w->c) == 0) {
+			char msg[256];
+
+			snprintf(msg, sizeof(msg), "%s", PQerrorMessage(w->c));
+			msg[strcspn(msg, "\n")] = '\0';
 			BFS_WARN("postgresql: change watcher lost its "
-				 "connection: %.200s", PQerrorMessage(w->c));
+				 "connection: %s", msg);
 			PQfinish(w->c);
 			w->c = NULL;
 			lost = 1;

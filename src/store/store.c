@@ -265,6 +265,10 @@ static int db_fail(struct bfs_store *s, int rc, char *err, size_t errlen,
 	if (err && errlen)
 		bfs_set_err(err, errlen, "database %s: %s: %s", s->path, what,
 			sqlite3_errmsg(SDB(s)));
+	else if (s->pooled && bfs_db_pg_down(SDB(s)))
+		/* An outage: said once by the queue and the reconnect. */
+		BFS_DEBUG("database %s: %s: %s", s->path, what,
+			  sqlite3_errmsg(SDB(s)));
 	else
 		BFS_ERROR("database %s: %s: %s", s->path, what,
 			  sqlite3_errmsg(SDB(s)));
@@ -2661,7 +2665,9 @@ int bfs_store_service(struct bfs_store *s)
 	down = bfs_db_pg_down(SDB(s));
 	store_unlock(s);
 	if (down) {
-		atomic_store(&s->reachable, 0);
+		if (atomic_exchange(&s->reachable, 0))
+			BFS_WARN("postgresql: connection lost; reconnecting "
+				 "(index writes are queued meanwhile)");
 		if (store_mono_ms() < s->svc_retry_at)
 			goto out;
 		/* The connect is a network call: no session, no lock held. */
