@@ -13,7 +13,7 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 SANITIZE ?=
 CC       ?= cc
-PKGS     := fuse3 libcurl libcrypto sqlite3 inih expat
+PKGS     := fuse3 libcurl libcrypto sqlite3 inih expat libpq
 
 ifeq ($(SANITIZE),)
 BUILD    ?= build
@@ -61,7 +61,7 @@ BIN_UNIT  := $(BUILD)/unit-tests
 PYTEST    ?= /usr/bin/python3 -m pytest
 
 .PHONY: all deps test-deps run check unit integration install clean fuzz fuzz-corpus bench tsan \
-        check-docs
+        check-docs check-pg
 
 # libFuzzer targets (clang): tests/fuzz/fuzz_NAME.c with seeds in
 # tests/fuzz/corpus/NAME/.  `make fuzz` runs each for FUZZ_TIME seconds;
@@ -167,7 +167,19 @@ check: deps test-deps
 		$(PYTEST) -q -p no:cacheprovider tests/integration
 	BUCKETFS_BUILD=$(CURDIR)/build $(PYTEST) -q -p no:cacheprovider -m memory \
 		tests/integration
+	@$(MAKE) --no-print-directory check-pg
 	@$(MAKE) --no-print-directory tsan
+
+# The catalog suites once more with every mount's catalog in PostgreSQL
+# on local and s3 buckets (the catalog code is the same for every
+# provider; test_pg.py already ran above; tests/integration/pg.py starts and stops a
+# private cluster).
+PG_SUITES := tests/integration/test_bucketctl.py tests/integration/test_tree.py \
+             tests/integration/test_views.py tests/integration/test_ctlsession.py
+check-pg: $(BIN_FS) $(BIN_CTL)
+	BUCKETFS_TEST_DATABASE=postgresql BUCKETFS_TEST_PROVIDERS=local,s3 \
+		BUCKETFS_BUILD=$(CURDIR)/build \
+		$(PYTEST) -q -p no:cacheprovider $(PG_SUITES)
 
 # The daemon under ThreadSanitizer through the suites that drive it hardest
 # (file semantics on every provider, faults, parallel writers, journal,

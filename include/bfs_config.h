@@ -94,7 +94,11 @@ int bfs_bucket_perms_same(const struct bfs_bucket_conf *a,
 struct bfs_config {
 	char *file;              /* absolute path of the config file */
 	char *dir;               /* its folder */
-	char *database;          /* absolute */
+	char *database;          /* absolute path of the SQLite file, or a
+				  * postgresql:// URI (bfs_pg.h; no password) */
+	char *database_password; /* PostgreSQL password (database_password =
+				   * env:VAR or database_password_file), or
+				   * NULL; a secret: never logged */
 	char *cache_dir;         /* absolute */
 	uint64_t cache_size;     /* bytes; default 2 GiB */
 	char *master_key_file;   /* absolute; may be NULL when from systemd */

@@ -24,6 +24,11 @@ void bfs_metrics_cache(int hit);
 void bfs_metrics_pending_add(int delta);
 /* One completed upload (close/fsync) and how long it took. */
 void bfs_metrics_upload_latency(double seconds);
+/* The PostgreSQL catalog's state (connected 1/0) and queued index rows;
+ * rendered once set (never with a SQLite database). */
+void bfs_metrics_database(int connected, int64_t queued);
+/* One change notification from another host applied. */
+void bfs_metrics_database_notified(void);
 /* Renders every metric in the Prometheus text exposition format. */
 int bfs_metrics_render(struct bfs_buf *out);
 

@@ -8,6 +8,13 @@
  * serializes its own use with an internal mutex, so one handle may be
  * shared by FUSE worker threads.  Only src/store includes sqlite3.h.
  *
+ * With a postgresql:// database (bfs_store_open_config) the same API
+ * keeps the shared catalog (buckets, defaults, assignments, the file
+ * index) in PostgreSQL and the host-local tables (upload journal,
+ * multipart ids) in a SQLite file under cache_dir (src/store/sqldb.h).
+ * Its calls run on a pool of connections (up to 4 in a daemon), so one
+ * call waiting on the server does not serialize the others.
+ *
  * Secrets: config_json never holds a plain secret; secret_access_key and
  * session_token are sealed with bfs_crypto_seal() (aad = bucket id).
  * Functions that return bucket settings take the master key; with key ==
@@ -27,7 +34,56 @@ struct bfs_store;
 
 int bfs_store_open(const char *path, struct bfs_store **out,
 		   char *err, size_t errlen);
+/*
+ * Opens the store a config names: bfs_store_open(cfg->database), or for a
+ * postgresql:// database the shared PostgreSQL catalog (password
+ * cfg->database_password) with the host-local tables (upload journal,
+ * multipart ids) in CACHE_DIR/local.db (created, with cache_dir, when
+ * missing).  err: one line naming the database and the reason (an
+ * unreachable server: libpq's reason).
+ */
+#define BFS_STORE_LOCAL_DB "local.db"
+int bfs_store_open_config(const struct bfs_config *cfg,
+			  struct bfs_store **out, char *err, size_t errlen);
 void bfs_store_close(struct bfs_store *s);
+/*
+ * The daemon's periodic upkeep of a PostgreSQL catalog (a no-op on SQLite),
+ * called from one thread (the registry's poll, every 250 ms).  The first
+ * call turns on the outage queue: from then on an index write (file put,
+ * delete, rename, folder rename, attributes, upload done) that finds the
+ * server unreachable is kept in the host-local index_queue and reported
+ * done; later ones queue behind it.  Each call reconnects a lost
+ * connection (back-off 250 ms doubling to 5 s; the connect holds no lock)
+ * and replays queued rows in order, each exactly once (the replayed id is
+ * recorded in PostgreSQL in the same transaction).  0 or the error that
+ * stopped the replay (the rows stay queued).
+ */
+int bfs_store_service(struct bfs_store *s);
+/*
+ * Cross-host changes (PostgreSQL catalog; a no-op returning 0 on SQLite):
+ * starts a thread with its own connection that LISTENs for the file index
+ * changes other hosts (and bucketctl) commit and calls fn(arg, bucket,
+ * key) for each, or fn(arg, NULL, NULL) after its connection was lost and
+ * is back (changes may have been missed: drop everything cached).  fn
+ * runs on that thread.  fn == NULL stops the thread (before whatever fn
+ * touches goes away; bfs_store_close also stops it).
+ */
+typedef void (*bfs_store_change_fn)(void *arg, const char *bucket,
+				    const char *key);
+int bfs_store_watch(struct bfs_store *s, bfs_store_change_fn fn, void *arg);
+/* PostgreSQL catalog: 1 with *connected and *queued (index_queue rows);
+ * SQLite: 0. */
+int bfs_store_db_state(struct bfs_store *s, int *connected, int64_t *queued);
+/*
+ * bucketctl migrate-db: copies the catalog of the SQLite store src into
+ * the empty PostgreSQL store dst (one transaction, row counts verified;
+ * sealed secrets copied as they are: the bucket id, their AAD, is kept).
+ * counts: buckets, settings, files, assignments copied.  BFS_ERR_EXISTS
+ * when dst is not empty, BFS_ERR_BUSY while src has pending uploads;
+ * err says why.  Lock order: src, then dst.
+ */
+int bfs_store_migrate_db(struct bfs_store *src, struct bfs_store *dst,
+			 int64_t counts[4], char *err, size_t errlen);
 
 /*
  * A number that changes whenever another connection (bucketctl, another

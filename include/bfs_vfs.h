@@ -107,6 +107,13 @@ int bfs_vfs_shutdown(struct bfs_vfs *v);
 /* Frees the context (shuts it down first when it was started and not
  * shut down); NULL is ignored. */
 void bfs_vfs_free(struct bfs_vfs *v);
+/*
+ * Another host changed (bucket, key) (a shared catalog's notification):
+ * drops this mount's cached attributes, the folder's listing and its
+ * known-absent names, and the data blocks of the key; bucket NULL drops
+ * every bucket's (notifications may have been missed).  Any thread.
+ */
+void bfs_vfs_forget(struct bfs_vfs *v, const char *bucket, const char *key);
 
 /* ---- entry points (path: absolute, "/" is the mount root) ---- */
 

@@ -31,9 +31,11 @@ azurite_install() {
 }
 
 BUILD_PKGS="build-essential pkg-config fuse3 libfuse3-dev libcurl4-openssl-dev
-libssl-dev libsqlite3-dev libinih-dev libexpat1-dev libsystemd-dev sqlite3"
+libssl-dev libsqlite3-dev libinih-dev libexpat1-dev libsystemd-dev sqlite3
+libpq-dev"
 TEST_PKGS="check python3 python3-pytest curl s3fs radosgw ceph-mon ceph-osd
-ceph-common man-db groff-base systemd clang libclang-rt-14-dev psmisc"
+ceph-common man-db groff-base systemd clang libclang-rt-14-dev psmisc
+postgresql"
 
 case "${1:-build}" in
 build) want="$BUILD_PKGS" ;;

@@ -192,6 +192,16 @@ static const struct ctl_cmd commands[] = {
 	  "uploads\" when the journal is empty.  JSON gives every field, times\n"
 	  "in unix seconds, and age_seconds.\n",
 	  no_opts, 0, 0, 1, CTL_CTX_FULL, ctl_cmd_pending },
+	{ "migrate-db", "URI", "copy the SQLite catalog into PostgreSQL",
+	  "URI: postgresql://USER@HOST:PORT/DB?sslmode=... of an empty\n"
+	  "database (password from the config's database_password_file or\n"
+	  "database_password = env:VAR).  Copies buckets (sealed secrets as\n"
+	  "they are: same master key), settings, the file index, assignments\n"
+	  "and listing metadata in one transaction and verifies the row\n"
+	  "counts; refuses a database that holds catalog rows and a SQLite\n"
+	  "journal with pending uploads.  The config is not changed: the\n"
+	  "output says what to set.\n",
+	  no_opts, 1, 1, 0, CTL_CTX_FULL, ctl_cmd_migrate_db },
 	{ "contexts", "", "contexts with their routed bucket and files per bucket",
 	  "Columns: CONTEXT BUCKET FILES BYTES BY_BUCKET.  Every chat group and\n"
 	  "form with an assignment or indexed files; BUCKET is the one new files\n"
@@ -539,7 +549,7 @@ int ctl_ctx_open_store(struct ctl_ctx *c)
 	char err[CTL_ERR_LEN] = "", keyerr[CTL_ERR_LEN] = "";
 	int r;
 
-	r = bfs_store_open(c->cfg->database, &c->store, err, sizeof(err));
+	r = bfs_store_open_config(c->cfg, &c->store, err, sizeof(err));
 	if (r != 0)
 		return ctl_fail("%s", err[0] ? err : bfs_strerror(r));
 	if (ctl_config_has_secrets(c->cfg))

@@ -26,6 +26,7 @@
 #include "bfs_error.h"
 #include "bfs_journal.h"
 #include "bfs_key.h"
+#include "bfs_pg.h"
 #include "bfs_provider.h"
 #include "ctl.h"
 
@@ -908,5 +909,57 @@ out:
 	bfs_buf_free(&o);
 	ctl_table_free(&t);
 	bfs_journal_entries_free(e, n);
+	return rc;
+}
+
+/*
+ * migrate-db URI: the config's SQLite catalog (opened and synced by the
+ * context) is copied into the empty PostgreSQL database URI (password
+ * from the config's database_password keys), then how to switch is
+ * printed.  The config itself is not changed.
+ */
+int ctl_cmd_migrate_db(struct ctl_ctx *c, const struct ctl_args *a)
+{
+	struct bfs_config target;
+	struct bfs_store *dst = NULL;
+	char err[CTL_ERR_LEN] = "";
+	int64_t n[4] = { 0, 0, 0, 0 };
+	const char *uri = a->pos[0];
+	int r, rc = CTL_EXIT_FAIL;
+
+	if (bfs_pg_is_uri(c->cfg->database)) {
+		rc = ctl_fail("migrate-db: the config's database is already "
+			      "PostgreSQL");
+		goto out;
+	}
+	if (bfs_pg_uri_check(uri, err, sizeof(err)) != 0) {
+		rc = ctl_fail("migrate-db: %s", err);
+		goto out;
+	}
+	target = *c->cfg;
+	target.database = (char *)uri;
+	r = bfs_store_open_config(&target, &dst, err, sizeof(err));
+	if (r != 0) {
+		rc = ctl_fail("migrate-db: %s", err[0] ? err : bfs_strerror(r));
+		goto out;
+	}
+	r = bfs_store_migrate_db(c->store, dst, n, err, sizeof(err));
+	if (r != 0) {
+		rc = ctl_fail("migrate-db: %s", err[0] ? err : bfs_strerror(r));
+		goto out;
+	}
+	printf("copied %lld bucket(s), %lld file row(s), %lld assignment(s) "
+	       "and %lld setting(s) to %s (counts verified)\n",
+	       (long long)n[0], (long long)n[2], (long long)n[3],
+	       (long long)n[1], uri);
+	printf("to switch, stop the daemon and set in %s:\n"
+	       "  database = %s\n%s"
+	       "every host then uses this database and the same master key\n",
+	       c->cfg->file, uri, c->cfg->database_password ? "" :
+	       "  database_password_file = PATH (or database_password = "
+	       "env:VAR)\n");
+	rc = CTL_EXIT_OK;
+out:
+	bfs_store_close(dst);
 	return rc;
 }

@@ -175,6 +175,7 @@ int ctl_cmd_import(struct ctl_ctx *c, const struct ctl_args *a);
 int ctl_cmd_presign(struct ctl_ctx *c, const struct ctl_args *a);
 int ctl_cmd_stats(struct ctl_ctx *c, const struct ctl_args *a);
 int ctl_cmd_pending(struct ctl_ctx *c, const struct ctl_args *a);
+int ctl_cmd_migrate_db(struct ctl_ctx *c, const struct ctl_args *a);
 
 /* cmd_context.c */
 int ctl_cmd_contexts(struct ctl_ctx *c, const struct ctl_args *a);

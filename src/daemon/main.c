@@ -138,6 +138,17 @@ static void set_log_level(const struct bfs_config *cfg)
 	bfs_log_set_level(level);
 }
 
+/*
+ * A file index change another host committed (PostgreSQL's change
+ * watcher thread): the mount forgets what it cached of it (bucket NULL:
+ * notifications may have been missed, every bucket's).
+ */
+static void on_remote_change(void *arg, const char *bucket, const char *key)
+{
+	(void)arg;
+	bfs_vfs_forget(g.vfs, bucket, key);
+}
+
 /* SIGHUP, run on the registry thread: reload the config file. */
 static void reload_config(void *arg)
 {
@@ -245,7 +256,7 @@ int main(int argc, char **argv)
 	pg.ca_bundle = g.cfg->ca_bundle;
 	bfs_provider_set_globals(&pg);
 
-	if (bfs_store_open(g.cfg->database, &g.store, err, sizeof(err)) != 0) {
+	if (bfs_store_open_config(g.cfg, &g.store, err, sizeof(err)) != 0) {
 		fprintf(stderr, "bucketfs: database %s: %s\n", g.cfg->database,
 			err[0] ? err : "cannot open");
 		goto out;
@@ -294,7 +305,7 @@ int main(int argc, char **argv)
 		bfs_log_set_syslog(1);
 		g.quiet = 0;
 		set_log_level(g.cfg);
-		if (bfs_store_open(g.cfg->database, &g.store, err,
+		if (bfs_store_open_config(g.cfg, &g.store, err,
 				   sizeof(err)) != 0) {
 			BFS_ERROR("database %s: %s", g.cfg->database, err);
 			goto out;
@@ -312,6 +323,10 @@ int main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	if ((r = bfs_registry_start(g.reg, reload_config, NULL)) != 0) {
 		BFS_ERROR("cannot start the registry thread: %s", bfs_strerror(r));
+		goto out;
+	}
+	if ((r = bfs_store_watch(g.store, on_remote_change, NULL)) != 0) {
+		BFS_ERROR("cannot start the change watcher: %s", bfs_strerror(r));
 		goto out;
 	}
 	/* Adopts what the upload journal holds from a crash (local work
@@ -345,6 +360,8 @@ out:
 		bfs_vfs_shutdown(g.vfs);
 	if (g.reg)
 		bfs_registry_stop(g.reg);
+	if (g.store)
+		bfs_store_watch(g.store, NULL, NULL);
 	bfs_mount_free(mnt);
 	bfs_vfs_free(g.vfs);
 	bfs_registry_free(g.reg);

@@ -7,7 +7,9 @@
  * applied at close by the store in one transaction, so a bad line changes
  * nothing (bfs_ctl_session_*, below).  .buckets renders one line per
  * registry bucket with the index stats; .metrics is the Prometheus text of
- * util/metrics.c.  Renderings are capped (BFS_CTL_RENDER_MAX); the FUSE
+ * util/metrics.c.  With a PostgreSQL catalog that cannot be reached, the
+ * last successful rendering of .defaults and .assignments and the last
+ * index stats are served instead of an error.  Renderings are capped (BFS_CTL_RENDER_MAX); the FUSE
  * layer snapshots one rendering per open so reads of one fd are consistent.
  */
 #include <pthread.h>
@@ -74,7 +76,58 @@ static int render_assignments(struct bfs_registry *r, struct bfs_buf *out)
 	return rc;
 }
 
-/* One line per bucket: NAME provider=P remote=R status=ok|error files=N bytes=N */
+/*
+ * The last index stats read, for .buckets while the database cannot be
+ * read (a PostgreSQL outage): the counts from before it.  Guarded by
+ * last_stats_mu.
+ */
+static pthread_mutex_t last_stats_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct bfs_bucket_stats *last_stats;
+static size_t last_nstats;
+
+/* A copy of a[0..n) into *out (NULL, 0 when out of memory). */
+static size_t stats_copy(const struct bfs_bucket_stats *a, size_t n,
+			 struct bfs_bucket_stats **out)
+{
+	size_t i;
+
+	*out = n ? calloc(n, sizeof(**out)) : NULL;
+	if (!*out)
+		return 0;
+	for (i = 0; i < n; i++) {
+		(*out)[i] = a[i];
+		(*out)[i].bucket = a[i].bucket ? strdup(a[i].bucket) : NULL;
+	}
+	return n;
+}
+
+/* Stats now (remembered), or the last ones when the store fails. */
+static int stats_or_last(struct bfs_store *s, struct bfs_bucket_stats **st,
+			 size_t *ns)
+{
+	struct bfs_bucket_stats *keep = NULL;
+	size_t nkeep = 0;
+	int ok;
+
+	/* The store call (a round trip with PostgreSQL) holds no lock here. */
+	ok = bfs_store_stats(s, NULL, st, ns) == 0;
+	if (ok)
+		nkeep = stats_copy(*st, *ns, &keep);
+	pthread_mutex_lock(&last_stats_mu);
+	if (ok) {
+		bfs_bucket_stats_free(last_stats, last_nstats);
+		last_stats = keep;
+		last_nstats = nkeep;
+	} else {
+		*ns = stats_copy(last_stats, last_nstats, st);
+	}
+	pthread_mutex_unlock(&last_stats_mu);
+	return 0;
+}
+
+/* One line per bucket: NAME provider=P remote=R status=ok|error files=N
+ * bytes=N, and while a PostgreSQL catalog is unreachable database=down (then
+ * files and bytes are the last counts read). */
 static int render_buckets(struct bfs_registry *r, struct bfs_buf *out)
 {
 	struct bfs_bucket_stats *st = NULL;
@@ -82,14 +135,13 @@ static int render_buckets(struct bfs_registry *r, struct bfs_buf *out)
 	char **names = NULL;
 	size_t n = 0, ns = 0, i, j;
 	uint64_t files, bytes;
-	int rc, ok;
+	int64_t queued = 0;
+	int rc, ok, up = 0, pg;
 
 	if ((rc = bfs_registry_names(r, &names, &n)) != 0)
 		goto out;
-	if (bfs_store_stats(bfs_registry_store(r), NULL, &st, &ns) != 0) {
-		st = NULL;
-		ns = 0;
-	}
+	stats_or_last(bfs_registry_store(r), &st, &ns);
+	pg = bfs_store_db_state(bfs_registry_store(r), &up, &queued);
 	for (i = 0; i < n; i++) {
 		if (!(b = bfs_registry_get(r, names[i])))
 			continue;
@@ -102,12 +154,13 @@ static int render_buckets(struct bfs_registry *r, struct bfs_buf *out)
 			}
 		}
 		ok = b->prov && atomic_load(&b->last_err) == 0;
-		rc = bfs_buf_addf(out, "%s provider=%s remote=%s status=%s files=%llu bytes=%llu\n",
+		rc = bfs_buf_addf(out, "%s provider=%s remote=%s status=%s files=%llu bytes=%llu%s\n",
 				  b->name, bfs_provider_kind_name(b->kind),
 				  b->remote[0] ? b->remote : "-",
 				  ok ? "ok" : "error",
 				  (unsigned long long)files,
-				  (unsigned long long)bytes);
+				  (unsigned long long)bytes,
+				  pg && !up ? " database=down" : "");
 		bfs_rbucket_put(b);
 		if (rc != 0)
 			goto out;
@@ -119,13 +172,54 @@ out:
 	return rc;
 }
 
+/*
+ * The last successful rendering of .defaults and .assignments, served
+ * while the store cannot be read (a PostgreSQL outage: what the mount
+ * routes with is what the catalog last said).  Guarded by last_ctl_mu.
+ */
+static pthread_mutex_t last_ctl_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *last_ctl[2];
+
+/* Renders kind (defaults or assignments) with the fallback above. */
+static int render_kept(struct bfs_registry *r, int kind, struct bfs_buf *out)
+{
+	struct bfs_buf tmp;
+	int i = kind == BFS_CTL_DEFAULTS ? 0 : 1, rc;
+	char *keep = NULL;
+
+	bfs_buf_init(&tmp, out->max);
+	/* The store call holds no lock here. */
+	rc = i == 0 ? render_defaults(r, &tmp) : render_assignments(r, &tmp);
+	if (rc == 0) {
+		keep = strdup(tmp.p ? tmp.p : "");
+		rc = bfs_buf_add(out, tmp.p ? tmp.p : "", tmp.len);
+	}
+	pthread_mutex_lock(&last_ctl_mu);
+	if (keep) {
+		free(last_ctl[i]);
+		last_ctl[i] = keep;
+	} else if (rc == BFS_ERR_DB && last_ctl[i]) {
+		rc = bfs_buf_adds(out, last_ctl[i]);
+	}
+	pthread_mutex_unlock(&last_ctl_mu);
+	bfs_buf_free(&tmp);
+	return rc;
+}
+
 int bfs_ctl_render(struct bfs_registry *r, int kind, struct bfs_buf *out)
 {
+	struct bfs_store *s = bfs_registry_store(r);
+	int up;
+	int64_t q;
+
 	switch (kind) {
 	case BFS_CTL_DEFAULTS:
-		return render_defaults(r, out);
 	case BFS_CTL_ASSIGNMENTS:
-		return render_assignments(r, out);
+		/* A PostgreSQL catalog: keep serving the last rendering. */
+		if (s && bfs_store_db_state(s, &up, &q))
+			return render_kept(r, kind, out);
+		return kind == BFS_CTL_DEFAULTS ? render_defaults(r, out) :
+						  render_assignments(r, out);
 	case BFS_CTL_BUCKETS:
 		return render_buckets(r, out);
 	case BFS_CTL_METRICS:

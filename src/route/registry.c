@@ -14,7 +14,8 @@
  * swap the snapshots under the mutex.
  * The poll thread compares bfs_store_data_version every 250 ms (outside
  * commits from bucketctl) and runs the reload; it also runs the SIGHUP hook
- * requested through an atomic flag.
+ * requested through an atomic flag, and the store's upkeep
+ * (bfs_store_service: a PostgreSQL catalog's reconnects and queue replay).
  *
  * Routing snapshot: each reload publishes one refcounted struct rsnap
  * holding the buckets, the defaults and the assignments read in that
@@ -558,6 +559,8 @@ static void *registry_thread(void *arg)
 			break;
 		if (atomic_exchange(&r->hook_requested, 0) && r->hook)
 			r->hook(r->hook_arg);
+		/* PostgreSQL: reconnect, replay queued index rows. */
+		bfs_store_service(r->store);
 		if (bfs_store_data_version(r->store, &v) != 0 ||
 		    v == r->data_version)
 			continue;
@@ -577,6 +580,8 @@ int bfs_registry_start(struct bfs_registry *r, bfs_registry_hook_fn hook,
 	r->hook = hook;
 	r->hook_arg = arg;
 	atomic_store(&r->stop, 0);
+	/* Before any operation: the store's outage handling is on. */
+	bfs_store_service(r->store);
 	if ((e = pthread_create(&r->thread, NULL, registry_thread, r)) != 0)
 		return bfs_err_from_errno(e);
 	r->thread_started = 1;

@@ -8,12 +8,21 @@
  * exception is bfs_store_journal_put_lazy).  The schema
  * comes from the numbered migrations in migrations.c.
  *
- * Locking: struct bfs_store.lock guards the connection for the whole of
- * every public function, so a multi-statement operation (BEGIN IMMEDIATE
+ * The same code serves a PostgreSQL catalog: the sqlite3_* calls below
+ * go through sqldb.h, which runs the catalog's statements on PostgreSQL
+ * (translated by dialect.c) and the journal's on a host-local SQLite file.
+ *
+ * Locking: every public function runs between store_lock() and
+ * store_unlock() on one session (struct store_sess: a connection and its
+ * transaction state), so a multi-statement operation (BEGIN IMMEDIATE
  * ... COMMIT) is never interleaved with another thread's statements and
- * sqlite3_errmsg() still describes our own failure.  It is the only lock
- * here; callbacks (bfs_store_file_list) run with it held and must not call
- * back into the store.
+ * sqlite3_errmsg() still describes our own failure.  SQLite: one session,
+ * held under struct bfs_store.lock for the whole call.  PostgreSQL: a
+ * pool of up to STORE_POOL_MAX sessions; the lock guards only the pool,
+ * and the call owns its session, so a round trip to the server never
+ * makes another call wait (unless every session is busy).  Callbacks
+ * (bfs_store_file_list) run with the session held and must not call back
+ * into the store.
  *
  * Secrets: config_json is built with SQLite's json_object() from bound
  * values and read back with json_extract(); the secret fields only ever
@@ -26,11 +35,17 @@
  * time), because any commit bumps PRAGMA data_version and makes every
  * running daemon reload.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
+#include <libpq-fe.h>
+#include <openssl/crypto.h>
 #include <sqlite3.h>
 
 #include "bfs_buf.h"
@@ -40,9 +55,14 @@
 #include "bfs_error.h"
 #include "bfs_key.h"
 #include "bfs_log.h"
+#include "bfs_metrics.h"
 #include "bfs_perm.h"
+#include "bfs_pg.h"
 #include "bfs_store.h"
 #include "store_int.h"
+/* Last: maps the sqlite3_* calls below onto the SQLite/PostgreSQL layer. */
+#define BFS_SQLDB_REDIRECT
+#include "sqldb.h"
 
 #define BUSY_TIMEOUT_MS 5000
 #define ID_HEX_LEN 32
@@ -51,11 +71,132 @@
 #define ASSIGNMENTS_MAX 10000000
 #define MSG_MAX 1024
 
-struct bfs_store {
-	pthread_mutex_t lock;   /* guards db for the whole of each call */
-	sqlite3 *db;            /* guarded by lock */
-	char *path;
+/*
+ * One database session: a handle (SQLite: the connection; PostgreSQL: a
+ * catalog connection with its own local SQLite connection) and the
+ * transaction state of the call using it.  Only the thread that checked it
+ * out (store_lock) touches db and the tx fields.
+ */
+struct store_sess {
+	sqlite3 *db;
+	int busy;               /* checked out; guarded by bfs_store.lock */
+	int tx_depth;           /* open tx_begin()s (nested ones join) */
+	int tx_failed;          /* a nested one failed: the outer rolls back */
 };
+
+/* Sessions of a PostgreSQL store: a daemon opens more when all are busy. */
+#define STORE_POOL_MAX 4
+
+struct bfs_store {
+	/* SQLite: guards the one session for the whole of each call.
+	 * PostgreSQL: guards only the pool (sess[].busy, nsess, opening),
+	 * so no round trip to the server happens under it; a call holds a
+	 * session of its own instead (store_lock). */
+	pthread_mutex_t lock;
+	pthread_cond_t free_cv;         /* a session was given back */
+	sqlite3 *db;            /* sess[0].db; its immutable parts (is it
+				 * PostgreSQL, the URI) are read without lock */
+	char *path;
+	int pooled;             /* PostgreSQL (immutable after open) */
+	char *password, *local_path;    /* to open more sessions */
+	struct store_sess sess[STORE_POOL_MAX];
+	int nsess, opening;     /* guarded by lock */
+	_Atomic int serviced;   /* bfs_store_service runs (the daemon) */
+	_Atomic int reachable;  /* the service reached the server since it
+				 * last found its session down */
+	_Atomic int64_t iq_len; /* rows in the local index_queue */
+	int64_t svc_retry_at, svc_retry_ms; /* reconnect back-off (service
+				 * thread only) */
+	struct bfs_db_watch *watch; /* change watcher (bfs_store_watch's
+				 * caller's thread only) */
+};
+
+/* The session the calling thread checked out (between store_lock and
+ * store_unlock); every statement of store.c runs on it. */
+static _Thread_local struct store_sess *tl_sess;
+#define SDB(s) (tl_sess->db)
+
+static int64_t store_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Checks out a session for the calling thread: SQLite, the one session
+ * under the lock for the whole call; PostgreSQL, a free one (waiting
+ * when all are busy; a daemon opens another, up to STORE_POOL_MAX, with
+ * no lock held while it connects).  A session whose connection is lost
+ * reconnects here once the service reached the server again.
+ */
+static void store_lock(struct bfs_store *s)
+{
+	struct store_sess *x = NULL;
+	struct bfs_db *db;
+	char msg[MSG_MAX];
+	PGconn *c;
+	int i, k;
+
+	pthread_mutex_lock(&s->lock);
+	if (!s->pooled) {
+		tl_sess = &s->sess[0];
+		return;
+	}
+	for (;;) {
+		for (i = 0; i < s->nsess && !x; i++)
+			if (!s->sess[i].busy)
+				x = &s->sess[i];
+		if (x)
+			break;
+		if (s->nsess < STORE_POOL_MAX && !s->opening &&
+		    atomic_load(&s->serviced) && atomic_load(&s->reachable)) {
+			s->opening = 1;
+			k = s->nsess;
+			pthread_mutex_unlock(&s->lock);
+			db = NULL;
+			if (bfs_db_open_pg(s->path, s->password, s->local_path,
+					   &db, msg, sizeof(msg)) == 0)
+				bfs_db_pg_serviced(db);
+			else
+				BFS_DEBUG("database session: %s", msg);
+			pthread_mutex_lock(&s->lock);
+			s->opening = 0;
+			if (db) {
+				s->sess[k].db = db;
+				s->nsess++;
+			}
+			continue;
+		}
+		pthread_cond_wait(&s->free_cv, &s->lock);
+	}
+	x->busy = 1;
+	pthread_mutex_unlock(&s->lock);
+	tl_sess = x;
+	if (bfs_db_pg_down(x->db) && atomic_load(&s->reachable)) {
+		/* Only this session waits for the connect. */
+		if ((c = bfs_db_pg_dial(x->db)) != NULL)
+			bfs_db_pg_adopt(x->db, c);
+		else
+			atomic_store(&s->reachable, 0);
+	}
+}
+
+static void store_unlock(struct bfs_store *s)
+{
+	struct store_sess *x = tl_sess;
+
+	tl_sess = NULL;
+	if (!s->pooled) {
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	x->busy = 0;
+	pthread_cond_signal(&s->free_cv);
+	pthread_mutex_unlock(&s->lock);
+}
 
 static const char *const role_col[BFS_ROLE_COUNT] = {
 	"is_default", "is_default_chat", "is_default_forms"
@@ -123,17 +264,21 @@ static int db_fail(struct bfs_store *s, int rc, char *err, size_t errlen,
 {
 	if (err && errlen)
 		bfs_set_err(err, errlen, "database %s: %s: %s", s->path, what,
-			sqlite3_errmsg(s->db));
+			sqlite3_errmsg(SDB(s)));
+	else if (s->pooled && bfs_db_pg_down(SDB(s)))
+		/* An outage: said once by the queue and the reconnect. */
+		BFS_DEBUG("database %s: %s: %s", s->path, what,
+			  sqlite3_errmsg(SDB(s)));
 	else
 		BFS_ERROR("database %s: %s: %s", s->path, what,
-			  sqlite3_errmsg(s->db));
+			  sqlite3_errmsg(SDB(s)));
 	return map_rc(rc);
 }
 
 static int prepare(struct bfs_store *s, const char *sql, sqlite3_stmt **st,
 		   char *err, size_t errlen)
 {
-	int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+	int rc = sqlite3_prepare_v2(SDB(s), sql, -1, st, NULL);
 
 	if (rc != SQLITE_OK) {
 		sqlite3_finalize(*st);
@@ -175,7 +320,7 @@ static int list_rows(struct bfs_store *s, const char *sql, const char *bind1,
 	char *a;
 	int rc = SQLITE_OK, r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	if ((r = prepare(s, sql, &st, NULL, 0)) != 0)
 		goto out;
 	if (bind1)
@@ -194,7 +339,7 @@ static int list_rows(struct bfs_store *s, const char *sql, const char *bind1,
 	r = rc == SQLITE_DONE ? 0 : db_fail(s, rc, NULL, 0, what);
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -265,11 +410,26 @@ static int query_i64(struct bfs_store *s, const char *sql, const char *p1,
 	return r;
 }
 
+/*
+ * Transactions nest: an inner tx_begin joins the open one and its
+ * tx_end only records a failure (other than BFS_ERR_NOTFOUND, which the
+ * keyed renames report before changing anything), which makes the outer
+ * tx_end roll back.  The queue replay wraps a rename in its transaction.
+ */
 static int tx_begin(struct bfs_store *s, char *err, size_t errlen)
 {
-	int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	int rc;
 
-	return rc == SQLITE_OK ? 0 : db_fail(s, rc, err, errlen, "begin");
+	if (tl_sess->tx_depth > 0) {
+		tl_sess->tx_depth++;
+		return 0;
+	}
+	rc = sqlite3_exec(SDB(s), "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(s, rc, err, errlen, "begin");
+	tl_sess->tx_depth = 1;
+	tl_sess->tx_failed = 0;
+	return 0;
 }
 
 /* Commits when r == 0 (returning the commit's result), else rolls back. */
@@ -277,13 +437,22 @@ static int tx_end(struct bfs_store *s, int r, char *err, size_t errlen)
 {
 	int rc;
 
+	if (tl_sess->tx_depth > 1) {
+		tl_sess->tx_depth--;
+		if (r != 0 && r != BFS_ERR_NOTFOUND)
+			tl_sess->tx_failed = 1;
+		return r;
+	}
+	tl_sess->tx_depth = 0;
+	if (r == 0 && tl_sess->tx_failed)
+		r = BFS_ERR_DB;
 	if (r == 0) {
-		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		rc = sqlite3_exec(SDB(s), "COMMIT", NULL, NULL, NULL);
 		if (rc == SQLITE_OK)
 			return 0;
 		r = db_fail(s, rc, err, errlen, "commit");
 	}
-	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_exec(SDB(s), "ROLLBACK", NULL, NULL, NULL);
 	return r;
 }
 
@@ -318,9 +487,20 @@ void bfs_store_close(struct bfs_store *s)
 {
 	if (!s)
 		return;
+	int i;
+
+	bfs_db_watch_stop(s->watch);
+	for (i = 1; i < s->nsess; i++)
+		sqlite3_close_v2(s->sess[i].db);
 	sqlite3_close_v2(s->db);
+	pthread_cond_destroy(&s->free_cv);
 	pthread_mutex_destroy(&s->lock);
 	free(s->path);
+	free(s->local_path);
+	if (s->password) {
+		OPENSSL_cleanse(s->password, strlen(s->password));
+		free(s->password);
+	}
 	free(s);
 }
 
@@ -331,12 +511,12 @@ static int store_pragmas(struct bfs_store *s, char *err, size_t errlen)
 	const unsigned char *mode;
 	int rc, r;
 
-	rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+	rc = sqlite3_prepare_v2(SDB(s), "PRAGMA journal_mode=WAL", -1, &st, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
 		bfs_set_err(err, errlen, "database %s: %s", s->path,
-			sqlite3_errmsg(s->db));
+			sqlite3_errmsg(SDB(s)));
 		r = map_rc(rc);
 		goto out;
 	}
@@ -346,11 +526,11 @@ static int store_pragmas(struct bfs_store *s, char *err, size_t errlen)
 			 s->path, mode ? (const char *)mode : "?");
 	sqlite3_finalize(st);
 	st = NULL;
-	rc = sqlite3_exec(s->db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL",
+	rc = sqlite3_exec(SDB(s), "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL",
 			  NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		bfs_set_err(err, errlen, "database %s: %s", s->path,
-			sqlite3_errmsg(s->db));
+			sqlite3_errmsg(SDB(s)));
 		r = map_rc(rc);
 		goto out;
 	}
@@ -361,15 +541,17 @@ out:
 }
 
 /*
- * Contract: opens (creating when missing) the database at path and brings
- * its schema up to date.  *out is NULL on failure; err then holds one line
- * naming the file and SQLite's reason ("file is not a database").
+ * Opens the store: the SQLite file at path, or with local_path the
+ * PostgreSQL catalog at the URI path (password may be NULL) with the
+ * host-local SQLite file local_path (sqldb.h).
  */
-int bfs_store_open(const char *path, struct bfs_store **out,
-		   char *err, size_t errlen)
+static int store_open(const char *path, const char *password,
+		      const char *local_path, struct bfs_store **out,
+		      char *err, size_t errlen)
 {
 	struct bfs_store *s = NULL;
 	char msg[MSG_MAX];
+	int64_t n = 0;
 	int rc, r = BFS_ERR_NOMEM;
 
 	*out = NULL;
@@ -381,7 +563,8 @@ int bfs_store_open(const char *path, struct bfs_store **out,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		goto fail;
-	if (pthread_mutex_init(&s->lock, NULL) != 0) {
+	if (pthread_mutex_init(&s->lock, NULL) != 0 ||
+	    pthread_cond_init(&s->free_cv, NULL) != 0) {
 		free(s);
 		s = NULL;
 		r = BFS_ERR_INTERNAL;
@@ -390,8 +573,39 @@ int bfs_store_open(const char *path, struct bfs_store **out,
 	s->path = strdup(path);
 	if (!s->path)
 		goto fail;
-	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
-			     SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+	if (local_path) {
+		r = bfs_db_open_pg(path, password, local_path, &s->db, msg,
+				   sizeof(msg));
+		if (r != 0) {
+			char m2[MSG_MAX];
+
+			snprintf(m2, sizeof(m2), "database %s: %s", path, msg);
+			snprintf(msg, sizeof(msg), "%s", m2);
+			goto fail;
+		}
+		s->sess[0].db = s->db;
+		s->nsess = 1;
+		s->pooled = 1;
+		if (!(s->local_path = strdup(local_path)) ||
+		    (password && !(s->password = strdup(password)))) {
+			r = BFS_ERR_NOMEM;
+			goto fail;
+		}
+		store_lock(s);
+		r = store_pragmas(s, msg, sizeof(msg));
+		if (r == 0)
+			r = query_i64(s, "SELECT count(*) FROM index_queue", NULL,
+				      &n, msg, sizeof(msg));
+		store_unlock(s);
+		atomic_store(&s->iq_len, n);
+		if (r != 0)
+			goto fail;
+		*out = s;
+		return 0;
+	}
+	rc = bfs_db_open(path, &s->db, SQLITE_OPEN_READWRITE |
+			 SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX);
+	s->sess[0].db = s->db;
 	if (rc != SQLITE_OK) {
 		snprintf(msg, sizeof(msg), "database %s: %s", path,
 			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
@@ -399,10 +613,12 @@ int bfs_store_open(const char *path, struct bfs_store **out,
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	store_lock(s);
 	r = store_pragmas(s, msg, sizeof(msg));
+	store_unlock(s);
 	if (r != 0)
 		goto fail;
-	r = bfs_store_migrate(s->db, path, msg, sizeof(msg));
+	r = bfs_store_migrate(bfs_db_local(s->db), path, msg, sizeof(msg));
 	if (r != 0)
 		goto fail;
 	*out = s;
@@ -415,13 +631,48 @@ fail:
 	return r;
 }
 
+/*
+ * Contract: opens (creating when missing) the database at path and brings
+ * its schema up to date.  *out is NULL on failure; err then holds one line
+ * naming the file and SQLite's reason ("file is not a database").
+ */
+int bfs_store_open(const char *path, struct bfs_store **out,
+		   char *err, size_t errlen)
+{
+	return store_open(path, NULL, NULL, out, err, errlen);
+}
+
+int bfs_store_open_config(const struct bfs_config *cfg,
+			  struct bfs_store **out, char *err, size_t errlen)
+{
+	char *local = NULL;
+	int r;
+
+	if (!bfs_pg_is_uri(cfg->database))
+		return store_open(cfg->database, NULL, NULL, out, err, errlen);
+	*out = NULL;
+	if (mkdir(cfg->cache_dir, 0700) != 0 && errno != EEXIST) {
+		bfs_set_err(err, errlen, "cache_dir %s: %s", cfg->cache_dir,
+			    strerror(errno));
+		return BFS_ERR_IO;
+	}
+	if (asprintf(&local, "%s/" BFS_STORE_LOCAL_DB, cfg->cache_dir) < 0) {
+		bfs_set_err(err, errlen, "out of memory");
+		return BFS_ERR_NOMEM;
+	}
+	r = store_open(cfg->database, cfg->database_password, local, out, err,
+		       errlen);
+	free(local);
+	return r;
+}
+
 int bfs_store_data_version(struct bfs_store *s, int64_t *out)
 {
 	int r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = query_i64(s, "PRAGMA data_version", NULL, out, NULL, 0);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -857,9 +1108,9 @@ int bfs_store_bucket_get(struct bfs_store *s, const char *name,
 {
 	int r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = bucket_read(s, name, key, out, NULL, NULL, NULL, 0);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -892,10 +1143,10 @@ int bfs_store_bucket_add(struct bfs_store *s, const struct bfs_bucket_conf *b,
 	r = seal_opt(key, id, b->name, b->session_token, &token, err, errlen);
 	if (r != 0)
 		goto out;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = bucket_write(s, 1, id, b, sealed, token, "bucketctl", created_by,
 			 err, errlen);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 out:
 	free(token);
 	free(sealed);
@@ -917,7 +1168,7 @@ int bfs_store_bucket_update(struct bfs_store *s, const struct bfs_bucket_conf *b
 	int r;
 
 	memset(&cur, 0, sizeof(cur));
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = tx_begin(s, err, errlen);
 	if (r != 0)
 		goto unlock;
@@ -944,7 +1195,7 @@ int bfs_store_bucket_update(struct bfs_store *s, const struct bfs_bucket_conf *b
 out:
 	r = tx_end(s, r, err, errlen);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	free(token);
 	free(sealed);
 	free(old_tok);
@@ -1035,7 +1286,7 @@ int bfs_store_bucket_remove(struct bfs_store *s, const char *name, int force,
 
 	memset(&cur, 0, sizeof(cur));
 	bfs_buf_init(&msg, MSG_MAX);
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = tx_begin(s, err, errlen);
 	if (r != 0)
 		goto unlock;
@@ -1072,7 +1323,7 @@ int bfs_store_bucket_remove(struct bfs_store *s, const char *name, int force,
 out:
 	r = tx_end(s, r, err, errlen);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	bfs_buf_free(&msg);
 	bfs_bucket_conf_clear(&cur);
 	return r;
@@ -1097,7 +1348,7 @@ int bfs_store_defaults_get(struct bfs_store *s, char *names[BFS_ROLE_COUNT])
 
 	for (i = 0; i < BFS_ROLE_COUNT; i++)
 		names[i] = NULL;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = prepare(s, "SELECT name, is_default, is_default_chat,"
 		    " is_default_forms FROM storage_buckets WHERE is_default = 1"
 		    " OR is_default_chat = 1 OR is_default_forms = 1", &st, NULL, 0);
@@ -1116,7 +1367,7 @@ int bfs_store_defaults_get(struct bfs_store *s, char *names[BFS_ROLE_COUNT])
 		r = db_fail(s, rc, NULL, 0, "read defaults");
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	if (r != 0)
 		bfs_store_names_free(names);
 	return r;
@@ -1132,7 +1383,7 @@ int bfs_store_default_set(struct bfs_store *s, int role, const char *bucket,
 		bfs_set_err(err, errlen, "unknown role");
 		return BFS_ERR_INVAL;
 	}
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = tx_begin(s, err, errlen);
 	if (r != 0)
 		goto unlock;
@@ -1145,7 +1396,7 @@ int bfs_store_default_set(struct bfs_store *s, int role, const char *bucket,
 out:
 	r = tx_end(s, r, err, errlen);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -1162,7 +1413,7 @@ int bfs_store_defaults_apply(struct bfs_store *s,
 	char msg[MSG_MAX];
 	int i, r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = tx_begin(s, err, errlen);
 	if (r != 0)
 		goto unlock;
@@ -1188,7 +1439,7 @@ int bfs_store_defaults_apply(struct bfs_store *s,
 out:
 	r = tx_end(s, r, err, errlen);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -1237,7 +1488,7 @@ int bfs_store_assign_apply_each(struct bfs_store *s, bfs_assign_next_fn next,
 	size_t nfound = 0, slot = 0, i;
 	int rc, r, got;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = tx_begin(s, err, errlen);
 	if (r != 0)
 		goto unlock;
@@ -1246,7 +1497,7 @@ int bfs_store_assign_apply_each(struct bfs_store *s, bfs_assign_next_fn next,
 		    " storage_buckets WHERE name = ?3"
 		    " ON CONFLICT (context_type, context_id) DO UPDATE"
 		    " SET bucket_id = excluded.bucket_id"
-		    " WHERE bucket_id <> excluded.bucket_id",
+		    " WHERE assignments.bucket_id <> excluded.bucket_id",
 		    &up, err, errlen);
 	if (r == 0)
 		r = prepare(s, "DELETE FROM assignments WHERE"
@@ -1307,7 +1558,7 @@ out:
 	sqlite3_finalize(del);
 	r = tx_end(s, r, err, errlen);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -1695,7 +1946,7 @@ int bfs_store_sync_config(struct bfs_store *s, const struct bfs_config *cfg,
 				return BFS_ERR_CONFIG;
 			}
 	}
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = tx_begin(s, err, errlen);
 	if (r != 0)
 		goto unlock;
@@ -1711,7 +1962,7 @@ int bfs_store_sync_config(struct bfs_store *s, const struct bfs_config *cfg,
 out:
 	r = tx_end(s, r, err, errlen);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	if (r == 0 && err && errlen)
 		err[0] = '\0';
 	return r;
@@ -1765,6 +2016,25 @@ static int file_from_row(sqlite3_stmt *st, struct bfs_file_row *r)
 }
 
 /*
+ * An index write (file put, delete, rename, folder rename, attributes) as
+ * the queue stores it.  rename / rename_prefix: bucket/key the source,
+ * bucket2/key2 the destination (folder prefixes for rename_prefix).  put:
+ * row; attr: row.mode, uid, gid, mtime.
+ */
+enum { IQ_PUT, IQ_DELETE, IQ_RENAME, IQ_RENAME_PREFIX, IQ_ATTR, IQ_NOPS };
+static const char *const iq_names[IQ_NOPS] = {
+	"put", "delete", "rename", "rename_prefix", "attr"
+};
+
+struct iq_entry {
+	int op;
+	const char *bucket, *key, *bucket2, *key2;
+	struct bfs_file_row row;
+};
+
+static int index_write(struct bfs_store *s, const struct iq_entry *e);
+
+/*
  * Contract: upserts the row (bucket, key).  created_at / updated_at of 0
  * mean "now"; created_at of an existing row is kept.  BFS_ERR_NOTFOUND for
  * an unknown bucket.
@@ -1813,7 +2083,7 @@ static int file_put_locked(struct bfs_store *s, const struct bfs_file_row *row)
 		rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		r = db_fail(s, rc, NULL, 0, "index file");
-	else if (sqlite3_changes(s->db) == 0)
+	else if (sqlite3_changes(SDB(s)) == 0)
 		r = BFS_ERR_NOTFOUND;
 out:
 	sqlite3_finalize(st);
@@ -1822,13 +2092,17 @@ out:
 
 int bfs_store_file_put(struct bfs_store *s, const struct bfs_file_row *row)
 {
+	struct iq_entry e = { .op = IQ_PUT };
 	int r;
 
 	if (!row->bucket || !row->key)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
-	r = file_put_locked(s, row);
-	pthread_mutex_unlock(&s->lock);
+	e.bucket = row->bucket;
+	e.key = row->key;
+	e.row = *row;
+	store_lock(s);
+	r = index_write(s, &e);
+	store_unlock(s);
 	return r;
 }
 
@@ -1839,7 +2113,7 @@ int bfs_store_file_get(struct bfs_store *s, const char *bucket,
 	int rc = SQLITE_OK, r;
 
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = prepare(s, FILE_SELECT " WHERE b.name = ?1 AND f.key = ?2", &st,
 		    NULL, 0);
 	if (r != 0)
@@ -1856,20 +2130,27 @@ int bfs_store_file_get(struct bfs_store *s, const char *bucket,
 		r = db_fail(s, rc, NULL, 0, "read file row");
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
+}
+
+static int file_delete_locked(struct bfs_store *s, const char *bucket,
+			      const char *key)
+{
+	return exec_sql(s, "DELETE FROM files WHERE key = ?2 AND bucket_id ="
+			" (SELECT id FROM storage_buckets WHERE name = ?1)",
+			bucket, key, NULL, 0);
 }
 
 int bfs_store_file_delete(struct bfs_store *s, const char *bucket,
 			  const char *key)
 {
+	struct iq_entry e = { .op = IQ_DELETE, .bucket = bucket, .key = key };
 	int r;
 
-	pthread_mutex_lock(&s->lock);
-	r = exec_sql(s, "DELETE FROM files WHERE key = ?2 AND bucket_id ="
-		     " (SELECT id FROM storage_buckets WHERE name = ?1)",
-		     bucket, key, NULL, 0);
-	pthread_mutex_unlock(&s->lock);
+	store_lock(s);
+	r = index_write(s, &e);
+	store_unlock(s);
 	return r;
 }
 
@@ -2040,12 +2321,16 @@ int bfs_store_file_rename(struct bfs_store *s, const char *src_bucket,
 			  const char *src_key, const char *dst_bucket,
 			  const char *dst_key)
 {
+	struct iq_entry e = { .op = IQ_RENAME, .bucket = src_bucket,
+			      .key = src_key, .bucket2 = dst_bucket,
+			      .key2 = dst_key };
 	int r;
 
-	pthread_mutex_lock(&s->lock);
-	r = keyed_rename(s, &files_table, src_bucket, src_key, dst_bucket,
-			 dst_key);
-	pthread_mutex_unlock(&s->lock);
+	if (!src_key || !dst_key)
+		return BFS_ERR_INVAL;
+	store_lock(s);
+	r = index_write(s, &e);
+	store_unlock(s);
 	return r;
 }
 
@@ -2054,12 +2339,16 @@ int bfs_store_file_rename_prefix(struct bfs_store *s, const char *src_bucket,
 				 const char *src_prefix, const char *dst_bucket,
 				 const char *dst_prefix)
 {
+	struct iq_entry e = { .op = IQ_RENAME_PREFIX, .bucket = src_bucket,
+			      .key = src_prefix, .bucket2 = dst_bucket,
+			      .key2 = dst_prefix };
 	int r;
 
-	pthread_mutex_lock(&s->lock);
-	r = keyed_rename_prefix(s, &files_table, src_bucket, src_prefix,
-				dst_bucket, dst_prefix);
-	pthread_mutex_unlock(&s->lock);
+	if (!src_prefix || !dst_prefix)
+		return BFS_ERR_INVAL;
+	store_lock(s);
+	r = index_write(s, &e);
+	store_unlock(s);
 	return r;
 }
 
@@ -2067,10 +2356,26 @@ int bfs_store_file_set_attr(struct bfs_store *s, const char *bucket,
 			    const char *key, uint32_t mode, uint32_t uid,
 			    uint32_t gid, int64_t mtime)
 {
+	struct iq_entry e = { .op = IQ_ATTR, .bucket = bucket, .key = key };
+	int r;
+
+	e.row.mode = mode;
+	e.row.uid = uid;
+	e.row.gid = gid;
+	e.row.mtime = mtime;
+	store_lock(s);
+	r = index_write(s, &e);
+	store_unlock(s);
+	return r;
+}
+
+static int file_attr_locked(struct bfs_store *s, const char *bucket,
+			    const char *key, uint32_t mode, uint32_t uid,
+			    uint32_t gid, int64_t mtime)
+{
 	sqlite3_stmt *st = NULL;
 	int rc = SQLITE_OK, r;
 
-	pthread_mutex_lock(&s->lock);
 	r = prepare(s, "UPDATE files SET mode = ?3, uid = ?4, gid = ?5,"
 		    " mtime = ?6, updated_at = CURRENT_TIMESTAMP,"
 		    " last_modified = NULL WHERE key = ?2"
@@ -2090,8 +2395,334 @@ int bfs_store_file_set_attr(struct bfs_store *s, const char *bucket,
 		r = db_fail(s, rc, NULL, 0, "set file attributes");
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
 	return r;
+}
+
+/* ---- index writes while PostgreSQL is unreachable (the index queue) ---- */
+
+static int journal_sync_full(struct bfs_store *s);
+static void journal_sync_normal(struct bfs_store *s);
+
+/* Applies e to the catalog (lock held). */
+static int iq_apply(struct bfs_store *s, const struct iq_entry *e)
+{
+	switch (e->op) {
+	case IQ_PUT:
+		return file_put_locked(s, &e->row);
+	case IQ_DELETE:
+		return file_delete_locked(s, e->bucket, e->key);
+	case IQ_RENAME:
+		return keyed_rename(s, &files_table, e->bucket, e->key,
+				    e->bucket2, e->key2);
+	case IQ_RENAME_PREFIX:
+		return keyed_rename_prefix(s, &files_table, e->bucket, e->key,
+					   e->bucket2, e->key2);
+	case IQ_ATTR:
+		return file_attr_locked(s, e->bucket, e->key, e->row.mode,
+					e->row.uid, e->row.gid, e->row.mtime);
+	default:
+		return BFS_ERR_INVAL;
+	}
+}
+
+static void iq_metrics(struct bfs_store *s)
+{
+	bfs_metrics_database(bfs_db_pg_down(SDB(s)) ? 0 : 1, s->iq_len);
+}
+
+/* Appends e to the local index_queue (lock held; the caller counts it in
+ * iq_len once its transaction committed). */
+static int iq_push(struct bfs_store *s, const struct iq_entry *e)
+{
+	sqlite3_stmt *st = NULL;
+	const struct bfs_file_row *w = &e->row;
+	int rc = SQLITE_OK, r;
+
+	r = prepare(s, "INSERT INTO index_queue (op, bucket, key, bucket2, key2,"
+		    " size, etag, content_type, mode, uid, gid, mtime,"
+		    " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+		    " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)", &st, NULL, 0);
+	if (r != 0)
+		return r;
+	bind_str(&rc, st, 1, iq_names[e->op]);
+	bind_str(&rc, st, 2, e->bucket);
+	bind_str(&rc, st, 3, e->key);
+	bind_str(&rc, st, 4, e->bucket2);
+	bind_str(&rc, st, 5, e->key2);
+	bind_i64(&rc, st, 6, (int64_t)w->size);
+	bind_str(&rc, st, 7, w->etag);
+	bind_str(&rc, st, 8, w->content_type);
+	bind_i64(&rc, st, 9, w->mode);
+	if (w->no_uid)
+		bind_str(&rc, st, 10, NULL);
+	else
+		bind_i64(&rc, st, 10, w->uid);
+	if (w->no_gid)
+		bind_str(&rc, st, 11, NULL);
+	else
+		bind_i64(&rc, st, 11, w->gid);
+	bind_i64(&rc, st, 12, w->mtime);
+	bind_i64(&rc, st, 13, w->created_at ? w->created_at : time(NULL));
+	bind_i64(&rc, st, 14, w->updated_at ? w->updated_at : time(NULL));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	r = rc == SQLITE_DONE ? 0 : db_fail(s, rc, NULL, 0, "queue index row");
+	sqlite3_finalize(st);
+	return r;
+}
+
+/*
+ * Queues e, and when done_key is given deletes the journal row
+ * (e->bucket, done_key) in the same local transaction; synchronous=FULL
+ * like every journal write (the queue row is all that is left of an
+ * acknowledged index write).  Lock held.
+ */
+static int iq_enqueue(struct bfs_store *s, const struct iq_entry *e,
+		      const char *done_key)
+{
+	int r;
+
+	if ((r = journal_sync_full(s)) != 0)
+		return r;
+	if ((r = tx_begin(s, NULL, 0)) == 0) {
+		r = iq_push(s, e);
+		if (r == 0 && done_key)
+			r = exec_sql(s, "DELETE FROM upload_journal WHERE key = ?2"
+				     " AND bucket_id = (SELECT id FROM"
+				     " storage_buckets WHERE name = ?1)",
+				     e->bucket, done_key, NULL, 0);
+		r = tx_end(s, r, NULL, 0);
+	}
+	journal_sync_normal(s);
+	if (r == 0) {
+		if (s->iq_len++ == 0)
+			BFS_WARN("postgresql unreachable: index writes are "
+				 "queued locally until it is back");
+		iq_metrics(s);
+	}
+	return r;
+}
+
+/* Index writes go to the queue: the daemon's service replays it, and
+ * while it holds rows every later write queues behind them (order). */
+static int iq_active(struct bfs_store *s)
+{
+	return s->pooled && (atomic_load(&s->serviced) || s->iq_len > 0);
+}
+
+/*
+ * Contract (lock held): applies e; with a PostgreSQL catalog that cannot
+ * be reached (or a queue not yet replayed) in a daemon, queues it instead
+ * and returns 0: the write is then acknowledged and happens when the
+ * server is back, in order.
+ */
+static int index_write(struct bfs_store *s, const struct iq_entry *e)
+{
+	int r;
+
+	if (!iq_active(s))
+		return iq_apply(s, e);
+	if (s->iq_len == 0 && !bfs_db_pg_down(SDB(s))) {
+		r = iq_apply(s, e);
+		if (r == 0 || !bfs_db_pg_down(SDB(s)))
+			return r;
+	}
+	return iq_enqueue(s, e, NULL);
+}
+
+static int iq_col(sqlite3_stmt *st, int i, char **out)
+{
+	return col_dup(st, i, out);
+}
+
+/*
+ * Replays the oldest queue row (lock held): in one transaction on both
+ * sides, unless PostgreSQL's bfs_index_replay says this host already
+ * applied it (a crash between the two commits), applies it, records its
+ * id there, and deletes it locally.  1: the queue is empty; 0: one row
+ * done; else the error (the row stays).  A row that fails for a reason
+ * other than the connection (its bucket removed meanwhile) is logged and
+ * dropped: it can never apply.
+ */
+static int iq_replay_one(struct bfs_store *s)
+{
+	sqlite3_stmt *st = NULL;
+	struct iq_entry e;
+	char *b = NULL, *k = NULL, *b2 = NULL, *k2 = NULL, *op = NULL;
+	char *etag = NULL, *ct = NULL, idbuf[24];
+	int64_t id, seq = 0;
+	int rc = SQLITE_OK, r, i, skip;
+
+	memset(&e, 0, sizeof(e));
+	r = prepare(s, "SELECT id, op, bucket, key, bucket2, key2, size, etag,"
+		    " content_type, mode, uid, gid, mtime, created_at,"
+		    " updated_at FROM index_queue ORDER BY id LIMIT 1", &st,
+		    NULL, 0);
+	if (r != 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		sqlite3_finalize(st);
+		s->iq_len = 0;
+		return 1;
+	}
+	if (rc != SQLITE_ROW) {
+		r = db_fail(s, rc, NULL, 0, "read index queue");
+		sqlite3_finalize(st);
+		return r;
+	}
+	id = sqlite3_column_int64(st, 0);
+	if ((r = iq_col(st, 1, &op)) != 0 || (r = iq_col(st, 2, &b)) != 0 ||
+	    (r = iq_col(st, 3, &k)) != 0 || (r = iq_col(st, 4, &b2)) != 0 ||
+	    (r = iq_col(st, 5, &k2)) != 0 || (r = iq_col(st, 7, &etag)) != 0 ||
+	    (r = iq_col(st, 8, &ct)) != 0)
+		goto out;
+	e.op = -1;
+	for (i = 0; op && i < IQ_NOPS; i++)
+		if (strcmp(op, iq_names[i]) == 0)
+			e.op = i;
+	e.bucket = e.row.bucket = b;
+	e.key = e.row.key = k;
+	e.bucket2 = b2;
+	e.key2 = k2;
+	e.row.size = (uint64_t)sqlite3_column_int64(st, 6);
+	e.row.etag = etag;
+	e.row.content_type = ct;
+	e.row.mode = (uint32_t)sqlite3_column_int64(st, 9);
+	e.row.no_uid = sqlite3_column_type(st, 10) == SQLITE_NULL;
+	e.row.uid = (uint32_t)sqlite3_column_int64(st, 10);
+	e.row.no_gid = sqlite3_column_type(st, 11) == SQLITE_NULL;
+	e.row.gid = (uint32_t)sqlite3_column_int64(st, 11);
+	e.row.mtime = sqlite3_column_int64(st, 12);
+	e.row.created_at = sqlite3_column_int64(st, 13);
+	e.row.updated_at = sqlite3_column_int64(st, 14);
+	sqlite3_finalize(st);
+	st = NULL;
+	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
+	for (skip = 0; skip < 2; skip++) {
+		if ((r = tx_begin(s, NULL, 0)) != 0)
+			goto out;
+		r = query_i64(s, "SELECT coalesce(max(seq), 0) FROM"
+			      " bfs_index_replay WHERE host = ?1",
+			      bfs_db_host_id(SDB(s)), &seq, NULL, 0);
+		if (r == 0 && seq < id && !skip) {
+			r = e.op < 0 ? BFS_ERR_INVAL : iq_apply(s, &e);
+			if (r == BFS_ERR_NOTFOUND) {
+				/* Nothing to move or update any more. */
+				r = 0;
+				tl_sess->tx_failed = 0;
+			}
+		}
+		if (r == 0 && seq < id)
+			r = exec_sql(s, "INSERT INTO bfs_index_replay (host, seq)"
+				     " VALUES (?1, CAST(?2 AS INTEGER))"
+				     " ON CONFLICT (host) DO UPDATE SET"
+				     " seq = excluded.seq",
+				     bfs_db_host_id(SDB(s)), idbuf, NULL, 0);
+		if (r == 0)
+			r = exec_sql(s, "DELETE FROM index_queue WHERE id ="
+				     " CAST(?1 AS INTEGER)", idbuf, NULL, NULL,
+				     0);
+		r = tx_end(s, r, NULL, 0);
+		if (r == 0 || bfs_db_pg_down(SDB(s)) || skip)
+			break;
+		BFS_ERROR("queued index %s of %s/%s cannot be applied "
+			  "(dropped): %s", op ? op : "?", b ? b : "?",
+			  k ? k : "?", bfs_strerror(r));
+	}
+	r = tx_end(s, r, NULL, 0);
+	if (r == 0 && s->iq_len > 0)
+		s->iq_len--;
+out:
+	sqlite3_finalize(st);
+	free(op);
+	free(b);
+	free(k);
+	free(b2);
+	free(k2);
+	free(etag);
+	free(ct);
+	return r;
+}
+
+#define IQ_REPLAY_BATCH 256     /* rows per service call */
+
+int bfs_store_service(struct bfs_store *s)
+{
+	PGconn *c;
+	int down, r = 0, n;
+
+	if (!s->pooled)
+		return 0;
+	if (!atomic_load(&s->serviced)) {
+		/* The first call comes before the mount serves anything:
+		 * the pool has its first session only, and nobody uses it. */
+		bfs_db_pg_serviced(s->db);
+		atomic_store(&s->reachable, 1);
+		atomic_store(&s->serviced, 1);
+	}
+	store_lock(s);
+	down = bfs_db_pg_down(SDB(s));
+	store_unlock(s);
+	if (down) {
+		if (atomic_exchange(&s->reachable, 0))
+			BFS_WARN("postgresql: connection lost; reconnecting "
+				 "(index writes are queued meanwhile)");
+		if (store_mono_ms() < s->svc_retry_at)
+			goto out;
+		/* The connect is a network call: no session, no lock held. */
+		if (!(c = bfs_db_pg_dial(s->db))) {
+			s->svc_retry_ms = s->svc_retry_ms ?
+					  s->svc_retry_ms * 2 : 250;
+			if (s->svc_retry_ms > 5000)
+				s->svc_retry_ms = 5000;
+			s->svc_retry_at = store_mono_ms() + s->svc_retry_ms;
+			goto out;
+		}
+		s->svc_retry_ms = 0;
+		store_lock(s);
+		if (bfs_db_pg_down(SDB(s)))
+			bfs_db_pg_adopt(SDB(s), c);
+		else
+			PQfinish(c);
+		store_unlock(s);
+		atomic_store(&s->reachable, 1);
+	}
+	/* One row per session hold: writers queue behind, in order. */
+	for (n = 0; n < IQ_REPLAY_BATCH; n++) {
+		store_lock(s);
+		r = atomic_load(&s->iq_len) > 0 || n == 0 ? iq_replay_one(s) : 1;
+		store_unlock(s);
+		if (r != 0)
+			break;
+	}
+	if (r == 1)
+		r = 0;
+out:
+	store_lock(s);
+	iq_metrics(s);
+	store_unlock(s);
+	return r;
+}
+
+int bfs_store_watch(struct bfs_store *s, bfs_store_change_fn fn, void *arg)
+{
+	bfs_db_watch_stop(s->watch);
+	s->watch = NULL;
+	if (!fn || !s->pooled)
+		return 0;
+	return bfs_db_watch_start(s->db, fn, arg, &s->watch);
+}
+
+int bfs_store_db_state(struct bfs_store *s, int *connected, int64_t *queued)
+{
+	if (!s->pooled)
+		return 0;
+	store_lock(s);
+	*connected = !bfs_db_pg_down(SDB(s));
+	*queued = s->iq_len;
+	store_unlock(s);
+	return 1;
 }
 
 /*
@@ -2107,7 +2738,7 @@ int bfs_store_file_list(struct bfs_store *s, const char *bucket,
 	sqlite3_stmt *st = NULL;
 	int rc = SQLITE_OK, r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = prepare(s, FILE_SELECT " WHERE (?1 IS NULL OR b.name = ?1) AND"
 		    " (?2 IS NULL OR substr(CAST(f.key AS BLOB), 1, ?3) ="
 		    " CAST(?2 AS BLOB)) ORDER BY b.name, f.key", &st, NULL, 0);
@@ -2133,7 +2764,7 @@ int bfs_store_file_list(struct bfs_store *s, const char *bucket,
 		r = db_fail(s, rc, NULL, 0, "list files");
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2208,7 +2839,7 @@ int bfs_store_meta_folder(struct bfs_store *s, const char *bucket,
 			upper[pl - 1]++;
 		}
 	}
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = meta_query(s, "SELECT x.key, x.etag, x.size,"
 		       " coalesce(x.last_modified, 0), x.mode, x.uid, x.gid,"
 		       " x.mtime, 0 FROM files x JOIN storage_buckets b"
@@ -2222,7 +2853,7 @@ int bfs_store_meta_folder(struct bfs_store *s, const char *bucket,
 			       " storage_buckets b ON b.id = x.bucket_id"
 			       " WHERE b.name = ?1" META_CHILD,
 			       bucket, prefix, upper, 0, cb, arg);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	free(upper);
 	return r;
 }
@@ -2236,7 +2867,7 @@ int bfs_store_meta_record(struct bfs_store *s, const char *bucket,
 
 	if (!n)
 		return 0;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	if ((r = tx_begin(s, NULL, 0)) != 0)
 		goto unlock;
 	if ((r = prepare(s, "UPDATE files SET last_modified = ?4 WHERE"
@@ -2281,7 +2912,7 @@ out:
 	sqlite3_finalize(ins);
 	r = tx_end(s, r, NULL, 0);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2350,14 +2981,14 @@ int bfs_store_stats(struct bfs_store *s, const char *bucket,
  */
 static int journal_sync_full(struct bfs_store *s)
 {
-	int rc = sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+	int rc = sqlite3_exec(SDB(s), "PRAGMA synchronous=FULL", NULL, NULL, NULL);
 
 	return rc == SQLITE_OK ? 0 : db_fail(s, rc, NULL, 0, "synchronous=FULL");
 }
 
 static void journal_sync_normal(struct bfs_store *s)
 {
-	int rc = sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL,
+	int rc = sqlite3_exec(SDB(s), "PRAGMA synchronous=NORMAL", NULL, NULL,
 			      NULL);
 
 	if (rc != SQLITE_OK)
@@ -2396,7 +3027,7 @@ static int journal_put(struct bfs_store *s, const struct bfs_journal_entry *e,
 
 	if (!e->bucket || !e->key || !e->staging_path)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = durable ? journal_sync_full(s) : 0;
 	if (r != 0)
 		goto unlock;
@@ -2431,14 +3062,14 @@ static int journal_put(struct bfs_store *s, const struct bfs_journal_entry *e,
 		rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		r = db_fail(s, rc, NULL, 0, "journal upload");
-	else if (sqlite3_changes(s->db) == 0)
+	else if (sqlite3_changes(SDB(s)) == 0)
 		r = BFS_ERR_NOTFOUND;
 out:
 	sqlite3_finalize(st);
 	if (durable)
 		journal_sync_normal(s);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2460,7 +3091,7 @@ int bfs_store_journal_done(struct bfs_store *s, const char *bucket,
 
 	if (!bucket || !key)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = journal_sync_full(s);
 	if (r == 0) {
 		r = exec_sql(s, "DELETE FROM upload_journal WHERE key = ?2 AND"
@@ -2468,7 +3099,7 @@ int bfs_store_journal_done(struct bfs_store *s, const char *bucket,
 			     " name = ?1)", bucket, key, NULL, 0);
 		journal_sync_normal(s);
 	}
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2480,31 +3111,50 @@ int bfs_store_journal_done(struct bfs_store *s, const char *bucket,
  * a power cut, recovery would find the row again with the base etag from
  * before this upload, see our own object as a change by someone else and
  * store a spurious conflict copy (see docs/RELIABILITY.md).  All or
- * nothing: on an error neither change is made.
+ * nothing on SQLite: on an error neither change is made.  PostgreSQL:
+ * the index row first (one statement), then the journal row.  In a daemon
+ * with the server unreachable, the index row is queued instead (the
+ * journal row deleted in the same local transaction).
  */
 int bfs_store_upload_done(struct bfs_store *s, const struct bfs_file_row *row,
 			  const char *done_key)
 {
+	struct iq_entry e = { .op = IQ_PUT };
 	int r;
 
 	if (!row->bucket || !row->key)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
+	e.bucket = row->bucket;
+	e.key = row->key;
+	e.row = *row;
+	store_lock(s);
+	if (iq_active(s) && (s->iq_len > 0 || bfs_db_pg_down(SDB(s)))) {
+		r = iq_enqueue(s, &e, done_key);
+		goto unlock;
+	}
 	if (done_key && (r = journal_sync_full(s)) != 0)
 		goto unlock;
-	if ((r = tx_begin(s, NULL, 0)) != 0)
+	/* PostgreSQL: the upsert alone, one round trip (no transaction, no
+	 * advisory lock: one statement is atomic), then the local journal
+	 * row; a crash between leaves a journal row whose recovery rewrites
+	 * the same index row. */
+	if (!s->pooled && (r = tx_begin(s, NULL, 0)) != 0)
 		goto out;
 	r = file_put_locked(s, row);
 	if (r == 0 && done_key)
 		r = exec_sql(s, "DELETE FROM upload_journal WHERE key = ?2 AND"
 			     " bucket_id = (SELECT id FROM storage_buckets WHERE"
 			     " name = ?1)", row->bucket, done_key, NULL, 0);
-	r = tx_end(s, r, NULL, 0);
+	if (!s->pooled)
+		r = tx_end(s, r, NULL, 0);
 out:
 	if (done_key)
 		journal_sync_normal(s);
+	/* The connection was lost on the way: nothing was written; queue. */
+	if (r != 0 && iq_active(s) && bfs_db_pg_down(SDB(s)))
+		r = iq_enqueue(s, &e, done_key);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2516,7 +3166,7 @@ int bfs_store_journal_fail(struct bfs_store *s, const char *bucket,
 
 	if (!bucket || !key)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = journal_sync_full(s);
 	if (r != 0)
 		goto unlock;
@@ -2534,13 +3184,13 @@ int bfs_store_journal_fail(struct bfs_store *s, const char *bucket,
 		rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		r = db_fail(s, rc, NULL, 0, "journal failed upload");
-	else if (sqlite3_changes(s->db) == 0)
+	else if (sqlite3_changes(SDB(s)) == 0)
 		r = BFS_ERR_NOTFOUND;
 out:
 	sqlite3_finalize(st);
 	journal_sync_normal(s);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2561,7 +3211,7 @@ int bfs_store_journal_rename(struct bfs_store *s, const char *sb,
 {
 	int r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = journal_sync_full(s);
 	if (r == 0) {
 		r = keyed_rename(s, &journal_table, sb, sk, dbk, dk);
@@ -2569,7 +3219,7 @@ int bfs_store_journal_rename(struct bfs_store *s, const char *sb,
 			r = exec_sql(s, MPU_CLEAR_MOVED, NULL, NULL, NULL, 0);
 		journal_sync_normal(s);
 	}
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2579,7 +3229,7 @@ int bfs_store_journal_rename_prefix(struct bfs_store *s, const char *sb,
 {
 	int r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = journal_sync_full(s);
 	if (r == 0) {
 		r = keyed_rename_prefix(s, &journal_table, sb, src_prefix, dbk,
@@ -2590,7 +3240,7 @@ int bfs_store_journal_rename_prefix(struct bfs_store *s, const char *sb,
 			r = exec_sql(s, MPU_CLEAR_MOVED, NULL, NULL, NULL, 0);
 		journal_sync_normal(s);
 	}
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2669,7 +3319,7 @@ int bfs_store_mpu_begin(struct bfs_store *s, const char *bucket,
 
 	if (!bucket || !key || !upload_id)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	if ((r = journal_sync_full(s)) != 0)
 		goto unlock;
 	if ((r = tx_begin(s, NULL, 0)) != 0)
@@ -2706,7 +3356,7 @@ int bfs_store_mpu_begin(struct bfs_store *s, const char *bucket,
 	if (rc != SQLITE_DONE)
 		r = db_fail(s, rc, NULL, 0, "journal upload id");
 	else
-		changed = sqlite3_changes(s->db);
+		changed = sqlite3_changes(SDB(s));
 	sqlite3_finalize(st);
 end:
 	/* the id is recorded even when the row is gone: committed */
@@ -2716,7 +3366,7 @@ end:
 normal:
 	journal_sync_normal(s);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2728,7 +3378,7 @@ int bfs_store_mpu_clear(struct bfs_store *s, const char *bucket,
 
 	if (!bucket || !key || !upload_id)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	if ((r = journal_sync_full(s)) != 0)
 		goto unlock;
 	r = prepare(s, "UPDATE upload_journal SET upload_id = NULL WHERE"
@@ -2746,7 +3396,7 @@ int bfs_store_mpu_clear(struct bfs_store *s, const char *bucket,
 	sqlite3_finalize(st);
 	journal_sync_normal(s);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2756,10 +3406,10 @@ int bfs_store_mpu_forget(struct bfs_store *s, const char *upload_id)
 
 	if (!upload_id)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = exec_sql(s, "DELETE FROM multipart_uploads WHERE upload_id = ?1",
 		     upload_id, NULL, NULL, 0);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2789,7 +3439,7 @@ int bfs_store_mpu_orphans(struct bfs_store *s, struct bfs_mpu_rec **out,
 
 	*out = NULL;
 	*n = 0;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = prepare(s, "SELECT m.bucket, m.key, m.upload_id, m.created_at"
 		    " FROM multipart_uploads m WHERE NOT EXISTS (SELECT 1 FROM"
 		    " upload_journal j WHERE j.upload_id = m.upload_id)"
@@ -2823,8 +3473,28 @@ int bfs_store_mpu_orphans(struct bfs_store *s, struct bfs_mpu_rec **out,
 	r = 0;
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	bfs_mpu_recs_free(a, cnt);
+	return r;
+}
+
+/* ---- migrate-db ---- */
+
+int bfs_store_migrate_db(struct bfs_store *src, struct bfs_store *dst,
+			 int64_t counts[4], char *err, size_t errlen)
+{
+	int r;
+
+	if (bfs_db_is_pg(src->db)) {
+		bfs_set_err(err, errlen, "the source is not a SQLite database");
+		return BFS_ERR_INVAL;
+	}
+	pthread_mutex_lock(&src->lock);
+	store_lock(dst);
+	r = bfs_db_copy_catalog(bfs_db_local(src->db), SDB(dst), counts, err,
+				errlen);
+	store_unlock(dst);
+	pthread_mutex_unlock(&src->lock);
 	return r;
 }
 
@@ -2841,6 +3511,20 @@ out:
 #define CTX_BUCKETS \
 	"WITH b AS (SELECT id, name, coalesce(json_extract(config_json," \
 	" '$.prefix'), '') AS p FROM storage_buckets) "
+
+/*
+ * A context query while the PostgreSQL catalog cannot be reached (session
+ * held): the mount keeps serving with what it has, so the view shows the
+ * routed bucket alone rather than failing.  r otherwise.
+ */
+static int ctx_outage(struct bfs_store *s, int r)
+{
+	if (r == BFS_ERR_DB && s->pooled && bfs_db_pg_down(SDB(s))) {
+		BFS_DEBUG("context view without the index: database unreachable");
+		return 0;
+	}
+	return r;
+}
 
 /* Runs st (bound by the caller) and hands each row to cb as a ctx row:
  * columns bucket, rel, size, mode, uid, gid, mtime, etag. */
@@ -2877,7 +3561,7 @@ int bfs_store_ctx_where(struct bfs_store *s, const char *rel,
 	sqlite3_stmt *st = NULL;
 	int rc = SQLITE_OK, r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = prepare(s, CTX_BUCKETS
 		    "SELECT b.name, ?1, f.size, f.mode, f.uid, f.gid, f.mtime,"
 		    " f.etag, 1 FROM b CROSS JOIN files f ON f.bucket_id = b.id"
@@ -2892,8 +3576,9 @@ int bfs_store_ctx_where(struct bfs_store *s, const char *rel,
 	r = rc == SQLITE_OK ? ctx_rows(s, st, cb, arg, "find a context file") :
 			      db_fail(s, rc, NULL, 0, "find a context file");
 out:
+	r = ctx_outage(s, r);
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2920,7 +3605,7 @@ int bfs_store_ctx_folder(struct bfs_store *s, const char *rel_prefix,
 
 	if ((r = upper_of(rel_prefix, &upper)) != 0)
 		return r;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = prepare(s, CTX_BUCKETS
 		    "SELECT b.name, substr(f.key, length(b.p) + 1), f.size,"
 		    " f.mode, f.uid, f.gid, f.mtime, f.etag, 1 FROM b CROSS JOIN files f"
@@ -2935,8 +3620,9 @@ int bfs_store_ctx_folder(struct bfs_store *s, const char *rel_prefix,
 	r = rc == SQLITE_OK ? ctx_rows(s, st, cb, arg, "list a context folder") :
 			      db_fail(s, rc, NULL, 0, "list a context folder");
 out:
+	r = ctx_outage(s, r);
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	free(upper);
 	return r;
 }
@@ -2949,13 +3635,13 @@ int bfs_store_ctx_ids(struct bfs_store *s, int type, bfs_ctx_row_fn cb,
 
 	if (type != 0 && type != 1)
 		return BFS_ERR_INVAL;
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = prepare(s, CTX_BUCKETS
 		    "SELECT DISTINCT '', substr(r, 1, instr(r, '/') - 1),"
 		    " 0, 0, 0, 0, 0, NULL, 0 FROM (SELECT substr(f.key,"
 		    " length(b.p) + 6) AS r FROM b CROSS JOIN files f"
 		    " ON f.bucket_id = b.id AND f.key >= b.p || ?1"
-		    " AND f.key < b.p || ?2) WHERE instr(r, '/') > 1"
+		    " AND f.key < b.p || ?2) AS x WHERE instr(r, '/') > 1"
 		    " ORDER BY 2", &st, NULL, 0);
 	if (r != 0)
 		goto out;
@@ -2964,8 +3650,9 @@ int bfs_store_ctx_ids(struct bfs_store *s, int type, bfs_ctx_row_fn cb,
 	r = rc == SQLITE_OK ? ctx_rows(s, st, cb, arg, "list context ids") :
 			      db_fail(s, rc, NULL, 0, "list context ids");
 out:
+	r = ctx_outage(s, r);
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2974,7 +3661,7 @@ int bfs_store_ctx_stats(struct bfs_store *s, bfs_ctx_row_fn cb, void *arg)
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = prepare(s, CTX_BUCKETS
 		    ", x AS (SELECT b.name AS bn, substr(f.key, length(b.p) + 1)"
 		    " AS r, f.size AS sz FROM b CROSS JOIN files f ON f.bucket_id = b.id)"
@@ -2986,7 +3673,7 @@ int bfs_store_ctx_stats(struct bfs_store *s, bfs_ctx_row_fn cb, void *arg)
 	if (r == 0)
 		r = ctx_rows(s, st, cb, arg, "count context files");
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -2997,7 +3684,7 @@ int bfs_store_move_note(struct bfs_store *s, const char *key,
 {
 	int r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	if (value)
 		r = exec_sql(s, "INSERT INTO settings (key, value) VALUES (?1, ?2)"
 			     " ON CONFLICT (key) DO UPDATE SET value ="
@@ -3005,7 +3692,7 @@ int bfs_store_move_note(struct bfs_store *s, const char *key,
 	else
 		r = exec_sql(s, "DELETE FROM settings WHERE key = ?1", key, NULL,
 			     NULL, 0);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }
 
@@ -3015,7 +3702,7 @@ int bfs_store_move_list(struct bfs_store *s, const char *prefix,
 	sqlite3_stmt *st = NULL;
 	int rc = SQLITE_OK, r;
 
-	pthread_mutex_lock(&s->lock);
+	store_lock(s);
 	r = prepare(s, "SELECT key, value FROM settings WHERE"
 		    " substr(CAST(key AS BLOB), 1, ?2) = CAST(?1 AS BLOB)"
 		    " ORDER BY key", &st, NULL, 0);
@@ -3034,6 +3721,6 @@ int bfs_store_move_list(struct bfs_store *s, const char *prefix,
 	r = rc == SQLITE_DONE ? 0 : db_fail(s, rc, NULL, 0, "list moves");
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	store_unlock(s);
 	return r;
 }

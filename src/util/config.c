@@ -45,6 +45,7 @@
 #include "bfs_key.h"
 #include "bfs_log.h"
 #include "bfs_perm.h"
+#include "bfs_pg.h"
 
 #define CFG_LINE_MAX 8192          /* longest accepted config line */
 #define CFG_FILE_MAX (1024 * 1024) /* largest accepted config file */
@@ -297,13 +298,15 @@ enum mkey {
 	MK_DATABASE, MK_CACHE_DIR, MK_CACHE_SIZE, MK_MASTER_KEY_FILE,
 	MK_LOG_LEVEL, MK_UPLOAD_TIMEOUT, MK_CA_BUNDLE, MK_LIST_METADATA,
 	MK_MULTIPART_MAX_AGE, MK_PRESIGN_EXPIRES, MK_ADMIN_GROUP,
+	MK_DATABASE_PASSWORD, MK_DATABASE_PASSWORD_FILE,
 	MK_COUNT
 };
 
 static const char *const mkey_names[MK_COUNT] = {
 	"database", "cache_dir", "cache_size", "master_key_file",
 	"log_level", "upload_timeout", "ca_bundle", "list_metadata",
-	"multipart_max_age", "presign_expires", "admin_group"
+	"multipart_max_age", "presign_expires", "admin_group",
+	"database_password", "database_password_file"
 };
 
 static const char *const list_meta_names[] = { NULL, "head", "listing" };
@@ -1254,19 +1257,72 @@ out:
 	return r;
 }
 
+/*
+ * Takes the resolved database password pw (r: the resolver's result);
+ * a second password key is refused.  pw is wiped on every path not kept.
+ */
+static int db_password_set(struct bfs_config *c, int r, char *pw,
+			   char *reason, size_t rlen)
+{
+	if (r != 0)
+		goto out;
+	if (c->database_password) {
+		snprintf(reason, rlen, "database_password and "
+			 "database_password_file both given");
+		r = BFS_ERR_CONFIG;
+		goto out;
+	}
+	c->database_password = pw;
+	pw = NULL;
+out:
+	if (pw) {
+		OPENSSL_cleanse(pw, strlen(pw));
+		free(pw);
+	}
+	return r;
+}
+
 /* Sets one key of [bucketfs]; reason filled on failure. */
 static int main_key(struct cfg_ctx *x, int k, const char *v, char *reason,
 		    size_t rlen)
 {
 	struct bfs_config *c = x->cfg;
 	char **path = NULL;
-	char *end;
+	char *end, *pw = NULL, *file = NULL;
 	long t;
 
 	switch (k) {
 	case MK_DATABASE:
+		if (bfs_pg_is_uri(v)) {
+			if (bfs_pg_uri_check(v, reason, rlen) != 0)
+				return BFS_ERR_CONFIG;
+			free(c->database);
+			if (!(c->database = strdup(v))) {
+				snprintf(reason, rlen, "out of memory");
+				return BFS_ERR_NOMEM;
+			}
+			return 0;
+		}
 		path = &c->database;
 		break;
+	case MK_DATABASE_PASSWORD:
+		/* Only from the environment: a password never sits in the
+		 * config file (database_password_file is the other way). */
+		if (strncmp(v, "env:", 4) != 0) {
+			snprintf(reason, rlen, "expected env:VAR (or use "
+				 "database_password_file)");
+			return BFS_ERR_CONFIG;
+		}
+		k = secret_value(v, &pw, reason, rlen);
+		return db_password_set(c, k, pw, reason, rlen);
+	case MK_DATABASE_PASSWORD_FILE:
+		if (make_abs(c->dir, v, &file)) {
+			snprintf(reason, rlen, "out of memory");
+			return BFS_ERR_NOMEM;
+		}
+		k = secret_file(file, &pw, reason, rlen);
+		free(file);
+		return db_password_set(c, k, pw, reason, rlen);
 	case MK_CACHE_DIR:
 		path = &c->cache_dir;
 		break;
@@ -1594,6 +1650,11 @@ void bfs_config_free(struct bfs_config *c)
 	free(c->master_key_file);
 	free(c->cache_dir);
 	free(c->database);
+	if (c->database_password) {
+		OPENSSL_cleanse(c->database_password,
+				strlen(c->database_password));
+		free(c->database_password);
+	}
 	free(c->dir);
 	free(c->file);
 	free(c);

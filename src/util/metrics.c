@@ -22,6 +22,9 @@ static atomic_llong pending;
 static atomic_ullong lat_buckets[NBOUNDS + 1];
 static atomic_ullong lat_count;
 static atomic_ullong lat_sum_us;
+static atomic_int db_state = -1;        /* -1: no PostgreSQL catalog */
+static atomic_llong db_queued;
+static atomic_ullong db_notified;
 
 void bfs_metrics_request(int op, int status)
 {
@@ -67,6 +70,18 @@ void bfs_metrics_upload_latency(double seconds)
 	atomic_fetch_add_explicit(&lat_sum_us,
 				  (unsigned long long)(seconds * 1e6),
 				  memory_order_relaxed);
+}
+
+void bfs_metrics_database(int connected, int64_t queued)
+{
+	atomic_store_explicit(&db_queued, queued, memory_order_relaxed);
+	atomic_store_explicit(&db_state, connected ? 1 : 0,
+			      memory_order_relaxed);
+}
+
+void bfs_metrics_database_notified(void)
+{
+	atomic_fetch_add_explicit(&db_notified, 1, memory_order_relaxed);
 }
 
 int bfs_metrics_render(struct bfs_buf *out)
@@ -118,5 +133,18 @@ int bfs_metrics_render(struct bfs_buf *out)
 		"bucketfs_upload_seconds_sum %.6f\n"
 		"bucketfs_upload_seconds_count %llu\n",
 		cum, atomic_load(&lat_sum_us) / 1e6, atomic_load(&lat_count));
+	if (atomic_load(&db_state) >= 0)
+		r |= bfs_buf_addf(out,
+			"# HELP bucketfs_database_connected The PostgreSQL catalog is reachable (1) or not (0).\n"
+			"# TYPE bucketfs_database_connected gauge\n"
+			"bucketfs_database_connected %d\n"
+			"# HELP bucketfs_index_queued Index rows queued locally until the database is back.\n"
+			"# TYPE bucketfs_index_queued gauge\n"
+			"bucketfs_index_queued %lld\n"
+			"# HELP bucketfs_database_notifications_total File changes other hosts announced (LISTEN/NOTIFY).\n"
+			"# TYPE bucketfs_database_notifications_total counter\n"
+			"bucketfs_database_notifications_total %llu\n",
+			atomic_load(&db_state), atomic_load(&db_queued),
+			atomic_load(&db_notified));
 	return r ? -1 : 0;
 }

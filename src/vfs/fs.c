@@ -2481,7 +2481,7 @@ static int move_key(struct bfs_rbucket *sb, const char *skey,
 	size_t klen = strlen(dkey), got = 0;
 	const char *name;
 	char *body = NULL, etag[96];
-	int fd = -1, r, indexed = 0;
+	int fd = -1, r, ir, indexed = 0;
 
 	etag[0] = '\0';
 	if (same_bucket(sb, db)) {
@@ -2542,11 +2542,13 @@ index:
 	bfs_gone_supersede(db->name, dkey, 0);
 	/* The index follows the object; a file it did not know gets a row. */
 	memset(&row, 0, sizeof(row));
-	if (bfs_store_file_get(bfs_registry_store(bfs_fs.reg), sb->name, skey,
-			       &row) == 0) {
-		indexed = 1;
+	ir = bfs_store_file_get(bfs_registry_store(bfs_fs.reg), sb->name, skey,
+				&row);
+	if (ir == 0)
 		bfs_file_row_clear(&row);
-	}
+	/* Unknown (catalog unreachable): the rename, queued, follows the
+	 * queued or existing row. */
+	indexed = ir != BFS_ERR_NOTFOUND;
 	if (indexed) {
 		if (bfs_store_file_rename(bfs_registry_store(bfs_fs.reg),
 					  sb->name, skey, db->name, dkey) != 0)

@@ -189,6 +189,22 @@ void bfs_vfs_free(struct bfs_vfs *v)
 	free(v);
 }
 
+void bfs_vfs_forget(struct bfs_vfs *v, const char *bucket, const char *key)
+{
+	char **names = NULL;
+	size_t n = 0, i;
+
+	if (bucket) {
+		bfs_attr_drop(bucket, key);
+		return;
+	}
+	if (bfs_registry_names(v->fs->reg, &names, &n) != 0)
+		return;
+	for (i = 0; i < n; i++)
+		bfs_attr_drop_bucket(names[i]);
+	bfs_registry_names_free(names, n);
+}
+
 /* ---- entry points ---- */
 
 /* Sets who as the thread's caller for one call; returns the one to put

@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import azurite as azurite_mod  # noqa: E402
 import helpers  # noqa: E402
 import rgw as rgw_mod  # noqa: E402
+import pg as pg_mod  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -171,6 +172,24 @@ def rgw():
     finally:
         if not ext:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg():
+    """A private PostgreSQL cluster (pg.py) for the whole session, stopped
+    and removed at its end, also when tests failed (and at exit)."""
+    server = pg_mod.Pg()
+    _clusters.append(server)
+    try:
+        server.start()
+    except pg_mod.PgError as e:
+        server.stop()
+        pytest.fail("cannot start the test PostgreSQL:\n%s" % e,
+                    pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -371,7 +390,7 @@ class Mount:
     """A config in a private folder and the daemon mounted from it."""
 
     def __init__(self, workdir, backends, options=(), single=None,
-                 daemonize=False, conf_extra=""):
+                 daemonize=False, conf_extra="", pg=None):
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.mnt = os.path.join(workdir, "mnt")
@@ -387,8 +406,20 @@ class Mount:
         self.proc = None
         self.pid = None
         self.runs = 0
+        self.pg = pg
+        database = "bucketfs.db"
+        if pg:
+            # BUCKETFS_TEST_DATABASE=postgresql: a fresh PostgreSQL
+            # database of the session's cluster instead of the SQLite file.
+            self.pgdb = pg.new_database()
+            database = "%s\ndatabase_password_file = db.password" % (
+                pg.uri(self.pgdb))
+            fd = os.open(os.path.join(workdir, "db.password"),
+                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(pg.password + "\n")
         text = ("[bucketfs]\n"
-                "database = bucketfs.db\n"
+                "database = " + database + "\n"
                 "cache_dir = cache\n"
                 "master_key_file = master.key\n"
                 "log_level = debug\n" + conf_extra + "\n")
@@ -520,6 +551,12 @@ class Mount:
     # ---- the index ----
     def index(self):
         """{(bucket name, key): row dict} from the files table."""
+        if self.pg:
+            rows = self.pg.sql_json(
+                self.pgdb, "SELECT coalesce(json_agg(x), '[]') FROM (SELECT"
+                " b.name AS bucket, f.* FROM files f JOIN storage_buckets b"
+                " ON b.id = f.bucket_id) x")
+            return {(r["bucket"], r["key"]): r for r in rows}
         con = sqlite3.connect(self.db, timeout=10)
         con.row_factory = sqlite3.Row
         try:
@@ -568,14 +605,20 @@ def wait_pid_gone(pid, cfg, timeout):
 
 
 @pytest.fixture
-def mount(tmp_path):
+def mount(tmp_path, request):
     """Factory: mount(backends, options=(), single=None, daemonize=False,
     conf_extra="", init=True, start=True) -> Mount (`bucketctl init` run
-    and mounted unless told otherwise)."""
+    and mounted unless told otherwise).  With BUCKETFS_TEST_DATABASE=
+    postgresql each Mount's catalog is a fresh PostgreSQL database."""
     need_binaries()
     made = []
+    pgsrv = None
+    if os.environ.get("BUCKETFS_TEST_DATABASE") == "postgresql":
+        pgsrv = request.getfixturevalue("pg")
 
     def make(backends, init=True, start=True, **kw):
+        if pgsrv and "pg" not in kw:
+            kw["pg"] = pgsrv
         m = Mount(str(tmp_path / ("m%d" % len(made))), backends, **kw)
         made.append(m)
         if init:

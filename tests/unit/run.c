@@ -27,6 +27,7 @@ int main(void)
 		{ "s3xml", s3xml_suite },
 		{ "local", local_suite },
 		{ "xattr", xattr_suite },
+		{ "pgsql", pgsql_suite },
 		{ "strset", strset_suite },
 		{ "view", view_suite },
 		{ "azure", azure_suite },

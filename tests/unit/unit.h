@@ -15,6 +15,7 @@ UNIT_SUITE(sigv4_suite);
 UNIT_SUITE(s3xml_suite);
 UNIT_SUITE(local_suite);
 UNIT_SUITE(xattr_suite);
+UNIT_SUITE(pgsql_suite);
 UNIT_SUITE(strset_suite);
 UNIT_SUITE(view_suite);
 UNIT_SUITE(azure_suite);
