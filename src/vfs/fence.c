@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "bfs_error.h"
+#include "bfs_lock.h"
 #include "bfs_log.h"
 #include "vfs_int.h"
 
@@ -158,6 +159,7 @@ static struct bfs_gone *hider_locked(const char *bucket, const char *key)
 {
 	struct bfs_gone *g;
 
+	bfs_lock_assert_held(&fence_mu);
 	for (g = gones; g; g = g->next)
 		if (g->hide && !g->superseded && strcmp(g->key, key) == 0 &&
 		    strcmp(g->bucket, bucket) == 0)

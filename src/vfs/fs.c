@@ -40,6 +40,7 @@
 
 #include "bfs_error.h"
 #include "bfs_key.h"
+#include "bfs_lock.h"
 #include "bfs_log.h"
 #include "bfs_perm.h"
 #include "bfs_store.h"
@@ -1727,6 +1728,7 @@ static int ofile_truncate_locked(struct bfs_ofile *of, uint64_t size)
 	uint64_t from;
 	int r;
 
+	bfs_lock_assert_held(&of->mu);
 	if ((r = bfs_ofile_stage_locked(of, size == 0)) != 0)
 		return r;
 	/* (after the stage: it may have released mu) */
@@ -1879,6 +1881,7 @@ void attr_wait_locked(struct bfs_ofile *of)
 {
 	struct timespec ts;
 
+	bfs_lock_assert_held(&of->mu);
 	for (;;) {
 		if (of->attr_busy) {
 			pthread_cond_wait(&of->cv, &of->mu);

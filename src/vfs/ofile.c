@@ -49,6 +49,7 @@
 
 #include "bfs_error.h"
 #include "bfs_key.h"
+#include "bfs_lock.h"
 #include "bfs_log.h"
 #include "bfs_metrics.h"
 #include "bfs_store.h"
@@ -138,6 +139,7 @@ static struct bfs_ofile *find_locked(const char *bucket, const char *key)
 {
 	struct bfs_ofile *of;
 
+	bfs_lock_assert_held(&table_mu);
 	for (of = table[of_hash(bucket, key)]; of; of = of->next)
 		if (strcmp(of->b->name, bucket) == 0 && strcmp(of->key, key) == 0)
 			return of;
@@ -149,6 +151,7 @@ static void unlink_locked(struct bfs_ofile *of)
 {
 	struct bfs_ofile **pp;
 
+	bfs_lock_assert_held(&table_mu);
 	if (!of->in_table)
 		return;
 	for (pp = &table[of_hash(of->b->name, of->key)]; *pp; pp = &(*pp)->next) {
@@ -166,6 +169,7 @@ static void insert_locked(struct bfs_ofile *of)
 {
 	unsigned h = of_hash(of->b->name, of->key);
 
+	bfs_lock_assert_held(&table_mu);
 	of->next = table[h];
 	table[h] = of;
 	of->in_table = 1;
@@ -325,6 +329,8 @@ static int retire_locked(struct bfs_ofile *of)
 {
 	int journaled = of->dirty && !of->unlinked;
 
+	bfs_lock_assert_held(&table_mu);
+	bfs_lock_assert_held(&of->mu);
 	unlink_locked(of);
 	if (journaled)
 		bfs_metrics_pending_add(-1);
@@ -408,6 +414,7 @@ int bfs_ofile_journal_put_locked(struct bfs_ofile *of, int durable)
 	struct bfs_journal_entry e;
 	int r;
 
+	bfs_lock_assert_held(&of->mu);
 	if (!of->dirty || of->unlinked || !of->staging_path)
 		return 0;
 	memset(&e, 0, sizeof(e));
@@ -432,6 +439,7 @@ int bfs_ofile_set_dirty_locked(struct bfs_ofile *of, int dirty)
 {
 	int was = of->dirty;
 
+	bfs_lock_assert_held(&of->mu);
 	if (dirty)
 		of->gen++;
 	of->dirty = dirty;
@@ -455,6 +463,7 @@ int bfs_ofile_budget_locked(struct bfs_ofile *of, uint64_t new_size)
 	uint64_t need, cur, cap = bfs_fs.cache_size;
 	int waited = 0;
 
+	bfs_lock_assert_held(&of->mu);
 	if (new_size <= of->acct) {
 		atomic_fetch_sub(&staged_bytes, of->acct - new_size);
 		of->acct = new_size;
@@ -544,6 +553,7 @@ static void set_base(struct bfs_ofile *of, const char *etag)
 static int stage_begin_locked(struct bfs_ofile *of, struct bfs_rbucket **b,
 			      char **key)
 {
+	bfs_lock_assert_held(&of->mu);
 	if (!(*key = strdup(of->key)))
 		return BFS_ERR_NOMEM;
 	*b = of->b;
@@ -557,6 +567,7 @@ static int stage_begin_locked(struct bfs_ofile *of, struct bfs_rbucket **b,
 static void stage_end_locked(struct bfs_ofile *of, struct bfs_rbucket *b,
 			     char *key)
 {
+	bfs_lock_assert_free(&of->mu);
 	pthread_mutex_lock(&of->mu);
 	of->stage_busy = 0;
 	pthread_cond_broadcast(&of->cv);
@@ -605,6 +616,7 @@ int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty)
 	char *key;
 	int r, fd;
 
+	bfs_lock_assert_held(&of->mu);
 	while (of->stage_busy)
 		pthread_cond_wait(&of->cv, &of->mu);
 	if (of->staged)
@@ -675,6 +687,7 @@ int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty)
 
 void bfs_ofile_stat_locked(struct bfs_ofile *of, struct stat *st)
 {
+	bfs_lock_assert_held(&of->mu);
 	memset(st, 0, sizeof(*st));
 	st->st_mode = of->mode;
 	st->st_nlink = 1;
@@ -938,6 +951,7 @@ out:
 int bfs_ofile_where_locked(struct bfs_ofile *of, struct bfs_rbucket **b,
 			   char **key)
 {
+	bfs_lock_assert_held(&of->mu);
 	*b = NULL;
 	if (key && !(*key = strdup(of->key)))
 		return BFS_ERR_NOMEM;

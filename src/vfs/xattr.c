@@ -45,6 +45,7 @@
 #include "bfs_buf.h"
 #include "bfs_error.h"
 #include "bfs_key.h"
+#include "bfs_lock.h"
 #include "bfs_log.h"
 #include "bfs_xattr.h"
 #include "attrcache.h"
@@ -95,6 +96,7 @@ static void xa_clear_locked(void)
 	struct xa_entry *e, *n;
 	size_t i;
 
+	bfs_lock_assert_held(&xa_mu);
 	for (i = 0; i < XA_SLOTS; i++) {
 		for (e = xa_slots[i]; e; e = n) {
 			n = e->next;
@@ -118,6 +120,7 @@ static struct xa_entry **xa_find_locked(const char *bucket, const char *key)
 	struct xa_entry **pp;
 	size_t bl = strlen(bucket);
 
+	bfs_lock_assert_held(&xa_mu);
 	for (pp = &xa_slots[bfs_key_hash(bucket, key) % XA_SLOTS]; *pp;
 	     pp = &(*pp)->next)
 		if (!strncmp((*pp)->k, bucket, bl) && (*pp)->k[bl] == '/' &&
@@ -201,6 +204,7 @@ static int xa_set_ofile_locked(struct bfs_ofile *of, const char *enc)
 {
 	char *n = NULL;
 
+	bfs_lock_assert_held(&of->mu);
 	if (enc[0] && !(n = strdup(enc)))
 		return BFS_ERR_NOMEM;
 	free(of->xattr);
@@ -212,6 +216,7 @@ static int xa_set_ofile_locked(struct bfs_ofile *of, const char *enc)
 void bfs_ofile_learn_xattr_locked(struct bfs_ofile *of,
 				  const struct bfs_meta *m)
 {
+	bfs_lock_assert_held(&of->mu);
 	if (!of->xattr_known && m->has_xattr)
 		xa_set_ofile_locked(of, m->xattr);
 }
@@ -219,6 +224,7 @@ void bfs_ofile_learn_xattr_locked(struct bfs_ofile *of,
 void bfs_ofile_xattr_meta_locked(const struct bfs_ofile *of,
 				 struct bfs_meta *m)
 {
+	bfs_lock_assert_held(&of->mu);
 	m->has_xattr = of->xattr_known ? 1 : 0;
 	snprintf(m->xattr, sizeof(m->xattr), "%s", of->xattr ? of->xattr : "");
 }

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@
 #include "bfs_store.h"
 #include "bfs_vfs.h"
 #include "unit.h"
+#include "../../src/vfs/vfs_int.h"
 
 #define WAIT_S 60                /* generous bound of every wait loop */
 
@@ -1021,6 +1023,23 @@ START_TEST(test_one_context)
 }
 END_TEST
 
+#ifdef BFS_LOCK_CHECK
+/* A _locked transition of the open file called without its lock aborts
+ * (bfs_lock.h; this build has the checks): expects SIGABRT. */
+START_TEST(test_locked_call_without_lock_aborts)
+{
+	struct bfs_vfs_file f;
+	struct bfs_ofile *of;
+	struct stat st;
+
+	vcreate("/t/l.txt", &f);
+	ck_assert_ptr_nonnull(of = bfs_ofile_find("t", "l.txt"));
+	bfs_ofile_stat_locked(of, &st);      /* of->mu not held: aborts */
+	bfs_ofile_put(of);
+}
+END_TEST
+#endif
+
 Suite *vfs_suite(void)
 {
 	Suite *s = suite_create("vfs");
@@ -1041,6 +1060,10 @@ Suite *vfs_suite(void)
 	tcase_add_test(tc, test_multipart_resumes_after_failed_part);
 	tcase_add_test(tc, test_multipart_resumed_by_next_context);
 	tcase_add_test(tc, test_one_context);
+#ifdef BFS_LOCK_CHECK
+	tcase_add_test_raise_signal(tc, test_locked_call_without_lock_aborts,
+				    SIGABRT);
+#endif
 	suite_add_tcase(s, tc);
 	return s;
 }
