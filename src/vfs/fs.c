@@ -47,6 +47,7 @@
 #include "bfs_strset.h"
 #include "bfs_view.h"
 #include "attrcache.h"
+#include "ofile_int.h"
 #include "vfs_int.h"
 #include "readcache.h"
 
@@ -1877,34 +1878,13 @@ static int remote_set_attr(struct bfs_rbucket *b, const char *key, int dir,
  * Waits (on of->cv, mu released meanwhile) until no attribute change of
  * the file is on the wire and no rename fences its name.  mu held.
  */
-void attr_wait_locked(struct bfs_ofile *of)
-{
-	struct timespec ts;
-
-	bfs_lock_assert_held(&of->mu);
-	for (;;) {
-		if (of->attr_busy) {
-			pthread_cond_wait(&of->cv, &of->mu);
-			continue;
-		}
-		if (of->unlinked || !bfs_fence_covers(of->b->name, of->key))
-			return;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 20 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&of->cv, &of->mu, &ts);
-	}
-}
-
 static int change_attrs(const char *path, struct bfs_vfs_file *fi,
 			const struct attr_change *c)
 {
 	struct fs_fh *fh = get_fh(fi);
 	struct bfs_route rt;
 	struct bfs_ofile *of = NULL;
+	struct bfs_ofile_attrs a;
 	struct bfs_meta m;
 	struct stat st;
 	char *key = NULL;
@@ -1937,47 +1917,43 @@ static int change_attrs(const char *path, struct bfs_vfs_file *fi,
 		of = bfs_ofile_find(rt.b->name, key);
 	}
 	if (of) {
-		pthread_mutex_lock(&of->mu);
 		/* one change at a time per file, none during a rename of it;
 		 * the copy on the server runs without mu (attr_busy) */
-		attr_wait_locked(of);
-		if (of->b->read_only) {    /* mu held: a rename swaps of->b,
-					    * and the wait let one finish */
-			pthread_mutex_unlock(&of->mu);
+		bfs_ofile_attr_begin(of, NULL, NULL);
+		if (bfs_ofile_read_only_locked(of)) {
+			/* mu held: a rename swaps the bucket, and the wait
+			 * let one finish */
+			bfs_ofile_unlock(of);
 			r = BFS_ERR_READONLY;
 			goto out;
 		}
-		apply_change(c, &of->mode, &of->uid, &of->gid, &of->mtime);
-		if (of->dirty)
-			of->gen++;     /* a running upload carries old attributes */
+		bfs_ofile_attrs_locked(of, &a);
+		apply_change(c, &a.mode, &a.uid, &a.gid, &a.mtime);
+		bfs_ofile_set_attrs_locked(of, &a);
 		/* the upload of the new attributes needs an owner: the
 		 * release of the last handle may have passed already */
-		queue = of->dirty && !of->unlinked && of->handles == 0;
+		queue = bfs_ofile_attr_changed_locked(of);
 		r = 0;
-		send = !of->dirty && !of->unlinked && of->exists_remote;
+		send = bfs_ofile_attr_must_send_locked(of);
 		if (send) {
-			meta_from_attrs(&m, of->mode, of->uid, of->gid, &of->mtime);
-			m.size = of->size;
-			if (!(skey = strdup(of->key))) {
+			meta_from_attrs(&m, a.mode, a.uid, a.gid, &a.mtime);
+			m.size = a.size;
+			if (bfs_ofile_where_locked(of, &sb, &skey) != 0) {
 				r = BFS_ERR_NOMEM;
 				send = 0;
-			} else {
-				sb = of->b;
-				bfs_rbucket_ref(sb);
-				of->attr_busy = 1;
 			}
 		}
-		bfs_attr_drop(of->b->name, of->key);
-		pthread_mutex_unlock(&of->mu);
-		if (send) {
+		bfs_ofile_attr_drop_locked(of);
+		if (!send) {
+			bfs_ofile_unlock(of);
+		} else {
+			bfs_ofile_attr_send_begin_locked(of);
 			r = remote_set_attr(sb, skey, 0, &m);
 			if (r == 0)
 				repin_read_version(of, sb, skey);
 			bfs_attr_drop(sb->name, skey);
-			pthread_mutex_lock(&of->mu);
-			of->attr_busy = 0;
-			pthread_cond_broadcast(&of->cv);
-			pthread_mutex_unlock(&of->mu);
+			bfs_ofile_attr_send_end(of);
+			bfs_ofile_unlock(of);
 			bfs_rbucket_put(sb);
 			free(skey);
 		}

@@ -64,6 +64,7 @@
 #include "bfs_log.h"
 #include "bfs_mpu.h"
 #include "bfs_store.h"
+#include "ofile_int.h"
 #include "vfs_int.h"
 
 #define MP_FILE_PARTS 8          /* parts in flight per file */

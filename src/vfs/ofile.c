@@ -53,6 +53,7 @@
 #include "bfs_log.h"
 #include "bfs_metrics.h"
 #include "bfs_store.h"
+#include "ofile_int.h"
 #include "vfs_int.h"
 #include "readcache.h"
 

@@ -90,6 +90,7 @@
 #include "bfs_log.h"
 #include "bfs_metrics.h"
 #include "bfs_store.h"
+#include "ofile_int.h"
 #include "vfs_int.h"
 
 #define UPQ_TICK_MS 1000

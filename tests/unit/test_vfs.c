@@ -23,6 +23,7 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1023,6 +1024,71 @@ START_TEST(test_one_context)
 }
 END_TEST
 
+/* chmod of path in a thread (attr_thread), its result once done. */
+struct attr_job {
+	const char *path;
+	mode_t mode;
+	atomic_int done;
+	int r;
+};
+
+static void *attr_thread(void *arg)
+{
+	struct attr_job *j = arg;
+
+	j->r = bfs_vfs_chmod(vfs, &who, j->path, j->mode, NULL);
+	atomic_store(&j->done, 1);
+	return NULL;
+}
+
+/*
+ * An attribute change of an open file (ofile_attr.c) excludes every other
+ * one: a chmod begun while a change copies the object without mu
+ * (between send_begin and send_end) waits for its end, then applies.  A
+ * begin against a name the file no longer has fails with mu released.
+ */
+START_TEST(test_attr_change_excludes_another)
+{
+	struct bfs_vfs_file f;
+	struct bfs_ofile *of;
+	struct attr_job j;
+	struct stat st;
+	pthread_t t;
+	int i;
+
+	put_file("/t/a.txt", "hello");
+	vopen("/t/a.txt", O_RDONLY, &f);
+	ck_assert_ptr_nonnull(of = bfs_ofile_find("t", "a.txt"));
+
+	ck_assert_int_eq(bfs_ofile_attr_begin(of, "t", "b.txt"),
+			 BFS_ERR_NOTFOUND);
+	ck_assert_int_eq(bfs_ofile_attr_begin(of, "t", "a.txt"), 0);
+	ck_assert_int_eq(bfs_ofile_attr_must_send_locked(of), 1);
+	bfs_ofile_attr_send_begin_locked(of);     /* mu released, busy */
+
+	memset(&j, 0, sizeof(j));
+	j.path = "/t/a.txt";
+	j.mode = 0600;
+	ck_assert_int_eq(pthread_create(&t, NULL, attr_thread, &j), 0);
+	/* it must not get through while the change is on the wire (on a
+	 * slow machine this only checks less, it never fails wrongly) */
+	for (i = 0; i < 30 && !atomic_load(&j.done); i++)
+		usleep(10 * 1000);
+	ck_assert_msg(!atomic_load(&j.done),
+		      "chmod ran during another attribute change");
+
+	bfs_ofile_attr_send_end(of);              /* mu held again */
+	bfs_ofile_unlock(of);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(j.r, 0);
+	ck_assert_int_eq(bfs_vfs_getattr(vfs, &who, "/t/a.txt", &st, NULL), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+
+	bfs_ofile_put(of);
+	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/t/a.txt", &f), 0);
+}
+END_TEST
+
 #ifdef BFS_LOCK_CHECK
 /* A _locked transition of the open file called without its lock aborts
  * (bfs_lock.h; this build has the checks): expects SIGABRT. */
@@ -1060,6 +1126,7 @@ Suite *vfs_suite(void)
 	tcase_add_test(tc, test_multipart_resumes_after_failed_part);
 	tcase_add_test(tc, test_multipart_resumed_by_next_context);
 	tcase_add_test(tc, test_one_context);
+	tcase_add_test(tc, test_attr_change_excludes_another);
 #ifdef BFS_LOCK_CHECK
 	tcase_add_test_raise_signal(tc, test_locked_call_without_lock_aborts,
 				    SIGABRT);
