@@ -35,7 +35,7 @@
  *   Nothing of this is journaled: after a crash the object is simply still
  *   there (docs/RELIABILITY.md, "unlink of an open file").
  *
- * Locks: fence_mu guards both lists; it is a leaf (taken inside of->mu by
+ * Locks: fence_mu guards both lists; it is a leaf (taken inside ofile.mu by
  * kick, never held across a call out of this file).
  */
 #include <stdlib.h>

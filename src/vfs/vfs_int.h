@@ -8,7 +8,8 @@
  * short-lived stat cache filled by listings and heads), the open-file
  * module (struct bfs_ofile's fields are its own, ofile_int.h): ofile.c
  * (the table of open files with their staging files, journal rows and the
- * staging byte budget), ofile_attr.c (attribute changes), upload.c
+ * staging byte budget), ofile_attr.c (attribute changes), ofile_io.c
+ * (stat, handles, reads, writes, truncation), upload.c
  * (upload jobs, the pending-upload queue and its worker, start-up
  * recovery from the journal) and mpu.c (streaming multipart); xattr.c
  * (extended attributes), fence.c (rename fences and the objects kept for
@@ -281,6 +282,79 @@ void bfs_ofile_xattr_meta_locked(const struct bfs_ofile *of,
  * yet; 1 when unknown.  Takes mu. */
 int bfs_ofile_base_etag(struct bfs_ofile *of, char *etag, size_t len);
 
+/* ---- ofile_io.c: the content of an open file for fs.c ---- */
+
+struct bfs_rc_file;
+/* Its stat (bfs_ofile_stat_locked); takes mu. */
+void bfs_ofile_stat(struct bfs_ofile *of, struct stat *st);
+/* What the path operations decide on, copied under mu (stale once it is
+ * released: decide, do not keep). */
+struct bfs_ofile_snap {
+	int dirty;           /* staged content not uploaded (journal row) */
+	int exists_remote;   /* an object of its name is stored */
+	int staged;          /* the staging file holds its content */
+	int unlinked;        /* detached: removed or replaced */
+	int handles;         /* open file handles */
+};
+void bfs_ofile_snap(struct bfs_ofile *of, struct bfs_ofile_snap *sn);
+/* readdir of folder prefix (plen bytes) of bucket: 0 with its stat and
+ * its name in the folder (*name, the caller frees) when of is a live
+ * entry directly in it now; 1 when not; BFS_ERR_NOMEM.  Takes mu (a
+ * rename may rekey it meanwhile). */
+int bfs_ofile_child(struct bfs_ofile *of, const char *bucket,
+		    const char *prefix, size_t plen, struct stat *st,
+		    char **name);
+/* A file handle opens / closes on of.  handle_close starts an upload of
+ * what is still dirty and returns 1 when the caller must hand of to the
+ * pending queue (bfs_upq_add).  Take mu. */
+void bfs_ofile_handle_open(struct bfs_ofile *of);
+int bfs_ofile_handle_close(struct bfs_ofile *of);
+/* bfs_ofile_sync_locked, taking mu. */
+int bfs_ofile_sync(struct bfs_ofile *of, int timeout);
+/* Waits until no upload job and no attribute change runs on of (a
+ * rename under its fences); takes mu (released while waiting on cv). */
+void bfs_ofile_wait_quiet(struct bfs_ofile *of);
+/* unlink/rename over an open file: may its object be kept for its
+ * handles (clean, unstaged, stored, not unlinked, and can_keep: the
+ * provider can move or hide it)?  1 (with *etag: the version its reads
+ * are pinned to, a copy, or NULL), 0, or BFS_ERR_NOMEM.  Takes mu. */
+int bfs_ofile_keepable(struct bfs_ofile *of, int can_keep, char **etag);
+/* Sets the size (staging first: a cut to 0 stages an empty file, never
+ * downloads), marks it dirty and tells the multipart state which sent
+ * parts no longer hold its bytes.  The one way to cut a file.  mu held. */
+int bfs_ofile_truncate_locked(struct bfs_ofile *of, uint64_t size);
+/* ftruncate: BFS_ERR_READONLY when its bucket (as of now) is read-only,
+ * else bfs_ofile_truncate_locked.  Takes mu. */
+int bfs_ofile_truncate(struct bfs_ofile *of, uint64_t size);
+/* truncate(path): cuts and, when no handle is open (*ours = 1: nobody
+ * else uploads it), uploads at once within timeout.  Takes mu. */
+int bfs_ofile_truncate_sync(struct bfs_ofile *of, uint64_t size, int timeout,
+			    int *ours);
+/* open(O_TRUNC): cuts to 0 unless it already is an empty unstaged
+ * nothing.  Takes mu. */
+int bfs_ofile_open_trunc(struct bfs_ofile *of);
+/* create: the new file's mode (with type bits) and owner, content cut
+ * to 0.  Takes mu. */
+int bfs_ofile_create_reset(struct bfs_ofile *of, uint32_t mode, uint32_t uid,
+			   uint32_t gid);
+/* open: pins the version a clean file's reads serve to the etag the
+ * attribute cache holds now.  Takes mu. */
+void bfs_ofile_pin_read_version(struct bfs_ofile *of);
+/* The metadata or name of the clean open file of (now key in b) changed
+ * on the server: its reads move to the etag the server gives now (one
+ * HEAD, made without of->mu; no lock held). */
+void repin_read_version(struct bfs_ofile *of, struct bfs_rbucket *b,
+			const char *key);
+/* read(2): from the staging file when staged (under mu), else the pinned
+ * remote version through the read cache *rc (the handle's), without mu.
+ * The count, or a negative errno.  No lock held. */
+int bfs_ofile_read(struct bfs_ofile *of, struct bfs_rc_file **rc, char *buf,
+		   size_t size, off_t off);
+/* write(2): stages, reserves budget, writes, marks dirty (journaled
+ * before it returns).  0 or BFS_ERR_* (READONLY, NOSPC, IO).  Takes mu. */
+int bfs_ofile_write(struct bfs_ofile *of, const char *buf, size_t size,
+		    off_t off);
+
 /* ---- fence.c: fences and the names unlinked while open ---- */
 
 struct bfs_fence;
@@ -417,11 +491,6 @@ void bfs_xattr_destroy(void);
  * BFS_ERR_NOTFOUND or the provider's error.
  */
 int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st);
-/* The metadata or name of the clean open file of (now key in b) changed
- * on the server: its reads move to the etag the server gives now (one
- * HEAD, made without of->mu; no lock held). */
-void repin_read_version(struct bfs_ofile *of, struct bfs_rbucket *b,
-			const char *key);
 /* meta of a remote object of bucket b -> st (dir: it was found as a
  * folder); what the metadata lacks comes from b (owner, group, file_mode,
  * dir_mode) or, with b NULL, the mount's defaults. */
