@@ -6,7 +6,7 @@
  * cache_dir/staging (0600); an existing object is downloaded into it the
  * first time it is written or truncated (bfs_ofile_stage_locked).  Once
  * staged, the staging file is the file's content until the last fd closes;
- * reads of a clean, unstaged file go to the provider (see fs.c).
+ * reads of a clean, unstaged file go to the provider (ofile_io.c).
  *
  * The first time a file becomes dirty its upload journal row (bucket, key,
  * staging path, base etag, attributes) is written before the change is
@@ -21,15 +21,68 @@
  * Staged bytes are bounded by cache_size (bfs_ofile_budget_locked): a
  * process-wide atomic counter, each file's share in of->acct.
  *
- * States (flags under ofile.mu): clean and not staged (reads go to the
- * provider) -> staging (stage_busy: the download or HEAD runs without
- * mu, other stages wait on cv) -> staged -> dirty (journal row) ->
- * uploading (a job sends without mu) -> clean again when nothing changed
- * meanwhile; detached (unlinked, out of the table: unlink, replaced by a
- * rename) until the last reference frees it and deletes the object kept
- * for its handles (gone, fence.c).  attr_busy: fs.c copies the object for
- * new attributes without mu.  Renames fence their names (fence.c) and
- * rekey in two phases: keys under table_mu, journal rows after it.
+ * The open-file module is this file, ofile_attr.c, ofile_io.c, upload.c
+ * and mpu.c: only they include ofile_int.h and touch the fields of struct
+ * bfs_ofile; the rest of src/vfs calls the transitions of vfs_int.h.
+ *
+ * States (flags under ofile.mu; docs/ARCHITECTURE.md has the table):
+ *
+ *   CLEAN       !staged: reads go to the provider, pinned to read_etag.
+ *   STAGING     stage_busy: one stage downloads (or HEADs) without mu.
+ *   STAGED      staged && !dirty: fd holds the whole content.
+ *   DIRTY       dirty: staged content not stored yet.
+ *   UPLOADING   dirty && uploading: a job sends a snapshot without mu.
+ *   ATTR        attr_busy: a metadata copy of the clean object runs
+ *               without mu (ofile_attr.c).
+ *   DETACHED    unlinked, out of the table (unlink, replaced by a rename,
+ *               a recovered file stored as a conflict copy): no upload,
+ *               no journal row; the last reference frees it and deletes
+ *               the object kept for its handles (gone).
+ *
+ * Transitions and their locks:
+ *
+ *   get/find/put        table_mu (refs to and from 0), then mu.
+ *   CLEAN -> STAGING -> STAGED   bfs_ofile_stage_locked, mu held
+ *                       (released across the network; stage_busy).
+ *   STAGED -> DIRTY     bfs_ofile_set_dirty_locked, mu held (write,
+ *                       truncate, create, rename of a staged file).
+ *   DIRTY -> UPLOADING  bfs_ofile_kick_locked, mu held (upload.c).
+ *   UPLOADING -> STAGED the job ends, mu held: clean only when gen is
+ *                       the one it snapshot, else DIRTY again.
+ *   ATTR                bfs_ofile_attr_begin .. send_begin_locked ..
+ *                       send_end .. bfs_ofile_unlock (mu; attr_busy
+ *                       spans the unlocked copy).
+ *   rekey               table_mu and mu for b and key; journal rows after
+ *                       table_mu is released.  Callers fence both names
+ *                       and wait for UPLOADING and ATTR to end first
+ *                       (bfs_ofile_wait_quiet).
+ *   -> DETACHED         bfs_ofile_detach: table_mu and mu to retire,
+ *                       then waits for a running job, row dropped unlocked.
+ *
+ * Invariants:
+ *
+ *   1. dirty && !unlinked => the file has a journal row (written before
+ *      set_dirty returns the first time; a failed write of it is that
+ *      call's error, the file stays dirty) and the staging file is kept.
+ *   2. The pending gauge (bfs_metrics_pending_add) counts the files that
+ *      are dirty and not unlinked: +1 when one becomes so (set_dirty,
+ *      adopt), -1 when it stops (stored, retired).
+ *   3. gen is bumped under mu by every change of content, attributes or
+ *      name; an upload marks the file clean only if gen did not move.
+ *   4. dirty => staged => fd >= 0; staging_path is never reused while
+ *      keep_path says a journal row may name it.
+ *   5. b and key change only with table_mu and mu held: read them under
+ *      one, keep them beyond it only through bfs_ofile_where.
+ *   6. cv: whoever clears stage_busy, uploading or attr_busy, or ends a
+ *      part, broadcasts it under mu.  Waiters (stage, sync, budget,
+ *      attr_wait, wait_idle, wait_quiet, multipart) hold a reference,
+ *      wait in a loop on their own condition and re-check b, key and the
+ *      state they read before, since each wait releases mu.
+ *   7. No network call, sleep or fsync with table_mu held; under mu only
+ *      the durable journal commits named below.
+ *
+ * Every *_locked function asserts its lock at entry under BFS_LOCK_CHECK
+ * (bfs_lock.h; the sanitizer and unit-test builds).
  *
  * Locking: table_mu guards the hash chains, refs reaching 0 and every (T)
  * field of struct bfs_ofile (those change with both table_mu and

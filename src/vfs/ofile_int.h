@@ -44,13 +44,13 @@ struct bfs_ofile {
 	int staged;                   /* (M) fd holds the whole current content */
 	int stage_busy;               /* (M) a stage runs its download or HEAD
 				       * without mu; other stages wait on cv */
-	int attr_busy;                /* (M) chmod/chown/utimens of the clean
+	int attr_busy;                /* (M) an attribute change of the clean
 				       * file is copying the object without
-				       * mu (fs.c change_attrs); others and
+				       * mu (ofile_attr.c); others and
 				       * renames wait on cv */
 	int exists_remote;            /* (M) an object to download exists */
 	int dirty;                    /* (M) staged content not uploaded */
-	int handles;                  /* (M) open file handles (fs.c): a
+	int handles;                  /* (M) open file handles (fs.c fh): a
 				       * dirty file without one is the
 				       * pending queue's to upload */
 	int unlinked;                 /* (M) removed while open: no upload */
@@ -72,7 +72,7 @@ struct bfs_ofile {
 	struct bfs_mp *mp;            /* (M) its multipart upload (mpu.c) */
 	int keep_path;                /* (M) a journal row may still name
 				       * staging_path: never reuse it */
-	/* The remote version clean (unstaged) reads serve, fs.c fs_read: */
+	/* The remote version clean (unstaged) reads serve (ofile_io.c): */
 	char *read_etag;              /* (M) its etag, sent as If-Match;
 				       * NULL: unknown, reads unconditional */
 	unsigned read_gen;            /* (M) bumped when reads move to the
