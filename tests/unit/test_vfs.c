@@ -1024,10 +1024,12 @@ START_TEST(test_one_context)
 }
 END_TEST
 
-/* chmod of path in a thread (attr_thread), its result once done. */
+/* chmod of path to mode, or with to set a rename of path to it, in a
+ * thread (attr_thread); its result once done. */
 struct attr_job {
 	const char *path;
 	mode_t mode;
+	const char *to;
 	atomic_int done;
 	int r;
 };
@@ -1036,9 +1038,23 @@ static void *attr_thread(void *arg)
 {
 	struct attr_job *j = arg;
 
-	j->r = bfs_vfs_chmod(vfs, &who, j->path, j->mode, NULL);
+	j->r = j->to ? bfs_vfs_rename(vfs, &who, j->path, j->to, 0) :
+		       bfs_vfs_chmod(vfs, &who, j->path, j->mode, NULL);
 	atomic_store(&j->done, 1);
 	return NULL;
+}
+
+/* j must not finish while an attribute change is on the wire (on a slow
+ * machine this checks less, it never fails wrongly). */
+static void assert_waits(struct attr_job *j)
+{
+	int i;
+
+	for (i = 0; i < 30 && !atomic_load(&j->done); i++)
+		usleep(10 * 1000);
+	ck_assert_msg(!atomic_load(&j->done),
+		      "%s ran during an attribute change",
+		      j->to ? "rename" : "chmod");
 }
 
 /*
@@ -1054,7 +1070,6 @@ START_TEST(test_attr_change_excludes_another)
 	struct attr_job j;
 	struct stat st;
 	pthread_t t;
-	int i;
 
 	put_file("/t/a.txt", "hello");
 	vopen("/t/a.txt", O_RDONLY, &f);
@@ -1070,12 +1085,7 @@ START_TEST(test_attr_change_excludes_another)
 	j.path = "/t/a.txt";
 	j.mode = 0600;
 	ck_assert_int_eq(pthread_create(&t, NULL, attr_thread, &j), 0);
-	/* it must not get through while the change is on the wire (on a
-	 * slow machine this only checks less, it never fails wrongly) */
-	for (i = 0; i < 30 && !atomic_load(&j.done); i++)
-		usleep(10 * 1000);
-	ck_assert_msg(!atomic_load(&j.done),
-		      "chmod ran during another attribute change");
+	assert_waits(&j);
 
 	bfs_ofile_attr_send_end(of);              /* mu held again */
 	bfs_ofile_unlock(of);
@@ -1086,6 +1096,47 @@ START_TEST(test_attr_change_excludes_another)
 
 	bfs_ofile_put(of);
 	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/t/a.txt", &f), 0);
+}
+END_TEST
+
+/* A rename of an open file waits for its attribute change (the rename
+ * fences the names, then waits until no upload and no change runs:
+ * bfs_ofile_wait_quiet), then moves it: the file and its open state are
+ * under the new name. */
+START_TEST(test_rename_waits_for_attr_change)
+{
+	struct bfs_vfs_file f;
+	struct bfs_ofile *of, *moved;
+	struct attr_job j;
+	struct stat st;
+	pthread_t t;
+
+	put_file("/t/a.txt", "hello");
+	vopen("/t/a.txt", O_RDONLY, &f);
+	ck_assert_ptr_nonnull(of = bfs_ofile_find("t", "a.txt"));
+	ck_assert_int_eq(bfs_ofile_attr_begin(of, "t", "a.txt"), 0);
+	bfs_ofile_attr_send_begin_locked(of);
+
+	memset(&j, 0, sizeof(j));
+	j.path = "/t/a.txt";
+	j.to = "/t/c.txt";
+	ck_assert_int_eq(pthread_create(&t, NULL, attr_thread, &j), 0);
+	assert_waits(&j);
+	ck_assert_ptr_null(bfs_ofile_find("t", "c.txt"));
+
+	bfs_ofile_attr_send_end(of);
+	bfs_ofile_unlock(of);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(j.r, 0);
+	ck_assert_ptr_eq(moved = bfs_ofile_find("t", "c.txt"), of);
+	bfs_ofile_put(moved);
+	ck_assert_int_eq(bfs_vfs_getattr(vfs, &who, "/t/c.txt", &st, NULL), 0);
+	ck_assert_int_eq(st.st_size, 5);
+	ck_assert_int_eq(bfs_vfs_getattr(vfs, &who, "/t/a.txt", &st, NULL),
+			 -ENOENT);
+
+	bfs_ofile_put(of);
+	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/t/c.txt", &f), 0);
 }
 END_TEST
 
@@ -1127,6 +1178,7 @@ Suite *vfs_suite(void)
 	tcase_add_test(tc, test_multipart_resumed_by_next_context);
 	tcase_add_test(tc, test_one_context);
 	tcase_add_test(tc, test_attr_change_excludes_another);
+	tcase_add_test(tc, test_rename_waits_for_attr_change);
 #ifdef BFS_LOCK_CHECK
 	tcase_add_test_raise_signal(tc, test_locked_call_without_lock_aborts,
 				    SIGABRT);
