@@ -22,8 +22,9 @@
  * process-wide atomic counter, each file's share in of->acct.
  *
  * The open-file module is this file, ofile_attr.c, ofile_io.c, upload.c
- * and mpu.c: only they include ofile_int.h and touch the fields of struct
- * bfs_ofile; the rest of src/vfs calls the transitions of vfs_int.h.
+ * and mpu.c: only they include ofile_int.h (it #errors elsewhere) and
+ * touch the fields of struct bfs_ofile; the rest of src/vfs calls the
+ * transitions of vfs_int.h.
  *
  * States (flags under ofile.mu; docs/ARCHITECTURE.md has the table):
  *
@@ -106,6 +107,7 @@
 #include "bfs_log.h"
 #include "bfs_metrics.h"
 #include "bfs_store.h"
+#define BFS_OFILE_MODULE
 #include "ofile_int.h"
 #include "vfs_int.h"
 #include "readcache.h"

@@ -24,6 +24,7 @@
 
 #include "bfs_error.h"
 #include "bfs_lock.h"
+#define BFS_OFILE_MODULE
 #include "ofile_int.h"
 #include "vfs_int.h"
 

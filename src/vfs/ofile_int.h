@@ -1,14 +1,21 @@
 /*
  * ofile_int.h - the fields of the open file (struct bfs_ofile), private to
  * the open-file module: ofile.c (the table, staging, the journal row, the
- * staging budget), ofile_attr.c (attribute changes), upload.c (upload
- * jobs and the pending queue) and mpu.c (streaming multipart).  Everyone
+ * staging budget), ofile_attr.c (attribute changes), ofile_io.c (stat,
+ * handles, reads, writes, truncation), upload.c (upload jobs and the
+ * pending queue) and mpu.c (streaming multipart).  Everyone
  * else holds a struct bfs_ofile * and calls the transitions and accessors
  * of vfs_int.h; the states and which lock each transition needs are in
  * ofile.c's opening comment.
  */
 #ifndef BFS_OFILE_INT_H
 #define BFS_OFILE_INT_H
+
+/* Each file of the module defines BFS_OFILE_MODULE before including this;
+ * anywhere else the include is an error, so the fields stay the module's. */
+#ifndef BFS_OFILE_MODULE
+#error "ofile_int.h belongs to the open-file module: include vfs_int.h"
+#endif
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -20,6 +20,7 @@
 #include "bfs_lock.h"
 #include "bfs_log.h"
 #include "attrcache.h"
+#define BFS_OFILE_MODULE
 #include "ofile_int.h"
 #include "vfs_int.h"
 #include "readcache.h"

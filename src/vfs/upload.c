@@ -90,6 +90,7 @@
 #include "bfs_log.h"
 #include "bfs_metrics.h"
 #include "bfs_store.h"
+#define BFS_OFILE_MODULE
 #include "ofile_int.h"
 #include "vfs_int.h"
 

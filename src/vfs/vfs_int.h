@@ -68,9 +68,10 @@ void bfs_attr_drop_bucket(const char *bucket);
 /*
  * One open file, shared by every fd of the same (bucket, key).  Opaque
  * here: its fields are the open-file module's (ofile.c, ofile_attr.c,
- * upload.c, mpu.c; ofile_int.h), which the rest of the layer drives
- * through the transitions and accessors below.  Its states, transitions
- * and their locks: ofile.c's opening comment and docs/ARCHITECTURE.md.
+ * ofile_io.c, upload.c, mpu.c; ofile_int.h), which the rest of the layer
+ * drives through the transitions and accessors below.  Its states,
+ * transitions and their locks: ofile.c's opening comment and
+ * docs/ARCHITECTURE.md.
  */
 struct bfs_ofile;
 struct bfs_gone;
