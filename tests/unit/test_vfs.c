@@ -1057,6 +1057,18 @@ static void assert_waits(struct attr_job *j)
 		      j->to ? "rename" : "chmod");
 }
 
+/* A stored file t/a.txt ("hello") opened read-only in *f: clean, not
+ * staged; its open file (+1 ref, the caller puts it). */
+static struct bfs_ofile *open_stored(struct bfs_vfs_file *f)
+{
+	struct bfs_ofile *of;
+
+	put_file("/t/a.txt", "hello");
+	vopen("/t/a.txt", O_RDONLY, f);
+	ck_assert_ptr_nonnull(of = bfs_ofile_find("t", "a.txt"));
+	return of;
+}
+
 /*
  * An attribute change of an open file (ofile_attr.c) excludes every other
  * one: a chmod begun while a change copies the object without mu
@@ -1071,9 +1083,7 @@ START_TEST(test_attr_change_excludes_another)
 	struct stat st;
 	pthread_t t;
 
-	put_file("/t/a.txt", "hello");
-	vopen("/t/a.txt", O_RDONLY, &f);
-	ck_assert_ptr_nonnull(of = bfs_ofile_find("t", "a.txt"));
+	of = open_stored(&f);
 
 	ck_assert_int_eq(bfs_ofile_attr_begin(of, "t", "b.txt"),
 			 BFS_ERR_NOTFOUND);
@@ -1111,9 +1121,7 @@ START_TEST(test_rename_waits_for_attr_change)
 	struct stat st;
 	pthread_t t;
 
-	put_file("/t/a.txt", "hello");
-	vopen("/t/a.txt", O_RDONLY, &f);
-	ck_assert_ptr_nonnull(of = bfs_ofile_find("t", "a.txt"));
+	of = open_stored(&f);
 	ck_assert_int_eq(bfs_ofile_attr_begin(of, "t", "a.txt"), 0);
 	bfs_ofile_attr_send_begin_locked(of);
 
