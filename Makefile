@@ -22,6 +22,11 @@ else
 BUILD    ?= build-san
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
+# Lock-ownership checks (include/bfs_lock.h): on in every sanitizer build
+# (build-san: its unit tests and the integration daemon; build-tsan), off
+# in the plain one.  LOCK_CHECK=1/0 overrides (use a BUILD= of its own).
+LOCK_CHECK ?= $(if $(SANITIZE),1,0)
+LOCKFLAGS  := $(if $(filter 1,$(LOCK_CHECK)),-DBFS_LOCK_CHECK)
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wwrite-strings -Wimplicit-fallthrough -Werror
@@ -32,7 +37,7 @@ SYSTEMD_LIBS   := $(shell pkg-config --exists libsystemd 2>/dev/null && pkg-conf
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -DFUSE_USE_VERSION=35 $(WARN) -Iinclude \
-            -fstack-protector-strong -MMD -MP $(PKG_CFLAGS) $(SYSTEMD_CFLAGS) $(SANFLAGS)
+            -fstack-protector-strong -MMD -MP $(PKG_CFLAGS) $(SYSTEMD_CFLAGS) $(SANFLAGS) $(LOCKFLAGS)
 ifeq ($(SANITIZE),)
 CFLAGS   += -D_FORTIFY_SOURCE=2
 endif

@@ -36,6 +36,7 @@
 
 #include "bfs_error.h"
 #include "bfs_key.h"
+#include "bfs_lock.h"
 #include "bfs_log.h"
 #include "bfs_metrics.h"
 #include "bfs_strset.h"
@@ -85,6 +86,7 @@ static void attr_clear_locked(void)
 	struct attr_entry *e, *n;
 	size_t i;
 
+	bfs_lock_assert_held(&attr_mu);
 	for (i = 0; i < ATTR_SLOTS; i++) {
 		for (e = attr_slots[i]; e; e = n) {
 			n = e->next;
@@ -344,6 +346,7 @@ static void snap_free(struct dir_snap *s)
 /* Detaches s from the table; dir_mu held. */
 static void snap_detach_locked(struct dir_snap *s, struct dir_snap **pp)
 {
+	bfs_lock_assert_held(&dir_mu);
 	*pp = s->next;
 	s->next = NULL;
 	s->in_table = 0;
@@ -433,6 +436,7 @@ static struct neg_dir **neg_find_locked(const char *bucket, const char *prefix)
 {
 	struct neg_dir **pp;
 
+	bfs_lock_assert_held(&dir_mu);
 	for (pp = &neg_slots[attr_hash(bucket, prefix) % NEG_SLOTS]; *pp;
 	     pp = &(*pp)->next)
 		if (!strcmp((*pp)->bucket, bucket) && !strcmp((*pp)->prefix, prefix))
@@ -444,6 +448,7 @@ static void neg_unlink_locked(struct neg_dir **pp)
 {
 	struct neg_dir *n = *pp;
 
+	bfs_lock_assert_held(&dir_mu);
 	*pp = n->next;
 	neg_count--;
 	neg_free(n);
@@ -455,6 +460,7 @@ static void neg_insert_locked(struct neg_dir *n)
 	struct neg_dir **pp = neg_find_locked(n->bucket, n->prefix);
 	size_t i;
 
+	bfs_lock_assert_held(&dir_mu);
 	if (pp)
 		neg_unlink_locked(pp);
 	if (neg_count >= NEG_MAX)
@@ -498,6 +504,7 @@ static void neg_touch_locked(const char *bucket, const char *prefix,
 {
 	struct neg_dir **pp = neg_find_locked(bucket, prefix);
 
+	bfs_lock_assert_held(&dir_mu);
 	if (pp && bfs_strset_add(&(*pp)->touched, name, 0) < 0)
 		neg_unlink_locked(pp);
 }
@@ -506,6 +513,7 @@ static void neg_drop_locked(const char *bucket, const char *prefix)
 {
 	struct neg_dir **pp = neg_find_locked(bucket, prefix);
 
+	bfs_lock_assert_held(&dir_mu);
 	if (pp)
 		neg_unlink_locked(pp);
 }
@@ -515,6 +523,7 @@ static void neg_drop_bucket_locked(const char *bucket)
 	struct neg_dir **pp;
 	size_t i;
 
+	bfs_lock_assert_held(&dir_mu);
 	for (i = 0; i < NEG_SLOTS; i++) {
 		pp = &neg_slots[i];
 		while (*pp) {
@@ -633,6 +642,7 @@ static struct dir_gen dir_gen_locked(const char *bucket, const char *prefix)
 {
 	struct dir_gen g;
 
+	bfs_lock_assert_held(&dir_mu);
 	g.dir = gen_dir[gen_dir_slot(bucket, prefix)];
 	g.bucket = gen_bucket[gen_bucket_slot(bucket)];
 	return g;

@@ -35,13 +35,14 @@
  *   Nothing of this is journaled: after a crash the object is simply still
  *   there (docs/RELIABILITY.md, "unlink of an open file").
  *
- * Locks: fence_mu guards both lists; it is a leaf (taken inside of->mu by
+ * Locks: fence_mu guards both lists; it is a leaf (taken inside ofile.mu by
  * kick, never held across a call out of this file).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "bfs_error.h"
+#include "bfs_lock.h"
 #include "bfs_log.h"
 #include "vfs_int.h"
 
@@ -158,6 +159,7 @@ static struct bfs_gone *hider_locked(const char *bucket, const char *key)
 {
 	struct bfs_gone *g;
 
+	bfs_lock_assert_held(&fence_mu);
 	for (g = gones; g; g = g->next)
 		if (g->hide && !g->superseded && strcmp(g->key, key) == 0 &&
 		    strcmp(g->bucket, bucket) == 0)

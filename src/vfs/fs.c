@@ -223,9 +223,7 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 	int r, gone, hint;
 
 	if ((of = bfs_ofile_find(b->name, key)) != NULL) {
-		pthread_mutex_lock(&of->mu);
-		bfs_ofile_stat_locked(of, st);
-		pthread_mutex_unlock(&of->mu);
+		bfs_ofile_stat(of, st);
 		bfs_ofile_put(of);
 		return 0;
 	}
@@ -289,7 +287,7 @@ int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st)
 	}
 	fill_implied_dir(b, st);
 found:
-	/* with the etag the open of a file pins (pin_read_version) */
+	/* with the etag the open of a file pins (bfs_ofile_pin_read_version) */
 	bfs_attr_put_meta(b->name, key, st, m.etag[0] ? m.etag : NULL);
 	bfs_xattr_note(b->name, key, &m);
 	r = 0;
@@ -464,9 +462,7 @@ static int fs_getattr(const char *path, struct stat *st,
 	int r;
 
 	if (fh && fh->of) {
-		pthread_mutex_lock(&fh->of->mu);
-		bfs_ofile_stat_locked(fh->of, st);
-		pthread_mutex_unlock(&fh->of->mu);
+		bfs_ofile_stat(fh->of, st);
 		return 0;
 	}
 	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
@@ -628,9 +624,7 @@ static int rd_entry(void *arg, const char *name, const struct stat *lst,
 		memcpy(c->keybuf, c->prefix, c->plen);
 		memcpy(c->keybuf + c->plen, name, nlen + 1);
 		if ((of = bfs_ofile_find(c->b->name, c->keybuf)) != NULL) {
-			pthread_mutex_lock(&of->mu);
-			bfs_ofile_stat_locked(of, &st);
-			pthread_mutex_unlock(&of->mu);
+			bfs_ofile_stat(of, &st);
 			bfs_ofile_put(of);
 		}
 	}
@@ -643,10 +637,10 @@ static int rd_entry(void *arg, const char *name, const struct stat *lst,
 
 /*
  * Open files directly in the folder that the listing did not show yet
- * (created, not uploaded until close).  The name is copied under of->mu:
- * a rename may rekey the file meanwhile (bfs_ofile_rekey frees the old
- * key under that mutex), and a file renamed out of the folder, whose key
- * no longer starts with the prefix, is not listed here.
+ * (created, not uploaded until close).  The name is copied under the
+ * open file's lock (bfs_ofile_child): a rename may rekey the file
+ * meanwhile, and a file renamed out of the folder, whose key no longer
+ * starts with the prefix, is not listed here.
  */
 static int rd_open_file(void *arg, struct bfs_ofile *of)
 {
@@ -655,17 +649,7 @@ static int rd_open_file(void *arg, struct bfs_ofile *of)
 	char *name = NULL;
 	int r;
 
-	pthread_mutex_lock(&of->mu);
-	if (!of->unlinked && strcmp(of->b->name, c->b->name) == 0 &&
-	    strncmp(of->key, c->prefix, c->plen) == 0 &&
-	    of->key[c->plen] && !strchr(of->key + c->plen, '/')) {
-		bfs_ofile_stat_locked(of, &st);
-		name = strdup(of->key + c->plen);
-		r = name ? 0 : BFS_ERR_NOMEM;
-	} else {
-		r = 1;          /* not (any more) an entry of this folder */
-	}
-	pthread_mutex_unlock(&of->mu);
+	r = bfs_ofile_child(of, c->b->name, c->prefix, c->plen, &st, &name);
 	if (r == 0 && (r = bfs_strset_add(&c->names, name, 0)) == 1)
 		r = dirlist_add(c->dl, name, &st, 1);
 	else if (r == 1)
@@ -992,11 +976,8 @@ static struct fs_fh *fh_new(int ctl, struct bfs_ofile *of)
 	fh->ctl = ctl;
 	fh->of = of;
 	fh->opener = bfs_vfs_caller_cur() ? bfs_vfs_caller_cur()->pid : 0;
-	if (of) {
-		pthread_mutex_lock(&of->mu);
-		of->handles++;
-		pthread_mutex_unlock(&of->mu);
-	}
+	if (of)
+		bfs_ofile_handle_open(of);
 	bfs_buf_init(&fh->snap, BFS_CTL_RENDER_MAX);
 	pthread_mutex_lock(&fs_fh_mu);
 	fh->next = fs_fhs;
@@ -1109,23 +1090,6 @@ static void walk_prefetch(struct bfs_rbucket *b, const char *key)
 	}
 }
 
-/* The etag of the version a clean file's reads will serve: what the
- * attribute cache holds for it now (the lookup of this open).  Once set it
- * stays until read_version_gone() moves it. */
-static void pin_read_version(struct bfs_ofile *of)
-{
-	char etag[sizeof(((struct bfs_meta *)0)->etag)];
-
-	pthread_mutex_lock(&of->mu);
-	if (!of->read_etag && !of->staged && of->exists_remote &&
-	    !atomic_load(&of->read_served) &&
-	    bfs_attr_etag(of->b->name, of->key, etag, sizeof(etag)) == 1)
-		of->read_etag = strdup(etag);
-	pthread_mutex_unlock(&of->mu);
-}
-
-static int ofile_truncate_locked(struct bfs_ofile *of, uint64_t size);
-
 /*
  * list_metadata = listing hands the kernel a listing's attributes (the
  * bucket's owner and file_mode) for objects no HEAD has told yet, and the
@@ -1223,20 +1187,14 @@ static int fs_open(const char *path, struct bfs_vfs_file *fi)
 		if ((r = bfs_ofile_get(rt.b, key, &st, &of, NULL)) != 0)
 			goto out;
 	} else if (bfs_dir_list_mode(rt.b) == BFS_LIST_META_LISTING) {
-		pthread_mutex_lock(&of->mu);
-		bfs_ofile_stat_locked(of, &st);
-		pthread_mutex_unlock(&of->mu);
+		bfs_ofile_stat(of, &st);
 		if ((r = bfs_fs_listing_access(rt.b, &st, (wr ? BFS_PERM_W : 0) |
 					       (acc != O_WRONLY ? BFS_PERM_R : 0))) != 0)
 			goto out;
 	}
-	pin_read_version(of);
+	bfs_ofile_pin_read_version(of);
 	if (trunc && wr) {
-		pthread_mutex_lock(&of->mu);
-		if (of->staged || of->size != 0 || !of->exists_remote)
-			r = ofile_truncate_locked(of, 0);
-		pthread_mutex_unlock(&of->mu);
-		if (r != 0)
+		if ((r = bfs_ofile_open_trunc(of)) != 0)
 			goto out;
 	}
 	if (!(fh = fh_new(-1, of))) {
@@ -1301,13 +1259,9 @@ static int fs_create(const char *path, mode_t mode, struct bfs_vfs_file *fi)
 	}
 	if ((r = bfs_ofile_get(rt.b, key, NULL, &of, NULL)) != 0)
 		goto out;
-	pthread_mutex_lock(&of->mu);
-	of->mode = S_IFREG | (mode & 07777);
-	of->uid = fc ? fc->uid : bfs_fs.uid;
-	of->gid = fc ? fc->gid : bfs_fs.gid;
-	r = ofile_truncate_locked(of, 0);
-	pthread_mutex_unlock(&of->mu);
-	if (r != 0)
+	if ((r = bfs_ofile_create_reset(of, S_IFREG | (mode & 07777),
+					fc ? fc->uid : bfs_fs.uid,
+					fc ? fc->gid : bfs_fs.gid)) != 0)
 		goto out;
 	bfs_attr_drop(rt.b->name, key);
 	if (!(fh = fh_new(-1, of))) {
@@ -1337,116 +1291,10 @@ static int ctl_read(struct fs_fh *fh, char *buf, size_t size, off_t off)
 	return (int)n;
 }
 
-/*
- * Clean reads of a file hold one version: the etag seen at open goes with
- * every GET as If-Match (readcache.c), so no block of a newer object is
- * joined to blocks of the old one.  Before a file of more than one block
- * returns its first byte, a HEAD checks that the etag pinned at open (from
- * the attribute cache, up to BFS_ATTR_LONG_TTL_MS old) is still the
- * server's: blocks cached earlier would otherwise be served before the
- * first GET could notice a replacement.  A file that returned no byte yet
- * moves to the version the server has (size, mtime, etag); one that did
- * fails with EIO from then on when a GET finds the object replaced,
- * rather than mix two versions (mountpoint-s3 does the same).  The
- * attribute and block caches of the key are dropped, so the next open
- * sees the new version.
- */
-
-/* HEAD of key: when its etag is not etag, a file that returned no byte
- * yet moves to it.  0: unchanged; 1: moved (or moved meanwhile), read
- * again; BFS_ERR_*. */
-static int read_follow_server(struct bfs_ofile *of, unsigned gen,
-			      struct bfs_rbucket *b, const char *key,
-			      const char *etag)
-{
-	struct bfs_meta m;
-	struct stat st;
-	char *e;
-	int r;
-
-	memset(&m, 0, sizeof(m));
-	r = b->prov ? b->prov->ops->head(b->prov->st, key, &m) : BFS_ERR_IO;
-	bfs_rbucket_note(b, r);
-	if (r != 0)
-		return r;
-	if (!strcmp(m.etag, etag))
-		return 0;
-	bfs_fs_meta_to_stat(b, &m, 0, &st);
-	if (!S_ISREG(st.st_mode) || !m.etag[0])
-		return BFS_ERR_PRECONDITION;
-	bfs_attr_drop(b->name, key);
-	pthread_mutex_lock(&of->mu);
-	if (of->read_gen == gen && !of->staged &&
-	    !atomic_load(&of->read_served) && (e = strdup(m.etag)) != NULL) {
-		free(of->read_etag);
-		of->read_etag = e;
-		of->size = (uint64_t)st.st_size;
-		of->mtime = st.st_mtim;
-		of->read_gen++;
-		BFS_INFO("%s/%s was replaced on the server before its first "
-			 "read: reading the new version", b->name, key);
-	}
-	pthread_mutex_unlock(&of->mu);
-	return 1;
-}
-
-/* A GET of version gen found the object replaced (412). */
-static int read_version_gone(struct bfs_ofile *of, unsigned gen,
-			     struct bfs_rbucket *b, const char *key,
-			     const char *etag)
-{
-	int r;
-
-	pthread_mutex_lock(&of->mu);
-	if (of->read_gen != gen || of->staged) {
-		pthread_mutex_unlock(&of->mu);
-		return 1;           /* moved meanwhile: read again */
-	}
-	if (atomic_load(&of->read_served) || of->read_gone) {
-		if (!of->read_gone)
-			BFS_WARN("%s/%s was replaced on the server while open: "
-				 "its reads fail (EIO) rather than mix two "
-				 "versions; open it again for the new one",
-				 b->name, key);
-		of->read_gone = 1;
-		pthread_mutex_unlock(&of->mu);
-		bfs_attr_drop(b->name, key);
-		return BFS_ERR_PRECONDITION;
-	}
-	pthread_mutex_unlock(&of->mu);
-	r = read_follow_server(of, gen, b, key, etag);
-	return r == 0 ? BFS_ERR_PRECONDITION : r;
-}
-
-/* A read of version gen returned bytes: from now on the file holds it.
- * BFS_ERR_PRECONDITION when a concurrent first read moved the file to a
- * newer version meanwhile (the bytes read are of the old one). */
-static int read_served(struct bfs_ofile *of, unsigned gen)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&of->mu);
-	if (of->read_gen != gen)
-		r = BFS_ERR_PRECONDITION;
-	else
-		atomic_store(&of->read_served, 1);
-	pthread_mutex_unlock(&of->mu);
-	return r;
-}
-
 static int fs_read(const char *path, char *buf, size_t size, off_t off,
 		   struct bfs_vfs_file *fi)
 {
 	struct fs_fh *fh = get_fh(fi);
-	struct bfs_ofile *of;
-	struct bfs_rbucket *b = NULL;
-	struct timespec mtime;
-	uint64_t fsize;
-	char *key = NULL, etag[sizeof(((struct bfs_meta *)0)->etag)];
-	ssize_t n;
-	size_t done = 0;
-	unsigned gen;
-	int r, moved, tries = 0;
 
 	(void)path;
 	if (!fh)
@@ -1454,90 +1302,7 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 	if (fh->ctl >= 0)
 		return ctl_read(fh, buf, size, off);
 	atomic_store(&fh->flushed, 0);
-	of = fh->of;
-again:
-	pthread_mutex_lock(&of->mu);
-	if (of->staged) {
-		while (done < size) {
-			n = pread(of->fd, buf + done, size - done, off + (off_t)done);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				r = -errno;
-				pthread_mutex_unlock(&of->mu);
-				return r;
-			}
-			if (n == 0)
-				break;
-			done += (size_t)n;
-		}
-		pthread_mutex_unlock(&of->mu);
-		return (int)done;
-	}
-	if (of->read_gone) {
-		pthread_mutex_unlock(&of->mu);
-		return -EIO;
-	}
-	r = bfs_ofile_where_locked(of, &b, &key);
-	fsize = of->size;       /* the version read: size, mtime, etag */
-	mtime = of->mtime;
-	snprintf(etag, sizeof(etag), "%s", of->read_etag ? of->read_etag : "");
-	gen = of->read_gen;
-	pthread_mutex_unlock(&of->mu);
-	if (r != 0)
-		return neg(r);
-	moved = 0;
-	if (off < 0)
-		r = BFS_ERR_INVAL;
-	else if (etag[0] && fsize > BFS_RC_BLOCK && !tries &&
-		 !atomic_load(&of->read_served))
-		r = moved = read_follow_server(of, gen, b, key, etag);
-	else
-		r = 0;
-	if (r == 0)
-		r = bfs_rcache_read(&fh->rc, b, key, fsize, &mtime, etag, buf,
-				    size, (uint64_t)off);
-	if (r > 0 && !moved && !atomic_load(&of->read_served)) {
-		int s = read_served(of, gen);
-
-		if (s < 0)
-			r = s;
-	}
-	if (r == BFS_ERR_PRECONDITION && etag[0] && !tries)
-		r = moved = read_version_gone(of, gen, b, key, etag);
-	if (moved == 1 && !tries++) {
-		/* Moved to the server's version: read it (uncached by a
-		 * handle whose cache object died with the old one). */
-		free(key);
-		bfs_rbucket_put(b);
-		key = NULL;
-		goto again;
-	}
-	free(key);
-	bfs_rbucket_put(b);
-	return r < 0 ? neg(r) : r;
-}
-
-/*
- * A failed write to the staging file (ENOSPC: cache_dir's file system is
- * full, whatever cache_size says).  The whole write fails; bytes it put
- * past the file's end are cut off again so the staging file holds exactly
- * what was acknowledged and the space goes back.  One log line per
- * failure names the file, the folder and the error.  mu held.
- */
-static int write_failed(struct bfs_ofile *of, int err, size_t size, off_t off,
-			size_t done)
-{
-	if (done && (uint64_t)off + done > of->size &&
-	    ftruncate(of->fd, (off_t)of->size) != 0)
-		BFS_WARN("%s/%s: staging truncate: %s", of->b->name, of->key,
-			 strerror(errno));
-	if ((uint64_t)off + size > of->size)
-		bfs_ofile_budget_locked(of, of->size);   /* gives it back */
-	BFS_WARN("%s/%s: write of %zu bytes at %lld failed in %s: %s",
-		 of->b->name, of->key, size, (long long)off, bfs_fs.staging_dir,
-		 strerror(err));
-	return bfs_err_from_errno(err);
+	return bfs_ofile_read(fh->of, &fh->rc, buf, size, off);
 }
 
 static int fs_write(const char *path, const char *buf, size_t size, off_t off,
@@ -1545,8 +1310,6 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 {
 	struct fs_fh *fh = get_fh(fi);
 	struct bfs_ofile *of;
-	size_t done = 0;
-	ssize_t n;
 	int r;
 
 	(void)path;
@@ -1563,39 +1326,7 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 	}
 	atomic_store(&fh->flushed, 0);
 	of = fh->of;
-	pthread_mutex_lock(&of->mu);
-	if (of->b->read_only) {         /* of->b: mu held (rename swaps it) */
-		r = BFS_ERR_READONLY;
-		goto out;
-	}
-	if ((r = bfs_ofile_stage_locked(of, 0)) != 0)
-		goto out;
-	if ((uint64_t)off + size > of->size &&
-	    (r = bfs_ofile_budget_locked(of, (uint64_t)off + size)) != 0)
-		goto out;
-	while (done < size) {
-		n = pwrite(of->fd, buf + done, size - done, off + (off_t)done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		/* A full cache disk: cached clean blocks give way first. */
-		if (n < 0 && (errno == ENOSPC || errno == EDQUOT) &&
-		    bfs_rcache_shed(size - done) > 0)
-			continue;
-		if (n < 0) {
-			r = write_failed(of, errno, size, off, done);
-			goto out;
-		}
-		done += (size_t)n;
-	}
-	if ((uint64_t)off + size > of->size)
-		of->size = (uint64_t)off + size;
-	now_ts(&of->mtime);
-	/* journaled (durably, the first time) before the write is acked */
-	r = bfs_ofile_set_dirty_locked(of, 1);
-out:
-	if (done)       /* parts already sent of these bytes go again */
-		bfs_mp_wrote_locked(of, (uint64_t)off, done);
-	pthread_mutex_unlock(&of->mu);
+	r = bfs_ofile_write(of, buf, size, off);
 	return r ? neg(r) : (int)size;
 }
 
@@ -1605,9 +1336,7 @@ static int upload_fh(struct fs_fh *fh)
 
 	if (!fh || fh->ctl >= 0)
 		return 0;
-	pthread_mutex_lock(&fh->of->mu);
-	r = bfs_ofile_sync_locked(fh->of, bfs_fs.upload_timeout);
-	pthread_mutex_unlock(&fh->of->mu);
+	r = bfs_ofile_sync(fh->of, bfs_fs.upload_timeout);
 	return r;
 }
 
@@ -1663,7 +1392,6 @@ static int fs_fsync(const char *path, int datasync, struct bfs_vfs_file *fi)
 static int fs_release(const char *path, struct bfs_vfs_file *fi)
 {
 	struct fs_fh *fh = get_fh(fi);
-	int dirty;
 
 	(void)path;
 	if (!fh)
@@ -1678,13 +1406,7 @@ static int fs_release(const char *path, struct bfs_vfs_file *fi)
 		/* flush (close) already waited; what is still dirty (a failed
 		 * upload, writes after the flush) goes to the pending queue,
 		 * which retries it until it is stored. */
-		pthread_mutex_lock(&fh->of->mu);
-		fh->of->handles--;
-		dirty = fh->of->dirty && !fh->of->unlinked;
-		if (dirty)
-			bfs_ofile_kick_locked(fh->of);
-		pthread_mutex_unlock(&fh->of->mu);
-		if (dirty)
+		if (bfs_ofile_handle_close(fh->of))
 			bfs_upq_add(fh->of);
 		bfs_ofile_put(fh->of);
 	}
@@ -1726,41 +1448,14 @@ out:
 }
 
 /*
- * Sets the size of an open file (staging it first: a cut to 0 stages an
- * empty file, never downloads), marks it dirty and tells the multipart
- * state which sent parts no longer hold its bytes.  The one way to cut a
- * file: truncate, ftruncate, open(O_TRUNC) and create.  mu held.
- */
-static int ofile_truncate_locked(struct bfs_ofile *of, uint64_t size)
-{
-	uint64_t from;
-	int r;
-
-	if ((r = bfs_ofile_stage_locked(of, size == 0)) != 0)
-		return r;
-	/* (after the stage: it may have released mu) */
-	from = size < of->size ? size : of->size;
-	if (size > of->size && (r = bfs_ofile_budget_locked(of, size)) != 0)
-		return r;
-	if (ftruncate(of->fd, (off_t)size) < 0)
-		return bfs_err_from_errno(errno);
-	of->size = size;
-	if (size < of->acct)
-		bfs_ofile_budget_locked(of, size);
-	now_ts(&of->mtime);
-	r = bfs_ofile_set_dirty_locked(of, 1);
-	bfs_mp_wrote_locked(of, from, UINT64_MAX - from);
-	return r;
-}
-
-/*
  * truncate(2) and ftruncate(2).  With a handle (path may be NULL for an
  * unlinked file) the open state is changed and uploaded at close; a path
  * nobody has open is staged, cut and uploaded at once.  "Nobody" is
- * decided under of->mu against of->handles, not by whether the file was
- * in the table: a file whose last handle is being released may still be
- * there, and its release may already have looked at (clean) of->dirty,
- * so nobody else would upload the cut.
+ * decided under the open file's lock against its handle count
+ * (bfs_ofile_truncate_sync), not by whether the file was in the table: a
+ * file whose last handle is being released may still be there, and its
+ * release may already have seen it clean, so nobody else would upload the
+ * cut.
  */
 static int fs_truncate(const char *path, off_t size, struct bfs_vfs_file *fi)
 {
@@ -1775,12 +1470,7 @@ static int fs_truncate(const char *path, off_t size, struct bfs_vfs_file *fi)
 		return 0;      /* `>` on a control file never wipes it */
 	if (fh) {
 		of = fh->of;
-		pthread_mutex_lock(&of->mu);
-		/* of->b: mu held (a rename swaps it) */
-		r = of->b->read_only ? BFS_ERR_READONLY :
-		    ofile_truncate_locked(of, (uint64_t)size);
-		pthread_mutex_unlock(&of->mu);
-		return neg(r);
+		return neg(bfs_ofile_truncate(of, (uint64_t)size));
 	}
 	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
 		return neg(r);
@@ -1798,12 +1488,8 @@ static int fs_truncate(const char *path, off_t size, struct bfs_vfs_file *fi)
 	}
 	if ((r = route_ofile(&rt, &of)) != 0)
 		goto out;
-	pthread_mutex_lock(&of->mu);
-	r = ofile_truncate_locked(of, (uint64_t)size);
-	ours = of->handles == 0;
-	if (r == 0 && ours)
-		r = bfs_ofile_sync_locked(of, bfs_fs.upload_timeout);
-	pthread_mutex_unlock(&of->mu);
+	r = bfs_ofile_truncate_sync(of, (uint64_t)size, bfs_fs.upload_timeout,
+				    &ours);
 	if (r != 0 && ours)
 		bfs_upq_add(of);    /* kept and retried in the background */
 out:
@@ -1879,38 +1565,13 @@ static int remote_set_attr(struct bfs_rbucket *b, const char *key, int dir,
 	return r;
 }
 
-
-/*
- * Waits (on of->cv, mu released meanwhile) until no attribute change of
- * the file is on the wire and no rename fences its name.  mu held.
- */
-void attr_wait_locked(struct bfs_ofile *of)
-{
-	struct timespec ts;
-
-	for (;;) {
-		if (of->attr_busy) {
-			pthread_cond_wait(&of->cv, &of->mu);
-			continue;
-		}
-		if (of->unlinked || !bfs_fence_covers(of->b->name, of->key))
-			return;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 20 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&of->cv, &of->mu, &ts);
-	}
-}
-
 static int change_attrs(const char *path, struct bfs_vfs_file *fi,
 			const struct attr_change *c)
 {
 	struct fs_fh *fh = get_fh(fi);
 	struct bfs_route rt;
 	struct bfs_ofile *of = NULL;
+	struct bfs_ofile_attrs a;
 	struct bfs_meta m;
 	struct stat st;
 	char *key = NULL;
@@ -1943,47 +1604,43 @@ static int change_attrs(const char *path, struct bfs_vfs_file *fi,
 		of = bfs_ofile_find(rt.b->name, key);
 	}
 	if (of) {
-		pthread_mutex_lock(&of->mu);
 		/* one change at a time per file, none during a rename of it;
 		 * the copy on the server runs without mu (attr_busy) */
-		attr_wait_locked(of);
-		if (of->b->read_only) {    /* mu held: a rename swaps of->b,
-					    * and the wait let one finish */
-			pthread_mutex_unlock(&of->mu);
+		bfs_ofile_attr_begin(of, NULL, NULL);
+		if (bfs_ofile_read_only_locked(of)) {
+			/* mu held: a rename swaps the bucket, and the wait
+			 * let one finish */
+			bfs_ofile_unlock(of);
 			r = BFS_ERR_READONLY;
 			goto out;
 		}
-		apply_change(c, &of->mode, &of->uid, &of->gid, &of->mtime);
-		if (of->dirty)
-			of->gen++;     /* a running upload carries old attributes */
+		bfs_ofile_attrs_locked(of, &a);
+		apply_change(c, &a.mode, &a.uid, &a.gid, &a.mtime);
+		bfs_ofile_set_attrs_locked(of, &a);
 		/* the upload of the new attributes needs an owner: the
 		 * release of the last handle may have passed already */
-		queue = of->dirty && !of->unlinked && of->handles == 0;
+		queue = bfs_ofile_attr_changed_locked(of);
 		r = 0;
-		send = !of->dirty && !of->unlinked && of->exists_remote;
+		send = bfs_ofile_attr_must_send_locked(of);
 		if (send) {
-			meta_from_attrs(&m, of->mode, of->uid, of->gid, &of->mtime);
-			m.size = of->size;
-			if (!(skey = strdup(of->key))) {
+			meta_from_attrs(&m, a.mode, a.uid, a.gid, &a.mtime);
+			m.size = a.size;
+			if (bfs_ofile_where_locked(of, &sb, &skey) != 0) {
 				r = BFS_ERR_NOMEM;
 				send = 0;
-			} else {
-				sb = of->b;
-				bfs_rbucket_ref(sb);
-				of->attr_busy = 1;
 			}
 		}
-		bfs_attr_drop(of->b->name, of->key);
-		pthread_mutex_unlock(&of->mu);
-		if (send) {
+		bfs_ofile_attr_drop_locked(of);
+		if (!send) {
+			bfs_ofile_unlock(of);
+		} else {
+			bfs_ofile_attr_send_begin_locked(of);
 			r = remote_set_attr(sb, skey, 0, &m);
 			if (r == 0)
 				repin_read_version(of, sb, skey);
 			bfs_attr_drop(sb->name, skey);
-			pthread_mutex_lock(&of->mu);
-			of->attr_busy = 0;
-			pthread_cond_broadcast(&of->cv);
-			pthread_mutex_unlock(&of->mu);
+			bfs_ofile_attr_send_end(of);
+			bfs_ofile_unlock(of);
 			bfs_rbucket_put(sb);
 			free(skey);
 		}
@@ -2122,11 +1779,11 @@ out:
 static int open_child(void *arg, struct bfs_ofile *of)
 {
 	int *found = arg;
+	struct bfs_ofile_snap sn;
 
-	pthread_mutex_lock(&of->mu);
-	if (!of->unlinked)
+	bfs_ofile_snap(of, &sn);
+	if (!sn.unlinked)
 		*found = 1;
-	pthread_mutex_unlock(&of->mu);
 	return *found;
 }
 
@@ -2231,13 +1888,9 @@ static int keep_for_handles(struct bfs_rbucket *b, const char *key,
 
 	*aside = *etag = NULL;
 	*g = NULL;
-	pthread_mutex_lock(&of->mu);
-	keep = !of->staged && of->exists_remote && !of->unlinked &&
-	       (hide || p->ops->rename);
-	if (keep && of->read_etag && !(*etag = strdup(of->read_etag)))
-		r = BFS_ERR_NOMEM;
-	pthread_mutex_unlock(&of->mu);
-	if (!keep || r != 0)
+	if ((keep = bfs_ofile_keepable(of, hide || p->ops->rename, etag)) < 0)
+		r = keep;
+	if (keep <= 0)
 		goto out;
 	if (!*etag) {
 		/* the version its reads will be pinned to */
@@ -2742,10 +2395,7 @@ out:
 static int wait_job(void *arg, struct bfs_ofile *of)
 {
 	(void)arg;
-	pthread_mutex_lock(&of->mu);
-	while (of->uploading || of->attr_busy)
-		pthread_cond_wait(&of->cv, &of->mu);
-	pthread_mutex_unlock(&of->mu);
+	bfs_ofile_wait_quiet(of);
 	return 0;
 }
 
@@ -2783,35 +2433,6 @@ static void rename_unfence(struct bfs_fence *f[2])
 }
 
 /*
- * A clean open file's reads are pinned to an etag; after this mount moved
- * the object to (b, key) by a copy, they follow the etag the server gives
- * there now (same bytes).  The HEAD runs without of->mu.
- */
-void repin_read_version(struct bfs_ofile *of, struct bfs_rbucket *b,
-			const char *key)
-{
-	struct bfs_meta m;
-	char *e;
-	int want;
-
-	pthread_mutex_lock(&of->mu);
-	want = of->read_etag && !of->staged;
-	pthread_mutex_unlock(&of->mu);
-	if (!want || !b->prov)
-		return;
-	memset(&m, 0, sizeof(m));
-	if (b->prov->ops->head(b->prov->st, key, &m) != 0 || !m.etag[0])
-		return;
-	pthread_mutex_lock(&of->mu);
-	if (of->read_etag && !of->staged && m.size == of->size &&
-	    (e = strdup(m.etag)) != NULL) {
-		free(of->read_etag);
-		of->read_etag = e;
-	}
-	pthread_mutex_unlock(&of->mu);
-}
-
-/*
  * Renames a file (not a folder) skey -> dkey.  Under a fence on both
  * names: a file open under dkey is replaced (detached); a clean source
  * moves on the provider and its open file follows; a dirty one keeps its
@@ -2822,6 +2443,7 @@ static int rename_file(struct bfs_rbucket *sb, const char *skey,
 {
 	struct bfs_fence *f[2];
 	struct bfs_ofile *sof = NULL, *dof;
+	struct bfs_ofile_snap sn;
 	struct bfs_gone *g = NULL;
 	char *aside = NULL, *etag = NULL, *back = NULL;
 	int r, dirty = 0, exists = 0;
@@ -2844,10 +2466,9 @@ static int rename_file(struct bfs_rbucket *sb, const char *skey,
 		bfs_ofile_put(dof);
 	}
 	if ((sof = bfs_ofile_find(sb->name, skey)) != NULL) {
-		pthread_mutex_lock(&sof->mu);
-		dirty = sof->dirty;
-		exists = sof->exists_remote;
-		pthread_mutex_unlock(&sof->mu);
+		bfs_ofile_snap(sof, &sn);
+		dirty = sn.dirty;
+		exists = sn.exists_remote;
 	}
 	if (!dirty) {
 		if ((r = move_key(sb, skey, db, dkey)) != 0) {

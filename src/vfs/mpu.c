@@ -60,9 +60,12 @@
 
 #include "bfs_error.h"
 #include "bfs_key.h"
+#include "bfs_lock.h"
 #include "bfs_log.h"
 #include "bfs_mpu.h"
 #include "bfs_store.h"
+#define BFS_OFILE_MODULE
+#include "ofile_int.h"
 #include "vfs_int.h"
 
 #define MP_FILE_PARTS 8          /* parts in flight per file */
@@ -160,6 +163,7 @@ void bfs_mp_drop_locked(struct bfs_ofile *of)
 {
 	struct bfs_mp *mp = of->mp;
 
+	bfs_lock_assert_held(&of->mu);
 	if (!mp)
 		return;
 	of->mp = NULL;
@@ -370,6 +374,7 @@ static void pump_locked(struct bfs_ofile *of)
 	uint64_t size, len, off;
 	unsigned n, last;
 
+	bfs_lock_assert_held(&of->mu);
 	if (!mp || mp->dead || !mp->id[0] || mp->gone || mp->err ||
 	    of->unlinked || of->fd < 0 || (!mp->final && mp->nostream))
 		return;
@@ -413,6 +418,7 @@ void bfs_mp_wrote_locked(struct bfs_ofile *of, uint64_t off, uint64_t len)
 	uint64_t end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
 	unsigned n, first;
 
+	bfs_lock_assert_held(&of->mu);
 	if (mp && !mp->dead && mp->cap) {
 		/* parts overlapping [off, end) no longer hold these bytes */
 		first = bfs_mpu_part_count(mp->base, mp->grow, off + 1);
@@ -473,6 +479,7 @@ void bfs_mp_adopt_locked(struct bfs_ofile *of, const char *upload_id,
 {
 	struct bfs_mp *mp;
 
+	bfs_lock_assert_held(&of->mu);
 	if (!upload_id || !upload_id[0] || !base || of->mp)
 		return;
 	if (strlen(upload_id) >= BFS_MPU_ID_MAX)

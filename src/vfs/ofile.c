@@ -6,7 +6,7 @@
  * cache_dir/staging (0600); an existing object is downloaded into it the
  * first time it is written or truncated (bfs_ofile_stage_locked).  Once
  * staged, the staging file is the file's content until the last fd closes;
- * reads of a clean, unstaged file go to the provider (see fs.c).
+ * reads of a clean, unstaged file go to the provider (ofile_io.c).
  *
  * The first time a file becomes dirty its upload journal row (bucket, key,
  * staging path, base etag, attributes) is written before the change is
@@ -21,15 +21,69 @@
  * Staged bytes are bounded by cache_size (bfs_ofile_budget_locked): a
  * process-wide atomic counter, each file's share in of->acct.
  *
- * States (flags under ofile.mu): clean and not staged (reads go to the
- * provider) -> staging (stage_busy: the download or HEAD runs without
- * mu, other stages wait on cv) -> staged -> dirty (journal row) ->
- * uploading (a job sends without mu) -> clean again when nothing changed
- * meanwhile; detached (unlinked, out of the table: unlink, replaced by a
- * rename) until the last reference frees it and deletes the object kept
- * for its handles (gone, fence.c).  attr_busy: fs.c copies the object for
- * new attributes without mu.  Renames fence their names (fence.c) and
- * rekey in two phases: keys under table_mu, journal rows after it.
+ * The open-file module is this file, ofile_attr.c, ofile_io.c, upload.c
+ * and mpu.c: only they include ofile_int.h (it #errors elsewhere) and
+ * touch the fields of struct bfs_ofile; the rest of src/vfs calls the
+ * transitions of vfs_int.h.
+ *
+ * States (flags under ofile.mu; docs/ARCHITECTURE.md has the table):
+ *
+ *   CLEAN       !staged: reads go to the provider, pinned to read_etag.
+ *   STAGING     stage_busy: one stage downloads (or HEADs) without mu.
+ *   STAGED      staged && !dirty: fd holds the whole content.
+ *   DIRTY       dirty: staged content not stored yet.
+ *   UPLOADING   dirty && uploading: a job sends a snapshot without mu.
+ *   ATTR        attr_busy: a metadata copy of the clean object runs
+ *               without mu (ofile_attr.c).
+ *   DETACHED    unlinked, out of the table (unlink, replaced by a rename,
+ *               a recovered file stored as a conflict copy): no upload,
+ *               no journal row; the last reference frees it and deletes
+ *               the object kept for its handles (gone).
+ *
+ * Transitions and their locks:
+ *
+ *   get/find/put        table_mu (refs to and from 0), then mu.
+ *   CLEAN -> STAGING -> STAGED   bfs_ofile_stage_locked, mu held
+ *                       (released across the network; stage_busy).
+ *   STAGED -> DIRTY     bfs_ofile_set_dirty_locked, mu held (write,
+ *                       truncate, create, rename of a staged file).
+ *   DIRTY -> UPLOADING  bfs_ofile_kick_locked, mu held (upload.c).
+ *   UPLOADING -> STAGED the job ends, mu held: clean only when gen is
+ *                       the one it snapshot, else DIRTY again.
+ *   ATTR                bfs_ofile_attr_begin .. send_begin_locked ..
+ *                       send_end .. bfs_ofile_unlock (mu; attr_busy
+ *                       spans the unlocked copy).
+ *   rekey               table_mu and mu for b and key; journal rows after
+ *                       table_mu is released.  Callers fence both names
+ *                       and wait for UPLOADING and ATTR to end first
+ *                       (bfs_ofile_wait_quiet).
+ *   -> DETACHED         bfs_ofile_detach: table_mu and mu to retire,
+ *                       then waits for a running job, row dropped unlocked.
+ *
+ * Invariants:
+ *
+ *   1. dirty && !unlinked => the file has a journal row (written before
+ *      set_dirty returns the first time; a failed write of it is that
+ *      call's error, the file stays dirty) and the staging file is kept.
+ *   2. The pending gauge (bfs_metrics_pending_add) counts the files that
+ *      are dirty and not unlinked: +1 when one becomes so (set_dirty,
+ *      adopt), -1 when it stops (stored, retired).
+ *   3. gen is bumped under mu by every change of content, attributes or
+ *      name; an upload marks the file clean only if gen did not move.
+ *   4. dirty => staged => fd >= 0; staging_path is never reused while
+ *      keep_path says a journal row may name it.
+ *   5. b and key change only with table_mu and mu held: read them under
+ *      one, keep them beyond it only through bfs_ofile_where.
+ *   6. cv: whoever clears stage_busy, uploading or attr_busy, or ends a
+ *      part, broadcasts it under mu.  Waiters (stage, sync, budget,
+ *      attr_wait, wait_idle, wait_quiet, multipart) hold a reference,
+ *      wait in a loop on their own condition and re-check b, key and the
+ *      state they read before, since each wait releases mu.
+ *   7. No network call, sleep or fsync with table_mu held; under mu only
+ *      the durable journal commits named below.
+ *
+ * Every *_locked function asserts its lock at entry under BFS_LOCK_CHECK
+ * (bfs_lock.h; the sanitizer and unit-test builds).
  *
  * Locking: table_mu guards the hash chains, refs reaching 0 and every (T)
  * field of struct bfs_ofile (those change with both table_mu and
@@ -49,9 +103,12 @@
 
 #include "bfs_error.h"
 #include "bfs_key.h"
+#include "bfs_lock.h"
 #include "bfs_log.h"
 #include "bfs_metrics.h"
 #include "bfs_store.h"
+#define BFS_OFILE_MODULE
+#include "ofile_int.h"
 #include "vfs_int.h"
 #include "readcache.h"
 
@@ -138,6 +195,7 @@ static struct bfs_ofile *find_locked(const char *bucket, const char *key)
 {
 	struct bfs_ofile *of;
 
+	bfs_lock_assert_held(&table_mu);
 	for (of = table[of_hash(bucket, key)]; of; of = of->next)
 		if (strcmp(of->b->name, bucket) == 0 && strcmp(of->key, key) == 0)
 			return of;
@@ -149,6 +207,7 @@ static void unlink_locked(struct bfs_ofile *of)
 {
 	struct bfs_ofile **pp;
 
+	bfs_lock_assert_held(&table_mu);
 	if (!of->in_table)
 		return;
 	for (pp = &table[of_hash(of->b->name, of->key)]; *pp; pp = &(*pp)->next) {
@@ -166,6 +225,7 @@ static void insert_locked(struct bfs_ofile *of)
 {
 	unsigned h = of_hash(of->b->name, of->key);
 
+	bfs_lock_assert_held(&table_mu);
 	of->next = table[h];
 	table[h] = of;
 	of->in_table = 1;
@@ -325,6 +385,8 @@ static int retire_locked(struct bfs_ofile *of)
 {
 	int journaled = of->dirty && !of->unlinked;
 
+	bfs_lock_assert_held(&table_mu);
+	bfs_lock_assert_held(&of->mu);
 	unlink_locked(of);
 	if (journaled)
 		bfs_metrics_pending_add(-1);
@@ -408,6 +470,7 @@ int bfs_ofile_journal_put_locked(struct bfs_ofile *of, int durable)
 	struct bfs_journal_entry e;
 	int r;
 
+	bfs_lock_assert_held(&of->mu);
 	if (!of->dirty || of->unlinked || !of->staging_path)
 		return 0;
 	memset(&e, 0, sizeof(e));
@@ -432,6 +495,7 @@ int bfs_ofile_set_dirty_locked(struct bfs_ofile *of, int dirty)
 {
 	int was = of->dirty;
 
+	bfs_lock_assert_held(&of->mu);
 	if (dirty)
 		of->gen++;
 	of->dirty = dirty;
@@ -455,6 +519,7 @@ int bfs_ofile_budget_locked(struct bfs_ofile *of, uint64_t new_size)
 	uint64_t need, cur, cap = bfs_fs.cache_size;
 	int waited = 0;
 
+	bfs_lock_assert_held(&of->mu);
 	if (new_size <= of->acct) {
 		atomic_fetch_sub(&staged_bytes, of->acct - new_size);
 		of->acct = new_size;
@@ -544,6 +609,7 @@ static void set_base(struct bfs_ofile *of, const char *etag)
 static int stage_begin_locked(struct bfs_ofile *of, struct bfs_rbucket **b,
 			      char **key)
 {
+	bfs_lock_assert_held(&of->mu);
 	if (!(*key = strdup(of->key)))
 		return BFS_ERR_NOMEM;
 	*b = of->b;
@@ -557,6 +623,7 @@ static int stage_begin_locked(struct bfs_ofile *of, struct bfs_rbucket **b,
 static void stage_end_locked(struct bfs_ofile *of, struct bfs_rbucket *b,
 			     char *key)
 {
+	bfs_lock_assert_free(&of->mu);
 	pthread_mutex_lock(&of->mu);
 	of->stage_busy = 0;
 	pthread_cond_broadcast(&of->cv);
@@ -605,6 +672,7 @@ int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty)
 	char *key;
 	int r, fd;
 
+	bfs_lock_assert_held(&of->mu);
 	while (of->stage_busy)
 		pthread_cond_wait(&of->cv, &of->mu);
 	if (of->staged)
@@ -675,6 +743,7 @@ int bfs_ofile_stage_locked(struct bfs_ofile *of, int want_empty)
 
 void bfs_ofile_stat_locked(struct bfs_ofile *of, struct stat *st)
 {
+	bfs_lock_assert_held(&of->mu);
 	memset(st, 0, sizeof(*st));
 	st->st_mode = of->mode;
 	st->st_nlink = 1;
@@ -938,6 +1007,7 @@ out:
 int bfs_ofile_where_locked(struct bfs_ofile *of, struct bfs_rbucket **b,
 			   char **key)
 {
+	bfs_lock_assert_held(&of->mu);
 	*b = NULL;
 	if (key && !(*key = strdup(of->key)))
 		return BFS_ERR_NOMEM;

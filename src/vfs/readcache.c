@@ -69,6 +69,7 @@
 #include <unistd.h>
 
 #include "bfs_error.h"
+#include "bfs_lock.h"
 #include "bfs_log.h"
 #include "bfs_metrics.h"
 #include "bfs_provider.h"
@@ -184,6 +185,7 @@ static uint64_t limit_locked(void)
 {
 	uint64_t fixed = RC_SLACK + bfs_ofile_staged_bytes();
 
+	bfs_lock_assert_held(&rc_mu);
 	return rc_size > fixed ? rc_size - fixed : 0;
 }
 
@@ -438,6 +440,7 @@ static void write_failed_locked(int r)
 {
 	int64_t now, last;
 
+	bfs_lock_assert_held(&rc_mu);
 	if (r != BFS_ERR_NOSPC)
 		return;
 	if (shed_locked(2ull * BFS_RC_BLOCK) > 0)
@@ -742,6 +745,7 @@ static int direct_read(struct bfs_rbucket *b, const char *key, char *buf,
 /* Appends LOADING block k to the workers' queue; rc_mu held. */
 static void job_push_locked(struct rc_blk *k)
 {
+	bfs_lock_assert_held(&rc_mu);
 	k->queued = 1;
 	if (rc_job_tail)
 		rc_job_tail->jnext = k;
@@ -757,6 +761,7 @@ static void prefetch_locked(struct rc_obj *o, uint64_t from, unsigned win)
 	uint64_t i;
 	int queued = 0;
 
+	bfs_lock_assert_held(&rc_mu);
 	for (i = from + 1; i <= from + win && i < o->nblocks; i++) {
 		if (blk_find(o, i))
 			continue;
@@ -973,6 +978,7 @@ static int first_block_known_locked(struct bfs_rbucket *b, const char *key,
 {
 	struct rc_obj *o;
 
+	bfs_lock_assert_held(&rc_mu);
 	for (o = rc_objs[obj_slot(b->name, key)]; o; o = o->next)
 		if (o->b == b && !strcmp(o->key, key) && !strcmp(o->ver, ver))
 			return blk_find(o, 0) != NULL;
@@ -1087,6 +1093,7 @@ static uint64_t shed_locked(uint64_t bytes)
 	uint64_t freed = 0;
 	int skip;
 
+	bfs_lock_assert_held(&rc_mu);
 	while (freed < bytes) {
 		for (k = rc_lru_tail, skip = 0; k && k->pins; k = prev) {
 			prev = k->lprev;

@@ -86,9 +86,12 @@
 #include "bfs_error.h"
 #include "bfs_journal.h"
 #include "bfs_key.h"
+#include "bfs_lock.h"
 #include "bfs_log.h"
 #include "bfs_metrics.h"
 #include "bfs_store.h"
+#define BFS_OFILE_MODULE
+#include "ofile_int.h"
 #include "vfs_int.h"
 
 #define UPQ_TICK_MS 1000
@@ -154,6 +157,7 @@ void bfs_ofile_meta_locked(const struct bfs_ofile *of, struct bfs_meta *m)
 	const char *name = strrchr(of->key, '/') ? strrchr(of->key, '/') + 1 :
 						   of->key;
 
+	bfs_lock_assert_held(&of->mu);
 	memset(m, 0, sizeof(*m));
 	m->size = of->size;
 	m->mode = of->mode;
@@ -302,6 +306,7 @@ static void backoff_locked(struct bfs_ofile *of)
 {
 	int d = atomic_load(&draining);
 
+	bfs_lock_assert_held(&of->mu);
 	of->backoff_s = of->backoff_s ? of->backoff_s * 2 : 1;
 	if (of->backoff_s > UPQ_BACKOFF_MAX)
 		of->backoff_s = UPQ_BACKOFF_MAX;
@@ -492,6 +497,7 @@ void bfs_ofile_kick_locked(struct bfs_ofile *of)
 {
 	struct job *j;
 
+	bfs_lock_assert_held(&of->mu);
 	if (!of->dirty || of->unlinked || of->uploading || !of->staged ||
 	    of->fd < 0 || of->b->read_only)
 		return;
@@ -537,6 +543,7 @@ void bfs_ofile_kick_locked(struct bfs_ofile *of)
 
 void bfs_ofile_wait_idle_locked(struct bfs_ofile *of)
 {
+	bfs_lock_assert_held(&of->mu);
 	while (of->uploading)
 		pthread_cond_wait(&of->cv, &of->mu);
 }
@@ -548,6 +555,7 @@ int bfs_ofile_sync_locked(struct bfs_ofile *of, int timeout)
 	int started = 0, r = BFS_ERR_IO;
 	char msg[128];
 
+	bfs_lock_assert_held(&of->mu);
 	mono_now(&deadline);
 	ts_add_ms(&deadline, (long)(timeout > 0 ? timeout : 60) * 1000);
 	for (;;) {

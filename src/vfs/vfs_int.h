@@ -5,12 +5,15 @@
  *
  * Pieces: vfs.c (the context and the bfs_vfs_* entry points),
  * errno_map.c (the ONE BFS_ERR_* -> errno table), attrcache.c (a
- * short-lived stat cache filled by listings and heads), ofile.c (the table
- * of open files with their staging files, journal rows and the staging
- * byte budget), upload.c (upload jobs, the pending-upload queue and its
- * worker, start-up recovery from the journal), xattr.c (extended
- * attributes), fence.c (rename fences and the objects kept for files
- * unlinked while open) and fs.c (the path-based operations).
+ * short-lived stat cache filled by listings and heads), the open-file
+ * module (struct bfs_ofile's fields are its own, ofile_int.h): ofile.c
+ * (the table of open files with their staging files, journal rows and the
+ * staging byte budget), ofile_attr.c (attribute changes), ofile_io.c
+ * (stat, handles, reads, writes, truncation), upload.c
+ * (upload jobs, the pending-upload queue and its worker, start-up
+ * recovery from the journal) and mpu.c (streaming multipart); xattr.c
+ * (extended attributes), fence.c (rename fences and the objects kept for
+ * files unlinked while open) and fs.c (the path-based operations).
  */
 #ifndef BFS_VFS_INT_H
 #define BFS_VFS_INT_H
@@ -63,78 +66,15 @@ void bfs_attr_drop_bucket(const char *bucket);
 /* ---- ofile.c: the open-file table ---- */
 
 /*
- * One open file, shared by every fd of the same (bucket, key); its states
- * and what may run under which lock: ofile.c's opening comment.
- * Lock order: the table lock (ofile.c) -> ofile.mu.  Fields marked (T)
- * change only with both held (so either lock suffices to read them);
- * (M) fields are guarded by mu alone.
+ * One open file, shared by every fd of the same (bucket, key).  Opaque
+ * here: its fields are the open-file module's (ofile.c, ofile_attr.c,
+ * ofile_io.c, upload.c, mpu.c; ofile_int.h), which the rest of the layer
+ * drives through the transitions and accessors below.  Its states,
+ * transitions and their locks: ofile.c's opening comment and
+ * docs/ARCHITECTURE.md.
  */
-struct bfs_ofile {
-	struct bfs_ofile *next;       /* (table lock) hash chain */
-	atomic_int refs;              /* changes to and from 0 under the table
-				       * lock; +1 by a holder of a ref is free */
-	int in_table;                 /* (T) */
-	struct bfs_rbucket *b;        /* (T) referenced */
-	char *key;                    /* (T) full remote key */
-
-	int queued;                   /* (queue lock, upload.c) the pending
-				       * queue holds a reference */
-	struct bfs_ofile *qnext;      /* (queue lock) */
-
-	pthread_mutex_t mu;
-	pthread_cond_t cv;            /* (M) an upload job or a stage ended;
-				       * monotonic */
-	int fd;                       /* (M) staging file, -1 until staged */
-	char *staging_path;           /* (M) */
-	int staged;                   /* (M) fd holds the whole current content */
-	int stage_busy;               /* (M) a stage runs its download or HEAD
-				       * without mu; other stages wait on cv */
-	int attr_busy;                /* (M) chmod/chown/utimens of the clean
-				       * file is copying the object without
-				       * mu (fs.c change_attrs); others and
-				       * renames wait on cv */
-	int exists_remote;            /* (M) an object to download exists */
-	int dirty;                    /* (M) staged content not uploaded */
-	int handles;                  /* (M) open file handles (fs.c): a
-				       * dirty file without one is the
-				       * pending queue's to upload */
-	int unlinked;                 /* (M) removed while open: no upload */
-	uint64_t size;                /* (M) */
-	uint32_t mode, uid, gid;      /* (M) mode with type bits */
-	struct timespec mtime;        /* (M) */
-	uint64_t gen;                 /* (M) bumped by every change of content,
-				       * attributes or name */
-	char *base_etag;              /* (M) etag of the remote object the
-				       * staged copy is based on; NULL: none */
-	int base_known;               /* (M) base_etag was looked up */
-	int uploading;                /* (M) an upload job runs */
-	int last_err;                 /* (M) result of the last job */
-	int recovered;                /* (M) adopted from the journal at start:
-				       * the next upload checks for conflicts */
-	struct timespec next_try;     /* (M) queue backoff (monotonic) */
-	int backoff_s;                /* (M) */
-	uint64_t acct;                /* (M) bytes counted in the staging budget */
-	struct bfs_mp *mp;            /* (M) its multipart upload (mpu.c) */
-	int keep_path;                /* (M) a journal row may still name
-				       * staging_path: never reuse it */
-	/* The remote version clean (unstaged) reads serve, fs.c fs_read: */
-	char *read_etag;              /* (M) its etag, sent as If-Match;
-				       * NULL: unknown, reads unconditional */
-	unsigned read_gen;            /* (M) bumped when reads move to the
-				       * version the server has now */
-	atomic_int read_served;       /* bytes of it were returned */
-	int read_gone;                /* (M) replaced on the server after
-				       * bytes were returned: reads fail */
-	/* User xattrs (xattr.c), stored with the next upload: */
-	char *xattr;                  /* (M) encoded set (bfs_xattr.h);
-				       * NULL: none */
-	int xattr_known;              /* (M) xattr is the object's set (new
-				       * file, learned at staging, or set) */
-	struct bfs_gone *gone;        /* (T) set once, after the detach of an
-				       * unlink that kept the object for the
-				       * open handles (fence.c): deleted by
-				       * the last reference */
-};
+struct bfs_ofile;
+struct bfs_gone;
 
 struct bfs_fs_ctx {
 	struct bfs_registry *reg;
@@ -269,6 +209,153 @@ int bfs_ofile_adopt(struct bfs_rbucket *b, const struct bfs_journal_entry *e,
 void bfs_ofile_set_gone(struct bfs_ofile *of, char *aside, char *etag,
 			struct bfs_gone *g);
 
+/* ---- ofile_attr.c: attribute changes of an open file ---- */
+
+/* of->mu, for the _locked calls of the module (asserted under
+ * BFS_LOCK_CHECK, bfs_lock.h). */
+void bfs_ofile_lock(struct bfs_ofile *of);
+void bfs_ofile_unlock(struct bfs_ofile *of);
+/* Waits (on of->cv, mu released meanwhile) until no metadata copy of the
+ * file is on the wire (attr_busy) and no rename fences its name; mu held. */
+void attr_wait_locked(struct bfs_ofile *of);
+/*
+ * Begins a change of of's attributes (chmod, chown, utimens, setxattr,
+ * removexattr): takes mu and waits as attr_wait_locked; with bucket not
+ * NULL, then checks of still is (bucket, key): BFS_ERR_NOTFOUND, mu
+ * released, when a rename moved it meanwhile.  On 0 mu is held: edit
+ * with the _locked calls, end with bfs_ofile_unlock.
+ */
+int bfs_ofile_attr_begin(struct bfs_ofile *of, const char *bucket,
+			 const char *key);
+/* 1 when the change must be copied onto the stored object now (clean,
+ * stored, not unlinked); else the next upload carries it.  mu held. */
+int bfs_ofile_attr_must_send_locked(struct bfs_ofile *of);
+/*
+ * The copy runs without mu: send_begin sets attr_busy and releases mu
+ * (other changes and renames of the file wait on cv meanwhile); send_end
+ * (mu not held) takes mu back, clears attr_busy and wakes the waiters;
+ * mu is held on return.
+ */
+void bfs_ofile_attr_send_begin_locked(struct bfs_ofile *of);
+void bfs_ofile_attr_send_end(struct bfs_ofile *of);
+/* The change was made to the open file: a dirty file's generation moves
+ * (a running upload carries the old attributes).  1 when the caller must
+ * hand it to the pending queue (bfs_upq_add, after mu): dirty, not
+ * unlinked, no handle left.  mu held. */
+int bfs_ofile_attr_changed_locked(struct bfs_ofile *of);
+/* 1 when its bucket (as of now: a rename may change it) is read-only;
+ * mu held. */
+int bfs_ofile_read_only_locked(struct bfs_ofile *of);
+/* Its attributes; set changes mode, uid, gid and mtime (not size).  mu
+ * held. */
+struct bfs_ofile_attrs {
+	uint32_t mode, uid, gid;      /* mode with type bits */
+	struct timespec mtime;
+	uint64_t size;
+};
+void bfs_ofile_attrs_locked(struct bfs_ofile *of, struct bfs_ofile_attrs *a);
+void bfs_ofile_set_attrs_locked(struct bfs_ofile *of,
+				const struct bfs_ofile_attrs *a);
+/* Drops the attribute-cache entry of its current name; mu held. */
+void bfs_ofile_attr_drop_locked(struct bfs_ofile *of);
+/* Replaces its xattr set by enc (bfs_xattr.h; "" none), known from now
+ * on; mu held.  BFS_ERR_NOMEM: unchanged. */
+int bfs_ofile_xattr_set_locked(struct bfs_ofile *of, const char *enc);
+/* 1 when its own set is the one that counts (known, or dirty, unlinked
+ * or not stored: its next upload stores it), *enc pointing at it ("":
+ * none; valid while mu is held); else 0.  mu held. */
+int bfs_ofile_xattr_own_locked(struct bfs_ofile *of, const char **enc);
+/* Its set when known: a copy (the caller frees it), else NULL (also when
+ * out of memory).  Takes mu. */
+char *bfs_ofile_xattr_dup(struct bfs_ofile *of);
+/* The stored object now has set enc: of takes it unless it knows its
+ * own.  Takes mu. */
+void bfs_ofile_xattr_learn(struct bfs_ofile *of, const char *enc);
+/* Staging learned the stored object's metadata m: of takes its xattrs
+ * unless it knows them already; mu held. */
+void bfs_ofile_learn_xattr_locked(struct bfs_ofile *of,
+				  const struct bfs_meta *m);
+/* Puts of's xattrs into m for an upload (has_xattr when known); mu held. */
+void bfs_ofile_xattr_meta_locked(const struct bfs_ofile *of,
+				 struct bfs_meta *m);
+/* The etag of the stored version its staged copy replaces (or its own
+ * upload stored) into etag[len]: 0; BFS_ERR_NOTFOUND when none was stored
+ * yet; 1 when unknown.  Takes mu. */
+int bfs_ofile_base_etag(struct bfs_ofile *of, char *etag, size_t len);
+
+/* ---- ofile_io.c: the content of an open file for fs.c ---- */
+
+struct bfs_rc_file;
+/* Its stat (bfs_ofile_stat_locked); takes mu. */
+void bfs_ofile_stat(struct bfs_ofile *of, struct stat *st);
+/* What the path operations decide on, copied under mu (stale once it is
+ * released: decide, do not keep). */
+struct bfs_ofile_snap {
+	int dirty;           /* staged content not uploaded (journal row) */
+	int exists_remote;   /* an object of its name is stored */
+	int staged;          /* the staging file holds its content */
+	int unlinked;        /* detached: removed or replaced */
+	int handles;         /* open file handles */
+};
+void bfs_ofile_snap(struct bfs_ofile *of, struct bfs_ofile_snap *sn);
+/* readdir of folder prefix (plen bytes) of bucket: 0 with its stat and
+ * its name in the folder (*name, the caller frees) when of is a live
+ * entry directly in it now; 1 when not; BFS_ERR_NOMEM.  Takes mu (a
+ * rename may rekey it meanwhile). */
+int bfs_ofile_child(struct bfs_ofile *of, const char *bucket,
+		    const char *prefix, size_t plen, struct stat *st,
+		    char **name);
+/* A file handle opens / closes on of.  handle_close starts an upload of
+ * what is still dirty and returns 1 when the caller must hand of to the
+ * pending queue (bfs_upq_add).  Take mu. */
+void bfs_ofile_handle_open(struct bfs_ofile *of);
+int bfs_ofile_handle_close(struct bfs_ofile *of);
+/* bfs_ofile_sync_locked, taking mu. */
+int bfs_ofile_sync(struct bfs_ofile *of, int timeout);
+/* Waits until no upload job and no attribute change runs on of (a
+ * rename under its fences); takes mu (released while waiting on cv). */
+void bfs_ofile_wait_quiet(struct bfs_ofile *of);
+/* unlink/rename over an open file: may its object be kept for its
+ * handles (clean, unstaged, stored, not unlinked, and can_keep: the
+ * provider can move or hide it)?  1 (with *etag: the version its reads
+ * are pinned to, a copy, or NULL), 0, or BFS_ERR_NOMEM.  Takes mu. */
+int bfs_ofile_keepable(struct bfs_ofile *of, int can_keep, char **etag);
+/* Sets the size (staging first: a cut to 0 stages an empty file, never
+ * downloads), marks it dirty and tells the multipart state which sent
+ * parts no longer hold its bytes.  The one way to cut a file.  mu held. */
+int bfs_ofile_truncate_locked(struct bfs_ofile *of, uint64_t size);
+/* ftruncate: BFS_ERR_READONLY when its bucket (as of now) is read-only,
+ * else bfs_ofile_truncate_locked.  Takes mu. */
+int bfs_ofile_truncate(struct bfs_ofile *of, uint64_t size);
+/* truncate(path): cuts and, when no handle is open (*ours = 1: nobody
+ * else uploads it), uploads at once within timeout.  Takes mu. */
+int bfs_ofile_truncate_sync(struct bfs_ofile *of, uint64_t size, int timeout,
+			    int *ours);
+/* open(O_TRUNC): cuts to 0 unless it already is an empty unstaged
+ * nothing.  Takes mu. */
+int bfs_ofile_open_trunc(struct bfs_ofile *of);
+/* create: the new file's mode (with type bits) and owner, content cut
+ * to 0.  Takes mu. */
+int bfs_ofile_create_reset(struct bfs_ofile *of, uint32_t mode, uint32_t uid,
+			   uint32_t gid);
+/* open: pins the version a clean file's reads serve to the etag the
+ * attribute cache holds now.  Takes mu. */
+void bfs_ofile_pin_read_version(struct bfs_ofile *of);
+/* The metadata or name of the clean open file of (now key in b) changed
+ * on the server: its reads move to the etag the server gives now (one
+ * HEAD, made without of->mu; no lock held). */
+void repin_read_version(struct bfs_ofile *of, struct bfs_rbucket *b,
+			const char *key);
+/* read(2): from the staging file when staged (under mu), else the pinned
+ * remote version through the read cache *rc (the handle's), without mu.
+ * The count, or a negative errno.  No lock held. */
+int bfs_ofile_read(struct bfs_ofile *of, struct bfs_rc_file **rc, char *buf,
+		   size_t size, off_t off);
+/* write(2): stages, reserves budget, writes, marks dirty (journaled
+ * before it returns).  0 or BFS_ERR_* (READONLY, NOSPC, IO).  Takes mu. */
+int bfs_ofile_write(struct bfs_ofile *of, const char *buf, size_t size,
+		    off_t off);
+
 /* ---- fence.c: fences and the names unlinked while open ---- */
 
 struct bfs_fence;
@@ -396,13 +483,6 @@ int bfs_fs_removexattr(const char *path, const char *name);
 void bfs_xattr_note(const char *bucket, const char *key,
 		    const struct bfs_meta *m);
 void bfs_xattr_destroy(void);
-/* Staging learned the stored object's metadata m: of takes its xattrs
- * unless it knows them already; mu held. */
-void bfs_ofile_learn_xattr_locked(struct bfs_ofile *of,
-				  const struct bfs_meta *m);
-/* Puts of's xattrs into m for an upload (has_xattr when known); mu held. */
-void bfs_ofile_xattr_meta_locked(const struct bfs_ofile *of,
-				 struct bfs_meta *m);
 
 /* ---- fs.c ---- */
 
@@ -412,11 +492,6 @@ void bfs_ofile_xattr_meta_locked(const struct bfs_ofile *of,
  * BFS_ERR_NOTFOUND or the provider's error.
  */
 int lookup_key(struct bfs_rbucket *b, const char *key, struct stat *st);
-/* The metadata or name of the clean open file of (now key in b) changed
- * on the server: its reads move to the etag the server gives now (one
- * HEAD, made without of->mu; no lock held). */
-void repin_read_version(struct bfs_ofile *of, struct bfs_rbucket *b,
-			const char *key);
 /* meta of a remote object of bucket b -> st (dir: it was found as a
  * folder); what the metadata lacks comes from b (owner, group, file_mode,
  * dir_mode) or, with b NULL, the mount's defaults. */
@@ -430,10 +505,6 @@ void bfs_fs_bucket_dir_stat(const struct bfs_rbucket *b, struct stat *st);
  * always 0 in head mode, where the kernel saw the true attributes. */
 int bfs_fs_listing_access(const struct bfs_rbucket *b, const struct stat *st,
 			  unsigned want);
-/* Waits (on of->cv, mu released meanwhile) until no metadata copy of the
- * file is on the wire (attr_busy) and no rename fences its name; mu held.
- * A setter of attr_busy clears it and broadcasts of->cv under mu. */
-void attr_wait_locked(struct bfs_ofile *of);
 /* The path-based operations (fs.c; their FUSE-style signatures: 0, a
  * count or a negative errno), which vfs.c's entry points call with the
  * caller set.  The first call starts the attribute cache and the open-file

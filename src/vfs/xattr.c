@@ -31,7 +31,8 @@
  * waits for the upload.  Sets over the provider's metadata limit: E2BIG.
  *
  * Locks: xa_mu guards the noted sets (a leaf, never held across a call
- * out); of->mu is taken as in fs.c.
+ * out).  An open file's set is the open-file module's: changed between
+ * bfs_ofile_attr_begin and bfs_ofile_unlock (ofile_attr.c), as chmod.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -45,6 +46,7 @@
 #include "bfs_buf.h"
 #include "bfs_error.h"
 #include "bfs_key.h"
+#include "bfs_lock.h"
 #include "bfs_log.h"
 #include "bfs_xattr.h"
 #include "attrcache.h"
@@ -95,6 +97,7 @@ static void xa_clear_locked(void)
 	struct xa_entry *e, *n;
 	size_t i;
 
+	bfs_lock_assert_held(&xa_mu);
 	for (i = 0; i < XA_SLOTS; i++) {
 		for (e = xa_slots[i]; e; e = n) {
 			n = e->next;
@@ -118,6 +121,7 @@ static struct xa_entry **xa_find_locked(const char *bucket, const char *key)
 	struct xa_entry **pp;
 	size_t bl = strlen(bucket);
 
+	bfs_lock_assert_held(&xa_mu);
 	for (pp = &xa_slots[bfs_key_hash(bucket, key) % XA_SLOTS]; *pp;
 	     pp = &(*pp)->next)
 		if (!strncmp((*pp)->k, bucket, bl) && (*pp)->k[bl] == '/' &&
@@ -193,34 +197,6 @@ static char *xa_noted(const char *bucket, const char *key, const char *etag)
 		enc = strdup(e->enc);
 	pthread_mutex_unlock(&xa_mu);
 	return enc;
-}
-
-/* ---- open files ---- */
-
-static int xa_set_ofile_locked(struct bfs_ofile *of, const char *enc)
-{
-	char *n = NULL;
-
-	if (enc[0] && !(n = strdup(enc)))
-		return BFS_ERR_NOMEM;
-	free(of->xattr);
-	of->xattr = n;
-	of->xattr_known = 1;
-	return 0;
-}
-
-void bfs_ofile_learn_xattr_locked(struct bfs_ofile *of,
-				  const struct bfs_meta *m)
-{
-	if (!of->xattr_known && m->has_xattr)
-		xa_set_ofile_locked(of, m->xattr);
-}
-
-void bfs_ofile_xattr_meta_locked(const struct bfs_ofile *of,
-				 struct bfs_meta *m)
-{
-	m->has_xattr = of->xattr_known ? 1 : 0;
-	snprintf(m->xattr, sizeof(m->xattr), "%s", of->xattr ? of->xattr : "");
 }
 
 /* ---- objects ---- */
@@ -347,10 +323,7 @@ static int xa_stored(struct xa_obj *o, char **enc)
 	*enc = NULL;
 	if (o->kind == XA_FILE &&
 	    (of = bfs_ofile_find(o->rt.b->name, o->key)) != NULL) {
-		pthread_mutex_lock(&of->mu);
-		if (of->xattr_known)
-			*enc = strdup(of->xattr ? of->xattr : "");
-		pthread_mutex_unlock(&of->mu);
+		*enc = bfs_ofile_xattr_dup(of);
 		bfs_ofile_put(of);
 		if (*enc)
 			return 0;
@@ -372,15 +345,7 @@ static int xa_etag(struct xa_obj *o, char *etag)
 
 	etag[0] = '\0';
 	if ((of = bfs_ofile_find(o->rt.b->name, o->key)) != NULL) {
-		pthread_mutex_lock(&of->mu);
-		if (of->base_known) {
-			r = of->base_etag ? 0 : BFS_ERR_NOTFOUND;
-			if (r == 0)
-				snprintf(etag, 96, "%s", of->base_etag);
-		} else if (!of->exists_remote) {
-			r = BFS_ERR_NOTFOUND;
-		}
-		pthread_mutex_unlock(&of->mu);
+		r = bfs_ofile_base_etag(of, etag, 96);
 		bfs_ofile_put(of);
 		if (r != 1)
 			return r;     /* else: ask the cache, then the server */
@@ -695,6 +660,7 @@ static int xa_modify(const char *path, const char *name, const char *value,
 	struct bfs_buf nenc;
 	struct bfs_ofile *of = NULL;
 	struct xa_obj o;
+	const char *own;
 	char *enc = NULL;
 	int r, queue = 0, repin = 0;
 
@@ -723,49 +689,39 @@ static int xa_modify(const char *path, const char *name, const char *value,
 	if (o.kind == XA_FILE)
 		of = bfs_ofile_find(o.rt.b->name, o.key);
 	if (of) {
-		pthread_mutex_lock(&of->mu);
 		/* one change of its metadata at a time, none while a rename
 		 * of it runs (chmod's copy, fs.c); then still this name? */
-		attr_wait_locked(of);
-		if (strcmp(of->b->name, o.rt.b->name) != 0 ||
-		    strcmp(of->key, o.key) != 0) {
-			pthread_mutex_unlock(&of->mu);
+		if (bfs_ofile_attr_begin(of, o.rt.b->name, o.key) != 0) {
 			r = -ENOENT;     /* renamed meanwhile */
 			goto out;
 		}
-		if (of->xattr_known || of->dirty || of->unlinked ||
-		    !of->exists_remote) {
+		if (bfs_ofile_xattr_own_locked(of, &own)) {
 			/* the open file's own set, changed under its lock */
-			r = xa_change(of->xattr ? of->xattr : "", name, value,
-				      size, flags, del, xa_limit(o.rt.b), &nenc);
-			if (r == 0 && !of->dirty && !of->unlinked &&
-			    of->exists_remote) {
+			r = xa_change(own, name, value, size, flags, del,
+				      xa_limit(o.rt.b), &nenc);
+			if (r == 0 && bfs_ofile_attr_must_send_locked(of)) {
 				/* the clean object's metadata copy runs
 				 * without mu, as chmod's (attr_busy keeps
 				 * other changes and renames waiting) */
-				of->attr_busy = 1;
-				pthread_mutex_unlock(&of->mu);
+				bfs_ofile_attr_send_begin_locked(of);
 				r = xa_store(&o, o.key, bfs_buf_str(&nenc));
-				pthread_mutex_lock(&of->mu);
-				of->attr_busy = 0;
-				pthread_cond_broadcast(&of->cv);
+				bfs_ofile_attr_send_end(of);
 				repin = r == 0;  /* after mu: it HEADs */
 				r = r ? xa_store_errno(r) : 0;
-			} else if (r == 0 && of->dirty) {
-				of->gen++;    /* a running upload has the old set */
-				queue = !of->unlinked && of->handles == 0;
+			} else if (r == 0) {
+				queue = bfs_ofile_attr_changed_locked(of);
 			}
 			if (r == 0)
-				r = xa_set_ofile_locked(of, bfs_buf_str(&nenc)) ?
-				    -ENOMEM : 0;
-			pthread_mutex_unlock(&of->mu);
+				r = bfs_ofile_xattr_set_locked(of,
+				    bfs_buf_str(&nenc)) ? -ENOMEM : 0;
+			bfs_ofile_unlock(of);
 			if (queue)
 				bfs_upq_add(of);
 			if (repin)
 				repin_read_version(of, o.rt.b, o.key);
 			goto dropped;
 		}
-		pthread_mutex_unlock(&of->mu);
+		bfs_ofile_unlock(of);
 	}
 	if ((r = xa_stored(&o, &enc)) != 0) {
 		r = -bfs_errno(r);
@@ -778,12 +734,8 @@ static int xa_modify(const char *path, const char *name, const char *value,
 		r = xa_store_errno(r);
 		goto dropped;
 	}
-	if (of) {
-		pthread_mutex_lock(&of->mu);
-		if (!of->xattr_known)
-			xa_set_ofile_locked(of, bfs_buf_str(&nenc));
-		pthread_mutex_unlock(&of->mu);
-	}
+	if (of)
+		bfs_ofile_xattr_learn(of, bfs_buf_str(&nenc));
 dropped:
 	bfs_attr_drop(o.rt.b->name, o.key);
 	xa_forget(o.rt.b->name, o.key);

@@ -22,6 +22,8 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,7 @@
 #include "bfs_store.h"
 #include "bfs_vfs.h"
 #include "unit.h"
+#include "../../src/vfs/vfs_int.h"
 
 #define WAIT_S 60                /* generous bound of every wait loop */
 
@@ -1021,6 +1024,147 @@ START_TEST(test_one_context)
 }
 END_TEST
 
+/* chmod of path to mode, or with to set a rename of path to it, in a
+ * thread (attr_thread); its result once done. */
+struct attr_job {
+	const char *path;
+	mode_t mode;
+	const char *to;
+	atomic_int done;
+	int r;
+};
+
+static void *attr_thread(void *arg)
+{
+	struct attr_job *j = arg;
+
+	j->r = j->to ? bfs_vfs_rename(vfs, &who, j->path, j->to, 0) :
+		       bfs_vfs_chmod(vfs, &who, j->path, j->mode, NULL);
+	atomic_store(&j->done, 1);
+	return NULL;
+}
+
+/* j must not finish while an attribute change is on the wire (on a slow
+ * machine this checks less, it never fails wrongly). */
+static void assert_waits(struct attr_job *j)
+{
+	int i;
+
+	for (i = 0; i < 30 && !atomic_load(&j->done); i++)
+		usleep(10 * 1000);
+	ck_assert_msg(!atomic_load(&j->done),
+		      "%s ran during an attribute change",
+		      j->to ? "rename" : "chmod");
+}
+
+/* A stored file t/a.txt ("hello") opened read-only in *f: clean, not
+ * staged; its open file (+1 ref, the caller puts it). */
+static struct bfs_ofile *open_stored(struct bfs_vfs_file *f)
+{
+	struct bfs_ofile *of;
+
+	put_file("/t/a.txt", "hello");
+	vopen("/t/a.txt", O_RDONLY, f);
+	ck_assert_ptr_nonnull(of = bfs_ofile_find("t", "a.txt"));
+	return of;
+}
+
+/*
+ * An attribute change of an open file (ofile_attr.c) excludes every other
+ * one: a chmod begun while a change copies the object without mu
+ * (between send_begin and send_end) waits for its end, then applies.  A
+ * begin against a name the file no longer has fails with mu released.
+ */
+START_TEST(test_attr_change_excludes_another)
+{
+	struct bfs_vfs_file f;
+	struct bfs_ofile *of;
+	struct attr_job j;
+	struct stat st;
+	pthread_t t;
+
+	of = open_stored(&f);
+
+	ck_assert_int_eq(bfs_ofile_attr_begin(of, "t", "b.txt"),
+			 BFS_ERR_NOTFOUND);
+	ck_assert_int_eq(bfs_ofile_attr_begin(of, "t", "a.txt"), 0);
+	ck_assert_int_eq(bfs_ofile_attr_must_send_locked(of), 1);
+	bfs_ofile_attr_send_begin_locked(of);     /* mu released, busy */
+
+	memset(&j, 0, sizeof(j));
+	j.path = "/t/a.txt";
+	j.mode = 0600;
+	ck_assert_int_eq(pthread_create(&t, NULL, attr_thread, &j), 0);
+	assert_waits(&j);
+
+	bfs_ofile_attr_send_end(of);              /* mu held again */
+	bfs_ofile_unlock(of);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(j.r, 0);
+	ck_assert_int_eq(bfs_vfs_getattr(vfs, &who, "/t/a.txt", &st, NULL), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+
+	bfs_ofile_put(of);
+	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/t/a.txt", &f), 0);
+}
+END_TEST
+
+/* A rename of an open file waits for its attribute change (the rename
+ * fences the names, then waits until no upload and no change runs:
+ * bfs_ofile_wait_quiet), then moves it: the file and its open state are
+ * under the new name. */
+START_TEST(test_rename_waits_for_attr_change)
+{
+	struct bfs_vfs_file f;
+	struct bfs_ofile *of, *moved;
+	struct attr_job j;
+	struct stat st;
+	pthread_t t;
+
+	of = open_stored(&f);
+	ck_assert_int_eq(bfs_ofile_attr_begin(of, "t", "a.txt"), 0);
+	bfs_ofile_attr_send_begin_locked(of);
+
+	memset(&j, 0, sizeof(j));
+	j.path = "/t/a.txt";
+	j.to = "/t/c.txt";
+	ck_assert_int_eq(pthread_create(&t, NULL, attr_thread, &j), 0);
+	assert_waits(&j);
+	ck_assert_ptr_null(bfs_ofile_find("t", "c.txt"));
+
+	bfs_ofile_attr_send_end(of);
+	bfs_ofile_unlock(of);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(j.r, 0);
+	ck_assert_ptr_eq(moved = bfs_ofile_find("t", "c.txt"), of);
+	bfs_ofile_put(moved);
+	ck_assert_int_eq(bfs_vfs_getattr(vfs, &who, "/t/c.txt", &st, NULL), 0);
+	ck_assert_int_eq(st.st_size, 5);
+	ck_assert_int_eq(bfs_vfs_getattr(vfs, &who, "/t/a.txt", &st, NULL),
+			 -ENOENT);
+
+	bfs_ofile_put(of);
+	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/t/c.txt", &f), 0);
+}
+END_TEST
+
+#ifdef BFS_LOCK_CHECK
+/* A _locked transition of the open file called without its lock aborts
+ * (bfs_lock.h; this build has the checks): expects SIGABRT. */
+START_TEST(test_locked_call_without_lock_aborts)
+{
+	struct bfs_vfs_file f;
+	struct bfs_ofile *of;
+	struct stat st;
+
+	vcreate("/t/l.txt", &f);
+	ck_assert_ptr_nonnull(of = bfs_ofile_find("t", "l.txt"));
+	bfs_ofile_stat_locked(of, &st);      /* of->mu not held: aborts */
+	bfs_ofile_put(of);
+}
+END_TEST
+#endif
+
 Suite *vfs_suite(void)
 {
 	Suite *s = suite_create("vfs");
@@ -1041,6 +1185,12 @@ Suite *vfs_suite(void)
 	tcase_add_test(tc, test_multipart_resumes_after_failed_part);
 	tcase_add_test(tc, test_multipart_resumed_by_next_context);
 	tcase_add_test(tc, test_one_context);
+	tcase_add_test(tc, test_attr_change_excludes_another);
+	tcase_add_test(tc, test_rename_waits_for_attr_change);
+#ifdef BFS_LOCK_CHECK
+	tcase_add_test_raise_signal(tc, test_locked_call_without_lock_aborts,
+				    SIGABRT);
+#endif
 	suite_add_tcase(s, tc);
 	return s;
 }
