@@ -22,6 +22,9 @@ void bfs_metrics_bytes(uint64_t up, uint64_t down);
 void bfs_metrics_retry(void);
 void bfs_metrics_cache(int hit);
 void bfs_metrics_pending_add(int delta);
+/* Handles open on the mount (files, folders and control files: a reader
+ * of .metrics sees its own); fs.c counts them. */
+void bfs_metrics_handles_add(int delta);
 /* One completed upload (close/fsync) and how long it took. */
 void bfs_metrics_upload_latency(double seconds);
 /* The PostgreSQL catalog's state (connected 1/0) and queued index rows;

@@ -19,6 +19,7 @@ static const double latency_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 static atomic_ullong requests[BFS_OP_COUNT][STATUS_CLASSES];
 static atomic_ullong bytes_up, bytes_down, retries, cache_hits, cache_misses;
 static atomic_llong pending;
+static atomic_llong handles;
 static atomic_ullong lat_buckets[NBOUNDS + 1];
 static atomic_ullong lat_count;
 static atomic_ullong lat_sum_us;
@@ -57,6 +58,11 @@ void bfs_metrics_cache(int hit)
 void bfs_metrics_pending_add(int delta)
 {
 	atomic_fetch_add_explicit(&pending, delta, memory_order_relaxed);
+}
+
+void bfs_metrics_handles_add(int delta)
+{
+	atomic_fetch_add_explicit(&handles, delta, memory_order_relaxed);
 }
 
 void bfs_metrics_upload_latency(double seconds)
@@ -117,11 +123,15 @@ int bfs_metrics_render(struct bfs_buf *out)
 		"# HELP bucketfs_pending_uploads Files with data not yet stored by their provider.\n"
 		"# TYPE bucketfs_pending_uploads gauge\n"
 		"bucketfs_pending_uploads %lld\n"
+		"# HELP bucketfs_open_handles Open files, folders and control files (this read's own included).\n"
+		"# TYPE bucketfs_open_handles gauge\n"
+		"bucketfs_open_handles %lld\n"
 		"# HELP bucketfs_upload_seconds Time from close/fsync to stored.\n"
 		"# TYPE bucketfs_upload_seconds histogram\n",
 		atomic_load(&bytes_up), atomic_load(&bytes_down),
 		atomic_load(&retries), atomic_load(&cache_hits),
-		atomic_load(&cache_misses), atomic_load(&pending));
+		atomic_load(&cache_misses), atomic_load(&pending),
+		atomic_load(&handles));
 	for (i = 0; i < NBOUNDS; i++) {
 		cum += atomic_load(&lat_buckets[i]);
 		r |= bfs_buf_addf(out, "bucketfs_upload_seconds_bucket{le=\"%g\"} %llu\n",

@@ -41,6 +41,7 @@
 #include "bfs_error.h"
 #include "bfs_key.h"
 #include "bfs_log.h"
+#include "bfs_metrics.h"
 #include "bfs_perm.h"
 #include "bfs_store.h"
 #include "bfs_strset.h"
@@ -985,6 +986,7 @@ static struct fs_fh *fh_new(int ctl, struct bfs_ofile *of)
 		fs_fhs->prev = fh;
 	fs_fhs = fh;
 	pthread_mutex_unlock(&fs_fh_mu);
+	bfs_metrics_handles_add(1);
 	return fh;
 }
 
@@ -1000,6 +1002,7 @@ static void fh_free(struct fs_fh *fh)
 	if (fh->next)
 		fh->next->prev = fh->prev;
 	pthread_mutex_unlock(&fs_fh_mu);
+	bfs_metrics_handles_add(-1);
 	bfs_buf_free(&fh->snap);
 	bfs_ctl_session_end(fh->sess, 0);
 	bfs_rcache_close(fh->rc);
