@@ -38,6 +38,7 @@
 #include "bfs_error.h"
 #include "bfs_mount.h"
 #include "bfs_log.h"
+#include "bfs_pool.h"
 #include "bfs_provider.h"
 #include "bfs_route.h"
 #include "bfs_store.h"
@@ -343,6 +344,9 @@ int main(int argc, char **argv)
 out:
 	if (started)
 		bfs_vfs_shutdown(g.vfs);
+	/* uploads are done (or journaled): drain the part jobs still queued
+	 * while the store and the buckets they use are alive */
+	bfs_pool_io_shutdown();
 	if (g.reg)
 		bfs_registry_stop(g.reg);
 	bfs_mount_free(mnt);
