@@ -3,7 +3,8 @@
  * with the pool, one FIFO of jobs, job groups a submitter waits for, and
  * a shutdown that drains.  The daemon's parallel transfers run on one of
  * them, bfs_pool_io(): the parts of whole-file uploads
- * (bfs_rest_parallel) and the streaming part uploads of src/vfs/mpu.c.
+ * (bfs_rest_parallel), the streaming part uploads of src/vfs/mpu.c and
+ * the HEADs of a folder listing (src/vfs/attrcache.c).
  *
  * DESIGN (what it guarantees; in the manner of Redis' bio.c)
  * ------
@@ -38,8 +39,9 @@
 #include <stddef.h>
 
 /* Threads of bfs_pool_io(): the streaming parts of src/vfs/mpu.c (16 in
- * all) beside the parts of several whole-file uploads (4 each). */
-#define BFS_POOL_IO_THREADS 32
+ * all), the HEADs of a listing (15 besides its caller) and the parts of
+ * four whole-file uploads (3 each besides the uploading thread) at once. */
+#define BFS_POOL_IO_THREADS 48
 
 struct bfs_pool;
 
