@@ -82,9 +82,7 @@ void bfs_pool_group_wait(struct bfs_pool_group *g);
 /* 1 in a thread of a pool (running a job), else 0. */
 int bfs_pool_in_worker(void);
 
-/* Jobs running now / the most that ever ran at once (for tests and
- * .metrics). */
-unsigned bfs_pool_running(struct bfs_pool *p);
-unsigned bfs_pool_peak(struct bfs_pool *p);
+/* Jobs running now, and the most that ever ran at once. */
+void bfs_pool_stats(struct bfs_pool *p, unsigned *running, unsigned *peak);
 
 #endif

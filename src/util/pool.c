@@ -261,22 +261,10 @@ int bfs_pool_in_worker(void)
 	return pool_worker;
 }
 
-unsigned bfs_pool_running(struct bfs_pool *p)
+void bfs_pool_stats(struct bfs_pool *p, unsigned *running, unsigned *peak)
 {
-	unsigned n;
-
 	pthread_mutex_lock(&p->mu);
-	n = p->running;
+	*running = p->running;
+	*peak = p->peak;
 	pthread_mutex_unlock(&p->mu);
-	return n;
-}
-
-unsigned bfs_pool_peak(struct bfs_pool *p)
-{
-	unsigned n;
-
-	pthread_mutex_lock(&p->mu);
-	n = p->peak;
-	pthread_mutex_unlock(&p->mu);
-	return n;
 }
