@@ -59,8 +59,8 @@ int bfs_pool_create(unsigned threads, const char *name, struct bfs_pool **out);
 void bfs_pool_destroy(struct bfs_pool *p);
 
 /* The process-wide I/O pool, started on first use with
- * BFS_POOL_IO_THREADS threads; NULL when it cannot start or is shut
- * down (callers then do the work in their own thread). */
+ * BFS_POOL_IO_THREADS threads; NULL when it cannot start (the next call
+ * tries again) or is shut down. */
 struct bfs_pool *bfs_pool_io(void);
 /* Shuts the I/O pool down for good (drains, joins); later
  * bfs_pool_io() calls answer NULL.  Not from a job. */

@@ -323,6 +323,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	started = 1;
+	/* the I/O pool's threads start now, not under the first file lock
+	 * that submits a part */
+	if (!bfs_pool_io())
+		BFS_WARN("cannot start the I/O pool yet; it is tried again on use");
 	BFS_INFO("mounted %s on %s%s%s", g.cfg->file, o.mountpoint,
 		 o.bucket ? " bucket=" : "", o.bucket ? o.bucket : "");
 #ifdef HAVE_SYSTEMD

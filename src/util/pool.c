@@ -189,8 +189,15 @@ struct bfs_pool *bfs_pool_io(void)
 	pthread_mutex_lock(&io_pool.mu);
 	state = io_pool.state;
 	pthread_mutex_unlock(&io_pool.mu);
-	if (state == POOL_NEW && pool_start(&io_pool, BFS_POOL_IO_THREADS) == 0)
-		state = POOL_RUNNING;
+	if (state == POOL_NEW) {
+		if (pool_start(&io_pool, BFS_POOL_IO_THREADS) == 0) {
+			state = POOL_RUNNING;
+		} else {            /* the next use tries again */
+			pthread_mutex_lock(&io_pool.mu);
+			io_pool.state = POOL_NEW;
+			pthread_mutex_unlock(&io_pool.mu);
+		}
+	}
 	if (state == POOL_RUNNING)
 		p = &io_pool;
 	pthread_mutex_unlock(&io_mu);
