@@ -11,12 +11,16 @@
  * BOUND: at most `threads` jobs run at once, on the threads created by
  *   bfs_pool_create() (or by the first bfs_pool_io()); a job never gets
  *   a thread of its own, however many are queued.
- * ORDER: jobs start in the order they were submitted (one FIFO for the
- *   pool); with one thread they also finish in that order.  Nothing is
- *   promised about the finishing order with more threads.
+ * ORDER: the pool's threads start jobs in the order they were
+ *   submitted (one FIFO for the pool); with one thread they also finish
+ *   in that order.  Nothing is promised about the finishing order with
+ *   more threads.
  * GROUPS: bfs_pool_group_wait() returns once every job submitted with
  *   that group has returned; the submitter may then free what the jobs
- *   used.  A job may submit more jobs (to any group).
+ *   used.  While it waits, the group's jobs still queued are taken out
+ *   of the FIFO and run in the waiting thread, so a wait depends only on
+ *   the group's jobs already running, never on the queue before them.
+ *   A job may submit more jobs (to any group).
  * SHUTDOWN: bfs_pool_destroy() / bfs_pool_io_shutdown() refuse new jobs
  *   (BFS_ERR_BUSY, also to jobs that submit), run every job already
  *   queued, and join the threads: when it returns no job runs, and none
@@ -27,8 +31,8 @@
  *   releases it is fine).  Why that rules out deadlock: a job then only
  *   blocks on locks held briefly by non-waiting code or on the network
  *   (which times out), never on the queue; so every running job returns,
- *   every thread takes the next job, the FIFO drains, and every group
- *   wait returns.  Code that may run inside a job and wants parallelism
+ *   and a group wait, which runs its queued jobs itself, returns once
+ *   its running ones have.  Code that may run inside a job and wants parallelism
  *   asks bfs_pool_in_worker() and does the work in its own thread.
  * LOCKS: one mutex per pool guards the queue, the counters and every
  *   group's count; no job runs under it.
@@ -75,8 +79,9 @@ void bfs_pool_group_init(struct bfs_pool_group *g, struct bfs_pool *p);
  */
 int bfs_pool_submit(struct bfs_pool *p, struct bfs_pool_group *g,
 		    void (*fn)(void *arg), void *arg);
-/* Waits until every job submitted with g has returned.  Never from a
- * job of any pool (aborts: that wait could deadlock). */
+/* Waits until every job submitted with g has returned, running those
+ * still queued in this thread.  Never from a job of any pool (aborts:
+ * that wait could deadlock). */
 void bfs_pool_group_wait(struct bfs_pool_group *g);
 
 /* 1 in a thread of a pool (running a job), else 0. */

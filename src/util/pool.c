@@ -2,7 +2,8 @@
  * pool.c - the bounded worker pool of bfs_pool.h (its DESIGN note says
  * what it guarantees).  A pool is a mutex, a singly linked FIFO of jobs
  * and a fixed array of threads that pop the head, run it without the
- * mutex, and count it off its group; shutdown flips the state so that
+ * mutex, and count it off its group (a group waiter unlinks the
+ * group's queued jobs and runs them itself); shutdown flips the state so that
  * submit refuses, wakes every thread, and joins them once the FIFO is
  * empty.  The I/O pool is a static pool started on first use: it is
  * never freed, so a caller racing its shutdown gets BFS_ERR_BUSY, never
@@ -252,14 +253,34 @@ int bfs_pool_submit(struct bfs_pool *p, struct bfs_pool_group *g,
 void bfs_pool_group_wait(struct bfs_pool_group *g)
 {
 	struct bfs_pool *p = g->pool;
+	struct pool_job *j, *prev;
 
 	if (pool_worker) {
 		BFS_ERROR("pool %s: a job waits for a job group", p->name);
 		abort();
 	}
 	pthread_mutex_lock(&p->mu);
-	while (g->pending)
-		pthread_cond_wait(&p->done, &p->mu);
+	while (g->pending) {
+		/* a job of g still queued runs here, now: the wait never
+		 * depends on what is queued before it */
+		for (prev = NULL, j = p->head; j && j->g != g; j = j->next)
+			prev = j;
+		if (!j) {
+			pthread_cond_wait(&p->done, &p->mu);
+			continue;
+		}
+		if (prev)
+			prev->next = j->next;
+		else
+			p->head = j->next;
+		if (p->tail == j)
+			p->tail = prev;
+		pthread_mutex_unlock(&p->mu);
+		j->fn(j->arg);
+		free(j);
+		pthread_mutex_lock(&p->mu);
+		g->pending--;
+	}
 	pthread_mutex_unlock(&p->mu);
 }
 
