@@ -191,8 +191,10 @@ int bfs_rest_delete(const struct bfs_rest_dialect *d, void *st,
 		    const char *key);
 
 /*
- * Runs one(arg, i) for i in [0, n) on up to workers threads pulling
- * indexes from a shared counter (in this thread when none starts); the
+ * Runs one(arg, i) for i in [0, n) by up to workers pullers of indexes
+ * from a shared counter: this thread and workers - 1 jobs of the I/O
+ * pool (bfs_pool.h; this thread alone when called from a pool job, or
+ * when the pool is down); returns once every puller has returned.  The
  * first failure stops the others from taking more and is returned.
  */
 int bfs_rest_parallel(unsigned n, unsigned workers,

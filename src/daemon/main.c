@@ -38,6 +38,7 @@
 #include "bfs_error.h"
 #include "bfs_mount.h"
 #include "bfs_log.h"
+#include "bfs_pool.h"
 #include "bfs_provider.h"
 #include "bfs_route.h"
 #include "bfs_store.h"
@@ -337,6 +338,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	started = 1;
+	/* the I/O pool's threads start now, not under the first file lock
+	 * that submits a part */
+	if (!bfs_pool_io())
+		BFS_WARN("cannot start the I/O pool yet; it is tried again on use");
 	BFS_INFO("mounted %s on %s%s%s", g.cfg->file, o.mountpoint,
 		 o.bucket ? " bucket=" : "", o.bucket ? o.bucket : "");
 #ifdef HAVE_SYSTEMD
@@ -358,6 +363,9 @@ int main(int argc, char **argv)
 out:
 	if (started)
 		bfs_vfs_shutdown(g.vfs);
+	/* uploads are done (or journaled): drain the part jobs still queued
+	 * while the store and the buckets they use are alive */
+	bfs_pool_io_shutdown();
 	if (g.reg)
 		bfs_registry_stop(g.reg);
 	if (g.store)

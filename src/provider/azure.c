@@ -21,8 +21,8 @@
  * as a file: head("a/b") answers NOTFOUND for it, and a listing gives
  * its name once even when a BlobPrefix "a/b/" follows.
  *
- * Uploads: up to AZ_SINGLE_PUT_MAX one Put Blob; above, Put Block of
- * equal blocks by AZ_WORKERS threads and one Put Block List.  The same
+ * Uploads: up to BFS_MPU_SINGLE_MAX one Put Blob; above, Put Block of
+ * the equal blocks of bfs_mpu_plan() by AZ_WORKERS threads and one Put Block List.  The same
  * requests are the multipart ops of the vfs layer (src/vfs/mpu.c):
  *   upload id  "az1:RAND:MODE:UID:GID:MTIME:NSEC:FLAGS:CTYPE[:XATTR]": a
  *              random 16-hex tag plus the attributes Put Block List must
@@ -81,8 +81,6 @@
 #include "bfs_provider.h"
 #include "bfs_rest.h"
 
-#define AZ_SINGLE_PUT_MAX (8ull << 20)
-#define AZ_BLOCK_MIN (8ull << 20)
 #define AZ_MAX_BLOCKS 10000ull
 #define AZ_WORKERS 4
 #define AZ_LIST_PAGE "5000"
@@ -860,7 +858,7 @@ out:
 	return r;
 }
 
-/* A whole-file block upload (put_fd above AZ_SINGLE_PUT_MAX). */
+/* A whole-file block upload (put_fd above BFS_MPU_SINGLE_MAX). */
 struct az_up {
 	struct az_state *st;
 	const char *key;
@@ -876,7 +874,7 @@ static int az_up_block(void *vu, unsigned i)
 {
 	struct az_up *u = vu;
 	uint64_t off = (uint64_t)i * u->block;
-	uint64_t len = u->size - off < u->block ? u->size - off : u->block;
+	uint64_t len = bfs_mpu_part_len(u->block, u->size, i + 1);
 
 	u->parts[i].number = i + 1;
 	u->parts[i].size = len;
@@ -895,7 +893,7 @@ static int az_put_fd(void *vst, const char *key, int fd, uint64_t size,
 
 	if (etag_out && etag_len)
 		etag_out[0] = '\0';
-	if (size <= AZ_SINGLE_PUT_MAX || az_is_dir_key(key))
+	if (size <= BFS_MPU_SINGLE_MAX || az_is_dir_key(key))
 		return az_put_single(st, key, NULL, 0, fd, size, m, etag_out,
 				     etag_len);
 	memset(&u, 0, sizeof(u));
@@ -907,10 +905,9 @@ static int az_put_fd(void *vst, const char *key, int fd, uint64_t size,
 	u.tag = tag;
 	u.fd = fd;
 	u.size = size;
-	u.block = AZ_BLOCK_MIN;
-	while ((size + u.block - 1) / u.block > AZ_MAX_BLOCKS)
-		u.block *= 2;
-	u.nblocks = (unsigned)((size + u.block - 1) / u.block);
+	if ((r = bfs_mpu_plan(size, BFS_MPU_BASE, BFS_MPU_AZ_BLOCK_MAX, &u.block,
+			      &u.nblocks)) < 0)
+		goto out;
 	if (!(u.parts = calloc(u.nblocks, sizeof(*u.parts)))) {
 		r = BFS_ERR_NOMEM;
 		goto out;

@@ -1,6 +1,9 @@
 /*
  * mpu.c - part plans of multipart uploads and their MD5 checks (see
- * bfs_mpu.h).  Used by the upload code of the FUSE layer to resume an
+ * bfs_mpu.h).  bfs_mpu_plan() is the one planner of whole-object
+ * uploads of the providers (s3 multipart, Azure Put Block); the part
+ * plans are those of the streaming uploads of src/vfs/mpu.c, which uses
+ * them to resume an
  * upload from the parts ListParts reports: a part is kept only when its
  * size and ETag (the MD5 of its body, for non-encrypted S3 objects) equal
  * those of the same range of the staged file.
@@ -76,13 +79,48 @@ unsigned bfs_mpu_part_count(uint64_t base, int grow, uint64_t size)
 	return lo;
 }
 
-uint64_t bfs_mpu_base_for(uint64_t size)
+/* The smallest base (min doubled) of at most 10,000 equal parts. */
+static uint64_t base_from(uint64_t size, uint64_t min)
 {
-	uint64_t base = BFS_MPU_BASE;
+	uint64_t base = min;
 
 	while ((size + base - 1) / base > BFS_MPU_MAX_PARTS)
 		base *= 2;
 	return base;
+}
+
+uint64_t bfs_mpu_base_for(uint64_t size)
+{
+	return base_from(size, BFS_MPU_BASE);
+}
+
+int bfs_mpu_plan(uint64_t size, uint64_t min_base, uint64_t max_part,
+		 uint64_t *base, unsigned *nparts)
+{
+	uint64_t b;
+
+	*base = 0;
+	*nparts = 0;
+	if (min_base < BFS_MPU_PART_MIN || min_base > max_part)
+		return BFS_ERR_INVAL;
+	b = base_from(size, min_base > BFS_MPU_BASE ? min_base : BFS_MPU_BASE);
+	if (b > max_part)
+		return BFS_ERR_TOOBIG;
+	*base = b;
+	*nparts = size ? (unsigned)((size + b - 1) / b) : 1;
+	return 0;
+}
+
+uint64_t bfs_mpu_part_len(uint64_t base, uint64_t size, unsigned n)
+{
+	uint64_t off;
+
+	if (n < 1 || !base)
+		return 0;
+	off = (uint64_t)(n - 1) * base;
+	if (off >= size)
+		return 0;
+	return size - off < base ? size - off : base;
 }
 
 int bfs_mpu_md5_fd(int fd, uint64_t off, uint64_t len, char hex[33])

@@ -28,6 +28,7 @@
 
 #include "bfs_error.h"
 #include "bfs_metrics.h"
+#include "bfs_pool.h"
 #include "bfs_rest.h"
 
 #define REST_SIGN_MAX (BFS_REST_MAX_HDRS + 8)   /* signer's lines included */
@@ -582,29 +583,39 @@ static void *rest_par_worker(void *vp)
 	return NULL;
 }
 
+/* A bfs_pool job: one more puller of p's indexes. */
+static void rest_par_job(void *vp)
+{
+	rest_par_worker(vp);
+}
+
 int bfs_rest_parallel(unsigned n, unsigned workers,
 		      int (*one)(void *arg, unsigned i), void *arg)
 {
+	struct bfs_pool_group g;
+	struct bfs_pool *pool = NULL;
 	struct rest_par p;
-	pthread_t th[16];
-	unsigned i, nth = 0;
+	unsigned i;
 
 	memset(&p, 0, sizeof(p));
 	p.one = one;
 	p.arg = arg;
 	p.n = n;
 	pthread_mutex_init(&p.lock, NULL);
-	if (workers > sizeof(th) / sizeof(th[0]))
-		workers = sizeof(th) / sizeof(th[0]);
-	for (i = 0; i < workers && i < n; i++) {
-		if (pthread_create(&th[nth], NULL, rest_par_worker, &p) != 0)
-			break;
-		nth++;
+	if (workers > BFS_POOL_IO_THREADS)
+		workers = BFS_POOL_IO_THREADS;
+	/* in a pool job no group wait is allowed: do it all here */
+	if (workers > 1 && n > 1 && !bfs_pool_in_worker())
+		pool = bfs_pool_io();
+	if (pool) {
+		bfs_pool_group_init(&g, pool);
+		for (i = 1; i < workers && i < n; i++)
+			if (bfs_pool_submit(pool, &g, rest_par_job, &p) != 0)
+				break;
 	}
-	if (nth == 0)
-		rest_par_worker(&p);    /* no thread: do it here */
-	for (i = 0; i < nth; i++)
-		pthread_join(th[i], NULL);
+	rest_par_worker(&p);            /* this thread is one of them */
+	if (pool)
+		bfs_pool_group_wait(&g);
 	pthread_mutex_destroy(&p.lock);
 	return p.err;
 }

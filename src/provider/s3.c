@@ -27,8 +27,8 @@
  * (s3fs_symlink).  Keys arrive with the bucket prefix already applied;
  * only list() strips the prefix it was given.
  *
- * Uploads above S3_SINGLE_PUT_MAX go multipart: parts of S3_PART_MIN
- * (grown so that no object needs more than 10,000 parts) sent by
+ * Uploads above BFS_MPU_SINGLE_MAX go multipart, in the equal parts of
+ * bfs_mpu_plan() (the plan the vfs streaming uploads use) sent by
  * S3_WORKERS threads pulling part numbers from a shared counter; any
  * failure stops the others and aborts the upload.  The same requests are
  * also offered one by one (mpu_begin/part/list_parts/complete/abort/
@@ -56,19 +56,15 @@
 #include "bfs_key.h"
 #include "bfs_log.h"
 #include "bfs_metrics.h"
+#include "bfs_mpu.h"
 #include "bfs_provider.h"
 #include "bfs_rest.h"
 #include "bfs_s3xml.h"
 #include "bfs_sigv4.h"
 
-#define S3_SINGLE_PUT_MAX (8ull << 20)
-#define S3_PART_MIN (8ull << 20)
 #define S3_MAX_PARTS 10000ull
 #ifndef S3_COPY_MAX                       /* overridable to test UploadPartCopy */
 #define S3_COPY_MAX (5ull << 30)           /* CopyObject limit */
-#endif
-#ifndef S3_COPY_PART
-#define S3_COPY_PART (512ull << 20)
 #endif
 #define S3_WORKERS 4
 #define S3_LIST_PAGE "1000"        /* BFS_LIST_PAGE_KEYS too */
@@ -543,16 +539,6 @@ struct s3_mpu {
 	char (*etags)[96];           /* per part; written by its worker only */
 };
 
-/* Equal parts (R2 rule) of at least S3_PART_MIN, at most 10,000 of them. */
-static uint64_t s3_part_size(uint64_t size, uint64_t min)
-{
-	uint64_t ps = min;
-
-	while ((size + ps - 1) / ps > S3_MAX_PARTS)
-		ps *= 2;
-	return ps;
-}
-
 static int s3_mpu_create(struct s3_state *st, const char *key,
 			 const struct bfs_meta *m, char *upload_id, size_t idlen)
 {
@@ -639,7 +625,7 @@ static int s3_mpu_part(void *vu, unsigned i)
 	struct bfs_rest_req q;
 	char pn[16], range[64];
 	uint64_t off = (uint64_t)i * u->part_size;
-	uint64_t len = u->size - off < u->part_size ? u->size - off : u->part_size;
+	uint64_t len = bfs_mpu_part_len(u->part_size, u->size, i + 1);
 	int r;
 
 	if (!u->copy_src)
@@ -749,8 +735,9 @@ static int s3_multipart(struct s3_state *st, const char *key, int fd,
 	u.fd = fd;
 	u.copy_src = copy_src;
 	u.size = size;
-	u.part_size = s3_part_size(size, copy_src ? S3_COPY_PART : S3_PART_MIN);
-	u.nparts = (unsigned)((size + u.part_size - 1) / u.part_size);
+	if ((r = bfs_mpu_plan(size, copy_src ? BFS_MPU_COPY_BASE : BFS_MPU_BASE,
+			      BFS_MPU_S3_PART_MAX, &u.part_size, &u.nparts)) < 0)
+		goto out;
 	if (!(u.etags = calloc(u.nparts ? u.nparts : 1, sizeof(*u.etags)))) {
 		r = BFS_ERR_NOMEM;
 		goto out;
@@ -778,7 +765,7 @@ static int s3_put_fd(void *vst, const char *key, int fd, uint64_t size,
 
 	if (etag_out && etag_len)
 		etag_out[0] = '\0';
-	if (size <= S3_SINGLE_PUT_MAX)
+	if (size <= BFS_MPU_SINGLE_MAX)
 		return s3_put_single(st, key, NULL, 0, fd, size, m, etag_out,
 				     etag_len);
 	return s3_multipart(st, key, fd, NULL, size, m, etag_out, etag_len);

@@ -14,8 +14,8 @@
  * symlink looks like a file), so files listed without x-amz-meta-mode are
  * first completed from SQLite (the file index and earlier HEAD results,
  * only while the listing shows the recorded etag, size and LastModified:
- * see known_from_store), the rest HEADed, BFS_DIR_HEADS at a time on
- * short-lived threads, before the entries are handed out (or, with
+ * see known_from_store), the rest HEADed, BFS_DIR_HEADS at a time by
+ * the caller and jobs of the I/O pool (bfs_pool.h), before the entries are handed out (or, with
  * list_metadata = listing, handed out with the listing's attributes).
  * A listing is cached (refcounted snapshot, dir_mu) for
  * BFS_ATTR_LONG_TTL_MS; folders without a marker stay placeholders,
@@ -39,6 +39,7 @@
 #include "bfs_lock.h"
 #include "bfs_log.h"
 #include "bfs_metrics.h"
+#include "bfs_pool.h"
 #include "bfs_strset.h"
 #include "attrcache.h"
 #include "vfs_int.h"
@@ -890,12 +891,21 @@ static void *head_worker(void *arg)
 	return NULL;
 }
 
-/* HEADs every need_head entry of s, BFS_DIR_HEADS at a time. */
+/* head_worker as a job of the I/O pool (bfs_pool.h). */
+static void head_pool_job(void *arg)
+{
+	head_worker(arg);
+}
+
+/* HEADs every need_head entry of s, BFS_DIR_HEADS at a time: this
+ * thread and up to BFS_DIR_HEADS - 1 jobs of the I/O pool (this thread
+ * alone in a pool job, where no group wait is allowed). */
 static void head_all(struct bfs_rbucket *b, struct dir_snap *s)
 {
-	pthread_t th[BFS_DIR_HEADS];
+	struct bfs_pool_group g;
+	struct bfs_pool *pool = NULL;
 	struct head_job j;
-	size_t i, nth, started = 0;
+	size_t i, nth;
 
 	memset(&j, 0, sizeof(j));
 	j.s = s;
@@ -910,15 +920,18 @@ static void head_all(struct bfs_rbucket *b, struct dir_snap *s)
 	nth = (j.ntodo + 3) / 4;
 	if (nth > BFS_DIR_HEADS)
 		nth = BFS_DIR_HEADS;
-	for (i = 1; i < nth; i++) {
-		if (pthread_create(&th[started], NULL, head_worker, &j) != 0)
-			break;
-		started++;
+	if (nth > 1 && !bfs_pool_in_worker())
+		pool = bfs_pool_io();
+	if (pool) {
+		bfs_pool_group_init(&g, pool);
+		for (i = 1; i < nth; i++)
+			if (bfs_pool_submit(pool, &g, head_pool_job, &j) != 0)
+				break;
 	}
 	if (j.ntodo)
 		head_worker(&j);     /* the caller works too */
-	for (i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
+	if (pool)
+		bfs_pool_group_wait(&g);
 	if (atomic_load(&j.err))
 		bfs_rbucket_note(b, atomic_load(&j.err));
 	free(j.todo);

@@ -63,6 +63,7 @@
 #include "bfs_lock.h"
 #include "bfs_log.h"
 #include "bfs_mpu.h"
+#include "bfs_pool.h"
 #include "bfs_store.h"
 #define BFS_OFILE_MODULE
 #include "ofile_int.h"
@@ -314,14 +315,23 @@ static void *task_main(void *arg)
 	return NULL;
 }
 
-/* Starts a task (mu held); 0 or an error (nothing started). */
+/* task_main as a job of the I/O pool (bfs_pool.h). */
+static void task_job(void *arg)
+{
+	task_main(arg);
+}
+
+/* Starts a task on the I/O pool (mu held: submitting never waits); 0 or
+ * an error (nothing started). */
 static int task_start(struct bfs_ofile *of, struct bfs_mp *mp, unsigned n,
 		      uint64_t off, uint64_t len)
 {
-	pthread_attr_t at;
-	pthread_t th;
+	struct bfs_pool *pool = bfs_pool_io();
 	struct mp_task *t;
 	int r = 0;
+
+	if (!pool)
+		return BFS_ERR_BUSY;    /* shut down: the job sends it */
 
 	if (!(t = calloc(1, sizeof(*t))) || !(t->key = strdup(mp->key))) {
 		free(t);
@@ -339,17 +349,13 @@ static int task_start(struct bfs_ofile *of, struct bfs_mp *mp, unsigned n,
 	bfs_ofile_ref(of);
 	mp->inflight++;
 	atomic_fetch_add(&mp_global, 1);
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&th, &at, task_main, t) != 0) {
+	if ((r = bfs_pool_submit(pool, NULL, task_job, t)) != 0) {
 		mp->inflight--;
 		atomic_fetch_sub(&mp_global, 1);
 		atomic_fetch_sub(&of->refs, 1);   /* the caller holds one */
 		free(t->key);
 		free(t);
-		r = BFS_ERR_NOMEM;
 	}
-	pthread_attr_destroy(&at);
 	return r;
 }
 

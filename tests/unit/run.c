@@ -33,6 +33,7 @@ int main(void)
 		{ "azure", azure_suite },
 		{ "vfs", vfs_suite },
 		{ "rest", rest_suite },
+		{ "pool", pool_suite },
 	};
 	SRunner *sr = NULL;
 	int failed, missing = 0;

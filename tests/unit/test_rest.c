@@ -5,12 +5,14 @@
  * into stored metadata, the ranged-GET skeleton against a fake call
  * function, and the parallel part runner's first-failure rule.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "bfs_error.h"
+#include "bfs_pool.h"
 #include "bfs_rest.h"
 #include "unit.h"
 
@@ -288,6 +290,103 @@ START_TEST(test_parallel)
 }
 END_TEST
 
+/* Parts in flight at once: up to `workers`, and that many do run (the
+ * first four hold their puller until four run at once). */
+struct par_conc {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned cur, max, gate, in_pool;   /* mu */
+	pthread_t self;
+	unsigned other_thread;              /* mu */
+};
+
+static int par_gate(void *arg, unsigned i)
+{
+	struct par_conc *c = arg;
+
+	(void)i;
+	pthread_mutex_lock(&c->mu);
+	if (++c->cur > c->max)
+		c->max = c->cur;
+	c->in_pool += bfs_pool_in_worker();
+	c->other_thread += !pthread_equal(pthread_self(), c->self);
+	pthread_cond_broadcast(&c->cv);
+	while (c->cur < c->gate)
+		pthread_cond_wait(&c->cv, &c->mu);
+	c->gate = 0;
+	c->cur--;
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+}
+
+START_TEST(test_parallel_on_pool)
+{
+	static struct par_conc c = {
+		.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+	};
+
+	c.gate = 4;
+	c.self = pthread_self();
+	ck_assert_int_eq(bfs_rest_parallel(40, 4, par_gate, &c), 0);
+	ck_assert_uint_eq(c.max, 4);
+	/* the caller is one puller, the others are I/O pool jobs */
+	ck_assert_uint_gt(c.in_pool, 0);
+}
+END_TEST
+
+struct par_nested {
+	unsigned done[8];
+	int r;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int finished;            /* mu */
+};
+
+static void par_nested_job(void *arg)
+{
+	struct par_nested *n = arg;
+	static struct par_conc c = {
+		.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+	};
+
+	/* in a pool job: no group wait (it would abort), all in this thread */
+	c.self = pthread_self();
+	n->r = bfs_rest_parallel(8, 4, par_gate, &c);
+	if (n->r == 0 && c.other_thread)
+		n->r = BFS_ERR_INTERNAL;
+	if (n->r == 0)
+		n->r = bfs_rest_parallel(8, 4, par_one, n->done);
+	pthread_mutex_lock(&n->mu);
+	n->finished = 1;
+	pthread_cond_broadcast(&n->cv);
+	pthread_mutex_unlock(&n->mu);
+}
+
+START_TEST(test_parallel_in_pool_job)
+{
+	struct par_nested n;
+	struct bfs_pool *p;
+	unsigned i;
+
+	memset(&n, 0, sizeof(n));
+	pthread_mutex_init(&n.mu, NULL);
+	pthread_cond_init(&n.cv, NULL);
+	ck_assert_ptr_nonnull(p = bfs_pool_io());
+	/* no group: a group wait would run it in this thread */
+	ck_assert_int_eq(bfs_pool_submit(p, NULL, par_nested_job, &n), 0);
+	pthread_mutex_lock(&n.mu);
+	while (!n.finished)
+		pthread_cond_wait(&n.cv, &n.mu);
+	pthread_mutex_unlock(&n.mu);
+	/* par_one fails index 3; one puller takes nothing after it */
+	ck_assert_int_eq(n.r, BFS_ERR_SERVER);
+	for (i = 0; i < 4; i++)
+		ck_assert_uint_eq(n.done[i], 1);
+	for (i = 4; i < 8; i++)
+		ck_assert_uint_eq(n.done[i], 0);
+}
+END_TEST
+
 Suite *rest_suite(void)
 {
 	Suite *s = suite_create("rest");
@@ -300,6 +399,8 @@ Suite *rest_suite(void)
 	tcase_add_test(tc, test_meta_merge);
 	tcase_add_test(tc, test_get_range_skeleton);
 	tcase_add_test(tc, test_parallel);
+	tcase_add_test(tc, test_parallel_on_pool);
+	tcase_add_test(tc, test_parallel_in_pool_job);
 	suite_add_tcase(s, tc);
 	return s;
 }

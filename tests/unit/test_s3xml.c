@@ -637,6 +637,87 @@ START_TEST(test_part_plan)
 }
 END_TEST
 
+/* The whole-object plan the s3 and azure providers upload by. */
+START_TEST(test_whole_object_plan)
+{
+	const uint64_t M = 1ull << 20, G = 1ull << 30;
+	uint64_t base, sum = 0;
+	unsigned n, i;
+
+	/* just above one PUT: two parts of the streaming base, short tail */
+	ck_assert_int_eq(bfs_mpu_plan(BFS_MPU_SINGLE_MAX + 1, BFS_MPU_BASE,
+				      BFS_MPU_S3_PART_MAX, &base, &n), 0);
+	ck_assert_uint_eq(base, BFS_MPU_BASE);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(bfs_mpu_part_len(base, BFS_MPU_SINGLE_MAX + 1, 1),
+			  8 * M);
+	ck_assert_uint_eq(bfs_mpu_part_len(base, BFS_MPU_SINGLE_MAX + 1, 2), 1);
+	ck_assert_uint_eq(bfs_mpu_part_len(base, BFS_MPU_SINGLE_MAX + 1, 3), 0);
+	ck_assert_uint_eq(bfs_mpu_part_len(base, BFS_MPU_SINGLE_MAX + 1, 0), 0);
+	/* the same base as the streaming engine's equal plan */
+	ck_assert_int_eq(bfs_mpu_plan(100 * G, BFS_MPU_BASE, BFS_MPU_S3_PART_MAX,
+				      &base, &n), 0);
+	ck_assert_uint_eq(base, bfs_mpu_base_for(100 * G));
+	ck_assert_uint_eq(base, 16 * M);
+	ck_assert_uint_le(n, BFS_MPU_MAX_PARTS);
+	ck_assert_uint_eq(n, bfs_mpu_part_count(base, BFS_MPU_PLAN_EQUAL,
+						100 * G));
+	for (i = 1; i <= n; i++) {
+		uint64_t l = bfs_mpu_part_len(base, 100 * G, i);
+
+		/* every part but the last at least the S3 minimum */
+		if (i < n)
+			ck_assert_uint_ge(l, BFS_MPU_PART_MIN);
+		ck_assert_uint_eq(bfs_mpu_part_off(base, 0, i), sum);
+		sum += l;
+	}
+	ck_assert_uint_eq(sum, 100 * G);
+	/* an exact multiple: the last part is whole */
+	ck_assert_int_eq(bfs_mpu_plan(24 * M, BFS_MPU_BASE, BFS_MPU_S3_PART_MAX,
+				      &base, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(bfs_mpu_part_len(base, 24 * M, 3), 8 * M);
+	/* 10,000 parts exactly, then the base doubles */
+	ck_assert_int_eq(bfs_mpu_plan(80000 * M, BFS_MPU_BASE,
+				      BFS_MPU_S3_PART_MAX, &base, &n), 0);
+	ck_assert_uint_eq(n, 10000);
+	ck_assert_int_eq(bfs_mpu_plan(80000 * M + 1, BFS_MPU_BASE,
+				      BFS_MPU_S3_PART_MAX, &base, &n), 0);
+	ck_assert_uint_eq(base, 16 * M);
+	ck_assert_uint_eq(n, 5001);
+	/* copies: parts of at least 512 MiB */
+	ck_assert_int_eq(bfs_mpu_plan(6 * G, BFS_MPU_COPY_BASE,
+				      BFS_MPU_S3_PART_MAX, &base, &n), 0);
+	ck_assert_uint_eq(base, 512 * M);
+	ck_assert_uint_eq(n, 12);
+	/* 5 TiB (S3's largest object) fits S3 and Azure part limits */
+	ck_assert_int_eq(bfs_mpu_plan(BFS_MPU_MAX_OBJECT, BFS_MPU_BASE,
+				      BFS_MPU_S3_PART_MAX, &base, &n), 0);
+	ck_assert_uint_le(base, BFS_MPU_S3_PART_MAX);
+	ck_assert_uint_le(n, BFS_MPU_MAX_PARTS);
+	ck_assert_uint_ge((uint64_t)n * base, BFS_MPU_MAX_OBJECT);
+	ck_assert_int_eq(bfs_mpu_plan(BFS_MPU_MAX_OBJECT, BFS_MPU_BASE,
+				      BFS_MPU_AZ_BLOCK_MAX, &base, &n), 0);
+	ck_assert_uint_le(base, BFS_MPU_AZ_BLOCK_MAX);
+	/* beyond: a part would exceed the service's part limit */
+	ck_assert_int_eq(bfs_mpu_plan(10000 * BFS_MPU_S3_PART_MAX + 1,
+				      BFS_MPU_BASE, BFS_MPU_S3_PART_MAX,
+				      &base, &n), BFS_ERR_TOOBIG);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(bfs_mpu_plan(50000 * G, BFS_MPU_BASE,
+				      BFS_MPU_AZ_BLOCK_MAX, &base, &n),
+			 BFS_ERR_TOOBIG);
+	/* an empty object: one empty part; bad minimums refused */
+	ck_assert_int_eq(bfs_mpu_plan(0, BFS_MPU_BASE, BFS_MPU_S3_PART_MAX,
+				      &base, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(bfs_mpu_plan(20 * M, 1 * M, BFS_MPU_S3_PART_MAX,
+				      &base, &n), BFS_ERR_INVAL);
+	ck_assert_int_eq(bfs_mpu_plan(20 * M, 8 * G, BFS_MPU_S3_PART_MAX,
+				      &base, &n), BFS_ERR_INVAL);
+}
+END_TEST
+
 START_TEST(test_md5_and_multipart_etag)
 {
 	char path[] = "/tmp/bfs-unit-md5-XXXXXX", hex[33], et[64];
@@ -681,6 +762,7 @@ Suite *s3xml_suite(void)
 	tcase_add_test(tc, test_list_uploads);
 	tcase_add_test(tc, test_list_parts);
 	tcase_add_test(tc, test_part_plan);
+	tcase_add_test(tc, test_whole_object_plan);
 	tcase_add_test(tc, test_md5_and_multipart_etag);
 	tcase_add_test(tc, test_list_error_document);
 	tcase_add_test(tc, test_replies);

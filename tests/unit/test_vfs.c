@@ -35,6 +35,7 @@
 #include "bfs_error.h"
 #include "bfs_log.h"
 #include "bfs_mpu.h"
+#include "bfs_pool.h"
 #include "bfs_provider.h"
 #include "bfs_route.h"
 #include "bfs_store.h"
@@ -129,6 +130,7 @@ static struct t_upload {
 } t_up[T_UPLOADS];                  /* fault_mu */
 static int t_seq;                   /* fault_mu */
 static int parts_sent[T_PARTS + 1]; /* fault_mu: mpu_part calls by number */
+static int parts_off_pool;          /* fault_mu: parts sent outside the I/O pool */
 static unsigned fail_part;          /* fault_mu: this part fails (0: none) */
 static int fail_complete;           /* fault_mu: completions fail */
 
@@ -208,6 +210,7 @@ static int t_mpu_part(void *st, const char *key, const char *id,
 	pthread_mutex_lock(&fault_mu);
 	if (number <= T_PARTS)
 		parts_sent[number]++;
+	parts_off_pool += !bfs_pool_in_worker();
 	fail = number > T_PARTS || fail_part == number;
 	u = t_find_locked(id);
 	pthread_mutex_unlock(&fault_mu);
@@ -965,6 +968,10 @@ START_TEST(test_multipart_resumes_after_failed_part)
 	ck_assert(disk_same("big", big, BIG_LEN));
 	ck_assert_uint_eq(journal_rows(), 0);
 	ck_assert_int_eq(sent(1), 1);
+	/* every part went out as a job of the I/O pool */
+	pthread_mutex_lock(&fault_mu);
+	ck_assert_int_eq(parts_off_pool, 0);
+	pthread_mutex_unlock(&fault_mu);
 	free(big);
 }
 END_TEST

@@ -21,6 +21,7 @@ UNIT_SUITE(view_suite);
 UNIT_SUITE(azure_suite);
 UNIT_SUITE(vfs_suite);
 UNIT_SUITE(rest_suite);
+UNIT_SUITE(pool_suite);
 
 /* Directory holding test data (tests/), from $BUCKETFS_TESTS or ./tests. */
 const char *unit_data_dir(void);
