@@ -16,7 +16,7 @@
  * with the changed range.  Once an appending write makes the file larger
  * than one PUT (8 MiB, so part 1 is complete), the upload is begun (by a part thread: no network under
  * of->mu) and from then on every complete part below the file's size is
- * sent by part threads (at most MP_FILE_PARTS per file, MP_ALL_PARTS in
+ * sent by part jobs on the I/O pool (bfs_pool_io; at most MP_FILE_PARTS per file, MP_ALL_PARTS in
  * all) that pread the staging file without holding of->mu, while the
  * application keeps writing.  A change of bytes already sent or being
  * sent turns those parts back to NONE (a part in flight is flagged and
@@ -96,7 +96,7 @@ struct bfs_mp {
 	int err;                 /* first part failure since the last job */
 	int gone;                /* the id is gone or unusable */
 	int dead;                /* detached from its file: freed by the
-				  * last user (part threads, the job) */
+				  * last user (part jobs, the upload job) */
 	int job;                 /* an upload job holds it (bfs_mp_store) */
 	int final;               /* a job sends the tail too */
 	int nostream;            /* sent bytes were rewritten: parts go
@@ -199,7 +199,7 @@ static int mp_grow_to(struct bfs_mp *mp, unsigned n)
 	return 0;
 }
 
-/* ---- part threads ---- */
+/* ---- part jobs (run on the I/O pool) ---- */
 
 struct mp_task {
 	struct bfs_ofile *of;    /* referenced */
