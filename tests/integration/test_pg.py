@@ -568,6 +568,48 @@ def test_changes_seen_on_other_host(host, backend, pg, pgdb):
     print("cross-host latencies (s):", ["%.3f" % x for x in lat])
 
 
+CATALOG_BOUND = 1.0   # seconds from the change (INTERFACE.md: one second)
+
+
+def test_catalog_changes_routed_on_other_host(host, backend, pg, pgdb):
+    """An assignment (bucketctl assign, a .assignments write) and a default
+    (bucketctl defaults set) made on host A change where host B routes
+    within one second: the catalog triggers NOTIFY and B's registry
+    reloads at once (without them, only B's version poll would)."""
+    alpha = backend("s3", "alpha", default="general")
+    beta = backend("s3", "beta")
+    a = host([alpha, beta])
+    bb = host([alpha, beta])
+
+    def routed(*parts):
+        return os.getxattr(bb.path(*parts), "user.bucketfs.bucket").decode()
+    # B routes (and has looked up) every context below before each change.
+    assert routed("@chat", "g1") == "alpha"
+    assert routed("@chat", "g2") == "alpha"
+    assert routed("@chat", "fresh") == "alpha"
+    lat = []
+
+    def within(pred, change):
+        change()
+        t0 = time.monotonic()
+        while not pred():
+            assert time.monotonic() - t0 < CATALOG_BOUND, lat
+            time.sleep(0.01)
+        lat.append(time.monotonic() - t0)
+    n0 = notified(bb)
+    within(lambda: routed("@chat", "g1") == "beta",
+           lambda: a.ctl("assign", "chat", "g1", "beta"))
+
+    def write_assignments():
+        with open(a.path(".assignments"), "w") as f:
+            f.write("chat/g1 = beta\nchat/g2 = beta\n")
+    within(lambda: routed("@chat", "g2") == "beta", write_assignments)
+    within(lambda: routed("@chat", "fresh") == "beta",
+           lambda: a.ctl("defaults", "set", "chat", "beta"))
+    assert notified(bb) >= n0 + 3
+    print("cross-host catalog latencies (s):", ["%.3f" % x for x in lat])
+
+
 def test_watcher_reconnect_drops_caches(host, backend, pg, pgdb):
     """When a host's change watcher loses its connection, it drops every
     cached listing once it listens again: a change it could have missed
