@@ -1021,6 +1021,21 @@ START_TEST(test_one_context)
 }
 END_TEST
 
+/* The kernel's entry and attribute timeout: 1 s on a SQLite catalog,
+ * 0.3 s on a PostgreSQL one (other hosts' changes show sooner). */
+START_TEST(test_kernel_ttl)
+{
+	ck_assert(bfs_vfs_kernel_ttl(vfs) == 1.0);
+	bfs_vfs_free(vfs);
+	vfs = NULL;
+	free(cfg->database);
+	ck_assert_ptr_nonnull(cfg->database =
+			      strdup("postgresql://u@127.0.0.1:5432/db"));
+	vfs_up();
+	ck_assert(bfs_vfs_kernel_ttl(vfs) == 0.3);
+}
+END_TEST
+
 Suite *vfs_suite(void)
 {
 	Suite *s = suite_create("vfs");
@@ -1041,6 +1056,7 @@ Suite *vfs_suite(void)
 	tcase_add_test(tc, test_multipart_resumes_after_failed_part);
 	tcase_add_test(tc, test_multipart_resumed_by_next_context);
 	tcase_add_test(tc, test_one_context);
+	tcase_add_test(tc, test_kernel_ttl);
 	suite_add_tcase(s, tc);
 	return s;
 }
