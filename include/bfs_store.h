@@ -192,6 +192,12 @@ struct bfs_file_row {
 
 /* Insert or update by (bucket, key); created_at kept on update. */
 int bfs_store_file_put(struct bfs_store *s, const struct bfs_file_row *r);
+/*
+ * The row (bucket, key), or BFS_ERR_NOTFOUND; BFS_ERR_BUSY (PostgreSQL
+ * catalog) when the catalog has none but the host's outage queue holds a
+ * write that makes one once replayed: the row exists, its fields are not
+ * known yet (a rename or delete of it queues behind that write).
+ */
 int bfs_store_file_get(struct bfs_store *s, const char *bucket,
 		       const char *key, struct bfs_file_row *out);
 /* Deleting an absent row is not an error. */

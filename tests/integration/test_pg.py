@@ -760,3 +760,60 @@ def test_outage_context_views_keep_serving(host, backend, pg, pgdb, outage):
     assert wait_for(lambda: pg_files(pg, pgdb) == {
         ("s3b", "chat/g1/a.txt"): 1, ("s3b", "chat/g1/b.txt"): 2}, 30), \
         pg_files(pg, pgdb)
+
+
+def test_queued_row_renamed_before_replay(host, backend, pg, pgdb):
+    """Files written while the catalog was unreachable have their index
+    rows queued; once the database is back but before the queue has been
+    replayed (here: the replay waits for the catalog lock another client
+    holds), a rename, chmod and delete of such files queue behind those
+    rows: after the replay the index holds exactly the renamed file (its
+    mode set), no row under the old names."""
+    s3 = backend("s3", "s3b", default="general")
+    m = host([s3])
+    with open(m.path("s3b", "seed.txt"), "wb") as f:
+        f.write(b"s")
+    assert wait_for(lambda: ("s3b", "seed.txt") in pg_files(pg, pgdb))
+    env = {"PATH": "/usr/bin:/bin", "PGPASSWORD": pg.password}
+    holder = subprocess.Popen(
+        [os.path.join("/usr/lib/postgresql/15/bin", "psql"), "-X", "-At",
+         "-h", pg.host, "-p", str(pg.port), "-U", pg.role, "-d", pgdb,
+         "-c", "SELECT pg_advisory_lock(%d)" % PG_TX_LOCK,
+         "-c", "SELECT pg_sleep(300)"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: pg.sql(
+            pgdb, "SELECT count(*) FROM pg_locks WHERE locktype ="
+                  " 'advisory' AND granted")[0][0] == "1", 20)
+        hpid = pg.sql(pgdb, "SELECT pid FROM pg_locks WHERE locktype ="
+                            " 'advisory' AND granted")[0][0]
+        # An outage for the mount alone: the holder keeps its session.
+        pg.admin_sql("ALTER DATABASE %s ALLOW_CONNECTIONS false" % pgdb)
+        pg.admin_sql("SELECT pg_terminate_backend(pid) FROM"
+                     " pg_stat_activity WHERE datname = '%s' AND pid <> %s"
+                     % (pgdb, hpid))
+        for name in ("a.txt", "b.txt"):
+            with open(m.path("s3b", name), "wb") as f:
+                f.write(b"queued " + name.encode())
+        assert wait_for(lambda: db_metrics(m) == (0, 2), 20), db_metrics(m)
+        pg.admin_sql("ALTER DATABASE %s ALLOW_CONNECTIONS true" % pgdb)
+        # Back, and the replay waits for the lock: the rows stay queued.
+        assert wait_for(lambda: pg.sql(
+            pgdb, "SELECT count(*) FROM pg_locks WHERE locktype ="
+                  " 'advisory' AND NOT granted")[0][0] == "1", 30)
+        assert db_metrics(m)[1] == 2, db_metrics(m)
+        os.rename(m.path("s3b", "a.txt"), m.path("s3b", "a-moved.txt"))
+        os.chmod(m.path("s3b", "a-moved.txt"), 0o600)
+        os.unlink(m.path("s3b", "b.txt"))
+        assert s3.read("a-moved.txt") == b"queued a.txt"
+    finally:
+        pg.admin_sql("ALTER DATABASE %s ALLOW_CONNECTIONS true" % pgdb)
+        pg.sql(pgdb, "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE"
+                     " locktype = 'advisory' AND granted")
+        holder.kill()
+        holder.wait()
+    assert wait_for(lambda: db_metrics(m) == (1, 0), 30), db_metrics(m)
+    assert pg_files(pg, pgdb) == {("s3b", "seed.txt"): 1,
+                                  ("s3b", "a-moved.txt"): 12}
+    assert pg.sql(pgdb, "SELECT mode & 511 FROM files WHERE key ="
+                        " 'a-moved.txt'") == [[str(0o600)]]
