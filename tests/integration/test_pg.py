@@ -675,6 +675,18 @@ def test_watcher_reconnect_drops_caches(host, backend, pg, pgdb):
 PG_TX_LOCK = 0x62667330   # the advisory lock of every catalog transaction
 
 
+def hold_tx_lock(pg, db):
+    """A psql client that takes the catalog transactions' advisory lock
+    and keeps it (until its backend is terminated); the Popen."""
+    env = {"PATH": "/usr/bin:/bin", "PGPASSWORD": pg.password}
+    return subprocess.Popen(
+        [os.path.join("/usr/lib/postgresql/15/bin", "psql"), "-X", "-At",
+         "-h", pg.host, "-p", str(pg.port), "-U", pg.role, "-d", db,
+         "-c", "SELECT pg_advisory_lock(%d)" % PG_TX_LOCK,
+         "-c", "SELECT pg_sleep(300)"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def test_blocked_catalog_write_does_not_stall_others(host, backend, pg,
                                                      pgdb):
     """A catalog write stuck in PostgreSQL (its transaction waits for the
@@ -692,13 +704,7 @@ def test_blocked_catalog_write_does_not_stall_others(host, backend, pg,
     assert wait_for(lambda: assignments() == "chat/g1 = s3b\n", 10)
     with open(m.path("s3b", "stuck.txt"), "wb") as f:
         f.write(b"s")
-    env = {"PATH": "/usr/bin:/bin", "PGPASSWORD": pg.password}
-    holder = subprocess.Popen(
-        [os.path.join("/usr/lib/postgresql/15/bin", "psql"), "-X", "-At",
-         "-h", pg.host, "-p", str(pg.port), "-U", pg.role, "-d", pgdb,
-         "-c", "SELECT pg_advisory_lock(%d)" % PG_TX_LOCK,
-         "-c", "SELECT pg_sleep(300)"], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    holder = hold_tx_lock(pg, pgdb)
     try:
         assert wait_for(lambda: pg.sql(
             pgdb, "SELECT count(*) FROM pg_locks WHERE locktype ="
@@ -774,13 +780,7 @@ def test_queued_row_renamed_before_replay(host, backend, pg, pgdb):
     with open(m.path("s3b", "seed.txt"), "wb") as f:
         f.write(b"s")
     assert wait_for(lambda: ("s3b", "seed.txt") in pg_files(pg, pgdb))
-    env = {"PATH": "/usr/bin:/bin", "PGPASSWORD": pg.password}
-    holder = subprocess.Popen(
-        [os.path.join("/usr/lib/postgresql/15/bin", "psql"), "-X", "-At",
-         "-h", pg.host, "-p", str(pg.port), "-U", pg.role, "-d", pgdb,
-         "-c", "SELECT pg_advisory_lock(%d)" % PG_TX_LOCK,
-         "-c", "SELECT pg_sleep(300)"], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    holder = hold_tx_lock(pg, pgdb)
     try:
         assert wait_for(lambda: pg.sql(
             pgdb, "SELECT count(*) FROM pg_locks WHERE locktype ="
