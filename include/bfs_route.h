@@ -89,6 +89,9 @@ int bfs_registry_start(struct bfs_registry *r, bfs_registry_hook_fn hook,
 		       void *arg);
 void bfs_registry_stop(struct bfs_registry *r);
 void bfs_registry_request_hook(struct bfs_registry *r);
+/* Ends the poll thread's current wait at once (any thread; not from a
+ * signal handler): the catalog may have changed. */
+void bfs_registry_wake(struct bfs_registry *r);
 
 /* +1 reference on bucket name, or NULL when absent. */
 struct bfs_rbucket *bfs_registry_get(struct bfs_registry *r, const char *name);

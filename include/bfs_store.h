@@ -61,15 +61,25 @@ void bfs_store_close(struct bfs_store *s);
 int bfs_store_service(struct bfs_store *s);
 /*
  * Cross-host changes (PostgreSQL catalog; a no-op returning 0 on SQLite):
- * starts a thread with its own connection that LISTENs for the file index
- * changes other hosts (and bucketctl) commit and calls fn(arg, bucket,
- * key) for each, or fn(arg, NULL, NULL) after its connection was lost and
- * is back (changes may have been missed: drop everything cached).  fn
- * runs on that thread.  fn == NULL stops the thread (before whatever fn
+ * starts a thread with its own connection that LISTENs for the changes
+ * other hosts (and bucketctl) commit and calls fn(arg, what, bucket, key):
+ *   BFS_CHANGE_FILE: the file index row bucket/key changed (another
+ *     session's commit);
+ *   BFS_CHANGE_CATALOG: storage_buckets, assignments or settings changed
+ *     (any session, this process's too; bucket and key NULL): the catalog
+ *     version moved, a reload is due;
+ *   BFS_CHANGE_LOST: its connection was lost and is back (bucket and key
+ *     NULL): changes may have been missed, drop everything cached.
+ * fn runs on that thread.  fn == NULL stops the thread (before whatever fn
  * touches goes away; bfs_store_close also stops it).
  */
-typedef void (*bfs_store_change_fn)(void *arg, const char *bucket,
-				    const char *key);
+enum bfs_store_change {
+	BFS_CHANGE_FILE,
+	BFS_CHANGE_CATALOG,
+	BFS_CHANGE_LOST,
+};
+typedef void (*bfs_store_change_fn)(void *arg, enum bfs_store_change what,
+				    const char *bucket, const char *key);
 int bfs_store_watch(struct bfs_store *s, bfs_store_change_fn fn, void *arg);
 /* PostgreSQL catalog: 1 with *connected and *queued (index_queue rows);
  * SQLite: 0. */
@@ -182,6 +192,12 @@ struct bfs_file_row {
 
 /* Insert or update by (bucket, key); created_at kept on update. */
 int bfs_store_file_put(struct bfs_store *s, const struct bfs_file_row *r);
+/*
+ * The row (bucket, key), or BFS_ERR_NOTFOUND; BFS_ERR_BUSY (PostgreSQL
+ * catalog) when the catalog has none but the host's outage queue holds a
+ * write that makes one once replayed: the row exists, its fields are not
+ * known yet (a rename or delete of it queues behind that write).
+ */
 int bfs_store_file_get(struct bfs_store *s, const char *bucket,
 		       const char *key, struct bfs_file_row *out);
 /* Deleting an absent row is not an error. */

@@ -92,6 +92,13 @@ typedef int (*bfs_vfs_fill_t)(void *buf, const char *name,
  */
 int bfs_vfs_new(const struct bfs_config *cfg, struct bfs_registry *reg,
 		struct bfs_vfs **out, char *err, size_t errlen);
+/*
+ * Seconds the kernel may cache an entry or attributes (the adapter's
+ * entry_timeout and attr_timeout): 0.3 with a postgresql:// database
+ * (another host's change, dropped here at once by its notification, is
+ * not held back by the kernel's cache for long), 1.0 on SQLite.
+ */
+double bfs_vfs_kernel_ttl(const struct bfs_vfs *v);
 /* Adopts the upload journal and starts the queue worker (threads start
  * here: call it after a daemon forked). */
 int bfs_vfs_start(struct bfs_vfs *v);

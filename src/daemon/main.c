@@ -140,14 +140,20 @@ static void set_log_level(const struct bfs_config *cfg)
 }
 
 /*
- * A file index change another host committed (PostgreSQL's change
- * watcher thread): the mount forgets what it cached of it (bucket NULL:
- * notifications may have been missed, every bucket's).
+ * A change another host committed (PostgreSQL's change watcher thread):
+ * a file index row: the mount forgets what it cached of it; the catalog
+ * (buckets, defaults, assignments): the registry reloads now; the watcher
+ * was disconnected (notifications may have been missed): both, for every
+ * bucket.
  */
-static void on_remote_change(void *arg, const char *bucket, const char *key)
+static void on_remote_change(void *arg, enum bfs_store_change what,
+			     const char *bucket, const char *key)
 {
 	(void)arg;
-	bfs_vfs_forget(g.vfs, bucket, key);
+	if (what != BFS_CHANGE_FILE)
+		bfs_registry_wake(g.reg);
+	if (what != BFS_CHANGE_CATALOG)
+		bfs_vfs_forget(g.vfs, bucket, key);
 }
 
 /* SIGHUP, run on the registry thread: reload the config file. */

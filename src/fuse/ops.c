@@ -70,8 +70,8 @@ static void file_out(struct fuse_file_info *fi, const struct bfs_vfs_file *f)
 
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-	cfg->entry_timeout = 1.0;
-	cfg->attr_timeout = 1.0;
+	cfg->entry_timeout = bfs_vfs_kernel_ttl(op_vfs());
+	cfg->attr_timeout = bfs_vfs_kernel_ttl(op_vfs());
 	cfg->negative_timeout = 0.5;
 	cfg->use_ino = 0;
 	cfg->nullpath_ok = 0;

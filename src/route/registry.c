@@ -13,7 +13,9 @@
  * instance, same status), open providers for new or changed ones, then
  * swap the snapshots under the mutex.
  * The poll thread compares bfs_store_data_version every 250 ms (outside
- * commits from bucketctl) and runs the reload; it also runs the SIGHUP hook
+ * commits from bucketctl) and runs the reload, at once when
+ * bfs_registry_wake() woke it (a PostgreSQL catalog's change notification);
+ * it also runs the SIGHUP hook
  * requested through an atomic flag, and the store's upkeep
  * (bfs_store_service: a PostgreSQL catalog's reconnects and queue replay).
  *
@@ -70,6 +72,9 @@ struct bfs_registry {
 	int thread_started;
 	_Atomic int stop;
 	_Atomic int hook_requested;
+	pthread_mutex_t wake_mu;          /* guards woken; poll thread waits */
+	pthread_cond_t wake_cv;           /* on wake_cv (CLOCK_MONOTONIC) */
+	int woken;
 	bfs_registry_hook_fn hook;
 	void *hook_arg;
 	int64_t data_version;             /* only touched by the poll thread */
@@ -493,6 +498,7 @@ int bfs_registry_new(struct bfs_store *s, const unsigned char *key,
 {
 	struct bfs_registry *r = NULL;
 	struct bfs_rbucket *b;
+	pthread_condattr_t ca;
 	int rc = BFS_ERR_NOMEM;
 
 	*out = NULL;
@@ -503,6 +509,11 @@ int bfs_registry_new(struct bfs_store *s, const unsigned char *key,
 	r->store = s;
 	pthread_mutex_init(&r->reload_mu, NULL);
 	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->wake_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->wake_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	atomic_init(&r->stop, 0);
 	atomic_init(&r->hook_requested, 0);
 	if (single && !(r->single = strdup(single)))
@@ -542,19 +553,50 @@ void bfs_registry_free(struct bfs_registry *r)
 	OPENSSL_cleanse(r->key, sizeof(r->key));
 	pthread_mutex_destroy(&r->mu);
 	pthread_mutex_destroy(&r->reload_mu);
+	pthread_cond_destroy(&r->wake_cv);
+	pthread_mutex_destroy(&r->wake_mu);
 	free(r->single);
 	free(r);
+}
+
+/* Waits up to REGISTRY_POLL_NS or until bfs_registry_wake (or stop). */
+static void registry_sleep(struct bfs_registry *r)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += REGISTRY_POLL_NS;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&r->wake_mu);
+	while (!r->woken && !atomic_load(&r->stop))
+		if (pthread_cond_timedwait(&r->wake_cv, &r->wake_mu,
+					   &ts) != 0)
+			break;
+	r->woken = 0;
+	pthread_mutex_unlock(&r->wake_mu);
+}
+
+void bfs_registry_wake(struct bfs_registry *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->wake_mu);
+	r->woken = 1;
+	pthread_cond_signal(&r->wake_cv);
+	pthread_mutex_unlock(&r->wake_mu);
 }
 
 static void *registry_thread(void *arg)
 {
 	struct bfs_registry *r = arg;
-	struct timespec ts = { 0, REGISTRY_POLL_NS };
 	char err[512];
 	int64_t v;
 
 	while (!atomic_load(&r->stop)) {
-		nanosleep(&ts, NULL);
+		registry_sleep(r);
 		if (atomic_load(&r->stop))
 			break;
 		if (atomic_exchange(&r->hook_requested, 0) && r->hook)
@@ -593,6 +635,7 @@ void bfs_registry_stop(struct bfs_registry *r)
 	if (!r || !r->thread_started)
 		return;
 	atomic_store(&r->stop, 1);
+	bfs_registry_wake(r);
 	pthread_join(r->thread, NULL);
 	r->thread_started = 0;
 }

@@ -31,7 +31,8 @@
  * text, as in SQLite, so both backends read and write the same values;
  * text columns use the "C" collation so ORDER BY is byte order as in
  * SQLite.  bfs_catalog_version.v is bumped by statement triggers on the
- * tables a reload depends on (sqldb.h, "PRAGMA data_version").
+ * tables a reload depends on (sqldb.h, "PRAGMA data_version"), which also
+ * NOTIFY bfs_changes 'c' (listen.c).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -144,6 +145,14 @@ static const char *const pg_migrations[] = {
 	" RETURN NULL; END $$;"
 	"CREATE TRIGGER files_notify AFTER INSERT OR UPDATE OR DELETE ON files"
 	" FOR EACH ROW EXECUTE FUNCTION bfs_files_notify();",
+	/* 5: the catalog bump (storage_buckets, assignments, settings) also
+	 *    sends NOTIFY bfs_changes 'c' (listen.c: the registry reloads at
+	 *    once rather than at its next version poll). */
+	"CREATE OR REPLACE FUNCTION bfs_catalog_bump() RETURNS trigger"
+	" LANGUAGE plpgsql AS $$ BEGIN"
+	" UPDATE bfs_catalog_version SET v = v + 1;"
+	" PERFORM pg_notify('bfs_changes', 'c');"
+	" RETURN NULL; END $$;",
 };
 
 int bfs_pg_schema_version(void)

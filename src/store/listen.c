@@ -12,8 +12,11 @@
  * callback as (bucket, key).  When its connection is lost it reconnects
  * with back-off (250 ms doubling to 5 s) and, once listening again, calls
  * the callback with (NULL, NULL): notifications sent meanwhile are lost,
- * so everything cached must go.  Buckets, defaults and assignments are not
- * its business: the registry polls the catalog version every 250 ms.
+ * so everything cached must go.  A change to storage_buckets, assignments
+ * or settings sends the payload "c" (statement trigger, migration 5), from
+ * any session, this process's too: the callback wakes the registry, which
+ * reloads when the catalog version moved (its 250 ms version poll stays
+ * the fallback).
  *
  * Threads: the watcher owns its connection; the callback runs on it.
  * The backend pids of the process's own catalog connections are atomics
@@ -76,11 +79,19 @@ static PGconn *watch_connect(struct bfs_db_watch *w)
 	return NULL;
 }
 
-/* "f\tBUCKET\tKEY" -> fn(bucket, key); anything else is ignored. */
+/*
+ * "c" -> fn(CATALOG); "f\tBUCKET\tKEY" from another session ->
+ * fn(FILE, bucket, key); anything else is ignored.
+ */
 static void deliver(struct bfs_db_watch *w, const PGnotify *n)
 {
 	char *p, *tab;
 
+	if (n->extra && strcmp(n->extra, "c") == 0) {
+		bfs_metrics_database_notified();
+		w->fn(w->arg, BFS_CHANGE_CATALOG, NULL, NULL);
+		return;
+	}
 	if (bfs_db_pg_own_pid(n->be_pid) || !n->extra ||
 	    strncmp(n->extra, "f\t", 2) != 0)
 		return;
@@ -89,7 +100,7 @@ static void deliver(struct bfs_db_watch *w, const PGnotify *n)
 	if ((tab = strchr(p, '\t')) != NULL) {
 		*tab = '\0';
 		bfs_metrics_database_notified();
-		w->fn(w->arg, p, tab + 1);
+		w->fn(w->arg, BFS_CHANGE_FILE, p, tab + 1);
 	}
 	free(p);
 }
@@ -118,7 +129,7 @@ static void *watch_thread(void *arg)
 				BFS_INFO("postgresql: change watcher "
 					 "reconnected; dropping cached "
 					 "attributes and listings");
-				w->fn(w->arg, NULL, NULL);
+				w->fn(w->arg, BFS_CHANGE_LOST, NULL, NULL);
 			}
 			lost = 0;
 		}

@@ -38,6 +38,8 @@
 #include <stdint.h>
 #include <sqlite3.h>
 
+#include "bfs_store.h"
+
 struct bfs_db;
 struct bfs_db_stmt;
 /* What the sqlite3 and sqlite3_stmt names stand for in store.c. */
@@ -79,12 +81,10 @@ int bfs_db_pg_own_pid(int pid);
 
 /*
  * listen.c: the change watcher (a thread with its own connection that
- * LISTENs to bfs_changes).  fn(arg, bucket, key) for each file index
- * change another session committed; fn(arg, NULL, NULL) after it had lost
- * its connection (drop everything).  fn runs on the watcher's thread.
+ * LISTENs to bfs_changes), calling fn as bfs_store_watch describes
+ * (bfs_store.h).  fn runs on the watcher's thread.
  */
-typedef void (*bfs_db_change_fn)(void *arg, const char *bucket,
-				 const char *key);
+typedef bfs_store_change_fn bfs_db_change_fn;
 struct bfs_db_watch;
 int bfs_db_watch_start(struct bfs_db *db, bfs_db_change_fn fn, void *arg,
 		       struct bfs_db_watch **out);

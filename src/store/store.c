@@ -2106,6 +2106,38 @@ int bfs_store_file_put(struct bfs_store *s, const struct bfs_file_row *row)
 	return r;
 }
 
+/*
+ * Contract (lock held): 1 when the local index_queue's last entry naming
+ * (bucket, key) leaves a row there once replayed (a put or attr of it, a
+ * rename or folder rename onto it), else 0 (none, a delete, a rename away,
+ * or the queue unreadable).
+ */
+static int iq_holds(struct bfs_store *s, const char *bucket, const char *key)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *op;
+	int rc = SQLITE_OK, held = 0;
+
+	if (prepare(s, "SELECT op, bucket = ?1 AND key = ?2 FROM index_queue"
+		    " WHERE (bucket = ?1 AND key = ?2) OR (bucket2 = ?1 AND"
+		    " (key2 = ?2 OR (op = 'rename_prefix' AND"
+		    " substr(?2, 1, length(key2)) = key2)))"
+		    " ORDER BY id DESC LIMIT 1", &st, NULL, 0) != 0)
+		return 0;
+	bind_str(&rc, st, 1, bucket);
+	bind_str(&rc, st, 2, key);
+	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+	    (op = sqlite3_column_text(st, 0)) != NULL) {
+		if (sqlite3_column_int(st, 1))
+			held = strcmp((const char *)op, "put") == 0 ||
+			       strcmp((const char *)op, "attr") == 0;
+		else
+			held = 1;       /* the destination of a rename */
+	}
+	sqlite3_finalize(st);
+	return held;
+}
+
 int bfs_store_file_get(struct bfs_store *s, const char *bucket,
 		       const char *key, struct bfs_file_row *out)
 {
@@ -2125,7 +2157,8 @@ int bfs_store_file_get(struct bfs_store *s, const char *bucket,
 	if (rc == SQLITE_ROW)
 		r = file_from_row(st, out);
 	else if (rc == SQLITE_DONE)
-		r = BFS_ERR_NOTFOUND;
+		r = s->iq_len > 0 && iq_holds(s, bucket, key) ? BFS_ERR_BUSY :
+		    BFS_ERR_NOTFOUND;
 	else
 		r = db_fail(s, rc, NULL, 0, "read file row");
 out:

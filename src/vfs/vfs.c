@@ -29,12 +29,14 @@
 #include <unistd.h>
 
 #include "bfs_error.h"
+#include "bfs_pg.h"
 #include "vfs_int.h"
 
 struct bfs_vfs {
 	struct bfs_fs_ctx *fs;          /* &bfs_fs, filled by bfs_vfs_new */
 	const struct bfs_vfs_ops *ops;
 	int started;                    /* bfs_vfs_start ran, no shutdown yet */
+	double kernel_ttl;              /* bfs_vfs_kernel_ttl; set once */
 };
 
 /* The live context (at most one); vfs_live_mu guards the pointer. */
@@ -131,6 +133,8 @@ int bfs_vfs_new(const struct bfs_config *cfg, struct bfs_registry *reg,
 	bfs_mp_set_max_age(cfg);
 	bfs_fs.cache_size = cfg->cache_size;
 	v->ops = bfs_fs_operations();
+	/* other hosts' changes: not held back by the kernel's caches long */
+	v->kernel_ttl = bfs_pg_is_uri(cfg->database) ? 0.3 : 1.0;
 	vfs_live = v;
 	*out = v;
 	v = NULL;
@@ -140,6 +144,11 @@ out:
 	free(staging);
 	free(v);
 	return r;
+}
+
+double bfs_vfs_kernel_ttl(const struct bfs_vfs *v)
+{
+	return v->kernel_ttl;
 }
 
 int bfs_vfs_start(struct bfs_vfs *v)

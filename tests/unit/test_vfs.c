@@ -1172,6 +1172,21 @@ START_TEST(test_locked_call_without_lock_aborts)
 END_TEST
 #endif
 
+/* The kernel's entry and attribute timeout: 1 s on a SQLite catalog,
+ * 0.3 s on a PostgreSQL one (other hosts' changes show sooner). */
+START_TEST(test_kernel_ttl)
+{
+	ck_assert(bfs_vfs_kernel_ttl(vfs) == 1.0);
+	bfs_vfs_free(vfs);
+	vfs = NULL;
+	free(cfg->database);
+	ck_assert_ptr_nonnull(cfg->database =
+			      strdup("postgresql://u@127.0.0.1:5432/db"));
+	vfs_up();
+	ck_assert(bfs_vfs_kernel_ttl(vfs) == 0.3);
+}
+END_TEST
+
 Suite *vfs_suite(void)
 {
 	Suite *s = suite_create("vfs");
@@ -1198,6 +1213,7 @@ Suite *vfs_suite(void)
 	tcase_add_test_raise_signal(tc, test_locked_call_without_lock_aborts,
 				    SIGABRT);
 #endif
+	tcase_add_test(tc, test_kernel_ttl);
 	suite_add_tcase(s, tc);
 	return s;
 }
