@@ -8,11 +8,6 @@
  * one bound as a string is typed text, one bound as a number (or NULL) is
  * left untyped so the server infers its type from the context, as SQLite
  * takes any value.  The whole result is then stepped through row by row.
- * Each connection keeps its data statements (SELECT, INSERT, UPDATE,
- * DELETE, WITH) prepared by text and parameter types (PQprepare once,
- * then PQexecPrepared: the server parses and plans a store query once per
- * session, not on every call), up to PG_PREP_MAX; the set starts empty on
- * every new connection.
  * Values come back as text: column_int64 parses them ("t"/"true" read as
  * 1, "f"/"false" as 0, as SQLite's json_extract returns booleans).
  *
@@ -24,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <libpq-fe.h>
@@ -35,24 +29,13 @@
 #include "store_int.h"
 
 #define PG_PARAMS_MAX 64
-#define PG_PREP_MAX 64          /* prepared statements per connection */
 #define PG_TEXT_OID 25
 #define ERRMSG_MAX 512
 /* Key of the advisory lock every catalog transaction takes ("bfs0"). */
 #define PG_TX_LOCK 0x62667330
 
-/* Session settings every connection gets (custom plans: a prepared
- * statement is planned for its values, e.g. a key prefix, on each run). */
-#define PG_SESSION_SQL "SET TIME ZONE 'UTC'; SET client_min_messages = warning;" \
-	" SET plan_cache_mode = force_custom_plan"
-
-/* One statement prepared on a connection (struct bfs_db.prep). */
-struct pg_prep {
-	char *sql;              /* the translated text */
-	int nparams;
-	Oid types[PG_PARAMS_MAX];
-	char name[16];
-};
+/* Session settings every connection gets. */
+#define PG_SESSION_SQL "SET TIME ZONE 'UTC'; SET client_min_messages = warning"
 
 struct bfs_db {
 	sqlite3 *lite;          /* the SQLite file (local part for PG) */
@@ -71,10 +54,6 @@ struct bfs_db {
 	int changes;            /* rows of the last statement */
 	int errcode;            /* SQLite code of the last failure */
 	char errmsg[ERRMSG_MAX];
-	struct pg_prep prep[PG_PREP_MAX]; /* prepared on pg (prep_pid's) */
-	int nprep;
-	int prep_pid;           /* backend pid prep[] belongs to */
-	unsigned prep_seq;      /* names bfs_p<N> */
 };
 
 struct bfs_db_stmt {
@@ -142,83 +121,6 @@ static int lite_fail(struct bfs_db *db, int rc)
 	return fail(db, rc, sqlite3_errmsg(db->lite));
 }
 
-/* Forgets the prepared statements (the connection they were made on is
- * gone or replaced). */
-static void prep_clear(struct bfs_db *db)
-{
-	int i;
-
-	for (i = 0; i < db->nprep; i++)
-		free(db->prep[i].sql);
-	db->nprep = 0;
-	db->prep_pid = 0;
-}
-
-/* A data statement, worth preparing (not BEGIN, SET, LISTEN, DDL...). */
-static int prep_worth(const char *sql)
-{
-	static const char *const kw[] = { "SELECT", "INSERT", "UPDATE",
-					  "DELETE", "WITH" };
-	size_t i, n;
-
-	while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '(')
-		sql++;
-	for (i = 0; i < sizeof(kw) / sizeof(kw[0]); i++) {
-		n = strlen(kw[i]);
-		if (strncasecmp(sql, kw[i], n) == 0 &&
-		    (sql[n] == ' ' || sql[n] == '\n' || sql[n] == '\t'))
-			return 1;
-	}
-	return 0;
-}
-
-/*
- * Runs sql with vals on db->pg: as a statement prepared on this
- * connection (prepared now when new and there is room), else with
- * PQexecParams.  A failed prepare falls back to PQexecParams, which
- * reports the statement's own error.
- */
-static PGresult *pg_exec(struct bfs_db *db, const char *sql, int nparams,
-			 const Oid *types, const char *const *vals)
-{
-	struct pg_prep *p = NULL;
-	PGresult *res;
-	size_t tlen = (size_t)nparams * sizeof(Oid);
-	int i, pid = PQbackendPID(db->pg);
-
-	if (pid == 0 || nparams > PG_PARAMS_MAX || !prep_worth(sql))
-		goto plain;
-	if (db->prep_pid != pid)
-		prep_clear(db);
-	db->prep_pid = pid;
-	for (i = 0; i < db->nprep; i++)
-		if (db->prep[i].nparams == nparams &&
-		    strcmp(db->prep[i].sql, sql) == 0 &&
-		    memcmp(db->prep[i].types, types, tlen) == 0) {
-			p = &db->prep[i];
-			break;
-		}
-	if (!p) {
-		if (db->nprep == PG_PREP_MAX)
-			goto plain;
-		p = &db->prep[db->nprep];
-		snprintf(p->name, sizeof(p->name), "bfs_p%u", db->prep_seq++);
-		res = PQprepare(db->pg, p->name, sql, nparams, types);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK ||
-		    !(p->sql = strdup(sql))) {
-			PQclear(res);
-			goto plain;
-		}
-		PQclear(res);
-		p->nparams = nparams;
-		memcpy(p->types, types, tlen);
-		db->nprep++;
-	}
-	return PQexecPrepared(db->pg, p->name, nparams, vals, NULL, NULL, 0);
-plain:
-	return PQexecParams(db->pg, sql, nparams, types, vals, NULL, NULL, 0);
-}
-
 /*
  * Before a PostgreSQL statement outside a transaction: a connection the
  * server dropped (restart, network) is re-opened once with the same
@@ -235,7 +137,6 @@ static int pg_ready(struct bfs_db *db)
 		return fail(db, SQLITE_IOERR, "the PostgreSQL server is "
 			    "unreachable (reconnecting)");
 	PQreset(db->pg);
-	prep_clear(db);
 	if (PQstatus(db->pg) != CONNECTION_OK)
 		return fail(db, SQLITE_IOERR, PQerrorMessage(db->pg));
 	BFS_INFO("postgresql: reconnected");
@@ -350,7 +251,6 @@ int bfs_db_close_v2(struct bfs_db *db)
 		return SQLITE_OK;
 	if (db->pg)
 		PQfinish(db->pg);
-	prep_clear(db);
 	if (db->own_slot >= 0) {
 		atomic_store(&own_pids[db->own_slot], 0);
 		atomic_store(&own_used[db->own_slot], 0);
@@ -948,8 +848,8 @@ int bfs_db_step(struct bfs_db_stmt *st)
 			if (st->unused[i])
 				st->types[i] = PG_TEXT_OID;
 		}
-		st->res = pg_exec(db, st->sql, st->nparams, st->types,
-				  vals);
+		st->res = PQexecParams(db->pg, st->sql, st->nparams,
+				       st->types, vals, NULL, NULL, 0);
 		es = PQresultStatus(st->res);
 		if (es != PGRES_TUPLES_OK && es != PGRES_COMMAND_OK &&
 		    !db->pg_tx && PQstatus(db->pg) == CONNECTION_BAD &&
@@ -958,8 +858,8 @@ int bfs_db_step(struct bfs_db_stmt *st)
 			 * more on the new connection.  Outside a transaction
 			 * every statement is one idempotent write or a read. */
 			PQclear(st->res);
-			st->res = pg_exec(db, st->sql, st->nparams,
-					  st->types, vals);
+			st->res = PQexecParams(db->pg, st->sql, st->nparams,
+					       st->types, vals, NULL, NULL, 0);
 			es = PQresultStatus(st->res);
 		}
 		if (es != PGRES_TUPLES_OK && es != PGRES_COMMAND_OK) {
@@ -1101,7 +1001,6 @@ void bfs_db_pg_adopt(struct bfs_db *db, PGconn *c)
 	}
 	PQfinish(db->pg);
 	db->pg = c;
-	prep_clear(db);
 	own_pid_set(db);
 	db->mirror_v = -1;
 	db->seen_v = -1;
