@@ -186,6 +186,14 @@ struct bfs_pool *bfs_pool_io(void)
 	struct bfs_pool *p = NULL;
 	int state;
 
+	/* Only a start takes io_mu: bfs_pool_io_shutdown holds it while it
+	 * joins the threads, and a job finishing then (a part starting the
+	 * next part) must see STOPPING here, not wait for the join. */
+	pthread_mutex_lock(&io_pool.mu);
+	state = io_pool.state;
+	pthread_mutex_unlock(&io_pool.mu);
+	if (state != POOL_NEW)
+		return state == POOL_RUNNING ? &io_pool : NULL;
 	pthread_mutex_lock(&io_mu);
 	pthread_mutex_lock(&io_pool.mu);
 	state = io_pool.state;

@@ -312,6 +312,35 @@ START_TEST(test_io_pool_shutdown)
 }
 END_TEST
 
+/* A job that asks for the I/O pool while it is being shut down (a
+ * finishing part starting the next one) gets no pool and does not wait:
+ * the shutdown joins the threads while it holds the start lock. */
+static atomic_int io_stopping;
+static atomic_int io_asked;
+
+static void ask_io_fn(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&io_stopping))
+		usleep(1000);
+	usleep(50 * 1000);      /* let the shutdown reach its join */
+	(void)bfs_pool_io();    /* NULL once STOPPING; must not block */
+	atomic_store(&io_asked, 1);
+}
+
+START_TEST(test_io_pool_asked_during_shutdown)
+{
+	struct bfs_pool *p;
+
+	ck_assert_ptr_nonnull(p = bfs_pool_io());
+	ck_assert_int_eq(bfs_pool_submit(p, NULL, ask_io_fn, NULL), 0);
+	atomic_store(&io_stopping, 1);
+	bfs_pool_io_shutdown();         /* hung here before (test timeout) */
+	ck_assert_int_eq(atomic_load(&io_asked), 1);
+	ck_assert_ptr_null(bfs_pool_io());
+}
+END_TEST
+
 /* ---- many submitters, each waiting for its own group ---- */
 
 #define SUBMITTERS 8
@@ -423,6 +452,7 @@ Suite *pool_suite(void)
 	/* these end the process-wide pool or the process: forked runs only */
 	if (!getenv("CK_FORK") || strcmp(getenv("CK_FORK"), "no") != 0) {
 		tcase_add_test(tc, test_io_pool_shutdown);
+		tcase_add_test(tc, test_io_pool_asked_during_shutdown);
 		tcase_add_test_raise_signal(tc, test_wait_in_job_aborts,
 					    SIGABRT);
 	}
