@@ -1,7 +1,8 @@
 /*
  * lock.c - the lock-ownership checks of bfs_lock.h (BFS_LOCK_CHECK builds
  * only; an empty file otherwise).  The owner is the tid glibc's mutex
- * keeps in __data.__owner; the caller's tid is cached per thread.
+ * keeps in __data.__owner, compared with the caller's tid (asked each
+ * time, not cached: a cached tid would outlive the daemon's fork).
  */
 #include "bfs_lock.h"
 
@@ -11,14 +12,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static _Thread_local pid_t lock_tid;
-
 int bfs_lock_held(const pthread_mutex_t *m)
 {
-	if (!lock_tid)
-		lock_tid = gettid();
 	return __atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED) ==
-	       lock_tid;
+	       gettid();
 }
 
 void bfs_lock_fail(const char *file, int line, const char *what, int held)
