@@ -345,9 +345,21 @@ out:
  * caller checks PQstatus.  A network call: never with a lock held. */
 static PGconn *pg_connect(const char *uri, const char *password)
 {
-	const char *keys[4], *vals[4];
+	const char *keys[10], *vals[10];
 	int n = 0;
 
+	/* A silent network partition is noticed within ~30 s (not the
+	 * kernel's ~15 min of retransmits), so statements fail over to the
+	 * outage queue and the watcher reconnects; set before the URI, so
+	 * the URI's own values win. */
+	keys[n] = "keepalives_idle";
+	vals[n++] = "30";
+	keys[n] = "keepalives_interval";
+	vals[n++] = "10";
+	keys[n] = "keepalives_count";
+	vals[n++] = "3";
+	keys[n] = "tcp_user_timeout";
+	vals[n++] = "30000";
 	keys[n] = "dbname";
 	vals[n++] = uri;           /* expand_dbname: the URI */
 	if (password) {

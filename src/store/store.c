@@ -105,6 +105,7 @@ struct bfs_store {
 	_Atomic int reachable;  /* the service reached the server since it
 				 * last found its session down */
 	_Atomic int64_t iq_len; /* rows in the local index_queue */
+	int64_t iq_fail_id;     /* (service) the head row that last failed */
 	int64_t svc_retry_at, svc_retry_ms; /* reconnect back-off (service
 				 * thread only) */
 	struct bfs_db_watch *watch; /* change watcher (bfs_store_watch's
@@ -2584,7 +2585,10 @@ static int iq_replay_one(struct bfs_store *s)
 	char *b = NULL, *k = NULL, *b2 = NULL, *k2 = NULL, *op = NULL;
 	char *etag = NULL, *ct = NULL, idbuf[24];
 	int64_t id, seq = 0;
-	int rc = SQLITE_OK, r, i, skip;
+	int rc = SQLITE_OK, r, i, skip, permanent = 0;
+	/* read before the SELECT: a row another session queues after it
+	 * raised the count, and an empty answer must not zero that */
+	int64_t len0 = atomic_load(&s->iq_len);
 
 	memset(&e, 0, sizeof(e));
 	r = prepare(s, "SELECT id, op, bucket, key, bucket2, key2, size, etag,"
@@ -2596,7 +2600,7 @@ static int iq_replay_one(struct bfs_store *s)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
 		sqlite3_finalize(st);
-		s->iq_len = 0;
+		atomic_compare_exchange_strong(&s->iq_len, &len0, 0);
 		return 1;
 	}
 	if (rc != SQLITE_ROW) {
@@ -2645,6 +2649,13 @@ static int iq_replay_one(struct bfs_store *s)
 				r = 0;
 				tl_sess->tx_failed = 0;
 			}
+			/* Only a row the catalog refuses for good (a bad op,
+			 * a constraint: its bucket was removed) is dropped;
+			 * a read-only standby, a timeout or a full disk
+			 * keeps it queued for the next try. */
+			permanent = r == BFS_ERR_INVAL ||
+				    (r != 0 && (sqlite3_errcode(SDB(s)) & 0xff) ==
+				     SQLITE_CONSTRAINT);
 		}
 		if (r == 0 && seq < id)
 			r = exec_sql(s, "INSERT INTO bfs_index_replay (host, seq)"
@@ -2659,6 +2670,15 @@ static int iq_replay_one(struct bfs_store *s)
 		r = tx_end(s, r, NULL, 0);
 		if (r == 0 || bfs_db_pg_down(SDB(s)) || skip)
 			break;
+		if (!permanent) {
+			if (s->iq_fail_id != id)
+				BFS_ERROR("queued index %s of %s/%s not applied "
+					  "yet (kept, retried): %s",
+					  op ? op : "?", b ? b : "?",
+					  k ? k : "?", bfs_strerror(r));
+			s->iq_fail_id = id;
+			break;
+		}
 		BFS_ERROR("queued index %s of %s/%s cannot be applied "
 			  "(dropped): %s", op ? op : "?", b ? b : "?",
 			  k ? k : "?", bfs_strerror(r));

@@ -817,3 +817,40 @@ def test_queued_row_renamed_before_replay(host, backend, pg, pgdb):
                                   ("s3b", "a-moved.txt"): 12}
     assert pg.sql(pgdb, "SELECT mode & 511 FROM files WHERE key ="
                         " 'a-moved.txt'") == [[str(0o600)]]
+
+
+def test_queued_rows_kept_while_catalog_refuses_writes(host, backend, pg,
+                                                        pgdb, outage):
+    """Rows queued during an outage meet a catalog that is back but refuses
+    writes for a while (a read-only standby after a failover): they stay
+    queued and are written once it takes writes again — none dropped."""
+    s3 = backend("s3", "s3b", default="general")
+    m = host([s3])
+    assert wait_for(lambda: db_metrics(m) == (1, 0)), db_metrics(m)
+    # Sessions opened from now on (the mount's, after the outage) are
+    # read-only; its sessions of now end with the outage.
+    pg.sql("postgres", "ALTER DATABASE %s SET default_transaction_read_only"
+                       " = on" % pgdb)
+    try:
+        outage.down()
+        for i in range(3):
+            with open(m.path("s3b", "ro%d.txt" % i), "wb") as f:
+                f.write(b"y" * (i + 1))
+        assert db_metrics(m)[1] >= 3, db_metrics(m)
+        outage.up()
+        # Back and connected, but every replay fails: nothing written,
+        # nothing dropped.
+        assert wait_for(lambda: db_metrics(m)[0] == 1, 30), db_metrics(m)
+        assert wait_for(lambda: "read-only" in m.stderr(), 30), \
+            m.stderr()[-2000:]
+        assert db_metrics(m)[1] >= 3, db_metrics(m)
+        assert pg_files(pg, pgdb) == {}
+    finally:
+        pg.sql("postgres", "ALTER DATABASE %s RESET"
+                           " default_transaction_read_only" % pgdb)
+    pg.sql("postgres", "SELECT pg_terminate_backend(pid) FROM"
+                       " pg_stat_activity WHERE datname = '%s'" % pgdb)
+    want = {("s3b", "ro%d.txt" % i): i + 1 for i in range(3)}
+    assert wait_for(lambda: pg_files(pg, pgdb) == want, 30), \
+        (pg_files(pg, pgdb), m.stderr()[-3000:])
+    assert wait_for(lambda: db_metrics(m) == (1, 0), 10), db_metrics(m)
