@@ -447,15 +447,20 @@ static void provs_free(struct mv_provs *ps)
 	}
 }
 
-/* An unnamed temp file ($TMPDIR or /tmp), or a negative BFS_ERR_*. */
+/* An unnamed temp file ($TMPDIR or /tmp), or a negative BFS_ERR_*:
+ * O_TMPFILE never has a name a kill could leave behind; where the file
+ * system lacks it, a named one unlinked at once. */
 static int temp_file(void)
 {
 	const char *dir = getenv("TMPDIR");
 	char path[4096];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/bucketctl-move-XXXXXX",
-		 dir && dir[0] ? dir : "/tmp");
+	if (!dir || !dir[0])
+		dir = "/tmp";
+	if ((fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) >= 0)
+		return fd;
+	snprintf(path, sizeof(path), "%s/bucketctl-move-XXXXXX", dir);
 	if ((fd = mkostemp(path, O_CLOEXEC)) < 0)
 		return bfs_err_from_errno(errno);
 	unlink(path);
