@@ -504,7 +504,7 @@ int bfs_ofile_set_dirty_locked(struct bfs_ofile *of, int dirty)
 	bfs_metrics_pending_add(dirty ? 1 : -1);
 	/* Lazy: acknowledged writes are promised to survive kill -9, not a
 	 * power cut, until close/fsync; a failed upload makes the row and
-	 * the staging file durable (upload.c, keep_durable_locked). */
+	 * the staging file durable (upload.c, keep_durable_unlocked). */
 	return dirty ? bfs_ofile_journal_put_locked(of, 0) : 0;
 }
 

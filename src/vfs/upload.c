@@ -281,6 +281,30 @@ static void sync_staging_unlocked(struct bfs_ofile *of)
 			 strerror(err));
 }
 
+/*
+ * The same plus the journal row's failure, both without mu (an fsync and
+ * a synchronous=FULL commit): the name is copied first; a rename of the
+ * file meanwhile only makes the UPDATE find no row (logged at debug).
+ * mu held on entry and exit.
+ */
+static void keep_durable_unlocked(struct bfs_ofile *of, const char *msg)
+{
+	char *bucket = strdup(of->b->name), *key = strdup(of->key);
+
+	sync_staging_unlocked(of);
+	if (!bucket || !key) {
+		BFS_ERROR("%s/%s: upload failure not journaled: %s",
+			  of->b->name, of->key, bfs_strerror(BFS_ERR_NOMEM));
+		goto out;
+	}
+	pthread_mutex_unlock(&of->mu);
+	journal_fail(bucket, key, msg);
+	pthread_mutex_lock(&of->mu);
+out:
+	free(bucket);
+	free(key);
+}
+
 struct job {
 	struct bfs_ofile *of;          /* referenced */
 	struct bfs_rbucket *b;         /* referenced */
@@ -317,13 +341,22 @@ static void backoff_locked(struct bfs_ofile *of)
 		  (long)jitter((unsigned)of->backoff_s * 500));
 }
 
+/* 1 when the file is still what job j stored: no write since the job
+ * took its snapshot, not unlinked, same bucket and key; mu held. */
+static int job_current_locked(struct bfs_ofile *of, const struct job *j)
+{
+	bfs_lock_assert_held(&of->mu);
+	return of->gen == j->gen && !of->unlinked && of->b == j->b &&
+	       strcmp(of->key, j->key) == 0;
+}
+
 static void job_run(struct job *j)
 {
 	struct bfs_ofile *of = j->of;
 	struct bfs_provider *p = j->b->prov;
 	struct timespec t0, t1;
 	char etag[96], *target = NULL;
-	int r, conflict = 0, same, multipart = 0;
+	int r, conflict = 0, same, multipart = 0, kept = 0, committed = 0;
 
 	etag[0] = '\0';
 	mono_now(&t0);
@@ -346,27 +379,51 @@ static void job_run(struct job *j)
 		}
 	}
 	mono_now(&t1);
-	/* A failed upload leaves the data only here: on disk before the
-	 * journal says so (not under mu: MBs may take a while). */
-	if (r != 0)
+	/*
+	 * The bookkeeping that goes to disk or to the catalog (fsync, the
+	 * journal row, the index row: a PostgreSQL round trip) runs without
+	 * mu, which stat and readdir of this file wait on.  A running job
+	 * is fenced against renames (fence.c), so (j->b, j->key) stays this
+	 * file's name meanwhile; a write meanwhile is seen below when mu is
+	 * taken again.
+	 */
+	if (r != 0) {
+		/* A failed upload leaves the data only here: on disk before
+		 * the journal says so.  journal_fail is an UPDATE: a row an
+		 * unlink removed meanwhile stays removed. */
 		sync_staging(j->b->name, j->key, j->fd);
+		pthread_mutex_lock(&of->mu);
+		same = !of->unlinked;
+		pthread_mutex_unlock(&of->mu);
+		if (same)
+			journal_fail(j->b->name, j->key, bfs_strerror(r));
+	} else if (conflict) {
+		/* the staged copy's row moves to the conflict key */
+		kept = bfs_index_put(j->b->name, target, &j->m, etag, j->key);
+	} else {
+		pthread_mutex_lock(&of->mu);
+		same = job_current_locked(of, j);
+		pthread_mutex_unlock(&of->mu);
+		/* the journal row goes with the index row only when the
+		 * stored bytes are the file's latest */
+		kept = bfs_index_put(j->b->name, j->key, &j->m, etag,
+				     same ? j->key : NULL) && same;
+		committed = same;
+	}
 	pthread_mutex_lock(&of->mu);
-	same = of->gen == j->gen && !of->unlinked && of->b == j->b &&
-	       strcmp(of->key, j->key) == 0;
+	same = job_current_locked(of, j);
 	of->last_err = r;
 	if (r == 0 && !multipart)
 		bfs_mp_drop_locked(of);    /* stored whole: any stream is moot */
 	if (r != 0) {
 		BFS_WARN("%s/%s: upload failed: %s", j->b->name, j->key,
 			 bfs_strerror(r));
-		if (!of->unlinked)
-			journal_fail(j->b->name, j->key, bfs_strerror(r));
 		backoff_locked(of);
 	} else if (conflict) {
 		BFS_WARN("%s/%s: changed on the server since the staged copy "
 			 "was based on it; the staged copy is stored as %s/%s",
 			 j->b->name, j->key, j->b->name, target);
-		if (bfs_index_put(j->b->name, target, &j->m, etag, j->key))
+		if (kept)
 			of->keep_path = 1;      /* the row may name it */
 		bfs_gone_supersede(j->b->name, target, 0);
 		/* The copy is a new entry of the folder: a cached listing
@@ -380,20 +437,27 @@ static void job_run(struct job *j)
 	} else {
 		bfs_metrics_upload_latency((double)(t1.tv_sec - t0.tv_sec) +
 					   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-		if (bfs_index_put(j->b->name, j->key, &j->m, etag,
-				  same ? j->key : NULL) && same)
+		if (kept)
 			of->keep_path = 1;      /* the row may name it */
 		/* a kept object of an unlinked file is not this name's now */
 		bfs_gone_supersede(j->b->name, j->key, 0);
 		bfs_attr_drop(j->b->name, j->key);
 		of->recovered = 0;
 		of->backoff_s = 0;
-		if (same) {
+		if (committed) {
+			/* the server holds these bytes now */
 			free(of->base_etag);
 			of->base_etag = etag[0] ? strdup(etag) : NULL;
 			of->base_known = 1;
 			of->exists_remote = 1;
+		}
+		if (same) {
 			bfs_ofile_set_dirty_locked(of, 0);
+		} else if (committed && of->dirty && !of->unlinked) {
+			/* written while the rows were committed: the journal
+			 * row that commit removed comes back (lazy, as any
+			 * first write's) */
+			bfs_ofile_journal_put_locked(of, 0);
 		}
 		BFS_DEBUG("%s/%s: uploaded %llu bytes%s", j->b->name, j->key,
 			  (unsigned long long)j->m.size,
@@ -623,8 +687,7 @@ fail:
 	if (!of->unlinked) {
 		/* EIO promises the data is kept: durable now (a job still
 		 * running at the deadline has not synced it). */
-		sync_staging_unlocked(of);
-		journal_fail(of->b->name, of->key, msg);
+		keep_durable_unlocked(of, msg);
 	}
 out:
 	return r;

@@ -741,6 +741,66 @@ def test_blocked_catalog_write_does_not_stall_others(host, backend, pg,
     assert wait_for(lambda: pg_files(pg, pgdb) == {("s3b", "moved.txt"): 1})
 
 
+def test_upload_catalog_commit_does_not_hold_the_file(host, backend, pg,
+                                                    pgdb):
+    """The index row of a finished upload goes to PostgreSQL without the
+    open file's lock: while another client holds the files table locked
+    (the daemon's upsert waits for it), stat and a listing of the file
+    being closed answer at once; close returns once the table is free,
+    with the row written."""
+    s3 = backend("s3", "s3b", default="general")
+    m = host([s3])
+    path = m.path("s3b", "slow.txt")
+    env = {"PATH": "/usr/bin:/bin", "PGPASSWORD": pg.password}
+    holder = subprocess.Popen(
+        [os.path.join("/usr/lib/postgresql/15/bin", "psql"), "-X", "-At",
+         "-h", pg.host, "-p", str(pg.port), "-U", pg.role, "-d", pgdb,
+         "-c", "BEGIN; LOCK TABLE files IN EXCLUSIVE MODE;"
+               " SELECT pg_sleep(300);"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def files_locks(granted):
+        return pg.sql(
+            pgdb, "SELECT count(*) FROM pg_locks l JOIN pg_class c ON"
+                  " c.oid = l.relation WHERE c.relname = 'files' AND"
+                  " l.granted = %s AND l.mode IN ('ExclusiveLock',"
+                  " 'RowExclusiveLock')" % ("true" if granted else "false")
+        )[0][0]
+    done = {}
+    try:
+        assert wait_for(lambda: files_locks(True) == "1", 20)
+
+        def write():
+            with open(path, "wb") as f:
+                f.write(b"x" * 1000)
+            done["close"] = True
+        w = threading.Thread(target=write, daemon=True)
+        w.start()
+        # The daemon's upsert of the row waits in PostgreSQL.
+        assert wait_for(lambda: files_locks(False) == "1", 30)
+        got = {}
+
+        def look():
+            got["size"] = os.stat(path).st_size
+            got["names"] = os.listdir(m.path("s3b"))
+        t = threading.Thread(target=look, daemon=True)
+        t.start()
+        t.join(20)
+        assert got.get("size") == 1000, got
+        assert "slow.txt" in got["names"]
+        assert "close" not in done
+    finally:
+        pg.sql(pgdb, "SELECT pg_terminate_backend(pid) FROM pg_locks l"
+                     " JOIN pg_class c ON c.oid = l.relation WHERE"
+                     " c.relname = 'files' AND l.granted AND"
+                     " l.mode = 'ExclusiveLock'")
+        holder.kill()
+        holder.wait()
+    w.join(60)
+    assert done.get("close")
+    assert wait_for(lambda: pg_files(pg, pgdb) == {("s3b", "slow.txt"): 1000})
+
+
 def test_outage_context_views_keep_serving(host, backend, pg, pgdb, outage):
     """PostgreSQL down: a context view keeps routing with the catalog the
     mount has: its files read and list, a new file is stored in the
