@@ -466,7 +466,7 @@ class BucketfsMount(Mount):
                         % (name, remote, srv.endpoint, srv.region,
                            srv.access_key, secret,
                            "prefix = %s\n" % prefix if prefix else "", more))
-        p = subprocess.run([self.b.bucketctl, "-c", self.cfg, "init"],
+        p = subprocess.run([self.ctl_exe(), "-c", self.cfg, "init"],
                            capture_output=True, text=True, timeout=60)
         if p.returncode != 0:
             raise CheckError("bucketctl init exited %d: %s"
@@ -474,21 +474,32 @@ class BucketfsMount(Mount):
 
     def ctl(self, *args):
         """bucketctl -c CONFIG ARGS...; a failure is a CheckError."""
-        p = subprocess.run([self.b.bucketctl, "-c", self.cfg] + list(args),
+        p = subprocess.run([self.ctl_exe(), "-c", self.cfg] + list(args),
                            capture_output=True, text=True, timeout=3600)
         if p.returncode != 0:
             raise CheckError("bucketctl %s exited %d: %s" % (
                 " ".join(args), p.returncode, p.stderr.strip()))
         return p.stdout
 
+    def ctl_exe(self):
+        return self.b.bucketctl_b if self.target == "bucketfs-b" \
+            else self.b.bucketctl
+
     def argv(self):
+        # target "bucketfs-b": the same mount with the --build-b programs
+        exe = self.b.bucketfs_b if self.target == "bucketfs-b" \
+            else self.b.bucketfs
         if self.sections:
-            return [self.b.bucketfs, "-f", self.cfg, self.mnt]
-        return [self.b.bucketfs, "-f", "-o", "bucket=" + BFS_NAME,
-                self.cfg, self.mnt]
+            return [exe, "-f", self.cfg, self.mnt]
+        return [exe, "-f", "-o", "bucket=" + BFS_NAME, self.cfg, self.mnt]
 
 
 # ------------------------------------------------------------ data
+
+def is_bfs(target):
+    """bucketfs, or its A/B twin bucketfs-b (--build-b)."""
+    return target in ("bucketfs", "bucketfs-b")
+
 
 def sha256_file(path):
     h = hashlib.sha256()
@@ -581,6 +592,9 @@ class Bench:
         build = os.path.abspath(args.build)
         self.bucketfs = os.path.join(build, "bucketfs")
         self.bucketctl = os.path.join(build, "bucketctl")
+        b = os.path.abspath(args.build_b) if args.build_b else None
+        self.bucketfs_b = os.path.join(b, "bucketfs") if b else None
+        self.bucketctl_b = os.path.join(b, "bucketctl") if b else None
         self.srv = None
         self.results = {}           # (workload, metric, target) -> [values]
         self.rss = {}               # (workload, target) -> [peak KiB]
@@ -600,14 +614,17 @@ class Bench:
                                           value, float) else value))
 
     def rec_mount(self, wl, m):
-        self.rss.setdefault((wl, m.kind), []).append(m.peak_kib)
+        self.rss.setdefault((wl, m.target), []).append(m.peak_kib)
         if m.kind == "bucketfs":
             self.cache_peak = max(self.cache_peak, m.cache_peak)
 
     def mount(self, target, tag, extra="", sections=None):
-        if target == "bucketfs":
-            return BucketfsMount(self, tag, extra, sections)
-        return S3fsMount(self, tag)
+        if is_bfs(target):
+            m = BucketfsMount(self, tag, extra, sections)
+        else:
+            m = S3fsMount(self, tag)
+        m.target = target
+        return m
 
     # ---- setup ----
     def setup(self):
@@ -900,7 +917,7 @@ class Bench:
         self.rec_mount("W4", m)
         self.rec("W4", "cold s", t, res[0])
         self.rec("W4", "warm s", t, res[1])
-        if t != "bucketfs":
+        if not is_bfs(t):
             return
         # The opt-in mode that answers ls -l from the listing alone
         # (list_metadata = listing): no HEAD per object, like
@@ -944,7 +961,9 @@ class Bench:
         groups = self.w7_groups()
         for g in groups:
             self.plant_folder("%s/chat/%s" % (pre, g))
-        views = t == "bucketfs"
+        # --b-no-views: a bucketfs-b without context views; then both
+        # bucketfs targets write through the bucket folder, as s3fs does
+        views = is_bfs(t) and not self.args.b_no_views
         sections = [(BFS_NAME, BUCKET, pre + "/",
                      "default = general, chat, forms\n")] if views else None
 
@@ -1314,7 +1333,8 @@ class Bench:
         self.targets = self.args.targets
         self.setup()
         for run in range(1, self.args.runs + 1):
-            fs = [t for t in ("bucketfs", "s3fs") if t in self.targets]
+            fs = [t for t in ("bucketfs", "bucketfs-b", "s3fs")
+                  if t in self.targets]
             if run % 2 == 0:
                 fs.reverse()
             folder = "r%d/w4" % run
@@ -1324,7 +1344,7 @@ class Bench:
                 except CheckError as e:
                     self.errors.append((run, "direct", "W4", str(e)))
             w8 = None
-            if "bucketfs" in fs and (not self.args.only or
+            if any(map(is_bfs, fs)) and (not self.args.only or
                                      "W8" in self.args.only):
                 try:
                     self.make_w8("r%d/w8" % run)
@@ -1340,7 +1360,8 @@ class Bench:
                 self.step(run, t, "W4", self.fs_w4, t, folder)
                 self.step(run, t, "W6", self.fs_w6, t, pre, run)
                 self.step(run, t, "W7", self.fs_w7, t, pre)
-                if t == "bucketfs" and w8:
+                if is_bfs(t) and w8 and not (t == "bucketfs-b" and
+                                             self.args.b_no_views):
                     self.step(run, t, "W8", self.fs_w8, t, w8)
             if "direct" in self.targets:
                 log("run %d: direct clients" % run)
@@ -1374,19 +1395,27 @@ class Bench:
         metrics.sort(key=lambda x: order.index(x[0]))
         for wl, metric in metrics:
             g = lambda t: self.results.get((wl, metric, t), [])  # noqa: E731
-            b, s = g("bucketfs"), g("s3fs")
+            b, s, bb = g("bucketfs"), g("s3fs"), g("bucketfs-b")
             ratio = "-"
             if b and s and statistics.median(s) > 0:
                 ratio = "%.2f" % (statistics.median(b) /
                                   statistics.median(s))
+            ab = "-"
+            if b and bb and statistics.median(bb) > 0:
+                ab = "%.3f" % (statistics.median(b) / statistics.median(bb))
             direct = stat(g("direct"))
             if g("aws-cli"):
                 direct += " / aws-cli %s" % stat(g("aws-cli"))
             better = "higher" if metric.endswith(higher_better) else "lower"
-            rows.append((wl, "%s (%s better)" % (metric, better), stat(b),
-                         stat(s), ratio, direct))
-        hdr = ("workload", "metric", "bucketfs med [min-max]",
-               "s3fs med [min-max]", "bfs/s3fs", "direct (server limit)")
+            row = [wl, "%s (%s better)" % (metric, better), stat(b),
+                   stat(s), ratio, direct]
+            if self.bucketfs_b:
+                row[3:3] = [stat(bb), ab]
+            rows.append(row)
+        hdr = ["workload", "metric", "bucketfs med [min-max]",
+               "s3fs med [min-max]", "bfs/s3fs", "direct (server limit)"]
+        if self.bucketfs_b:
+            hdr[3:3] = ["bucketfs-b med [min-max]", "bfs/bfs-b"]
         lines = ["| " + " | ".join(hdr) + " |",
                  "|" + "---|" * len(hdr)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -1466,6 +1495,13 @@ def main():
                     help="comma list of workloads, e.g. W1,W2")
     ap.add_argument("--build", default=os.path.join(REPO, "build"),
                     help="folder holding bucketfs and bucketctl")
+    ap.add_argument("--build-b", help="A/B: a second build folder whose "
+                    "daemon runs every bucketfs workload too, interleaved "
+                    "(target bucketfs-b; its bucketctl is not used)")
+    ap.add_argument("--b-no-views", action="store_true",
+                    help="the --build-b daemon has no context views (a tree "
+                    "before them): W7 through bucket folders for both, no "
+                    "W8 for bucketfs-b")
     ap.add_argument("--cache-size", default="2G",
                     help="bucketfs cache_size (default 2G)")
     ap.add_argument("--w5-seconds", type=int, default=0)
@@ -1478,7 +1514,9 @@ def main():
     args = ap.parse_args()
     args.targets = [t for t in args.targets.split(",") if t]
     args.only = [w.upper() for w in args.only.split(",") if w]
-    bad = set(args.targets) - {"bucketfs", "s3fs", "direct"}
+    if args.build_b and "bucketfs" in args.targets:
+        args.targets.append("bucketfs-b")
+    bad = set(args.targets) - {"bucketfs", "bucketfs-b", "s3fs", "direct"}
     if bad or args.runs < 1:
         ap.error("bad --targets %s or --runs" % ",".join(bad))
 
