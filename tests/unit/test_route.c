@@ -14,7 +14,6 @@
  * that the unchecked fixture removes, so nothing is left behind.
  */
 #include <check.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,22 +33,6 @@ static struct bfs_config *cfg;
 static struct bfs_store *store;
 static struct bfs_registry *reg;
 
-static int rm_ent(const char *p, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
-}
-
-static void rm_tree(const char *p)
-{
-	if (p[0])
-		nftw(p, rm_ent, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void case_setup(void)
 {
 	snprintf(base, sizeof(base), "/tmp/bfs-route-XXXXXX");
@@ -58,7 +41,7 @@ static void case_setup(void)
 
 static void case_teardown(void)
 {
-	rm_tree(base);
+	unit_rm_tree(base);
 	base[0] = '\0';
 }
 
@@ -110,7 +93,7 @@ static void teardown(void)
 	store = NULL;
 	bfs_config_free(cfg);
 	cfg = NULL;
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 /* ---- helpers ---- */
@@ -177,6 +160,21 @@ static const int namespace_ops[] = {
 
 /* ---- the policy ---- */
 
+/* The mount's own entries (its root, control files, bucket and view
+ * folders): their names are taken (create EEXIST), nothing is made,
+ * removed or renamed there, none is a link, chmod and chown are EPERM,
+ * utimens is accepted and changes nothing (cp -a, touch), and their
+ * attributes are read-only (setxattr EPERM). */
+static void expect_mount_own(const char *p)
+{
+	expect(p, BFS_ROP_CREATE, BFS_ERR_EXISTS);
+	expect_all(p, namespace_ops, BFS_ERR_PERM);
+	expect(p, BFS_ROP_READLINK, BFS_ERR_INVAL);
+	expect(p, BFS_ROP_SETATTR, BFS_ERR_PERM);
+	expect(p, BFS_ROP_SETTIMES, 0);
+	expect(p, BFS_ROP_XATTR_SET, BFS_ERR_PERM);
+}
+
 /* Inside a writable bucket, through its folder or a view, everything is
  * the vfs's to do; a context folder @chat/ID is a folder like any other
  * ("needs no mkdir", "rmdir @chat/ID of an empty context removes its
@@ -235,12 +233,7 @@ START_TEST(test_control_files)
 		expect(p, BFS_ROP_OPEN_TRUNC, 0);
 		expect(p, BFS_ROP_TRUNCATE, 0);
 		expect(p, BFS_ROP_READDIR, BFS_ERR_NOTDIR);
-		expect(p, BFS_ROP_READLINK, BFS_ERR_INVAL);
-		expect(p, BFS_ROP_CREATE, BFS_ERR_EXISTS);
-		expect_all(p, namespace_ops, BFS_ERR_PERM);
-		expect(p, BFS_ROP_SETATTR, BFS_ERR_PERM);
-		expect(p, BFS_ROP_SETTIMES, 0);
-		expect(p, BFS_ROP_XATTR_SET, BFS_ERR_PERM);
+		expect_mount_own(p);
 	}
 }
 END_TEST
@@ -295,12 +288,7 @@ START_TEST(test_mount_folders)
 		expect(p, BFS_ROP_OPEN_WRITE, view ? BFS_ERR_NOTFOUND :
 						     BFS_ERR_ISDIR);
 		expect(p, BFS_ROP_TRUNCATE, BFS_ERR_ISDIR);
-		expect(p, BFS_ROP_CREATE, BFS_ERR_EXISTS);
-		expect_all(p, namespace_ops, BFS_ERR_PERM);
-		expect(p, BFS_ROP_READLINK, BFS_ERR_INVAL);
-		expect(p, BFS_ROP_SETATTR, BFS_ERR_PERM);
-		expect(p, BFS_ROP_SETTIMES, 0);
-		expect(p, BFS_ROP_XATTR_SET, BFS_ERR_PERM);
+		expect_mount_own(p);
 	}
 }
 END_TEST
