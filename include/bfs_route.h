@@ -1,6 +1,7 @@
 /*
  * bfs_route.h - the routing layer between FUSE and the providers: the live
- * bucket registry, path -> (bucket, key) resolution and the control files
+ * bucket registry, path -> (bucket, key) resolution, what each route allows
+ * (bfs_route_allows: one table, allow.c) and the control files
  * (.defaults, .assignments, .buckets, .metrics).  No FUSE headers here: the
  * FUSE layer (src/fuse) turns these results into errno and struct stat.
  *
@@ -137,8 +138,9 @@ struct bfs_route {
 	int kind;
 	int ctl;                 /* enum bfs_ctl_kind */
 	struct bfs_rbucket *b;   /* referenced when kind == BUCKET */
-	const char *rel;         /* into the path, or into own ("" root) */
-	const char *name;        /* last path component (into the path) */
+	const char *rel;         /* path inside b ("" its root; "" for other
+				  * kinds), in own */
+	const char *name;        /* last path component, in own */
 	/* context views (view != BFS_VIEW_NONE) */
 	int view;                /* enum bfs_view (bfs_view.h) */
 	int ctx_type;            /* 0 chat, 1 form; -1 for no context */
@@ -150,7 +152,7 @@ struct bfs_route {
 	unsigned dir_elsewhere : 1; /* no file here; other buckets hold
 				  * indexed files below it (a folder) */
 	unsigned indexed : 1;    /* the index holds rel in b (a file) */
-	char *own;               /* rel when the route built it (owned) */
+	char *own;               /* rel and name (one allocation, owned) */
 };
 
 /*
@@ -163,7 +165,10 @@ struct bfs_route {
  * "@form/ID[/P]" by bfs_view_pick over the routing snapshot, then, for a
  * path below the context, the file index: a file indexed only in another
  * bucket (stored before a re-routing) is served from there (elsewhere).
- * The route may borrow from path; release with bfs_route_clear().
+ * The route owns its strings: rel and name point into memory it owns, not
+ * into path, so it may outlive the path buffer; release it with
+ * bfs_route_clear() (also after a failed resolve; a struct copy moves the
+ * ownership).
  */
 int bfs_route_resolve(struct bfs_registry *r, const char *path,
 		      struct bfs_route *out);
@@ -185,6 +190,46 @@ int bfs_route_ctx_ids(struct bfs_registry *r, int type, char ***ids,
  */
 int bfs_route_ctx_elsewhere(struct bfs_registry *r, const struct bfs_route *rt,
 			    bfs_ctx_row_fn cb, void *arg);
+/*
+ * What a route lets the vfs do.  One operation per decision the vfs makes
+ * from the route alone, before it looks at any object; the table in
+ * src/route/allow.c is the whole policy.
+ */
+enum bfs_route_op {
+	BFS_ROP_LOOKUP = 0,       /* getattr, and resolving a path for xattrs */
+	BFS_ROP_READDIR,
+	BFS_ROP_OPEN_READ,        /* open(O_RDONLY) */
+	BFS_ROP_OPEN_WRITE,       /* open(O_WRONLY or O_RDWR), O_TRUNC or not */
+	BFS_ROP_OPEN_TRUNC,       /* open(O_RDONLY | O_TRUNC) */
+	BFS_ROP_CREATE,
+	BFS_ROP_MKDIR,
+	BFS_ROP_RMDIR,
+	BFS_ROP_UNLINK,
+	BFS_ROP_SYMLINK,          /* the new link's path */
+	BFS_ROP_READLINK,
+	BFS_ROP_RENAME_FROM,
+	BFS_ROP_RENAME_TO,
+	BFS_ROP_TRUNCATE,         /* truncate(2) by path */
+	BFS_ROP_SETATTR,          /* chmod, chown by path */
+	BFS_ROP_SETTIMES,         /* utimens by path */
+	BFS_ROP_XATTR_SET,        /* setxattr, removexattr */
+	BFS_ROP_COUNT
+};
+
+/*
+ * Whether the route allows op: 0, or the BFS_ERR_* the vfs returns for
+ * it (the table in allow.c, by the route's class: mount root, read-only
+ * control file, writable control file, reserved name, view folder,
+ * bucket root, context folder @chat/ID, an entry inside a bucket, an
+ * entry of a read-only bucket).  0 for the root and control files means
+ * "accepted", not "has an object": bfs_route_has_key says whether there
+ * is a bucket entry to work on.  BFS_ERR_INVAL for an unknown op.
+ */
+int bfs_route_allows(const struct bfs_route *rt, int op);
+/* 1 when rt names an entry inside a bucket (kind BUCKET, rel not ""):
+ * one that has a remote key (bfs_route_key). */
+int bfs_route_has_key(const struct bfs_route *rt);
+
 /* Remote key of a bucket route (dir: with '/'); caller frees *key.
  * BFS_ERR_INVAL / BFS_ERR_NAMETOOLONG for a path that makes an unsafe key. */
 int bfs_route_key(const struct bfs_route *rt, int dir, char **key);

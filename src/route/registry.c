@@ -808,6 +808,27 @@ static int where_cb(void *arg, const struct bfs_ctx_row *row)
 }
 
 /*
+ * Gives the route its own copy of rel and name (one allocation, rel then
+ * name, in rt->own), so the route stays valid after the caller's path
+ * buffer is reused or freed.  BFS_ERR_NOMEM leaves rel and name "".
+ */
+static int route_own(struct bfs_route *rt, const char *rel, const char *name)
+{
+	size_t rl = strlen(rel), nl = strlen(name);
+	char *own;
+
+	if (!(own = malloc(rl + 1 + nl + 1)))
+		return BFS_ERR_NOMEM;
+	memcpy(own, rel, rl + 1);
+	memcpy(own + rl + 1, name, nl + 1);
+	free(rt->own);
+	rt->own = own;
+	rt->rel = own;
+	rt->name = own + rl + 1;
+	return 0;
+}
+
+/*
  * Stable paths across re-routing: asks the index whether rt->rel is a file
  * of another bucket (stored before the context was routed elsewhere) and
  * not one of the current bucket; then the route serves it from there.  A
@@ -842,10 +863,11 @@ static void route_elsewhere(struct bfs_registry *r, struct bfs_route *rt)
 
 /* A path below the mount root starting with "@": a view (sub-path p). */
 static int route_view(struct bfs_registry *r, const struct bfs_view_path *vp,
-		      struct bfs_route *out)
+		      const char *name, struct bfs_route *out)
 {
 	struct rsnap *sn = snap_get(r);
 	const char *bn, *why = NULL;
+	char *rel;
 	size_t idl, subl;
 	int rc = BFS_ERR_NOTFOUND;
 
@@ -864,8 +886,7 @@ static int route_view(struct bfs_registry *r, const struct bfs_view_path *vp,
 			goto out;
 		}
 		out->kind = BFS_ROUTE_VIEW;
-		out->rel = "";
-		rc = 0;
+		rc = route_own(out, "", name);
 		goto out;
 	}
 	bn = bfs_view_pick(&sn->rules, vp->view, vp->id, &why);
@@ -875,21 +896,23 @@ static int route_view(struct bfs_registry *r, const struct bfs_view_path *vp,
 	}
 	out->kind = BFS_ROUTE_BUCKET;
 	if (vp->view == BFS_VIEW_GENERAL) {
-		out->rel = vp->sub;
-		rc = 0;
+		rc = route_own(out, vp->sub, name);
 		goto out;
 	}
 	snprintf(out->ctx_id, sizeof(out->ctx_id), "%s", vp->id);
 	idl = strlen(vp->id);
 	subl = strlen(vp->sub);
-	if (!(out->own = malloc(5 + idl + 1 + subl + 1))) {
+	if (!(rel = malloc(5 + idl + 1 + subl + 1))) {
 		rc = BFS_ERR_NOMEM;
 		goto out;
 	}
-	snprintf(out->own, 5 + idl + 1 + subl + 1, "%s/%s%s%s",
+	snprintf(rel, 5 + idl + 1 + subl + 1, "%s/%s%s%s",
 		 out->ctx_type == 0 ? "chat" : "form", vp->id,
 		 subl ? "/" : "", vp->sub);
-	out->rel = out->own;
+	rc = route_own(out, rel, name);
+	free(rel);
+	if (rc != 0)
+		goto out;
 	out->ctx_root = subl == 0;
 	snap_put(sn);
 	sn = NULL;
@@ -905,36 +928,36 @@ int bfs_route_resolve(struct bfs_registry *r, const char *path,
 {
 	struct bfs_view_path vp;
 	char name[BFS_BUCKET_NAME_MAX + 2];
-	const char *p, *slash, *last;
+	const char *p, *slash, *last, *rel;
 	size_t len;
 	int ctl, rc;
 
 	memset(out, 0, sizeof(*out));
 	out->ctl = -1;
 	out->ctx_type = -1;
+	out->rel = out->name = "";
 	if (!path || path[0] != '/')
 		return BFS_ERR_INVAL;
 	p = path + 1;
 	last = strrchr(path, '/') + 1;
-	out->name = last;
 	if (r->single) {
 		if (!(out->b = bfs_registry_get(r, r->single)))
 			return BFS_ERR_NOTFOUND;
 		out->kind = BFS_ROUTE_BUCKET;
-		out->rel = p;
-		return 0;
+		rel = p;
+		goto own;
 	}
 	if (!*p) {
 		out->kind = BFS_ROUTE_ROOT;
-		out->rel = "";
-		return 0;
+		rel = "";
+		goto own;
 	}
 	slash = strchr(p, '/');
 	len = slash ? (size_t)(slash - p) : strlen(p);
 	if (p[0] == '@') {
 		rc = bfs_view_parse(p, &vp);
 		if (rc == 0) {
-			if ((rc = route_view(r, &vp, out)) != 0)
+			if ((rc = route_view(r, &vp, last, out)) != 0)
 				bfs_route_clear(out);
 			return rc;
 		}
@@ -945,14 +968,14 @@ int bfs_route_resolve(struct bfs_registry *r, const char *path,
 		if (!slash && (ctl = bfs_ctl_lookup(p)) >= 0) {
 			out->kind = BFS_ROUTE_CTL;
 			out->ctl = ctl;
-			out->rel = "";
-			return 0;
+			rel = "";
+			goto own;
 		}
 		if (slash)
 			return BFS_ERR_NOTFOUND;
 		out->kind = BFS_ROUTE_RESERVED;
-		out->rel = "";
-		return 0;
+		rel = "";
+		goto own;
 	}
 	if (len > BFS_BUCKET_NAME_MAX)
 		return BFS_ERR_NOTFOUND;
@@ -961,8 +984,11 @@ int bfs_route_resolve(struct bfs_registry *r, const char *path,
 	if (!(out->b = bfs_registry_get(r, name)))
 		return BFS_ERR_NOTFOUND;
 	out->kind = BFS_ROUTE_BUCKET;
-	out->rel = slash ? slash + 1 : "";
-	return 0;
+	rel = slash ? slash + 1 : "";
+own:
+	if ((rc = route_own(out, rel, last)) != 0)
+		bfs_route_clear(out);
+	return rc;
 }
 
 struct ids_acc {
@@ -1070,7 +1096,7 @@ void bfs_route_clear(struct bfs_route *rt)
 	rt->b = NULL;
 	free(rt->own);
 	rt->own = NULL;
-	rt->rel = "";
+	rt->rel = rt->name = "";
 }
 
 int bfs_route_key(const struct bfs_route *rt, int dir, char **key)

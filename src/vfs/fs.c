@@ -468,6 +468,10 @@ static int fs_getattr(const char *path, struct stat *st,
 	}
 	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
 		return neg(r);
+	if ((r = bfs_route_allows(&rt, BFS_ROP_LOOKUP)) != 0) {
+		bfs_route_clear(&rt);
+		return neg(r);
+	}
 	switch (rt.kind) {
 	case BFS_ROUTE_ROOT:
 		fill_dir(st, 0755);
@@ -475,9 +479,6 @@ static int fs_getattr(const char *path, struct stat *st,
 		break;
 	case BFS_ROUTE_CTL:
 		r = ctl_stat(rt.ctl, st);
-		break;
-	case BFS_ROUTE_RESERVED:
-		r = BFS_ERR_NOTFOUND;
 		break;
 	case BFS_ROUTE_VIEW:
 		fill_dir(st, 0755);
@@ -842,6 +843,8 @@ static int fs_readdir(const char *path, void *buf, bfs_vfs_fill_t filler,
 	(void)flags;
 	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
 		return neg(r);
+	if ((r = bfs_route_allows(&rt, BFS_ROP_READDIR)) != 0)
+		goto out;
 	if (rt.kind == BFS_ROUTE_ROOT) {
 		fill_dir(&st, 0755);
 		filler(buf, ".", &st, 0, 0);
@@ -871,10 +874,6 @@ static int fs_readdir(const char *path, void *buf, bfs_vfs_fill_t filler,
 	}
 	if (rt.kind == BFS_ROUTE_VIEW) {
 		r = readdir_view_ids(&rt, buf, filler);
-		goto out;
-	}
-	if (rt.kind != BFS_ROUTE_BUCKET) {
-		r = rt.kind == BFS_ROUTE_CTL ? BFS_ERR_NOTDIR : BFS_ERR_NOTFOUND;
 		goto out;
 	}
 	if (!fh || fh->ctl != FS_FH_DIR || !fh->dir) {
@@ -1020,8 +1019,6 @@ static int ctl_open(int kind, struct bfs_vfs_file *fi)
 	struct fs_fh *fh;
 	int acc = fi->flags & O_ACCMODE, r;
 
-	if (acc != O_RDONLY && !bfs_ctl_writable(kind))
-		return -EACCES;
 	if (!(fh = fh_new(kind, NULL)))
 		return -ENOMEM;
 	if ((r = bfs_ctl_render(bfs_fs.reg, kind, &fh->snap)) != 0 ||
@@ -1138,28 +1135,20 @@ static int fs_open(const char *path, struct bfs_vfs_file *fi)
 	struct fs_fh *fh = NULL;
 	struct stat st;
 	char *key = NULL;
-	int r, acc = fi->flags & O_ACCMODE, wr, trunc;
+	int r, acc = fi->flags & O_ACCMODE, wr, trunc, op;
 
 	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
 		return neg(r);
+	trunc = (fi->flags & O_TRUNC) != 0;
+	wr = acc != O_RDONLY || trunc;
+	op = acc != O_RDONLY ? BFS_ROP_OPEN_WRITE :
+	     trunc ? BFS_ROP_OPEN_TRUNC : BFS_ROP_OPEN_READ;
+	if ((r = bfs_route_allows(&rt, op)) != 0)
+		goto out;
 	if (rt.kind == BFS_ROUTE_CTL) {
 		r = ctl_open(rt.ctl, fi);
 		bfs_route_clear(&rt);
 		return r;
-	}
-	if (rt.kind != BFS_ROUTE_BUCKET) {
-		r = rt.kind == BFS_ROUTE_ROOT ? BFS_ERR_ISDIR : BFS_ERR_NOTFOUND;
-		goto out;
-	}
-	if (!rt.rel[0]) {
-		r = BFS_ERR_ISDIR;
-		goto out;
-	}
-	trunc = (fi->flags & O_TRUNC) != 0;
-	wr = acc != O_RDONLY || trunc;
-	if (wr && rt.b->read_only) {
-		r = BFS_ERR_READONLY;
-		goto out;
 	}
 	if ((r = bfs_route_key(&rt, 0, &key)) != 0)
 		goto out;
@@ -1167,10 +1156,9 @@ static int fs_open(const char *path, struct bfs_vfs_file *fi)
 		free(key);
 		if ((r = route_lookup(path, &rt, &key, &st)) != 0)
 			goto out;
-		if (wr && rt.b->read_only) {
-			r = BFS_ERR_READONLY;
+		/* route_lookup may have routed afresh, to another bucket */
+		if ((r = bfs_route_allows(&rt, op)) != 0)
 			goto out;
-		}
 		if (S_ISDIR(st.st_mode)) {
 			r = BFS_ERR_ISDIR;
 			goto out;
@@ -1228,22 +1216,8 @@ static int fs_create(const char *path, mode_t mode, struct bfs_vfs_file *fi)
 
 	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
 		return create_route_err(path, r);
-	if (rt.kind == BFS_ROUTE_CTL) {
-		r = BFS_ERR_EXISTS;
+	if ((r = bfs_route_allows(&rt, BFS_ROP_CREATE)) != 0)
 		goto out;
-	}
-	if (rt.kind == BFS_ROUTE_RESERVED) {
-		r = BFS_ERR_INVAL;
-		goto out;
-	}
-	if (rt.kind != BFS_ROUTE_BUCKET || !rt.rel[0]) {
-		r = BFS_ERR_EXISTS;
-		goto out;
-	}
-	if (rt.b->read_only) {
-		r = BFS_ERR_READONLY;
-		goto out;
-	}
 	if (!prov_of(&rt)) {
 		r = BFS_ERR_IO;
 		goto out;
@@ -1477,18 +1451,10 @@ static int fs_truncate(const char *path, off_t size, struct bfs_vfs_file *fi)
 	}
 	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
 		return neg(r);
-	if (rt.kind == BFS_ROUTE_CTL) {
-		r = 0;
+	/* a control file: accepted, never wiped */
+	if ((r = bfs_route_allows(&rt, BFS_ROP_TRUNCATE)) != 0 ||
+	    !bfs_route_has_key(&rt))
 		goto out;
-	}
-	if (rt.kind != BFS_ROUTE_BUCKET || !rt.rel[0]) {
-		r = rt.kind == BFS_ROUTE_RESERVED ? BFS_ERR_NOTFOUND : BFS_ERR_ISDIR;
-		goto out;
-	}
-	if (rt.b->read_only) {
-		r = BFS_ERR_READONLY;
-		goto out;
-	}
 	if ((r = route_ofile(&rt, &of)) != 0)
 		goto out;
 	r = bfs_ofile_truncate_sync(of, (uint64_t)size, bfs_fs.upload_timeout,
@@ -1583,6 +1549,8 @@ static int change_attrs(const char *path, struct bfs_vfs_file *fi,
 	struct bfs_rbucket *sb = NULL;
 	char *skey = NULL;
 	int r, queue, send;
+	int op = (c->set_mode || c->set_uid || c->set_gid) ? BFS_ROP_SETATTR :
+		 BFS_ROP_SETTIMES;
 
 	memset(&rt, 0, sizeof(rt));
 	if (fh && fh->ctl >= 0)
@@ -1593,13 +1561,10 @@ static int change_attrs(const char *path, struct bfs_vfs_file *fi,
 	} else {
 		if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
 			return neg(r);
-		if (rt.kind != BFS_ROUTE_BUCKET || !rt.rel[0]) {
+		if (!bfs_route_has_key(&rt)) {
 			/* roots and control files: times are accepted (cp -a,
 			 * touch), the rest is not ours to change */
-			r = (c->set_mode || c->set_uid || c->set_gid) ?
-			    BFS_ERR_PERM : 0;
-			if (rt.kind == BFS_ROUTE_RESERVED)
-				r = BFS_ERR_NOTFOUND;
+			r = bfs_route_allows(&rt, op);
 			goto out;
 		}
 		if ((r = bfs_route_key(&rt, 0, &key)) != 0)
@@ -1651,10 +1616,8 @@ static int change_attrs(const char *path, struct bfs_vfs_file *fi,
 			bfs_upq_add(of);
 		goto out;
 	}
-	if (rt.b->read_only) {
-		r = BFS_ERR_READONLY;
+	if ((r = bfs_route_allows(&rt, op)) != 0)
 		goto out;
-	}
 	if ((r = lookup_key(rt.b, key, &st)) != 0)
 		goto out;
 	mode = st.st_mode;
@@ -1718,21 +1681,18 @@ static int fs_utimens(const char *path, const struct timespec tv[2],
 
 /* ---- namespace: mkdir, rmdir, unlink, symlink, readlink ---- */
 
-/* Resolves a bucket path below the bucket root for a modifying op. */
-static int modify_route(const char *path, struct bfs_route *rt, int dir,
-			char **key)
+/* Resolves a bucket path below the bucket root for a modifying op
+ * (enum bfs_route_op). */
+static int modify_route(const char *path, int op, struct bfs_route *rt,
+			int dir, char **key)
 {
 	int r;
 
 	*key = NULL;
 	if ((r = bfs_route_resolve(bfs_fs.reg, path, rt)) != 0)
 		return r;
-	if (rt->kind == BFS_ROUTE_RESERVED)
-		return BFS_ERR_INVAL;
-	if (rt->kind != BFS_ROUTE_BUCKET || !rt->rel[0])
-		return BFS_ERR_PERM;
-	if (rt->b->read_only)
-		return BFS_ERR_READONLY;
+	if ((r = bfs_route_allows(rt, op)) != 0)
+		return r;
 	if (!rt->b->prov)
 		return BFS_ERR_IO;
 	return bfs_route_key(rt, dir, key);
@@ -1755,7 +1715,7 @@ static int fs_mkdir(const char *path, mode_t mode)
 	char *key = NULL;
 	int r;
 
-	if ((r = modify_route(path, &rt, 1, &key)) != 0) {
+	if ((r = modify_route(path, BFS_ROP_MKDIR, &rt, 1, &key)) != 0) {
 		if (r == BFS_ERR_NOTFOUND) {
 			bfs_route_clear(&rt);
 			return create_route_err(path, r);
@@ -1826,7 +1786,7 @@ static int fs_rmdir(const char *path)
 	char *key = NULL;
 	int r, empty;
 
-	if ((r = modify_route(path, &rt, 1, &key)) != 0)
+	if ((r = modify_route(path, BFS_ROP_RMDIR, &rt, 1, &key)) != 0)
 		goto out;
 	if (rt.dir_elsewhere) {
 		r = BFS_ERR_NOTEMPTY;     /* the context's files elsewhere */
@@ -1983,7 +1943,7 @@ static int fs_unlink(const char *path)
 	char *key = NULL, *aside = NULL, *etag = NULL;
 	int r;
 
-	if ((r = modify_route(path, &rt, 0, &key)) != 0)
+	if ((r = modify_route(path, BFS_ROP_UNLINK, &rt, 0, &key)) != 0)
 		goto out;
 	p = rt.b->prov;
 	if ((of = bfs_ofile_find(rt.b->name, key)) != NULL && still_open(of) &&
@@ -2026,7 +1986,8 @@ static int fs_symlink(const char *target, const char *linkpath)
 	size_t tlen = strlen(target);
 	int r;
 
-	if ((r = modify_route(linkpath, &rt, 0, &key)) != 0) {
+	if ((r = modify_route(linkpath, BFS_ROP_SYMLINK, &rt, 0,
+			      &key)) != 0) {
 		if (r == BFS_ERR_NOTFOUND) {
 			bfs_route_clear(&rt);
 			return create_route_err(linkpath, r);
@@ -2066,10 +2027,8 @@ static int fs_readlink(const char *path, char *buf, size_t size)
 		return -EINVAL;
 	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
 		return neg(r);
-	if (rt.kind != BFS_ROUTE_BUCKET || !rt.rel[0]) {
-		r = BFS_ERR_INVAL;
+	if ((r = bfs_route_allows(&rt, BFS_ROP_READLINK)) != 0)
 		goto out;
-	}
 	if (!rt.b->prov) {
 		r = BFS_ERR_IO;
 		goto out;
@@ -2519,9 +2478,9 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 	memset(&rd, 0, sizeof(rd));
 	if (flags & ~(unsigned)RENAME_NOREPLACE)
 		return -EINVAL;
-	if ((r = modify_route(from, &rs, 0, &skey)) != 0)
+	if ((r = modify_route(from, BFS_ROP_RENAME_FROM, &rs, 0, &skey)) != 0)
 		goto out;
-	if ((r = modify_route(to, &rd, 0, &dkey)) != 0) {
+	if ((r = modify_route(to, BFS_ROP_RENAME_TO, &rd, 0, &dkey)) != 0) {
 		if (r == BFS_ERR_NOTFOUND)
 			r = BFS_ERR_PERM;
 		goto out;

@@ -229,12 +229,9 @@ static int xa_resolve(const char *path, struct xa_obj *o)
 	memset(o, 0, sizeof(*o));
 	if ((r = bfs_route_resolve(bfs_fs.reg, path, &o->rt)) != 0)
 		return r;
-	switch (o->rt.kind) {
-	case BFS_ROUTE_BUCKET:
-		break;
-	case BFS_ROUTE_RESERVED:
-		return BFS_ERR_NOTFOUND;
-	default:
+	if ((r = bfs_route_allows(&o->rt, BFS_ROP_LOOKUP)) != 0)
+		return r;
+	if (o->rt.kind != BFS_ROUTE_BUCKET) {
 		/* the mount root, control files (and any folder of the tree
 		 * that is no bucket's) */
 		o->kind = XA_NONE;
@@ -678,12 +675,8 @@ static int xa_modify(const char *path, const char *name, const char *value,
 		r = -bfs_errno(r);
 		goto out;
 	}
-	if (o.kind == XA_NONE || o.kind == XA_BROOT) {
-		r = -EPERM;
-		goto out;
-	}
-	if (o.rt.b->read_only) {
-		r = -EROFS;
+	if ((r = bfs_route_allows(&o.rt, BFS_ROP_XATTR_SET)) != 0) {
+		r = -bfs_errno(r);
 		goto out;
 	}
 	if (o.kind == XA_FILE)

@@ -22,6 +22,7 @@ UNIT_SUITE(azure_suite);
 UNIT_SUITE(vfs_suite);
 UNIT_SUITE(rest_suite);
 UNIT_SUITE(pool_suite);
+UNIT_SUITE(route_suite);
 
 /* Directory holding test data (tests/), from $BUCKETFS_TESTS or ./tests. */
 const char *unit_data_dir(void);
@@ -32,5 +33,9 @@ const char *unit_data_dir(void);
  * test when the file cannot be opened or read.
  */
 char *unit_read_file(const char *path, size_t *len);
+
+/* Removes path and everything below it (symlinks not followed); "" and
+ * NULL are nothing.  For fixtures: never fails the test. */
+void unit_rm_tree(const char *path);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * util.c - helpers shared by the unit suites.
  */
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -31,4 +32,20 @@ char *unit_read_file(const char *path, size_t *len)
 	if (len)
 		*len = (size_t)n;
 	return s;
+}
+
+static int rm_ent(const char *p, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(p);
+	return 0;
+}
+
+void unit_rm_tree(const char *path)
+{
+	if (path && path[0])
+		nftw(path, rm_ent, 16, FTW_DEPTH | FTW_PHYS);
 }
