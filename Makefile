@@ -52,11 +52,15 @@ LIB_SRCS    := $(wildcard src/util/*.c src/crypto/*.c src/store/*.c \
 DAEMON_SRCS := $(wildcard src/fuse/*.c src/daemon/*.c)
 CTL_SRCS    := $(wildcard src/ctl/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/*.c)
+# The adapter's errno table has no FUSE header: the unit tests link it
+# (tests/unit/test_errno.c), and nothing else of src/fuse.
+UNIT_FUSE_SRCS := src/fuse/errno.c
 
 LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/obj/%.o)
 CTL_OBJS    := $(CTL_SRCS:%.c=$(BUILD)/obj/%.o)
-UNIT_OBJS   := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_OBJS   := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) \
+               $(UNIT_FUSE_SRCS:%.c=$(BUILD)/obj/%.o)
 
 LIB       := $(BUILD)/libbfs.a
 BIN_FS    := $(BUILD)/bucketfs

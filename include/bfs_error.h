@@ -1,10 +1,12 @@
 /*
  * bfs_error.h - the project's error codes.
  *
- * Every function below the FUSE layer returns 0 or one of these negative
- * codes (openssh ssherr.h style).  HTTP status + S3 <Code> are mapped to them
- * in ONE table (src/http/s3err.c); they are mapped to errno in ONE table in
- * the vfs layer (src/vfs/errno_map.c).  bfs_strerror() gives the message.
+ * Every function below the FUSE layer, the bfs_vfs_* entry points
+ * included, returns 0 (or a count) or one of these negative codes
+ * (openssh ssherr.h style).  HTTP status + S3 <Code> are mapped to them in
+ * ONE table (src/http/s3err.c); they are mapped to errno in ONE table in
+ * the FUSE adapter (src/fuse/errno.c, bfs_errno in bfs_mount.h).
+ * bfs_strerror() gives the message.
  */
 #ifndef BFS_ERROR_H
 #define BFS_ERROR_H
@@ -42,7 +44,15 @@ enum bfs_err {
 	BFS_ERR_NOBUCKET = -27,    /* remote bucket does not exist */
 	BFS_ERR_PERM = -28,        /* operation not permitted (hard link, mknod) */
 	BFS_ERR_TOOBIG = -29,      /* a capped buffer would overflow */
-	BFS_ERR_LAST = -30
+	BFS_ERR_NODATA = -30,      /* no such extended attribute */
+	BFS_ERR_BUFTOOSMALL = -31, /* the caller's buffer cannot hold the
+				    * answer (getxattr, listxattr) */
+	BFS_ERR_XATTRTOOBIG = -32, /* an extended attribute, the list or the
+				    * set over its limit */
+	BFS_ERR_BADF = -33,        /* no usable open handle for the call */
+	BFS_ERR_STALE = -34,       /* what a lookup found has changed type:
+				    * look the path up again */
+	BFS_ERR_LAST = -35
 };
 
 /* Static message for an error code; never NULL. */

@@ -1,9 +1,10 @@
 /*
  * bfs_mount.h - the FUSE adapter (src/fuse): what the daemon asks of
  * libfuse, without including FUSE headers itself.  ops.c maps the
- * fuse_operations onto the bfs_vfs_* calls (bfs_vfs.h); mount.c parses
- * the command line, mounts, daemonizes, installs the signal handlers and
- * runs the multi-threaded loop.
+ * fuse_operations onto the bfs_vfs_* calls (bfs_vfs.h) and their
+ * BFS_ERR_* results onto errno (errno.c); mount.c parses the command
+ * line, mounts, daemonizes, installs the signal handlers and runs the
+ * multi-threaded loop.
  */
 #ifndef BFS_MOUNT_H
 #define BFS_MOUNT_H
@@ -23,6 +24,13 @@ struct bfs_mount_opts {
 
 /* The fuse_operations over the context handed to bfs_mount_new (ops.c). */
 const struct fuse_operations *bfs_fuse_operations(void);
+
+/*
+ * The positive errno a FUSE operation answers for a BFS_ERR_* code (0 for
+ * 0; EIO for transient failures and for anything not a code): the one
+ * BFS_ERR_* -> errno table (errno.c).
+ */
+int bfs_errno(int err);
 
 /* libfuse's version number (fuse_version()). */
 int bfs_fuse_version(void);

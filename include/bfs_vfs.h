@@ -5,10 +5,14 @@
  * fuse_operations onto these calls; unit tests (tests/unit/test_vfs.c)
  * call them directly, with no FUSE, no root and no mount.
  *
- * Every entry point takes the context and the caller explicitly and
- * returns what a FUSE operation returns: 0 (or a byte count for read,
- * write and getxattr/listxattr) or a negative errno (the one BFS_ERR_* ->
- * errno table is src/vfs/errno_map.c).
+ * Every entry point takes the context and the caller explicitly.
+ * Results are 0 (or a byte count for read, write, getxattr and
+ * listxattr) or a negative BFS_ERR_* (bfs_error.h), never an errno: the
+ * FUSE adapter turns a code into the errno it answers with the one table
+ * (bfs_errno, src/fuse/errno.c).  Codes that exist for what FUSE
+ * answers: BFS_ERR_NODATA (no such xattr), BFS_ERR_BUFTOOSMALL (a
+ * get/listxattr buffer too small), BFS_ERR_XATTRTOOBIG, BFS_ERR_BADF,
+ * BFS_ERR_STALE (look the path up again).
  *
  * One context per process at a time: most of the layer's state (the
  * open-file table, the upload queue, the attribute, listing and block
@@ -51,7 +55,7 @@ struct bfs_vfs_caller {
 	gid_t gid;
 	pid_t pid;
 	/* The caller's supplementary groups: fills up to n of them into
-	 * list and returns how many it has, or a negative errno; called
+	 * list and returns how many it has, or a negative BFS_ERR_*; called
 	 * on the calling thread during the call, only when the primary ids
 	 * refuse an access.  NULL: none. */
 	int (*getgroups)(void *arg, int n, gid_t *list);

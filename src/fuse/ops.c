@@ -7,13 +7,15 @@
  * fuse_get_context(), its supplementary groups from fuse_getgroups() (on
  * the request's thread, only when the vfs asks).  A fuse_file_info is
  * copied into a struct bfs_vfs_file for the call and what the vfs set
- * (fh, direct_io, keep_cache, cache_readdir) copied back.  Results are the
- * vfs's own: 0, a count or a negative errno.
+ * (fh, direct_io, keep_cache, cache_readdir) copied back.  The vfs answers
+ * 0, a count or a negative BFS_ERR_*; each operation answers libfuse with
+ * that count or -bfs_errno(code) (errno.c, the one table).
  */
 #include <string.h>
 
 #include <fuse.h>
 
+#include "bfs_error.h"
 #include "bfs_mount.h"
 #include "bfs_vfs.h"
 
@@ -22,10 +24,20 @@ static struct bfs_vfs *op_vfs(void)
 	return fuse_get_context()->private_data;
 }
 
+/* What an operation answers libfuse for the vfs's result r. */
+static int op_ret(int r)
+{
+	return r < 0 ? -bfs_errno(r) : r;
+}
+
+/* fuse_getgroups answers a negative errno (-ENOSYS: not known here); the
+ * vfs's callback answers BFS_ERR_*. */
 static int op_getgroups(void *arg, int n, gid_t *list)
 {
+	int r = fuse_getgroups(n, list);
+
 	(void)arg;
-	return fuse_getgroups(n, list);
+	return r < 0 ? bfs_err_from_errno(-r) : r;
 }
 
 /* The caller of the request this thread serves. */
@@ -93,7 +105,7 @@ static int op_getattr(const char *path, struct stat *st,
 	struct bfs_vfs_caller who;
 	struct bfs_vfs_file f, *fp = file_in(fi, &f);
 
-	return bfs_vfs_getattr(op_vfs(), op_who(&who), path, st, fp);
+	return op_ret(bfs_vfs_getattr(op_vfs(), op_who(&who), path, st, fp));
 }
 
 static int op_opendir(const char *path, struct fuse_file_info *fi)
@@ -103,7 +115,7 @@ static int op_opendir(const char *path, struct fuse_file_info *fi)
 	int r = bfs_vfs_opendir(op_vfs(), op_who(&who), path, fp);
 
 	file_out(fi, fp);
-	return r;
+	return op_ret(r);
 }
 
 static int op_releasedir(const char *path, struct fuse_file_info *fi)
@@ -111,7 +123,7 @@ static int op_releasedir(const char *path, struct fuse_file_info *fi)
 	struct bfs_vfs_caller who;
 	struct bfs_vfs_file f, *fp = file_in(fi, &f);
 
-	return bfs_vfs_releasedir(op_vfs(), op_who(&who), path, fp);
+	return op_ret(bfs_vfs_releasedir(op_vfs(), op_who(&who), path, fp));
 }
 
 /* readdir's filler behind the vfs's fill callback. */
@@ -138,8 +150,8 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 	struct op_fill c = { buf, filler };
 
 	(void)flags;
-	return bfs_vfs_readdir(op_vfs(), op_who(&who), path, &c, op_fill, off,
-			       fp);
+	return op_ret(bfs_vfs_readdir(op_vfs(), op_who(&who), path, &c, op_fill,
+				      off, fp));
 }
 
 static int op_open(const char *path, struct fuse_file_info *fi)
@@ -149,7 +161,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 	int r = bfs_vfs_open(op_vfs(), op_who(&who), path, fp);
 
 	file_out(fi, fp);
-	return r;
+	return op_ret(r);
 }
 
 static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -159,7 +171,7 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	int r = bfs_vfs_create(op_vfs(), op_who(&who), path, mode, fp);
 
 	file_out(fi, fp);
-	return r;
+	return op_ret(r);
 }
 
 static int op_read(const char *path, char *buf, size_t size, off_t off,
@@ -168,7 +180,8 @@ static int op_read(const char *path, char *buf, size_t size, off_t off,
 	struct bfs_vfs_caller who;
 	struct bfs_vfs_file f, *fp = file_in(fi, &f);
 
-	return bfs_vfs_read(op_vfs(), op_who(&who), path, buf, size, off, fp);
+	return op_ret(bfs_vfs_read(op_vfs(), op_who(&who), path, buf, size, off,
+				   fp));
 }
 
 static int op_write(const char *path, const char *buf, size_t size,
@@ -177,7 +190,8 @@ static int op_write(const char *path, const char *buf, size_t size,
 	struct bfs_vfs_caller who;
 	struct bfs_vfs_file f, *fp = file_in(fi, &f);
 
-	return bfs_vfs_write(op_vfs(), op_who(&who), path, buf, size, off, fp);
+	return op_ret(bfs_vfs_write(op_vfs(), op_who(&who), path, buf, size,
+				    off, fp));
 }
 
 static int op_flush(const char *path, struct fuse_file_info *fi)
@@ -185,7 +199,7 @@ static int op_flush(const char *path, struct fuse_file_info *fi)
 	struct bfs_vfs_caller who;
 	struct bfs_vfs_file f, *fp = file_in(fi, &f);
 
-	return bfs_vfs_flush(op_vfs(), op_who(&who), path, fp);
+	return op_ret(bfs_vfs_flush(op_vfs(), op_who(&who), path, fp));
 }
 
 static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
@@ -193,7 +207,8 @@ static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	struct bfs_vfs_caller who;
 	struct bfs_vfs_file f, *fp = file_in(fi, &f);
 
-	return bfs_vfs_fsync(op_vfs(), op_who(&who), path, datasync, fp);
+	return op_ret(bfs_vfs_fsync(op_vfs(), op_who(&who), path, datasync,
+				    fp));
 }
 
 static int op_release(const char *path, struct fuse_file_info *fi)
@@ -201,7 +216,7 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 	struct bfs_vfs_caller who;
 	struct bfs_vfs_file f, *fp = file_in(fi, &f);
 
-	return bfs_vfs_release(op_vfs(), op_who(&who), path, fp);
+	return op_ret(bfs_vfs_release(op_vfs(), op_who(&who), path, fp));
 }
 
 static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
@@ -209,7 +224,8 @@ static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	struct bfs_vfs_caller who;
 	struct bfs_vfs_file f, *fp = file_in(fi, &f);
 
-	return bfs_vfs_truncate(op_vfs(), op_who(&who), path, size, fp);
+	return op_ret(bfs_vfs_truncate(op_vfs(), op_who(&who), path, size,
+				       fp));
 }
 
 static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -217,7 +233,7 @@ static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 	struct bfs_vfs_caller who;
 	struct bfs_vfs_file f, *fp = file_in(fi, &f);
 
-	return bfs_vfs_chmod(op_vfs(), op_who(&who), path, mode, fp);
+	return op_ret(bfs_vfs_chmod(op_vfs(), op_who(&who), path, mode, fp));
 }
 
 static int op_chown(const char *path, uid_t uid, gid_t gid,
@@ -226,7 +242,8 @@ static int op_chown(const char *path, uid_t uid, gid_t gid,
 	struct bfs_vfs_caller who;
 	struct bfs_vfs_file f, *fp = file_in(fi, &f);
 
-	return bfs_vfs_chown(op_vfs(), op_who(&who), path, uid, gid, fp);
+	return op_ret(bfs_vfs_chown(op_vfs(), op_who(&who), path, uid, gid,
+				    fp));
 }
 
 static int op_utimens(const char *path, const struct timespec tv[2],
@@ -235,70 +252,72 @@ static int op_utimens(const char *path, const struct timespec tv[2],
 	struct bfs_vfs_caller who;
 	struct bfs_vfs_file f, *fp = file_in(fi, &f);
 
-	return bfs_vfs_utimens(op_vfs(), op_who(&who), path, tv, fp);
+	return op_ret(bfs_vfs_utimens(op_vfs(), op_who(&who), path, tv, fp));
 }
 
 static int op_mkdir(const char *path, mode_t mode)
 {
 	struct bfs_vfs_caller who;
 
-	return bfs_vfs_mkdir(op_vfs(), op_who(&who), path, mode);
+	return op_ret(bfs_vfs_mkdir(op_vfs(), op_who(&who), path, mode));
 }
 
 static int op_rmdir(const char *path)
 {
 	struct bfs_vfs_caller who;
 
-	return bfs_vfs_rmdir(op_vfs(), op_who(&who), path);
+	return op_ret(bfs_vfs_rmdir(op_vfs(), op_who(&who), path));
 }
 
 static int op_unlink(const char *path)
 {
 	struct bfs_vfs_caller who;
 
-	return bfs_vfs_unlink(op_vfs(), op_who(&who), path);
+	return op_ret(bfs_vfs_unlink(op_vfs(), op_who(&who), path));
 }
 
 static int op_symlink(const char *target, const char *linkpath)
 {
 	struct bfs_vfs_caller who;
 
-	return bfs_vfs_symlink(op_vfs(), op_who(&who), target, linkpath);
+	return op_ret(bfs_vfs_symlink(op_vfs(), op_who(&who), target,
+				      linkpath));
 }
 
 static int op_readlink(const char *path, char *buf, size_t size)
 {
 	struct bfs_vfs_caller who;
 
-	return bfs_vfs_readlink(op_vfs(), op_who(&who), path, buf, size);
+	return op_ret(bfs_vfs_readlink(op_vfs(), op_who(&who), path, buf,
+				       size));
 }
 
 static int op_rename(const char *from, const char *to, unsigned int flags)
 {
 	struct bfs_vfs_caller who;
 
-	return bfs_vfs_rename(op_vfs(), op_who(&who), from, to, flags);
+	return op_ret(bfs_vfs_rename(op_vfs(), op_who(&who), from, to, flags));
 }
 
 static int op_statfs(const char *path, struct statvfs *sv)
 {
 	struct bfs_vfs_caller who;
 
-	return bfs_vfs_statfs(op_vfs(), op_who(&who), path, sv);
+	return op_ret(bfs_vfs_statfs(op_vfs(), op_who(&who), path, sv));
 }
 
 static int op_link(const char *from, const char *to)
 {
 	struct bfs_vfs_caller who;
 
-	return bfs_vfs_link(op_vfs(), op_who(&who), from, to);
+	return op_ret(bfs_vfs_link(op_vfs(), op_who(&who), from, to));
 }
 
 static int op_mknod(const char *path, mode_t mode, dev_t dev)
 {
 	struct bfs_vfs_caller who;
 
-	return bfs_vfs_mknod(op_vfs(), op_who(&who), path, mode, dev);
+	return op_ret(bfs_vfs_mknod(op_vfs(), op_who(&who), path, mode, dev));
 }
 
 static int op_getxattr(const char *path, const char *name, char *value,
@@ -306,8 +325,8 @@ static int op_getxattr(const char *path, const char *name, char *value,
 {
 	struct bfs_vfs_caller who;
 
-	return bfs_vfs_getxattr(op_vfs(), op_who(&who), path, name, value,
-				size);
+	return op_ret(bfs_vfs_getxattr(op_vfs(), op_who(&who), path, name,
+				       value, size));
 }
 
 static int op_setxattr(const char *path, const char *name, const char *value,
@@ -315,22 +334,23 @@ static int op_setxattr(const char *path, const char *name, const char *value,
 {
 	struct bfs_vfs_caller who;
 
-	return bfs_vfs_setxattr(op_vfs(), op_who(&who), path, name, value,
-				size, flags);
+	return op_ret(bfs_vfs_setxattr(op_vfs(), op_who(&who), path, name,
+				       value, size, flags));
 }
 
 static int op_listxattr(const char *path, char *list, size_t size)
 {
 	struct bfs_vfs_caller who;
 
-	return bfs_vfs_listxattr(op_vfs(), op_who(&who), path, list, size);
+	return op_ret(bfs_vfs_listxattr(op_vfs(), op_who(&who), path, list,
+					size));
 }
 
 static int op_removexattr(const char *path, const char *name)
 {
 	struct bfs_vfs_caller who;
 
-	return bfs_vfs_removexattr(op_vfs(), op_who(&who), path, name);
+	return op_ret(bfs_vfs_removexattr(op_vfs(), op_who(&who), path, name));
 }
 
 static const struct fuse_operations fuse_ops = {

@@ -41,7 +41,16 @@ static const char *const messages[] = {
 	[-BFS_ERR_NOBUCKET] = "remote bucket does not exist",
 	[-BFS_ERR_PERM] = "operation not permitted",
 	[-BFS_ERR_TOOBIG] = "value too large",
+	[-BFS_ERR_NODATA] = "no such attribute",
+	[-BFS_ERR_BUFTOOSMALL] = "buffer too small for the answer",
+	[-BFS_ERR_XATTRTOOBIG] = "extended attributes too large",
+	[-BFS_ERR_BADF] = "bad file handle",
+	[-BFS_ERR_STALE] = "stale lookup: look the path up again",
 };
+
+/* A new code needs its message (and BFS_ERR_LAST moved past it). */
+_Static_assert(sizeof(messages) / sizeof(messages[0]) == -BFS_ERR_LAST,
+	       "bfs_strerror: one message per BFS_ERR_* code");
 
 const char *bfs_strerror(int err)
 {

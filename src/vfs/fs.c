@@ -8,8 +8,8 @@
  * Every operation resolves its path through the routing layer
  * (bfs_route_resolve: root, control file or bucket + relative path), turns
  * the relative path into a remote key (bfs_route_key, which refuses unsafe
- * keys) and calls the bucket's provider.  Results go through the ONE errno
- * table (errno_map.c).
+ * keys) and calls the bucket's provider.  Results are BFS_ERR_* codes
+ * (the FUSE adapter maps them to errno).
  *
  * Attributes: the open-file table first (staged size, mode, mtime of a file
  * being written), then the attribute cache (filled by listings), then
@@ -86,11 +86,6 @@ static inline struct fs_fh *get_fh(struct bfs_vfs_file *fi)
 	return fi ? (struct fs_fh *)(uintptr_t)fi->fh : NULL;
 }
 
-static int neg(int bfs_err)
-{
-	return -bfs_errno(bfs_err);
-}
-
 static void fill_dir(struct stat *st, uint32_t perm)
 {
 	memset(st, 0, sizeof(*st));
@@ -161,14 +156,15 @@ static struct bfs_provider *prov_of(const struct bfs_route *rt)
 	return rt->b ? rt->b->prov : NULL;
 }
 
-/* errno for a path that cannot be resolved, when creating something. */
+/* The error for a path that cannot be resolved, when creating something. */
 static int create_route_err(const char *path, int r)
 {
 	const char *p = path + 1;
 
 	if (r == BFS_ERR_NOTFOUND && !strchr(p, '/'))
-		return (p[0] == '.' || p[0] == '@') ? -EINVAL : -EPERM;
-	return neg(r);
+		return (p[0] == '.' || p[0] == '@') ? BFS_ERR_INVAL :
+						      BFS_ERR_PERM;
+	return r;
 }
 
 static char *cat3(const char *a, const char *b, const char *c);
@@ -467,10 +463,10 @@ static int fs_getattr(const char *path, struct stat *st,
 		return 0;
 	}
 	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
-		return neg(r);
+		return r;
 	if ((r = bfs_route_allows(&rt, BFS_ROP_LOOKUP)) != 0) {
 		bfs_route_clear(&rt);
-		return neg(r);
+		return r;
 	}
 	switch (rt.kind) {
 	case BFS_ROUTE_ROOT:
@@ -505,7 +501,7 @@ static int fs_getattr(const char *path, struct stat *st,
 	}
 	free(key);
 	bfs_route_clear(&rt);
-	return neg(r);
+	return r;
 }
 
 /* ---- readdir ---- */
@@ -842,7 +838,7 @@ static int fs_readdir(const char *path, void *buf, bfs_vfs_fill_t filler,
 
 	(void)flags;
 	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
-		return neg(r);
+		return r;
 	if ((r = bfs_route_allows(&rt, BFS_ROP_READDIR)) != 0)
 		goto out;
 	if (rt.kind == BFS_ROUTE_ROOT) {
@@ -902,7 +898,7 @@ out:
 		BFS_DEBUG("readdir %s: %s", path, bfs_strerror(r));
 	bfs_registry_names_free(names, n);
 	bfs_route_clear(&rt);
-	return neg(r);
+	return r;
 }
 
 /*
@@ -928,7 +924,7 @@ static int fs_opendir(const char *path, struct bfs_vfs_file *fi)
 	int r;
 
 	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
-		return neg(r);
+		return r;
 	fi->fh = 0;
 	fi->cache_readdir = 0;
 	fi->keep_cache = 0;
@@ -955,7 +951,7 @@ static int fs_opendir(const char *path, struct bfs_vfs_file *fi)
 out:
 	free(prefix);
 	bfs_route_clear(&rt);
-	return neg(r);
+	return r;
 }
 
 static int fs_releasedir(const char *path, struct bfs_vfs_file *fi)
@@ -1020,14 +1016,14 @@ static int ctl_open(int kind, struct bfs_vfs_file *fi)
 	int acc = fi->flags & O_ACCMODE, r;
 
 	if (!(fh = fh_new(kind, NULL)))
-		return -ENOMEM;
+		return BFS_ERR_NOMEM;
 	if ((r = bfs_ctl_render(bfs_fs.reg, kind, &fh->snap)) != 0 ||
 	    (acc != O_RDONLY &&
 	     (r = bfs_ctl_session_new(bfs_fs.reg, kind,
 				      (fi->flags & O_APPEND) != 0,
 				      &fh->sess)) != 0)) {
 		fh_free(fh);
-		return neg(r);
+		return r;
 	}
 	ctl_size_note(kind, fh->snap.len);
 	fi->fh = (uintptr_t)fh;
@@ -1138,7 +1134,7 @@ static int fs_open(const char *path, struct bfs_vfs_file *fi)
 	int r, acc = fi->flags & O_ACCMODE, wr, trunc, op;
 
 	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
-		return neg(r);
+		return r;
 	trunc = (fi->flags & O_TRUNC) != 0;
 	wr = acc != O_RDONLY || trunc;
 	op = acc != O_RDONLY ? BFS_ROP_OPEN_WRITE :
@@ -1173,7 +1169,7 @@ static int fs_open(const char *path, struct bfs_vfs_file *fi)
 			 * up again (LOOKUP_REVAL), which now finds the link. */
 			bfs_route_clear(&rt);
 			free(key);
-			return -ESTALE;
+			return BFS_ERR_STALE;
 		}
 		if ((r = bfs_ofile_get(rt.b, key, &st, &of, NULL)) != 0)
 			goto out;
@@ -1201,7 +1197,7 @@ out:
 	bfs_ofile_put(of);
 	free(key);
 	bfs_route_clear(&rt);
-	return neg(r);
+	return r;
 }
 
 static int fs_create(const char *path, mode_t mode, struct bfs_vfs_file *fi)
@@ -1252,7 +1248,7 @@ out:
 	bfs_ofile_put(of);
 	free(key);
 	bfs_route_clear(&rt);
-	return neg(r);
+	return r;
 }
 
 static int ctl_read(struct fs_fh *fh, char *buf, size_t size, off_t off)
@@ -1275,7 +1271,7 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 
 	(void)path;
 	if (!fh)
-		return -EBADF;
+		return BFS_ERR_BADF;
 	if (fh->ctl >= 0)
 		return ctl_read(fh, buf, size, off);
 	atomic_store(&fh->flushed, 0);
@@ -1291,20 +1287,20 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 
 	(void)path;
 	if (!fh)
-		return -EBADF;
+		return BFS_ERR_BADF;
 	if (fh->ctl >= 0) {
 		if (!fh->sess)
-			return -EBADF;
+			return BFS_ERR_BADF;
 		if (off < 0)
-			return -EINVAL;
+			return BFS_ERR_INVAL;
 		r = bfs_ctl_session_write(fh->sess, buf, size, (uint64_t)off,
 					  fi->lock_owner);
-		return r ? neg(r) : (int)size;
+		return r ? r : (int)size;
 	}
 	atomic_store(&fh->flushed, 0);
 	of = fh->of;
 	r = bfs_ofile_write(of, buf, size, off);
-	return r ? neg(r) : (int)size;
+	return r ? r : (int)size;
 }
 
 static int upload_fh(struct fs_fh *fh)
@@ -1320,16 +1316,16 @@ static int upload_fh(struct fs_fh *fh)
 /*
  * close() and fsync() return 0 only once the provider stored the data and
  * report a failed upload (after retries for upload_timeout seconds) as
- * EIO (INTERFACE.md "File semantics"), except "no space" and "read-only"
- * which say more.  The data stays staged and journaled (upload.c).
+ * BFS_ERR_IO, EIO to the user (INTERFACE.md "File semantics"), except "no
+ * space" and "read-only" which say more.  The data stays staged and journaled (upload.c).
  */
-static int upload_errno(int r)
+static int upload_result(int r)
 {
 	if (r == 0)
 		return 0;
 	if (r == BFS_ERR_NOSPC || r == BFS_ERR_READONLY)
-		return neg(r);
-	return -EIO;
+		return r;
+	return BFS_ERR_IO;
 }
 
 /*
@@ -1349,21 +1345,21 @@ static int fs_flush(const char *path, struct bfs_vfs_file *fi)
 		int r = bfs_ctl_session_commit(fh->sess, fi->lock_owner);
 
 		ctl_size_note(fh->ctl, SIZE_MAX);   /* it may have applied */
-		return neg(r);
+		return r;
 	}
 	/* a close by another process (a forked child closing what it
 	 * inherited) says nothing of the opener's use of it */
 	if (fh && bfs_vfs_caller_cur() &&
 	    bfs_vfs_caller_cur()->pid == fh->opener)
 		atomic_store(&fh->flushed, 1);
-	return upload_errno(upload_fh(fh));
+	return upload_result(upload_fh(fh));
 }
 
 static int fs_fsync(const char *path, int datasync, struct bfs_vfs_file *fi)
 {
 	(void)path;
 	(void)datasync;
-	return upload_errno(upload_fh(get_fh(fi)));
+	return upload_result(upload_fh(get_fh(fi)));
 }
 
 static int fs_release(const char *path, struct bfs_vfs_file *fi)
@@ -1442,15 +1438,15 @@ static int fs_truncate(const char *path, off_t size, struct bfs_vfs_file *fi)
 	int r, ours = 0;
 
 	if (size < 0)
-		return -EINVAL;
+		return BFS_ERR_INVAL;
 	if (fh && fh->ctl >= 0)
 		return 0;      /* `>` on a control file never wipes it */
 	if (fh) {
 		of = fh->of;
-		return neg(bfs_ofile_truncate(of, (uint64_t)size));
+		return bfs_ofile_truncate(of, (uint64_t)size);
 	}
 	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
-		return neg(r);
+		return r;
 	/* a control file: accepted, never wiped */
 	if ((r = bfs_route_allows(&rt, BFS_ROP_TRUNCATE)) != 0 ||
 	    !bfs_route_has_key(&rt))
@@ -1464,7 +1460,7 @@ static int fs_truncate(const char *path, off_t size, struct bfs_vfs_file *fi)
 out:
 	bfs_ofile_put(of);
 	bfs_route_clear(&rt);
-	return neg(r);
+	return r;
 }
 
 /* Which attributes a chmod/chown/utimens changes. */
@@ -1554,13 +1550,13 @@ static int change_attrs(const char *path, struct bfs_vfs_file *fi,
 
 	memset(&rt, 0, sizeof(rt));
 	if (fh && fh->ctl >= 0)
-		return -EPERM;
+		return BFS_ERR_PERM;
 	if (fh) {
 		of = fh->of;
 		bfs_ofile_ref(of);
 	} else {
 		if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
-			return neg(r);
+			return r;
 		if (!bfs_route_has_key(&rt)) {
 			/* roots and control files: times are accepted (cp -a,
 			 * touch), the rest is not ours to change */
@@ -1633,7 +1629,7 @@ out:
 	bfs_ofile_put(of);
 	free(key);
 	bfs_route_clear(&rt);
-	return neg(r);
+	return r;
 }
 
 static int fs_chmod(const char *path, mode_t mode, struct bfs_vfs_file *fi)
@@ -1735,7 +1731,7 @@ static int fs_mkdir(const char *path, mode_t mode)
 out:
 	free(key);
 	bfs_route_clear(&rt);
-	return neg(r);
+	return r;
 }
 
 /* bfs_ofile_each callback: *found = 1 at an open file still named. */
@@ -1806,7 +1802,7 @@ out:
 		bfs_rbucket_note(rt.b, r);
 	free(key);
 	bfs_route_clear(&rt);
-	return neg(r);
+	return r;
 }
 
 /*
@@ -1969,7 +1965,7 @@ out:
 	free(etag);
 	free(key);
 	bfs_route_clear(&rt);
-	return neg(r);
+	return r;
 }
 
 static void index_put(struct bfs_rbucket *b, const char *key,
@@ -2012,7 +2008,7 @@ static int fs_symlink(const char *target, const char *linkpath)
 out:
 	free(key);
 	bfs_route_clear(&rt);
-	return neg(r);
+	return r;
 }
 
 static int fs_readlink(const char *path, char *buf, size_t size)
@@ -2024,9 +2020,9 @@ static int fs_readlink(const char *path, char *buf, size_t size)
 	int r;
 
 	if (size == 0)
-		return -EINVAL;
+		return BFS_ERR_INVAL;
 	if ((r = bfs_route_resolve(bfs_fs.reg, path, &rt)) != 0)
-		return neg(r);
+		return r;
 	if ((r = bfs_route_allows(&rt, BFS_ROP_READLINK)) != 0)
 		goto out;
 	if (!rt.b->prov) {
@@ -2050,7 +2046,7 @@ static int fs_readlink(const char *path, char *buf, size_t size)
 out:
 	free(key);
 	bfs_route_clear(&rt);
-	return neg(r);
+	return r;
 }
 
 /* ---- rename ---- */
@@ -2477,7 +2473,7 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 
 	memset(&rd, 0, sizeof(rd));
 	if (flags & ~(unsigned)RENAME_NOREPLACE)
-		return -EINVAL;
+		return BFS_ERR_INVAL;
 	if ((r = modify_route(from, BFS_ROP_RENAME_FROM, &rs, 0, &skey)) != 0)
 		goto out;
 	if ((r = modify_route(to, BFS_ROP_RENAME_TO, &rd, 0, &dkey)) != 0) {
@@ -2555,7 +2551,7 @@ out:
 	free(dkey);
 	bfs_route_clear(&rd);
 	bfs_route_clear(&rs);
-	return neg(r);
+	return r;
 }
 
 /* ---- the rest ---- */
@@ -2589,7 +2585,7 @@ static int fs_link(const char *from, const char *to)
 {
 	(void)from;
 	(void)to;
-	return -EPERM;
+	return BFS_ERR_PERM;
 }
 
 static int fs_mknod(const char *path, mode_t mode, dev_t dev)
@@ -2597,7 +2593,7 @@ static int fs_mknod(const char *path, mode_t mode, dev_t dev)
 	(void)path;
 	(void)mode;
 	(void)dev;
-	return -EPERM;
+	return BFS_ERR_PERM;
 }
 
 static const struct bfs_vfs_ops fs_ops = {

@@ -304,7 +304,7 @@ again:
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0) {
-				r = -errno;
+				r = bfs_err_from_errno(errno);
 				pthread_mutex_unlock(&of->mu);
 				return r;
 			}
@@ -317,7 +317,7 @@ again:
 	}
 	if (of->read_gone) {
 		pthread_mutex_unlock(&of->mu);
-		return -EIO;
+		return BFS_ERR_IO;
 	}
 	r = bfs_ofile_where_locked(of, &b, &key);
 	fsize = of->size;       /* the version read: size, mtime, etag */
@@ -326,7 +326,7 @@ again:
 	gen = of->read_gen;
 	pthread_mutex_unlock(&of->mu);
 	if (r != 0)
-		return -bfs_errno(r);
+		return r;
 	moved = 0;
 	if (off < 0)
 		r = BFS_ERR_INVAL;
@@ -356,7 +356,7 @@ again:
 	}
 	free(key);
 	bfs_rbucket_put(b);
-	return r < 0 ? -bfs_errno(r) : r;
+	return r;
 }
 
 /*

@@ -55,7 +55,7 @@ int bfs_vfs_caller_groups(const struct bfs_vfs_caller *who, int n,
 			  gid_t *list)
 {
 	if (!who || !who->getgroups)
-		return -ENOSYS;
+		return BFS_ERR_NOTSUP;
 	return who->getgroups(who->arg, n, list);
 }
 

@@ -4,16 +4,17 @@
  * the FUSE adapter (src/fuse) and the unit tests call.
  *
  * Pieces: vfs.c (the context and the bfs_vfs_* entry points),
- * errno_map.c (the ONE BFS_ERR_* -> errno table), attrcache.c (a
- * short-lived stat cache filled by listings and heads), the open-file
- * module (struct bfs_ofile's fields are its own, ofile_int.h): ofile.c
- * (the table of open files with their staging files, journal rows and the
- * staging byte budget), ofile_attr.c (attribute changes), ofile_io.c
- * (stat, handles, reads, writes, truncation), upload.c
- * (upload jobs, the pending-upload queue and its worker, start-up
- * recovery from the journal) and mpu.c (streaming multipart); xattr.c
- * (extended attributes), fence.c (rename fences and the objects kept for
- * files unlinked while open) and fs.c (the path-based operations).
+ * attrcache.c (a short-lived stat cache filled by listings and heads),
+ * the open-file module (struct bfs_ofile's fields are its own,
+ * ofile_int.h): ofile.c (the table of open files with their staging
+ * files, journal rows and the staging byte budget), ofile_attr.c
+ * (attribute changes), ofile_io.c (stat, handles, reads, writes,
+ * truncation), upload.c (upload jobs, the pending-upload queue and its
+ * worker, start-up recovery from the journal) and mpu.c (streaming
+ * multipart); xattr.c (extended attributes), fence.c (rename fences and
+ * the objects kept for files unlinked while open) and fs.c (the
+ * path-based operations).  Every function here answers 0, a count or a
+ * negative BFS_ERR_*, never an errno (that is the FUSE adapter's).
  */
 #ifndef BFS_VFS_INT_H
 #define BFS_VFS_INT_H
@@ -39,14 +40,10 @@
  * (NULL: none, or outside an entry point: the mount's own user). */
 const struct bfs_vfs_caller *bfs_vfs_caller_cur(void);
 /* Its supplementary groups (bfs_vfs_caller.getgroups): up to n into
- * list; how many it has, or a negative errno (-ENOSYS: unknown). */
+ * list; how many it has, or a negative BFS_ERR_* (BFS_ERR_NOTSUP:
+ * unknown). */
 int bfs_vfs_caller_groups(const struct bfs_vfs_caller *who, int n,
 			  gid_t *list);
-
-/* ---- errno_map.c ---- */
-
-/* Positive errno for a BFS_ERR_* code (0 for 0). */
-int bfs_errno(int err);
 
 /* ---- attrcache.c ---- */
 
@@ -348,7 +345,7 @@ void repin_read_version(struct bfs_ofile *of, struct bfs_rbucket *b,
 			const char *key);
 /* read(2): from the staging file when staged (under mu), else the pinned
  * remote version through the read cache *rc (the handle's), without mu.
- * The count, or a negative errno.  No lock held. */
+ * The count, or a negative BFS_ERR_*.  No lock held. */
 int bfs_ofile_read(struct bfs_ofile *of, struct bfs_rc_file **rc, char *buf,
 		   size_t size, off_t off);
 /* write(2): stages, reserves budget, writes, marks dirty (journaled
@@ -505,8 +502,9 @@ void bfs_fs_bucket_dir_stat(const struct bfs_rbucket *b, struct stat *st);
  * always 0 in head mode, where the kernel saw the true attributes. */
 int bfs_fs_listing_access(const struct bfs_rbucket *b, const struct stat *st,
 			  unsigned want);
-/* The path-based operations (fs.c; their FUSE-style signatures: 0, a
- * count or a negative errno), which vfs.c's entry points call with the
+/* The path-based operations (fs.c; FUSE-style signatures, the results of
+ * bfs_vfs.h: 0, a count or a negative BFS_ERR_*), which vfs.c's entry
+ * points call with the
  * caller set.  The first call starts the attribute cache and the open-file
  * table. */
 struct bfs_vfs_ops {

@@ -34,7 +34,6 @@
  * out).  An open file's set is the open-file module's: changed between
  * bfs_ofile_attr_begin and bfs_ofile_unlock (ofile_attr.c), as chmod.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -375,8 +374,8 @@ static int xa_own_index(const char *name)
 }
 
 /*
- * Value of read-only attribute i of o (*val, caller frees).  0, ENODATA
- * (positive: not there for this object), or a negative BFS_ERR_*.
+ * Value of read-only attribute i of o (*val, caller frees).  0,
+ * BFS_ERR_NODATA (not there for this object), or another BFS_ERR_*.
  */
 static int xa_own_value(struct xa_obj *o, int i, char **val)
 {
@@ -393,7 +392,7 @@ static int xa_own_value(struct xa_obj *o, int i, char **val)
 		break;
 	case XA_BUCKET_ID:
 		if (!o->rt.b->id)
-			return ENODATA;
+			return BFS_ERR_NODATA;
 		*val = strdup(o->rt.b->id);
 		break;
 	case XA_KEY:
@@ -406,36 +405,37 @@ static int xa_own_value(struct xa_obj *o, int i, char **val)
 		break;
 	case XA_ETAG:
 		if (o->kind != XA_FILE)
-			return ENODATA;
+			return BFS_ERR_NODATA;
 		if ((r = xa_etag(o, etag)) == BFS_ERR_NOTFOUND)
-			return ENODATA;
+			return BFS_ERR_NODATA;
 		if (r != 0)
 			return r;
 		*val = strdup(etag);
 		break;
 	case XA_URL:
 		if (o->kind != XA_FILE || !p || !p->ops->presign)
-			return ENODATA;
+			return BFS_ERR_NODATA;
 		exp = atomic_load(&bfs_fs.presign_expires);
 		if ((r = p->ops->presign(p->st, o->key, exp > 0 ? exp : 3600,
 					 val)) != 0)
 			return r;
 		break;
 	default:
-		return ENODATA;
+		return BFS_ERR_NODATA;
 	}
 	return *val ? 0 : BFS_ERR_NOMEM;
 }
 
-/* Copies len bytes of v out as getxattr/listxattr answer them. */
+/* Copies len bytes of v out as getxattr/listxattr answer them: the
+ * count, BFS_ERR_XATTRTOOBIG (E2BIG) or BFS_ERR_BUFTOOSMALL (ERANGE). */
 static int xa_answer(const void *v, size_t len, char *out, size_t size)
 {
 	if (len > XA_VALUE_MAX)
-		return -E2BIG;
+		return BFS_ERR_XATTRTOOBIG;
 	if (size == 0)
 		return (int)len;
 	if (size < len)
-		return -ERANGE;
+		return BFS_ERR_BUFTOOSMALL;
 	memcpy(out, v, len);
 	return (int)len;
 }
@@ -451,40 +451,32 @@ int bfs_fs_getxattr(const char *path, const char *name, char *value,
 
 	memset(&x, 0, sizeof(x));
 	if (strncmp(name, "user.", 5))
-		return -ENOTSUP;         /* no lookup, no request */
-	if ((r = xa_resolve(path, &o)) != 0) {
-		r = -bfs_errno(r);
+		return BFS_ERR_NOTSUP;   /* no lookup, no request */
+	if ((r = xa_resolve(path, &o)) != 0)
 		goto out;
-	}
 	if (o.kind == XA_NONE) {
-		r = -ENODATA;
+		r = BFS_ERR_NODATA;
 		goto out;
 	}
 	/* the kernel's read check may have used a listing's attributes */
 	if (o.kind == XA_FILE &&
-	    (r = bfs_fs_listing_access(o.rt.b, &o.st, BFS_PERM_R)) != 0) {
-		r = -bfs_errno(r);
+	    (r = bfs_fs_listing_access(o.rt.b, &o.st, BFS_PERM_R)) != 0)
 		goto out;
-	}
 	if ((i = xa_own_index(name)) >= 0) {
 		r = xa_own_value(&o, i, &val);
 		if (r == 0)
 			r = xa_answer(val, strlen(val), value, size);
-		else
-			r = r > 0 ? -r : -bfs_errno(r);
 		goto out;
 	}
 	if (o.kind == XA_BROOT || !strncmp(name, XA_OWN, strlen(XA_OWN))) {
-		r = -ENODATA;
+		r = BFS_ERR_NODATA;
 		goto out;
 	}
 	if ((r = xa_stored(&o, &enc)) != 0 ||
-	    (r = bfs_xattrs_decode(enc, &x)) != 0) {
-		r = -bfs_errno(r);
+	    (r = bfs_xattrs_decode(enc, &x)) != 0)
 		goto out;
-	}
 	a = bfs_xattrs_find(&x, name);
-	r = a ? xa_answer(a->value, a->len, value, size) : -ENODATA;
+	r = a ? xa_answer(a->value, a->len, value, size) : BFS_ERR_NODATA;
 out:
 	bfs_xattrs_free(&x);
 	free(val);
@@ -504,10 +496,8 @@ int bfs_fs_listxattr(const char *path, char *list, size_t size)
 
 	memset(&x, 0, sizeof(x));
 	bfs_buf_init(&names, XA_LIST_MAX);
-	if ((r = xa_resolve(path, &o)) != 0) {
-		r = -bfs_errno(r);
+	if ((r = xa_resolve(path, &o)) != 0)
 		goto out;
-	}
 	if (o.kind == XA_NONE) {
 		r = 0;
 		goto out;
@@ -518,29 +508,23 @@ int bfs_fs_listxattr(const char *path, char *list, size_t size)
 			r = xa_own_value(&o, i, &val);
 			free(val);
 			val = NULL;
-			if (r == ENODATA)
+			if (r == BFS_ERR_NODATA)
 				continue;
-			if (r != 0) {
-				r = -bfs_errno(r);
+			if (r != 0)
 				goto out;
-			}
 		}
 		if ((r = bfs_buf_add(&names, xa_own_names[i],
-				     strlen(xa_own_names[i]) + 1)) < 0) {
-			r = -bfs_errno(r);
+				     strlen(xa_own_names[i]) + 1)) < 0)
 			goto out;
-		}
 	}
 	if (o.kind != XA_BROOT) {
 		if ((r = xa_stored(&o, &enc)) != 0 ||
-		    (r = bfs_xattrs_decode(enc, &x)) != 0) {
-			r = -bfs_errno(r);
+		    (r = bfs_xattrs_decode(enc, &x)) != 0)
 			goto out;
-		}
 		for (k = 0; k < x.n; k++)
 			if ((r = bfs_buf_add(&names, x.v[k].name,
 					     strlen(x.v[k].name) + 1)) < 0) {
-				r = -E2BIG;
+				r = BFS_ERR_XATTRTOOBIG;
 				goto out;
 			}
 	}
@@ -565,8 +549,8 @@ static size_t xa_limit(const struct bfs_rbucket *b)
 
 /*
  * Applies one change to the encoded set enc into out (set name to
- * value[size] with flags, or del): 0, or a negative errno (EEXIST,
- * ENODATA, E2BIG over limit, ENOMEM).
+ * value[size] with flags, or del): 0, BFS_ERR_EXISTS, BFS_ERR_NODATA,
+ * BFS_ERR_XATTRTOOBIG (over limit) or BFS_ERR_NOMEM.
  */
 static int xa_change(const char *enc, const char *name, const char *value,
 		     size_t size, int flags, int del, size_t limit,
@@ -577,28 +561,28 @@ static int xa_change(const char *enc, const char *name, const char *value,
 
 	memset(&x, 0, sizeof(x));
 	if (bfs_xattrs_decode(enc, &x) != 0) {
-		r = -ENOMEM;
+		r = BFS_ERR_NOMEM;
 		goto out;
 	}
 	have = bfs_xattrs_find(&x, name) != NULL;
 	if (del || (flags & XATTR_REPLACE)) {
 		if (!have) {
-			r = -ENODATA;
+			r = BFS_ERR_NODATA;
 			goto out;
 		}
 	} else if ((flags & XATTR_CREATE) && have) {
-		r = -EEXIST;
+		r = BFS_ERR_EXISTS;
 		goto out;
 	}
 	r = del ? bfs_xattrs_del(&x, name) : bfs_xattrs_set(&x, name, value, size);
 	if (r != 0) {
-		r = -ENOMEM;
+		r = BFS_ERR_NOMEM;
 		goto out;
 	}
 	bfs_buf_free(out);
 	bfs_buf_init(out, limit);
 	r = bfs_xattrs_encode(&x, out);
-	r = r == BFS_ERR_TOOBIG ? -E2BIG : r ? -ENOMEM : 0;
+	r = r == BFS_ERR_TOOBIG ? BFS_ERR_XATTRTOOBIG : r ? BFS_ERR_NOMEM : 0;
 out:
 	bfs_xattrs_free(&x);
 	return r;
@@ -644,10 +628,11 @@ out:
 	return r;
 }
 
-/* errno of a failed store: a provider out of metadata room is E2BIG. */
-static int xa_store_errno(int r)
+/* The error of a failed store: a provider out of metadata room answers
+ * BFS_ERR_TOOBIG, which for an xattr is BFS_ERR_XATTRTOOBIG (E2BIG). */
+static int xa_store_err(int r)
 {
-	return r == BFS_ERR_TOOBIG ? -E2BIG : -bfs_errno(r);
+	return r == BFS_ERR_TOOBIG ? BFS_ERR_XATTRTOOBIG : r;
 }
 
 /* setxattr (del 0) and removexattr (del 1). */
@@ -664,28 +649,24 @@ static int xa_modify(const char *path, const char *name, const char *value,
 	bfs_buf_init(&nenc, BFS_META_XATTR_MAX);
 	memset(&o, 0, sizeof(o));
 	if (strncmp(name, "user.", 5))
-		return -ENOTSUP;
+		return BFS_ERR_NOTSUP;
 	if (!strncmp(name, XA_OWN, strlen(XA_OWN)))
-		return -EPERM;
+		return BFS_ERR_PERM;
 	if (!bfs_xattr_name_ok(name))
-		return -EINVAL;
+		return BFS_ERR_INVAL;
 	if (!del && size > BFS_META_XATTR_MAX)
-		return -E2BIG;
-	if ((r = xa_resolve(path, &o)) != 0) {
-		r = -bfs_errno(r);
+		return BFS_ERR_XATTRTOOBIG;
+	if ((r = xa_resolve(path, &o)) != 0)
 		goto out;
-	}
-	if ((r = bfs_route_allows(&o.rt, BFS_ROP_XATTR_SET)) != 0) {
-		r = -bfs_errno(r);
+	if ((r = bfs_route_allows(&o.rt, BFS_ROP_XATTR_SET)) != 0)
 		goto out;
-	}
 	if (o.kind == XA_FILE)
 		of = bfs_ofile_find(o.rt.b->name, o.key);
 	if (of) {
 		/* one change of its metadata at a time, none while a rename
 		 * of it runs (chmod's copy, fs.c); then still this name? */
 		if (bfs_ofile_attr_begin(of, o.rt.b->name, o.key) != 0) {
-			r = -ENOENT;     /* renamed meanwhile */
+			r = BFS_ERR_NOTFOUND;    /* renamed meanwhile */
 			goto out;
 		}
 		if (bfs_ofile_xattr_own_locked(of, &own)) {
@@ -700,13 +681,13 @@ static int xa_modify(const char *path, const char *name, const char *value,
 				r = xa_store(&o, o.key, bfs_buf_str(&nenc));
 				bfs_ofile_attr_send_end(of);
 				repin = r == 0;  /* after mu: it HEADs */
-				r = r ? xa_store_errno(r) : 0;
+				r = r ? xa_store_err(r) : 0;
 			} else if (r == 0) {
 				queue = bfs_ofile_attr_changed_locked(of);
 			}
 			if (r == 0)
 				r = bfs_ofile_xattr_set_locked(of,
-				    bfs_buf_str(&nenc)) ? -ENOMEM : 0;
+				    bfs_buf_str(&nenc)) ? BFS_ERR_NOMEM : 0;
 			bfs_ofile_unlock(of);
 			if (queue)
 				bfs_upq_add(of);
@@ -716,15 +697,13 @@ static int xa_modify(const char *path, const char *name, const char *value,
 		}
 		bfs_ofile_unlock(of);
 	}
-	if ((r = xa_stored(&o, &enc)) != 0) {
-		r = -bfs_errno(r);
+	if ((r = xa_stored(&o, &enc)) != 0)
 		goto out;
-	}
 	if ((r = xa_change(enc, name, value, size, flags, del,
 			   xa_limit(o.rt.b), &nenc)) != 0)
 		goto out;
 	if ((r = xa_store(&o, o.key, bfs_buf_str(&nenc))) != 0) {
-		r = xa_store_errno(r);
+		r = xa_store_err(r);
 		goto dropped;
 	}
 	if (of)

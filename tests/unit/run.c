@@ -35,6 +35,7 @@ int main(void)
 		{ "rest", rest_suite },
 		{ "pool", pool_suite },
 		{ "route", route_suite },
+		{ "errno", errno_suite },
 	};
 	SRunner *sr = NULL;
 	int failed, missing = 0;

@@ -18,7 +18,6 @@
  */
 #include <check.h>
 #include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -28,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -699,8 +699,10 @@ START_TEST(test_failed_upload_kept_then_resumed)
 	set_fail(1);
 	vcreate("/t/f.txt", &f);
 	vwrite("/t/f.txt", &f, "keep me", 0);
-	ck_assert_int_eq(bfs_vfs_fsync(vfs, &who, "/t/f.txt", 0, &f), -EIO);
-	ck_assert_int_eq(bfs_vfs_flush(vfs, &who, "/t/f.txt", &f), -EIO);
+	ck_assert_int_eq(bfs_vfs_fsync(vfs, &who, "/t/f.txt", 0, &f),
+			 BFS_ERR_IO);
+	ck_assert_int_eq(bfs_vfs_flush(vfs, &who, "/t/f.txt", &f),
+			 BFS_ERR_IO);
 	pthread_mutex_lock(&fault_mu);
 	n = (size_t)puts_failed;
 	pthread_mutex_unlock(&fault_mu);
@@ -754,7 +756,7 @@ START_TEST(test_rename_file_while_queued)
 	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/t/r1", &f), 0);
 	ck_assert_int_eq(bfs_vfs_rename(vfs, &who, "/t/r1", "/t/r2", 0), 0);
 	ck_assert_int_eq(bfs_vfs_getattr(vfs, &who, "/t/r1", &st, NULL),
-			 -ENOENT);
+			 BFS_ERR_NOTFOUND);
 	set_fail(0);
 	wait_stored("r2", "moved");
 	/* drained: nothing is left that could store the old name */
@@ -822,7 +824,7 @@ START_TEST(test_rename_folder_while_uploading)
 	ck_assert_int_eq(disk_exists("d"), 0);
 	ck_assert_int_eq(index_row("d/f", NULL), 0);
 	ck_assert_int_eq(bfs_vfs_getattr(vfs, &who, "/t/d", &st, NULL),
-			 -ENOENT);
+			 BFS_ERR_NOTFOUND);
 	list_dir("/t", &n);
 	ck_assert_str_eq(n.s, "|e|");
 }
@@ -845,7 +847,7 @@ START_TEST(test_unlink_open_file)
 	ck_assert_int_eq(bfs_vfs_read(vfs, &who, "/t/u", buf, 4, 0, &f), 4);
 	ck_assert_int_eq(bfs_vfs_unlink(vfs, &who, "/t/u"), 0);
 	ck_assert_int_eq(bfs_vfs_getattr(vfs, &who, "/t/u", &st, NULL),
-			 -ENOENT);
+			 BFS_ERR_NOTFOUND);
 	list_dir("/t", &n);
 	ck_assert_str_eq(n.s, "");
 	memset(buf, 0, sizeof(buf));
@@ -954,7 +956,7 @@ START_TEST(test_multipart_resumes_after_failed_part)
 	pthread_mutex_unlock(&fault_mu);
 	vcreate("/t/big", &f);
 	write_big("/t/big", &f, big);
-	ck_assert_int_eq(bfs_vfs_flush(vfs, &who, "/t/big", &f), -EIO);
+	ck_assert_int_eq(bfs_vfs_flush(vfs, &who, "/t/big", &f), BFS_ERR_IO);
 	ck_assert_ptr_nonnull(id = journal_upload_id());
 	free(id);
 	ck_assert_int_eq(disk_exists("big"), 0);
@@ -1148,7 +1150,7 @@ START_TEST(test_rename_waits_for_attr_change)
 	ck_assert_int_eq(bfs_vfs_getattr(vfs, &who, "/t/c.txt", &st, NULL), 0);
 	ck_assert_int_eq(st.st_size, 5);
 	ck_assert_int_eq(bfs_vfs_getattr(vfs, &who, "/t/a.txt", &st, NULL),
-			 -ENOENT);
+			 BFS_ERR_NOTFOUND);
 
 	bfs_ofile_put(of);
 	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/t/c.txt", &f), 0);
@@ -1171,6 +1173,87 @@ START_TEST(test_locked_call_without_lock_aborts)
 }
 END_TEST
 #endif
+
+/* What the entry points answer is a BFS_ERR_* code, never an errno (the
+ * FUSE adapter maps it: test_errno.c): the answers the vfs makes itself,
+ * without a provider's error (xattrs, handles, refused calls). */
+START_TEST(test_results_are_bfs_codes)
+{
+	struct bfs_vfs_file f, c;
+	char buf[8], big[BFS_META_XATTR_MAX + 2];
+
+	put_file("/t/a.txt", "hello");
+	/* extended attributes */
+	ck_assert_int_eq(bfs_vfs_getxattr(vfs, &who, "/t/a.txt",
+					  "security.capability", buf,
+					  sizeof(buf)), BFS_ERR_NOTSUP);
+	ck_assert_int_eq(bfs_vfs_getxattr(vfs, &who, "/t/a.txt", "user.none",
+					  buf, sizeof(buf)), BFS_ERR_NODATA);
+	ck_assert_int_eq(bfs_vfs_getxattr(vfs, &who, "/t/a.txt",
+					  "user.bucketfs.url", buf,
+					  sizeof(buf)), BFS_ERR_NODATA);
+	ck_assert_int_eq(bfs_vfs_getxattr(vfs, &who, "/t/a.txt",
+					  "user.bucketfs.key", NULL, 0), 5);
+	ck_assert_int_eq(bfs_vfs_getxattr(vfs, &who, "/t/a.txt",
+					  "user.bucketfs.key", buf, 2),
+			 BFS_ERR_BUFTOOSMALL);
+	ck_assert_int_eq(bfs_vfs_listxattr(vfs, &who, "/t/a.txt", buf, 2),
+			 BFS_ERR_BUFTOOSMALL);
+	ck_assert_int_eq(bfs_vfs_setxattr(vfs, &who, "/t/a.txt", "user.c",
+					  "v", 1, 0), 0);
+	ck_assert_int_eq(bfs_vfs_setxattr(vfs, &who, "/t/a.txt", "user.c",
+					  "w", 1, XATTR_CREATE),
+			 BFS_ERR_EXISTS);
+	ck_assert_int_eq(bfs_vfs_setxattr(vfs, &who, "/t/a.txt", "user.n",
+					  "w", 1, XATTR_REPLACE),
+			 BFS_ERR_NODATA);
+	ck_assert_int_eq(bfs_vfs_removexattr(vfs, &who, "/t/a.txt",
+					     "user.n"), BFS_ERR_NODATA);
+	ck_assert_int_eq(bfs_vfs_setxattr(vfs, &who, "/t/a.txt",
+					  "user.bucketfs.key", "k", 1, 0),
+			 BFS_ERR_PERM);
+	memset(big, 'x', sizeof(big));
+	ck_assert_int_eq(bfs_vfs_setxattr(vfs, &who, "/t/a.txt", "user.b",
+					  big, sizeof(big), 0),
+			 BFS_ERR_XATTRTOOBIG);
+	ck_assert_int_eq(bfs_vfs_getxattr(vfs, &who, "/t/a.txt", "user.c",
+					  buf, sizeof(buf)), 1);
+	/* handles */
+	ck_assert_int_eq(bfs_vfs_read(vfs, &who, "/t/a.txt", buf, 1, 0, NULL),
+			 BFS_ERR_BADF);
+	ck_assert_int_eq(bfs_vfs_write(vfs, &who, "/t/a.txt", "x", 1, 0,
+				       NULL), BFS_ERR_BADF);
+	memset(&c, 0, sizeof(c));
+	c.flags = O_RDONLY;
+	ck_assert_int_eq(bfs_vfs_open(vfs, &who, "/.buckets", &c), 0);
+	ck_assert_int_eq(bfs_vfs_write(vfs, &who, "/.buckets", "x", 1, 0, &c),
+			 BFS_ERR_BADF);
+	ck_assert_int_eq(bfs_vfs_chmod(vfs, &who, "/.buckets", 0600, &c),
+			 BFS_ERR_PERM);
+	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/.buckets", &c), 0);
+	memset(&c, 0, sizeof(c));
+	c.flags = O_WRONLY;
+	ck_assert_int_eq(bfs_vfs_open(vfs, &who, "/.buckets", &c),
+			 BFS_ERR_ACCESS);
+	/* refused calls */
+	ck_assert_int_eq(bfs_vfs_link(vfs, &who, "/t/a.txt", "/t/l"),
+			 BFS_ERR_PERM);
+	ck_assert_int_eq(bfs_vfs_mknod(vfs, &who, "/t/n", S_IFIFO | 0644, 0),
+			 BFS_ERR_PERM);
+	ck_assert_int_eq(bfs_vfs_rename(vfs, &who, "/t/a.txt", "/t/b.txt",
+					RENAME_EXCHANGE), BFS_ERR_INVAL);
+	ck_assert_int_eq(bfs_vfs_readlink(vfs, &who, "/t/a.txt", buf, 0),
+			 BFS_ERR_INVAL);
+	ck_assert_int_eq(bfs_vfs_truncate(vfs, &who, "/t/a.txt", -1, NULL),
+			 BFS_ERR_INVAL);
+	memset(&f, 0, sizeof(f));
+	f.flags = O_CREAT | O_WRONLY;
+	ck_assert_int_eq(bfs_vfs_create(vfs, &who, "/nobucket", 0644, &f),
+			 BFS_ERR_PERM);
+	ck_assert_int_eq(bfs_vfs_mkdir(vfs, &who, "/.hidden", 0755),
+			 BFS_ERR_INVAL);
+}
+END_TEST
 
 /* The kernel's entry and attribute timeout: 1 s on a SQLite catalog,
  * 0.3 s on a PostgreSQL one (other hosts' changes show sooner). */
@@ -1214,6 +1297,7 @@ Suite *vfs_suite(void)
 				    SIGABRT);
 #endif
 	tcase_add_test(tc, test_kernel_ttl);
+	tcase_add_test(tc, test_results_are_bfs_codes);
 	suite_add_tcase(s, tc);
 	return s;
 }

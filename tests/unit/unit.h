@@ -23,6 +23,7 @@ UNIT_SUITE(vfs_suite);
 UNIT_SUITE(rest_suite);
 UNIT_SUITE(pool_suite);
 UNIT_SUITE(route_suite);
+UNIT_SUITE(errno_suite);
 
 /* Directory holding test data (tests/), from $BUCKETFS_TESTS or ./tests. */
 const char *unit_data_dir(void);
