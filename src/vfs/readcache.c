@@ -12,15 +12,26 @@
  * when nothing can be evicted the read goes straight to the provider,
  * uncached, so cache_dir stays within cache_size.
  *
- * Reads: a READY block is pinned, read with pread outside the lock and
+ * Reads: a READY block is pinned, copied out outside the lock and
  * unpinned; a LOADING block is waited for (rc_done_cv); a missing block is
  * fetched by the reading thread itself (one ranged GET of the whole block),
  * written to the block file and copied out.  Per handle, a read in the
  * same block as the last one or the next is sequential: the prefetch
  * window doubles up to BFS_RC_WIN_MAX blocks (and half the cache), and the
  * missing blocks of the window are queued for the worker pool
- * (BFS_RC_WORKERS threads, FIFO, each with its own block buffer); any
- * other read resets the window to 0 (random access fetches one block).
+ * (BFS_RC_WORKERS threads, FIFO); any other read resets the window to 0
+ * (random access fetches one block).
+ *
+ * Buffers: a block is fetched into one of at most RC_BUFS aligned 1 MiB
+ * buffers (a pool, reused), written to its file with O_DIRECT (buffered
+ * where the file system refuses it) and keeps the buffer while it is
+ * "hot": reads of it copy from memory.  A block needing a buffer when
+ * none is idle takes the one of the oldest unpinned hot block (the hot
+ * list, in load order; its later reads pread the file).  So a streaming
+ * read costs no page cache for the block file and touches the same
+ * RC_BUFS MiB over and over: a buffered write of every block cost the
+ * daemon ~5 s of system time per GiB on a VM where fresh pages are dear,
+ * and a pread of every 128 KiB the kernel asks.
  *
  * Invalidation: an object opened with another version string marks the
  * old versions of its key dead; bfs_rcache_drop() does so for a key this
@@ -40,8 +51,10 @@
  * job queue, handles' sequential state, rc_used.  It is a leaf for this
  * module's callers (no provider or FUSE call is made while holding it;
  * bfs_rbucket_put may run under it, which takes no lock of ours).  File
- * I/O on READY blocks is done outside it under a pin; pwrite and the hole
- * punch of eviction under it (cheap local syscalls).  When staging grows,
+ * I/O on READY blocks and copies from their buffers are done outside it
+ * under a pin; a block's write by the thread that fetched it (LOADING:
+ * nobody else touches it); the hole punch of eviction under it (a cheap
+ * local syscall).  When staging grows,
  * the blocks shrink at the next read, at bfs_rcache_trim() (the staging
  * budget calls it) or within 0.5 s (idle workers).
  *
