@@ -42,6 +42,7 @@
  * those syscalls 8x.  The buffer is per easy handle, allocated by curl
  * for uploads only: 16 parts in flight hold 8 MiB. */
 #define HTTP_UPLOAD_CHUNK (512L * 1024)
+#define HTTP_RECV_BIG (256L * 1024)   /* receive buffer of big GETs to memory */
 
 struct bfs_http {
 	CURLSH *share;
@@ -416,6 +417,13 @@ int bfs_http_do(struct bfs_http *h, const struct bfs_http_req *req,
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
 
+	/* A big body read into memory comes in HTTP_RECV_BIG reads instead
+	 * of curl's 16 KiB ones (one recv and one poll each); other
+	 * requests keep curl's default (the handle is reused). */
+	curl_easy_setopt(c, CURLOPT_BUFFERSIZE,
+			 req->sink == BFS_HTTP_TO_MEM &&
+			 req->out_cap >= HTTP_RECV_BIG ? (long)HTTP_RECV_BIG :
+			 (long)CURL_MAX_WRITE_SIZE);
 	if (!strcmp(req->method, "GET")) {
 		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	} else if (!strcmp(req->method, "HEAD")) {

@@ -12,15 +12,26 @@
  * when nothing can be evicted the read goes straight to the provider,
  * uncached, so cache_dir stays within cache_size.
  *
- * Reads: a READY block is pinned, read with pread outside the lock and
+ * Reads: a READY block is pinned, copied out outside the lock and
  * unpinned; a LOADING block is waited for (rc_done_cv); a missing block is
  * fetched by the reading thread itself (one ranged GET of the whole block),
  * written to the block file and copied out.  Per handle, a read in the
  * same block as the last one or the next is sequential: the prefetch
  * window doubles up to BFS_RC_WIN_MAX blocks (and half the cache), and the
  * missing blocks of the window are queued for the worker pool
- * (BFS_RC_WORKERS threads, FIFO, each with its own block buffer); any
- * other read resets the window to 0 (random access fetches one block).
+ * (BFS_RC_WORKERS threads, FIFO); any other read resets the window to 0
+ * (random access fetches one block).
+ *
+ * Buffers: a block is fetched into one of at most RC_BUFS aligned 1 MiB
+ * buffers (a pool, reused), written to its file with O_DIRECT (buffered
+ * where the file system refuses it) and keeps the buffer while it is
+ * "hot": reads of it copy from memory.  A block needing a buffer when
+ * none is idle takes the one of the oldest unpinned hot block (the hot
+ * list, in load order; its later reads pread the file).  So a streaming
+ * read costs no page cache for the block file and touches the same
+ * RC_BUFS MiB over and over: a buffered write of every block cost the
+ * daemon ~5 s of system time per GiB on a VM where fresh pages are dear,
+ * and a pread of every 128 KiB the kernel asks.
  *
  * Invalidation: an object opened with another version string marks the
  * old versions of its key dead; bfs_rcache_drop() does so for a key this
@@ -40,8 +51,10 @@
  * job queue, handles' sequential state, rc_used.  It is a leaf for this
  * module's callers (no provider or FUSE call is made while holding it;
  * bfs_rbucket_put may run under it, which takes no lock of ours).  File
- * I/O on READY blocks is done outside it under a pin; pwrite and the hole
- * punch of eviction under it (cheap local syscalls).  When staging grows,
+ * I/O on READY blocks and copies from their buffers are done outside it
+ * under a pin; a block's write by the thread that fetched it (LOADING:
+ * nobody else touches it); the hole punch of eviction under it (a cheap
+ * local syscall).  When staging grows,
  * the blocks shrink at the next read, at bfs_rcache_trim() (the staging
  * budget calls it) or within 0.5 s (idle workers).
  *
@@ -83,6 +96,8 @@
 #define RC_PATH_MAX 4096
 #define RC_FULL_MS 2000                 /* no new blocks after a full disk */
 #define RC_FULL_LOG_MS 30000            /* one warning per this at most */
+#define RC_BUFS (BFS_RC_WIN_MAX + BFS_RC_WORKERS + 4) /* block buffers, at most */
+#define RC_ALIGN 4096u                  /* O_DIRECT buffer and length unit */
 
 enum { BLK_LOADING = 1, BLK_READY = 2 };
 
@@ -96,6 +111,7 @@ struct rc_obj {
 	uint64_t size;
 	uint64_t nblocks;
 	int fd;                     /* block file, -1 when none */
+	int dfd;                    /* same file O_DIRECT (writes), or -1 */
 	int dead;                   /* (rc_mu) never found again */
 	int refs;                   /* (rc_mu) handles */
 	uint64_t nblk;              /* (rc_mu) LOADING + READY blocks */
@@ -113,6 +129,10 @@ struct rc_blk {
 	int state;                  /* (rc_mu) */
 	int pins;                   /* (rc_mu) readers in pread */
 	int queued;                 /* (rc_mu) on the job queue */
+	char *mem;                  /* (rc_mu) pool buffer holding the data
+				     * while LOADING and while hot; NULL:
+				     * read it from the block file */
+	struct rc_blk *tprev, *tnext; /* (rc_mu) hot list, READY with mem */
 };
 
 struct bfs_rc_file {
@@ -137,6 +157,10 @@ static struct rc_blk **rc_blks;           /* (rc_mu) hash by (id, idx) */
 static size_t rc_nblk_slots;
 static struct rc_blk *rc_lru_head, *rc_lru_tail;   /* (rc_mu) */
 static struct rc_blk *rc_job_head, *rc_job_tail;   /* (rc_mu) */
+static struct rc_blk *rc_hot_head, *rc_hot_tail;   /* (rc_mu) oldest first */
+static char *rc_bufs_free[RC_BUFS];       /* (rc_mu) idle pool buffers */
+static int rc_nbufs_free;                 /* (rc_mu) */
+static int rc_nbufs;                      /* (rc_mu) pool buffers allocated */
 static pthread_t rc_workers[BFS_RC_WORKERS];
 static int rc_nworkers;
 static _Atomic int64_t rc_full_until;     /* ms, CLOCK_MONOTONIC */
@@ -215,6 +239,80 @@ static void lru_push(struct rc_blk *k)
 		rc_lru_tail = k;
 }
 
+/* ---- block buffers (rc_mu held) ---- */
+
+static void hot_unlink(struct rc_blk *k)
+{
+	if (k->tprev)
+		k->tprev->tnext = k->tnext;
+	else if (rc_hot_head == k)
+		rc_hot_head = k->tnext;
+	if (k->tnext)
+		k->tnext->tprev = k->tprev;
+	else if (rc_hot_tail == k)
+		rc_hot_tail = k->tprev;
+	k->tprev = k->tnext = NULL;
+}
+
+/* READY block k with a buffer joins the hot list as its newest. */
+static void hot_push(struct rc_blk *k)
+{
+	k->tnext = NULL;
+	k->tprev = rc_hot_tail;
+	if (rc_hot_tail)
+		rc_hot_tail->tnext = k;
+	else
+		rc_hot_head = k;
+	rc_hot_tail = k;
+}
+
+/* Gives k's buffer back to the pool; its data stays in the block file. */
+static void blk_drop_mem(struct rc_blk *k)
+{
+	if (!k->mem)
+		return;
+	if (k->state == BLK_READY)
+		hot_unlink(k);
+	if (rc_nbufs_free < RC_BUFS)
+		rc_bufs_free[rc_nbufs_free++] = k->mem;
+	else
+		free(k->mem);      /* not reached: at most RC_BUFS exist */
+	k->mem = NULL;
+}
+
+/*
+ * A BFS_RC_BLOCK buffer aligned for O_DIRECT: an idle one, a new one
+ * while fewer than RC_BUFS exist, else the one of the oldest unpinned hot
+ * block (its reads then come from the block file).  NULL when none.  The
+ * pool recycles the same pages, so a long read touches no new memory.
+ */
+static char *buf_get_locked(void)
+{
+	struct rc_blk *k;
+	void *m = NULL;
+	char *b;
+	int skip = 0;
+
+	bfs_lock_assert_held(&rc_mu);
+	if (rc_nbufs_free > 0)
+		return rc_bufs_free[--rc_nbufs_free];
+	if (rc_nbufs < RC_BUFS) {
+		if (posix_memalign(&m, RC_ALIGN, BFS_RC_BLOCK) != 0)
+			return NULL;
+		rc_nbufs++;
+		return m;
+	}
+	for (k = rc_hot_head; k && k->pins; k = k->tnext)
+		if (++skip > RC_LRU_SKIP)
+			return NULL;
+	if (!k)
+		return NULL;
+	b = k->mem;
+	hot_unlink(k);
+	k->mem = NULL;
+	return b;
+}
+
 static void obj_unhash(struct rc_obj *o)
 {
 	struct rc_obj **pp;
@@ -233,6 +331,8 @@ static void obj_free_final(struct rc_obj *o, int unlink_it)
 {
 	char path[RC_PATH_MAX];
 
+	if (o->dfd >= 0)
+		close(o->dfd);
 	if (o->fd >= 0) {
 		close(o->fd);
 		if (unlink_it && rc_dir) {
@@ -273,6 +373,7 @@ static void blk_free(struct rc_blk *k)
 			break;
 		}
 	}
+	blk_drop_mem(k);
 	if (k->state == BLK_READY)
 		lru_unlink(k);
 	if (k->state == BLK_READY && o->fd >= 0 &&
@@ -384,14 +485,57 @@ static void blk_settle(struct rc_blk *k)
 
 /* ---- workers ---- */
 
-/* Fetches block k into buf and writes it to its file; 0 or BFS_ERR_*.
- * *have becomes 1 once buf holds the block (also when writing it failed). */
-static int fetch_block(struct rc_blk *k, char *buf, int *have)
+/*
+ * Writes the fetched block k from buf to its file: with O_DIRECT when buf
+ * is a pool buffer (aligned) and the file system takes it, so that the
+ * block costs no page cache (readers are served from buf meanwhile); else
+ * buffered.  The tail block is padded with zeros to RC_ALIGN (past the
+ * object's end, never read).  0 or BFS_ERR_*.
+ */
+static int blk_write(struct rc_obj *o, struct rc_blk *k, char *buf,
+		     int aligned)
+{
+	off_t at = (off_t)(k->idx * BFS_RC_BLOCK);
+	size_t done = 0, len = k->len;
+	ssize_t n;
+
+	if (aligned && o->dfd >= 0 && k->acct <= BFS_RC_BLOCK) {
+		memset(buf + len, 0, (size_t)k->acct - len);
+		while (done < k->acct) {
+			n = pwrite(o->dfd, buf + done, (size_t)k->acct - done,
+				   at + (off_t)done);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EINVAL && done == 0)
+				break;          /* no O_DIRECT here: buffered */
+			if (n <= 0)
+				return n < 0 ? bfs_err_from_errno(errno) :
+					BFS_ERR_IO;
+			done += (size_t)n;
+		}
+		if (done >= len)
+			return 0;
+		done = 0;
+	}
+	while (done < len) {
+		n = pwrite(o->fd, buf + done, len - done, at + (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? bfs_err_from_errno(errno) : BFS_ERR_IO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* Fetches block k into buf (aligned: a pool buffer) and writes it to its
+ * file; 0 or BFS_ERR_*.  *have becomes 1 once buf holds the block (also
+ * when writing it failed). */
+static int fetch_block(struct rc_blk *k, char *buf, int aligned, int *have)
 {
 	struct rc_obj *o = k->obj;
 	struct bfs_provider *p = o->b->prov;
-	size_t got = 0, done = 0;
-	ssize_t n;
+	size_t got = 0;
 	int r;
 
 	if (!p)
@@ -406,16 +550,7 @@ static int fetch_block(struct rc_blk *k, char *buf, int *have)
 	if (got != k->len)
 		return BFS_ERR_PRECONDITION;   /* the object changed under us */
 	*have = 1;
-	while (done < got) {
-		n = pwrite(o->fd, buf + done, got - done,
-			   (off_t)(k->idx * BFS_RC_BLOCK + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? bfs_err_from_errno(errno) : BFS_ERR_IO;
-		done += (size_t)n;
-	}
-	return 0;
+	return blk_write(o, k, buf, aligned);
 }
 
 /* Ends the LOADING state of k: READY on success, removed otherwise. */
@@ -424,6 +559,8 @@ static void blk_loaded(struct rc_blk *k, int r)
 	/* LOADING blocks are never pinned (readers wait for them). */
 	k->state = BLK_READY;
 	lru_push(k);
+	if (k->mem)
+		hot_push(k);
 	if (r != 0 || k->obj->dead)
 		blk_free(k);     /* possibly written: the hole gives it back */
 	pthread_cond_broadcast(&rc_done_cv);
@@ -457,10 +594,10 @@ static void write_failed_locked(int r)
 
 static void *worker_main(void *arg)
 {
-	char *buf = malloc(BFS_RC_BLOCK);
+	char *buf, *tmp;
 	struct rc_blk *k;
 	struct timespec ts;
-	int r, have;
+	int r, have, aligned;
 
 	(void)arg;
 	pthread_mutex_lock(&rc_mu);
@@ -483,13 +620,24 @@ static void *worker_main(void *arg)
 			rc_job_tail = NULL;
 		k->jnext = NULL;
 		k->queued = 0;
-		if (k->obj->dead || !buf) {
+		if (k->obj->dead) {
 			blk_loaded(k, BFS_ERR_PRECONDITION);
+			continue;
+		}
+		/* The block owns its buffer while LOADING (nobody else
+		 * touches it then); one from outside the pool when the pool
+		 * has none to give. */
+		tmp = NULL;
+		buf = k->mem = buf_get_locked();
+		aligned = buf != NULL;
+		if (!buf && !(buf = tmp = malloc(BFS_RC_BLOCK))) {
+			blk_loaded(k, BFS_ERR_NOMEM);
 			continue;
 		}
 		pthread_mutex_unlock(&rc_mu);
 		have = 0;
-		r = fetch_block(k, buf, &have);
+		r = fetch_block(k, buf, aligned, &have);
+		free(tmp);
 		if (r != 0)
 			BFS_DEBUG("prefetch %s block %llu: %s", k->obj->key,
 				  (unsigned long long)k->idx, bfs_strerror(r));
@@ -499,7 +647,6 @@ static void *worker_main(void *arg)
 			write_failed_locked(r);
 	}
 	pthread_mutex_unlock(&rc_mu);
-	free(buf);
 	return NULL;
 }
 
@@ -603,12 +750,17 @@ void bfs_rcache_destroy(void)
 	}
 	rc_job_head = rc_job_tail = NULL;
 	rc_lru_head = rc_lru_tail = NULL;
+	rc_hot_head = rc_hot_tail = NULL;
+	while (rc_nbufs_free > 0)
+		free(rc_bufs_free[--rc_nbufs_free]);
+	rc_nbufs = 0;
 	/* Blocks go; an object goes with its last block unless a handle
 	 * still points to it (bfs_rcache_close frees it then, uncached). */
 	for (i = 0; i < rc_nblk_slots; i++) {
 		for (k = rc_blks[i]; k; k = n) {
 			n = k->hnext;
 			o = k->obj;
+			free(k->mem);
 			free(k);
 			if (--o->nblk == 0 && o->refs == 0)
 				obj_free_final(o, 1);
@@ -664,6 +816,7 @@ static struct rc_obj *obj_get(struct bfs_rbucket *b, const char *key,
 	    !(n->etag = strdup(etag)))
 		goto out;
 	n->fd = -1;
+	n->dfd = -1;
 	pthread_mutex_lock(&rc_mu);
 	if (!rc_on) {
 		pthread_mutex_unlock(&rc_mu);
@@ -677,6 +830,9 @@ static struct rc_obj *obj_get(struct bfs_rbucket *b, const char *key,
 		BFS_WARN("block cache file %s: %s", path, strerror(errno));
 		goto out;
 	}
+	/* Blocks are written through this one (blk_write); -1 where the
+	 * file system has no O_DIRECT: buffered writes then. */
+	n->dfd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
 	pthread_mutex_lock(&rc_mu);
 	if (!rc_on) {
 		pthread_mutex_unlock(&rc_mu);
@@ -712,6 +868,8 @@ static struct rc_obj *obj_get(struct bfs_rbucket *b, const char *key,
 	pthread_mutex_unlock(&rc_mu);
 out:
 	if (n) {
+		if (n->dfd >= 0)
+			close(n->dfd);
 		if (n->fd >= 0) {
 			close(n->fd);
 			unlink(path);
@@ -800,10 +958,10 @@ static int read_block(struct rc_obj *o, uint64_t idx, char *out, size_t len,
 		      uint64_t off)
 {
 	struct rc_blk *k;
-	char *tmp;
+	char *tmp = NULL, *buf, *src;
 	size_t done = 0;
 	ssize_t n;
-	int r, have = 0;
+	int r, have = 0, aligned;
 
 	for (;;) {
 		k = blk_find(o, idx);
@@ -818,12 +976,17 @@ static int read_block(struct rc_obj *o, uint64_t idx, char *out, size_t len,
 		break;
 	}
 	if (k && k->state == BLK_READY) {
-		k->pins++;
+		k->pins++;             /* keeps k and its buffer */
 		lru_unlink(k);
 		lru_push(k);
+		src = k->mem;
 		pthread_mutex_unlock(&rc_mu);
 		bfs_metrics_cache(1);
 		r = 0;
+		if (src) {             /* hot: no file read */
+			memcpy(out, src + (off - idx * BFS_RC_BLOCK), len);
+			done = len;
+		}
 		while (done < len) {
 			n = pread(o->fd, out + done, len - done, (off_t)(off + done));
 			if (n < 0 && errno == EINTR)
@@ -846,13 +1009,17 @@ static int read_block(struct rc_obj *o, uint64_t idx, char *out, size_t len,
 		pthread_mutex_lock(&rc_mu);
 		return r;
 	}
+	buf = k->mem = buf_get_locked();   /* k's while LOADING */
+	aligned = buf != NULL;
 	pthread_mutex_unlock(&rc_mu);
-	if (!(tmp = malloc(BFS_RC_BLOCK)))
+	if (!buf)
+		buf = tmp = malloc(BFS_RC_BLOCK);
+	if (!buf)
 		r = BFS_ERR_NOMEM;
 	else
-		r = fetch_block(k, tmp, &have);
+		r = fetch_block(k, buf, aligned, &have);
 	if (have)     /* served even when the block could not be cached */
-		memcpy(out, tmp + (off - idx * BFS_RC_BLOCK), len);
+		memcpy(out, buf + (off - idx * BFS_RC_BLOCK), len);
 	free(tmp);
 	pthread_mutex_lock(&rc_mu);
 	blk_loaded(k, r);

@@ -7,6 +7,8 @@
  * etag when known), evicted LRU so that the blocks plus the staging files
  * stay within cache_size.  Sequential reads start parallel prefetches of
  * the next blocks on a small worker pool; random reads fetch one block.
+ * Fetched blocks are written with O_DIRECT and served from a bounded pool
+ * of reused buffers while recent (readcache.c, "Buffers").
  * Without bfs_rcache_init() (or when no space can be reserved) reads go
  * straight to the provider, uncached.
  */
@@ -22,6 +24,8 @@
 #define BFS_RC_BLOCK (1024u * 1024)   /* bytes per cached block */
 #define BFS_RC_WIN_MAX 16             /* blocks prefetched ahead, at most */
 #define BFS_RC_WORKERS 6              /* prefetch threads */
+/* readcache.c keeps BFS_RC_WIN_MAX + BFS_RC_WORKERS + 4 block buffers at
+ * most (26 MiB of the daemon's RSS). */
 #define BFS_RC_NEXT_FILES 4           /* files prefetched ahead of a walk */
 
 struct bfs_rc_file;   /* per-handle read state (opaque) */
