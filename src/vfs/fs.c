@@ -1221,7 +1221,10 @@ static int fs_create(const char *path, mode_t mode, struct bfs_vfs_file *fi)
 	if ((r = bfs_route_key(&rt, 0, &key)) != 0)
 		goto out;
 	if (fi->flags & O_EXCL) {
-		bfs_attr_drop(rt.b->name, key);
+		/* the name as a lookup sees it (the kernel's own lookup
+		 * just said it is absent): an open file, the attribute
+		 * cache, the folder's record of names, else the server; no
+		 * request when the record answers (cp, rsync create so) */
 		r = lookup_key(rt.b, key, &st);
 		if (r == 0) {
 			r = BFS_ERR_EXISTS;

@@ -94,6 +94,32 @@ def test_creates_in_unlisted_folder_cost_one_put(prov, backend, mount):
     assert read(os.path.join(d, "old3.txt")) == b"old"
 
 
+@pytest.mark.parametrize("prov", ["s3", "azure"])
+def test_exclusive_creates_cost_one_put(prov, backend, mount):
+    """O_CREAT|O_EXCL (how cp, rsync and install create) in a folder of a
+    fresh mount: the folder's record answers each name, so a file costs
+    its PUT, as a plain create does; a name that exists is still EEXIST,
+    also one this mount has not looked up."""
+    b, m = fresh(backend, mount, prov, {"g/old.txt": b"old",
+                                        "g/sub/x": b"x"})
+    d = m.path("b1", "g")
+    before = metrics(m)
+    for i in range(50):
+        fd = os.open(os.path.join(d, "e%02d" % i),
+                     os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, b"e%d" % i)
+        os.close(fd)
+    cost = delta(before, metrics(m))
+    assert cost.get("put", 0) == 50, cost
+    others = {k: v for k, v in cost.items() if k != "put"}
+    assert sum(others.values()) <= 6, cost
+    for name in ("old.txt", "sub", "e07"):
+        expect_errno(errno.EEXIST, os.open, os.path.join(d, name),
+                     os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    assert b.read("g/e49") == b"e49"
+    assert b.read("g/old.txt") == b"old"
+
+
 def test_creates_in_unlisted_folder_local(backend, mount):
     """local: lookups are system calls, no probe; the same loop gives the
     same files."""
