@@ -34,6 +34,7 @@ int main(void)
 		{ "vfs", vfs_suite },
 		{ "rest", rest_suite },
 		{ "pool", pool_suite },
+		{ "cache", cache_suite },
 	};
 	SRunner *sr = NULL;
 	int failed, missing = 0;
