@@ -1050,7 +1050,6 @@ static int known_row(void *arg, const struct bfs_meta_rec *r)
 	struct known_ctx *k = arg;
 	const char *name = r->key + k->plen;
 	struct dent *d = NULL;
-	struct bfs_meta m;
 	struct stat st;
 	size_t j;
 
@@ -1074,17 +1073,7 @@ static int known_row(void *arg, const struct bfs_meta_rec *r)
 	d->mtime_nsec = r->mtime_nsec;
 	d->need_head = 0;
 	d->plus = 1;
-	memset(&m, 0, sizeof(m));
-	m.size = d->size;
-	m.mtime = d->mtime;
-	m.mtime_nsec = d->mtime_nsec;
-	m.mode = d->mode;
-	m.uid = d->uid;
-	m.gid = d->gid;
-	m.has_mode = 1;
-	m.has_uid = d->has_uid;
-	m.has_gid = d->has_gid;
-	bfs_fs_meta_to_stat(k->b, &m, 0, &st);
+	dent_to_stat(k->b, d, &st);      /* a file with metadata */
 	bfs_attr_put_meta(k->b->name, r->key, &st, r->etag);
 	return 0;
 }
