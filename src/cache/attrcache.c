@@ -71,6 +71,14 @@ static size_t meta_rec_len(const struct bfs_meta *m)
 static pthread_mutex_t attr_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct attr_entry *attr_slots[ATTR_SLOTS];   /* attr_mu */
 static size_t attr_count;                           /* attr_mu */
+/* Drop generations of the attribute entries, per slot (bfs_attr_drop)
+ * and per bucket (bfs_attr_drop_bucket; ATTR_BGEN_SLOTS by name hash): a
+ * HEAD's answer is stored only if neither moved while it was on its way
+ * (bfs_attr_gen, bfs_attr_meta_put), so a change passing meanwhile is
+ * never hidden by the older answer. */
+#define ATTR_BGEN_SLOTS 256
+static uint64_t attr_gen_key[ATTR_SLOTS];           /* attr_mu */
+static uint64_t attr_gen_bucket[ATTR_BGEN_SLOTS];   /* attr_mu */
 
 static int64_t now_ms(void)
 {
@@ -139,9 +147,34 @@ void bfs_attr_put(const char *bucket, const char *key, const struct stat *st)
  * kept when it has the same non-empty etag (the same version), else it
  * goes.  Nothing when the caches are off.
  */
+static unsigned attr_bgen_slot(const char *bucket)
+{
+	return bfs_fnv1a(BFS_FNV_INIT, bucket) % ATTR_BGEN_SLOTS;
+}
+
+/* Both drop generations of (bucket, key); attr_mu held.  Each only grows,
+ * so the sum moves when either does. */
+static uint64_t attr_gen_locked(const char *bucket, const char *key)
+{
+	bfs_lock_assert_held(&attr_mu);
+	return attr_gen_key[attr_hash(bucket, key)] +
+	       attr_gen_bucket[attr_bgen_slot(bucket)];
+}
+
+uint64_t bfs_attr_gen(const char *bucket, const char *key)
+{
+	uint64_t g;
+
+	pthread_mutex_lock(&attr_mu);
+	g = attr_gen_locked(bucket, key);
+	pthread_mutex_unlock(&attr_mu);
+	return g;
+}
+
+/* gen: with m, the drop generation taken before the HEAD was sent. */
 static void attr_store(const char *bucket, const char *key,
 		       const struct stat *st, const char *etag,
-		       const struct bfs_meta *m)
+		       const struct bfs_meta *m, uint64_t gen)
 {
 	struct attr_entry *e = NULL, *old = NULL, **pp, **at = NULL;
 	size_t bl = strlen(bucket), kl = strlen(key);
@@ -154,6 +187,8 @@ static void attr_store(const char *bucket, const char *key,
 	if (!bfs_cache_enabled())
 		return;
 	pthread_mutex_lock(&attr_mu);
+	if (m && attr_gen_locked(bucket, key) != gen)
+		goto out;       /* dropped while the HEAD was on its way */
 	for (pp = &attr_slots[h]; *pp; pp = &(*pp)->next) {
 		if (attr_match(*pp, bucket, key)) {
 			old = *pp;
@@ -213,13 +248,13 @@ out:
 void bfs_attr_put_meta(const char *bucket, const char *key,
 		       const struct stat *st, const char *etag)
 {
-	attr_store(bucket, key, st, etag, NULL);
+	attr_store(bucket, key, st, etag, NULL, 0);
 }
 
 void bfs_attr_meta_put(const char *bucket, const char *key,
-		       const struct bfs_meta *m)
+		       const struct bfs_meta *m, uint64_t gen)
 {
-	attr_store(bucket, key, NULL, m->etag, m);
+	attr_store(bucket, key, NULL, m->etag, m, gen);
 }
 
 int bfs_attr_meta_get(const char *bucket, const char *key, struct bfs_meta *m)
@@ -314,6 +349,7 @@ void bfs_attr_drop(const char *bucket, const char *key)
 	unsigned h = attr_hash(bucket, key);
 
 	pthread_mutex_lock(&attr_mu);
+	attr_gen_key[h]++;
 	for (pp = &attr_slots[h]; (e = *pp) != NULL; pp = &e->next) {
 		if (attr_match(e, bucket, key)) {
 			*pp = e->next;
@@ -333,6 +369,7 @@ void bfs_attr_drop_bucket(const char *bucket)
 	size_t i, bl = strlen(bucket);
 
 	pthread_mutex_lock(&attr_mu);
+	attr_gen_bucket[attr_bgen_slot(bucket)]++;
 	for (i = 0; i < ATTR_SLOTS; i++) {
 		pp = &attr_slots[i];
 		while ((e = *pp) != NULL) {

@@ -32,7 +32,9 @@
  *
  * What it serves: head, from the metadata a HEAD through it stored in the
  * key's attribute entry (fresh for BFS_ATTR_LONG_TTL_MS, whole: etag,
- * content type, xattrs), else the inner head, whose answer it stores.
+ * content type, xattrs), else the inner head, whose answer it stores
+ * unless the key was dropped while the HEAD was on its way (the key's
+ * drop generation, bfs_attr_gen: per hash slot and per bucket).
  * Listings' attributes never answer a head (they lack content type and
  * xattrs).  A caller that must see the server's current version uses
  * bfs_cache_head_fresh.  list and get_range pass through: listings are
@@ -109,13 +111,15 @@ static int cw_head(void *vst, const char *key, struct bfs_meta *m)
 {
 	struct cw_state *s = vst;
 	struct bfs_provider *p = s->inner;
+	uint64_t gen;
 	int r;
 
 	if (bfs_attr_meta_get(s->bucket, key, m))
 		return 0;
+	gen = bfs_attr_gen(s->bucket, key);
 	r = p->ops->head(p->st, key, m);
 	if (r == 0)
-		bfs_attr_meta_put(s->bucket, key, m);
+		bfs_attr_meta_put(s->bucket, key, m, gen);
 	return r;
 }
 
@@ -352,13 +356,15 @@ int bfs_cache_head_fresh(struct bfs_provider *p, const char *key,
 			 struct bfs_meta *m)
 {
 	struct cw_state *s;
+	uint64_t gen;
 	int r;
 
 	if (!bfs_cache_is_wrapped(p))
 		return p->ops->head(p->st, key, m);
 	s = p->st;
+	gen = bfs_attr_gen(s->bucket, key);
 	r = s->inner->ops->head(s->inner->st, key, m);
 	if (r == 0)
-		bfs_attr_meta_put(s->bucket, key, m);
+		bfs_attr_meta_put(s->bucket, key, m, gen);
 	return r;
 }

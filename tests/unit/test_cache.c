@@ -51,10 +51,26 @@ static const char *list_hook_key;
 static struct bfs_provider *wrapped;      /* the decorator (owns inner) */
 static struct bfs_rbucket bk;             /* a bucket "t" over it */
 
+/* head of this key answers, then the key changes through the wrapper
+ * before the answer is back (a put that passed while the HEAD was out) */
+static const char *head_hook_key;
+
 static int c_head(void *st, const char *key, struct bfs_meta *m)
 {
+	int r;
+
 	atomic_fetch_add(&calls[C_HEAD], 1);
-	return local_ops->head(st, key, m);
+	r = local_ops->head(st, key, m);
+	if (head_hook_key && !strcmp(key, head_hook_key)) {
+		struct bfs_meta pm;
+
+		head_hook_key = NULL;
+		memset(&pm, 0, sizeof(pm));
+		ck_assert_int_eq(wrapped->ops->put_buf(wrapped->st, key,
+						       "changed!", 8, &pm,
+						       NULL, 0), 0);
+	}
+	return r;
 }
 
 static int c_get_range(void *st, const char *key, uint64_t off, size_t len,
@@ -358,6 +374,22 @@ START_TEST(test_changes_drop_cached_head)
 }
 END_TEST
 
+/* A HEAD answer older than a change that passed while it was on its way
+ * is not kept: the next head asks again and sees the change. */
+START_TEST(test_head_overlapping_change_not_kept)
+{
+	struct bfs_meta m;
+
+	put("h", "old", 0);
+	head_hook_key = "h";
+	ck_assert_int_eq(head("h", &m), 0);
+	ck_assert_uint_eq(m.size, 3);            /* the answer of its time */
+	ck_assert_int_eq(head("h", &m), 0);
+	ck_assert_int_eq(n_calls(C_HEAD), 2);
+	ck_assert_uint_eq(m.size, 8);
+}
+END_TEST
+
 /* The vfs's stat entries (bfs_attr_put_meta) go with a change too. */
 START_TEST(test_put_drops_attributes)
 {
@@ -590,6 +622,7 @@ Suite *cache_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_head_twice_one_inner_call);
 	tcase_add_test(tc, test_changes_drop_cached_head);
+	tcase_add_test(tc, test_head_overlapping_change_not_kept);
 	tcase_add_test(tc, test_put_drops_attributes);
 	tcase_add_test(tc, test_change_keeps_other_folder_listing);
 	tcase_add_test(tc, test_listing_during_own_change_not_kept);
