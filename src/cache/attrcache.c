@@ -257,24 +257,33 @@ void bfs_attr_meta_put(const char *bucket, const char *key,
 	attr_store(bucket, key, NULL, m->etag, m, gen);
 }
 
+/* The entry of (bucket, key), fresh or not, or NULL; attr_mu held. */
+static struct attr_entry *attr_find_locked(const char *bucket,
+					   const char *key)
+{
+	struct attr_entry *e;
+
+	bfs_lock_assert_held(&attr_mu);
+	for (e = attr_slots[attr_hash(bucket, key)]; e; e = e->next)
+		if (attr_match(e, bucket, key))
+			return e;
+	return NULL;
+}
+
 int bfs_attr_meta_get(const char *bucket, const char *key, struct bfs_meta *m)
 {
 	struct attr_entry *e;
 	int found = 0;
 
 	pthread_mutex_lock(&attr_mu);
-	for (e = attr_slots[attr_hash(bucket, key)]; e; e = e->next) {
-		if (!attr_match(e, bucket, key))
-			continue;
-		if (e->meta_off && e->meta_expires_ms > now_ms()) {
-			const struct bfs_meta *r =
-				(const struct bfs_meta *)(e->k + e->meta_off);
+	if ((e = attr_find_locked(bucket, key)) != NULL && e->meta_off &&
+	    e->meta_expires_ms > now_ms()) {
+		const struct bfs_meta *r =
+			(const struct bfs_meta *)(e->k + e->meta_off);
 
-			memcpy(m, r, offsetof(struct bfs_meta, xattr));
-			strcpy(m->xattr, r->xattr);
-			found = 1;
-		}
-		break;
+		memcpy(m, r, offsetof(struct bfs_meta, xattr));
+		strcpy(m->xattr, r->xattr);
+		found = 1;
 	}
 	pthread_mutex_unlock(&attr_mu);
 	return found;
@@ -326,15 +335,12 @@ int bfs_attr_etag(const char *bucket, const char *key, char *out,
 	int found = 0;
 
 	pthread_mutex_lock(&attr_mu);
-	for (e = attr_slots[attr_hash(bucket, key)]; e; e = e->next) {
-		if (!attr_match(e, bucket, key))
-			continue;
+	if ((e = attr_find_locked(bucket, key)) != NULL) {
 		et = e->k + e->klen + 1;
 		if (e->expires_ms > now_ms() && et[0] && strlen(et) < outlen) {
 			memcpy(out, et, strlen(et) + 1);
 			found = 1;
 		}
-		break;
 	}
 	pthread_mutex_unlock(&attr_mu);
 	return found;

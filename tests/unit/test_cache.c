@@ -13,7 +13,6 @@
  * process) removes the per-case folder, also when a test failed.
  */
 #include <check.h>
-#include <ftw.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,19 +140,6 @@ static int n_calls(int op)
 
 /* ---- fixtures ---- */
 
-static int rm_ent(const char *p, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(p);
-}
-
-static void rm_tree(const char *p)
-{
-	if (p[0])
-		nftw(p, rm_ent, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void case_setup(void)
 {
 	snprintf(base, sizeof(base), "/tmp/bfs-cache-XXXXXX");
@@ -162,7 +148,7 @@ static void case_setup(void)
 
 static void case_teardown(void)
 {
-	rm_tree(base);
+	unit_rm_tree(base);
 	base[0] = '\0';
 }
 
@@ -226,7 +212,7 @@ static void teardown(void)
 	bfs_attr_destroy();          /* also stops the block cache */
 	bfs_provider_close(wrapped);
 	wrapped = NULL;
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 /* ---- helpers ---- */
@@ -283,6 +269,16 @@ static void list(const char *prefix, struct names *n)
 {
 	memset(n, 0, sizeof(*n));
 	ck_assert_int_eq(bfs_dir_list(&bk, prefix, name_cb, n), 0);
+}
+
+/* list(prefix), with key put through the wrapper while the LIST is out. */
+static void list_while_put(const char *prefix, const char *key,
+			   struct names *n)
+{
+	list_hook_prefix = prefix;
+	list_hook_key = key;
+	list(prefix, n);
+	list_hook_prefix = NULL;
 }
 
 /* ---- tests ---- */
@@ -428,10 +424,7 @@ START_TEST(test_change_keeps_other_folder_listing)
 	/* c/ is listed while a/ changes: c/'s listing is still kept, and
 	 * a/'s (made earlier) is dropped */
 	put("c/1", "1", 0);
-	list_hook_prefix = "c/";
-	list_hook_key = "a/3";
-	list("c/", &n);
-	list_hook_prefix = NULL;
+	list_while_put("c/", "a/3", &n);
 	before = n_calls(C_LIST);
 	list("c/", &n);
 	ck_assert_int_eq(n_calls(C_LIST), before);
@@ -449,10 +442,7 @@ START_TEST(test_listing_during_own_change_not_kept)
 	int before;
 
 	put("a/1", "1", 0);
-	list_hook_prefix = "a/";
-	list_hook_key = "a/2";
-	list("a/", &n);
-	list_hook_prefix = NULL;
+	list_while_put("a/", "a/2", &n);
 	before = n_calls(C_LIST);
 	list("a/", &n);
 	ck_assert_int_eq(n_calls(C_LIST), before + 1);

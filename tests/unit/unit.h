@@ -34,4 +34,8 @@ const char *unit_data_dir(void);
  */
 char *unit_read_file(const char *path, size_t *len);
 
+/* Removes path and everything below it (symlinks not followed); "" and
+ * a missing path do nothing. */
+void unit_rm_tree(const char *path);
+
 #endif

@@ -1,8 +1,10 @@
 /*
  * util.c - helpers shared by the unit suites.
  */
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "unit.h"
 
@@ -31,4 +33,17 @@ char *unit_read_file(const char *path, size_t *len)
 	if (len)
 		*len = (size_t)n;
 	return s;
+}
+
+static int rm_ent(const char *p, const struct stat *sb, int flag,
+		  struct FTW *ftw)
+{
+	(void)sb; (void)flag; (void)ftw;
+	return remove(p);
+}
+
+void unit_rm_tree(const char *path)
+{
+	if (path[0])
+		nftw(path, rm_ent, 16, FTW_DEPTH | FTW_PHYS);
 }
