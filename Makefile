@@ -44,11 +44,12 @@ endif
 LDFLAGS  += $(SANFLAGS)
 LIBS     := $(PKG_LIBS) $(SYSTEMD_LIBS) -lpthread
 
-# Layers: util, crypto, store, http, provider, route, vfs -> libbfs.a (no
+# Layers: util, crypto, store, http, provider, cache, route, vfs -> libbfs.a (no
 # FUSE: the unit tests link it); the FUSE adapter + daemon -> bucketfs;
 # ctl -> bucketctl.
 LIB_SRCS    := $(wildcard src/util/*.c src/crypto/*.c src/store/*.c \
-                 src/http/*.c src/provider/*.c src/route/*.c src/vfs/*.c)
+                 src/http/*.c src/provider/*.c src/cache/*.c src/route/*.c \
+                 src/vfs/*.c)
 DAEMON_SRCS := $(wildcard src/fuse/*.c src/daemon/*.c)
 CTL_SRCS    := $(wildcard src/ctl/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/*.c)
@@ -99,6 +100,14 @@ Q :=
 else
 Q := @
 endif
+
+# src/cache and src/vfs see each other's private headers: the caches read
+# the vfs's settings, stat defaults and staging budget (vfs_int.h), the vfs
+# uses the cache API (attrcache.h, readcache.h).
+$(BUILD)/obj/src/cache/%.o $(FUZZ_DIR)/obj/src/cache/%.o: CFLAGS += -Isrc/vfs
+$(BUILD)/obj/src/cache/%.o $(FUZZ_DIR)/obj/src/cache/%.o: FUZZ_FLAGS += -Isrc/vfs
+$(BUILD)/obj/src/vfs/%.o $(FUZZ_DIR)/obj/src/vfs/%.o: CFLAGS += -Isrc/cache
+$(BUILD)/obj/src/vfs/%.o $(FUZZ_DIR)/obj/src/vfs/%.o: FUZZ_FLAGS += -Isrc/cache
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -113,6 +113,8 @@ struct bfs_config {
 	char *admin_group;       /* group of .defaults/.assignments (as given,
 				  * checked to exist); NULL: none */
 	uint32_t admin_gid;      /* its gid when admin_group is set */
+	int cache_off;           /* [mount] cache = off: no attribute, listing,
+				  * known-absent or block cache (debugging) */
 	struct bfs_bucket_conf *buckets;
 	size_t nbuckets;
 };

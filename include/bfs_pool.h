@@ -4,7 +4,7 @@
  * a shutdown that drains.  The daemon's parallel transfers run on one of
  * them, bfs_pool_io(): the parts of whole-file uploads
  * (bfs_rest_parallel), the streaming part uploads of src/vfs/mpu.c and
- * the HEADs of a folder listing (src/vfs/attrcache.c).
+ * the HEADs of a folder listing (src/cache/attrcache.c).
  *
  * DESIGN (what it guarantees; in the manner of Redis' bio.c)
  * ------

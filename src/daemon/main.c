@@ -35,6 +35,7 @@
 
 #include "bfs_config.h"
 #include "bfs_crypto.h"
+#include "bfs_cache.h"
 #include "bfs_error.h"
 #include "bfs_mount.h"
 #include "bfs_log.h"
@@ -282,6 +283,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bucketfs: %s\n", err);
 		goto out;
 	}
+	/* before the registry opens (and wraps) the providers */
+	bfs_cache_set_enabled(!g.cfg->cache_off);
 	if ((r = bfs_registry_new(g.store, have_key ? key : NULL, o.bucket,
 				  &g.reg, err, sizeof(err))) != 0) {
 		fprintf(stderr, "bucketfs: %s\n", err[0] ? err : bfs_strerror(r));

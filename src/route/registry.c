@@ -2,7 +2,9 @@
  * registry.c - the live set of buckets and path routing.
  *
  * The registry holds an array of refcounted buckets (struct bfs_rbucket),
- * each with its provider opened from the settings in the store.  Readers
+ * each with its provider opened from the settings in the store and, unless
+ * the caches are off, wrapped in the cache decorator (bfs_cache.h), so
+ * every change made through b->prov keeps the caches true.  Readers
  * (every FUSE operation) take a reference under a short mutex and then work
  * without any registry lock, so a slow provider call never blocks a reload
  * and a reload never pulls a provider out from under an operation: the old
@@ -47,6 +49,7 @@
 #include <openssl/crypto.h>
 
 #include "bfs_crypto.h"
+#include "bfs_cache.h"
 #include "bfs_error.h"
 #include "bfs_key.h"
 #include "bfs_log.h"
@@ -241,6 +244,14 @@ static int rbucket_new(const struct bfs_bucket_conf *c, int have_key,
 		if (!b->open_err[0])
 			snprintf(b->open_err, sizeof(b->open_err),
 				 "bucket '%s': provider failed to open", b->name);
+	}
+	if (b->prov && bfs_cache_enabled()) {
+		struct bfs_provider *w;
+
+		/* the caches wrap the provider (src/cache/cached.c) */
+		if ((r = bfs_cache_wrap(b->prov, b->name, &w)) != 0)
+			goto out;
+		b->prov = w;
 	}
 	if (!b->prov)
 		BFS_WARN("%s", b->open_err);

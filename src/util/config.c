@@ -575,7 +575,12 @@ int bfs_bucket_conf_validate(const struct bfs_bucket_conf *b, char *err,
 
 /* ---- parse context ---------------------------------------------------- */
 
-enum cfg_section { SEC_NONE, SEC_MAIN, SEC_BUCKET };
+enum cfg_section { SEC_NONE, SEC_MAIN, SEC_BUCKET, SEC_MOUNT };
+
+/* Keys of the [mount] section. */
+enum mtkey { MT_CACHE, MT_COUNT };
+
+static const char *const mtkey_names[MT_COUNT] = { "cache" };
 
 struct cfg_ctx {
 	/* reader */
@@ -596,8 +601,10 @@ struct cfg_ctx {
 	size_t sec_line;
 	char *sec_text;            /* "bucket NAME" as written */
 	int main_done;
+	int mount_done;
 	size_t key_line[BK_COUNT]; /* 0: key not set in this section */
 	size_t mkey_line[MK_COUNT];
+	size_t mtkey_line[MT_COUNT];
 };
 
 static void cfg_fail(struct cfg_ctx *x, size_t line, int code,
@@ -783,6 +790,7 @@ static void section_end(struct cfg_ctx *x)
 	x->sec_text = NULL;
 	memset(x->key_line, 0, sizeof(x->key_line));
 	memset(x->mkey_line, 0, sizeof(x->mkey_line));
+	memset(x->mtkey_line, 0, sizeof(x->mtkey_line));
 }
 
 /* "[bucketfs]" or "[bucket NAME]": name is the trimmed text in brackets. */
@@ -810,6 +818,16 @@ static void section_begin(struct cfg_ctx *x, const char *name)
 		}
 		x->main_done = 1;
 		x->sec = SEC_MAIN;
+		return;
+	}
+	if (strcmp(name, "mount") == 0) {
+		if (x->mount_done) {
+			cfg_fail(x, x->lineno, BFS_ERR_CONFIG,
+				 "section '%s': duplicate section", name);
+			return;
+		}
+		x->mount_done = 1;
+		x->sec = SEC_MOUNT;
 		return;
 	}
 	if (strncmp(name, "bucket", 6) != 0 ||
@@ -1401,6 +1419,26 @@ static int main_key(struct cfg_ctx *x, int k, const char *v, char *reason,
 	return 0;
 }
 
+/* Sets one key of the [mount] section; reason filled on failure. */
+static int mount_key(struct bfs_config *c, int k, const char *v,
+		     char *reason, size_t rlen)
+{
+	int t;
+
+	switch (k) {
+	case MT_CACHE:
+		if ((t = parse_bool(v)) < 0) {
+			snprintf(reason, rlen, "expected on or off");
+			return BFS_ERR_CONFIG;
+		}
+		c->cache_off = !t;
+		return 0;
+	default:
+		snprintf(reason, rlen, "unknown key");
+		return BFS_ERR_CONFIG;
+	}
+}
+
 static int key_index(const char *const *names, int n, const char *name)
 {
 	int i;
@@ -1442,6 +1480,10 @@ static int cfg_handler(void *user, const char *section, const char *name,
 		names = mkey_names;
 		n = MK_COUNT;
 		lines = x->mkey_line;
+	} else if (x->sec == SEC_MOUNT) {
+		names = mtkey_names;
+		n = MT_COUNT;
+		lines = x->mtkey_line;
 	} else {
 		names = bkey_names;
 		n = BK_COUNT;
@@ -1467,6 +1509,8 @@ static int cfg_handler(void *user, const char *section, const char *name,
 	reason[0] = '\0';
 	if (x->sec == SEC_MAIN)
 		r = main_key(x, k, value, reason, sizeof(reason));
+	else if (x->sec == SEC_MOUNT)
+		r = mount_key(x->cfg, k, value, reason, sizeof(reason));
 	else
 		r = bucket_key(x, k, value, reason, sizeof(reason));
 	if (r) {

@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bfs_cache.h"
 #include "bfs_error.h"
 #include "bfs_lock.h"
 #include "bfs_log.h"
@@ -244,7 +245,7 @@ static int gone_still_ours(struct bfs_gone *g, struct bfs_provider *p)
 		return 0;
 	}
 	memset(&m, 0, sizeof(m));
-	if ((r = p->ops->head(p->st, g->key, &m)) != 0) {
+	if ((r = bfs_cache_head_fresh(p, g->key, &m)) != 0) {
 		if (r != BFS_ERR_NOTFOUND)
 			BFS_WARN("%s/%s: unlinked while open; not deleted at its "
 				 "last close: %s", g->bucket, g->key,

@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bfs_cache.h"
 #include "bfs_error.h"
 #include "bfs_key.h"
 #include "bfs_log.h"
@@ -1798,8 +1799,8 @@ static int fs_rmdir(const char *path)
 		r = BFS_ERR_NOTEMPTY;
 		goto out;
 	}
+	/* the cache decorator drops the bucket's caches (a folder key) */
 	r = p->ops->del(p->st, key);
-	bfs_attr_drop_bucket(rt.b->name);
 out:
 	if (rt.b)
 		bfs_rbucket_note(rt.b, r);
@@ -1857,7 +1858,7 @@ static int keep_for_handles(struct bfs_rbucket *b, const char *key,
 	if (!*etag) {
 		/* the version its reads will be pinned to */
 		memset(&m, 0, sizeof(m));
-		r = p->ops->head(p->st, key, &m);
+		r = bfs_cache_head_fresh(p, key, &m);
 		bfs_rbucket_note(b, r);
 		if (r == BFS_ERR_NOTFOUND) {
 			r = 0;               /* nothing left to keep */
@@ -2000,10 +2001,10 @@ static int fs_symlink(const char *target, const char *linkpath)
 	caller_meta(&m, S_IFLNK | 0777);
 	m.size = tlen;
 	etag[0] = '\0';
+	/* the cache decorator drops what the put changes */
 	r = rt.b->prov->ops->put_buf(rt.b->prov->st, key, target, tlen, &m,
 				     etag, sizeof(etag));
 	bfs_rbucket_note(rt.b, r);
-	bfs_attr_drop(rt.b->name, key);
 	if (r == 0) {
 		index_put(rt.b, key, &m, etag);
 		bfs_gone_supersede(rt.b->name, key, 0);

@@ -58,6 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bfs_cache.h"
 #include "bfs_error.h"
 #include "bfs_key.h"
 #include "bfs_lock.h"
@@ -561,7 +562,7 @@ static int completed_before(struct bfs_mp *mp, const struct bfs_mpu_part *v,
 	if (bfs_mpu_etag((const char (*)[33])md5s, n, want, sizeof(want)) != 0)
 		goto out;
 	memset(&m, 0, sizeof(m));
-	if (p->ops->head(p->st, mp->key, &m) == 0 &&
+	if (bfs_cache_head_fresh(p, mp->key, &m) == 0 &&
 	    strcasecmp(m.etag, want) == 0) {
 		snprintf(etag_out, etag_len, "%s", m.etag);
 		ok = 1;

@@ -101,6 +101,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bfs_cache.h"
 #include "bfs_error.h"
 #include "bfs_key.h"
 #include "bfs_lock.h"
@@ -650,7 +651,7 @@ static void learn_base(struct bfs_ofile *of)
 	if (stage_begin_locked(of, &b, &key) != 0)
 		return;                 /* (mu still held) */
 	memset(&m, 0, sizeof(m));
-	r = b->prov->ops->head(b->prov->st, key, &m);
+	r = bfs_cache_head_fresh(b->prov, key, &m);
 	if (r != 0 && r != BFS_ERR_NOTFOUND)
 		BFS_DEBUG("%s/%s: base etag unknown: %s", b->name, key,
 			  bfs_strerror(r));

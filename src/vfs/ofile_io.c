@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bfs_cache.h"
 #include "bfs_error.h"
 #include "bfs_lock.h"
 #include "bfs_log.h"
@@ -216,7 +217,7 @@ static int read_follow_server(struct bfs_ofile *of, unsigned gen,
 	int r;
 
 	memset(&m, 0, sizeof(m));
-	r = b->prov ? b->prov->ops->head(b->prov->st, key, &m) : BFS_ERR_IO;
+	r = b->prov ? bfs_cache_head_fresh(b->prov, key, &m) : BFS_ERR_IO;
 	bfs_rbucket_note(b, r);
 	if (r != 0)
 		return r;
@@ -552,7 +553,7 @@ void repin_read_version(struct bfs_ofile *of, struct bfs_rbucket *b,
 	if (!want || !b->prov)
 		return;
 	memset(&m, 0, sizeof(m));
-	if (b->prov->ops->head(b->prov->st, key, &m) != 0 || !m.etag[0])
+	if (bfs_cache_head_fresh(b->prov, key, &m) != 0 || !m.etag[0])
 		return;
 	pthread_mutex_lock(&of->mu);
 	if (of->read_etag && !of->staged && m.size == of->size &&

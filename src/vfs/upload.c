@@ -83,6 +83,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bfs_cache.h"
 #include "bfs_error.h"
 #include "bfs_journal.h"
 #include "bfs_key.h"
@@ -216,7 +217,7 @@ static int recovery_target(struct bfs_provider *p, const char *key,
 
 	*target = NULL;
 	memset(&m, 0, sizeof(m));
-	r = p->ops->head(p->st, key, &m);
+	r = bfs_cache_head_fresh(p, key, &m);
 	if (r == BFS_ERR_NOTFOUND)
 		changed = base != NULL;
 	else if (r == 0)

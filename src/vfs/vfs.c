@@ -13,8 +13,9 @@
  * presign_expires, admin gid), which the context fills and clears; and
  * the module state of the layer: the open-file table (ofile.c), the
  * upload queue and job runners (upload.c), the multipart reaper (mpu.c),
- * the attribute and listing caches (attrcache.c), the block cache
- * (readcache.c, started once per process on the first read), the fences
+ * the attribute and listing caches (src/cache/attrcache.c), the block
+ * cache (src/cache/readcache.c, started once per process on the first
+ * read unless [mount] cache = off), the fences
  * and kept objects (fence.c), the noted xattr sets (xattr.c), and fs.c's
  * handle list, control-file sizes and walk prefetch.  The context is the
  * handle through which all of that is reached; threading it through those

@@ -681,3 +681,50 @@ def test_parallel_walks_right_bytes(backend, mount):
     with ThreadPoolExecutor(WALKERS) as ex:
         list(ex.map(walker, range(WALKERS)))
     assert not errors, errors
+
+
+# ------------------------------------------------------- [mount] cache = off
+
+def test_cache_off_correct_and_asks_provider(provider, backend, mount):
+    """[mount] cache = off (debugging): writes, renames, listings and reads
+    are right, and nothing is answered from a cache: two listings of a
+    folder send two LISTs and lookups of absent names send requests,
+    where a cached mount of the same bucket sends one LIST and nothing
+    (request counts on the remote providers; local sends no requests)."""
+    b = backend(provider)
+    off = mount([b], conf_extra="\n[mount]\ncache = off\n")
+    d = off.path("b1", "d")
+    os.mkdir(d)
+    data, other = rbytes(3 * MIB, 7), rbytes(100, 8)
+    write(os.path.join(d, "a.bin"), data)
+    write(os.path.join(d, "c.txt"), other)
+    os.rename(os.path.join(d, "a.bin"), os.path.join(d, "b.bin"))
+    assert sorted(os.listdir(d)) == ["b.bin", "c.txt"]
+    assert not os.path.exists(os.path.join(d, "a.bin"))
+    assert read(os.path.join(d, "b.bin")) == data
+    write(os.path.join(d, "c.txt"), b"new")        # same folder, rewritten
+    assert read(os.path.join(d, "c.txt")) == b"new"
+    assert os.stat(os.path.join(d, "b.bin")).st_size == 3 * MIB
+    os.unlink(os.path.join(d, "c.txt"))
+    assert os.listdir(d) == ["b.bin"]
+    if provider == "local":
+        return
+    on = mount([b])                                # same bucket, cached
+
+    def costs(m):
+        dd = m.path("b1", "d")
+        assert os.listdir(dd) == ["b.bin"]        # fills a cached mount
+        lists = requests_of(m, "list")
+        assert os.listdir(dd) == ["b.bin"]
+        assert os.listdir(dd) == ["b.bin"]
+        relist = requests_of(m, "list") - lists
+        before = sum(requests_of(m, op) for op in ("head", "list"))
+        for i in range(5):
+            assert not os.path.exists(os.path.join(dd, "absent%d" % i))
+        absent = sum(requests_of(m, op) for op in ("head", "list")) - before
+        return relist, absent
+
+    assert costs(on) == (0, 0)
+    relist, absent = costs(off)
+    assert relist == 2, relist
+    assert absent >= 5, absent

@@ -36,6 +36,7 @@ int main(void)
 		{ "pool", pool_suite },
 		{ "route", route_suite },
 		{ "errno", errno_suite },
+		{ "cache", cache_suite },
 	};
 	SRunner *sr = NULL;
 	int failed, missing = 0;

@@ -248,6 +248,32 @@ START_TEST(main_section)
 }
 END_TEST
 
+/* [mount] cache = on|off (default on), errors with file, line and key. */
+START_TEST(mount_section)
+{
+	struct bfs_config *c = parse_ok("[bucketfs]\n");
+
+	ck_assert_int_eq(c->cache_off, 0);
+	bfs_config_free(c);
+	c = parse_ok("[mount]\ncache = off\n");
+	ck_assert_int_eq(c->cache_off, 1);
+	bfs_config_free(c);
+	c = parse_ok("[bucketfs]\n[mount]\ncache = on\n");
+	ck_assert_int_eq(c->cache_off, 0);
+	bfs_config_free(c);
+	parse_err("[mount]\ncache = maybe\n",
+		  FAKE ":2: key 'cache': expected on or off");
+	parse_err("[mount]\n\ncache =\n",
+		  FAKE ":3: key 'cache': empty value");
+	parse_err("[mount]\ncache = on\ncache = off\n",
+		  FAKE ":3: key 'cache': duplicate key (first set on line 2)");
+	parse_err("[mount]\nlog_level = info\n",
+		  FAKE ":2: key 'log_level': unknown key in section 'mount'");
+	parse_err("[mount]\n[mount]\n",
+		  FAKE ":2: section 'mount': duplicate section");
+}
+END_TEST
+
 START_TEST(main_section_errors)
 {
 	parse_err("[bucketfs]\ncache_size = 2X\n",
@@ -1246,6 +1272,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, defaults_for_empty_file);
 	tcase_add_test(tc, main_section);
 	tcase_add_test(tc, main_section_errors);
+	tcase_add_test(tc, mount_section);
 	tcase_add_test(tc, interface_example);
 	tcase_add_test(tc, relative_paths_resolved);
 	tcase_add_test(tc, bucket_keys);

@@ -365,17 +365,9 @@ static int sent(unsigned n)
 
 /* ---- fixtures ---- */
 
-static int rm_ent(const char *p, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(p);
-}
-
 static void rm_tree(const char *p)
 {
-	if (p[0])
-		nftw(p, rm_ent, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rm_tree(p);
 }
 
 static void case_setup(void)

@@ -24,6 +24,7 @@ UNIT_SUITE(rest_suite);
 UNIT_SUITE(pool_suite);
 UNIT_SUITE(route_suite);
 UNIT_SUITE(errno_suite);
+UNIT_SUITE(cache_suite);
 
 /* Directory holding test data (tests/), from $BUCKETFS_TESTS or ./tests. */
 const char *unit_data_dir(void);

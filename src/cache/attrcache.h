@@ -14,8 +14,10 @@
 #define BFS_ATTRCACHE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
+#include "bfs_provider.h"
 #include "bfs_route.h"
 
 #define BFS_ATTR_LONG_TTL_MS 30000     /* attributes and listings */
@@ -25,6 +27,19 @@
 /* bfs_attr_put with the object's etag (may be NULL or ""). */
 void bfs_attr_put_meta(const char *bucket, const char *key,
 		       const struct stat *st, const char *etag);
+/*
+ * What a HEAD returned for (bucket, key), for the decorator (cached.c):
+ * kept in the key's attribute entry beside the stat (and with it while
+ * both have the same etag), dropped with it by bfs_attr_drop and its
+ * kin, BFS_ATTR_LONG_TTL_MS.  put stores m only if the key's drop
+ * generation is still gen, taken by bfs_attr_gen before the HEAD was
+ * sent (a change that passed meanwhile wins).  get: 1 and *m filled when
+ * fresh, else 0.  Nothing is stored when the caches are off.
+ */
+uint64_t bfs_attr_gen(const char *bucket, const char *key);
+void bfs_attr_meta_put(const char *bucket, const char *key,
+		       const struct bfs_meta *m, uint64_t gen);
+int bfs_attr_meta_get(const char *bucket, const char *key, struct bfs_meta *m);
 /* 1 and the etag when a fresh entry with a known etag exists, else 0. */
 int bfs_attr_etag(const char *bucket, const char *key, char *out,
 		  size_t outlen);

@@ -81,6 +81,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bfs_cache.h"
 #include "bfs_error.h"
 #include "bfs_lock.h"
 #include "bfs_log.h"
@@ -1049,6 +1050,8 @@ static void lazy_init(void)
 	const char *sd = bfs_fs.staging_dir, *slash;
 	char *dir;
 
+	if (!bfs_cache_enabled())
+		return;         /* [mount] cache = off: every read uncached */
 	if (!sd || !(slash = strrchr(sd, '/')) || slash == sd ||
 	    !(dir = strndup(sd, (size_t)(slash - sd))))
 		return;

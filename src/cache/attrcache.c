@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bfs_cache.h"
 #include "bfs_error.h"
 #include "bfs_key.h"
 #include "bfs_lock.h"
@@ -49,16 +50,35 @@
 
 struct attr_entry {
 	struct attr_entry *next;
-	int64_t expires_ms;
+	int64_t expires_ms;      /* of st */
+	int64_t meta_expires_ms; /* of the HEAD's metadata */
 	struct stat st;
+	unsigned has_st : 1;     /* st was put (else only a HEAD's metadata) */
 	size_t blen;             /* length of the bucket part of k */
 	size_t klen;             /* length of "BUCKET/KEY" */
-	char k[];                /* "BUCKET/KEY\0ETAG" */
+	size_t meta_off;         /* offset in k of the metadata, 0: none */
+	char k[];                /* "BUCKET/KEY\0ETAG\0", then (aligned) the
+				  * fields of a bfs_meta before xattr and its
+				  * xattr string (bfs_attr_meta_put) */
 };
+
+/* Bytes of the metadata record of m (the xattr string cut to its length). */
+static size_t meta_rec_len(const struct bfs_meta *m)
+{
+	return offsetof(struct bfs_meta, xattr) + strlen(m->xattr) + 1;
+}
 
 static pthread_mutex_t attr_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct attr_entry *attr_slots[ATTR_SLOTS];   /* attr_mu */
 static size_t attr_count;                           /* attr_mu */
+/* Drop generations of the attribute entries, per slot (bfs_attr_drop)
+ * and per bucket (bfs_attr_drop_bucket; ATTR_BGEN_SLOTS by name hash): a
+ * HEAD's answer is stored only if neither moved while it was on its way
+ * (bfs_attr_gen, bfs_attr_meta_put), so a change passing meanwhile is
+ * never hidden by the older answer. */
+#define ATTR_BGEN_SLOTS 256
+static uint64_t attr_gen_key[ATTR_SLOTS];           /* attr_mu */
+static uint64_t attr_gen_bucket[ATTR_BGEN_SLOTS];   /* attr_mu */
 
 static int64_t now_ms(void)
 {
@@ -121,34 +141,100 @@ void bfs_attr_put(const char *bucket, const char *key, const struct stat *st)
 	bfs_attr_put_meta(bucket, key, st, NULL);
 }
 
-void bfs_attr_put_meta(const char *bucket, const char *key,
-		       const struct stat *st, const char *etag)
+/*
+ * Stores the stat (st non-NULL) or a HEAD's metadata (m non-NULL) of
+ * (bucket, key) with etag.  The other half of an entry already there is
+ * kept when it has the same non-empty etag (the same version), else it
+ * goes.  Nothing when the caches are off.
+ */
+static unsigned attr_bgen_slot(const char *bucket)
 {
-	struct attr_entry *e, **pp;
-	size_t bl = strlen(bucket), kl = strlen(key);
-	size_t el = etag ? strlen(etag) : 0;
-	unsigned h = attr_hash(bucket, key);
+	return bfs_fnv1a(BFS_FNV_INIT, bucket) % ATTR_BGEN_SLOTS;
+}
 
-	if (!(e = malloc(sizeof(*e) + bl + kl + el + 3)))
+/* Both drop generations of (bucket, key); attr_mu held.  Each only grows,
+ * so the sum moves when either does. */
+static uint64_t attr_gen_locked(const char *bucket, const char *key)
+{
+	bfs_lock_assert_held(&attr_mu);
+	return attr_gen_key[attr_hash(bucket, key)] +
+	       attr_gen_bucket[attr_bgen_slot(bucket)];
+}
+
+uint64_t bfs_attr_gen(const char *bucket, const char *key)
+{
+	uint64_t g;
+
+	pthread_mutex_lock(&attr_mu);
+	g = attr_gen_locked(bucket, key);
+	pthread_mutex_unlock(&attr_mu);
+	return g;
+}
+
+/* gen: with m, the drop generation taken before the HEAD was sent. */
+static void attr_store(const char *bucket, const char *key,
+		       const struct stat *st, const char *etag,
+		       const struct bfs_meta *m, uint64_t gen)
+{
+	struct attr_entry *e = NULL, *old = NULL, **pp, **at = NULL;
+	size_t bl = strlen(bucket), kl = strlen(key);
+	size_t el = etag ? strlen(etag) : 0, base, ml = 0;
+	const void *mrec = NULL;
+	unsigned h = attr_hash(bucket, key);
+	int64_t now = now_ms();
+	int same;
+
+	if (!bfs_cache_enabled())
 		return;
+	pthread_mutex_lock(&attr_mu);
+	if (m && attr_gen_locked(bucket, key) != gen)
+		goto out;       /* dropped while the HEAD was on its way */
+	for (pp = &attr_slots[h]; *pp; pp = &(*pp)->next) {
+		if (attr_match(*pp, bucket, key)) {
+			old = *pp;
+			at = pp;
+			break;
+		}
+	}
+	same = old && el && !strcmp(old->k + old->klen + 1, etag);
+	base = (bl + kl + el + 3 + 7) & ~(size_t)7;
+	if (m) {
+		ml = meta_rec_len(m);
+		mrec = m;
+	} else if (same && old->meta_off && old->meta_expires_ms > now) {
+		ml = meta_rec_len((const struct bfs_meta *)(old->k + old->meta_off));
+		mrec = old->k + old->meta_off;
+	}
+	if (!(e = malloc(sizeof(*e) + base + ml)))
+		goto out;
 	e->blen = bl;
 	e->klen = bl + 1 + kl;
 	memcpy(e->k, bucket, bl);
 	e->k[bl] = '/';
 	memcpy(e->k + bl + 1, key, kl + 1);
 	memcpy(e->k + e->klen + 1, etag ? etag : "", el + 1);
-	e->st = *st;
-	e->expires_ms = now_ms() + BFS_ATTR_LONG_TTL_MS;
-	pthread_mutex_lock(&attr_mu);
-	for (pp = &attr_slots[h]; *pp; pp = &(*pp)->next) {
-		if (attr_match(*pp, bucket, key)) {
-			struct attr_entry *old = *pp;
-
-			e->next = old->next;
-			*pp = e;
-			free(old);
-			goto out;
-		}
+	e->meta_off = 0;
+	e->has_st = 0;
+	e->expires_ms = e->meta_expires_ms = now + BFS_ATTR_LONG_TTL_MS;
+	if (st) {
+		e->st = *st;
+		e->has_st = 1;
+	} else if (same && old->has_st) {
+		e->st = old->st;
+		e->has_st = 1;
+		e->expires_ms = old->expires_ms;
+	}
+	if (mrec) {
+		e->meta_off = base;
+		memcpy(e->k + base, mrec, ml);
+		if (!m)
+			e->meta_expires_ms = old->meta_expires_ms;
+	}
+	if (old) {
+		e->next = old->next;
+		*at = e;
+		free(old);
+		goto out;
 	}
 	if (attr_count >= BFS_ATTR_MAX)
 		attr_clear_locked();
@@ -157,6 +243,50 @@ void bfs_attr_put_meta(const char *bucket, const char *key,
 	attr_count++;
 out:
 	pthread_mutex_unlock(&attr_mu);
+}
+
+void bfs_attr_put_meta(const char *bucket, const char *key,
+		       const struct stat *st, const char *etag)
+{
+	attr_store(bucket, key, st, etag, NULL, 0);
+}
+
+void bfs_attr_meta_put(const char *bucket, const char *key,
+		       const struct bfs_meta *m, uint64_t gen)
+{
+	attr_store(bucket, key, NULL, m->etag, m, gen);
+}
+
+/* The entry of (bucket, key), fresh or not, or NULL; attr_mu held. */
+static struct attr_entry *attr_find_locked(const char *bucket,
+					   const char *key)
+{
+	struct attr_entry *e;
+
+	bfs_lock_assert_held(&attr_mu);
+	for (e = attr_slots[attr_hash(bucket, key)]; e; e = e->next)
+		if (attr_match(e, bucket, key))
+			return e;
+	return NULL;
+}
+
+int bfs_attr_meta_get(const char *bucket, const char *key, struct bfs_meta *m)
+{
+	struct attr_entry *e;
+	int found = 0;
+
+	pthread_mutex_lock(&attr_mu);
+	if ((e = attr_find_locked(bucket, key)) != NULL && e->meta_off &&
+	    e->meta_expires_ms > now_ms()) {
+		const struct bfs_meta *r =
+			(const struct bfs_meta *)(e->k + e->meta_off);
+
+		memcpy(m, r, offsetof(struct bfs_meta, xattr));
+		strcpy(m->xattr, r->xattr);
+		found = 1;
+	}
+	pthread_mutex_unlock(&attr_mu);
+	return found;
 }
 
 static int attr_get(const char *bucket, const char *key, struct stat *st,
@@ -179,7 +309,9 @@ static int attr_get(const char *bucket, const char *key, struct stat *st,
 	for (pp = &attr_slots[h]; (e = *pp) != NULL; pp = &e->next) {
 		if (!attr_match(e, bucket, key))
 			continue;
-		if (e->expires_ms > now_ms()) {
+		if (!e->has_st) {
+			break;   /* only a HEAD's metadata (the decorator's) */
+		} else if (e->expires_ms > now_ms()) {
 			*st = e->st;
 			found = 1;
 		} else {
@@ -203,15 +335,12 @@ int bfs_attr_etag(const char *bucket, const char *key, char *out,
 	int found = 0;
 
 	pthread_mutex_lock(&attr_mu);
-	for (e = attr_slots[attr_hash(bucket, key)]; e; e = e->next) {
-		if (!attr_match(e, bucket, key))
-			continue;
+	if ((e = attr_find_locked(bucket, key)) != NULL) {
 		et = e->k + e->klen + 1;
 		if (e->expires_ms > now_ms() && et[0] && strlen(et) < outlen) {
 			memcpy(out, et, strlen(et) + 1);
 			found = 1;
 		}
-		break;
 	}
 	pthread_mutex_unlock(&attr_mu);
 	return found;
@@ -226,6 +355,7 @@ void bfs_attr_drop(const char *bucket, const char *key)
 	unsigned h = attr_hash(bucket, key);
 
 	pthread_mutex_lock(&attr_mu);
+	attr_gen_key[h]++;
 	for (pp = &attr_slots[h]; (e = *pp) != NULL; pp = &e->next) {
 		if (attr_match(e, bucket, key)) {
 			*pp = e->next;
@@ -245,6 +375,7 @@ void bfs_attr_drop_bucket(const char *bucket)
 	size_t i, bl = strlen(bucket);
 
 	pthread_mutex_lock(&attr_mu);
+	attr_gen_bucket[attr_bgen_slot(bucket)]++;
 	for (i = 0; i < ATTR_SLOTS; i++) {
 		pp = &attr_slots[i];
 		while ((e = *pp) != NULL) {
@@ -488,9 +619,9 @@ static struct neg_dir *neg_new(const char *bucket, const char *prefix)
 
 void bfs_dir_note_empty(const char *bucket, const char *prefix)
 {
-	struct neg_dir *n = neg_new(bucket, prefix);
+	struct neg_dir *n;
 
-	if (!n)
+	if (!bfs_cache_enabled() || !(n = neg_new(bucket, prefix)))
 		return;
 	pthread_mutex_lock(&dir_mu);
 	neg_insert_locked(n);
@@ -962,7 +1093,6 @@ static int known_row(void *arg, const struct bfs_meta_rec *r)
 	struct known_ctx *k = arg;
 	const char *name = r->key + k->plen;
 	struct dent *d = NULL;
-	struct bfs_meta m;
 	struct stat st;
 	size_t j;
 
@@ -986,17 +1116,7 @@ static int known_row(void *arg, const struct bfs_meta_rec *r)
 	d->mtime_nsec = r->mtime_nsec;
 	d->need_head = 0;
 	d->plus = 1;
-	memset(&m, 0, sizeof(m));
-	m.size = d->size;
-	m.mtime = d->mtime;
-	m.mtime_nsec = d->mtime_nsec;
-	m.mode = d->mode;
-	m.uid = d->uid;
-	m.gid = d->gid;
-	m.has_mode = 1;
-	m.has_uid = d->has_uid;
-	m.has_gid = d->has_gid;
-	bfs_fs_meta_to_stat(k->b, &m, 0, &st);
+	dent_to_stat(k->b, d, &st);      /* a file with metadata */
 	bfs_attr_put_meta(k->b->name, r->key, &st, r->etag);
 	return 0;
 }
@@ -1158,7 +1278,8 @@ int bfs_dir_list(struct bfs_rbucket *b, const char *prefix, bfs_dir_fn fn,
 			head_all(b, s);
 		record_known(b, s);
 		snap_put_attrs(b, s);
-		snap_insert(s, gen);
+		if (bfs_cache_enabled())
+			snap_insert(s, gen);
 	}
 	bfs_metrics_cache(0);
 walk:
@@ -1319,7 +1440,7 @@ int bfs_dir_lookup(struct bfs_rbucket *b, const char *key)
 	char *prefix;
 	int hint = BFS_DIR_UNKNOWN, r;
 
-	if (!name[0] || !(prefix = strndup(key, pl)))
+	if (!bfs_cache_enabled() || !name[0] || !(prefix = strndup(key, pl)))
 		return BFS_DIR_UNKNOWN;
 	pthread_mutex_lock(&dir_mu);
 	if ((pp = neg_find_locked(b->name, prefix)) != NULL &&
