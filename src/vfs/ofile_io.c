@@ -8,8 +8,6 @@
  * GETs run after it is released, on what was copied under it).
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,80 +382,6 @@ static int write_failed(struct bfs_ofile *of, int err, size_t size, off_t off,
 	return bfs_err_from_errno(err);
 }
 
-#define DIRECT_ALIGN 4096u               /* O_DIRECT offset/length unit */
-#define DIRECT_MIN (64u * 1024)         /* smaller writes stay buffered */
-
-static pthread_key_t bounce_key;
-static pthread_once_t bounce_once = PTHREAD_ONCE_INIT;
-
-static void bounce_key_init(void)
-{
-	if (pthread_key_create(&bounce_key, free) != 0)
-		bounce_key = (pthread_key_t)-1;
-}
-
-/* This thread's BFS_FS_IO_SIZE buffer aligned for O_DIRECT (kept for the
- * thread's life, freed at its exit), or NULL. */
-static char *bounce_buf(void)
-{
-	void *m;
-
-	pthread_once(&bounce_once, bounce_key_init);
-	if (bounce_key == (pthread_key_t)-1)
-		return NULL;
-	if ((m = pthread_getspecific(bounce_key)))
-		return m;
-	if (posix_memalign(&m, DIRECT_ALIGN, BFS_FS_IO_SIZE) != 0)
-		return NULL;
-	if (pthread_setspecific(bounce_key, m) != 0) {
-		free(m);
-		return NULL;
-	}
-	return m;
-}
-
-/*
- * Writes an aligned write (offset and size multiples of DIRECT_ALIGN, at
- * least DIRECT_MIN, at most BFS_FS_IO_SIZE) to the staging file with
- * O_DIRECT, through this thread's reused bounce buffer: a big sequential
- * write then fills no page cache of its own (each new page cost the
- * daemon ~5 s of system time per GiB on a VM where fresh pages are dear).
- * The kernel keeps it coherent with buffered reads and writes of the same
- * file.  Returns the bytes written (possibly short), 0 when it does not
- * apply or the file system refuses O_DIRECT (write buffered), -1 with
- * errno on a write error.  mu held.
- */
-static ssize_t stage_write_direct(struct bfs_ofile *of, const char *buf,
-				  size_t size, off_t off)
-{
-	char path[64], *b;
-	ssize_t n;
-	int dfd;
-
-	if (size < DIRECT_MIN || size > BFS_FS_IO_SIZE ||
-	    size % DIRECT_ALIGN || (uint64_t)off % DIRECT_ALIGN ||
-	    !(b = bounce_buf()))
-		return 0;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", of->fd);
-	if ((dfd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC)) < 0)
-		return 0;
-	memcpy(b, buf, size);
-	do {
-		n = pwrite(dfd, b, size, off);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0 && errno == EINVAL)
-		n = 0;
-	if (n < 0) {
-		int e = errno;
-
-		close(dfd);
-		errno = e;
-		return -1;
-	}
-	close(dfd);
-	return n;
-}
-
 /* fs.c write: see vfs_int.h. */
 int bfs_ofile_write(struct bfs_ofile *of, const char *buf, size_t size,
 		    off_t off)
@@ -476,9 +400,6 @@ int bfs_ofile_write(struct bfs_ofile *of, const char *buf, size_t size,
 	if ((uint64_t)off + size > of->size &&
 	    (r = bfs_ofile_budget_locked(of, (uint64_t)off + size)) != 0)
 		goto out;
-	n = stage_write_direct(of, buf, size, off);
-	if (n > 0)
-		done = (size_t)n;
 	while (done < size) {
 		n = pwrite(of->fd, buf + done, size - done, off + (off_t)done);
 		if (n < 0 && errno == EINTR)
