@@ -1201,13 +1201,51 @@ out:
 	return r;
 }
 
+/*
+ * O_EXCL: 0 when key is free to create, BFS_ERR_EXISTS when something has
+ * the name, or the lookup's error.  The name as a lookup sees it (an open
+ * file, the attribute cache, the folder's record of names, the server),
+ * then, on a remote bucket, one HEAD of the exact key: the record may be
+ * a listing TTL old, and an object another client stored since must not
+ * be overwritten by an exclusive create.  So cp, rsync and install cost a
+ * HEAD and a PUT per file in a folder the record knows, not HEAD, HEAD,
+ * LIST and PUT.
+ */
+static int excl_absent(struct bfs_rbucket *b, const char *key)
+{
+	struct bfs_meta m;
+	struct stat st;
+	int r;
+
+	r = lookup_key(b, key, &st);
+	if (r == 0)
+		return BFS_ERR_EXISTS;
+	if (r != BFS_ERR_NOTFOUND || b->kind == BFS_PROV_LOCAL)
+		return r;
+	if (!b->prov)
+		return BFS_ERR_IO;
+	memset(&m, 0, sizeof(m));
+	r = bfs_cache_head_fresh(b->prov, key, &m);
+	if (r == BFS_ERR_NOTFOUND)
+		return 0;
+	if (r != 0) {
+		bfs_rbucket_note(b, r);
+		return r;
+	}
+	/* an object kept for a reader after its unlink is not the name's */
+	if (bfs_gone_hidden(b->name, key) &&
+	    bfs_gone_hides_etag(b->name, key, m.etag))
+		return 0;
+	bfs_attr_drop(b->name, key);     /* the record said absent: wrong */
+	return BFS_ERR_EXISTS;
+}
+
 static int fs_create(const char *path, mode_t mode, struct bfs_vfs_file *fi)
 {
 	const struct bfs_vfs_caller *fc = bfs_vfs_caller_cur();
 	struct bfs_route rt;
 	struct bfs_ofile *of = NULL;
 	struct fs_fh *fh = NULL;
-	struct stat st;
 	char *key = NULL;
 	int r;
 
@@ -1221,19 +1259,8 @@ static int fs_create(const char *path, mode_t mode, struct bfs_vfs_file *fi)
 	}
 	if ((r = bfs_route_key(&rt, 0, &key)) != 0)
 		goto out;
-	if (fi->flags & O_EXCL) {
-		/* the name as a lookup sees it (the kernel's own lookup
-		 * just said it is absent): an open file, the attribute
-		 * cache, the folder's record of names, else the server; no
-		 * request when the record answers (cp, rsync create so) */
-		r = lookup_key(rt.b, key, &st);
-		if (r == 0) {
-			r = BFS_ERR_EXISTS;
-			goto out;
-		}
-		if (r != BFS_ERR_NOTFOUND)
-			goto out;
-	}
+	if ((fi->flags & O_EXCL) && (r = excl_absent(rt.b, key)) != 0)
+		goto out;
 	if ((r = bfs_ofile_get(rt.b, key, NULL, &of, NULL)) != 0)
 		goto out;
 	if ((r = bfs_ofile_create_reset(of, S_IFREG | (mode & 07777),

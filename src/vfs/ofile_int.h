@@ -70,6 +70,9 @@ struct bfs_ofile {
 				       * staged copy is based on; NULL: none */
 	int base_known;               /* (M) base_etag was looked up */
 	int uploading;                /* (M) an upload job runs */
+	int committing;               /* (M) that job writes its index and
+				       * journal rows without mu: content
+				       * changes wait (bfs_ofile_commit_wait) */
 	int last_err;                 /* (M) result of the last job */
 	int recovered;                /* (M) adopted from the journal at start:
 				       * the next upload checks for conflicts */

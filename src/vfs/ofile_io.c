@@ -382,6 +382,19 @@ static int write_failed(struct bfs_ofile *of, int err, size_t size, off_t off,
 	return bfs_err_from_errno(err);
 }
 
+/*
+ * Waits while an upload job of of writes its index and journal rows
+ * without mu (upload.c, `committing`): a change of content then comes
+ * after the job marked the file clean or not, and so journals itself.
+ * mu held; released while waiting.
+ */
+static void commit_wait_locked(struct bfs_ofile *of)
+{
+	bfs_lock_assert_held(&of->mu);
+	while (of->committing)
+		pthread_cond_wait(&of->cv, &of->mu);
+}
+
 /* fs.c write: see vfs_int.h. */
 int bfs_ofile_write(struct bfs_ofile *of, const char *buf, size_t size,
 		    off_t off)
@@ -400,6 +413,7 @@ int bfs_ofile_write(struct bfs_ofile *of, const char *buf, size_t size,
 	if ((uint64_t)off + size > of->size &&
 	    (r = bfs_ofile_budget_locked(of, (uint64_t)off + size)) != 0)
 		goto out;
+	commit_wait_locked(of);
 	while (done < size) {
 		n = pwrite(of->fd, buf + done, size - done, off + (off_t)done);
 		if (n < 0 && errno == EINTR)
@@ -444,6 +458,7 @@ int bfs_ofile_truncate_locked(struct bfs_ofile *of, uint64_t size)
 	from = size < of->size ? size : of->size;
 	if (size > of->size && (r = bfs_ofile_budget_locked(of, size)) != 0)
 		return r;
+	commit_wait_locked(of);
 	if (ftruncate(of->fd, (off_t)size) < 0)
 		return bfs_err_from_errno(errno);
 	of->size = size;

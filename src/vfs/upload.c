@@ -400,10 +400,17 @@ static void job_run(struct job *j)
 			journal_fail(j->b->name, j->key, bfs_strerror(r));
 	} else if (conflict) {
 		/* the staged copy's row moves to the conflict key */
+		pthread_mutex_lock(&of->mu);
+		of->committing = 1;
+		pthread_mutex_unlock(&of->mu);
 		kept = bfs_index_put(j->b->name, target, &j->m, etag, j->key);
 	} else {
+		/* Writes wait while the rows are written (committing): the
+		 * journal row deleted here must not be one a write since
+		 * the check relies on.  Stat and readdir do not wait. */
 		pthread_mutex_lock(&of->mu);
 		same = job_current_locked(of, j);
+		of->committing = 1;
 		pthread_mutex_unlock(&of->mu);
 		/* the journal row goes with the index row only when the
 		 * stored bytes are the file's latest */
@@ -412,6 +419,7 @@ static void job_run(struct job *j)
 		committed = same;
 	}
 	pthread_mutex_lock(&of->mu);
+	of->committing = 0;            /* broadcast below, with uploading */
 	same = job_current_locked(of, j);
 	of->last_err = r;
 	if (r == 0 && !multipart)
@@ -455,9 +463,10 @@ static void job_run(struct job *j)
 		if (same) {
 			bfs_ofile_set_dirty_locked(of, 0);
 		} else if (committed && of->dirty && !of->unlinked) {
-			/* written while the rows were committed: the journal
-			 * row that commit removed comes back (lazy, as any
-			 * first write's) */
+			/* changed in the gap without a write (a rename of
+			 * it waits for the job; an attribute change does
+			 * not): the journal row that commit removed comes
+			 * back (lazy, as any first write's) */
 			bfs_ofile_journal_put_locked(of, 0);
 		}
 		BFS_DEBUG("%s/%s: uploaded %llu bytes%s", j->b->name, j->key,
@@ -617,7 +626,7 @@ int bfs_ofile_sync_locked(struct bfs_ofile *of, int timeout)
 {
 	struct timespec deadline, now, until;
 	long backoff = SYNC_BACKOFF_MIN_MS;
-	int started = 0, r = BFS_ERR_IO;
+	int started = 0, waited = 0, r = BFS_ERR_IO;
 	char msg[128];
 
 	bfs_lock_assert_held(&of->mu);
@@ -633,7 +642,7 @@ int bfs_ofile_sync_locked(struct bfs_ofile *of, int timeout)
 			goto out;
 		}
 		if (!of->uploading) {
-			if (started && of->last_err != 0) {
+			if (started && of->last_err != 0 && !waited) {
 				r = of->last_err;
 				if (!bfs_err_retryable(r))
 					goto fail;
@@ -647,8 +656,10 @@ int bfs_ofile_sync_locked(struct bfs_ofile *of, int timeout)
 				       pthread_cond_timedwait(&of->cv, &of->mu,
 							      &until) == 0)
 					;
+				waited = 1;    /* then a new job, unless one runs */
 				continue;
 			}
+			waited = 0;
 			if (bfs_fence_covers(of->b->name, of->key)) {
 				/* renamed right now: the job starts after */
 				mono_now(&until);
@@ -670,6 +681,7 @@ int bfs_ofile_sync_locked(struct bfs_ofile *of, int timeout)
 		while (of->uploading &&
 		       pthread_cond_timedwait(&of->cv, &of->mu, &deadline) == 0)
 			;
+		waited = 0;            /* a job ended: back off before the next */
 		mono_now(&now);
 		if (of->uploading && !ts_before(&now, &deadline)) {
 			r = BFS_ERR_TIMEOUT;

@@ -12,7 +12,9 @@ for S3 buckets, the same RGW.
 import json
 import os
 import shutil
+import select
 import subprocess
+import sys
 import threading
 import time
 
@@ -767,6 +769,7 @@ def test_upload_catalog_commit_does_not_hold_the_file(host, backend, pg,
                   " 'RowExclusiveLock')" % ("true" if granted else "false")
         )[0][0]
     done = {}
+    w2 = None
     try:
         assert wait_for(lambda: files_locks(True) == "1", 20)
 
@@ -789,16 +792,43 @@ def test_upload_catalog_commit_does_not_hold_the_file(host, backend, pg,
         assert got.get("size") == 1000, got
         assert "slow.txt" in got["names"]
         assert "close" not in done
+
+        # A write waits until those rows are in: the journal row the
+        # commit deletes is never one a newer write relies on.  (Its own
+        # process: a descriptor of the mount open here would be
+        # inherited by the psql children below, whose exit flushes it.)
+        w2 = subprocess.Popen(
+            [sys.executable, "-c", "import sys\n"
+             "with open(sys.argv[1], 'r+b', buffering=0) as f:\n"
+             "    f.write(b'y' * 10)\n"
+             "    print('written', flush=True)\n", path],
+            stdout=subprocess.PIPE)
+        ready, _, _ = select.select([w2.stdout], [], [], 2)
+        assert not ready, "a write went through while the rows committed"
     finally:
-        pg.sql(pgdb, "SELECT pg_terminate_backend(pid) FROM pg_locks l"
-                     " JOIN pg_class c ON c.oid = l.relation WHERE"
-                     " c.relname = 'files' AND l.granted AND"
-                     " l.mode = 'ExclusiveLock'")
+        def release():
+            pg.sql(pgdb, "SELECT pg_terminate_backend(pid) FROM pg_locks l"
+                         " JOIN pg_class c ON c.oid = l.relation WHERE"
+                         " c.relname = 'files' AND l.granted AND"
+                         " l.mode = 'ExclusiveLock'")
+            return pg.sql(pgdb, "SELECT count(*) FROM pg_locks l JOIN"
+                                " pg_class c ON c.oid = l.relation WHERE"
+                                " c.relname = 'files' AND"
+                                " l.mode = 'ExclusiveLock'")[0][0] == "0"
+        released = wait_for(release, 20)
         holder.kill()
         holder.wait()
+        if not released and w2 is not None:
+            w2.kill()
+        assert released, "the lock holder outlived pg_terminate_backend"
     w.join(60)
+    assert w2.wait(60) == 0
+    assert w2.stdout.read() == b"written\n"
+    w2.stdout.close()
     assert done.get("close")
     assert wait_for(lambda: pg_files(pg, pgdb) == {("s3b", "slow.txt"): 1000})
+    with open(path, "rb") as f:
+        assert f.read() == b"y" * 10 + b"x" * 990
 
 
 def test_outage_context_views_keep_serving(host, backend, pg, pgdb, outage):

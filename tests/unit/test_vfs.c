@@ -64,6 +64,8 @@ static int fail_puts;            /* fault_mu: put_fd fails (BFS_ERR_IO) */
 static int hold_puts;            /* fault_mu: put_fd waits while set */
 static int puts_held;            /* fault_mu: put_fd calls at the gate */
 static int puts_failed;          /* fault_mu: put_fd calls failed */
+static int fail_next;            /* fault_mu: so many put_fd calls fail
+				  * with a retryable error, then none */
 
 static int fault_put_fd(void *st, const char *key, int fd, uint64_t size,
 			const struct bfs_meta *m, char *etag, size_t elen)
@@ -77,12 +79,14 @@ static int fault_put_fd(void *st, const char *key, int fd, uint64_t size,
 		pthread_cond_wait(&fault_cv, &fault_mu);
 		puts_held--;
 	}
-	fail = fail_puts;
+	fail = fail_puts ? BFS_ERR_IO : fail_next > 0 ? BFS_ERR_NETWORK : 0;
+	if (fail_next > 0)
+		fail_next--;
 	if (fail)
 		puts_failed++;
 	pthread_mutex_unlock(&fault_mu);
 	if (fail)
-		return BFS_ERR_IO;
+		return fail;
 	return local_ops->put_fd(st, key, fd, size, m, etag, elen);
 }
 
@@ -714,6 +718,37 @@ START_TEST(test_failed_upload_kept_then_resumed)
 }
 END_TEST
 
+/* fsync after a transient failure of the upload it started sends the
+ * file again after a short backoff, within upload_timeout, and returns
+ * 0 (it used to wait out the whole bound for a job nobody started, then
+ * return EIO). */
+static int disk_same(const char *key, const char *want, size_t len);
+
+START_TEST(test_fsync_retries_after_transient_failure)
+{
+	struct bfs_vfs_file f;
+	int failed;
+
+	bfs_vfs_free(vfs);              /* a bound far above the retry */
+	vfs = NULL;
+	cfg->upload_timeout = 60;
+	vfs_up();
+	pthread_mutex_lock(&fault_mu);
+	fail_next = 2;
+	pthread_mutex_unlock(&fault_mu);
+	vcreate("/t/r.txt", &f);
+	vwrite("/t/r.txt", &f, "second try", 0);
+	ck_assert_int_eq(bfs_vfs_fsync(vfs, &who, "/t/r.txt", 0, &f), 0);
+	pthread_mutex_lock(&fault_mu);
+	failed = puts_failed;
+	fail_next = 0;
+	pthread_mutex_unlock(&fault_mu);
+	ck_assert_int_eq(failed, 2);
+	ck_assert_int_eq(disk_same("r.txt", "second try", 10), 1);
+	ck_assert_int_eq(bfs_vfs_release(vfs, &who, "/t/r.txt", &f), 0);
+}
+END_TEST
+
 /* What a context could not store stays journaled; the next context
  * adopts the row at start and stores it. */
 START_TEST(test_journal_resumed_by_next_context)
@@ -1275,6 +1310,7 @@ Suite *vfs_suite(void)
 	tcase_add_test(tc, test_release_goes_to_queue);
 	tcase_add_test(tc, test_failed_upload_kept_then_resumed);
 	tcase_add_test(tc, test_journal_resumed_by_next_context);
+	tcase_add_test(tc, test_fsync_retries_after_transient_failure);
 	tcase_add_test(tc, test_rename_file_while_queued);
 	tcase_add_test(tc, test_rename_folder_while_uploading);
 	tcase_add_test(tc, test_unlink_open_file);
