@@ -25,15 +25,16 @@ ssize_t bfs_pread_full(int fd, void *buf, size_t len, uint64_t off);
  * A reader of a range of a file that bypasses the page cache: it reads
  * BFS_DREAD_WIN-byte aligned windows with O_DIRECT (through a second
  * descriptor of the same file, opened from /proc/self/fd) into this
- * thread's aligned buffer and hands out pointers into it.  On this kind
+ * reader's aligned buffer (taken from a small pool of idle ones and given
+ * back at the end) and hands out pointers into it.  On this kind
  * of machine a buffered read of a file not in the page cache costs ten
  * times the direct one (every new cache page is expensive), and the
  * staging files uploads read were written with O_DIRECT, so their bytes
  * are not cached.  When the file system refuses O_DIRECT (tmpfs, or an
  * EINVAL read) the reader falls back to plain pread() for good.  Coherent
  * with buffered writes of the same file: the kernel writes a dirty range
- * back before a direct read of it.  One reader per thread at a time (the
- * window buffer is the thread's).
+ * back before a direct read of it.  A reader is used by one thread at a
+ * time; any number of readers may exist.
  */
 #define BFS_DREAD_WIN (1024u * 1024)
 #define BFS_DREAD_MIN (1024u * 1024)   /* smaller ranges read buffered */
@@ -41,7 +42,7 @@ ssize_t bfs_pread_full(int fd, void *buf, size_t len, uint64_t off);
 struct bfs_dread {
 	int fd;         /* the caller's descriptor (the buffered fallback) */
 	int dfd;        /* the O_DIRECT one, or -1: read buffered */
-	char *buf;      /* this thread's window buffer (not owned) */
+	char *buf;      /* the window buffer (the reader's until its end) */
 	uint64_t woff;  /* file offset of buf[0] */
 	size_t wlen;    /* bytes of buf valid from woff */
 };

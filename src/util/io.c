@@ -43,34 +43,40 @@ ssize_t bfs_pread_full(int fd, void *buf, size_t len, uint64_t off)
 }
 
 #define DREAD_ALIGN 4096u               /* O_DIRECT offset/length unit */
+#define DREAD_KEEP 8                    /* idle window buffers kept */
 
-static pthread_key_t dread_key;
-static pthread_once_t dread_once = PTHREAD_ONCE_INIT;
+/* Idle window buffers, reused so that uploads touch no new memory; the
+ * ones in use belong to their readers.  Guarded by dread_mu. */
+static pthread_mutex_t dread_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *dread_idle[DREAD_KEEP];
+static int dread_nidle;
 
-static void dread_key_init(void)
+/* An aligned BFS_DREAD_WIN buffer: an idle one or a new one; NULL when
+ * out of memory. */
+static char *dread_buf_get(void)
 {
-	if (pthread_key_create(&dread_key, free) != 0)
-		dread_key = (pthread_key_t)-1;
+	void *m = NULL;
+
+	pthread_mutex_lock(&dread_mu);
+	if (dread_nidle > 0)
+		m = dread_idle[--dread_nidle];
+	pthread_mutex_unlock(&dread_mu);
+	if (!m && posix_memalign(&m, DREAD_ALIGN, BFS_DREAD_WIN) != 0)
+		m = NULL;
+	return m;
 }
 
-/* This thread's BFS_DREAD_WIN buffer aligned for O_DIRECT (kept for the
- * thread's life, freed at its exit), or NULL. */
-static char *dread_buf(void)
+static void dread_buf_put(char *b)
 {
-	void *m;
-
-	pthread_once(&dread_once, dread_key_init);
-	if (dread_key == (pthread_key_t)-1)
-		return NULL;
-	if ((m = pthread_getspecific(dread_key)))
-		return m;
-	if (posix_memalign(&m, DREAD_ALIGN, BFS_DREAD_WIN) != 0)
-		return NULL;
-	if (pthread_setspecific(dread_key, m) != 0) {
-		free(m);
-		return NULL;
+	if (!b)
+		return;
+	pthread_mutex_lock(&dread_mu);
+	if (dread_nidle < DREAD_KEEP) {
+		dread_idle[dread_nidle++] = b;
+		b = NULL;
 	}
-	return m;
+	pthread_mutex_unlock(&dread_mu);
+	free(b);
 }
 
 void bfs_dread_begin(struct bfs_dread *d, int fd, uint64_t len)
@@ -82,7 +88,7 @@ void bfs_dread_begin(struct bfs_dread *d, int fd, uint64_t len)
 	d->buf = NULL;
 	d->woff = 0;
 	d->wlen = 0;
-	if (len < BFS_DREAD_MIN || !(d->buf = dread_buf()))
+	if (len < BFS_DREAD_MIN || !(d->buf = dread_buf_get()))
 		return;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	d->dfd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
@@ -118,8 +124,8 @@ ssize_t bfs_dread_at(struct bfs_dread *d, uint64_t off, size_t len,
 		*p = d->buf + (off - d->woff);
 		return n;
 	}
-	if (!d->buf)                    /* small range: the caller's memory */
-		d->buf = dread_buf();
+	if (!d->buf)                    /* a small range: buffered */
+		d->buf = dread_buf_get();
 	if (!d->buf) {
 		errno = ENOMEM;
 		return -1;
@@ -140,5 +146,6 @@ void bfs_dread_end(struct bfs_dread *d)
 	if (d->dfd >= 0)
 		close(d->dfd);
 	d->dfd = -1;
+	dread_buf_put(d->buf);
 	d->buf = NULL;
 }
