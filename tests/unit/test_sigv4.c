@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "bfs_buf.h"
 #include "bfs_error.h"
@@ -339,6 +340,34 @@ START_TEST(test_missing_host_and_token)
 }
 END_TEST
 
+/* The payload hash of a file range (read through the direct reader) is
+ * the hash of those bytes, for a big unaligned range and a small one. */
+START_TEST(test_sha256_fd_range)
+{
+	char path[] = "/var/tmp/bfs-sha-XXXXXX", a[65], b[65];
+	size_t size = 2 * 1024 * 1024 + 999, i;
+	char *buf = malloc(size);
+	int fd = mkstemp(path);
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	for (i = 0; i < size; i++)
+		buf[i] = (char)(i * 13 + i / 511);
+	ck_assert_int_eq(write(fd, buf, size), (ssize_t)size);
+	ck_assert_int_eq(bfs_sigv4_sha256_fd(fd, 4097, size - 4097 - 3, a), 0);
+	ck_assert_int_eq(bfs_sigv4_sha256_hex(buf + 4097, size - 4097 - 3, b), 0);
+	ck_assert_str_eq(a, b);
+	ck_assert_int_eq(bfs_sigv4_sha256_fd(fd, 10, 100, a), 0);
+	ck_assert_int_eq(bfs_sigv4_sha256_hex(buf + 10, 100, b), 0);
+	ck_assert_str_eq(a, b);
+	/* a range past the end of the file is an error, not a short hash */
+	ck_assert_int_ne(bfs_sigv4_sha256_fd(fd, size - 10, 2 * 1024 * 1024, a), 0);
+	close(fd);
+	free(buf);
+}
+END_TEST
+
 Suite *sigv4_suite(void)
 {
 	Suite *s = suite_create("sigv4");
@@ -351,6 +380,7 @@ Suite *sigv4_suite(void)
 	tcase_add_test(tc, test_signing_key_cache);
 	tcase_add_test(tc, test_uri_encode);
 	tcase_add_test(tc, test_missing_host_and_token);
+	tcase_add_test(tc, test_sha256_fd_range);
 	suite_add_tcase(s, tc);
 	return s;
 }
