@@ -1220,8 +1220,10 @@ static int excl_absent(struct bfs_rbucket *b, const char *key)
 	r = lookup_key(b, key, &st);
 	if (r == 0)
 		return BFS_ERR_EXISTS;
-	if (r != BFS_ERR_NOTFOUND || b->kind == BFS_PROV_LOCAL)
+	if (r != BFS_ERR_NOTFOUND)
 		return r;
+	if (b->kind == BFS_PROV_LOCAL)
+		return 0;               /* the lookup was a system call */
 	if (!b->prov)
 		return BFS_ERR_IO;
 	memset(&m, 0, sizeof(m));
