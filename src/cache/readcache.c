@@ -22,16 +22,15 @@
  * (BFS_RC_WORKERS threads, FIFO); any other read resets the window to 0
  * (random access fetches one block).
  *
- * Buffers: a block is fetched into one of at most RC_BUFS aligned 1 MiB
- * buffers (a pool, reused), written to its file with O_DIRECT (buffered
- * where the file system refuses it) and keeps the buffer while it is
- * "hot": reads of it copy from memory.  A block needing a buffer when
- * none is idle takes the one of the oldest unpinned hot block (the hot
- * list, in load order; its later reads pread the file).  So a streaming
- * read costs no page cache for the block file and touches the same
- * RC_BUFS MiB over and over: a buffered write of every block cost the
- * daemon ~5 s of system time per GiB on a VM where fresh pages are dear,
- * and a pread of every 128 KiB the kernel asks.
+ * Buffers: a block is fetched into one of at most RC_BUFS 1 MiB buffers
+ * (a pool, reused), written to its file (buffered: the page cache keeps
+ * it for the reads that come back to it) and keeps the buffer while it
+ * is "hot": reads of it copy from memory instead of a pread of every
+ * 128 KiB the kernel asks.  A block needing a buffer when none is idle
+ * takes the one of the oldest unpinned hot block (the hot list, in load
+ * order; its later reads pread the file).  Block writes are not O_DIRECT:
+ * that put a disk write on the path of every cold read and made repeated
+ * random reads go to the disk (docs/BENCHMARKS.md: W2, W5).
  *
  * Invalidation: an object opened with another version string marks the
  * old versions of its key dead; bfs_rcache_drop() does so for a key this
@@ -98,7 +97,7 @@
 #define RC_FULL_MS 2000                 /* no new blocks after a full disk */
 #define RC_FULL_LOG_MS 30000            /* one warning per this at most */
 #define RC_BUFS (BFS_RC_WIN_MAX + BFS_RC_WORKERS + 4) /* block buffers, at most */
-#define RC_ALIGN 4096u                  /* O_DIRECT buffer and length unit */
+#define RC_ALIGN 4096u                  /* buffer alignment, accounting unit */
 
 enum { BLK_LOADING = 1, BLK_READY = 2 };
 
@@ -112,7 +111,6 @@ struct rc_obj {
 	uint64_t size;
 	uint64_t nblocks;
 	int fd;                     /* block file, -1 when none */
-	int dfd;                    /* same file O_DIRECT (writes), or -1 */
 	int dead;                   /* (rc_mu) never found again */
 	int refs;                   /* (rc_mu) handles */
 	uint64_t nblk;              /* (rc_mu) LOADING + READY blocks */
@@ -282,7 +280,7 @@ static void blk_drop_mem(struct rc_blk *k)
 }
 
 /*
- * A BFS_RC_BLOCK buffer aligned for O_DIRECT: an idle one, a new one
+ * A BFS_RC_BLOCK buffer (page aligned): an idle one, a new one
  * while fewer than RC_BUFS exist, else the one of the oldest unpinned hot
  * block (its reads then come from the block file).  NULL when none.  The
  * pool recycles the same pages, so a long read touches no new memory.
@@ -332,8 +330,6 @@ static void obj_free_final(struct rc_obj *o, int unlink_it)
 {
 	char path[RC_PATH_MAX];
 
-	if (o->dfd >= 0)
-		close(o->dfd);
 	if (o->fd >= 0) {
 		close(o->fd);
 		if (unlink_it && rc_dir) {
@@ -486,38 +482,13 @@ static void blk_settle(struct rc_blk *k)
 
 /* ---- workers ---- */
 
-/*
- * Writes the fetched block k from buf to its file: with O_DIRECT when buf
- * is a pool buffer (aligned) and the file system takes it, so that the
- * block costs no page cache (readers are served from buf meanwhile); else
- * buffered.  The tail block is padded with zeros to RC_ALIGN (past the
- * object's end, never read).  0 or BFS_ERR_*.
- */
-static int blk_write(struct rc_obj *o, struct rc_blk *k, char *buf,
-		     int aligned)
+/* Writes the fetched block k from buf to its file; 0 or BFS_ERR_*. */
+static int blk_write(struct rc_obj *o, struct rc_blk *k, const char *buf)
 {
 	off_t at = (off_t)(k->idx * BFS_RC_BLOCK);
 	size_t done = 0, len = k->len;
 	ssize_t n;
 
-	if (aligned && o->dfd >= 0 && k->acct <= BFS_RC_BLOCK) {
-		memset(buf + len, 0, (size_t)k->acct - len);
-		while (done < k->acct) {
-			n = pwrite(o->dfd, buf + done, (size_t)k->acct - done,
-				   at + (off_t)done);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && errno == EINVAL && done == 0)
-				break;          /* no O_DIRECT here: buffered */
-			if (n <= 0)
-				return n < 0 ? bfs_err_from_errno(errno) :
-					BFS_ERR_IO;
-			done += (size_t)n;
-		}
-		if (done >= len)
-			return 0;
-		done = 0;
-	}
 	while (done < len) {
 		n = pwrite(o->fd, buf + done, len - done, at + (off_t)done);
 		if (n < 0 && errno == EINTR)
@@ -529,10 +500,10 @@ static int blk_write(struct rc_obj *o, struct rc_blk *k, char *buf,
 	return 0;
 }
 
-/* Fetches block k into buf (aligned: a pool buffer) and writes it to its
- * file; 0 or BFS_ERR_*.  *have becomes 1 once buf holds the block (also
- * when writing it failed). */
-static int fetch_block(struct rc_blk *k, char *buf, int aligned, int *have)
+/* Fetches block k into buf and writes it to its file; 0 or BFS_ERR_*.
+ * *have becomes 1 once buf holds the block (also when writing it
+ * failed). */
+static int fetch_block(struct rc_blk *k, char *buf, int *have)
 {
 	struct rc_obj *o = k->obj;
 	struct bfs_provider *p = o->b->prov;
@@ -551,7 +522,7 @@ static int fetch_block(struct rc_blk *k, char *buf, int aligned, int *have)
 	if (got != k->len)
 		return BFS_ERR_PRECONDITION;   /* the object changed under us */
 	*have = 1;
-	return blk_write(o, k, buf, aligned);
+	return blk_write(o, k, buf);
 }
 
 /* Ends the LOADING state of k: READY on success, removed otherwise. */
@@ -598,7 +569,7 @@ static void *worker_main(void *arg)
 	char *buf, *tmp;
 	struct rc_blk *k;
 	struct timespec ts;
-	int r, have, aligned;
+	int r, have;
 
 	(void)arg;
 	pthread_mutex_lock(&rc_mu);
@@ -630,14 +601,13 @@ static void *worker_main(void *arg)
 		 * has none to give. */
 		tmp = NULL;
 		buf = k->mem = buf_get_locked();
-		aligned = buf != NULL;
 		if (!buf && !(buf = tmp = malloc(BFS_RC_BLOCK))) {
 			blk_loaded(k, BFS_ERR_NOMEM);
 			continue;
 		}
 		pthread_mutex_unlock(&rc_mu);
 		have = 0;
-		r = fetch_block(k, buf, aligned, &have);
+		r = fetch_block(k, buf, &have);
 		free(tmp);
 		if (r != 0)
 			BFS_DEBUG("prefetch %s block %llu: %s", k->obj->key,
@@ -817,7 +787,6 @@ static struct rc_obj *obj_get(struct bfs_rbucket *b, const char *key,
 	    !(n->etag = strdup(etag)))
 		goto out;
 	n->fd = -1;
-	n->dfd = -1;
 	pthread_mutex_lock(&rc_mu);
 	if (!rc_on) {
 		pthread_mutex_unlock(&rc_mu);
@@ -831,9 +800,6 @@ static struct rc_obj *obj_get(struct bfs_rbucket *b, const char *key,
 		BFS_WARN("block cache file %s: %s", path, strerror(errno));
 		goto out;
 	}
-	/* Blocks are written through this one (blk_write); -1 where the
-	 * file system has no O_DIRECT: buffered writes then. */
-	n->dfd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
 	pthread_mutex_lock(&rc_mu);
 	if (!rc_on) {
 		pthread_mutex_unlock(&rc_mu);
@@ -869,8 +835,6 @@ static struct rc_obj *obj_get(struct bfs_rbucket *b, const char *key,
 	pthread_mutex_unlock(&rc_mu);
 out:
 	if (n) {
-		if (n->dfd >= 0)
-			close(n->dfd);
 		if (n->fd >= 0) {
 			close(n->fd);
 			unlink(path);
@@ -962,7 +926,7 @@ static int read_block(struct rc_obj *o, uint64_t idx, char *out, size_t len,
 	char *tmp = NULL, *buf, *src;
 	size_t done = 0;
 	ssize_t n;
-	int r, have = 0, aligned;
+	int r, have = 0;
 
 	for (;;) {
 		k = blk_find(o, idx);
@@ -1011,14 +975,13 @@ static int read_block(struct rc_obj *o, uint64_t idx, char *out, size_t len,
 		return r;
 	}
 	buf = k->mem = buf_get_locked();   /* k's while LOADING */
-	aligned = buf != NULL;
 	pthread_mutex_unlock(&rc_mu);
 	if (!buf)
 		buf = tmp = malloc(BFS_RC_BLOCK);
 	if (!buf)
 		r = BFS_ERR_NOMEM;
 	else
-		r = fetch_block(k, buf, aligned, &have);
+		r = fetch_block(k, buf, &have);
 	if (have)     /* served even when the block could not be cached */
 		memcpy(out, buf + (off - idx * BFS_RC_BLOCK), len);
 	free(tmp);

@@ -27,7 +27,6 @@
 
 #include "bfs_error.h"
 #include "bfs_http.h"
-#include "bfs_io.h"
 #include "bfs_log.h"
 #include "bfs_metrics.h"
 #include "bfs_provider.h"
@@ -59,7 +58,6 @@ struct xfer {
 	struct bfs_http_resp *resp;
 	CURL *easy;
 	uint64_t sent;               /* request body bytes handed to curl */
-	struct bfs_dread rd;         /* reader of a file body (body_fd) */
 	int status_checked;          /* first body byte seen */
 	int to_error;                /* body goes to resp->body (non-2xx) */
 	int err;                     /* error raised in a callback */
@@ -194,25 +192,17 @@ static size_t read_cb(char *buf, size_t size, size_t nmemb, void *ud)
 	const struct bfs_http_req *req = x->req;
 	size_t want = size * nmemb;
 	uint64_t left = req->body_len - x->sent;
-	ssize_t n = 0;
+	ssize_t n;
 
 	if (want > left)
 		want = (size_t)left;
 	if (want == 0)
 		return 0;
-	if (req->body_fd >= 0 && x->rd.dfd >= 0) {
-		const char *p;
-
-		n = bfs_dread_at(&x->rd, req->body_off + x->sent, want, &p);
-		if (n > 0)
-			memcpy(buf, p, (size_t)n);
-	} else if (req->body_fd >= 0) {
+	if (req->body_fd >= 0) {
 		do {
 			n = pread(req->body_fd, buf, want,
 				  (off_t)(req->body_off + x->sent));
 		} while (n < 0 && errno == EINTR);
-	}
-	if (req->body_fd >= 0) {
 		if (n <= 0) {
 			/* short file: the caller's size was wrong */
 			x->err = n < 0 ? bfs_err_from_errno(errno) : BFS_ERR_IO;
@@ -379,9 +369,6 @@ int bfs_http_do(struct bfs_http *h, const struct bfs_http_req *req,
 	memset(&x, 0, sizeof(x));
 	x.req = req;
 	x.resp = resp;
-	x.rd.dfd = -1;
-	if (req->body_fd >= 0)          /* a file body is read direct */
-		bfs_dread_begin(&x.rd, req->body_fd, req->body_len);
 
 	c = pool_get(h);
 	if (!c)
@@ -492,7 +479,6 @@ int bfs_http_do(struct bfs_http *h, const struct bfs_http_req *req,
 	keep = 1;
 	r = 0;
 out:
-	bfs_dread_end(&x.rd);
 	curl_slist_free_all(hdrs);
 	pool_put(h, c, keep);
 	return r;

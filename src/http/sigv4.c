@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +32,6 @@
 
 #include "bfs_buf.h"
 #include "bfs_error.h"
-#include "bfs_io.h"
 #include "bfs_sigv4.h"
 
 #define SIGV4_ALGO "AWS4-HMAC-SHA256"
@@ -99,26 +97,25 @@ int bfs_sigv4_sha256_fd(int fd, uint64_t off, uint64_t len, char hex[65])
 	unsigned char md[32];
 	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx = NULL;
-	struct bfs_dread rd;
-	const char *p;
+	char *buf = NULL;
+	size_t chunk = 256 * 1024;
 	ssize_t n;
 	int r = BFS_ERR_NOMEM;
 
-	/* direct: the bytes are hashed once and sent once, never cached */
-	bfs_dread_begin(&rd, fd, len);
-	if (!(ctx = EVP_MD_CTX_new()))
+	if (!(buf = malloc(chunk)) || !(ctx = EVP_MD_CTX_new()))
 		goto out;
 	r = BFS_ERR_CRYPTO;
 	if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
 		goto out;
 	while (len > 0) {
-		n = bfs_dread_at(&rd, off, len < SIZE_MAX ? (size_t)len
-				 : SIZE_MAX, &p);
+		n = pread(fd, buf, len < chunk ? (size_t)len : chunk, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0) {
 			r = n < 0 ? bfs_err_from_errno(errno) : BFS_ERR_IO;
 			goto out;
 		}
-		if (!EVP_DigestUpdate(ctx, p, (size_t)n)) {
+		if (!EVP_DigestUpdate(ctx, buf, (size_t)n)) {
 			r = BFS_ERR_CRYPTO;
 			goto out;
 		}
@@ -133,7 +130,7 @@ int bfs_sigv4_sha256_fd(int fd, uint64_t off, uint64_t len, char hex[65])
 	r = 0;
 out:
 	EVP_MD_CTX_free(ctx);
-	bfs_dread_end(&rd);
+	free(buf);
 	return r;
 }
 

@@ -261,63 +261,6 @@ START_TEST(pread_full_at_offset)
 }
 END_TEST
 
-/* The direct reader hands out the file's bytes at any offset (windows of
- * BFS_DREAD_WIN, an unaligned tail, end of file), sees a buffered write
- * made before it began, and reads small ranges buffered. */
-START_TEST(dread_windows_tail_and_small)
-{
-	char path[] = "/var/tmp/bfs-dread-XXXXXX";
-	size_t size = 3 * BFS_DREAD_WIN + 1234, i, got;
-	struct bfs_dread rd;
-	const char *p;
-	char *want = malloc(size);
-	ssize_t n;
-	int fd = mkstemp(path);
-
-	ck_assert_ptr_nonnull(want);
-	ck_assert_int_ge(fd, 0);
-	unlink(path);
-	for (i = 0; i < size; i++)
-		want[i] = (char)(i * 7 + i / 4096);
-	ck_assert_int_eq(write(fd, want, size), (ssize_t)size);
-	/* a buffered change of one byte, not yet written back */
-	want[BFS_DREAD_WIN + 5] = 'X';
-	ck_assert_int_eq(pwrite(fd, "X", 1, BFS_DREAD_WIN + 5), 1);
-
-	bfs_dread_begin(&rd, fd, size);
-	/* the whole file from an unaligned offset, piece by piece */
-	for (i = 77; i < size; i += (size_t)n) {
-		n = bfs_dread_at(&rd, i, 300000, &p);
-		ck_assert_int_gt(n, 0);
-		ck_assert_int_le(n, 300000);
-		ck_assert_mem_eq(p, want + i, (size_t)n);
-	}
-	ck_assert_uint_eq(i, size);
-	ck_assert_int_eq(bfs_dread_at(&rd, size, 10, &p), 0);
-	/* a read that runs past the end stops there */
-	n = bfs_dread_at(&rd, size - 10, 4096, &p);
-	ck_assert_int_eq(n, 10);
-	ck_assert_mem_eq(p, want + size - 10, 10);
-	/* back to the start (curl's rewind) */
-	n = bfs_dread_at(&rd, 0, size, &p);
-	ck_assert_int_eq(n, BFS_DREAD_WIN);
-	ck_assert_mem_eq(p, want, BFS_DREAD_WIN);
-	bfs_dread_end(&rd);
-
-	/* a small range is read buffered, the same bytes */
-	bfs_dread_begin(&rd, fd, 100);
-	ck_assert_int_lt(rd.dfd, 0);
-	for (got = 0; got < 100; got += (size_t)n) {
-		n = bfs_dread_at(&rd, BFS_DREAD_WIN + got, 100 - got, &p);
-		ck_assert_int_gt(n, 0);
-		ck_assert_mem_eq(p, want + BFS_DREAD_WIN + got, (size_t)n);
-	}
-	bfs_dread_end(&rd);
-	close(fd);
-	free(want);
-}
-END_TEST
-
 Suite *buf_suite(void)
 {
 	Suite *s = suite_create("buf");
@@ -333,7 +276,6 @@ Suite *buf_suite(void)
 	tcase_add_test(tc, hex_round_trip);
 	tcase_add_test(tc, read_full_short_reads_and_eof);
 	tcase_add_test(tc, pread_full_at_offset);
-	tcase_add_test(tc, dread_windows_tail_and_small);
 	suite_add_tcase(s, tc);
 	return s;
 }

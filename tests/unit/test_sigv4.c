@@ -340,7 +340,7 @@ START_TEST(test_missing_host_and_token)
 }
 END_TEST
 
-/* The payload hash of a file range (read through the direct reader) is
+/* The payload hash of a file range is
  * the hash of those bytes, for a big unaligned range and a small one. */
 START_TEST(test_sha256_fd_range)
 {
