@@ -45,6 +45,7 @@ SIGTERM.  Stdlib only; run with /usr/bin/python3.  Usage: --help.
 
 import argparse
 import concurrent.futures as cf
+import contextlib
 import datetime
 import hashlib
 import hmac
@@ -281,6 +282,46 @@ def proc_status(pid):
     return out
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# the server's processes (rgw.py's cluster, or a shared one on this host)
+SERVER_COMMS = ("radosgw", "ceph-osd", "ceph-mon", "ceph-mgr")
+
+
+def proc_cpu(pid):
+    """CPU seconds (user + system, all threads) pid has used; 0.0 when
+    it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+        f = s[s.rindex(")") + 2:].split()
+        return (int(f[11]) + int(f[12])) / CLK_TCK
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def server_cpu():
+    """CPU seconds used so far by the processes of the S3 server."""
+    total = 0.0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/comm" % d) as f:
+                if f.read().strip() not in SERVER_COMMS:
+                    continue
+        except OSError:
+            continue
+        total += proc_cpu(int(d))
+    return total
+
+
+def client_cpu():
+    """CPU seconds of this process (every thread) and its reaped
+    children (dd, cp, ls, curl, aws)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def tree_bytes(path):
     """Bytes allocated by the files below path (st_blocks)."""
     total = 0
@@ -465,7 +506,8 @@ class BucketfsMount(Mount):
                         "secret_access_key_file = %s\n%s%s"
                         % (name, remote, srv.endpoint, srv.region,
                            srv.access_key, secret,
-                           "prefix = %s\n" % prefix if prefix else "", more))
+                           "prefix = %s\n" % prefix if prefix else "",
+                           more + self.b.bfs_extra))
         p = subprocess.run([self.ctl_exe(), "-c", self.cfg, "init"],
                            capture_output=True, text=True, timeout=60)
         if p.returncode != 0:
@@ -595,9 +637,15 @@ class Bench:
         b = os.path.abspath(args.build_b) if args.build_b else None
         self.bucketfs_b = os.path.join(b, "bucketfs") if b else None
         self.bucketctl_b = os.path.join(b, "bucketctl") if b else None
+        # --bfs-extra: more lines for every [bucket] section of bucketfs
+        self.bfs_extra = "".join(x.strip() + "\n"
+                                 for x in (args.bfs_extra or "").split(";")
+                                 if x.strip())
         self.srv = None
         self.results = {}           # (workload, metric, target) -> [values]
         self.rss = {}               # (workload, target) -> [peak KiB]
+        # (workload, metric, target) -> [(wall, client, daemon, server)]
+        self.cpu_res = {}
         self.cache_peak = 0
         self.errors = []            # (run, target, workload, message)
         self.notes = []
@@ -612,6 +660,23 @@ class Bench:
         log("  %-8s %-3s %-14s %s" % (target, wl, metric,
                                       ("%.3f" % value) if isinstance(
                                           value, float) else value))
+
+    @contextlib.contextmanager
+    def cpu(self, wl, metric, target, m=None):
+        """CPU seconds spent in the with-block by the client (this
+        process and its children), the daemon of mount m and the S3
+        server's processes, kept beside its wall time: where the time
+        of a timed part went."""
+        pid = m.proc.pid if m is not None and m.proc is not None else None
+        w0, c0, s0 = time.monotonic(), client_cpu(), server_cpu()
+        d0 = proc_cpu(pid) if pid else 0.0
+        yield
+        d1 = proc_cpu(pid) if pid else 0.0
+        v = (time.monotonic() - w0, client_cpu() - c0, d1 - d0,
+             server_cpu() - s0)
+        self.cpu_res.setdefault((wl, metric, target), []).append(v)
+        log("  %-8s %-3s %-14s cpu-s client %.2f daemon %.2f server %.2f "
+            "(wall %.2f)" % (target, wl, metric, v[1], v[2], v[3], v[0]))
 
     def rec_mount(self, wl, m):
         self.rss.setdefault((wl, m.target), []).append(m.peak_kib)
@@ -788,9 +853,10 @@ class Bench:
     def fs_w1(self, t, pre):
         with self.mount(t, "w1") as m:
             os.makedirs(m.path(pre), exist_ok=True)
-            dt, _ = self.timed(["dd", "if=" + self.data.big,
-                                "of=" + m.path(pre, "big"), "bs=1M",
-                                "status=none"])
+            with self.cpu("W1", "s", t, m):
+                dt, _ = self.timed(["dd", "if=" + self.data.big,
+                                    "of=" + m.path(pre, "big"), "bs=1M",
+                                    "status=none"])
         self.rec_mount("W1", m)
         self.rec("W1", "s", t, dt)
         self.rec("W1", "MiB/s", t, self.data.big_size / MiB / dt)
@@ -798,20 +864,37 @@ class Bench:
     def fs_w2(self, t, pre):
         with self.mount(t, "w2") as m:
             self.drop_caches()
+            # The timed read only reads, as the direct `curl -o
+            # /dev/null` only receives: hashing 1 GiB costs the client
+            # ~1 CPU-s, which on this 2-core machine would be taken from
+            # the daemon and the server.  The bytes are checked right
+            # after, by hashing what a second read of the same open file
+            # gets (the kernel's page cache of the first read).
+            buf = bytearray(MiB)
+            with self.cpu("W2", "s", t, m):
+                t0 = time.monotonic()
+                fd = os.open(m.path(pre, "big"), os.O_RDONLY)
+                try:
+                    n = 0
+                    while True:
+                        k = os.readv(fd, [buf])
+                        if not k:
+                            break
+                        n += k
+                    dt = time.monotonic() - t0
+                except BaseException:
+                    os.close(fd)
+                    raise
             h = hashlib.sha256()
-            t0 = time.monotonic()
-            fd = os.open(m.path(pre, "big"), os.O_RDONLY)
             try:
-                n = 0
+                os.lseek(fd, 0, os.SEEK_SET)
                 while True:
                     b = os.read(fd, MiB)
                     if not b:
                         break
-                    n += len(b)
                     h.update(b)
             finally:
                 os.close(fd)
-            dt = time.monotonic() - t0
         self.rec_mount("W2", m)
         if n != self.data.big_size or h.hexdigest() != self.data.big_sha:
             raise CheckError("W1/W2: read back %d bytes, sha256 %s; wanted "
@@ -885,7 +968,8 @@ class Bench:
         group's folder); then the same with fsync before each close."""
         for sub, sync in (("w3", False), ("w3s", True)):
             self.plant_folder(pre + "/" + sub)
-            with self.mount(t, sub) as m:
+            with self.mount(t, sub) as m, \
+                    self.cpu("W3", "s, fsync" if sync else "s", t, m):
                 d = m.path(pre, sub)
                 t0 = time.monotonic()
                 for i, b in enumerate(self.data.w3):
@@ -913,7 +997,9 @@ class Bench:
     def fs_w4(self, t, folder):
         n = self.sz["w4_objects"]
         with self.mount(t, "w4") as m:
-            res = [self.ls_l("W4", m.path(folder), n) for _ in range(2)]
+            with self.cpu("W4", "cold s", t, m):
+                res = [self.ls_l("W4", m.path(folder), n)]
+            res.append(self.ls_l("W4", m.path(folder), n))
         self.rec_mount("W4", m)
         self.rec("W4", "cold s", t, res[0])
         self.rec("W4", "warm s", t, res[1])
@@ -930,14 +1016,16 @@ class Bench:
     def fs_w6(self, t, pre, run):
         with self.mount(t, "w6in") as m:
             os.makedirs(m.path(pre), exist_ok=True)
-            dt_in, _ = self.timed(["cp", "-r", self.data.w6,
-                                   m.path(pre, "w6")], timeout=3600)
+            with self.cpu("W6", "in s", t, m):
+                dt_in, _ = self.timed(["cp", "-r", self.data.w6,
+                                       m.path(pre, "w6")], timeout=3600)
         self.rec_mount("W6", m)
         out = os.path.join(self.work, "w6out-%s-%d" % (t, run))
         with self.mount(t, "w6out") as m:
             self.drop_caches()
-            dt_out, _ = self.timed(["cp", "-r", m.path(pre, "w6"), out],
-                                   timeout=3600)
+            with self.cpu("W6", "out s", t, m):
+                dt_out, _ = self.timed(["cp", "-r", m.path(pre, "w6"), out],
+                                       timeout=3600)
         self.rec_mount("W6", m)
         try:
             self.check_tree(out)
@@ -992,10 +1080,11 @@ class Bench:
         nfiles = sum(len(w) for w in self.data.w7)
         with self.mount(t, "w7in", sections=sections) as m:
             before = self.requests(m) if views else None
-            t0 = time.monotonic()
-            with cf.ThreadPoolExecutor(len(groups)) as ex:
-                list(ex.map(lambda w: writer(m, w), range(len(groups))))
-            dt_in = time.monotonic() - t0
+            with self.cpu("W7", "write s", t, m):
+                t0 = time.monotonic()
+                with cf.ThreadPoolExecutor(len(groups)) as ex:
+                    list(ex.map(lambda w: writer(m, w), range(len(groups))))
+                dt_in = time.monotonic() - t0
             if views:
                 self.note_requests("W7 write", before, self.requests(m),
                                    nfiles)
@@ -1004,10 +1093,12 @@ class Bench:
         with self.mount(t, "w7out", sections=sections) as m:
             self.drop_caches()
             before = self.requests(m) if views else None
-            t0 = time.monotonic()
-            with cf.ThreadPoolExecutor(len(groups)) as ex:
-                bad = sum(ex.map(lambda w: reader(m, w), range(len(groups))))
-            dt_out = time.monotonic() - t0
+            with self.cpu("W7", "read s", t, m):
+                t0 = time.monotonic()
+                with cf.ThreadPoolExecutor(len(groups)) as ex:
+                    bad = sum(ex.map(lambda w: reader(m, w),
+                                     range(len(groups))))
+                dt_out = time.monotonic() - t0
             if views:
                 self.note_requests("W7 read", before, self.requests(m),
                                    nfiles)
@@ -1106,8 +1197,9 @@ class Bench:
         m = self.mount(t, "w8", sections=sections)
         m.on_prepared = route
         with m:
-            res = [self.ls_l("W8", m.path("@chat", "w8"), n)
-                   for _ in range(2)]
+            with self.cpu("W8", "cold s", t, m):
+                res = [self.ls_l("W8", m.path("@chat", "w8"), n)]
+            res.append(self.ls_l("W8", m.path("@chat", "w8"), n))
         self.rec_mount("W8", m)
         self.rec("W8", "cold s", t, res[0])
         self.rec("W8", "warm s", t, res[1])
@@ -1123,8 +1215,27 @@ class Bench:
 
     def direct(self, run, pre):
         t, d, srv = "direct", self.data, self.srv
+
+        def want(*wls):
+            return not self.args.only or any(w in self.args.only
+                                             for w in wls)
+        if want("W1", "W2", "W5"):
+            self.direct_big(pre)
+        if want("W3"):
+            self.direct_w3(pre)
+        if want("W7"):
+            self.direct_w7(pre)
+        if want("W4"):
+            self.direct_w4(run)
+        if want("W6"):
+            self.direct_w6(pre)
+
+    def direct_big(self, pre):
+        t, d, srv = "direct", self.data, self.srv
         url = "%s/%s/%s/big" % (srv.endpoint, BUCKET, pre)
-        dt, out = self.timed(self.curl("-o", "/dev/null", "-T", d.big, url))
+        with self.cpu("W1", "s", t):
+            dt, out = self.timed(self.curl("-o", "/dev/null", "-T", d.big,
+                                           url))
         if not out.startswith("200"):
             raise CheckError("curl PUT: %s" % out)
         h = helpers.S3Client(srv.endpoint, srv.access_key,
@@ -1135,11 +1246,15 @@ class Bench:
         self.rec("W1", "s", t, dt)
         self.rec("W1", "MiB/s", t, d.big_size / MiB / dt)
         self.drop_caches()
-        dt, out = self.timed(self.curl("-o", "/dev/null", url))
+        with self.cpu("W2", "s", t):
+            dt, out = self.timed(self.curl("-o", "/dev/null", url))
         if out.split() != ["200", str(d.big_size)]:
             raise CheckError("curl GET: %s" % out)
         self.rec("W2", "s", t, dt)
         self.rec("W2", "MiB/s", t, d.big_size / MiB / dt)
+        self.direct_ranged(pre + "/big")
+        if self.aws:
+            self.aws_big(pre)
 
         # W5: ranged 4 KiB GETs, 4 threads, same duration
         secs = self.sz["w5_seconds"]
@@ -1160,18 +1275,22 @@ class Bench:
         with cf.ThreadPoolExecutor(4) as ex:
             self.rec("W5", "IOPS", t, sum(ex.map(reader, range(4))) / secs)
 
+    def direct_w3(self, pre):
+        t, d, srv = "direct", self.data, self.srv
         # W3: one PUT after another on one keep-alive connection, by the
         # faster of one curl process given every URL and python's
         # http.client; a PUT is stored when it returns, so that figure is
         # the direct one for the fsync variant too
-        dt_curl = self.w3_curl(pre + "/w3c")
+        with self.cpu("W3", "s", "curl"):
+            dt_curl = self.w3_curl(pre + "/w3c")
         self.check_w3(pre + "/w3c/")
         c = srv.keepalive()
         try:
-            t0 = time.monotonic()
-            for i, b in enumerate(d.w3):
-                c.put(self.k(pre, "w3", "f%04d" % i), b)
-            dt_py = time.monotonic() - t0
+            with self.cpu("W3", "s", "python"):
+                t0 = time.monotonic()
+                for i, b in enumerate(d.w3):
+                    c.put(self.k(pre, "w3", "f%04d" % i), b)
+                dt_py = time.monotonic() - t0
         finally:
             c.close()
         self.check_w3(pre + "/w3/")
@@ -1182,6 +1301,8 @@ class Bench:
             self.rec("W3", "s" + sfx, t, dt)
             self.rec("W3", "files/s" + sfx, t, len(d.w3) / dt)
 
+    def direct_w7(self, pre):
+        t, d, srv = "direct", self.data, self.srv
         # W7: as many writers as the mounts get, each PUTting its files
         # one after another on its own keep-alive connection; then GETs
         # the same way, page cache dropped first
@@ -1197,22 +1318,63 @@ class Bench:
                 for i, sha in enumerate(d.w7_sha[w]))
         pool = Pool(srv, len(groups))
         try:
-            t0 = time.monotonic()
-            pool.map(w7_put, range(len(groups)))
-            dt_in = time.monotonic() - t0
+            with self.cpu("W7", "write s", t):
+                t0 = time.monotonic()
+                pool.map(w7_put, range(len(groups)))
+                dt_in = time.monotonic() - t0
             self.drop_caches()
-            t0 = time.monotonic()
-            bad = sum(pool.map(w7_get, range(len(groups))))
-            dt_out = time.monotonic() - t0
+            with self.cpu("W7", "read s", t):
+                t0 = time.monotonic()
+                bad = sum(pool.map(w7_get, range(len(groups))))
+                dt_out = time.monotonic() - t0
         finally:
             pool.close()
         if bad:
             raise CheckError("W7 direct: %d files with wrong bytes" % bad)
         self.rec_w7(t, dt_in, dt_out)
 
+    def direct_w4(self, run):
+        t, srv = "direct", self.srv
+        # W4: what the HEADs of `ls -l` cost the server: one HEAD of every
+        # object of the run's W4 folder, 32 at once (a listing's HEADs in
+        # bucketfs: the caller and 31 pool jobs), one keep-alive
+        # connection per thread
+        folder = "r%d/w4" % run
+        keys = [self.k(folder, "o%05d" % i)
+                for i in range(self.sz["w4_objects"])]
+
+        def head(cl, key):
+            st, _ = cl.request("HEAD", key)
+            if st != 200:
+                raise CheckError("W4 direct HEAD %s: HTTP %d" % (key, st))
+        pool = Pool(srv, 32)
+        try:
+            with self.cpu("W4", "s, HEAD of each, 32 threads", t):
+                t0 = time.monotonic()
+                pool.map(head, keys)
+                self.rec("W4", "s, HEAD of each, 32 threads", t,
+                         time.monotonic() - t0)
+        finally:
+            pool.close()
+
+    def direct_w6(self, pre):
+        t, d, srv = "direct", self.data, self.srv
         # W6: parallel upload and download (10 threads, as awscli's default
         # max_concurrent_requests), then aws s3 cp --recursive if present
         rels = sorted(d.w6_files)
+
+        # first one PUT after another on one connection: what a `cp -r`
+        # whose every close() waits for its object can reach at most
+        c = srv.keepalive()
+        try:
+            with self.cpu("W6", "in s, serial PUTs", t):
+                t0 = time.monotonic()
+                for rel in rels:
+                    with open(os.path.join(d.w6, rel), "rb") as f:
+                        c.put(self.k(pre, "w6s", rel), f.read())
+                self.rec("W6", "in s, serial PUTs", t, time.monotonic() - t0)
+        finally:
+            c.close()
 
         def up(cl, rel):
             with open(os.path.join(d.w6, rel), "rb") as f:
@@ -1240,6 +1402,59 @@ class Bench:
         if self.aws:
             self.aws_w6(pre)
 
+    def direct_ranged(self, key):
+        """W2 by the request pattern of bucketfs's block cache: ranged
+        GETs of 1 MiB, 6 at once (BFS_RC_WORKERS); and of 8 MiB, to show
+        what the size of a request costs this server.  Bytes are
+        received and dropped, as by curl -o /dev/null."""
+        size = self.data.big_size
+        for blk, name in ((MiB, "s, 1 MiB ranged GETs x6"),
+                          (8 * MiB, "s, 8 MiB ranged GETs x6")):
+            offs = list(range(0, size, blk))
+
+            def get(cl, off):
+                b = cl.get(self.k(key), (off, min(off + blk, size) - 1))
+                if len(b) != min(blk, size - off):
+                    raise CheckError("W2 ranged GET at %d: %d bytes"
+                                     % (off, len(b)))
+            self.drop_caches()
+            pool = Pool(self.srv, 6)
+            try:
+                with self.cpu("W2", name, "direct"):
+                    t0 = time.monotonic()
+                    pool.map(get, offs)
+                    self.rec("W2", name, "direct", time.monotonic() - t0)
+            finally:
+                pool.close()
+
+    def aws_env(self):
+        return dict(os.environ, AWS_ACCESS_KEY_ID=self.srv.access_key,
+                    AWS_SECRET_ACCESS_KEY=self.srv.secret_key,
+                    AWS_DEFAULT_REGION=self.srv.region,
+                    AWS_CONFIG_FILE=os.path.join(self.work, "no-aws-config"),
+                    AWS_SHARED_CREDENTIALS_FILE=os.path.join(
+                        self.work, "no-aws-credentials"))
+
+    def aws_big(self, pre):
+        """W1/W2 by `aws s3 cp` (multipart upload of 8 MiB parts and
+        ranged GETs, 10 at once): a plain client that splits the file as
+        a FUSE daemon must."""
+        env = self.aws_env()
+        url = "s3://%s/%s/aws-big" % (BUCKET, pre)
+        base = ["aws", "--endpoint-url", self.srv.endpoint, "s3", "cp",
+                "--only-show-errors"]
+        with self.cpu("W1", "s", "aws-cli"):
+            dt, _ = self.timed(base + [self.data.big, url], env=env,
+                               timeout=3600)
+        self.rec("W1", "s", "aws-cli", dt)
+        self.rec("W1", "MiB/s", "aws-cli", self.data.big_size / MiB / dt)
+        self.drop_caches()
+        with self.cpu("W2", "s", "aws-cli"):
+            dt, _ = self.timed(["sh", "-c", '"$@" > /dev/null', "sh"] + base
+                               + [url, "-"], env=env, timeout=3600)
+        self.rec("W2", "s", "aws-cli", dt)
+        self.rec("W2", "MiB/s", "aws-cli", self.data.big_size / MiB / dt)
+
     def w3_curl(self, pre):
         """Seconds for one curl process to PUT every W3 file to pre/,
         one after another on its kept-alive connection."""
@@ -1259,21 +1474,18 @@ class Bench:
         return dt
 
     def aws_w6(self, pre):
-        env = dict(os.environ, AWS_ACCESS_KEY_ID=self.srv.access_key,
-                   AWS_SECRET_ACCESS_KEY=self.srv.secret_key,
-                   AWS_DEFAULT_REGION=self.srv.region,
-                   AWS_CONFIG_FILE=os.path.join(self.work, "no-aws-config"),
-                   AWS_SHARED_CREDENTIALS_FILE=os.path.join(
-                       self.work, "no-aws-credentials"))
+        env = self.aws_env()
         base = ["aws", "--endpoint-url", self.srv.endpoint, "s3", "cp",
                 "--recursive", "--only-show-errors"]
         s3url = "s3://%s/%s/aws-w6/" % (BUCKET, pre)
         out = os.path.join(self.work, "aws-out")
         try:
-            dt_in, _ = self.timed(base + [self.data.w6 + "/", s3url],
-                                  env=env, timeout=3600)
-            dt_out, _ = self.timed(base + [s3url, out + "/"], env=env,
-                                   timeout=3600)
+            with self.cpu("W6", "in s", "aws-cli"):
+                dt_in, _ = self.timed(base + [self.data.w6 + "/", s3url],
+                                      env=env, timeout=3600)
+            with self.cpu("W6", "out s", "aws-cli"):
+                dt_out, _ = self.timed(base + [s3url, out + "/"], env=env,
+                                       timeout=3600)
             self.check_tree(out)
         finally:
             shutil.rmtree(out, ignore_errors=True)
@@ -1432,6 +1644,23 @@ class Bench:
                 wl, "%.1f" % max(b) if b else "-",
                 "%.1f" % max(s) if s else "-", ratio))
         lines.append("")
+        if self.cpu_res:
+            lines.append("| CPU-s in the timed part (medians) | target | wall "
+                         "s | client | daemon | server | busy cores |")
+            lines.append("|---|---|---|---|---|---|---|")
+            tord = ["bucketfs", "bucketfs-b", "s3fs", "direct", "curl",
+                    "python", "aws-cli"]
+            for (wl, metric, t) in sorted(
+                    self.cpu_res, key=lambda k: (order.index(k[0]), k[1],
+                                                 tord.index(k[2]))):
+                v = self.cpu_res[(wl, metric, t)]
+                med = [statistics.median(x[i] for x in v) for i in range(4)]
+                busy = sum(med[1:]) / med[0] if med[0] > 0 else 0.0
+                lines.append("| %s %s | %s | %s | %s | %s | %s | %.2f |" % (
+                    wl, metric, t, fmt(med[0]), fmt(med[1]),
+                    fmt(med[2]) if t in ("bucketfs", "bucketfs-b", "s3fs")
+                    else "-", fmt(med[3]), busy))
+            lines.append("")
         if "bucketfs" in self.targets:
             cs = parse_size(self.args.cache_size)
             lines.append("bucketfs cache_dir peak: %.1f MiB of cache_size "
@@ -1502,6 +1731,9 @@ def main():
                     help="the --build-b daemon has no context views (a tree "
                     "before them): W7 through bucket folders for both, no "
                     "W8 for bucketfs-b")
+    ap.add_argument("--bfs-extra", help="diagnostics: config lines added to "
+                    "every [bucket] section of both bucketfs targets, "
+                    "';'-separated (e.g. 'list_metadata = listing')")
     ap.add_argument("--cache-size", default="2G",
                     help="bucketfs cache_size (default 2G)")
     ap.add_argument("--w5-seconds", type=int, default=0)
@@ -1564,6 +1796,9 @@ def main():
                                    b.results.items()],
                        "rss_kib": [dict(workload=w, target=t, values=v)
                                    for (w, t), v in b.rss.items()],
+                       "cpu_s": [dict(workload=w, metric=m, target=t,
+                                      wall_client_daemon_server=v)
+                                 for (w, m, t), v in b.cpu_res.items()],
                        "cache_peak": b.cache_peak,
                        "errors": b.errors, "notes": b.notes,
                        "machine": b.machine(), "argv": sys.argv}, f,
