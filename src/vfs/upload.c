@@ -96,6 +96,11 @@
 #include "vfs_int.h"
 
 #define UPQ_TICK_MS 1000
+/* Jobs the queue (and the shutdown drain) starts while fewer than this
+ * many run: after an outage or a crash thousands of files may be due at
+ * once, and each job is a thread with a connection.  A close or fsync
+ * starts its own job regardless: its caller waits for it. */
+#define UPQ_JOBS_MAX 16
 #define UPQ_BACKOFF_MAX 30        /* seconds between retries of one file */
 #define SYNC_BACKOFF_MIN_MS 200
 #define SYNC_BACKOFF_MAX_MS 2000
@@ -108,6 +113,7 @@ static atomic_int draining;                     /* shutdown: short backoff */
 static pthread_t worker;
 static int worker_on;
 static atomic_int jobs_running;
+static atomic_int queue_waits_room;   /* a tick stopped at UPQ_JOBS_MAX */
 
 static struct bfs_store *store(void)
 {
@@ -482,6 +488,12 @@ static void job_run(struct job *j)
 	job_free(j);
 	bfs_ofile_put(of);
 	atomic_fetch_sub(&jobs_running, 1);
+	if (atomic_exchange(&queue_waits_room, 0)) {
+		/* the queue has due files it left for want of room */
+		pthread_mutex_lock(&queue_mu);
+		pthread_cond_broadcast(&queue_cv);
+		pthread_mutex_unlock(&queue_mu);
+	}
 }
 
 /*
@@ -760,7 +772,18 @@ static size_t queue_snapshot(struct bfs_ofile ***out)
 	return i;
 }
 
-/* One pass of the worker: start due jobs, drop what is done. */
+/* 1 when the queue may start one more job (UPQ_JOBS_MAX); else 0, and
+ * the next job to end wakes the queue worker. */
+static int queue_room(void)
+{
+	if (atomic_load(&jobs_running) < UPQ_JOBS_MAX)
+		return 1;
+	atomic_store(&queue_waits_room, 1);
+	return 0;
+}
+
+/* One pass of the worker: start due jobs (while there is room), drop
+ * what is done. */
 static void queue_tick(void)
 {
 	struct bfs_ofile **v;
@@ -775,7 +798,8 @@ static void queue_tick(void)
 		mono_now(&now);
 		pthread_mutex_lock(&of->mu);
 		done = (!of->dirty || of->unlinked) && !of->uploading;
-		if (!done && !of->uploading && !ts_before(&now, &of->next_try))
+		if (!done && !of->uploading && !ts_before(&now, &of->next_try) &&
+		    queue_room())
 			bfs_ofile_kick_locked(of);
 		pthread_mutex_unlock(&of->mu);
 		if (done)
@@ -944,7 +968,8 @@ static int drain_one(void *arg, struct bfs_ofile *of)
 	if (of->dirty && !of->unlinked) {
 		d->dirty++;
 		if (!of->uploading && (!of->last_err ||
-				       !ts_before(&d->now, &of->next_try)))
+				       !ts_before(&d->now, &of->next_try)) &&
+		    queue_room())
 			bfs_ofile_kick_locked(of);
 	}
 	pthread_mutex_unlock(&of->mu);

@@ -7,8 +7,9 @@
  * read from it deep inside fs.c), and calls fs.c's operation through
  * the bfs_vfs_ops table.
  *
- * What is still global (one context per process, so bfs_vfs_new refuses a
- * second live one): the settings in `bfs_fs` (vfs_int.h: registry,
+ * One context per process (bfs_vfs_new refuses a second live one); what
+ * it reaches is process-wide, each piece owned by its module under the
+ * lock named there (docs/ARCHITECTURE.md, "Layers"): the settings in `bfs_fs` (vfs_int.h: registry,
  * staging folder, mount owner, timeouts, cache size, list_metadata,
  * presign_expires, admin gid), which the context fills and clears; and
  * the module state of the layer: the open-file table (ofile.c), the
@@ -18,8 +19,11 @@
  * read unless [mount] cache = off), the fences
  * and kept objects (fence.c), the noted xattr sets (xattr.c), and fs.c's
  * handle list, control-file sizes and walk prefetch.  The context is the
- * handle through which all of that is reached; threading it through those
- * modules is the next step.
+ * handle through which all of that is reached; bfs_vfs_shutdown ends the
+ * queue and releases every handle, bfs_vfs_free drops the attribute,
+ * listing, xattr and block caches and the settings, so the next context
+ * (the unit tests make one per test) starts without them.  The I/O pool
+ * lives for the process (bfs_pool_io_shutdown at exit, main.c).
  */
 #include <errno.h>
 #include <stdatomic.h>

@@ -105,19 +105,28 @@ static void set_hold(int on)
 	pthread_mutex_unlock(&fault_mu);
 }
 
-/* Waits until an upload job is held at the gate. */
-static void wait_held(void)
+/* Waits until n upload jobs are held at the gate (or WAIT_S passed);
+ * returns how many are. */
+static int wait_held_n(int n)
 {
 	struct timespec dl;
+	int held;
 
 	clock_gettime(CLOCK_REALTIME, &dl);
 	dl.tv_sec += WAIT_S;
 	pthread_mutex_lock(&fault_mu);
-	while (!puts_held &&
+	while (puts_held < n &&
 	       pthread_cond_timedwait(&fault_cv, &fault_mu, &dl) == 0)
 		;
-	ck_assert_msg(puts_held > 0, "no upload reached the provider");
+	held = puts_held;
 	pthread_mutex_unlock(&fault_mu);
+	return held;
+}
+
+/* Waits until an upload job is held at the gate. */
+static void wait_held(void)
+{
+	ck_assert_msg(wait_held_n(1) > 0, "no upload reached the provider");
 }
 
 /* ---- multipart ops over local (mpu_install) ---- */
@@ -770,6 +779,46 @@ START_TEST(test_journal_resumed_by_next_context)
 }
 END_TEST
 
+/* Forty journaled files after a restart: the queue runs at most 16
+ * uploads at once (UPQ_JOBS_MAX in upload.c; it started all forty, one
+ * thread each), starts the next as one ends, and stores every file. */
+START_TEST(test_queue_bounds_running_uploads)
+{
+	struct bfs_vfs_file f;
+	char path[64], key[64], want[64];
+	int i, held;
+
+	set_fail(1);
+	for (i = 0; i < 40; i++) {
+		snprintf(path, sizeof(path), "/t/q%02d.txt", i);
+		snprintf(want, sizeof(want), "queued file %d", i);
+		vcreate(path, &f);
+		vwrite(path, &f, want, 0);
+		ck_assert_int_eq(bfs_vfs_release(vfs, &who, path, &f), 0);
+	}
+	ck_assert_int_eq(bfs_vfs_shutdown(vfs), BFS_ERR_IO);
+	bfs_vfs_free(vfs);
+	vfs = NULL;
+	ck_assert_uint_eq(journal_rows(), 40);
+	set_fail(0);
+	set_hold(1);
+	vfs_up();
+	ck_assert_int_eq(wait_held_n(16), 16);
+	usleep(2500 * 1000);            /* two more ticks of the queue */
+	pthread_mutex_lock(&fault_mu);
+	held = puts_held;
+	pthread_mutex_unlock(&fault_mu);
+	ck_assert_int_eq(held, 16);
+	set_hold(0);
+	for (i = 0; i < 40; i++) {
+		snprintf(key, sizeof(key), "q%02d.txt", i);
+		snprintf(want, sizeof(want), "queued file %d", i);
+		wait_stored(key, want);
+	}
+	ck_assert_uint_eq(journal_rows(), 0);
+}
+END_TEST
+
 /* A file renamed while its upload waits in the queue (failing): it is
  * stored under the new name only, the old one never comes back. */
 START_TEST(test_rename_file_while_queued)
@@ -1311,6 +1360,7 @@ Suite *vfs_suite(void)
 	tcase_add_test(tc, test_failed_upload_kept_then_resumed);
 	tcase_add_test(tc, test_journal_resumed_by_next_context);
 	tcase_add_test(tc, test_fsync_retries_after_transient_failure);
+	tcase_add_test(tc, test_queue_bounds_running_uploads);
 	tcase_add_test(tc, test_rename_file_while_queued);
 	tcase_add_test(tc, test_rename_folder_while_uploading);
 	tcase_add_test(tc, test_unlink_open_file);
