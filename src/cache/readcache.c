@@ -428,7 +428,7 @@ static struct rc_blk *blk_new(struct rc_obj *o, uint64_t idx)
 		return NULL;
 	len = (size_t)(o->size - idx * BFS_RC_BLOCK < BFS_RC_BLOCK ?
 		       o->size - idx * BFS_RC_BLOCK : BFS_RC_BLOCK);
-	acct = ((uint64_t)len + 4095) & ~(uint64_t)4095;
+	acct = ((uint64_t)len + RC_ALIGN - 1) & ~(uint64_t)(RC_ALIGN - 1);
 	if (!(k = calloc(1, sizeof(*k))))
 		return NULL;
 	if (!reserve(acct)) {

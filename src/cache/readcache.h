@@ -7,8 +7,9 @@
  * etag when known), evicted LRU so that the blocks plus the staging files
  * stay within cache_size.  Sequential reads start parallel prefetches of
  * the next blocks on a small worker pool; random reads fetch one block.
- * Fetched blocks are written with O_DIRECT and served from a bounded pool
- * of reused buffers while recent (readcache.c, "Buffers").
+ * Fetched blocks are written to their block file (buffered) and served
+ * from a bounded pool of reused buffers while recent (readcache.c,
+ * "Buffers").
  * Without bfs_rcache_init() (or when no space can be reserved) reads go
  * straight to the provider, uncached.
  */

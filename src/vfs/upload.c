@@ -4,8 +4,12 @@
  *
  * DESIGN
  * ------
- * Every upload of a staged file is a JOB, run at once by a thread of its
- * own (a runner, reused for the next job when idle; see job_start)
+ * Every upload of a staged file is a JOB, run by a thread of its own (a
+ * runner, reused for the next job when idle; see job_start): at once
+ * when close/flush/fsync or a release starts it; while fewer than
+ * UPQ_JOBS_MAX jobs run when the queue starts it (UPQ_DRAIN_JOBS_MAX at
+ * shutdown), so thousands of files due at once are not thousands of
+ * threads
  * started with a snapshot of the file's size, attributes, key and change
  * counter (of->gen) taken under of->mu (the starter then journals the
  * current attributes, lazily, while the job already sends); the job
@@ -49,8 +53,9 @@
  * open sees the staged content, never an older remote copy.  The WORKER
  * thread first sweeps multipart uploads (bfs_mp_sweep: network, so not
  * on the mount's path), then wakes every second, starts a job for each
- * queued file whose backoff (1 s doubling to 30 s, jittered) has passed,
- * and drops files
+ * queued file whose backoff (1 s doubling to 30 s, jittered) has passed
+ * while there is room (a job that ends when the queue had no room wakes
+ * it again, at most every UPQ_MIN_TICK_MS), and drops files
  * that are clean (stored) or unlinked.  It guarantees that every
  * journaled file is retried until it lands or the daemon stops; it does
  * not order uploads and never blocks on a server itself.
@@ -65,13 +70,15 @@
  * (bfs_conflict_key) and a warning names both keys.  No remote change is
  * ever overwritten silently by a recovered copy.
  *
- * SHUTDOWN (bfs_upq_shutdown): jobs for every dirty file, retried every
- * second, until all are stored or upload_timeout has passed; counts are
+ * SHUTDOWN (bfs_upq_shutdown): jobs for every dirty file (as many at
+ * once as there is room for), retried every 200 ms, none started after
+ * upload_timeout; the running ones get what is left of it; counts are
  * logged; whatever is left stays journaled for the next start.
  *
  * Locks: queue_mu guards the queue links and `stopping`; nothing else
  * is locked while it is held (references are taken atomically), so it
- * nests under nothing and nothing nests under it.
+ * nests under nothing and nothing nests under it (a job takes it to wake
+ * the worker after it released of->mu).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -96,17 +103,21 @@
 #include "vfs_int.h"
 
 #define UPQ_TICK_MS 1000
-/* Jobs the queue (and the shutdown drain) starts while fewer than this
- * many run: after an outage or a crash thousands of files may be due at
- * once, and each job is a thread with a connection.  A close or fsync
- * starts its own job regardless: its caller waits for it. */
+/* Jobs the queue starts while fewer than this many run: after an outage
+ * or a crash thousands of files may be due at once, and each job is a
+ * thread with a connection.  A close or fsync starts its own job
+ * regardless: its caller waits for it.  At shutdown the bound is wider
+ * (what is not stored by the deadline waits for the next start). */
 #define UPQ_JOBS_MAX 16
+#define UPQ_DRAIN_JOBS_MAX 64
+#define UPQ_MIN_TICK_MS 100       /* ticks woken by a job's end, at most */
 #define UPQ_BACKOFF_MAX 30        /* seconds between retries of one file */
 #define SYNC_BACKOFF_MIN_MS 200
 #define SYNC_BACKOFF_MAX_MS 2000
 
 static pthread_mutex_t queue_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t queue_cv;                 /* queue_mu; monotonic */
+static pthread_once_t queue_once = PTHREAD_ONCE_INIT;   /* queue_cv */
 static struct bfs_ofile *queue_head;            /* queue_mu */
 static int stopping;                            /* queue_mu */
 static atomic_int draining;                     /* shutdown: short backoff */
@@ -772,11 +783,13 @@ static size_t queue_snapshot(struct bfs_ofile ***out)
 	return i;
 }
 
-/* 1 when the queue may start one more job (UPQ_JOBS_MAX); else 0, and
- * the next job to end wakes the queue worker. */
+/* 1 when the queue may start one more job (UPQ_JOBS_MAX, at shutdown
+ * UPQ_DRAIN_JOBS_MAX); else 0, and the next job to end wakes the queue
+ * worker. */
 static int queue_room(void)
 {
-	if (atomic_load(&jobs_running) < UPQ_JOBS_MAX)
+	if (atomic_load(&jobs_running) < (atomic_load(&draining) ?
+					  UPQ_DRAIN_JOBS_MAX : UPQ_JOBS_MAX))
 		return 1;
 	atomic_store(&queue_waits_room, 1);
 	return 0;
@@ -811,7 +824,7 @@ static void queue_tick(void)
 
 static void *worker_main(void *arg)
 {
-	struct timespec ts;
+	struct timespec ts, last, now;
 
 	(void)arg;
 	/* off the mount's path: ids nobody uses, old foreign uploads */
@@ -819,14 +832,25 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&queue_mu);
 	while (!stopping) {
 		pthread_mutex_unlock(&queue_mu);
+		mono_now(&last);
 		queue_tick();
 		bfs_mp_reap(0);
 		pthread_mutex_lock(&queue_mu);
 		if (stopping)
 			break;
-		mono_now(&ts);
+		ts = last;
 		ts_add_ms(&ts, UPQ_TICK_MS);
 		pthread_cond_timedwait(&queue_cv, &queue_mu, &ts);
+		/* woken by a job's end: the next tick, not sooner than
+		 * UPQ_MIN_TICK_MS after the last (a tick walks the queue) */
+		ts = last;
+		ts_add_ms(&ts, UPQ_MIN_TICK_MS);
+		for (;;) {
+			mono_now(&now);
+			if (stopping || !ts_before(&now, &ts))
+				break;
+			pthread_cond_timedwait(&queue_cv, &queue_mu, &ts);
+		}
 	}
 	pthread_mutex_unlock(&queue_mu);
 	return NULL;
@@ -934,16 +958,31 @@ out:
 	return adopted;
 }
 
-int bfs_upq_start(void)
+/* queue_cv once per process: a job of an earlier context may still end
+ * (and wake it) while the next context starts. */
+static void queue_cv_init(void)
 {
 	pthread_condattr_t ca;
-	size_t n;
-	int r;
 
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&queue_cv, &ca);
 	pthread_condattr_destroy(&ca);
+}
+
+int bfs_upq_running(void)
+{
+	return atomic_load(&jobs_running);
+}
+
+int bfs_upq_start(void)
+{
+	size_t n;
+	int r;
+
+	pthread_once(&queue_once, queue_cv_init);
+	atomic_store(&queue_waits_room, 0);
+	atomic_store(&draining, 0);
 	n = adopt_journal();
 	if (n)
 		BFS_INFO("%zu journaled upload(s) left by the last run are "
@@ -957,6 +996,7 @@ int bfs_upq_start(void)
 
 struct drain {
 	int dirty;
+	int kick;               /* before the deadline: jobs may start */
 	struct timespec now;
 };
 
@@ -967,7 +1007,7 @@ static int drain_one(void *arg, struct bfs_ofile *of)
 	pthread_mutex_lock(&of->mu);
 	if (of->dirty && !of->unlinked) {
 		d->dirty++;
-		if (!of->uploading && (!of->last_err ||
+		if (d->kick && !of->uploading && (!of->last_err ||
 				       !ts_before(&d->now, &of->next_try)) &&
 		    queue_room())
 			bfs_ofile_kick_locked(of);
@@ -1015,6 +1055,7 @@ int bfs_upq_shutdown(int timeout)
 	for (;;) {
 		memset(&d, 0, sizeof(d));
 		mono_now(&d.now);
+		d.kick = ts_before(&d.now, &deadline);
 		bfs_ofile_each(NULL, "", drain_one, &d);
 		if (first < 0) {
 			first = d.dirty;

@@ -9,9 +9,10 @@
  *
  * One context per process (bfs_vfs_new refuses a second live one); what
  * it reaches is process-wide, each piece owned by its module under the
- * lock named there (docs/ARCHITECTURE.md, "Layers"): the settings in `bfs_fs` (vfs_int.h: registry,
- * staging folder, mount owner, timeouts, cache size, list_metadata,
- * presign_expires, admin gid), which the context fills and clears; and
+ * lock named there (docs/ARCHITECTURE.md, "Layers"): the settings in
+ * `bfs_fs` (vfs_int.h: registry, staging folder, mount owner, timeouts,
+ * cache size, list_metadata, presign_expires, admin gid), which
+ * bfs_vfs_new writes; and
  * the module state of the layer: the open-file table (ofile.c), the
  * upload queue and job runners (upload.c), the multipart reaper (mpu.c),
  * the attribute and listing caches (src/cache/attrcache.c), the block
@@ -21,8 +22,9 @@
  * handle list, control-file sizes and walk prefetch.  The context is the
  * handle through which all of that is reached; bfs_vfs_shutdown ends the
  * queue and releases every handle, bfs_vfs_free drops the attribute,
- * listing, xattr and block caches and the settings, so the next context
- * (the unit tests make one per test) starts without them.  The I/O pool
+ * listing, xattr and block caches and the settings' registry and staging
+ * folder, so the next context (the unit tests make one per test) starts
+ * without them.  The I/O pool
  * lives for the process (bfs_pool_io_shutdown at exit, main.c).
  */
 #include <errno.h>

@@ -428,6 +428,9 @@ int bfs_upq_start(void);
  * something stays journaled for the next start.
  */
 int bfs_upq_shutdown(int timeout);
+/* Upload jobs running now (a job that outlived its shutdown's bound
+ * counts until it ends: tests wait for 0 before the next context). */
+int bfs_upq_running(void);
 
 /* ---- mpu.c: resumable and streaming multipart uploads ---- */
 struct bfs_mp;

@@ -105,6 +105,17 @@ static void set_hold(int on)
 	pthread_mutex_unlock(&fault_mu);
 }
 
+/* Waits until no upload job of an ended context runs (one started just
+ * before its shutdown's deadline may still commit its failure). */
+static void wait_no_jobs(void)
+{
+	int i;
+
+	for (i = 0; i < WAIT_S * 100 && bfs_upq_running() > 0; i++)
+		usleep(10 * 1000);
+	ck_assert_int_eq(bfs_upq_running(), 0);
+}
+
 /* Waits until n upload jobs are held at the gate (or WAIT_S passed);
  * returns how many are. */
 static int wait_held_n(int n)
@@ -771,6 +782,7 @@ START_TEST(test_journal_resumed_by_next_context)
 	ck_assert_int_eq(bfs_vfs_shutdown(vfs), BFS_ERR_IO);
 	bfs_vfs_free(vfs);
 	vfs = NULL;
+	wait_no_jobs();
 	ck_assert_int_eq(disk_exists("j.txt"), 0);
 	ck_assert_uint_eq(journal_rows(), 1);
 	set_fail(0);
@@ -799,6 +811,7 @@ START_TEST(test_queue_bounds_running_uploads)
 	ck_assert_int_eq(bfs_vfs_shutdown(vfs), BFS_ERR_IO);
 	bfs_vfs_free(vfs);
 	vfs = NULL;
+	wait_no_jobs();
 	ck_assert_uint_eq(journal_rows(), 40);
 	set_fail(0);
 	set_hold(1);
@@ -1079,6 +1092,7 @@ START_TEST(test_multipart_resumed_by_next_context)
 	ck_assert_int_eq(bfs_vfs_shutdown(vfs), BFS_ERR_IO);
 	bfs_vfs_free(vfs);
 	vfs = NULL;
+	wait_no_jobs();
 	ck_assert_int_eq(disk_exists("big"), 0);
 	pthread_mutex_lock(&fault_mu);
 	fail_complete = 0;
