@@ -1380,9 +1380,9 @@ class Bench:
     def direct_w4(self, run):
         t, srv = "direct", self.srv
         # W4: what the HEADs of `ls -l` cost the server: one HEAD of every
-        # object of the run's W4 folder, 32 at once (a listing's HEADs in
-        # bucketfs: the caller and 31 pool jobs), one keep-alive
-        # connection per thread
+        # object of the run's W4 folder, 16 at once (a listing's HEADs in
+        # bucketfs, BFS_DIR_HEADS: the caller and 15 pool jobs), one
+        # keep-alive connection per thread
         folder = "r%d/w4" % run
         keys = [self.k(folder, "o%05d" % i)
                 for i in range(self.sz["w4_objects"])]
@@ -1391,12 +1391,12 @@ class Bench:
             st, _ = cl.request("HEAD", key)
             if st != 200:
                 raise CheckError("W4 direct HEAD %s: HTTP %d" % (key, st))
-        pool = Pool(srv, 32)
+        pool = Pool(srv, 16)
         try:
-            with self.cpu("W4", "s, HEAD of each, 32 threads", t):
+            with self.cpu("W4", "s, HEAD of each, 16 threads", t):
                 t0 = time.monotonic()
                 pool.map(head, keys)
-                self.rec("W4", "s, HEAD of each, 32 threads", t,
+                self.rec("W4", "s, HEAD of each, 16 threads", t,
                          time.monotonic() - t0)
         finally:
             pool.close()

@@ -43,7 +43,7 @@
 #include <stddef.h>
 
 /* Threads of bfs_pool_io(): the streaming parts of src/vfs/mpu.c (16 in
- * all), the HEADs of a listing (31 besides its caller) and the parts of
+ * all), the HEADs of a listing (15 besides its caller) and the parts of
  * four whole-file uploads (3 each besides the uploading thread) at once. */
 #define BFS_POOL_IO_THREADS 64
 

@@ -22,7 +22,7 @@
 
 #define BFS_ATTR_LONG_TTL_MS 30000     /* attributes and listings */
 #define BFS_DIR_CACHE_MAX 100000       /* entries of one cached listing */
-#define BFS_DIR_HEADS 32               /* HEADs in flight per listing */
+#define BFS_DIR_HEADS 16               /* HEADs in flight per listing */
 
 /* bfs_attr_put with the object's etag (may be NULL or ""). */
 void bfs_attr_put_meta(const char *bucket, const char *key,
